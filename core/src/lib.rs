@@ -1,0 +1,19 @@
+//! The types every part of fmn speaks.
+//!
+//! - [`envelope`]: the one normalised message shape, parsed from either bus era.
+//! - [`prefs`]: users' preferences (channels, filters, rules) and their file format.
+//! - [`notification`]: what workers hand to senders, with its idempotent delivery id.
+//! - [`transport`] (feature `transport`): the queues between consumer, workers and senders,
+//!   over Redis or in process.
+
+pub mod channel;
+pub mod envelope;
+pub mod notification;
+pub mod prefs;
+#[cfg(feature = "transport")]
+pub mod transport;
+
+pub use channel::ChannelKind;
+pub use envelope::{BusFormat, Envelope, EnvelopeError};
+pub use notification::{MessageMeta, Notification, delivery_id};
+pub use prefs::Preferences;

@@ -1,0 +1,367 @@
+//! The in-process transport: the same queue semantics as Redis streams with consumer groups,
+//! for `fmn run` without Redis and for tests.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::{
+    DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, Stage, Transport, TransportError,
+    WorkItem, WorkerCounts, WorkerInfo, decode, encode, out_queue_name, work_queue_name,
+};
+use crate::channel::ChannelKind;
+use crate::notification::Notification;
+
+/// An in-process transport. Clones share the same queues.
+#[derive(Clone)]
+pub struct MemoryTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    worker_ttl: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    queues: HashMap<String, Queue>,
+    workers: BTreeMap<String, Instant>,
+    counts: BTreeMap<String, WorkerCounts>,
+    dead: Vec<(u64, DeadLetter)>,
+    next_dead: u64,
+    delivered: HashMap<String, Instant>,
+}
+
+/// One queue with one consumer group: entries in order, a read cursor, and who holds what.
+#[derive(Default)]
+struct Queue {
+    entries: BTreeMap<u64, String>,
+    next_id: u64,
+    /// Entries with an id above this have not been handed to anyone yet.
+    cursor: u64,
+    /// Entries handed out and not acknowledged, by id: the consumer that holds them.
+    pending: BTreeMap<u64, String>,
+    /// Consumers that have collected what they held from an earlier run.
+    caught_up: HashSet<String>,
+    notify: Arc<Notify>,
+}
+
+impl Queue {
+    fn push(&mut self, data: String) {
+        self.next_id += 1;
+        self.entries.insert(self.next_id, data);
+    }
+
+    /// Hands out first what `consumer` held before it last (re)started, then new entries.
+    fn take(&mut self, consumer: &str, max: usize) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        if !self.caught_up.contains(consumer) {
+            out = self
+                .pending
+                .iter()
+                .filter(|(_, c)| c.as_str() == consumer)
+                .filter_map(|(id, _)| self.entries.get(id).map(|d| (*id, d.clone())))
+                .take(max)
+                .collect();
+            if !out.is_empty() {
+                return out;
+            }
+            self.caught_up.insert(consumer.to_owned());
+        }
+        let fresh: Vec<u64> = self
+            .entries
+            .range(self.cursor + 1..)
+            .map(|(id, _)| *id)
+            .take(max)
+            .collect();
+        for id in fresh {
+            self.cursor = id;
+            self.pending.insert(id, consumer.to_owned());
+            if let Some(d) = self.entries.get(&id) {
+                out.push((id, d.clone()));
+            }
+        }
+        out
+    }
+
+    fn ack(&mut self, ids: &[EntryId]) {
+        for id in ids.iter().filter_map(|i| i.0.parse::<u64>().ok()) {
+            if self.pending.remove(&id).is_some() {
+                self.entries.remove(&id);
+            }
+        }
+    }
+}
+
+impl Default for MemoryTransport {
+    fn default() -> Self {
+        Self::new(DEFAULT_WORKER_TTL)
+    }
+}
+
+impl MemoryTransport {
+    /// A new, empty transport; workers count as live for `worker_ttl` after each heartbeat.
+    pub fn new(worker_ttl: Duration) -> Self {
+        MemoryTransport {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                worker_ttl,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves plain data behind; keep serving it.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        queue: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Vec<Entry<T>> {
+        let deadline = Instant::now() + block;
+        loop {
+            let notify = {
+                let mut st = self.lock();
+                let q = st.queues.entry(queue.to_owned()).or_default();
+                let taken = q.take(consumer, max.max(1));
+                if !taken.is_empty() {
+                    let mut out = Vec::with_capacity(taken.len());
+                    let mut bad = Vec::new();
+                    for (id, data) in taken {
+                        match decode::<T>(queue, &id.to_string(), data.as_bytes()) {
+                            Ok(item) => out.push(Entry {
+                                id: EntryId(id.to_string()),
+                                item,
+                            }),
+                            Err(e) => bad.push((id, data, e.to_string())),
+                        }
+                    }
+                    // An undecodable entry would block its queue forever: keep it aside.
+                    let ids: Vec<EntryId> = bad
+                        .iter()
+                        .map(|(id, _, _)| EntryId(id.to_string()))
+                        .collect();
+                    q.ack(&ids);
+                    for (_, data, reason) in bad {
+                        let letter = DeadLetter::new(Stage::Worker, queue, reason, data.as_bytes());
+                        st.next_dead += 1;
+                        let n = st.next_dead;
+                        st.dead.push((n, letter));
+                    }
+                    if !out.is_empty() {
+                        return out;
+                    }
+                    continue;
+                }
+                q.notify.clone()
+            };
+            let now = Instant::now();
+            if now >= deadline {
+                return Vec::new();
+            }
+            // A push between our check and this wait is not lost: `notify_one` stores a permit.
+            let _ = tokio::time::timeout(deadline - now, notify.notified()).await;
+        }
+    }
+
+    fn push(&self, st: &mut State, queue: String, data: String) {
+        let q = st.queues.entry(queue).or_default();
+        q.push(data);
+        q.notify.notify_one();
+    }
+}
+
+impl Transport for MemoryTransport {
+    async fn register_worker(&self, info: &WorkerInfo) -> Result<(), TransportError> {
+        let mut st = self.lock();
+        st.queues.entry(work_queue_name(&info.id)).or_default();
+        st.counts
+            .entry(info.id.clone())
+            .or_insert_with(|| WorkerCounts {
+                id: info.id.clone(),
+                ..Default::default()
+            });
+        st.workers.insert(info.id.clone(), Instant::now());
+        Ok(())
+    }
+
+    async fn heartbeat(&self, worker: &str) -> Result<(), TransportError> {
+        self.lock()
+            .workers
+            .insert(worker.to_owned(), Instant::now());
+        Ok(())
+    }
+
+    async fn deregister_worker(&self, worker: &str) -> Result<(), TransportError> {
+        self.lock().workers.remove(worker);
+        Ok(())
+    }
+
+    async fn live_workers(&self) -> Result<Vec<String>, TransportError> {
+        let ttl = self.inner.worker_ttl;
+        Ok(self
+            .lock()
+            .workers
+            .iter()
+            .filter(|(_, beat)| beat.elapsed() < ttl)
+            .map(|(id, _)| id.clone())
+            .collect())
+    }
+
+    async fn dispatch(&self, batch: &[(String, WorkItem)]) -> Result<(), TransportError> {
+        let encoded: Vec<(String, String)> = batch
+            .iter()
+            .map(|(w, item)| (w.clone(), encode(item)))
+            .collect();
+        let mut st = self.lock();
+        for (worker, data) in encoded {
+            st.counts
+                .entry(worker.clone())
+                .or_insert_with(|| WorkerCounts {
+                    id: worker.clone(),
+                    ..Default::default()
+                })
+                .received += 1;
+            self.push(&mut st, work_queue_name(&worker), data);
+        }
+        Ok(())
+    }
+
+    async fn read_work(
+        &self,
+        worker: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Entry<WorkItem>>, TransportError> {
+        Ok(self
+            .read(&work_queue_name(worker), worker, max, block)
+            .await)
+    }
+
+    async fn complete_work(
+        &self,
+        worker: &str,
+        done: &[EntryId],
+        notifications: &[Notification],
+    ) -> Result<(), TransportError> {
+        let encoded: Vec<(ChannelKind, String)> = notifications
+            .iter()
+            .map(|n| (n.channel, encode(n)))
+            .collect();
+        let mut st = self.lock();
+        for (channel, data) in encoded {
+            self.push(&mut st, out_queue_name(channel), data);
+        }
+        if let Some(q) = st.queues.get_mut(&work_queue_name(worker)) {
+            q.ack(done);
+        }
+        let c = st
+            .counts
+            .entry(worker.to_owned())
+            .or_insert_with(|| WorkerCounts {
+                id: worker.to_owned(),
+                ..Default::default()
+            });
+        c.processed += done.len() as u64;
+        c.notifications += notifications.len() as u64;
+        Ok(())
+    }
+
+    async fn read_notifications(
+        &self,
+        channel: ChannelKind,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Entry<Notification>>, TransportError> {
+        Ok(self
+            .read(&out_queue_name(channel), consumer, max, block)
+            .await)
+    }
+
+    async fn ack_notifications(
+        &self,
+        channel: ChannelKind,
+        ids: &[EntryId],
+    ) -> Result<(), TransportError> {
+        if let Some(q) = self.lock().queues.get_mut(&out_queue_name(channel)) {
+            q.ack(ids);
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), TransportError> {
+        let mut st = self.lock();
+        for l in letters {
+            st.next_dead += 1;
+            let n = st.next_dead;
+            st.dead.push((n, l.clone()));
+        }
+        Ok(())
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<Entry<DeadLetter>>, TransportError> {
+        Ok(self
+            .lock()
+            .dead
+            .iter()
+            .take(max)
+            .map(|(n, l)| Entry {
+                id: EntryId(n.to_string()),
+                item: l.clone(),
+            })
+            .collect())
+    }
+
+    async fn mark_delivered(&self, key: &str, ttl: Duration) -> Result<(), TransportError> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        st.delivered.retain(|_, until| *until > now);
+        st.delivered.insert(key.to_owned(), now + ttl);
+        Ok(())
+    }
+
+    async fn was_delivered(&self, key: &str) -> Result<bool, TransportError> {
+        Ok(self
+            .lock()
+            .delivered
+            .get(key)
+            .is_some_and(|until| *until > Instant::now()))
+    }
+
+    async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {
+        Ok(self.lock().counts.values().cloned().collect())
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<QueueDepth>, TransportError> {
+        let st = self.lock();
+        let mut names: Vec<String> = st.counts.keys().map(|w| work_queue_name(w)).collect();
+        names.extend(ChannelKind::ALL.iter().map(|c| out_queue_name(*c)));
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let (waiting, pending) = st
+                    .queues
+                    .get(&name)
+                    .map(|q| (q.entries.len() as u64, q.pending.len() as u64))
+                    .unwrap_or_default();
+                QueueDepth {
+                    name,
+                    waiting,
+                    pending,
+                }
+            })
+            .collect())
+    }
+
+    async fn dead_letter_count(&self) -> Result<u64, TransportError> {
+        Ok(self.lock().dead.len() as u64)
+    }
+}

@@ -1,0 +1,304 @@
+//! How the consumer, the workers and the senders pass work along: one trait, two transports.
+//!
+//! [`RedisTransport`] is the distributed one: Redis streams with consumer groups, so workers and
+//! senders on any machine that reaches Redis take part. [`MemoryTransport`] has the same
+//! semantics inside one process, for `fmn run` without Redis and for tests. The conformance
+//! suite in `tests/it/transport.rs` runs the same checks against both.
+//!
+//! Every hop is at least once: an entry read is *pending* until acknowledged, and an entry
+//! whose reader died before acknowledging it is handed out again.
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::channel::ChannelKind;
+use crate::envelope::Envelope;
+use crate::notification::Notification;
+
+pub mod memory;
+pub mod redis;
+
+pub use memory::MemoryTransport;
+pub use redis::RedisTransport;
+
+/// The id of an entry in a queue, as the transport assigned it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EntryId(pub String);
+
+/// An entry read from a queue; pending until acknowledged.
+#[derive(Debug, Clone)]
+pub struct Entry<T> {
+    /// Its id, to acknowledge it with.
+    pub id: EntryId,
+    /// What it holds.
+    pub item: T,
+}
+
+/// A bus message on its way to a worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WorkItem {
+    /// The normalised message.
+    pub envelope: Envelope,
+    /// Where it came from, e.g. `messages.jsonl:12` or `amqp:queue-name`.
+    pub origin: String,
+}
+
+/// Which part of the pipeline gave up on something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// The consumer: the input is not a bus message.
+    Consumer,
+    /// A worker: the message could not be evaluated.
+    Worker,
+    /// A sender: the notification could not be delivered.
+    Sender,
+}
+
+impl Stage {
+    /// The stage's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Consumer => "consumer",
+            Stage::Worker => "worker",
+            Stage::Sender => "sender",
+        }
+    }
+}
+
+/// Something that could not go on, kept with the reason instead of being dropped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Which part gave up.
+    pub stage: Stage,
+    /// Where the input came from, e.g. `messages.jsonl:12`.
+    pub origin: String,
+    /// Why.
+    pub reason: String,
+    /// The input, cut to [`DeadLetter::MAX_PAYLOAD`] bytes (the full size is in `payload_bytes`).
+    pub payload: String,
+    /// The size of the whole input.
+    pub payload_bytes: usize,
+}
+
+impl DeadLetter {
+    /// Payloads longer than this are cut: `origin` says where to find the whole input.
+    pub const MAX_PAYLOAD: usize = 64 * 1024;
+
+    /// A dead letter for `payload`, cut to [`Self::MAX_PAYLOAD`] at a character boundary.
+    pub fn new(
+        stage: Stage,
+        origin: impl Into<String>,
+        reason: impl Into<String>,
+        payload: &[u8],
+    ) -> Self {
+        let mut cut = payload.len().min(Self::MAX_PAYLOAD);
+        let text = loop {
+            match std::str::from_utf8(&payload[..cut]) {
+                Ok(t) => break t.to_owned(),
+                Err(e) if e.error_len().is_none() => cut = e.valid_up_to(),
+                Err(_) => break String::from_utf8_lossy(&payload[..cut]).into_owned(),
+            }
+        };
+        DeadLetter {
+            stage,
+            origin: origin.into(),
+            reason: reason.into(),
+            payload: text,
+            payload_bytes: payload.len(),
+        }
+    }
+}
+
+/// What a worker says about itself when it registers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Unique among all workers, e.g. `host-1234-0`.
+    pub id: String,
+    /// The machine it runs on.
+    pub host: String,
+    /// Its process id there.
+    pub pid: u32,
+}
+
+impl WorkerInfo {
+    /// Info for a worker `id` of this process on this machine.
+    pub fn local(id: impl Into<String>) -> Self {
+        WorkerInfo {
+            id: id.into(),
+            host: hostname(),
+            pid: std::process::id(),
+        }
+    }
+}
+
+/// This machine's name, as the kernel knows it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Per-worker counters kept by the transport: the original experiment's table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerCounts {
+    /// The worker's id.
+    pub id: String,
+    /// Messages dispatched to it.
+    pub received: u64,
+    /// Messages it evaluated and acknowledged.
+    pub processed: u64,
+    /// Notifications it wrote.
+    pub notifications: u64,
+}
+
+/// The depth of one queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueDepth {
+    /// The queue's name, e.g. `work:host-1234-0` or `out:email`.
+    pub name: String,
+    /// Entries not yet acknowledged: read-but-pending plus not yet read.
+    pub waiting: u64,
+    /// Of those, read by someone and not yet acknowledged.
+    pub pending: u64,
+}
+
+/// A transport failed; the caller retries with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Redis refused or could not be reached.
+    #[error("redis: {0}")]
+    Redis(#[from] ::redis::RedisError),
+    /// An entry in a queue could not be decoded.
+    #[error("undecodable entry {id} in {queue}: {reason}")]
+    Decode {
+        /// The queue.
+        queue: String,
+        /// The entry's id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How long a worker's heartbeat counts: a worker silent for longer is not dispatched to.
+pub const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(10);
+
+/// The queues between the parts of fmn. Every method may be called from many tasks at once.
+pub trait Transport: Clone + Send + Sync + 'static {
+    /// Adds a worker to the registry, creating its queue, and marks it alive.
+    fn register_worker(
+        &self,
+        info: &WorkerInfo,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Marks a worker alive now.
+    fn heartbeat(&self, worker: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Removes a worker from the set of live workers (its queue and counters stay).
+    fn deregister_worker(
+        &self,
+        worker: &str,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// The workers whose last heartbeat is younger than the worker TTL, sorted.
+    fn live_workers(&self) -> impl Future<Output = Result<Vec<String>, TransportError>> + Send;
+
+    /// Appends each item to its worker's queue, in one round trip.
+    fn dispatch(
+        &self,
+        batch: &[(String, WorkItem)],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Reads up to `max` entries from a worker's queue, waiting up to `block` for the first.
+    /// Entries this worker read before and did not acknowledge come first.
+    fn read_work(
+        &self,
+        worker: &str,
+        max: usize,
+        block: Duration,
+    ) -> impl Future<Output = Result<Vec<Entry<WorkItem>>, TransportError>> + Send;
+    /// Writes the notifications to their channels' queues, then acknowledges `done`: both or
+    /// neither, so an acknowledged message always has its notifications written.
+    fn complete_work(
+        &self,
+        worker: &str,
+        done: &[EntryId],
+        notifications: &[Notification],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Reads up to `max` notifications from a channel's queue as sender `consumer`.
+    /// Entries this consumer read before and did not acknowledge come first.
+    fn read_notifications(
+        &self,
+        channel: ChannelKind,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> impl Future<Output = Result<Vec<Entry<Notification>>, TransportError>> + Send;
+    /// Acknowledges notifications: delivered, or refused for good and dead-lettered.
+    fn ack_notifications(
+        &self,
+        channel: ChannelKind,
+        ids: &[EntryId],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Keeps things that could not go on, with the reason.
+    fn dead_letter(
+        &self,
+        letters: &[DeadLetter],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// The oldest `max` dead letters.
+    fn dead_letters(
+        &self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<Entry<DeadLetter>>, TransportError>> + Send;
+
+    /// Remembers for `ttl` that a delivery was made, so a redelivered notification is not sent
+    /// twice.
+    fn mark_delivered(
+        &self,
+        key: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Whether a delivery was made within its remembered window.
+    fn was_delivered(&self, key: &str)
+    -> impl Future<Output = Result<bool, TransportError>> + Send;
+
+    /// Counters of every worker ever registered, sorted by id.
+    fn worker_counts(
+        &self,
+    ) -> impl Future<Output = Result<Vec<WorkerCounts>, TransportError>> + Send;
+    /// Depths of every worker queue and every channel queue.
+    fn queue_depths(&self) -> impl Future<Output = Result<Vec<QueueDepth>, TransportError>> + Send;
+    /// How many dead letters are kept.
+    fn dead_letter_count(&self) -> impl Future<Output = Result<u64, TransportError>> + Send;
+}
+
+/// Queue names as [`QueueDepth`] reports them.
+pub fn work_queue_name(worker: &str) -> String {
+    format!("work:{worker}")
+}
+
+/// Queue names as [`QueueDepth`] reports them.
+pub fn out_queue_name(channel: ChannelKind) -> String {
+    format!("out:{channel}")
+}
+
+pub(crate) fn encode<T: Serialize>(item: &T) -> String {
+    // Our own types hold only strings, numbers and raw JSON: serialising them cannot fail.
+    serde_json::to_string(item).unwrap_or_default()
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    queue: &str,
+    id: &str,
+    data: &[u8],
+) -> Result<T, TransportError> {
+    serde_json::from_slice(data).map_err(|e| TransportError::Decode {
+        queue: queue.to_owned(),
+        id: id.to_owned(),
+        reason: e.to_string(),
+    })
+}

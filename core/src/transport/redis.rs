@@ -1,0 +1,725 @@
+//! The distributed transport: Redis streams with consumer groups.
+//!
+//! Keys, under a namespace (default `fmn`):
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `{ns}:workers` | sorted set | worker id -> last heartbeat, milliseconds of Redis' clock |
+//! | `{ns}:worker:{id}` | hash | `host`, `pid`, counters `received`, `processed`, `notifications` |
+//! | `{ns}:work:{id}` | stream, group `workers` | field `d`: a [`WorkItem`] as JSON |
+//! | `{ns}:out:{channel}` | stream, group `senders` | field `d`: a [`Notification`] as JSON |
+//! | `{ns}:dead` | stream | fields `stage`, `origin`, `reason`, `payload`, `payload_bytes` |
+//! | `{ns}:delivered:{key}` | string with TTL | a delivery was made |
+//!
+//! Acknowledged entries are deleted (`XACK` then `XDEL` in one transaction), so a stream's
+//! length is what is still owed; nothing is ever trimmed by length.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Script, Value};
+
+use super::{
+    DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, Stage, Transport, TransportError,
+    WorkItem, WorkerCounts, WorkerInfo, decode, encode, out_queue_name, work_queue_name,
+};
+use crate::channel::ChannelKind;
+use crate::notification::Notification;
+
+const WORK_GROUP: &str = "workers";
+const OUT_GROUP: &str = "senders";
+
+/// Heartbeats use Redis' clock, so workers on machines with skewed clocks are judged alike.
+const HEARTBEAT: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+return now";
+
+const LIVE: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - tonumber(ARGV[1])), '+inf')";
+
+/// Options of the Redis transport.
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    /// Prefix of every key, so that several deployments (or tests) can share one Redis.
+    pub namespace: String,
+    /// A worker silent for longer is not dispatched to.
+    pub worker_ttl: Duration,
+    /// How long a non-blocking command may take before it counts as failed.
+    pub response_timeout: Duration,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            namespace: "fmn".into(),
+            worker_ttl: DEFAULT_WORKER_TTL,
+            response_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The Redis transport. Clones share connections.
+#[derive(Clone)]
+pub struct RedisTransport {
+    client: Client,
+    conn: ConnectionManager,
+    ns: Arc<str>,
+    opts: Arc<RedisOptions>,
+    /// One connection per blocking reader: a blocked `XREADGROUP` holds its connection.
+    readers: Arc<Mutex<HashMap<String, Reader>>>,
+    heartbeat: Arc<Script>,
+    live: Arc<Script>,
+}
+
+impl RedisTransport {
+    /// Connects to Redis at `url` (e.g. `redis://127.0.0.1:6379`).
+    pub async fn connect(url: &str, opts: RedisOptions) -> Result<Self, TransportError> {
+        let client = Client::open(url)?;
+        let conn = ConnectionManager::new_with_config(
+            client.clone(),
+            ConnectionManagerConfig::new().set_response_timeout(Some(opts.response_timeout)),
+        )
+        .await?;
+        Ok(RedisTransport {
+            client,
+            conn,
+            ns: opts.namespace.clone().into(),
+            opts: Arc::new(opts),
+            readers: Arc::default(),
+            heartbeat: Arc::new(Script::new(HEARTBEAT)),
+            live: Arc::new(Script::new(LIVE)),
+        })
+    }
+
+    /// The namespace keys are under.
+    pub fn namespace(&self) -> &str {
+        &self.ns
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.ns)
+    }
+
+    /// The reader's connection, and whether it has yet to collect entries an earlier run under
+    /// the same consumer name read and did not acknowledge.
+    async fn reader(&self, name: &str) -> Result<(ConnectionManager, bool), TransportError> {
+        if let Some(r) = self.lock_readers().get_mut(name) {
+            return Ok((r.conn.clone(), std::mem::take(&mut r.backlog)));
+        }
+        let conn = ConnectionManager::new_with_config(
+            self.client.clone(),
+            ConnectionManagerConfig::new().set_response_timeout(None),
+        )
+        .await?;
+        self.lock_readers().insert(
+            name.to_owned(),
+            Reader {
+                conn: conn.clone(),
+                backlog: false,
+            },
+        );
+        Ok((conn, true))
+    }
+
+    fn lock_readers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Reader>> {
+        self.readers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates the consumer group of a stream (and the stream) if missing. The group starts at
+    /// the beginning of the stream, so entries written before it existed are not skipped.
+    async fn ensure_group(&self, stream: &str, group: &str) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        let res: redis::RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match res {
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            other => Ok(other?),
+        }
+    }
+
+    /// Reads from a stream's group: this consumer's unacknowledged entries first (left by an
+    /// earlier run under the same name), then new ones, blocking up to `block`.
+    async fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Entry<T>>, TransportError> {
+        let name = format!("{stream}\u{0}{consumer}");
+        let (mut conn, backlog) = self.reader(&name).await?;
+        let result = self
+            .read_entries(
+                &mut conn,
+                stream,
+                group,
+                consumer,
+                max.max(1),
+                block,
+                backlog,
+            )
+            .await;
+        if result.is_err()
+            && let Some(r) = self.lock_readers().get_mut(&name)
+        {
+            // After a failure, collect what this consumer may hold before reading new entries.
+            r.backlog = true;
+        }
+        let entries = result?;
+        let mut out = Vec::with_capacity(entries.len());
+        let mut bad = Vec::new();
+        for (id, data) in entries {
+            let decoded = match &data {
+                Some(d) => decode::<T>(stream, &id, d),
+                None => Err(TransportError::Decode {
+                    queue: stream.to_owned(),
+                    id: id.clone(),
+                    reason: "the entry has no `d` field".into(),
+                }),
+            };
+            match decoded {
+                Ok(item) => out.push(Entry {
+                    id: EntryId(id),
+                    item,
+                }),
+                Err(e) => bad.push((id, data.unwrap_or_default(), e.to_string())),
+            }
+        }
+        // An undecodable entry would block its reader forever: keep it as a dead letter.
+        if !bad.is_empty() {
+            let letters: Vec<DeadLetter> = bad
+                .iter()
+                .map(|(id, data, reason)| {
+                    DeadLetter::new(
+                        Stage::Worker,
+                        format!("{stream}/{id}"),
+                        reason.clone(),
+                        data,
+                    )
+                })
+                .collect();
+            tracing::error!(
+                stream,
+                count = letters.len(),
+                "undecodable entries moved to dead letters"
+            );
+            self.dead_letter(&letters).await?;
+            let ids: Vec<EntryId> = bad.into_iter().map(|(id, _, _)| EntryId(id)).collect();
+            self.ack(stream, group, &ids, &mut redis::pipe()).await?;
+        }
+        Ok(out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn read_entries(
+        &self,
+        conn: &mut ConnectionManager,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block: Duration,
+        backlog: bool,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, TransportError> {
+        if backlog {
+            let mut raw = self
+                .xreadgroup(conn, stream, group, consumer, count, None, "0")
+                .await;
+            if let Err(e) = &raw
+                && e.code() == Some("NOGROUP")
+            {
+                self.ensure_group(stream, group).await?;
+                raw = self
+                    .xreadgroup(conn, stream, group, consumer, count, None, "0")
+                    .await;
+            }
+            let entries = parse_read(raw?);
+            if !entries.is_empty() {
+                if let Some(r) = self
+                    .lock_readers()
+                    .get_mut(&format!("{stream}\u{0}{consumer}"))
+                {
+                    r.backlog = true;
+                }
+                return Ok(entries);
+            }
+        }
+        let block_ms = block.as_millis().max(1) as u64;
+        let mut raw = self
+            .xreadgroup(conn, stream, group, consumer, count, Some(block_ms), ">")
+            .await;
+        if let Err(e) = &raw
+            && e.code() == Some("NOGROUP")
+        {
+            self.ensure_group(stream, group).await?;
+            raw = self
+                .xreadgroup(conn, stream, group, consumer, count, Some(block_ms), ">")
+                .await;
+        }
+        Ok(parse_read(raw?))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn xreadgroup(
+        &self,
+        conn: &mut ConnectionManager,
+        stream: &str,
+        group: &str,
+        consumer: &str,
+        count: usize,
+        block_ms: Option<u64>,
+        from: &str,
+    ) -> redis::RedisResult<Value> {
+        let mut cmd = redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(group)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count);
+        if let Some(ms) = block_ms {
+            cmd.arg("BLOCK").arg(ms);
+        }
+        cmd.arg("STREAMS").arg(stream).arg(from);
+        cmd.query_async(conn).await
+    }
+
+    /// Acknowledges and deletes entries, after whatever `pipe` already holds, atomically.
+    async fn ack(
+        &self,
+        stream: &str,
+        group: &str,
+        ids: &[EntryId],
+        pipe: &mut redis::Pipeline,
+    ) -> Result<(), TransportError> {
+        if !ids.is_empty() {
+            let ids: Vec<&str> = ids.iter().map(|i| i.0.as_str()).collect();
+            pipe.cmd("XACK").arg(stream).arg(group).arg(&ids).ignore();
+            pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.atomic().query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn stream_depth(&self, stream: &str, group: &str) -> Result<(u64, u64), TransportError> {
+        let mut conn = self.conn.clone();
+        let len: u64 = redis::cmd("XLEN")
+            .arg(stream)
+            .query_async(&mut conn)
+            .await?;
+        if len == 0 {
+            return Ok((0, 0));
+        }
+        let summary: redis::RedisResult<Value> = redis::cmd("XPENDING")
+            .arg(stream)
+            .arg(group)
+            .query_async(&mut conn)
+            .await;
+        let pending = match summary {
+            Ok(Value::Array(v)) => match v.first() {
+                Some(Value::Int(n)) => *n as u64,
+                _ => 0,
+            },
+            Ok(_) => 0,
+            Err(e) if e.code() == Some("NOGROUP") => 0,
+            Err(e) => return Err(e.into()),
+        };
+        Ok((len, pending))
+    }
+}
+
+struct Reader {
+    conn: ConnectionManager,
+    backlog: bool,
+}
+
+/// `XREADGROUP` answers `[[stream, [[id, [field, value, ...] | nil], ...]]]` (RESP2) or a map
+/// (RESP3); a nil field list is an entry deleted while pending.
+fn parse_read(v: Value) -> Vec<(String, Option<Vec<u8>>)> {
+    let streams: Vec<Value> = match v {
+        Value::Array(s) => s
+            .into_iter()
+            .filter_map(|s| match s {
+                Value::Array(mut kv) if kv.len() == 2 => kv.pop(),
+                _ => None,
+            })
+            .collect(),
+        Value::Map(m) => m.into_iter().map(|(_, entries)| entries).collect(),
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for entries in streams {
+        let Value::Array(entries) = entries else {
+            continue;
+        };
+        for e in entries {
+            let Value::Array(mut pair) = e else { continue };
+            if pair.len() != 2 {
+                continue;
+            }
+            let fields = pair.pop();
+            let Some(id) = pair.pop().and_then(text) else {
+                continue;
+            };
+            let data = match fields {
+                Some(Value::Array(f)) => {
+                    let mut data = None;
+                    let mut it = f.into_iter();
+                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                        if text(k).as_deref() == Some("d") {
+                            data = bytes(v);
+                        }
+                    }
+                    data
+                }
+                Some(Value::Map(f)) => f
+                    .into_iter()
+                    .find(|(k, _)| text(k.clone()).as_deref() == Some("d"))
+                    .and_then(|(_, v)| bytes(v)),
+                _ => None,
+            };
+            out.push((id, data));
+        }
+    }
+    out
+}
+
+fn text(v: Value) -> Option<String> {
+    bytes(v).and_then(|b| String::from_utf8(b).ok())
+}
+
+fn bytes(v: Value) -> Option<Vec<u8>> {
+    match v {
+        Value::BulkString(b) => Some(b),
+        Value::SimpleString(s) => Some(s.into_bytes()),
+        Value::VerbatimString { text, .. } => Some(text.into_bytes()),
+        _ => None,
+    }
+}
+
+impl Transport for RedisTransport {
+    async fn register_worker(&self, info: &WorkerInfo) -> Result<(), TransportError> {
+        self.ensure_group(&self.key(&work_queue_name(&info.id)), WORK_GROUP)
+            .await?;
+        let mut conn = self.conn.clone();
+        redis::cmd("HSET")
+            .arg(self.key(&format!("worker:{}", info.id)))
+            .arg("host")
+            .arg(&info.host)
+            .arg("pid")
+            .arg(info.pid)
+            .query_async::<()>(&mut conn)
+            .await?;
+        self.heartbeat(&info.id).await
+    }
+
+    async fn heartbeat(&self, worker: &str) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        self.heartbeat
+            .key(self.key("workers"))
+            .arg(worker)
+            .invoke_async::<i64>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn deregister_worker(&self, worker: &str) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZREM")
+            .arg(self.key("workers"))
+            .arg(worker)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn live_workers(&self) -> Result<Vec<String>, TransportError> {
+        let mut conn = self.conn.clone();
+        let mut live: Vec<String> = self
+            .live
+            .key(self.key("workers"))
+            .arg(self.opts.worker_ttl.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        live.sort();
+        Ok(live)
+    }
+
+    async fn dispatch(&self, batch: &[(String, WorkItem)]) -> Result<(), TransportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        let mut per_worker: HashMap<&str, u64> = HashMap::new();
+        for (worker, item) in batch {
+            pipe.cmd("XADD")
+                .arg(self.key(&work_queue_name(worker)))
+                .arg("*")
+                .arg("d")
+                .arg(encode(item))
+                .ignore();
+            *per_worker.entry(worker).or_default() += 1;
+        }
+        for (worker, n) in per_worker {
+            pipe.cmd("HINCRBY")
+                .arg(self.key(&format!("worker:{worker}")))
+                .arg("received")
+                .arg(n)
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.atomic().query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn read_work(
+        &self,
+        worker: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Entry<WorkItem>>, TransportError> {
+        self.read(
+            &self.key(&work_queue_name(worker)),
+            WORK_GROUP,
+            worker,
+            max,
+            block,
+        )
+        .await
+    }
+
+    async fn complete_work(
+        &self,
+        worker: &str,
+        done: &[EntryId],
+        notifications: &[Notification],
+    ) -> Result<(), TransportError> {
+        let mut pipe = redis::pipe();
+        for n in notifications {
+            pipe.cmd("XADD")
+                .arg(self.key(&out_queue_name(n.channel)))
+                .arg("*")
+                .arg("d")
+                .arg(encode(n))
+                .ignore();
+        }
+        pipe.cmd("HINCRBY")
+            .arg(self.key(&format!("worker:{worker}")))
+            .arg("processed")
+            .arg(done.len())
+            .ignore();
+        pipe.cmd("HINCRBY")
+            .arg(self.key(&format!("worker:{worker}")))
+            .arg("notifications")
+            .arg(notifications.len())
+            .ignore();
+        self.ack(
+            &self.key(&work_queue_name(worker)),
+            WORK_GROUP,
+            done,
+            &mut pipe,
+        )
+        .await
+    }
+
+    async fn read_notifications(
+        &self,
+        channel: ChannelKind,
+        consumer: &str,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<Entry<Notification>>, TransportError> {
+        self.read(
+            &self.key(&out_queue_name(channel)),
+            OUT_GROUP,
+            consumer,
+            max,
+            block,
+        )
+        .await
+    }
+
+    async fn ack_notifications(
+        &self,
+        channel: ChannelKind,
+        ids: &[EntryId],
+    ) -> Result<(), TransportError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.ack(
+            &self.key(&out_queue_name(channel)),
+            OUT_GROUP,
+            ids,
+            &mut redis::pipe(),
+        )
+        .await
+    }
+
+    async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), TransportError> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for l in letters {
+            pipe.cmd("XADD")
+                .arg(self.key("dead"))
+                .arg("*")
+                .arg("stage")
+                .arg(l.stage.as_str())
+                .arg("origin")
+                .arg(&l.origin)
+                .arg("reason")
+                .arg(&l.reason)
+                .arg("payload")
+                .arg(&l.payload)
+                .arg("payload_bytes")
+                .arg(l.payload_bytes)
+                .ignore();
+        }
+        let mut conn = self.conn.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, max: usize) -> Result<Vec<Entry<DeadLetter>>, TransportError> {
+        let mut conn = self.conn.clone();
+        let v: Value = redis::cmd("XRANGE")
+            .arg(self.key("dead"))
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(max.max(1))
+            .query_async(&mut conn)
+            .await?;
+        let Value::Array(entries) = v else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let Value::Array(mut pair) = e else { continue };
+            let fields = match pair.pop() {
+                Some(Value::Array(f)) => f,
+                _ => continue,
+            };
+            let Some(id) = pair.pop().and_then(text) else {
+                continue;
+            };
+            let mut map: HashMap<String, String> = HashMap::new();
+            let mut it = fields.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                if let (Some(k), Some(v)) = (text(k), text(v)) {
+                    map.insert(k, v);
+                }
+            }
+            let stage = match map.get("stage").map(String::as_str) {
+                Some("consumer") => Stage::Consumer,
+                Some("sender") => Stage::Sender,
+                _ => Stage::Worker,
+            };
+            let field = |k: &str| map.get(k).cloned().unwrap_or_default();
+            out.push(Entry {
+                id: EntryId(id),
+                item: DeadLetter {
+                    stage,
+                    origin: field("origin"),
+                    reason: field("reason"),
+                    payload: field("payload"),
+                    payload_bytes: field("payload_bytes").parse().unwrap_or(0),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    async fn mark_delivered(&self, key: &str, ttl: Duration) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(self.key(&format!("delivered:{key}")))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64)
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn was_delivered(&self, key: &str) -> Result<bool, TransportError> {
+        let mut conn = self.conn.clone();
+        let n: i64 = redis::cmd("EXISTS")
+            .arg(self.key(&format!("delivered:{key}")))
+            .query_async(&mut conn)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.key("workers"))
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut conn)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let h: HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(self.key(&format!("worker:{id}")))
+                .query_async(&mut conn)
+                .await?;
+            let n = |k: &str| h.get(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+            out.push(WorkerCounts {
+                received: n("received"),
+                processed: n("processed"),
+                notifications: n("notifications"),
+                id,
+            });
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<QueueDepth>, TransportError> {
+        let mut out = Vec::new();
+        for w in self.worker_counts().await? {
+            let name = work_queue_name(&w.id);
+            let (waiting, pending) = self.stream_depth(&self.key(&name), WORK_GROUP).await?;
+            out.push(QueueDepth {
+                name,
+                waiting,
+                pending,
+            });
+        }
+        for c in ChannelKind::ALL {
+            let name = out_queue_name(c);
+            let (waiting, pending) = self.stream_depth(&self.key(&name), OUT_GROUP).await?;
+            out.push(QueueDepth {
+                name,
+                waiting,
+                pending,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn dead_letter_count(&self) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(self.key("dead"))
+            .query_async(&mut conn)
+            .await?)
+    }
+}

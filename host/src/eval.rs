@@ -1,0 +1,363 @@
+//! Evaluating one message against a [`Plan`]: one call per module, then lookups.
+//!
+//! FMN's semantics: a filter matches when all its rules match (negated ones inverted); a
+//! channel notifies when any of its active filters matches; one notification at most per
+//! (user, channel). A rule whose module failed on the message, or that returned an error, makes
+//! every filter containing it fail, negated or not: when in doubt, do not notify.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use fmn_core::MessageMeta;
+use fmn_rules_sdk::abi::Extracted;
+use fmn_rules_sdk::glob;
+
+use crate::backend::Backend;
+use crate::error::CallError;
+use crate::plan::{Plan, Term};
+use crate::ruleset::RuleSet;
+
+/// A (user, channel) that wants the message, and the first of its filters that matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Match {
+    /// Index into [`Plan::users`].
+    pub user: u32,
+    /// Index into that user's channels.
+    pub channel: u32,
+    /// Index into that channel's filters.
+    pub filter: u32,
+}
+
+/// A rule that returned an error on the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The module.
+    pub module: String,
+    /// The rule.
+    pub rule: String,
+    /// Its error.
+    pub error: String,
+}
+
+/// What evaluating one message decided.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    /// Who wants it, sorted by (user, channel).
+    pub matches: Vec<Match>,
+    /// What the extractors said about it.
+    pub meta: MessageMeta,
+    /// Modules that failed on it: their rules counted as failed.
+    pub failures: Vec<CallError>,
+    /// Rules that returned an error on it.
+    pub rule_errors: Vec<RuleError>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    No,
+    Yes,
+    Failed,
+}
+
+enum SlotResult {
+    Failed,
+    Keys(Vec<String>),
+    Text(Option<String>),
+}
+
+/// A live module in this evaluator: its instance and the handles of the plan's guest rules.
+struct Live {
+    backend: Box<dyn Backend>,
+    handles: Vec<u32>,
+}
+
+/// Topics seen recently, with the guest rules that apply to each: most messages share a few
+/// hundred topics, and matching globs per message would cost more than the lookup.
+const TOPIC_CACHE: usize = 4096;
+
+/// Evaluates messages for one worker. Holds a live instance of each module, rebuilt after a
+/// failure; not shared between threads.
+pub struct Evaluator {
+    ruleset: Arc<RuleSet>,
+    plan: Arc<Plan>,
+    live: Vec<Option<Live>>,
+    /// By module, by topic: the positions of the guest rules whose topics match.
+    topic_rules: Vec<HashMap<String, Arc<[u32]>>>,
+    guest: Vec<Vec<Verdict>>,
+    slots: Vec<SlotResult>,
+    seen: Vec<u32>,
+    stamp: u32,
+    handles: Vec<u32>,
+    candidates: Vec<u32>,
+}
+
+impl Evaluator {
+    /// An evaluator for `plan`, compiled against `ruleset`.
+    pub fn new(ruleset: Arc<RuleSet>, plan: Arc<Plan>) -> Self {
+        let modules = ruleset.modules().len();
+        Evaluator {
+            live: (0..modules).map(|_| None).collect(),
+            topic_rules: vec![HashMap::new(); modules],
+            guest: plan
+                .modules
+                .iter()
+                .map(|m| vec![Verdict::No; m.guest_rules.len()])
+                .collect(),
+            slots: Vec::new(),
+            seen: vec![0; plan.shapes.len()],
+            stamp: 0,
+            handles: Vec::new(),
+            candidates: Vec::new(),
+            ruleset,
+            plan,
+        }
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// The rule set.
+    pub fn ruleset(&self) -> &Arc<RuleSet> {
+        &self.ruleset
+    }
+
+    /// A live instance of module `m` with the plan's guest rules registered.
+    fn live(&mut self, m: usize) -> Result<&mut Live, CallError> {
+        if self.live[m]
+            .as_ref()
+            .is_none_or(|l| l.backend.is_poisoned())
+        {
+            self.live[m] = None;
+            let module = &self.ruleset.modules()[m];
+            let mut backend = module.instantiate()?;
+            let mut handles = Vec::with_capacity(self.plan.modules[m].guest_rules.len());
+            for g in &self.plan.modules[m].guest_rules {
+                match backend.register(g.rule as usize, g.args.as_bytes())? {
+                    Ok(h) => handles.push(h),
+                    Err(reason) => {
+                        // The plan validated these arguments against the same module.
+                        return Err(CallError {
+                            module: module.name().to_owned(),
+                            during: format!("registering rule #{}", g.rule),
+                            kind: crate::error::FailureKind::BadOutput,
+                            detail: format!("refused arguments it accepted before: {reason}"),
+                        });
+                    }
+                }
+            }
+            self.live[m] = Some(Live { backend, handles });
+        }
+        self.live[m]
+            .as_mut()
+            .ok_or_else(|| unreachable_error(&self.ruleset, m))
+    }
+
+    /// The positions of module `m`'s guest rules that apply to `topic`.
+    fn rules_for_topic(&mut self, m: usize, topic: &str) -> Arc<[u32]> {
+        if let Some(r) = self.topic_rules[m].get(topic) {
+            return r.clone();
+        }
+        let rules: Arc<[u32]> = self.plan.modules[m]
+            .guest_rules
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| glob::any_matches(&g.topics, topic))
+            .map(|(i, _)| i as u32)
+            .collect();
+        if self.topic_rules[m].len() >= TOPIC_CACHE {
+            self.topic_rules[m].clear();
+        }
+        self.topic_rules[m].insert(topic.to_owned(), rules.clone());
+        rules
+    }
+
+    /// Evaluates one message, given as the envelope JSON rules see, and its topic.
+    pub fn evaluate(&mut self, message: &[u8], topic: &str) -> Evaluation {
+        let mut out = Evaluation::default();
+        self.slots.clear();
+        self.slots
+            .extend(self.plan.anchors.iter().map(|_| SlotResult::Failed));
+        let plan = self.plan.clone();
+
+        for m in 0..plan.modules.len() {
+            let mp = &plan.modules[m];
+            self.guest[m].fill(Verdict::No);
+            let rules = self.rules_for_topic(m, topic);
+            if rules.is_empty() && mp.extractors.is_empty() {
+                continue;
+            }
+            let mut handles = std::mem::take(&mut self.handles);
+            let result = self.live(m).and_then(|live| {
+                handles.clear();
+                handles.extend(rules.iter().map(|&r| live.handles[r as usize]));
+                live.backend.eval(message, &handles, &mp.extractors)
+            });
+            self.handles = handles;
+            let output = match result {
+                Ok(o) if o.message_error.is_none() => o,
+                Ok(o) => {
+                    out.failures.push(CallError {
+                        module: self.ruleset.modules()[m].name().to_owned(),
+                        during: "parsing the message".into(),
+                        kind: crate::error::FailureKind::Trap,
+                        detail: o.message_error.unwrap_or_default(),
+                    });
+                    self.guest[m].fill(Verdict::Failed);
+                    continue;
+                }
+                Err(e) => {
+                    out.failures.push(e);
+                    self.guest[m].fill(Verdict::Failed);
+                    continue;
+                }
+            };
+            for (pos, &r) in rules.iter().enumerate() {
+                if output.is_match(pos) {
+                    self.guest[m][r as usize] = Verdict::Yes;
+                }
+            }
+            for (pos, error) in output.errors {
+                if let Some(&r) = rules.get(pos as usize) {
+                    self.guest[m][r as usize] = Verdict::Failed;
+                    let module = &self.ruleset.modules()[m].description;
+                    let rule_idx = mp.guest_rules[r as usize].rule as usize;
+                    out.rule_errors.push(RuleError {
+                        module: module.name.clone(),
+                        rule: module
+                            .rules
+                            .get(rule_idx)
+                            .map(|d| d.name.clone())
+                            .unwrap_or_default(),
+                        error,
+                    });
+                }
+            }
+            for (i, x) in output.extracted.into_iter().enumerate() {
+                let slot = mp.slots[i] as usize;
+                self.slots[slot] = match x {
+                    Ok(Extracted::Keys(k)) => SlotResult::Keys(k),
+                    Ok(Extracted::Text(t)) => SlotResult::Text(t),
+                    Err(e) => {
+                        let module = &self.ruleset.modules()[m].description;
+                        out.rule_errors.push(RuleError {
+                            module: module.name.clone(),
+                            rule: module
+                                .extractors
+                                .get(mp.extractors[i] as usize)
+                                .map(|d| d.name.clone())
+                                .unwrap_or_default(),
+                            error: e,
+                        });
+                        SlotResult::Failed
+                    }
+                };
+            }
+        }
+
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.fill(0);
+            self.stamp = 1;
+        }
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        candidates.extend_from_slice(&plan.unanchored);
+        for (slot, anchors) in plan.anchors.iter().enumerate() {
+            if anchors.is_empty() {
+                continue;
+            }
+            if let SlotResult::Keys(keys) = &self.slots[slot] {
+                for key in keys {
+                    if let Some(shapes) = anchors.get(key) {
+                        candidates.extend_from_slice(shapes);
+                    }
+                }
+            }
+        }
+        let mut matches = Vec::new();
+        for &shape in &candidates {
+            self.check_shape(&plan, shape, &mut matches);
+        }
+        self.candidates = candidates;
+        matches.sort();
+        matches.dedup_by(|a, b| a.user == b.user && a.channel == b.channel);
+        out.matches = matches;
+        out.meta = self.meta(&plan);
+        out
+    }
+
+    fn check_shape(&mut self, plan: &Plan, shape: u32, matches: &mut Vec<Match>) {
+        let seen = &mut self.seen[shape as usize];
+        if *seen == self.stamp {
+            return;
+        }
+        *seen = self.stamp;
+        let s = &plan.shapes[shape as usize];
+        for &(term, negated) in &s.terms {
+            let v = match term {
+                Term::Keyed(k) => {
+                    let kr = &plan.keyed[k as usize];
+                    match &self.slots[kr.slot as usize] {
+                        SlotResult::Keys(keys) => {
+                            if keys.iter().any(|x| *x == kr.key) {
+                                Verdict::Yes
+                            } else {
+                                Verdict::No
+                            }
+                        }
+                        _ => Verdict::Failed,
+                    }
+                }
+                Term::Guest { module, rule } => self.guest[module as usize][rule as usize],
+            };
+            match (v, negated) {
+                (Verdict::Failed, _) | (Verdict::Yes, true) | (Verdict::No, false) => return,
+                _ => {}
+            }
+        }
+        matches.extend(s.subs.iter().map(|sub| Match {
+            user: sub.user,
+            channel: sub.channel,
+            filter: sub.filter,
+        }));
+    }
+
+    fn meta(&self, plan: &Plan) -> MessageMeta {
+        let keys = |slots: &[u32]| -> Vec<String> {
+            let mut all: Vec<String> = slots
+                .iter()
+                .filter_map(|&s| match &self.slots[s as usize] {
+                    SlotResult::Keys(k) => Some(k.iter().cloned()),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            all.sort();
+            all.dedup();
+            all
+        };
+        let text = |slots: &[u32]| -> Option<String> {
+            slots.iter().find_map(|&s| match &self.slots[s as usize] {
+                SlotResult::Text(Some(t)) => Some(t.clone()),
+                _ => None,
+            })
+        };
+        MessageMeta {
+            summary: text(&plan.meta.summary),
+            link: text(&plan.meta.link),
+            usernames: keys(&plan.meta.usernames),
+            packages: keys(&plan.meta.packages),
+        }
+    }
+}
+
+fn unreachable_error(ruleset: &RuleSet, m: usize) -> CallError {
+    CallError {
+        module: ruleset.modules()[m].name().to_owned(),
+        during: "instantiating".into(),
+        kind: crate::error::FailureKind::Trap,
+        detail: "no live instance".into(),
+    }
+}

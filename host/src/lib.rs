@@ -1,0 +1,29 @@
+//! The fmn worker: a Wasmtime host that runs rule modules over users' preferences.
+//!
+//! - [`sandbox`]: the engine and the limits every module runs under.
+//! - [`module`]: loading a module file: checked, compiled, described.
+//! - [`instance`]: a live module instance and every call into it, bounds-checked.
+//! - [`backend`]: wasm or native, behind one trait.
+//! - [`ruleset`]: the loaded modules.
+//! - [`plan`]: preferences compiled against the modules, with the key index.
+//! - [`eval`]: one message against a plan.
+//! - [`worker`]: the loop that reads messages and writes notifications.
+
+pub mod backend;
+pub mod error;
+pub mod eval;
+pub mod instance;
+pub mod module;
+pub mod plan;
+pub mod ruleset;
+pub mod sandbox;
+pub mod worker;
+
+pub use backend::{Backend, LoadedModule, ModuleCode, NativeBackend};
+pub use error::{CallError, FailureKind, LoadError};
+pub use eval::{Evaluation, Evaluator, Match};
+pub use module::WasmModule;
+pub use plan::Plan;
+pub use ruleset::RuleSet;
+pub use sandbox::{Sandbox, SandboxConfig};
+pub use worker::{SharedSnapshot, Snapshot, WorkerOptions, WorkerReport, run_worker};

@@ -1,0 +1,285 @@
+//! Loading a rule module: checked, compiled and described before it may serve.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use fmn_rules_sdk::ModuleDescription;
+use fmn_rules_sdk::abi::{ABI_VERSION, exports};
+use sha2::{Digest, Sha256};
+use wasmtime::{ExternType, InstancePre, Linker, Module, StoreLimits, ValType};
+
+use crate::error::LoadError;
+use crate::instance::GuestInstance;
+use crate::sandbox::Sandbox;
+
+/// What a store of a module instance holds: its limits.
+pub struct StoreState {
+    pub(crate) limits: StoreLimits,
+}
+
+/// A compiled, validated wasm rule module.
+pub struct WasmModule {
+    /// Where it came from: a path, `redis:sha256`, `bundled:fedora`.
+    pub origin: String,
+    /// The hex sha256 of its bytes.
+    pub sha256: String,
+    /// What it says about itself.
+    pub description: ModuleDescription,
+    pub(crate) sandbox: Arc<Sandbox>,
+    pub(crate) pre: InstancePre<StoreState>,
+}
+
+/// The exports the ABI needs: name, parameter types, result types.
+const REQUIRED: &[(&str, &[ValKind], &[ValKind])] = &[
+    (exports::ABI_VERSION, &[], &[ValKind::I32]),
+    (exports::STATE, &[], &[ValKind::I32]),
+    (exports::INPUT, &[ValKind::I32], &[ValKind::I32]),
+    (exports::DESCRIBE, &[], &[ValKind::I64]),
+    (
+        exports::REGISTER,
+        &[ValKind::I32, ValKind::I32],
+        &[ValKind::I64],
+    ),
+    (exports::UNREGISTER, &[ValKind::I32], &[ValKind::I32]),
+    (exports::EVAL, &[ValKind::I32], &[ValKind::I64]),
+    (exports::ERROR, &[], &[ValKind::I64]),
+];
+
+#[derive(Clone, Copy, PartialEq)]
+enum ValKind {
+    I32,
+    I64,
+}
+
+fn kind_matches(k: ValKind, v: &ValType) -> bool {
+    match k {
+        ValKind::I32 => v.is_i32(),
+        ValKind::I64 => v.is_i64(),
+    }
+}
+
+fn signature(params: &[ValKind], results: &[ValKind]) -> &'static str {
+    match (params.len(), results.first()) {
+        (0, Some(ValKind::I32)) => "func() -> i32",
+        (0, _) => "func() -> i64",
+        (1, Some(ValKind::I32)) => "func(i32) -> i32",
+        (1, _) => "func(i32) -> i64",
+        _ => "func(i32, i32) -> i64",
+    }
+}
+
+impl WasmModule {
+    /// Reads and loads a module file.
+    pub fn from_file(sandbox: &Arc<Sandbox>, path: &Path) -> Result<WasmModule, LoadError> {
+        let origin = path.display().to_string();
+        let limit = sandbox.config().max_module_bytes;
+        let size = std::fs::metadata(path)
+            .map_err(|source| LoadError::Io {
+                origin: origin.clone(),
+                source,
+            })?
+            .len() as usize;
+        // Refuse before reading, so a huge file costs nothing.
+        if size > limit {
+            return Err(LoadError::TooLarge {
+                origin,
+                size,
+                limit,
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            origin: origin.clone(),
+            source,
+        })?;
+        Self::from_bytes(sandbox, &bytes, &origin)
+    }
+
+    /// Checks, compiles and describes a module.
+    pub fn from_bytes(
+        sandbox: &Arc<Sandbox>,
+        bytes: &[u8],
+        origin: &str,
+    ) -> Result<WasmModule, LoadError> {
+        let origin = origin.to_owned();
+        let limit = sandbox.config().max_module_bytes;
+        if bytes.len() > limit {
+            return Err(LoadError::TooLarge {
+                origin,
+                size: bytes.len(),
+                limit,
+            });
+        }
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm { origin });
+        }
+        let module = Module::new(sandbox.engine(), bytes).map_err(|e| LoadError::Invalid {
+            origin: origin.clone(),
+            reason: format!("{e:#}"),
+        })?;
+
+        let imports: Vec<String> = module
+            .imports()
+            .map(|i| format!("`{}::{}`", i.module(), i.name()))
+            .collect();
+        if !imports.is_empty() {
+            return Err(LoadError::Imports {
+                origin,
+                imports: imports.join(", "),
+            });
+        }
+        if !matches!(
+            module.get_export(exports::MEMORY),
+            Some(ExternType::Memory(_))
+        ) {
+            return Err(LoadError::MissingExport {
+                origin,
+                name: exports::MEMORY,
+                expected: "memory",
+            });
+        }
+        for (name, params, results) in REQUIRED {
+            let ok = match module.get_export(name) {
+                Some(ExternType::Func(f)) => {
+                    f.params().len() == params.len()
+                        && f.results().len() == results.len()
+                        && f.params()
+                            .zip(params.iter())
+                            .all(|(v, k)| kind_matches(*k, &v))
+                        && f.results()
+                            .zip(results.iter())
+                            .all(|(v, k)| kind_matches(*k, &v))
+                }
+                _ => false,
+            };
+            if !ok {
+                return Err(LoadError::MissingExport {
+                    origin,
+                    name,
+                    expected: signature(params, results),
+                });
+            }
+        }
+
+        let linker: Linker<StoreState> = Linker::new(sandbox.engine());
+        let pre = linker
+            .instantiate_pre(&module)
+            .map_err(|e| LoadError::Invalid {
+                origin: origin.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+
+        // Ask the module about itself in an instance of its own, under the sandbox's limits.
+        let placeholder = ModuleDescription {
+            abi: ABI_VERSION,
+            name: origin.clone(),
+            version: String::new(),
+            doc: String::new(),
+            rules: Vec::new(),
+            extractors: Vec::new(),
+        };
+        let mut module = WasmModule {
+            origin: origin.clone(),
+            sha256,
+            description: placeholder,
+            sandbox: sandbox.clone(),
+            pre,
+        };
+        let (version, description) = {
+            let mut probe = GuestInstance::new(&module).map_err(|source| LoadError::Call {
+                origin: origin.clone(),
+                source,
+            })?;
+            let version = probe.abi_version().map_err(|source| LoadError::Call {
+                origin: origin.clone(),
+                source,
+            })?;
+            if version != ABI_VERSION as i64 {
+                return Err(LoadError::AbiVersion {
+                    origin,
+                    found: version,
+                    expected: ABI_VERSION,
+                });
+            }
+            let json = probe.describe().map_err(|source| LoadError::Call {
+                origin: origin.clone(),
+                source,
+            })?;
+            (version, json)
+        };
+        let description: ModuleDescription =
+            serde_json::from_slice(&description).map_err(|e| LoadError::Description {
+                origin: origin.clone(),
+                reason: format!("not the JSON of a module description: {e}"),
+            })?;
+        check_description(&description, version).map_err(|reason| LoadError::Description {
+            origin: origin.clone(),
+            reason,
+        })?;
+        module.description = description;
+        Ok(module)
+    }
+
+    /// The module's name.
+    pub fn name(&self) -> &str {
+        &self.description.name
+    }
+}
+
+/// What the host relies on in a description.
+pub fn check_description(d: &ModuleDescription, abi: i64) -> Result<(), String> {
+    if d.abi as i64 != abi {
+        return Err(format!("says ABI {} but exports version {abi}", d.abi));
+    }
+    let valid_name = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if !valid_name(&d.name) {
+        return Err(format!(
+            "module name {:?} is not made of letters, digits, `_` and `-`",
+            d.name
+        ));
+    }
+    let mut seen = HashSet::new();
+    for r in &d.rules {
+        if !valid_name(&r.name) {
+            return Err(format!(
+                "rule name {:?} is not made of letters, digits, `_` and `-`",
+                r.name
+            ));
+        }
+        if !seen.insert(r.name.as_str()) {
+            return Err(format!("rule {:?} is defined twice", r.name));
+        }
+        if let Some(k) = &r.key {
+            let Some(x) = d.extractors.iter().find(|x| x.name == k.extractor) else {
+                return Err(format!(
+                    "rule {:?} is keyed on extractor {:?}, which the module lacks",
+                    r.name, k.extractor
+                ));
+            };
+            if x.kind != fmn_rules_sdk::ExtractorKind::Keys {
+                return Err(format!(
+                    "rule {:?} is keyed on {:?}, which yields a text, not keys",
+                    r.name, k.extractor
+                ));
+            }
+            if !r.args.iter().any(|a| a.name == k.arg) {
+                return Err(format!(
+                    "rule {:?} is keyed on argument {:?}, which it does not take",
+                    r.name, k.arg
+                ));
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for x in &d.extractors {
+        if !seen.insert(x.name.as_str()) {
+            return Err(format!("extractor {:?} is defined twice", x.name));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! Users' preferences compiled against the loaded modules, into what evaluation needs:
+//!
+//! - every distinct (rule, arguments) once: a **guest rule** (registered in the module, which
+//!   decodes its arguments once) or, for rules declared `key(...)`, a **keyed rule**: "this
+//!   argument is among that extractor's keys", answered by the host with a lookup;
+//! - every distinct filter once, as a **shape** (its rules, AND-ed) with the (user, channel,
+//!   filter) that subscribe to it;
+//! - an **anchor index** from (extractor, key) to the shapes that cannot match unless that key
+//!   is extracted, so a message is checked only against the filters its keys point to, plus
+//!   the few shapes without a keyed rule. The cost per message grows with the message, not
+//!   with the number of users.
+
+use std::collections::HashMap;
+
+use fmn_core::ChannelKind;
+use fmn_core::prefs::{Digest, Location, Preferences, PrefsProblem};
+use fmn_rules_sdk::ExtractorKind;
+use fmn_rules_sdk::describe::RuleDescription;
+
+use crate::backend::Backend;
+use crate::error::CallError;
+use crate::ruleset::RuleSet;
+
+/// A rule the module evaluates: registered once per module instance.
+#[derive(Debug, Clone)]
+pub(crate) struct GuestRule {
+    pub(crate) rule: u32,
+    pub(crate) args: String,
+    pub(crate) topics: Vec<String>,
+}
+
+/// A rule the host answers: is `key` among the keys in extractor slot `slot`?
+#[derive(Debug, Clone)]
+pub(crate) struct KeyedRule {
+    pub(crate) slot: u32,
+    pub(crate) key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Term {
+    /// `keyed[i]`: checked first, it is a lookup.
+    Keyed(u32),
+    /// Guest rule `rule` of module `module`.
+    Guest { module: u32, rule: u32 },
+}
+
+/// A distinct filter: its terms (AND-ed; `true` = negated) and who uses it.
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
+    pub(crate) terms: Vec<(Term, bool)>,
+    pub(crate) subs: Vec<Sub>,
+}
+
+/// A (user, channel, filter) that uses a shape; indices into [`Plan::users`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sub {
+    pub(crate) user: u32,
+    pub(crate) channel: u32,
+    pub(crate) filter: u32,
+}
+
+/// What a module is asked for on every message.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ModulePlan {
+    pub(crate) guest_rules: Vec<GuestRule>,
+    /// The module's extractor indices requested on every message, and the slot of each.
+    pub(crate) extractors: Vec<u32>,
+    pub(crate) slots: Vec<u32>,
+}
+
+/// Slots of the extractors whose results go into every notification.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct MetaSlots {
+    pub(crate) usernames: Vec<u32>,
+    pub(crate) packages: Vec<u32>,
+    pub(crate) summary: Vec<u32>,
+    pub(crate) link: Vec<u32>,
+}
+
+/// One user, as evaluation needs them.
+#[derive(Debug, Clone)]
+pub struct UserPlan {
+    /// The account name.
+    pub name: String,
+    /// The enabled channels that have at least one active filter.
+    pub channels: Vec<ChannelPlan>,
+}
+
+/// One channel of a user.
+#[derive(Debug, Clone)]
+pub struct ChannelPlan {
+    /// Which channel.
+    pub kind: ChannelKind,
+    /// Where to deliver.
+    pub addresses: Vec<String>,
+    /// Digest settings.
+    pub digest: Option<Digest>,
+    /// The names of the channel's filters, by position (inactive ones included, never used).
+    pub filters: Vec<String>,
+}
+
+/// Preferences compiled for evaluation. Immutable; shared by every worker of a process.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub(crate) modules: Vec<ModulePlan>,
+    pub(crate) keyed: Vec<KeyedRule>,
+    /// By slot (one per (module, extractor) requested on every message): key -> shapes
+    /// anchored on it.
+    pub(crate) anchors: Vec<HashMap<String, Vec<u32>>>,
+    pub(crate) unanchored: Vec<u32>,
+    pub(crate) shapes: Vec<Shape>,
+    pub(crate) meta: MetaSlots,
+    /// The users with something to receive.
+    pub users: Vec<UserPlan>,
+}
+
+/// How large a plan is, for logs and benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanStats {
+    /// Users with at least one active filter on an enabled channel.
+    pub users: usize,
+    /// Distinct filters.
+    pub shapes: usize,
+    /// Of those, the ones checked on every message (no keyed rule to anchor them).
+    pub unanchored: usize,
+    /// Distinct rules answered by lookup.
+    pub keyed_rules: usize,
+    /// Distinct rules the modules evaluate.
+    pub guest_rules: usize,
+}
+
+/// Validates arguments by registering them in a scratch instance of each module.
+struct Validator<'r> {
+    ruleset: &'r RuleSet,
+    scratch: Vec<Option<Box<dyn Backend>>>,
+    seen: HashMap<(u32, u32, String), Result<(), String>>,
+}
+
+impl Validator<'_> {
+    fn check(&mut self, module: u32, rule: u32, args: &str) -> Result<(), String> {
+        let key = (module, rule, args.to_owned());
+        if let Some(r) = self.seen.get(&key) {
+            return r.clone();
+        }
+        let res = self.register(module, rule, args);
+        self.seen.insert(key, res.clone());
+        res
+    }
+
+    fn register(&mut self, module: u32, rule: u32, args: &str) -> Result<(), String> {
+        let slot = &mut self.scratch[module as usize];
+        if slot.as_ref().is_none_or(|b| b.is_poisoned()) {
+            *slot = Some(
+                self.ruleset.modules()[module as usize]
+                    .instantiate()
+                    .map_err(|e: CallError| e.to_string())?,
+            );
+        }
+        let Some(backend) = slot.as_mut() else {
+            return Err("no instance".into());
+        };
+        match backend.register(rule as usize, args.as_bytes()) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(reason)) => Err(reason),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+impl Plan {
+    /// Compiles `prefs` against `ruleset`, checking every rule reference and every argument.
+    /// All problems are reported, each with the user, channel, filter and rule it concerns.
+    pub fn build(ruleset: &RuleSet, prefs: &Preferences) -> Result<Plan, Vec<PrefsProblem>> {
+        let mut b = Builder::new(ruleset);
+        let mut validator = Validator {
+            ruleset,
+            scratch: ruleset.modules().iter().map(|_| None).collect(),
+            seen: HashMap::new(),
+        };
+        let mut problems = prefs.problems();
+        for (name, user) in &prefs.users {
+            let mut channels = Vec::new();
+            for (&kind, ch) in &user.channels {
+                if !ch.enabled || !ch.filters.iter().any(|f| f.active) {
+                    continue;
+                }
+                let user_idx = b.plan.users.len() as u32;
+                let channel_idx = channels.len() as u32;
+                for (fi, f) in ch.filters.iter().enumerate() {
+                    if !f.active {
+                        continue;
+                    }
+                    let mut terms = Vec::new();
+                    let mut ok = true;
+                    for (ri, r) in f.rules.iter().enumerate() {
+                        let at = || Location {
+                            user: name.clone(),
+                            channel: Some(kind),
+                            filter: Some((fi + 1, f.name.clone())),
+                            rule: Some((ri + 1, r.rule.clone())),
+                        };
+                        match b.term(&mut validator, r) {
+                            Ok(t) => terms.push((t, r.negated)),
+                            Err(problem) => {
+                                ok = false;
+                                // Structural problems (bad `module::rule`) were reported already.
+                                if !problem.is_empty() {
+                                    problems.push(PrefsProblem {
+                                        location: at(),
+                                        problem,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    if ok && !terms.is_empty() {
+                        b.subscribe(
+                            terms,
+                            Sub {
+                                user: user_idx,
+                                channel: channel_idx,
+                                filter: fi as u32,
+                            },
+                        );
+                    }
+                }
+                channels.push(ChannelPlan {
+                    kind,
+                    addresses: ch.addresses.clone(),
+                    digest: ch.digest,
+                    filters: ch.filters.iter().map(|f| f.name.clone()).collect(),
+                });
+            }
+            if !channels.is_empty() {
+                b.plan.users.push(UserPlan {
+                    name: name.clone(),
+                    channels,
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(b.finish())
+    }
+
+    /// An empty plan: nothing matches, but metadata is still extracted.
+    pub fn empty(ruleset: &RuleSet) -> Plan {
+        Builder::new(ruleset).finish()
+    }
+
+    /// Sizes, for logs and benchmarks.
+    pub fn stats(&self) -> PlanStats {
+        PlanStats {
+            users: self.users.len(),
+            shapes: self.shapes.len(),
+            unanchored: self.unanchored.len(),
+            keyed_rules: self.keyed.len(),
+            guest_rules: self.modules.iter().map(|m| m.guest_rules.len()).sum(),
+        }
+    }
+
+    /// The filter's name of a match.
+    pub fn filter_name(&self, user: u32, channel: u32, filter: u32) -> &str {
+        self.users
+            .get(user as usize)
+            .and_then(|u| u.channels.get(channel as usize))
+            .and_then(|c| c.filters.get(filter as usize))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+struct Builder<'r> {
+    ruleset: &'r RuleSet,
+    plan: Plan,
+    slot_of: HashMap<(u32, u32), u32>,
+    guest_of: HashMap<(u32, u32, String), u32>,
+    keyed_of: HashMap<(u32, String), u32>,
+    shape_of: HashMap<Vec<(Term, bool)>, u32>,
+}
+
+impl<'r> Builder<'r> {
+    fn new(ruleset: &'r RuleSet) -> Self {
+        let mut b = Builder {
+            ruleset,
+            plan: Plan {
+                modules: vec![ModulePlan::default(); ruleset.modules().len()],
+                ..Default::default()
+            },
+            slot_of: HashMap::new(),
+            guest_of: HashMap::new(),
+            keyed_of: HashMap::new(),
+            shape_of: HashMap::new(),
+        };
+        // The metadata every notification carries, from every module that offers it.
+        for (mi, m) in ruleset.modules().iter().enumerate() {
+            for (xi, x) in m.description.extractors.iter().enumerate() {
+                let wanted = match (x.name.as_str(), x.kind) {
+                    ("usernames" | "packages", ExtractorKind::Keys)
+                    | ("summary" | "link", ExtractorKind::Text) => true,
+                    _ => false,
+                };
+                if wanted {
+                    let slot = b.slot(mi as u32, xi as u32);
+                    let list = match x.name.as_str() {
+                        "usernames" => &mut b.plan.meta.usernames,
+                        "packages" => &mut b.plan.meta.packages,
+                        "summary" => &mut b.plan.meta.summary,
+                        _ => &mut b.plan.meta.link,
+                    };
+                    list.push(slot);
+                }
+            }
+        }
+        b
+    }
+
+    fn slot(&mut self, module: u32, extractor: u32) -> u32 {
+        if let Some(s) = self.slot_of.get(&(module, extractor)) {
+            return *s;
+        }
+        let s = self.plan.anchors.len() as u32;
+        self.plan.anchors.push(HashMap::new());
+        let mp = &mut self.plan.modules[module as usize];
+        mp.extractors.push(extractor);
+        mp.slots.push(s);
+        self.slot_of.insert((module, extractor), s);
+        s
+    }
+
+    /// Resolves a rule reference into a term; `Err("")` for problems already reported.
+    fn term(
+        &mut self,
+        validator: &mut Validator<'_>,
+        r: &fmn_core::prefs::RuleRef,
+    ) -> Result<Term, String> {
+        let Some((module_name, rule_name)) = r.split() else {
+            return Err(String::new());
+        };
+        let Some(args) = r.args.as_object() else {
+            return Err(String::new());
+        };
+        let Some(mi) = self.ruleset.module_index(module_name) else {
+            return Err(format!(
+                "unknown module {module_name:?} (loaded: {})",
+                self.ruleset.names().join(", ")
+            ));
+        };
+        let desc = &self.ruleset.modules()[mi].description;
+        let Some(ri) = desc.rules.iter().position(|x| x.name == rule_name) else {
+            return Err(format!(
+                "module {module_name} has no rule {rule_name:?}{}",
+                suggestion(&desc.rules, rule_name)
+            ));
+        };
+        let (mi, ri) = (mi as u32, ri as u32);
+        let canonical = serde_json::Value::Object(args.clone()).to_string();
+        validator
+            .check(mi, ri, &canonical)
+            .map_err(|e| format!("invalid arguments {canonical}: {e}"))?;
+        let rule = &desc.rules[ri as usize];
+        if let Some(key) = &rule.key {
+            let value = match args.get(&key.arg) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(other) => {
+                    return Err(format!(
+                        "argument `{}` must be a string to be looked up, found {other}",
+                        key.arg
+                    ));
+                }
+                None => return Err(format!("argument `{}` is required", key.arg)),
+            };
+            let Some(xi) = desc.extractors.iter().position(|x| x.name == key.extractor) else {
+                return Err(format!(
+                    "rule {rule_name} is keyed on a missing extractor {:?}",
+                    key.extractor
+                ));
+            };
+            let slot = self.slot(mi, xi as u32);
+            let id = match self.keyed_of.get(&(slot, value.clone())) {
+                Some(id) => *id,
+                None => {
+                    let id = self.plan.keyed.len() as u32;
+                    self.plan.keyed.push(KeyedRule {
+                        slot,
+                        key: value.clone(),
+                    });
+                    self.keyed_of.insert((slot, value), id);
+                    id
+                }
+            };
+            return Ok(Term::Keyed(id));
+        }
+        let id = match self.guest_of.get(&(mi, ri, canonical.clone())) {
+            Some(id) => *id,
+            None => {
+                let mp = &mut self.plan.modules[mi as usize];
+                let id = mp.guest_rules.len() as u32;
+                mp.guest_rules.push(GuestRule {
+                    rule: ri,
+                    args: canonical.clone(),
+                    topics: rule.topics.clone(),
+                });
+                self.guest_of.insert((mi, ri, canonical), id);
+                id
+            }
+        };
+        Ok(Term::Guest {
+            module: mi,
+            rule: id,
+        })
+    }
+
+    fn subscribe(&mut self, mut terms: Vec<(Term, bool)>, sub: Sub) {
+        terms.sort();
+        terms.dedup();
+        let id = match self.shape_of.get(&terms) {
+            Some(id) => *id,
+            None => {
+                let id = self.plan.shapes.len() as u32;
+                self.plan.shapes.push(Shape {
+                    terms: terms.clone(),
+                    subs: Vec::new(),
+                });
+                self.shape_of.insert(terms, id);
+                id
+            }
+        };
+        self.plan.shapes[id as usize].subs.push(sub);
+    }
+
+    fn finish(mut self) -> Plan {
+        for (id, shape) in self.plan.shapes.iter().enumerate() {
+            // Terms are sorted, keyed ones first: the first positive keyed term anchors.
+            let anchor = shape.terms.iter().find_map(|(t, neg)| match (t, neg) {
+                (Term::Keyed(k), false) => Some(*k),
+                _ => None,
+            });
+            match anchor {
+                Some(k) => {
+                    let kr = &self.plan.keyed[k as usize];
+                    self.plan.anchors[kr.slot as usize]
+                        .entry(kr.key.clone())
+                        .or_default()
+                        .push(id as u32);
+                }
+                None => self.plan.unanchored.push(id as u32),
+            }
+        }
+        self.plan
+    }
+}
+
+fn suggestion(rules: &[RuleDescription], wanted: &str) -> String {
+    let close: Vec<&str> = rules
+        .iter()
+        .map(|r| r.name.as_str())
+        .filter(|n| n.contains(wanted) || wanted.contains(n) || edit_distance(n, wanted) <= 2)
+        .collect();
+    if close.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", close.join(" or "))
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}

@@ -1,0 +1,106 @@
+//! The sandbox every rule module runs in: one Wasmtime engine, its limits, and the epoch
+//! ticker that interrupts modules that run too long.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine};
+
+/// Limits of the sandbox (DESIGN.md section 3).
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// How long one call into a module may run before it is interrupted.
+    pub timeout: Duration,
+    /// How often the epoch advances; `timeout` is counted in these ticks.
+    pub tick: Duration,
+    /// The most linear memory a module instance may have.
+    pub memory_bytes: usize,
+    /// The most native stack wasm code may use.
+    pub max_stack: usize,
+    /// The most bytes a module may return from one call.
+    pub max_output: usize,
+    /// The largest module file accepted.
+    pub max_module_bytes: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            timeout: Duration::from_millis(20),
+            tick: Duration::from_millis(1),
+            memory_bytes: 64 << 20,
+            max_stack: 256 << 10,
+            max_output: 4 << 20,
+            max_module_bytes: 16 << 20,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// `timeout` in epoch ticks, at least one.
+    pub fn deadline_ticks(&self) -> u64 {
+        let tick = self.tick.as_nanos().max(1);
+        (self.timeout.as_nanos().div_ceil(tick) as u64).max(1)
+    }
+}
+
+/// The engine and its limits, shared by every module and instance of a process.
+pub struct Sandbox {
+    engine: Engine,
+    config: SandboxConfig,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+/// The engine could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the wasm engine: {0}")]
+pub struct SandboxError(String);
+
+impl Sandbox {
+    /// Creates the engine and starts its epoch ticker thread.
+    pub fn new(config: SandboxConfig) -> Result<Arc<Sandbox>, SandboxError> {
+        let mut c = Config::new();
+        c.epoch_interruption(true);
+        c.max_wasm_stack(config.max_stack);
+        let engine = Engine::new(&c).map_err(|e| SandboxError(e.to_string()))?;
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let stop = ticker_stop.clone();
+        let tick = config.tick;
+        thread::Builder::new()
+            .name("fmn-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    thread::sleep(tick);
+                    match weak.upgrade() {
+                        Some(e) => e.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| SandboxError(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(Arc::new(Sandbox {
+            engine,
+            config,
+            ticker_stop,
+        }))
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The limits.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.config
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,234 @@
+//! The worker loop: read messages from this worker's queue, evaluate them, write the
+//! notifications and acknowledge, in that order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use fmn_core::notification::{Notification, delivery_id};
+use fmn_core::transport::{Entry, Transport, WorkItem, WorkerInfo};
+use tokio_util::sync::CancellationToken;
+
+use crate::eval::{Evaluation, Evaluator};
+use crate::plan::Plan;
+use crate::ruleset::RuleSet;
+
+/// The rules and preferences a worker evaluates with; replaced as a whole, between batches.
+pub struct Snapshot {
+    /// The modules.
+    pub ruleset: Arc<RuleSet>,
+    /// The preferences, compiled against them.
+    pub plan: Arc<Plan>,
+}
+
+/// Where workers get the current [`Snapshot`].
+pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
+
+/// Makes a [`SharedSnapshot`].
+pub fn shared(ruleset: Arc<RuleSet>, plan: Arc<Plan>) -> SharedSnapshot {
+    Arc::new(ArcSwap::from_pointee(Snapshot { ruleset, plan }))
+}
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Unique among all workers.
+    pub id: String,
+    /// Messages read (and acknowledged) at once.
+    pub batch: usize,
+    /// How long a read waits for a message before the loop looks around.
+    pub block: Duration,
+    /// How often the worker says it is alive.
+    pub heartbeat: Duration,
+}
+
+impl WorkerOptions {
+    /// Defaults for worker `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        WorkerOptions {
+            id: id.into(),
+            batch: 64,
+            block: Duration::from_millis(500),
+            heartbeat: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a worker did, when it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerReport {
+    /// Messages evaluated and acknowledged.
+    pub processed: u64,
+    /// Notifications written.
+    pub notifications: u64,
+    /// Module calls that failed (each logged).
+    pub module_failures: u64,
+}
+
+/// Turns an evaluation into notifications, one per (user, channel).
+pub fn notifications(
+    plan: &Plan,
+    ev: &Evaluation,
+    item: &WorkItem,
+    worker: &str,
+    generation: u64,
+) -> Vec<Notification> {
+    ev.matches
+        .iter()
+        .filter_map(|m| {
+            let user = plan.users.get(m.user as usize)?;
+            let ch = user.channels.get(m.channel as usize)?;
+            Some(Notification {
+                delivery_id: delivery_id(&item.envelope.id, &user.name, ch.kind),
+                user: user.name.clone(),
+                channel: ch.kind,
+                addresses: ch.addresses.clone(),
+                filter: plan.filter_name(m.user, m.channel, m.filter).to_owned(),
+                digest: ch.digest,
+                generation,
+                worker: worker.to_owned(),
+                meta: ev.meta.clone(),
+                message: item.envelope.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Evaluates one work item and logs what failed.
+pub fn evaluate(evaluator: &mut Evaluator, item: &WorkItem) -> Evaluation {
+    let json = item.envelope.rules_json();
+    let ev = evaluator.evaluate(json.as_bytes(), &item.envelope.topic);
+    for f in &ev.failures {
+        tracing::warn!(
+            message_id = %item.envelope.id,
+            origin = %item.origin,
+            module = %f.module,
+            during = %f.during,
+            kind = f.kind.as_str(),
+            "rule module failed: {f}; its rules count as not matching for this message"
+        );
+    }
+    for e in &ev.rule_errors {
+        tracing::warn!(message_id = %item.envelope.id, module = %e.module, rule = %e.rule, "rule error: {}", e.error);
+    }
+    ev
+}
+
+async fn backoff(attempt: &mut u32, cancel: &CancellationToken) -> bool {
+    let ms = 50u64.saturating_mul(1 << (*attempt).min(7)).min(5_000);
+    *attempt += 1;
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        _ = cancel.cancelled() => false,
+    }
+}
+
+/// Runs a worker until `cancel` fires: registers, heartbeats, evaluates, acknowledges.
+/// Transport failures are retried with backoff; a message is acknowledged only once its
+/// notifications are written, and nothing is acknowledged after cancellation.
+pub async fn run_worker<T: Transport>(
+    transport: T,
+    rules: SharedSnapshot,
+    opts: WorkerOptions,
+    cancel: CancellationToken,
+) -> WorkerReport {
+    let mut report = WorkerReport::default();
+    let info = WorkerInfo::local(opts.id.clone());
+    let mut attempt = 0;
+    loop {
+        match transport.register_worker(&info).await {
+            Ok(()) => break,
+            Err(e) => {
+                tracing::warn!(worker = %opts.id, "cannot register: {e}; retrying");
+                if !backoff(&mut attempt, &cancel).await {
+                    return report;
+                }
+            }
+        }
+    }
+    tracing::info!(worker = %opts.id, "worker registered");
+
+    let beat = cancel.child_token();
+    let heartbeat = {
+        let (t, id, every, stop) = (
+            transport.clone(),
+            opts.id.clone(),
+            opts.heartbeat,
+            beat.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.cancelled() => return,
+                }
+                if let Err(e) = t.heartbeat(&id).await {
+                    tracing::warn!(worker = %id, "heartbeat failed: {e}");
+                }
+            }
+        })
+    };
+
+    let mut snapshot = rules.load_full();
+    let mut evaluator = Evaluator::new(snapshot.ruleset.clone(), snapshot.plan.clone());
+    let mut attempt = 0;
+    'serve: while !cancel.is_cancelled() {
+        let entries: Vec<Entry<WorkItem>> = tokio::select! {
+            r = transport.read_work(&opts.id, opts.batch, opts.block) => match r {
+                Ok(e) => { attempt = 0; e }
+                Err(e) => {
+                    tracing::warn!(worker = %opts.id, "reading work failed: {e}; retrying");
+                    if !backoff(&mut attempt, &cancel).await { break 'serve; }
+                    continue;
+                }
+            },
+            _ = cancel.cancelled() => break,
+        };
+        if entries.is_empty() {
+            continue;
+        }
+        // A new rule set or new preferences take effect between batches, never within one.
+        let current = rules.load();
+        if !Arc::ptr_eq(&current, &snapshot) {
+            snapshot = rules.load_full();
+            evaluator = Evaluator::new(snapshot.ruleset.clone(), snapshot.plan.clone());
+        }
+        let generation = snapshot.ruleset.generation;
+        let mut out = Vec::new();
+        let mut ids = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let ev = evaluate(&mut evaluator, &e.item);
+            report.module_failures += ev.failures.len() as u64;
+            out.extend(notifications(
+                &snapshot.plan,
+                &ev,
+                &e.item,
+                &opts.id,
+                generation,
+            ));
+            ids.push(e.id.clone());
+        }
+        let mut attempt = 0;
+        loop {
+            match transport.complete_work(&opts.id, &ids, &out).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(worker = %opts.id, "writing notifications failed: {e}; retrying");
+                    // Not acknowledged: after a restart these messages are read again.
+                    if !backoff(&mut attempt, &cancel).await {
+                        break 'serve;
+                    }
+                }
+            }
+        }
+        report.processed += ids.len() as u64;
+        report.notifications += out.len() as u64;
+    }
+    beat.cancel();
+    let _ = heartbeat.await;
+    if let Err(e) = transport.deregister_worker(&opts.id).await {
+        tracing::warn!(worker = %opts.id, "cannot deregister: {e}");
+    }
+    tracing::info!(worker = %opts.id, processed = report.processed, notifications = report.notifications, "worker stopped");
+    report
+}

@@ -1,0 +1,483 @@
+//! Procedural macros of `fmn-rules-sdk`; use them through that crate, which documents them.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{
+    Attribute, Data, DeriveInput, Error, Expr, ExprArray, Fields, FnArg, Ident, ItemFn, Lit,
+    LitStr, Meta, Path, ReturnType, Token, Type, parse_macro_input,
+};
+
+/// The name of the hidden constant `#[rule]` and `#[extractor]` put beside a function.
+fn def_ident(name: &Ident) -> Ident {
+    format_ident!("__fmn_def_{}", name)
+}
+
+/// Doc comments, joined, with the one leading space rustdoc adds removed.
+fn doc_of(attrs: &[Attribute]) -> String {
+    let mut lines = Vec::new();
+    for a in attrs {
+        if let Meta::NameValue(nv) = &a.meta
+            && nv.path.is_ident("doc")
+            && let Expr::Lit(l) = &nv.value
+            && let Lit::Str(s) = &l.lit
+        {
+            let v = s.value();
+            lines.push(v.strip_prefix(' ').unwrap_or(&v).to_owned());
+        }
+    }
+    lines.join("\n").trim().to_owned()
+}
+
+struct RuleAttr {
+    topics: Vec<LitStr>,
+    key: Option<(LitStr, LitStr)>,
+}
+
+fn parse_rule_attr(attr: TokenStream) -> syn::Result<RuleAttr> {
+    let mut out = RuleAttr {
+        topics: Vec::new(),
+        key: None,
+    };
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("topics") {
+            let arr: ExprArray = meta.value()?.parse()?;
+            for e in arr.elems {
+                match e {
+                    Expr::Lit(l) => match l.lit {
+                        Lit::Str(s) => out.topics.push(s),
+                        other => return Err(Error::new(other.span(), "a topic glob is a string")),
+                    },
+                    other => return Err(Error::new_spanned(other, "a topic glob is a string")),
+                }
+            }
+            Ok(())
+        } else if meta.path.is_ident("key") {
+            let (mut extractor, mut arg) = (None, None);
+            meta.parse_nested_meta(|m| {
+                if m.path.is_ident("extractor") {
+                    extractor = Some(m.value()?.parse::<LitStr>()?);
+                    Ok(())
+                } else if m.path.is_ident("arg") {
+                    arg = Some(m.value()?.parse::<LitStr>()?);
+                    Ok(())
+                } else {
+                    Err(m.error("expected `extractor = \"...\"` or `arg = \"...\"`"))
+                }
+            })?;
+            match (extractor, arg) {
+                (Some(e), Some(a)) => {
+                    out.key = Some((e, a));
+                    Ok(())
+                }
+                _ => {
+                    Err(meta
+                        .error("`key(...)` needs both `extractor = \"...\"` and `arg = \"...\"`"))
+                }
+            }
+        } else {
+            Err(meta
+                .error("expected `topics = [...]` or `key(extractor = \"...\", arg = \"...\")`"))
+        }
+    });
+    syn::parse::Parser::parse(parser, attr)?;
+    Ok(out)
+}
+
+/// The type behind `&T`.
+fn referent(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Reference(r) => Some(&r.elem),
+        _ => None,
+    }
+}
+
+/// See `fmn_rules_sdk::rule`.
+#[proc_macro_attribute]
+pub fn rule(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let attr = match parse_rule_attr(attr) {
+        Ok(a) => a,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    let func = parse_macro_input!(item as ItemFn);
+    match expand_rule(attr, &func) {
+        Ok(t) => t.into(),
+        Err(e) => {
+            let e = e.to_compile_error();
+            quote!(#func #e).into()
+        }
+    }
+}
+
+fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
+    let name = &func.sig.ident;
+    let name_str = name.to_string();
+    let doc = doc_of(&func.attrs);
+    let def = def_ident(name);
+    let inputs: Vec<&FnArg> = func.sig.inputs.iter().collect();
+    let args_ty: Option<&Type> = match inputs.as_slice() {
+        [FnArg::Typed(_)] => None,
+        [FnArg::Typed(_), FnArg::Typed(a)] => Some(referent(&a.ty).ok_or_else(|| {
+            Error::new_spanned(
+                &a.ty,
+                "rule arguments are taken by reference: `args: &MyArgs`",
+            )
+        })?),
+        _ => {
+            return Err(Error::new_spanned(
+                &func.sig,
+                "a rule is `fn(msg: &Message) -> bool` or `fn(msg: &Message, args: &Args) -> bool` \
+                 (or `-> Result<bool, E>`)",
+            ));
+        }
+    };
+    if matches!(func.sig.output, ReturnType::Default) {
+        return Err(Error::new_spanned(
+            &func.sig,
+            "a rule returns `bool` or `Result<bool, E>`",
+        ));
+    }
+    let topics = &attr.topics;
+    let (key, key_check) = match (&attr.key, args_ty) {
+        (Some(_), None) => {
+            return Err(Error::new(
+                Span::call_site(),
+                "`key(...)` names an argument, so the rule must take arguments",
+            ));
+        }
+        (Some((e, a)), Some(ty)) => {
+            let msg = format!(
+                "`key(arg = {:?})`: the arguments have no field of that name",
+                a.value()
+            );
+            (
+                quote!(::core::option::Option::Some((#e, #a))),
+                quote!(
+                    const _: () = ::core::assert!(
+                        ::fmn_rules_sdk::__private::has_field(<#ty as ::fmn_rules_sdk::Args>::SCHEMA, #a),
+                        #msg
+                    );
+                ),
+            )
+        }
+        (None, _) => (quote!(::core::option::Option::None), quote!()),
+    };
+    let (ty, call) = match args_ty {
+        Some(ty) => (
+            quote!(#ty),
+            quote! {
+                let args = ::fmn_rules_sdk::__private::args_of::<#ty>(args)?;
+                ::fmn_rules_sdk::IntoVerdict::into_verdict(#name(msg, args))
+            },
+        ),
+        None => (
+            quote!(::fmn_rules_sdk::NoArgs),
+            quote! {
+                let _ = args;
+                ::fmn_rules_sdk::IntoVerdict::into_verdict(#name(msg))
+            },
+        ),
+    };
+    Ok(quote! {
+        #func
+
+        #key_check
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        pub const #def: ::fmn_rules_sdk::RuleDef = ::fmn_rules_sdk::RuleDef {
+            name: #name_str,
+            doc: #doc,
+            topics: &[#(#topics),*],
+            key: #key,
+            args: <#ty as ::fmn_rules_sdk::Args>::SCHEMA,
+            prepare: ::fmn_rules_sdk::__private::prepare::<#ty>,
+            eval: {
+                fn thunk(
+                    msg: &::fmn_rules_sdk::Message<'_>,
+                    args: &(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync),
+                ) -> ::core::result::Result<bool, ::std::string::String> {
+                    #call
+                }
+                thunk
+            },
+        };
+    })
+}
+
+/// See `fmn_rules_sdk::extractor`.
+#[proc_macro_attribute]
+pub fn extractor(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func = parse_macro_input!(item as ItemFn);
+    if !attr.is_empty() {
+        let e = Error::new(Span::call_site(), "#[extractor] takes no options").to_compile_error();
+        return quote!(#func #e).into();
+    }
+    let name = &func.sig.ident;
+    let name_str = name.to_string();
+    let doc = doc_of(&func.attrs);
+    let def = def_ident(name);
+    let ret = match &func.sig.output {
+        ReturnType::Type(_, t) if func.sig.inputs.len() == 1 => t,
+        _ => {
+            let e = Error::new_spanned(
+                &func.sig,
+                "an extractor is `fn(msg: &Message) -> Keys` or `-> Option<String>` (or a `Result` of either)",
+            )
+            .to_compile_error();
+            return quote!(#func #e).into();
+        }
+    };
+    quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        pub const #def: ::fmn_rules_sdk::ExtractorDef = ::fmn_rules_sdk::ExtractorDef {
+            name: #name_str,
+            doc: #doc,
+            kind: <#ret as ::fmn_rules_sdk::IntoExtracted>::KIND,
+            run: {
+                fn thunk(
+                    msg: &::fmn_rules_sdk::Message<'_>,
+                ) -> ::core::result::Result<::fmn_rules_sdk::Extracted, ::std::string::String> {
+                    ::fmn_rules_sdk::IntoExtracted::into_extracted(#name(msg))
+                }
+                thunk
+            },
+        };
+    }
+    .into()
+}
+
+struct ModuleInput {
+    name: LitStr,
+    version: Option<LitStr>,
+    doc: Option<LitStr>,
+    rules: Vec<Path>,
+    extractors: Vec<Path>,
+}
+
+impl Parse for ModuleInput {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut name = None;
+        let mut version = None;
+        let mut doc = None;
+        let mut rules = Vec::new();
+        let mut extractors = Vec::new();
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![:]>()?;
+            match key.to_string().as_str() {
+                "name" => name = Some(input.parse()?),
+                "version" => version = Some(input.parse()?),
+                "doc" => doc = Some(input.parse()?),
+                "rules" | "extractors" => {
+                    let content;
+                    syn::bracketed!(content in input);
+                    let paths = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
+                    let list = if key == "rules" {
+                        &mut rules
+                    } else {
+                        &mut extractors
+                    };
+                    list.extend(paths);
+                }
+                _ => {
+                    return Err(Error::new_spanned(
+                        key,
+                        "expected `name`, `version`, `doc`, `rules` or `extractors`",
+                    ));
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        let name =
+            name.ok_or_else(|| Error::new(Span::call_site(), "module! needs `name: \"...\"`"))?;
+        Ok(ModuleInput {
+            name,
+            version,
+            doc,
+            rules,
+            extractors,
+        })
+    }
+}
+
+/// Points a path `a::b::f` at the constant `a::b::__fmn_def_f` its attribute generated.
+fn def_path(p: &Path) -> syn::Result<Path> {
+    let mut out = p.clone();
+    let last = out
+        .segments
+        .last_mut()
+        .ok_or_else(|| Error::new_spanned(p, "expected a function name"))?;
+    last.ident = def_ident(&last.ident);
+    Ok(out)
+}
+
+/// See `fmn_rules_sdk::module`.
+#[proc_macro]
+pub fn module(input: TokenStream) -> TokenStream {
+    let m = parse_macro_input!(input as ModuleInput);
+    match expand_module(m) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn expand_module(m: ModuleInput) -> syn::Result<TokenStream2> {
+    for list in [&m.rules, &m.extractors] {
+        let mut seen = std::collections::HashSet::new();
+        for p in list {
+            if let Some(last) = p.segments.last()
+                && !seen.insert(last.ident.to_string())
+            {
+                return Err(Error::new_spanned(
+                    p,
+                    format!("`{}` is listed twice", last.ident),
+                ));
+            }
+        }
+    }
+    let rules = m
+        .rules
+        .iter()
+        .map(def_path)
+        .collect::<syn::Result<Vec<_>>>()?;
+    let extractors = m
+        .extractors
+        .iter()
+        .map(def_path)
+        .collect::<syn::Result<Vec<_>>>()?;
+    let name = &m.name;
+    let version = match &m.version {
+        Some(v) => quote!(#v),
+        None => quote!(::core::env!("CARGO_PKG_VERSION")),
+    };
+    let doc = match &m.doc {
+        Some(d) => quote!(#d),
+        None => quote!(::core::env!("CARGO_PKG_DESCRIPTION")),
+    };
+    Ok(quote! {
+        /// This crate's rule module: its rules and extractors.
+        pub static MODULE: ::fmn_rules_sdk::ModuleDef = ::fmn_rules_sdk::ModuleDef {
+            name: #name,
+            version: #version,
+            doc: #doc,
+            rules: &[#(#rules),*],
+            extractors: &[#(#extractors),*],
+        };
+        ::fmn_rules_sdk::export_guest!(MODULE);
+    })
+}
+
+/// Serde attributes that matter to the schema: `rename` and `default`.
+fn serde_field_opts(attrs: &[Attribute]) -> syn::Result<(Option<String>, bool)> {
+    let (mut rename, mut default) = (None, false);
+    for a in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        a.parse_nested_meta(|m| {
+            if m.path.is_ident("rename") {
+                rename = Some(m.value()?.parse::<LitStr>()?.value());
+            } else if m.path.is_ident("default") {
+                default = true;
+                if m.input.peek(Token![=]) {
+                    m.value()?.parse::<LitStr>()?;
+                }
+            } else if m.input.peek(Token![=]) {
+                m.value()?.parse::<Expr>()?;
+            } else if m.input.peek(syn::token::Paren) {
+                let content;
+                syn::parenthesized!(content in m.input);
+                content.parse::<TokenStream2>()?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok((rename, default))
+}
+
+/// Words for a Rust type, for argument docs.
+fn type_words(ty: &Type) -> (String, bool) {
+    if let Type::Path(tp) = ty
+        && let Some(seg) = tp.path.segments.last()
+    {
+        let inner = || match &seg.arguments {
+            syn::PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            }),
+            _ => None,
+        };
+        let id = seg.ident.to_string();
+        return match id.as_str() {
+            "String" | "str" | "Cow" => ("string".into(), true),
+            "bool" => ("boolean".into(), true),
+            "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize" => {
+                ("integer".into(), true)
+            }
+            "f32" | "f64" => ("number".into(), true),
+            "Option" => match inner() {
+                Some(t) => (type_words(t).0, false),
+                None => ("any".into(), false),
+            },
+            "Vec" | "BTreeSet" | "HashSet" => match inner() {
+                Some(t) => (format!("list of {}", type_words(t).0), true),
+                None => ("list".into(), true),
+            },
+            _ => (id, true),
+        };
+    }
+    if let Type::Reference(r) = ty {
+        return type_words(&r.elem);
+    }
+    ("any".into(), true)
+}
+
+/// See `fmn_rules_sdk::Args`.
+#[proc_macro_derive(Args, attributes(serde))]
+pub fn derive_args(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    match expand_args(&input) {
+        Ok(t) => t.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn expand_args(input: &DeriveInput) -> syn::Result<TokenStream2> {
+    let Data::Struct(s) = &input.data else {
+        return Err(Error::new_spanned(
+            input,
+            "#[derive(Args)] needs a struct with named fields",
+        ));
+    };
+    let Fields::Named(fields) = &s.fields else {
+        return Err(Error::new_spanned(
+            input,
+            "#[derive(Args)] needs a struct with named fields",
+        ));
+    };
+    let (_, struct_default) = serde_field_opts(&input.attrs)?;
+    let mut entries = Vec::new();
+    for f in &fields.named {
+        let Some(ident) = &f.ident else { continue };
+        let (rename, default) = serde_field_opts(&f.attrs)?;
+        let name = rename.unwrap_or_else(|| ident.to_string().trim_start_matches("r#").to_owned());
+        let (ty, required) = type_words(&f.ty);
+        let required = required && !default && !struct_default;
+        let doc = doc_of(&f.attrs);
+        entries.push(quote! {
+            ::fmn_rules_sdk::ArgField { name: #name, ty: #ty, doc: #doc, required: #required }
+        });
+    }
+    let name = &input.ident;
+    let (impl_g, ty_g, where_g) = input.generics.split_for_impl();
+    Ok(quote! {
+        impl #impl_g ::fmn_rules_sdk::Args for #name #ty_g #where_g {
+            const SCHEMA: &'static [::fmn_rules_sdk::ArgField] = &[#(#entries),*];
+        }
+    })
+}

@@ -1,0 +1,77 @@
+//! What a message is about: the extractors, dispatching to each application family.
+
+use fmn_rules_sdk::{Keys, Message, extractor};
+
+use crate::util::user_name;
+
+mod bodhi;
+mod koji;
+mod pagure;
+
+/// What a family knows about its messages. Each method has a default that says nothing.
+trait Family {
+    fn usernames(&self, _msg: &Message, _out: &mut Keys) {}
+    fn packages(&self, _msg: &Message, _out: &mut Keys) {}
+    fn summary(&self, _msg: &Message) -> Option<String> {
+        None
+    }
+    fn link(&self, _msg: &Message) -> Option<String> {
+        None
+    }
+}
+
+struct Other;
+impl Family for Other {}
+
+fn family(msg: &Message) -> &'static dyn Family {
+    match msg.category() {
+        "buildsys" => &koji::Koji,
+        "bodhi" => &bodhi::Bodhi,
+        "pagure" => &pagure::Pagure,
+        _ => &Other,
+    }
+}
+
+/// Users involved in the message: who acted (`agent`), and whoever the application names
+/// (build owners, update submitters, commenters, people mentioned with `@`).
+#[extractor]
+pub fn usernames(msg: &Message) -> Keys {
+    let mut out = Keys::new();
+    if let Some(a) = agent(msg) {
+        out.insert(a);
+    }
+    family(msg).usernames(msg, &mut out);
+    out
+}
+
+/// Packages involved in the message: built, updated, overridden, pushed to.
+#[extractor]
+pub fn packages(msg: &Message) -> Keys {
+    let mut out = Keys::new();
+    family(msg).packages(msg, &mut out);
+    out
+}
+
+/// Who did what the message reports, when it says: its `agent`.
+#[extractor]
+pub fn agent(msg: &Message) -> Option<String> {
+    user_name(msg.get(&["agent"])).map(str::to_owned)
+}
+
+/// A one-line human summary of the message.
+#[extractor]
+pub fn summary(msg: &Message) -> Option<String> {
+    family(msg).summary(msg).or_else(|| {
+        let what = format!("{} {}", msg.category(), msg.subtopic().replace('.', " "));
+        Some(match agent(msg) {
+            Some(a) => format!("{a}: {}", what.trim()),
+            None => what.trim().to_owned(),
+        })
+    })
+}
+
+/// A link to what the message is about.
+#[extractor]
+pub fn link(msg: &Message) -> Option<String> {
+    family(msg).link(msg)
+}
