@@ -1,1 +1,15 @@
+//! The fmn consumer: reads a bus, normalises each message into an envelope, and hands it to
+//! one live worker, picked at random. What cannot be parsed goes to the dead-letter queue with
+//! the reason and where it came from; nothing is dropped silently.
+//!
+//! - [`source`]: where messages come from (JSON lines from a file or stdin).
+//! - [`dispatch`]: choosing a worker.
+//! - [`consume`]: the loop between them.
 
+pub mod consume;
+pub mod dispatch;
+pub mod source;
+
+pub use consume::{ConsumeReport, ConsumerOptions, consume};
+pub use dispatch::{DispatchMode, Dispatcher};
+pub use source::{JsonLines, RawMessage, Source, SourceError};

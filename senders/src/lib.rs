@@ -1,1 +1,43 @@
+//! fmn's senders: pure I/O. Each reads its channel's queue, delivers, and acknowledges a
+//! notification only once the remote side accepted it or refused it for good (then it is kept
+//! as a dead letter, with the reason).
+//!
+//! - [`Sender`]: one delivery to one address, transient and permanent failures told apart.
+//! - [`email`]: SMTP through lettre.
+//! - [`file`]: JSON lines, the embedded default.
+//! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
 
+pub mod email;
+pub mod file;
+pub mod run;
+
+use std::future::Future;
+
+use fmn_core::Notification;
+
+pub use email::{EmailConfig, EmailSender, TlsMode};
+pub use file::FileSender;
+pub use run::{SenderOptions, SenderReport, run_sender};
+
+/// Why a delivery failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth retrying: the server is busy, away, or said "try later".
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Retrying will not help: the address is refused, the message rejected.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// Delivers notifications on one channel.
+pub trait Sender: Send {
+    /// A short name for logs: `smtp`, `file`.
+    fn name(&self) -> &'static str;
+    /// Delivers `n` to one of its addresses.
+    fn send(
+        &mut self,
+        n: &Notification,
+        address: &str,
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
+}

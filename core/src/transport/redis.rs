@@ -4,7 +4,8 @@
 //!
 //! | key | type | holds |
 //! | --- | --- | --- |
-//! | `{ns}:workers` | sorted set | worker id -> last heartbeat, milliseconds of Redis' clock |
+//! | `{ns}:workers` | sorted set | live worker id -> last heartbeat, milliseconds of Redis' clock |
+//! | `{ns}:known-workers` | set | every worker id ever registered (for counters and status) |
 //! | `{ns}:worker:{id}` | hash | `host`, `pid`, counters `received`, `processed`, `notifications` |
 //! | `{ns}:work:{id}` | stream, group `workers` | field `d`: a [`WorkItem`] as JSON |
 //! | `{ns}:out:{channel}` | stream, group `senders` | field `d`: a [`Notification`] as JSON |
@@ -100,6 +101,34 @@ impl RedisTransport {
     /// The namespace keys are under.
     pub fn namespace(&self) -> &str {
         &self.ns
+    }
+
+    /// Deletes every key of this namespace: for benchmarks and tests that made their own.
+    pub async fn purge_namespace(&self) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}:*", self.ns);
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            if !keys.is_empty() {
+                deleted += redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<u64>(&mut conn)
+                    .await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
     }
 
     fn key(&self, rest: &str) -> String {
@@ -415,12 +444,18 @@ impl Transport for RedisTransport {
         self.ensure_group(&self.key(&work_queue_name(&info.id)), WORK_GROUP)
             .await?;
         let mut conn = self.conn.clone();
-        redis::cmd("HSET")
+        redis::pipe()
+            .cmd("HSET")
             .arg(self.key(&format!("worker:{}", info.id)))
             .arg("host")
             .arg(&info.host)
             .arg("pid")
             .arg(info.pid)
+            .ignore()
+            .cmd("SADD")
+            .arg(self.key("known-workers"))
+            .arg(&info.id)
+            .ignore()
             .query_async::<()>(&mut conn)
             .await?;
         self.heartbeat(&info.id).await
@@ -668,10 +703,8 @@ impl Transport for RedisTransport {
 
     async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {
         let mut conn = self.conn.clone();
-        let ids: Vec<String> = redis::cmd("ZRANGE")
-            .arg(self.key("workers"))
-            .arg(0)
-            .arg(-1)
+        let ids: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.key("known-workers"))
             .query_async(&mut conn)
             .await?;
         let mut out = Vec::with_capacity(ids.len());

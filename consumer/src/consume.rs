@@ -1,0 +1,191 @@
+//! The consumer loop: read, normalise, dispatch; dead-letter what cannot be parsed.
+
+use std::time::Duration;
+
+use fmn_core::envelope::{DEFAULT_MAX_MESSAGE_BYTES, Envelope, EnvelopeError};
+use fmn_core::transport::{DeadLetter, Stage, Transport, WorkItem};
+use tokio_util::sync::CancellationToken;
+
+use crate::dispatch::{DispatchMode, Dispatcher};
+use crate::source::{RawMessage, Source, SourceError};
+
+/// How the consumer runs.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    /// Messages over this size are dead-lettered.
+    pub max_message_bytes: usize,
+    /// Messages dispatched in one round trip, at most.
+    pub batch: usize,
+    /// How long to wait for more messages before dispatching a partial batch.
+    pub linger: Duration,
+    /// How workers are picked.
+    pub dispatch: DispatchMode,
+    /// How often the list of live workers is re-read.
+    pub refresh_workers: Duration,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        ConsumerOptions {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            batch: 256,
+            linger: Duration::from_millis(5),
+            dispatch: DispatchMode::Random,
+            refresh_workers: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What the consumer did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumeReport {
+    /// Messages read from the source.
+    pub read: u64,
+    /// Messages dispatched to workers.
+    pub dispatched: u64,
+    /// Messages that could not be parsed, kept as dead letters.
+    pub dead_lettered: u64,
+}
+
+/// Why an input is not a message, as a dead letter.
+pub fn reject(raw: &RawMessage, error: &EnvelopeError) -> DeadLetter {
+    DeadLetter {
+        payload_bytes: raw.oversize.unwrap_or(raw.bytes.len()),
+        ..DeadLetter::new(
+            Stage::Consumer,
+            raw.origin.clone(),
+            error.to_string(),
+            &raw.bytes,
+        )
+    }
+}
+
+/// Normalises one raw message.
+pub fn parse(raw: &RawMessage, max_bytes: usize) -> Result<Envelope, EnvelopeError> {
+    if let Some(size) = raw.oversize {
+        return Err(EnvelopeError::TooLarge {
+            size,
+            limit: max_bytes,
+        });
+    }
+    Envelope::from_bus_json(&raw.bytes, max_bytes)
+}
+
+async fn pause(attempt: &mut u32, cancel: &CancellationToken) -> bool {
+    let ms = 50u64.saturating_mul(1 << (*attempt).min(6)).min(3_000);
+    *attempt += 1;
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        _ = cancel.cancelled() => false,
+    }
+}
+
+/// Reads `source` until it ends or `cancel` fires, dispatching every message to a live worker.
+///
+/// A batch is read only once the previous one is written: when Redis or the workers are
+/// away, the consumer waits (retrying with backoff) and reads nothing more from the bus.
+pub async fn consume<T: Transport, S: Source>(
+    transport: &T,
+    source: &mut S,
+    opts: &ConsumerOptions,
+    cancel: &CancellationToken,
+) -> Result<ConsumeReport, SourceError> {
+    let mut report = ConsumeReport::default();
+    let mut dispatcher = Dispatcher::new(opts.dispatch, opts.refresh_workers);
+    let max = opts.max_message_bytes;
+    let mut ended = false;
+    while !ended && !cancel.is_cancelled() {
+        let mut batch: Vec<RawMessage> = Vec::new();
+        let first = tokio::select! {
+            m = source.next(max) => m,
+            _ = cancel.cancelled() => break,
+        };
+        match first {
+            None => break,
+            Some(m) => batch.push(m?),
+        }
+        while batch.len() < opts.batch {
+            match tokio::time::timeout(opts.linger, source.next(max)).await {
+                Ok(Some(m)) => batch.push(m?),
+                Ok(None) => {
+                    ended = true;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        report.read += batch.len() as u64;
+
+        let mut items = Vec::with_capacity(batch.len());
+        let mut dead = Vec::new();
+        for raw in &batch {
+            match parse(raw, max) {
+                Ok(envelope) => items.push(WorkItem {
+                    envelope,
+                    origin: raw.origin.clone(),
+                }),
+                Err(e) => {
+                    tracing::warn!(origin = %raw.origin, "not a bus message, dead-lettered: {e}");
+                    dead.push(reject(raw, &e));
+                }
+            }
+        }
+
+        let mut attempt = 0;
+        while !dead.is_empty() {
+            match transport.dead_letter(&dead).await {
+                Ok(()) => {
+                    report.dead_lettered += dead.len() as u64;
+                    dead.clear();
+                }
+                Err(e) => {
+                    tracing::warn!("cannot write dead letters: {e}; retrying");
+                    if !pause(&mut attempt, cancel).await {
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+
+        let mut attempt = 0;
+        while !items.is_empty() {
+            let live = match dispatcher.refresh(transport).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!("cannot read the worker registry: {e}; retrying");
+                    0
+                }
+            };
+            if live == 0 {
+                if attempt == 0 {
+                    tracing::warn!(
+                        "no live worker; holding {} messages until one registers",
+                        items.len()
+                    );
+                }
+                dispatcher.invalidate();
+                if !pause(&mut attempt, cancel).await {
+                    return Ok(report);
+                }
+                continue;
+            }
+            let assigned: Vec<(String, WorkItem)> = items
+                .drain(..)
+                .map(|item| (dispatcher.choose().unwrap_or_default().to_owned(), item))
+                .collect();
+            match transport.dispatch(&assigned).await {
+                Ok(()) => report.dispatched += assigned.len() as u64,
+                Err(e) => {
+                    // Picked again on the next attempt, among the workers live then.
+                    items = assigned.into_iter().map(|(_, item)| item).collect();
+                    tracing::warn!("dispatch failed: {e}; retrying");
+                    dispatcher.invalidate();
+                    if !pause(&mut attempt, cancel).await {
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,82 @@
+//! The file sender: appends each delivery as a JSON line. The embedded default of `fmn run`,
+//! and handy to see what would have been sent.
+
+use std::path::{Path, PathBuf};
+
+use fmn_core::Notification;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+
+use crate::{SendError, Sender};
+
+/// Appends deliveries to a JSON-lines file.
+pub struct FileSender {
+    path: PathBuf,
+    file: Option<tokio::fs::File>,
+}
+
+/// One line of the file.
+#[derive(Serialize)]
+struct Line<'a> {
+    address: &'a str,
+    #[serde(flatten)]
+    notification: &'a Notification,
+}
+
+impl FileSender {
+    /// A sender appending to `path` (created, with its directory, on first use).
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        FileSender {
+            path: path.as_ref().to_owned(),
+            file: None,
+        }
+    }
+
+    async fn file(&mut self) -> Result<&mut tokio::fs::File, SendError> {
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| SendError::Transient(format!("{}: {e}", dir.display())))?;
+            }
+            let f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .await
+                .map_err(|e| SendError::Transient(format!("{}: {e}", self.path.display())))?;
+            self.file = Some(f);
+        }
+        self.file
+            .as_mut()
+            .ok_or_else(|| SendError::Transient("file not open".into()))
+    }
+}
+
+impl Sender for FileSender {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
+        let mut line = serde_json::to_vec(&Line {
+            address,
+            notification: n,
+        })
+        .map_err(|e| SendError::Permanent(format!("cannot encode: {e}")))?;
+        line.push(b'\n');
+        let path = self.path.display().to_string();
+        let f = self.file().await?;
+        let res = async {
+            f.write_all(&line).await?;
+            f.flush().await
+        }
+        .await;
+        if let Err(e) = res {
+            // Reopen next time: the file may have been rotated or the disk filled.
+            self.file = None;
+            return Err(SendError::Transient(format!("{path}: {e}")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! The loop around a sender: read the channel's queue, deliver each notification to each of
+//! its addresses once, retry what failed for now, dead-letter what failed for good, and
+//! acknowledge.
+
+use std::time::Duration;
+
+use fmn_core::transport::{DeadLetter, Stage, Transport};
+use fmn_core::{ChannelKind, Notification};
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::{SendError, Sender};
+
+/// How a sender runs.
+#[derive(Debug, Clone)]
+pub struct SenderOptions {
+    /// The channel whose queue it reads.
+    pub channel: ChannelKind,
+    /// Its name in the queue's consumer group; a restarted sender with the same name takes back
+    /// what it held.
+    pub consumer: String,
+    /// Notifications read at once.
+    pub batch: usize,
+    /// How long a read waits for a notification.
+    pub block: Duration,
+    /// Attempts at a delivery that keeps failing for now, before it is dead-lettered.
+    pub max_attempts: u32,
+    /// The first retry's delay; each next one doubles, up to `retry_max`, with jitter.
+    pub retry_base: Duration,
+    /// The longest delay between attempts.
+    pub retry_max: Duration,
+    /// How long a delivery is remembered, so a redelivered notification is not sent again.
+    pub remember: Duration,
+}
+
+impl SenderOptions {
+    /// Defaults for `channel`.
+    pub fn new(channel: ChannelKind, consumer: impl Into<String>) -> Self {
+        SenderOptions {
+            channel,
+            consumer: consumer.into(),
+            batch: 32,
+            block: Duration::from_millis(500),
+            max_attempts: 5,
+            retry_base: Duration::from_millis(200),
+            retry_max: Duration::from_secs(30),
+            remember: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What a sender did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SenderReport {
+    /// Deliveries the remote side accepted.
+    pub sent: u64,
+    /// Deliveries skipped because they were made before (a redelivered notification).
+    pub duplicates: u64,
+    /// Deliveries given up on, kept as dead letters.
+    pub dead_lettered: u64,
+    /// Attempts that failed for now and were retried.
+    pub retries: u64,
+}
+
+/// The idempotency key of one delivery: the notification's delivery id and the address.
+pub fn delivery_key(n: &Notification, address: &str) -> String {
+    let tag = hex::encode(Sha256::digest(address.as_bytes()));
+    format!("{}:{}", n.delivery_id, &tag[..16])
+}
+
+fn delay(opts: &SenderOptions, attempt: u32) -> Duration {
+    let exp = opts
+        .retry_base
+        .saturating_mul(1 << attempt.min(16))
+        .min(opts.retry_max);
+    // Full jitter over the upper half: spreads retries of many senders apart.
+    let half = exp / 2;
+    half + half.mul_f64(rand::rng().random_range(0.0..1.0))
+}
+
+async fn retry_transport<R, F, Fut>(what: &str, cancel: &CancellationToken, mut op: F) -> Option<R>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<R, fmn_core::transport::TransportError>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Ok(r) => return Some(r),
+            Err(e) => {
+                tracing::warn!("{what} failed: {e}; retrying");
+                let ms = 50u64.saturating_mul(1 << attempt.min(6)).min(3_000);
+                attempt += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                    _ = cancel.cancelled() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Delivers one notification to one address: `Ok(true)` sent, `Ok(false)` already sent before,
+/// `Err` given up (with the last error and the number of attempts).
+async fn deliver<T: Transport, S: Sender>(
+    transport: &T,
+    sender: &mut S,
+    opts: &SenderOptions,
+    n: &Notification,
+    address: &str,
+    report: &mut SenderReport,
+    cancel: &CancellationToken,
+) -> Option<Result<bool, (SendError, u32)>> {
+    let key = delivery_key(n, address);
+    let key = key.as_str();
+    if retry_transport("checking a delivery", cancel, move || {
+        transport.was_delivered(key)
+    })
+    .await?
+    {
+        return Some(Ok(false));
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match sender.send(n, address).await {
+            Ok(()) => {
+                let remember = opts.remember;
+                retry_transport("recording a delivery", cancel, move || {
+                    transport.mark_delivered(key, remember)
+                })
+                .await?;
+                return Some(Ok(true));
+            }
+            Err(e @ SendError::Permanent(_)) => return Some(Err((e, attempt))),
+            Err(e) if attempt >= opts.max_attempts => return Some(Err((e, attempt))),
+            Err(e) => {
+                report.retries += 1;
+                let wait = delay(opts, attempt - 1);
+                tracing::info!(
+                    channel = %opts.channel, user = %n.user, delivery = %n.delivery_id,
+                    "attempt {attempt} failed: {e}; retrying in {} ms", wait.as_millis()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = cancel.cancelled() => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Runs a sender until `cancel` fires. A notification is acknowledged once every address was
+/// delivered or given up on; on cancellation, what is in hand is left unacknowledged (it will
+/// be read again, and its deliveries already made are skipped).
+pub async fn run_sender<T: Transport, S: Sender>(
+    transport: T,
+    mut sender: S,
+    opts: SenderOptions,
+    cancel: CancellationToken,
+) -> SenderReport {
+    let mut report = SenderReport::default();
+    let mut attempt = 0u32;
+    'serve: while !cancel.is_cancelled() {
+        let entries = tokio::select! {
+            r = transport.read_notifications(opts.channel, &opts.consumer, opts.batch, opts.block) => match r {
+                Ok(e) => { attempt = 0; e }
+                Err(e) => {
+                    tracing::warn!(channel = %opts.channel, "reading notifications failed: {e}; retrying");
+                    let ms = 50u64.saturating_mul(1 << attempt.min(6)).min(3_000);
+                    attempt += 1;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                        _ = cancel.cancelled() => break 'serve,
+                    }
+                    continue;
+                }
+            },
+            _ = cancel.cancelled() => break,
+        };
+        let mut done = Vec::with_capacity(entries.len());
+        for e in &entries {
+            let n = &e.item;
+            let mut dead = Vec::new();
+            if n.addresses.is_empty() {
+                dead.push(DeadLetter::new(
+                    Stage::Sender,
+                    format!("{}:{}", n.channel, n.user),
+                    "the notification has no address",
+                    n.delivery_id.as_bytes(),
+                ));
+            }
+            for address in &n.addresses {
+                match deliver(
+                    &transport,
+                    &mut sender,
+                    &opts,
+                    n,
+                    address,
+                    &mut report,
+                    &cancel,
+                )
+                .await
+                {
+                    None => break 'serve,
+                    Some(Ok(true)) => report.sent += 1,
+                    Some(Ok(false)) => report.duplicates += 1,
+                    Some(Err((error, attempts))) => {
+                        tracing::warn!(
+                            channel = %opts.channel, user = %n.user, address, delivery = %n.delivery_id,
+                            "giving up after {attempts} attempt(s): {error}"
+                        );
+                        let payload = serde_json::to_vec(n).unwrap_or_default();
+                        dead.push(DeadLetter::new(
+                            Stage::Sender,
+                            format!("{}:{}:{address}", n.channel, n.user),
+                            format!(
+                                "{} via {} after {attempts} attempt(s): {error}",
+                                n.channel,
+                                sender.name()
+                            ),
+                            &payload,
+                        ));
+                    }
+                }
+            }
+            if !dead.is_empty() {
+                let count = dead.len() as u64;
+                let (t, letters) = (&transport, &dead);
+                if retry_transport("writing dead letters", &cancel, move || {
+                    t.dead_letter(letters)
+                })
+                .await
+                .is_none()
+                {
+                    break 'serve;
+                }
+                report.dead_lettered += count;
+            }
+            done.push(e.id.clone());
+        }
+        let (t, ids, channel) = (&transport, &done, opts.channel);
+        if retry_transport("acknowledging", &cancel, move || {
+            t.ack_notifications(channel, ids)
+        })
+        .await
+        .is_none()
+        {
+            break;
+        }
+    }
+    tracing::info!(channel = %opts.channel, sent = report.sent, duplicates = report.duplicates,
+        dead = report.dead_lettered, "sender stopped");
+    report
+}

@@ -1,0 +1,39 @@
+//! `fmn consume`: read bus messages, dispatch them to live workers through Redis.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use fmn_consumer::{ConsumerOptions, consume};
+
+use crate::config::Config;
+use crate::setup;
+
+/// `fmn consume` options.
+#[derive(clap::Args)]
+pub struct ConsumeArgs {
+    /// Bus messages as JSON lines (`-` for stdin); the bundled sample if omitted.
+    #[arg(long)]
+    messages: Option<PathBuf>,
+    /// Redis URL (or `[redis] url` in the configuration).
+    #[arg(long)]
+    redis: Option<String>,
+}
+
+pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
+    let url = super::redis_url(args.redis, &config)?;
+    let transport = setup::redis(&url, &config.redis.namespace).await?;
+    let (mut source, name) = super::messages(args.messages.as_deref()).await?;
+    let opts = ConsumerOptions {
+        max_message_bytes: config.consumer.max_message_bytes,
+        batch: config.consumer.batch,
+        ..Default::default()
+    };
+    let stop = super::shutdown_on_signal();
+    let r = consume(&transport, &mut source, &opts, &stop).await?;
+    println!(
+        "fmn consume: {name}: {} messages read, {} dispatched, {} dead-lettered",
+        r.read, r.dispatched, r.dead_lettered
+    );
+    Ok(ExitCode::SUCCESS)
+}

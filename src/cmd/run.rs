@@ -1,0 +1,226 @@
+//! `fmn run`: the whole pipeline in one process.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use fmn_consumer::{ConsumerOptions, consume};
+use fmn_core::ChannelKind;
+use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
+use fmn_host::{Plan, RuleSet, WorkerOptions, run_worker};
+use fmn_senders::{SenderOptions, SenderReport, run_sender};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::setup;
+
+/// `fmn run` options.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Bus messages as JSON lines (`-` for stdin); the bundled sample of real messages if omitted.
+    #[arg(long)]
+    messages: Option<PathBuf>,
+    /// Preferences file (TOML or JSON); the bundled example if omitted.
+    #[arg(long)]
+    prefs: Option<PathBuf>,
+    /// Rule module files or directories; the bundled modules if omitted.
+    #[arg(long = "rules")]
+    rules: Vec<PathBuf>,
+    /// Worker loops.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Directory for the file senders of channels without a configured sender.
+    #[arg(long, default_value = "fmn-out")]
+    out: PathBuf,
+    /// Run on Redis at this URL instead of the in-memory bus.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What `fmn run` prints at the end.
+#[derive(Serialize)]
+pub struct RunSummary {
+    messages_in: u64,
+    dispatched: u64,
+    dead_lettered: u64,
+    seconds: f64,
+    workers: Vec<WorkerCounts>,
+    notifications: Vec<ChannelSummary>,
+}
+
+#[derive(Serialize)]
+struct ChannelSummary {
+    channel: ChannelKind,
+    destination: String,
+    sent: u64,
+    duplicates: u64,
+    dead_lettered: u64,
+}
+
+pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
+    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
+    let rule_paths = if args.rules.is_empty() {
+        config.worker.rules.clone()
+    } else {
+        args.rules.clone()
+    };
+    let ruleset = setup::load_rules(&sandbox, &rule_paths)?;
+    let prefs_path = args.prefs.clone().or_else(|| config.worker.prefs.clone());
+    let prefs = setup::load_prefs(prefs_path.as_deref())?;
+    let prefs_name = prefs_path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| setup::bundled::EXAMPLE_PREFS_NAME.into());
+    let plan = setup::compile(&ruleset, &prefs, &prefs_name)?;
+    let summary = match args.redis.clone() {
+        Some(url) => {
+            let t = setup::redis(&url, &config.redis.namespace).await?;
+            pipeline(t, ruleset, plan, &args, &config).await?
+        }
+        None => pipeline(MemoryTransport::default(), ruleset, plan, &args, &config).await?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(s: &RunSummary) {
+    let rate = s.messages_in as f64 / s.seconds.max(1e-9);
+    println!(
+        "fmn run: {} messages in {:.2} s ({rate:.0} msg/s): {} dispatched, {} dead-lettered",
+        s.messages_in, s.seconds, s.dispatched, s.dead_lettered
+    );
+    let total: u64 = s.workers.iter().map(|w| w.received).sum();
+    println!(
+        "  {:<28} {:>9} {:>9} {:>13} {:>7}",
+        "worker", "received", "processed", "notifications", "share"
+    );
+    for w in &s.workers {
+        let share = 100.0 * w.received as f64 / total.max(1) as f64;
+        println!(
+            "  {:<28} {:>9} {:>9} {:>13} {:>6.1}%",
+            w.id, w.received, w.processed, w.notifications, share
+        );
+    }
+    let sent: u64 = s.notifications.iter().map(|c| c.sent).sum();
+    println!("notifications delivered: {sent}");
+    for c in &s.notifications {
+        println!(
+            "  {:<8} {:>6} sent, {} duplicates skipped, {} dead-lettered -> {}",
+            c.channel.to_string(),
+            c.sent,
+            c.duplicates,
+            c.dead_lettered,
+            c.destination
+        );
+    }
+}
+
+async fn pipeline<T: Transport>(
+    transport: T,
+    ruleset: Arc<RuleSet>,
+    plan: Arc<Plan>,
+    args: &RunArgs,
+    config: &Config,
+) -> Result<RunSummary> {
+    let stop_workers = CancellationToken::new();
+    let stop_senders = CancellationToken::new();
+    let snapshot = fmn_host::worker::shared(ruleset, plan.clone());
+    let mut workers = Vec::new();
+    let ids: Vec<String> = (0..args.workers.max(1)).map(setup::worker_id).collect();
+    for id in &ids {
+        let opts = WorkerOptions {
+            batch: config.worker.batch,
+            ..WorkerOptions::new(id.clone())
+        };
+        workers.push(tokio::spawn(run_worker(
+            transport.clone(),
+            snapshot.clone(),
+            opts,
+            stop_workers.clone(),
+        )));
+    }
+
+    let channels: BTreeSet<ChannelKind> = plan
+        .users
+        .iter()
+        .flat_map(|u| u.channels.iter().map(|c| c.kind))
+        .chain(config.senders.keys().copied())
+        .collect();
+    let mut senders = Vec::new();
+    for ch in channels {
+        let (sender, destination) = setup::sender_for(ch, config.senders.get(&ch), &args.out)?;
+        let opts = SenderOptions::new(ch, format!("{}-{ch}", fmn_core::transport::hostname()));
+        let handle = tokio::spawn(run_sender(
+            transport.clone(),
+            sender,
+            opts,
+            stop_senders.clone(),
+        ));
+        senders.push((ch, destination, handle));
+    }
+
+    let started = Instant::now();
+    let (mut source, _) = super::messages(args.messages.as_deref()).await?;
+    let opts = ConsumerOptions {
+        max_message_bytes: config.consumer.max_message_bytes,
+        batch: config.consumer.batch,
+        ..Default::default()
+    };
+    let stop_consumer = super::shutdown_on_signal();
+    let report = consume(&transport, &mut source, &opts, &stop_consumer).await?;
+
+    // Done when every queue is empty: each message acknowledged by a worker, each
+    // notification by its sender.
+    loop {
+        if stop_consumer.is_cancelled() {
+            break;
+        }
+        match transport.queue_depths().await {
+            Ok(d) if d.iter().all(|q| q.waiting == 0) => break,
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot read queue depths: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop_workers.cancel();
+    for w in workers {
+        w.await?;
+    }
+    stop_senders.cancel();
+    let mut notifications = Vec::new();
+    for (channel, destination, handle) in senders {
+        let r: SenderReport = handle.await?;
+        notifications.push(ChannelSummary {
+            channel,
+            destination,
+            sent: r.sent,
+            duplicates: r.duplicates,
+            dead_lettered: r.dead_lettered,
+        });
+    }
+    Ok(RunSummary {
+        messages_in: report.read,
+        dispatched: report.dispatched,
+        dead_lettered: report.dead_lettered,
+        seconds,
+        workers: transport
+            .worker_counts()
+            .await?
+            .into_iter()
+            .filter(|w| ids.contains(&w.id))
+            .collect(),
+        notifications,
+    })
+}

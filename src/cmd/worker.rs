@@ -1,0 +1,74 @@
+//! `fmn worker`: evaluate dispatched messages, through Redis, until stopped.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use fmn_host::{WorkerOptions, run_worker};
+
+use crate::config::Config;
+use crate::setup;
+
+/// `fmn worker` options.
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// Redis URL (or `[redis] url` in the configuration).
+    #[arg(long)]
+    redis: Option<String>,
+    /// Preferences file (TOML or JSON); the bundled example if omitted.
+    #[arg(long)]
+    prefs: Option<PathBuf>,
+    /// Rule module files or directories; the bundled modules if omitted.
+    #[arg(long = "rules")]
+    rules: Vec<PathBuf>,
+    /// Worker loops in this process, each a worker of its own in the registry.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
+    let url = super::redis_url(args.redis, &config)?;
+    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
+    let rule_paths = if args.rules.is_empty() {
+        config.worker.rules.clone()
+    } else {
+        args.rules
+    };
+    let ruleset = setup::load_rules(&sandbox, &rule_paths)?;
+    let prefs_path = args.prefs.or_else(|| config.worker.prefs.clone());
+    let prefs = setup::load_prefs(prefs_path.as_deref())?;
+    let name = prefs_path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| setup::bundled::EXAMPLE_PREFS_NAME.into());
+    let plan = setup::compile(&ruleset, &prefs, &name)?;
+    let stats = plan.stats();
+    let transport = setup::redis(&url, &config.redis.namespace).await?;
+    let snapshot = fmn_host::worker::shared(ruleset, plan);
+    let stop = super::shutdown_on_signal();
+    let threads = args.threads.unwrap_or(config.worker.threads).max(1);
+    eprintln!(
+        "fmn worker: {threads} loop(s), {} users, {} distinct filters; stop with SIGTERM or Ctrl-C",
+        stats.users, stats.shapes
+    );
+    let mut handles = Vec::new();
+    for i in 0..threads {
+        let opts = WorkerOptions {
+            batch: config.worker.batch,
+            ..WorkerOptions::new(setup::worker_id(i))
+        };
+        handles.push(tokio::spawn(run_worker(
+            transport.clone(),
+            snapshot.clone(),
+            opts,
+            stop.clone(),
+        )));
+    }
+    for h in handles {
+        let r = h.await?;
+        eprintln!(
+            "fmn worker: processed {} messages, wrote {} notifications",
+            r.processed, r.notifications
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,255 @@
+//! `fmn.toml`: the configuration file, with environment overrides.
+//!
+//! Every key can be overridden by an environment variable `FMN__SECTION__KEY` (double
+//! underscores between levels, case-insensitive): `FMN__REDIS__URL=redis://db:6379`,
+//! `FMN__SENDERS__EMAIL__PORT=2525`. Values that parse as TOML scalars (numbers, booleans) are
+//! taken as such, anything else as a string.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use fmn_core::ChannelKind;
+use fmn_senders::EmailConfig;
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Redis, for the distributed form.
+    #[serde(default)]
+    pub redis: RedisSection,
+    /// The consumer.
+    #[serde(default)]
+    pub consumer: ConsumerSection,
+    /// Workers.
+    #[serde(default)]
+    pub worker: WorkerSection,
+    /// One sender per channel.
+    #[serde(default)]
+    pub senders: BTreeMap<ChannelKind, SenderConfig>,
+}
+
+/// `[redis]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSection {
+    /// `redis://host:port/db`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Prefix of every key.
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+}
+
+impl Default for RedisSection {
+    fn default() -> Self {
+        RedisSection {
+            url: None,
+            namespace: default_namespace(),
+        }
+    }
+}
+
+fn default_namespace() -> String {
+    "fmn".into()
+}
+
+/// `[consumer]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumerSection {
+    /// Messages over this size are dead-lettered.
+    #[serde(default = "default_max_message")]
+    pub max_message_bytes: usize,
+    /// Messages dispatched per round trip.
+    #[serde(default = "default_consumer_batch")]
+    pub batch: usize,
+}
+
+impl Default for ConsumerSection {
+    fn default() -> Self {
+        ConsumerSection {
+            max_message_bytes: default_max_message(),
+            batch: default_consumer_batch(),
+        }
+    }
+}
+
+fn default_max_message() -> usize {
+    fmn_core::envelope::DEFAULT_MAX_MESSAGE_BYTES
+}
+
+fn default_consumer_batch() -> usize {
+    256
+}
+
+/// `[worker]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSection {
+    /// Rule module files or directories; the bundled modules when empty.
+    #[serde(default)]
+    pub rules: Vec<PathBuf>,
+    /// The preferences file.
+    #[serde(default)]
+    pub prefs: Option<PathBuf>,
+    /// Worker loops per process.
+    #[serde(default = "one")]
+    pub threads: usize,
+    /// Messages read and acknowledged at once.
+    #[serde(default = "default_worker_batch")]
+    pub batch: usize,
+    /// How long one call into a rule module may run, in milliseconds.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// The most memory a rule module instance may use, in MiB.
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: usize,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        WorkerSection {
+            rules: Vec::new(),
+            prefs: None,
+            threads: one(),
+            batch: default_worker_batch(),
+            timeout_ms: default_timeout_ms(),
+            memory_mb: default_memory_mb(),
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+fn default_worker_batch() -> usize {
+    64
+}
+
+fn default_timeout_ms() -> u64 {
+    20
+}
+
+fn default_memory_mb() -> usize {
+    64
+}
+
+impl WorkerSection {
+    /// The sandbox limits this section sets.
+    pub fn sandbox(&self) -> fmn_host::SandboxConfig {
+        fmn_host::SandboxConfig {
+            timeout: Duration::from_millis(self.timeout_ms),
+            memory_bytes: self.memory_mb << 20,
+            ..Default::default()
+        }
+    }
+}
+
+/// `[senders.CHANNEL]`: how a channel is delivered.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SenderConfig {
+    /// SMTP.
+    Smtp(EmailConfig),
+    /// Append JSON lines to a file.
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl Config {
+    /// Reads `path` (if given), then applies `FMN__...` environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let mut table = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str::<toml::Table>(&text)
+                    .with_context(|| format!("{} is not valid TOML", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for (key, value) in std::env::vars() {
+            if let Some(rest) = key.strip_prefix("FMN__") {
+                let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+                set(&mut table, &path, &value)
+                    .with_context(|| format!("environment variable {key}"))?;
+            }
+        }
+        let name = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "the configuration".into());
+        Config::deserialize(toml::Value::Table(table))
+            .with_context(|| format!("invalid configuration in {name}"))
+    }
+}
+
+fn set(table: &mut toml::Table, path: &[String], value: &str) -> Result<()> {
+    match path {
+        [] => bail!("names no key"),
+        [last] => {
+            let parsed = format!("v = {value}")
+                .parse::<toml::Table>()
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .filter(|v| !v.is_table() && !v.is_array())
+                .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+            table.insert(last.clone(), parsed);
+            Ok(())
+        }
+        [first, rest @ ..] => {
+            let entry = table
+                .entry(first.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match entry {
+                toml::Value::Table(t) => set(t, rest, value),
+                _ => bail!("`{first}` is not a table"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_and_overrides() {
+        let mut t: toml::Table = r#"
+[redis]
+url = "redis://a:1"
+[senders.email]
+backend = "smtp"
+host = "mail"
+from = "fmn <fmn@example.org>"
+[senders.irc]
+backend = "file"
+path = "out/irc.jsonl"
+"#
+        .parse()
+        .unwrap();
+        set(&mut t, &["redis".into(), "url".into()], "redis://b:2").unwrap();
+        set(
+            &mut t,
+            &["senders".into(), "email".into(), "port".into()],
+            "2525",
+        )
+        .unwrap();
+        let c = Config::deserialize(toml::Value::Table(t)).unwrap();
+        assert_eq!(c.redis.url.as_deref(), Some("redis://b:2"));
+        match &c.senders[&ChannelKind::Email] {
+            SenderConfig::Smtp(e) => assert_eq!((e.host.as_str(), e.port), ("mail", 2525)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            c.senders[&ChannelKind::Irc],
+            SenderConfig::File { .. }
+        ));
+    }
+}

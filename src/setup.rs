@@ -1,0 +1,154 @@
+//! Building the parts from configuration: rules, preferences, transports, senders.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use fmn_core::transport::{RedisTransport, redis::RedisOptions};
+use fmn_core::{ChannelKind, Notification, Preferences};
+use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule};
+use fmn_senders::{EmailSender, FileSender, SendError, Sender};
+
+use crate::config::SenderConfig;
+
+/// What ships inside the binary, so `fmn run` works with no files at all.
+pub mod bundled {
+    /// The rule modules, as wasm: (file name, bytes).
+    pub const MODULES: &[(&str, &[u8])] =
+        &[("fmn_rules.wasm", include_bytes!(env!("FMN_WASM_FMN_RULES")))];
+    /// Real bus messages: the corpus' benchmark set (see tests/fixtures/corpus/README.md for
+    /// their origin and licenses).
+    pub const SAMPLE_MESSAGES: &[u8] =
+        include_bytes!("../tests/fixtures/corpus/bench_messages.jsonl");
+    /// Name of the sample in origins and summaries.
+    pub const SAMPLE_NAME: &str = "bundled:bench_messages.jsonl";
+    /// The example preferences (examples/prefs.toml).
+    pub const EXAMPLE_PREFS: &str = include_str!("../examples/prefs.toml");
+    /// Name of the example preferences in messages.
+    pub const EXAMPLE_PREFS_NAME: &str = "bundled:examples/prefs.toml";
+}
+
+/// The bundled modules, compiled for `sandbox`.
+pub fn bundled_modules(sandbox: &Arc<Sandbox>) -> Result<Vec<LoadedModule>> {
+    bundled::MODULES
+        .iter()
+        .map(|(name, bytes)| {
+            WasmModule::from_bytes(sandbox, bytes, &format!("bundled:{name}"))
+                .map(LoadedModule::wasm)
+                .map_err(|e| anyhow!(e))
+        })
+        .collect()
+}
+
+/// The modules at `paths`, or the bundled ones when there are none.
+pub fn load_rules(sandbox: &Arc<Sandbox>, paths: &[PathBuf]) -> Result<Arc<RuleSet>> {
+    let modules = if paths.is_empty() {
+        bundled_modules(sandbox)?
+    } else {
+        fmn_host::ruleset::load_paths(sandbox, paths)?
+    };
+    if modules.is_empty() {
+        bail!(
+            "no rule module found in {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(Arc::new(RuleSet::new(1, modules)?))
+}
+
+/// The preferences at `path`, or the bundled example.
+pub fn load_prefs(path: Option<&Path>) -> Result<Preferences> {
+    Ok(match path {
+        Some(p) => Preferences::from_path(p)?,
+        None => Preferences::from_text(bundled::EXAMPLE_PREFS_NAME, bundled::EXAMPLE_PREFS, false)?,
+    })
+}
+
+/// Compiles preferences against the rules; every problem is listed in the error.
+pub fn compile(ruleset: &RuleSet, prefs: &Preferences, name: &str) -> Result<Arc<Plan>> {
+    Plan::build(ruleset, prefs)
+        .map(Arc::new)
+        .map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            anyhow!(
+                "{name}: {} problem(s):\n{}",
+                problems.len(),
+                list.join("\n")
+            )
+        })
+}
+
+/// Connects to Redis.
+pub async fn redis(url: &str, namespace: &str) -> Result<RedisTransport> {
+    RedisTransport::connect(
+        url,
+        RedisOptions {
+            namespace: namespace.to_owned(),
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("connecting to Redis at {url}"))
+}
+
+/// A sender of any configured kind.
+pub enum AnySender {
+    /// SMTP.
+    Email(Box<EmailSender>),
+    /// JSON lines.
+    File(FileSender),
+}
+
+impl Sender for AnySender {
+    fn name(&self) -> &'static str {
+        match self {
+            AnySender::Email(s) => s.name(),
+            AnySender::File(s) => s.name(),
+        }
+    }
+
+    async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
+        match self {
+            AnySender::Email(s) => s.send(n, address).await,
+            AnySender::File(s) => s.send(n, address).await,
+        }
+    }
+}
+
+/// The sender for `channel`: as configured, or a file `out_dir/CHANNEL.jsonl`.
+pub fn sender_for(
+    channel: ChannelKind,
+    config: Option<&SenderConfig>,
+    out_dir: &Path,
+) -> Result<(AnySender, String)> {
+    Ok(match config {
+        Some(SenderConfig::Smtp(cfg)) => (
+            AnySender::Email(Box::new(EmailSender::new(cfg)?)),
+            format!("smtp://{}:{}", cfg.host, cfg.port),
+        ),
+        Some(SenderConfig::File { path }) => (
+            AnySender::File(FileSender::new(path)),
+            path.display().to_string(),
+        ),
+        None => {
+            let path = out_dir.join(format!("{channel}.jsonl"));
+            (
+                AnySender::File(FileSender::new(&path)),
+                path.display().to_string(),
+            )
+        }
+    })
+}
+
+/// Worker ids: unique per machine, process and loop.
+pub fn worker_id(i: usize) -> String {
+    format!(
+        "{}-{}-{i}",
+        fmn_core::transport::hostname(),
+        std::process::id()
+    )
+}
