@@ -6,11 +6,10 @@ use fmn_core::Notification;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::smtp::SmtpPool;
 use crate::{SendError, Sender};
 
 /// How the SMTP connection is secured.
@@ -85,7 +84,7 @@ pub enum EmailConfigError {
 
 /// Sends notifications by email.
 pub struct EmailSender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    pool: SmtpPool,
     from: Mailbox,
     domain: String,
     preferences_url: Option<String>,
@@ -101,31 +100,24 @@ impl EmailSender {
                 from: cfg.from.clone(),
                 reason: e.to_string(),
             })?;
-        let tls = match cfg.tls {
-            TlsMode::None => Tls::None,
-            TlsMode::Starttls | TlsMode::Tls => {
-                let params =
-                    TlsParameters::new(cfg.host.clone()).map_err(|e| EmailConfigError::Tls {
-                        host: cfg.host.clone(),
-                        reason: e.to_string(),
-                    })?;
-                if cfg.tls == TlsMode::Tls {
-                    Tls::Wrapper(params)
-                } else {
-                    Tls::Required(params)
-                }
-            }
+        let credentials = match (&cfg.username, &cfg.password) {
+            (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.clone())),
+            _ => None,
         };
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(cfg.host.clone())
-            .port(cfg.port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(cfg.timeout_secs)));
-        if let (Some(u), Some(p)) = (&cfg.username, &cfg.password) {
-            b = b.credentials(Credentials::new(u.clone(), p.clone()));
-        }
+        let pool = SmtpPool::new(
+            &cfg.host,
+            cfg.port,
+            cfg.tls,
+            Duration::from_secs(cfg.timeout_secs),
+            credentials,
+        )
+        .map_err(|reason| EmailConfigError::Tls {
+            host: cfg.host.clone(),
+            reason,
+        })?;
         let domain = from.email.domain().to_owned();
         Ok(EmailSender {
-            transport: b.build(),
+            pool,
             from,
             domain,
             preferences_url: cfg.preferences_url.clone(),
@@ -219,10 +211,10 @@ impl Sender for EmailSender {
             SendError::Permanent(format!("{address:?} is not an email address: {e}"))
         })?;
         let mail = self.compose(n, to)?;
-        match self.transport.send(mail).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-            Err(e) => Err(SendError::Transient(e.to_string())),
+        match self.pool.send(mail.envelope(), &mail.formatted()).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.permanent => Err(SendError::Permanent(e.message)),
+            Err(e) => Err(SendError::Transient(e.message)),
         }
     }
 }

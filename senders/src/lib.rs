@@ -3,13 +3,15 @@
 //! as a dead letter, with the reason).
 //!
 //! - [`Sender`]: one delivery to one address, transient and permanent failures told apart.
-//! - [`email`]: SMTP through lettre.
+//! - [`email`]: mails, composed with lettre.
+//! - [`smtp`]: SMTP connections (lettre's client on sockets with `TCP_NODELAY`).
 //! - [`file`]: JSON lines, the embedded default.
 //! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
 
 pub mod email;
 pub mod file;
 pub mod run;
+pub mod smtp;
 
 use std::future::Future;
 

@@ -14,15 +14,18 @@ use super::{
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
 
-/// An in-process transport. Clones share the same queues.
+/// An in-process transport. Clones share the same queues and the same reading session;
+/// [`MemoryTransport::reconnect`] opens a new session, as a restarted process would.
 #[derive(Clone)]
 pub struct MemoryTransport {
     inner: Arc<Inner>,
+    session: u64,
 }
 
 struct Inner {
     state: Mutex<State>,
     worker_ttl: Duration,
+    sessions: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -44,8 +47,8 @@ struct Queue {
     cursor: u64,
     /// Entries handed out and not acknowledged, by id: the consumer that holds them.
     pending: BTreeMap<u64, String>,
-    /// Consumers that have collected what they held from an earlier run.
-    caught_up: HashSet<String>,
+    /// (session, consumer) that have collected what the consumer held from an earlier session.
+    caught_up: HashSet<(u64, String)>,
     notify: Arc<Notify>,
 }
 
@@ -56,9 +59,10 @@ impl Queue {
     }
 
     /// Hands out first what `consumer` held before it last (re)started, then new entries.
-    fn take(&mut self, consumer: &str, max: usize) -> Vec<(u64, String)> {
+    fn take(&mut self, session: u64, consumer: &str, max: usize) -> Vec<(u64, String)> {
         let mut out = Vec::new();
-        if !self.caught_up.contains(consumer) {
+        let me = (session, consumer.to_owned());
+        if !self.caught_up.contains(&me) {
             out = self
                 .pending
                 .iter()
@@ -69,7 +73,7 @@ impl Queue {
             if !out.is_empty() {
                 return out;
             }
-            self.caught_up.insert(consumer.to_owned());
+            self.caught_up.insert(me);
         }
         let fresh: Vec<u64> = self
             .entries
@@ -109,7 +113,21 @@ impl MemoryTransport {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 worker_ttl,
+                sessions: std::sync::atomic::AtomicU64::new(1),
             }),
+            session: 0,
+        }
+    }
+
+    /// The same queues, seen by a new session: a consumer reading through it first gets back
+    /// the entries it held and did not acknowledge, as after a process restart.
+    pub fn reconnect(&self) -> Self {
+        MemoryTransport {
+            inner: self.inner.clone(),
+            session: self
+                .inner
+                .sessions
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
@@ -130,7 +148,7 @@ impl MemoryTransport {
             let notify = {
                 let mut st = self.lock();
                 let q = st.queues.entry(queue.to_owned()).or_default();
-                let taken = q.take(consumer, max.max(1));
+                let taken = q.take(self.session, consumer, max.max(1));
                 if !taken.is_empty() {
                     let mut out = Vec::with_capacity(taken.len());
                     let mut bad = Vec::new();

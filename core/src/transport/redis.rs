@@ -68,6 +68,7 @@ impl Default for RedisOptions {
 /// The Redis transport. Clones share connections.
 #[derive(Clone)]
 pub struct RedisTransport {
+    url: Arc<str>,
     client: Client,
     conn: ConnectionManager,
     ns: Arc<str>,
@@ -88,6 +89,7 @@ impl RedisTransport {
         )
         .await?;
         Ok(RedisTransport {
+            url: url.into(),
             client,
             conn,
             ns: opts.namespace.clone().into(),
@@ -96,6 +98,11 @@ impl RedisTransport {
             heartbeat: Arc::new(Script::new(HEARTBEAT)),
             live: Arc::new(Script::new(LIVE)),
         })
+    }
+
+    /// New connections to the same Redis and namespace, as a restarted process would make.
+    pub async fn reconnect(&self) -> Result<Self, TransportError> {
+        Self::connect(&self.url, (*self.opts).clone()).await
     }
 
     /// The namespace keys are under.

@@ -1,0 +1,259 @@
+//! Real servers for the tests, each started on a free loopback port and killed on drop.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// A free TCP port on 127.0.0.1 (free when asked; the server binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_for_port(port: u16, what: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before listening on {port}: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not listen on port {port} within 20 s");
+}
+
+/// The project's root directory.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A corpus fixture's text.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(root().join("tests/fixtures/corpus").join(name))
+        .expect("corpus fixture")
+}
+
+/// A `redis-server` of our own.
+pub struct RedisServer {
+    pub port: u16,
+    child: Child,
+    pub dir: TempDir,
+    args: Vec<String>,
+}
+
+impl RedisServer {
+    /// Starts one that keeps nothing on disk.
+    pub fn start() -> RedisServer {
+        Self::start_with(&["--save", "", "--appendonly", "no"])
+    }
+
+    /// Starts one with extra arguments (e.g. `--appendonly yes`).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--dir".into(),
+            dir.path().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = spawn_redis(&args);
+        let mut s = RedisServer {
+            port,
+            child,
+            dir,
+            args,
+        };
+        wait_for_port(port, "redis-server", &mut s.child);
+        s
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL) and starts it again on the same port and directory.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_redis(&self.args);
+        let port = self.port;
+        wait_for_port(port, "redis-server", &mut self.child);
+    }
+}
+
+fn spawn_redis(args: &[String]) -> Child {
+    Command::new("redis-server")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian package redis-server; scripts/test installs it)")
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Python that has Debian's python3-aiosmtpd.
+fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+/// An SMTP server (aiosmtpd) that records every mail it accepts.
+pub struct SmtpSink {
+    pub port: u16,
+    child: Child,
+    dir: TempDir,
+}
+
+/// A mail the sink accepted.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Mail {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    pub data: String,
+}
+
+impl Mail {
+    /// The value of header `name` (first occurrence, unfolded).
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head = self.data.split("\r\n\r\n").next().unwrap_or("");
+        let mut out: Option<String> = None;
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                if let Some(v) = out.as_mut() {
+                    v.push(' ');
+                    v.push_str(line.trim());
+                }
+                continue;
+            }
+            if out.is_some() {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case(name)
+            {
+                out = Some(v.trim().to_owned());
+            }
+        }
+        out
+    }
+}
+
+impl Mail {
+    /// The body, decoded from quoted-printable when it is so encoded.
+    pub fn body(&self) -> String {
+        let body = self
+            .data
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or("");
+        let qp = self
+            .header("Content-Transfer-Encoding")
+            .is_some_and(|e| e.eq_ignore_ascii_case("quoted-printable"));
+        if !qp {
+            return body.to_owned();
+        }
+        let joined = body.replace("=\r\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'='
+                && i + 2 < bytes.len()
+                && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+            {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).replace("\r\n", "\n")
+    }
+}
+
+impl SmtpSink {
+    /// Starts one that accepts everything.
+    pub fn start() -> SmtpSink {
+        Self::start_with_replies(&[])
+    }
+
+    /// Starts one that answers the first DATA commands with `replies` (e.g. `[451, 250]`).
+    pub fn start_with_replies(replies: &[u16]) -> SmtpSink {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let reply: Vec<String> = replies.iter().map(u16::to_string).collect();
+        let mut child = Command::new(python())
+            .arg(root().join("tests/support/smtp_sink.py"))
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--reply")
+            .arg(reply.join(","))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect(
+                "python3 with aiosmtpd (Debian package python3-aiosmtpd; scripts/test installs it)",
+            );
+        wait_for_port(port, "the SMTP sink", &mut child);
+        SmtpSink { port, child, dir }
+    }
+
+    /// Every mail accepted so far, in order.
+    pub fn mails(&self) -> Vec<Mail> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .expect("sink dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| {
+                serde_json::from_str(&std::fs::read_to_string(f).expect("mail file"))
+                    .expect("mail JSON")
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `done` until it holds, failing after `limit` (a guard against hangs, not a speed check).
+pub async fn wait_until(limit: Duration, what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(
+            Instant::now() < deadline,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

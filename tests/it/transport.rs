@@ -1,0 +1,302 @@
+//! One conformance suite, two transports: the in-memory one and Redis (a real `redis-server`
+//! started by each test).
+
+use std::time::Duration;
+
+use fmn_core::transport::redis::RedisOptions;
+use fmn_core::transport::{
+    DeadLetter, EntryId, MemoryTransport, RedisTransport, Stage, Transport, WorkItem, WorkerInfo,
+};
+use fmn_core::{ChannelKind, Envelope, MessageMeta, Notification};
+
+use crate::support::RedisServer;
+
+/// What the suite needs beyond [`Transport`]: a second view of the same queues, as a restarted
+/// process would have.
+trait Reopen: Transport {
+    async fn reopen(&self) -> Self;
+}
+
+impl Reopen for MemoryTransport {
+    async fn reopen(&self) -> Self {
+        self.reconnect()
+    }
+}
+
+impl Reopen for RedisTransport {
+    async fn reopen(&self) -> Self {
+        self.reconnect().await.expect("reconnect")
+    }
+}
+
+fn item(id: &str) -> WorkItem {
+    let bus = format!(
+        r#"{{"topic": "org.fedoraproject.prod.test.x", "msg_id": "{id}", "msg": {{"n": 1}}}}"#
+    );
+    WorkItem {
+        envelope: Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap(),
+        origin: format!("test:{id}"),
+    }
+}
+
+fn notification(id: &str, channel: ChannelKind) -> Notification {
+    let w = item(id);
+    Notification {
+        delivery_id: fmn_core::delivery_id(id, "ralph", channel),
+        user: "ralph".into(),
+        channel,
+        addresses: vec!["ralph@example.org".into()],
+        filter: "f".into(),
+        digest: None,
+        generation: 1,
+        worker: "w".into(),
+        meta: MessageMeta::default(),
+        message: w.envelope,
+    }
+}
+
+async fn registry<T: Transport>(t: &T) {
+    assert!(t.live_workers().await.unwrap().is_empty());
+    t.register_worker(&WorkerInfo::local("w2")).await.unwrap();
+    t.register_worker(&WorkerInfo::local("w1")).await.unwrap();
+    assert_eq!(t.live_workers().await.unwrap(), ["w1", "w2"]);
+    t.deregister_worker("w1").await.unwrap();
+    assert_eq!(t.live_workers().await.unwrap(), ["w2"]);
+    // Silence past the TTL (300 ms in this suite) means not live.
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(t.live_workers().await.unwrap().is_empty());
+    t.heartbeat("w2").await.unwrap();
+    assert_eq!(t.live_workers().await.unwrap(), ["w2"]);
+}
+
+async fn work_flow<T: Reopen>(t: &T) {
+    t.register_worker(&WorkerInfo::local("w1")).await.unwrap();
+    let batch: Vec<(String, WorkItem)> = ["a", "b", "c"]
+        .iter()
+        .map(|i| ("w1".to_owned(), item(i)))
+        .collect();
+    t.dispatch(&batch).await.unwrap();
+    let got = t
+        .read_work("w1", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = got.iter().map(|e| e.item.envelope.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"], "in order");
+    assert_eq!(got[0].item.origin, "test:a");
+    // Nothing new: an empty read after the block.
+    assert!(
+        t.read_work("w1", 10, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Complete two: their notifications appear on their channels, atomically with the ack.
+    let done: Vec<EntryId> = got[..2].iter().map(|e| e.id.clone()).collect();
+    t.complete_work(
+        "w1",
+        &done,
+        &[
+            notification("a", ChannelKind::Email),
+            notification("b", ChannelKind::Irc),
+        ],
+    )
+    .await
+    .unwrap();
+    let email = t
+        .read_notifications(ChannelKind::Email, "s1", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(email.len(), 1);
+    assert_eq!(email[0].item.message.id, "a");
+    assert_eq!(
+        email[0].item.delivery_id,
+        fmn_core::delivery_id("a", "ralph", ChannelKind::Email)
+    );
+    let irc = t
+        .read_notifications(ChannelKind::Irc, "s1", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(irc[0].item.message.id, "b");
+
+    let depth = |name: &str, d: &[fmn_core::transport::QueueDepth]| {
+        d.iter()
+            .find(|q| q.name == name)
+            .map(|q| (q.waiting, q.pending))
+            .unwrap()
+    };
+    let d = t.queue_depths().await.unwrap();
+    assert_eq!(
+        depth("work:w1", &d),
+        (1, 1),
+        "c is read and not acknowledged"
+    );
+    assert_eq!(depth("out:email", &d), (1, 1));
+
+    // A restarted worker (same id, new connection) gets back what it held; the first
+    // session does not see it again.
+    let t2 = t.reopen().await;
+    let again = t2
+        .read_work("w1", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].item.envelope.id, "c");
+    assert_eq!(again[0].id, got[2].id);
+    t2.complete_work("w1", &[again[0].id.clone()], &[])
+        .await
+        .unwrap();
+    assert!(
+        t.read_work("w1", 10, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    t.ack_notifications(ChannelKind::Email, &[email[0].id.clone()])
+        .await
+        .unwrap();
+    t.ack_notifications(ChannelKind::Irc, &[irc[0].id.clone()])
+        .await
+        .unwrap();
+    let d = t.queue_depths().await.unwrap();
+    assert!(d.iter().all(|q| q.waiting == 0 && q.pending == 0), "{d:?}");
+
+    let counts = t.worker_counts().await.unwrap();
+    let w1 = counts.iter().find(|c| c.id == "w1").unwrap();
+    assert_eq!((w1.received, w1.processed, w1.notifications), (3, 3, 2));
+}
+
+async fn blocking_read_wakes_on_dispatch<T: Transport>(t: &T) {
+    t.register_worker(&WorkerInfo::local("w1")).await.unwrap();
+    let reader = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            t.read_work("w1", 10, Duration::from_secs(20))
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    t.dispatch(&[("w1".to_owned(), item("late"))])
+        .await
+        .unwrap();
+    // The read returns the message, not the empty answer of a 20 s timeout.
+    let got = tokio::time::timeout(Duration::from_secs(10), reader)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].item.envelope.id, "late");
+}
+
+async fn dead_letters_and_deliveries<T: Transport>(t: &T) {
+    let big = vec![b'x'; DeadLetter::MAX_PAYLOAD + 10];
+    t.dead_letter(&[
+        DeadLetter::new(Stage::Consumer, "in.jsonl:2", "not valid JSON", b"{oops"),
+        DeadLetter::new(Stage::Sender, "email:ralph", "550 no such user", &big),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(t.dead_letter_count().await.unwrap(), 2);
+    let dead = t.dead_letters(10).await.unwrap();
+    assert_eq!(
+        dead[0].item,
+        DeadLetter::new(Stage::Consumer, "in.jsonl:2", "not valid JSON", b"{oops")
+    );
+    assert_eq!(dead[1].item.stage, Stage::Sender);
+    assert_eq!(dead[1].item.payload.len(), DeadLetter::MAX_PAYLOAD);
+    assert_eq!(dead[1].item.payload_bytes, DeadLetter::MAX_PAYLOAD + 10);
+
+    assert!(!t.was_delivered("k").await.unwrap());
+    t.mark_delivered("k", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(t.was_delivered("k").await.unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !t.was_delivered("k").await.unwrap(),
+        "forgotten after its window"
+    );
+}
+
+const TTL: Duration = Duration::from_millis(300);
+
+async fn redis(server: &RedisServer) -> RedisTransport {
+    RedisTransport::connect(
+        &server.url(),
+        RedisOptions {
+            namespace: "t".into(),
+            worker_ttl: TTL,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+macro_rules! conformance {
+    ($name:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn memory() {
+                super::$name(&MemoryTransport::new(TTL)).await;
+            }
+
+            #[tokio::test]
+            async fn redis() {
+                let server = RedisServer::start();
+                super::$name(&super::redis(&server).await).await;
+            }
+        }
+    };
+}
+
+conformance!(registry);
+conformance!(work_flow);
+conformance!(blocking_read_wakes_on_dispatch);
+conformance!(dead_letters_and_deliveries);
+
+/// Redis only: an entry that is not ours is moved to the dead letters instead of blocking its
+/// reader forever.
+#[tokio::test]
+async fn redis_undecodable_entries_are_dead_lettered() {
+    let server = RedisServer::start();
+    let t = redis(&server).await;
+    t.register_worker(&WorkerInfo::local("w1")).await.unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("XADD")
+        .arg("t:work:w1")
+        .arg("*")
+        .arg("d")
+        .arg("garbage")
+        .query_async::<()>(&mut c)
+        .await
+        .unwrap();
+    t.dispatch(&[("w1".to_owned(), item("good"))])
+        .await
+        .unwrap();
+    let mut got = t
+        .read_work("w1", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    if got.is_empty() {
+        got = t
+            .read_work("w1", 10, Duration::from_millis(100))
+            .await
+            .unwrap();
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].item.envelope.id, "good");
+    let dead = t.dead_letters(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(
+        dead[0].item.reason.starts_with("undecodable entry"),
+        "{:?}",
+        dead[0].item
+    );
+    assert_eq!(dead[0].item.payload, "garbage");
+}

@@ -1,0 +1,63 @@
+#!/usr/bin/python3
+"""A real SMTP server for fmn's tests (Debian's python3-aiosmtpd).
+
+Every message accepted is written to DIR as one JSON file: {"mail_from", "rcpt_tos", "data"}.
+With --reply CODE[,CODE...], the first DATA commands are answered with those codes in turn
+(e.g. 451 then 250); afterwards, or without it, every message is accepted.
+
+Usage: smtp_sink.py --port PORT --dir DIR [--reply 451,250]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+
+from aiosmtpd.controller import Controller
+
+TEXT = {250: "250 OK", 451: "451 Requested action aborted: try again later", 550: "550 Mailbox unavailable"}
+
+
+class Sink:
+    def __init__(self, directory, replies):
+        self.directory = directory
+        self.replies = list(replies)
+        self.count = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.replies:
+            code = self.replies.pop(0)
+            if code != 250:
+                return TEXT.get(code, f"{code} scripted reply")
+        self.count += 1
+        record = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": envelope.rcpt_tos,
+            "data": envelope.content.decode("utf-8", "replace"),
+        }
+        path = os.path.join(self.directory, f"{self.count:06d}.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.rename(path + ".tmp", path)
+        return "250 OK"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--reply", default="")
+    a = p.parse_args()
+    replies = [int(c) for c in a.reply.split(",") if c]
+    # Blocked before the server thread starts, so only sigwait below receives them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    controller = Controller(Sink(a.dir, replies), hostname="127.0.0.1", port=a.port)
+    controller.start()
+    print(f"listening on 127.0.0.1:{a.port}", flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    controller.stop()
+
+
+if __name__ == "__main__":
+    main()
