@@ -125,7 +125,7 @@ pub async fn consume<T: Transport, S: Source>(
                     origin: raw.origin.clone(),
                 }),
                 Err(e) => {
-                    tracing::warn!(origin = %raw.origin, "not a bus message, dead-lettered: {e}");
+                    tracing::warn!(origin = %raw.origin, "{}: not a bus message, dead-lettered: {e}", raw.origin);
                     dead.push(reject(raw, &e));
                 }
             }

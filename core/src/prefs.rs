@@ -230,17 +230,42 @@ impl Preferences {
     /// Reads a preferences file: TOML, or JSON when the name ends in `.json` or the content
     /// starts with `{`. The file is also checked for structural problems ([`Self::problems`]).
     pub fn from_path(path: &Path) -> Result<Preferences, PrefsError> {
+        let prefs = Self::parse_path(path)?;
+        prefs.checked(&path.display().to_string())
+    }
+
+    /// Parses preferences from text and checks them for structural problems; `name` is used
+    /// in error messages.
+    pub fn from_text(name: &str, text: &str, json: bool) -> Result<Preferences, PrefsError> {
+        Self::parse_text(name, text, json)?.checked(name)
+    }
+
+    fn checked(self, name: &str) -> Result<Preferences, PrefsError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(self)
+        } else {
+            Err(PrefsError::Invalid {
+                path: name.to_owned(),
+                problems,
+            })
+        }
+    }
+
+    /// Reads a preferences file without checking it beyond its syntax: for tools that report
+    /// structural problems together with others.
+    pub fn parse_path(path: &Path) -> Result<Preferences, PrefsError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| PrefsError::Io {
             path: name.clone(),
             source,
         })?;
         let json = path.extension().is_some_and(|e| e == "json");
-        Self::from_text(&name, &text, json)
+        Self::parse_text(&name, &text, json)
     }
 
-    /// Parses preferences from text; `name` is used in error messages.
-    pub fn from_text(name: &str, text: &str, json: bool) -> Result<Preferences, PrefsError> {
+    /// Parses preferences from text without checking them beyond their syntax.
+    pub fn parse_text(name: &str, text: &str, json: bool) -> Result<Preferences, PrefsError> {
         let json = json || text.trim_start().starts_with('{');
         let prefs: Preferences = if json {
             serde_json::from_str(text).map_err(|e| PrefsError::Parse {
@@ -255,15 +280,7 @@ impl Preferences {
                 message: e.to_string().trim_end().to_owned(),
             })?
         };
-        let problems = prefs.problems();
-        if problems.is_empty() {
-            Ok(prefs)
-        } else {
-            Err(PrefsError::Invalid {
-                path: name.to_owned(),
-                problems,
-            })
-        }
+        Ok(prefs)
     }
 
     /// Problems that need no rule module to see: empty names, malformed rule references,

@@ -301,7 +301,7 @@ impl Evaluator {
                     let kr = &plan.keyed[k as usize];
                     match &self.slots[kr.slot as usize] {
                         SlotResult::Keys(keys) => {
-                            if keys.iter().any(|x| *x == kr.key) {
+                            if keys.contains(&kr.key) {
                                 Verdict::Yes
                             } else {
                                 Verdict::No

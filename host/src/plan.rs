@@ -296,11 +296,11 @@ impl<'r> Builder<'r> {
         // The metadata every notification carries, from every module that offers it.
         for (mi, m) in ruleset.modules().iter().enumerate() {
             for (xi, x) in m.description.extractors.iter().enumerate() {
-                let wanted = match (x.name.as_str(), x.kind) {
+                let wanted = matches!(
+                    (x.name.as_str(), x.kind),
                     ("usernames" | "packages", ExtractorKind::Keys)
-                    | ("summary" | "link", ExtractorKind::Text) => true,
-                    _ => false,
-                };
+                        | ("summary" | "link", ExtractorKind::Text)
+                );
                 if wanted {
                     let slot = b.slot(mi as u32, xi as u32);
                     let list = match x.name.as_str() {

@@ -34,7 +34,7 @@ pub async fn run(cmd: PrefsCommand, config: Config) -> Result<ExitCode> {
             };
             let ruleset = setup::load_rules(&sandbox, &rule_paths)?;
             let name = file.display().to_string();
-            let prefs = match fmn_core::Preferences::from_path(&file) {
+            let prefs = match fmn_core::Preferences::parse_path(&file) {
                 Ok(p) => p,
                 Err(e) => {
                     println!("{e}");

@@ -1,6 +1,7 @@
 //! fmn's integration tests: real Redis, real SMTP, real wasm modules, the real binary.
 
 mod bad_input;
+mod cli;
 mod pipeline;
 mod support;
 mod transport;

@@ -52,7 +52,7 @@ pub fn corpus_messages(n: usize) -> Vec<String> {
 /// Preferences for the people and packages the messages talk about most, with every feature
 /// of the model: several filters per channel, AND, negation, topic globs, two channels, an
 /// inactive filter and a disabled channel.
-fn preferences(messages: &[String]) -> Preferences {
+pub fn preferences(messages: &[String]) -> Preferences {
     let mut users: BTreeMap<String, usize> = BTreeMap::new();
     let mut packages: BTreeMap<String, usize> = BTreeMap::new();
     for m in messages {
@@ -113,7 +113,7 @@ filters = [
 /// The independent prediction: (message id, user, channel) -> first matching filter's name.
 /// Each rule's own function is called on the parsed message, as FMN would: no plan, no
 /// index, no wasm.
-fn predict(
+pub fn predict(
     prefs: &Preferences,
     messages: &[String],
 ) -> BTreeMap<(String, String, ChannelKind), String> {
@@ -351,6 +351,7 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
             .unwrap_or_else(|| panic!("unexpected mail {mid}"));
         assert_eq!(key.2, ChannelKind::Email);
         assert_eq!(mail.rcpt_tos, [format!("{}@example.org", key.1)]);
+        assert_eq!(mail.mail_from, "notifications@example.org");
         let (topic, summary) = &envelopes[&key.0];
         assert_eq!(&decode_header(&mail.header("Subject").unwrap()), summary);
         let body = mail.body();

@@ -44,8 +44,8 @@ pub fn fixture(name: &str) -> String {
 pub struct RedisServer {
     pub port: u16,
     child: Child,
-    pub dir: TempDir,
-    args: Vec<String>,
+    /// Its working directory, removed on drop.
+    _dir: TempDir,
 }
 
 impl RedisServer {
@@ -71,8 +71,7 @@ impl RedisServer {
         let mut s = RedisServer {
             port,
             child,
-            dir,
-            args,
+            _dir: dir,
         };
         wait_for_port(port, "redis-server", &mut s.child);
         s
@@ -81,15 +80,6 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills it (SIGKILL) and starts it again on the same port and directory.
-    pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = spawn_redis(&self.args);
-        let port = self.port;
-        wait_for_port(port, "redis-server", &mut self.child);
     }
 }
 

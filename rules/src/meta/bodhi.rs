@@ -55,10 +55,8 @@ fn override_nvr<'m>(msg: &'m Message) -> Option<&'m str> {
 
 impl Family for Bodhi {
     fn usernames(&self, msg: &Message, out: &mut Keys) {
-        if let Some(u) = update(msg) {
-            if let Some(name) = update_user(u) {
-                out.insert(name);
-            }
+        if let Some(name) = update(msg).and_then(update_user) {
+            out.insert(name);
         }
         if let Some(c) = msg.get(&["comment"]) {
             if let Some(a) = user_name(c.get("user")).or_else(|| user_name(c.get("author"))) {

@@ -1,0 +1,283 @@
+//! The `fmn` binary, as a user runs it: the embedded default, bad files, and the distributed
+//! form with consumer, workers and sender as separate processes on Redis.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use fmn_core::ChannelKind;
+
+use crate::bad_input::bad_lines;
+use crate::pipeline::{corpus_messages, predict, preferences};
+use crate::support::{RedisServer, SmtpSink, root, wait_until};
+
+fn fmn() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fmn"));
+    c.env_remove("FMN_CONFIG").env("FMN_LOG", "warn");
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("fmn runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn run_without_arguments_replays_the_bundled_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(fmn().arg("run").current_dir(dir.path()));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(stdout.starts_with("fmn run: 887 messages in "), "{stdout}");
+    assert!(
+        stdout.contains("887 dispatched, 0 dead-lettered"),
+        "{stdout}"
+    );
+    for channel in ["email", "irc"] {
+        let file = dir.path().join("fmn-out").join(format!("{channel}.jsonl"));
+        let lines = std::fs::read_to_string(&file).unwrap().lines().count();
+        assert!(lines > 0);
+        assert!(
+            stdout.contains(&format!("{channel:<8} {lines:>6} sent, 0 duplicates skipped, 0 dead-lettered -> fmn-out/{channel}.jsonl")),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn run_reports_malformed_lines_by_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, expected) = bad_lines();
+    std::fs::write(dir.path().join("input.jsonl"), input).unwrap();
+    let out = run(fmn()
+        .args(["run", "--messages", "input.jsonl", "--json"])
+        .current_dir(dir.path()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            summary["messages_in"].as_u64(),
+            summary["dead_lettered"].as_u64()
+        ),
+        (Some(8), Some(6))
+    );
+    let stderr = text(&out.stderr);
+    for (origin, reason) in expected {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("{origin}: not a bus message, dead-lettered: ")))
+            .unwrap_or_else(|| panic!("{origin} in {stderr}"));
+        assert!(line.contains(&reason), "{line}");
+    }
+}
+
+#[test]
+fn prefs_check_lists_every_problem_with_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[users.ralph.channels.email]
+addresses = ["ralph@example.org"]
+filters = [
+  { name = "mine", rules = [{ rule = "fedora::user_filter", args = { nick = "ralph" } }] },
+  { name = "typo", rules = [{ rule = "fedora::pakage_filter", args = { package = "vim" } }] },
+]
+[users.bob.channels.irc]
+filters = [{ name = "koji", rules = [{ rule = "fedora::category", args = { category = "buildsys" } }] }]
+"#,
+    )
+    .unwrap();
+    let out = run(fmn().args(["prefs", "check"]).arg(&bad));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let name = bad.display();
+    assert_eq!(
+        stdout,
+        format!(
+            "{name}: 3 problem(s):\n  \
+             user \"bob\", channel irc: the channel is enabled and has active filters, but no address\n  \
+             user \"ralph\", channel email, filter #1 \"mine\", rule #1 \"fedora::user_filter\": invalid arguments {{\"nick\":\"ralph\"}}: unknown argument(s) nick (this rule takes: fasnick)\n  \
+             user \"ralph\", channel email, filter #2 \"typo\", rule #1 \"fedora::pakage_filter\": module fedora has no rule \"pakage_filter\" (did you mean package_filter?)\n"
+        )
+    );
+
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "[users.ralph\nfilters = 3\n").unwrap();
+    let out = run(fmn().args(["prefs", "check"]).arg(&broken));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).starts_with(&format!(
+        "{}: invalid TOML preferences: TOML parse error at line 1",
+        broken.display()
+    )));
+
+    let out = run(fmn()
+        .args(["prefs", "check"])
+        .arg(root().join("examples/prefs.toml")));
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).contains(": ok: 4 users"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn rules_list_describes_the_bundled_module() {
+    let out = run(fmn().args(["rules", "list"]));
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("module fedora 0.1.0 (ABI 1):"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("fedora::user_filter(fasnick: string): Messages that involve a given user"),
+        "{stdout}"
+    );
+    let md = text(&run(fmn().args(["rules", "list", "--markdown"])).stdout);
+    let committed = std::fs::read_to_string(root().join("docs/rules.md")).unwrap();
+    assert_eq!(
+        md, committed,
+        "docs/rules.md is out of date: regenerate it with `fmn rules list --markdown`"
+    );
+}
+
+fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("fmn starts")
+}
+
+fn terminate(mut child: Child) -> Output {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fmn did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_workers_and_sender_as_separate_processes_on_redis() {
+    let redis = RedisServer::start();
+    let smtp = SmtpSink::start();
+    let dir = tempfile::tempdir().unwrap();
+    let messages = corpus_messages(300);
+    let prefs = preferences(&messages);
+    let expected: BTreeSet<String> = predict(&prefs, &messages)
+        .into_keys()
+        .filter(|k| k.2 == ChannelKind::Email)
+        .map(|k| fmn_core::delivery_id(&k.0, &k.1, k.2))
+        .collect();
+    assert!(expected.len() > 50);
+    let prefs_file = dir.path().join("prefs.json");
+    std::fs::write(&prefs_file, serde_json::to_string(&prefs).unwrap()).unwrap();
+    let messages_file = dir.path().join("messages.jsonl");
+    std::fs::write(&messages_file, messages.join("\n")).unwrap();
+    let config = dir.path().join("fmn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[redis]\nurl = \"{}\"\nnamespace = \"it\"\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"fmn <fmn@example.org>\"\n",
+            redis.url(),
+            smtp.port
+        ),
+    )
+    .unwrap();
+    let with = |args: &[&str]| {
+        let mut c = fmn();
+        c.arg("--config")
+            .arg(&config)
+            .args(args)
+            .current_dir(dir.path());
+        c
+    };
+    let p = prefs_file.to_str().unwrap();
+    let workers = [
+        spawn(&mut with(&["worker", "--prefs", p, "--threads", "2"])),
+        spawn(&mut with(&["worker", "--prefs", p])),
+    ];
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    // The consumer holds messages until workers are live, so no wait is needed here.
+    let out = run(&mut with(&[
+        "consume",
+        "--messages",
+        messages_file.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!(
+            "fmn consume: {}: 300 messages read, 300 dispatched, 0 dead-lettered",
+            messages_file.display()
+        )
+    );
+    wait_until(
+        Duration::from_secs(120),
+        "every email delivered",
+        async || smtp.mails().len() >= expected.len(),
+    )
+    .await;
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut processed = 0;
+    for w in workers {
+        let out = terminate(w);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        for line in text(&out.stderr)
+            .lines()
+            .filter(|l| l.starts_with("fmn worker: processed "))
+        {
+            processed += line["fmn worker: processed ".len()..]
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap();
+        }
+    }
+    assert_eq!(
+        processed, 300,
+        "three worker loops in two processes shared the 300 messages"
+    );
+    let out = terminate(sender);
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains(&format!(
+        "fmn send: {} sent, 0 duplicates skipped, 0 dead-lettered",
+        expected.len()
+    )));
+
+    let got: BTreeSet<String> = smtp
+        .mails()
+        .iter()
+        .map(|m| {
+            m.header("Message-ID")
+                .unwrap()
+                .trim_start_matches('<')
+                .split('.')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(smtp.mails().len(), expected.len(), "no duplicates");
+    assert_eq!(got, expected);
+    assert!(
+        !Path::new(&dir.path().join("fmn-out")).exists(),
+        "email went to SMTP, not to a file"
+    );
+}
