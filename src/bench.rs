@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use fmn_consumer::source::{RawMessage, Source, SourceError};
 use fmn_consumer::{ConsumerOptions, consume};
 use fmn_core::transport::{MemoryTransport, Transport};
+use fmn_core::{ChannelKind, Envelope, MessageMeta, Notification};
 use fmn_host::{Plan, RuleSet, WorkerOptions, run_worker};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -22,6 +23,26 @@ pub enum BenchCommand {
     /// The original experiment: dispatch messages at random to workers and count what each
     /// received, through the real Redis path (or the in-memory bus).
     Dispatch(DispatchArgs),
+    /// Deliveries per second into a real server, one at a time, beside a baseline in the same
+    /// run (email: lettre's own pooled SMTP transport).
+    Send(SendArgs),
+}
+
+/// `fmn bench send` options.
+#[derive(clap::Args)]
+pub struct SendArgs {
+    /// The channel; `email` is the one measured today.
+    #[arg(long)]
+    channel: ChannelKind,
+    /// The SMTP server, `HOST:PORT` (e.g. `python3 tests/support/smtp_sink.py --port 2525 --dir DIR`).
+    #[arg(long)]
+    smtp: String,
+    /// Mails sent by each contender.
+    #[arg(long, default_value_t = 200)]
+    mails: u64,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `fmn bench dispatch` options.
@@ -109,6 +130,7 @@ struct DispatchReport {
 
 pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
     match cmd {
+        BenchCommand::Send(args) => send(args).await,
         BenchCommand::Dispatch(args) => {
             let report = if args.in_memory {
                 dispatch(MemoryTransport::default(), "in-memory".into(), &args).await?
@@ -262,4 +284,114 @@ async fn dispatch<T: Transport>(
         seconds,
         messages_per_second: report.dispatched as f64 / seconds.max(1e-9),
     })
+}
+
+#[derive(Serialize)]
+struct SendFigure {
+    sender: &'static str,
+    mails: u64,
+    seconds: f64,
+    mails_per_second: f64,
+    ms_per_mail: f64,
+}
+
+fn figure(sender: &'static str, mails: u64, seconds: f64) -> SendFigure {
+    SendFigure {
+        sender,
+        mails,
+        seconds,
+        mails_per_second: mails as f64 / seconds.max(1e-9),
+        ms_per_mail: 1000.0 * seconds / mails.max(1) as f64,
+    }
+}
+
+async fn send(args: SendArgs) -> Result<ExitCode> {
+    use fmn_senders::{EmailConfig, EmailSender, Sender};
+    use lettre::AsyncTransport;
+
+    anyhow::ensure!(
+        args.channel == ChannelKind::Email,
+        "only the email channel is measured today"
+    );
+    let (host, port) = args
+        .smtp
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .context("--smtp is HOST:PORT")?;
+    let line = setup::bundled::SAMPLE_MESSAGES
+        .split(|b| *b == b'\n')
+        .find(|l| l.windows(8).any(|w| w == b"buildsys"))
+        .context("the bundled sample has a koji message")?;
+    let envelope = Envelope::from_bus_json(line, 1 << 20)?;
+    let n = Notification {
+        delivery_id: fmn_core::delivery_id(&envelope.id, "bench", ChannelKind::Email),
+        user: "bench".into(),
+        channel: ChannelKind::Email,
+        addresses: vec!["bench@example.org".into()],
+        filter: "bench".into(),
+        digest: None,
+        generation: 0,
+        worker: "bench".into(),
+        meta: MessageMeta {
+            summary: Some("a koji build".into()),
+            ..Default::default()
+        },
+        message: envelope,
+    };
+    let cfg = EmailConfig {
+        host: host.clone(),
+        port,
+        tls: Default::default(),
+        username: None,
+        password: None,
+        from: "fmn bench <bench@example.org>".into(),
+        timeout_secs: 30,
+        preferences_url: None,
+    };
+    let mut ours = EmailSender::new(&cfg)?;
+    // One mail each first, so both measure warm pooled connections.
+    ours.send(&n, "bench@example.org").await?;
+    let started = Instant::now();
+    for _ in 0..args.mails {
+        ours.send(&n, "bench@example.org").await?;
+    }
+    let fmn = figure(
+        "fmn email sender (TCP_NODELAY)",
+        args.mails,
+        started.elapsed().as_secs_f64(),
+    );
+
+    let lettre_transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous(host)
+            .port(port)
+            .build();
+    let mail = || ours.compose(&n, "bench@example.org".parse().expect("a valid address"));
+    lettre_transport.send(mail()?).await?;
+    let started = Instant::now();
+    for _ in 0..args.mails {
+        lettre_transport.send(mail()?).await?;
+    }
+    let baseline = figure(
+        "lettre AsyncSmtpTransport (baseline)",
+        args.mails,
+        started.elapsed().as_secs_f64(),
+    );
+
+    let figures = [fmn, baseline];
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!(
+            "fmn bench send: {} mails each, one at a time, to {}",
+            args.mails, args.smtp
+        );
+        println!("| sender | mails/s | ms per mail |\n| --- | ---: | ---: |");
+        for f in &figures {
+            println!(
+                "| {} | {:.0} | {:.2} |",
+                f.sender, f.mails_per_second, f.ms_per_mail
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
