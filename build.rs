@@ -28,6 +28,7 @@ fn main() {
             None => root.join("target").join("wasm-rules"),
         });
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    ensure_wasm_target();
 
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
@@ -87,6 +88,33 @@ fn main() {
         copy(&from, &to);
         let var = format!("FMN_WASM_{}", pkg.replace('-', "_").to_uppercase());
         println!("cargo:rustc-env={var}={}", to.display());
+    }
+}
+
+/// Adds the wasm target to the toolchain when it is missing and rustup is there to add it:
+/// rust-toolchain.toml lists it, but a toolchain installed before may lack it.
+fn ensure_wasm_target() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib/wasm32-unknown-unknown").exists() {
+        return;
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", "wasm32-unknown-unknown"]);
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        cmd.arg("--toolchain").arg(toolchain);
+    }
+    println!("cargo:warning=installing the wasm32-unknown-unknown target with rustup");
+    if !cmd.status().is_ok_and(|s| s.success()) {
+        println!(
+            "cargo:warning=could not add the wasm32-unknown-unknown target; run `rustup target add wasm32-unknown-unknown`"
+        );
     }
 }
 
