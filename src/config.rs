@@ -139,7 +139,26 @@ fn default_memory_mb() -> usize {
     64
 }
 
+impl ConsumerSection {
+    /// The consumer's options as this section sets them.
+    pub fn options(&self) -> fmn_consumer::ConsumerOptions {
+        fmn_consumer::ConsumerOptions {
+            max_message_bytes: self.max_message_bytes,
+            batch: self.batch,
+            ..Default::default()
+        }
+    }
+}
+
 impl WorkerSection {
+    /// The options of worker `id` as this section sets them.
+    pub fn options(&self, id: String) -> fmn_host::WorkerOptions {
+        fmn_host::WorkerOptions {
+            batch: self.batch,
+            ..fmn_host::WorkerOptions::new(id)
+        }
+    }
+
     /// The sandbox limits this section sets.
     pub fn sandbox(&self) -> fmn_host::SandboxConfig {
         fmn_host::SandboxConfig {

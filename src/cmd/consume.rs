@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use fmn_consumer::{ConsumerOptions, consume};
+use fmn_consumer::consume;
 
 use crate::config::Config;
 use crate::setup;
@@ -24,11 +24,7 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let url = super::redis_url(args.redis, &config)?;
     let transport = setup::redis(&url, &config.redis.namespace).await?;
     let (mut source, name) = super::messages(args.messages.as_deref()).await?;
-    let opts = ConsumerOptions {
-        max_message_bytes: config.consumer.max_message_bytes,
-        batch: config.consumer.batch,
-        ..Default::default()
-    };
+    let opts = config.consumer.options();
     let stop = super::shutdown_on_signal();
     let r = consume(&transport, &mut source, &opts, &stop).await?;
     println!(

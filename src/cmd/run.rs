@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use fmn_consumer::{ConsumerOptions, consume};
+use fmn_consumer::consume;
 use fmn_core::ChannelKind;
 use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
-use fmn_host::{Plan, RuleSet, WorkerOptions, run_worker};
+use fmn_host::{Plan, RuleSet, run_worker};
 use fmn_senders::{SenderOptions, SenderReport, run_sender};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -139,10 +139,7 @@ async fn pipeline<T: Transport>(
     let mut workers = Vec::new();
     let ids: Vec<String> = (0..args.workers.max(1)).map(setup::worker_id).collect();
     for id in &ids {
-        let opts = WorkerOptions {
-            batch: config.worker.batch,
-            ..WorkerOptions::new(id.clone())
-        };
+        let opts = config.worker.options(id.clone());
         workers.push(tokio::spawn(run_worker(
             transport.clone(),
             snapshot.clone(),
@@ -172,11 +169,7 @@ async fn pipeline<T: Transport>(
 
     let started = Instant::now();
     let (mut source, _) = super::messages(args.messages.as_deref()).await?;
-    let opts = ConsumerOptions {
-        max_message_bytes: config.consumer.max_message_bytes,
-        batch: config.consumer.batch,
-        ..Default::default()
-    };
+    let opts = config.consumer.options();
     let stop_consumer = super::shutdown_on_signal();
     let report = consume(&transport, &mut source, &opts, &stop_consumer).await?;
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use fmn_host::{WorkerOptions, run_worker};
+use fmn_host::run_worker;
 
 use crate::config::Config;
 use crate::setup;
@@ -52,10 +52,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     );
     let mut handles = Vec::new();
     for i in 0..threads {
-        let opts = WorkerOptions {
-            batch: config.worker.batch,
-            ..WorkerOptions::new(setup::worker_id(i))
-        };
+        let opts = config.worker.options(setup::worker_id(i));
         handles.push(tokio::spawn(run_worker(
             transport.clone(),
             snapshot.clone(),
