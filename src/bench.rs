@@ -193,7 +193,7 @@ async fn dispatch<T: Transport>(
     // No rule module: this measures dispatch, queues and acknowledgements, not evaluation.
     let ruleset = Arc::new(RuleSet::new(0, Vec::new())?);
     let plan = Arc::new(Plan::empty(&ruleset));
-    let snapshot = fmn_host::worker::shared(ruleset, plan);
+    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
     let stop = CancellationToken::new();
     let ids: Vec<String> = (0..args.workers.max(1))
         .map(|i| format!("bench-w{i}"))

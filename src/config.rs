@@ -96,6 +96,9 @@ pub struct WorkerSection {
     /// The preferences file.
     #[serde(default)]
     pub prefs: Option<PathBuf>,
+    /// Package ownership, in Pagure's owner-alias JSON (`{"rpms": {"name": ["user"]}}`).
+    #[serde(default)]
+    pub owners: Option<PathBuf>,
     /// Worker loops per process.
     #[serde(default = "one")]
     pub threads: usize,
@@ -115,6 +118,7 @@ impl Default for WorkerSection {
         WorkerSection {
             rules: Vec::new(),
             prefs: None,
+            owners: None,
             threads: one(),
             batch: default_worker_batch(),
             timeout_ms: default_timeout_ms(),

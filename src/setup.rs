@@ -82,6 +82,20 @@ pub fn compile(ruleset: &RuleSet, prefs: &Preferences, name: &str) -> Result<Arc
         })
 }
 
+/// The data rules keyed through relations use: package ownership from `owners`, if given.
+pub fn load_relations(owners: Option<&Path>) -> Result<Arc<fmn_core::Relations>> {
+    let mut r = fmn_core::Relations::new();
+    if let Some(path) = owners {
+        let n = r.load_owners_file(path)?;
+        tracing::info!(
+            packages = n,
+            "loaded package ownership from {}",
+            path.display()
+        );
+    }
+    Ok(Arc::new(r))
+}
+
 /// Connects to Redis.
 pub async fn redis(url: &str, namespace: &str) -> Result<RedisTransport> {
     RedisTransport::connect(

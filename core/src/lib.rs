@@ -7,6 +7,7 @@
 //!   over Redis or in process.
 
 pub mod channel;
+pub mod data;
 pub mod envelope;
 pub mod notification;
 pub mod prefs;
@@ -14,6 +15,7 @@ pub mod prefs;
 pub mod transport;
 
 pub use channel::ChannelKind;
+pub use data::Relations;
 pub use envelope::{BusFormat, Envelope, EnvelopeError};
 pub use notification::{MessageMeta, Notification, delivery_id};
 pub use prefs::Preferences;

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use fmn_core::MessageMeta;
+use fmn_core::{MessageMeta, Relations};
 use fmn_rules_sdk::abi::Extracted;
 use fmn_rules_sdk::glob;
 
@@ -65,6 +65,14 @@ enum SlotResult {
     Text(Option<String>),
 }
 
+/// The guest rules of a module that apply to one topic: those to call, and those answered by
+/// the topic alone (exact topic rules), by position in the module's plan.
+#[derive(Default)]
+struct TopicRules {
+    call: Vec<u32>,
+    exact: Vec<u32>,
+}
+
 /// A live module in this evaluator: its instance and the handles of the plan's guest rules.
 struct Live {
     backend: Box<dyn Backend>,
@@ -80,9 +88,10 @@ const TOPIC_CACHE: usize = 4096;
 pub struct Evaluator {
     ruleset: Arc<RuleSet>,
     plan: Arc<Plan>,
+    relations: Arc<Relations>,
     live: Vec<Option<Live>>,
-    /// By module, by topic: the positions of the guest rules whose topics match.
-    topic_rules: Vec<HashMap<String, Arc<[u32]>>>,
+    /// By module, by topic: the guest rules whose topics match.
+    topic_rules: Vec<HashMap<String, Arc<TopicRules>>>,
     guest: Vec<Vec<Verdict>>,
     slots: Vec<SlotResult>,
     seen: Vec<u32>,
@@ -92,8 +101,9 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    /// An evaluator for `plan`, compiled against `ruleset`.
-    pub fn new(ruleset: Arc<RuleSet>, plan: Arc<Plan>) -> Self {
+    /// An evaluator for `plan`, compiled against `ruleset`, answering rules keyed `via` a
+    /// relation from `relations`.
+    pub fn new(ruleset: Arc<RuleSet>, plan: Arc<Plan>, relations: Arc<Relations>) -> Self {
         let modules = ruleset.modules().len();
         Evaluator {
             live: (0..modules).map(|_| None).collect(),
@@ -110,6 +120,7 @@ impl Evaluator {
             candidates: Vec::new(),
             ruleset,
             plan,
+            relations,
         }
     }
 
@@ -154,18 +165,23 @@ impl Evaluator {
             .ok_or_else(|| unreachable_error(&self.ruleset, m))
     }
 
-    /// The positions of module `m`'s guest rules that apply to `topic`.
-    fn rules_for_topic(&mut self, m: usize, topic: &str) -> Arc<[u32]> {
+    /// Module `m`'s guest rules that apply to `topic`.
+    fn rules_for_topic(&mut self, m: usize, topic: &str) -> Arc<TopicRules> {
         if let Some(r) = self.topic_rules[m].get(topic) {
             return r.clone();
         }
-        let rules: Arc<[u32]> = self.plan.modules[m]
-            .guest_rules
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| glob::any_matches(&g.topics, topic))
-            .map(|(i, _)| i as u32)
-            .collect();
+        let mut rules = TopicRules::default();
+        for (i, g) in self.plan.modules[m].guest_rules.iter().enumerate() {
+            if glob::any_matches(&g.topics, topic) {
+                if g.exact {
+                    &mut rules.exact
+                } else {
+                    &mut rules.call
+                }
+                .push(i as u32);
+            }
+        }
+        let rules = Arc::new(rules);
         if self.topic_rules[m].len() >= TOPIC_CACHE {
             self.topic_rules[m].clear();
         }
@@ -184,7 +200,11 @@ impl Evaluator {
         for m in 0..plan.modules.len() {
             let mp = &plan.modules[m];
             self.guest[m].fill(Verdict::No);
-            let rules = self.rules_for_topic(m, topic);
+            let topic_rules = self.rules_for_topic(m, topic);
+            for &r in &topic_rules.exact {
+                self.guest[m][r as usize] = Verdict::Yes;
+            }
+            let rules = &topic_rules.call;
             if rules.is_empty() && mp.extractors.is_empty() {
                 continue;
             }
@@ -204,12 +224,16 @@ impl Evaluator {
                         kind: crate::error::FailureKind::Trap,
                         detail: o.message_error.unwrap_or_default(),
                     });
-                    self.guest[m].fill(Verdict::Failed);
+                    for &r in rules {
+                        self.guest[m][r as usize] = Verdict::Failed;
+                    }
                     continue;
                 }
                 Err(e) => {
                     out.failures.push(e);
-                    self.guest[m].fill(Verdict::Failed);
+                    for &r in rules {
+                        self.guest[m][r as usize] = Verdict::Failed;
+                    }
                     continue;
                 }
             };
@@ -254,6 +278,22 @@ impl Evaluator {
                     }
                 };
             }
+        }
+
+        for (slot, base, relation) in &plan.via {
+            let mapped = match &self.slots[*base as usize] {
+                SlotResult::Keys(keys) => {
+                    let mut v: Vec<String> = keys
+                        .iter()
+                        .flat_map(|k| self.relations.get(relation, k).iter().cloned())
+                        .collect();
+                    v.sort();
+                    v.dedup();
+                    SlotResult::Keys(v)
+                }
+                _ => SlotResult::Failed,
+            };
+            self.slots[*slot as usize] = mapped;
         }
 
         self.stamp = self.stamp.wrapping_add(1);

@@ -27,6 +27,8 @@ pub(crate) struct GuestRule {
     pub(crate) rule: u32,
     pub(crate) args: String,
     pub(crate) topics: Vec<String>,
+    /// The rule is exactly "the topic matches `topics`": answered without calling the module.
+    pub(crate) exact: bool,
 }
 
 /// A rule the host answers: is `key` among the keys in extractor slot `slot`?
@@ -104,8 +106,11 @@ pub struct ChannelPlan {
 pub struct Plan {
     pub(crate) modules: Vec<ModulePlan>,
     pub(crate) keyed: Vec<KeyedRule>,
-    /// By slot (one per (module, extractor) requested on every message): key -> shapes
-    /// anchored on it.
+    /// Slots mapped through a relation: (slot, slot of the extractor, relation). Their keys
+    /// are what the relation maps the base slot's keys to.
+    pub(crate) via: Vec<(u32, u32, String)>,
+    /// By slot (one per (module, extractor) requested on every message, and one per
+    /// (extractor, relation) keyed rules go through): key -> shapes anchored on it.
     pub(crate) anchors: Vec<HashMap<String, Vec<u32>>>,
     pub(crate) unanchored: Vec<u32>,
     pub(crate) shapes: Vec<Shape>,
@@ -275,6 +280,7 @@ struct Builder<'r> {
     ruleset: &'r RuleSet,
     plan: Plan,
     slot_of: HashMap<(u32, u32), u32>,
+    via_of: HashMap<(u32, String), u32>,
     guest_of: HashMap<(u32, u32, String), u32>,
     keyed_of: HashMap<(u32, String), u32>,
     shape_of: HashMap<Vec<(Term, bool)>, u32>,
@@ -289,6 +295,7 @@ impl<'r> Builder<'r> {
                 ..Default::default()
             },
             slot_of: HashMap::new(),
+            via_of: HashMap::new(),
             guest_of: HashMap::new(),
             keyed_of: HashMap::new(),
             shape_of: HashMap::new(),
@@ -314,6 +321,18 @@ impl<'r> Builder<'r> {
             }
         }
         b
+    }
+
+    /// The slot of `base`'s keys mapped through `relation`.
+    fn via_slot(&mut self, base: u32, relation: &str) -> u32 {
+        if let Some(s) = self.via_of.get(&(base, relation.to_owned())) {
+            return *s;
+        }
+        let s = self.plan.anchors.len() as u32;
+        self.plan.anchors.push(HashMap::new());
+        self.plan.via.push((s, base, relation.to_owned()));
+        self.via_of.insert((base, relation.to_owned()), s);
+        s
     }
 
     fn slot(&mut self, module: u32, extractor: u32) -> u32 {
@@ -377,7 +396,10 @@ impl<'r> Builder<'r> {
                     key.extractor
                 ));
             };
-            let slot = self.slot(mi, xi as u32);
+            let mut slot = self.slot(mi, xi as u32);
+            if let Some(relation) = &key.via {
+                slot = self.via_slot(slot, relation);
+            }
             let id = match self.keyed_of.get(&(slot, value.clone())) {
                 Some(id) => *id,
                 None => {
@@ -401,6 +423,7 @@ impl<'r> Builder<'r> {
                     rule: ri,
                     args: canonical.clone(),
                     topics: rule.topics.clone(),
+                    exact: rule.exact,
                 });
                 self.guest_of.insert((mi, ri, canonical), id);
                 id

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use fmn_core::Relations;
 use fmn_core::notification::{Notification, delivery_id};
 use fmn_core::transport::{Entry, Transport, WorkItem, WorkerInfo};
 use tokio_util::sync::CancellationToken;
@@ -19,14 +20,31 @@ pub struct Snapshot {
     pub ruleset: Arc<RuleSet>,
     /// The preferences, compiled against them.
     pub plan: Arc<Plan>,
+    /// The data rules keyed `via` a relation are answered from.
+    pub relations: Arc<Relations>,
 }
 
 /// Where workers get the current [`Snapshot`].
 pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
 
 /// Makes a [`SharedSnapshot`].
-pub fn shared(ruleset: Arc<RuleSet>, plan: Arc<Plan>) -> SharedSnapshot {
-    Arc::new(ArcSwap::from_pointee(Snapshot { ruleset, plan }))
+pub fn shared(ruleset: Arc<RuleSet>, plan: Arc<Plan>, relations: Arc<Relations>) -> SharedSnapshot {
+    Arc::new(ArcSwap::from_pointee(Snapshot {
+        ruleset,
+        plan,
+        relations,
+    }))
+}
+
+impl Snapshot {
+    /// An evaluator for this snapshot.
+    pub fn evaluator(&self) -> Evaluator {
+        Evaluator::new(
+            self.ruleset.clone(),
+            self.plan.clone(),
+            self.relations.clone(),
+        )
+    }
 }
 
 /// How a worker runs.
@@ -170,7 +188,7 @@ pub async fn run_worker<T: Transport>(
     };
 
     let mut snapshot = rules.load_full();
-    let mut evaluator = Evaluator::new(snapshot.ruleset.clone(), snapshot.plan.clone());
+    let mut evaluator = snapshot.evaluator();
     let mut attempt = 0;
     'serve: while !cancel.is_cancelled() {
         let entries: Vec<Entry<WorkItem>> = tokio::select! {
@@ -191,7 +209,7 @@ pub async fn run_worker<T: Transport>(
         let current = rules.load();
         if !Arc::ptr_eq(&current, &snapshot) {
             snapshot = rules.load_full();
-            evaluator = Evaluator::new(snapshot.ruleset.clone(), snapshot.plan.clone());
+            evaluator = snapshot.evaluator();
         }
         let generation = snapshot.ruleset.generation;
         let mut out = Vec::new();

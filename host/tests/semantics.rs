@@ -69,7 +69,7 @@ fn bodhi_comment(author: &str) -> String {
 
 /// (user, channel kind, filter name) of each match.
 fn eval(plan: &Arc<Plan>, msg: &str) -> Vec<(String, String, String)> {
-    let mut e = Evaluator::new(ruleset(), plan.clone());
+    let mut e = Evaluator::new(ruleset(), plan.clone(), Default::default());
     let topic = serde_json::from_str::<serde_json::Value>(msg).unwrap()["topic"]
         .as_str()
         .unwrap()
@@ -207,7 +207,7 @@ addresses = ["d@x"]
 filters = [{ name = "koji", rules = [{ rule = "fedora::category", args = { category = "buildsys" } }] }]
 "#,
     );
-    let mut e = Evaluator::new(ruleset(), p.clone());
+    let mut e = Evaluator::new(ruleset(), p.clone(), Default::default());
     let msg = koji("ralph", "vim");
     let ev = e.evaluate(
         msg.as_bytes(),
@@ -237,7 +237,7 @@ addresses = ["d@x"]
 filters = [{ name = "koji", rules = [{ rule = "fedora::category", args = { category = "buildsys" } }] }]
 "#,
     );
-    let mut e = Evaluator::new(ruleset(), p.clone());
+    let mut e = Evaluator::new(ruleset(), p.clone(), Default::default());
     for _ in 0..3 {
         let msg = koji("ralph", "vim");
         let ev = e.evaluate(

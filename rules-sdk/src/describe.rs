@@ -30,6 +30,9 @@ pub struct RuleDescription {
     pub args: Vec<ArgDescription>,
     /// Topic globs outside which the rule never matches; empty for any topic.
     pub topics: Vec<String>,
+    /// The rule is exactly "the topic matches one of `topics`", answered from the topic alone.
+    #[serde(default)]
+    pub exact: bool,
     /// Set when the rule matches exactly when argument `arg` is among the keys of extractor
     /// `extractor`: the host then answers it from an index instead of calling the rule.
     pub key: Option<KeyDescription>,
@@ -56,6 +59,9 @@ pub struct KeyDescription {
     pub extractor: String,
     /// The argument that holds the key.
     pub arg: String,
+    /// The relation (host data, e.g. `owners`) the extractor's keys are mapped through first.
+    #[serde(default)]
+    pub via: Option<String>,
 }
 
 /// An extractor's description.

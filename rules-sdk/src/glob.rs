@@ -1,27 +1,64 @@
-//! Topic globs, as in FMN: `*` matches any run of characters (dots included), `?` any one.
+//! Topic globs, as in FMN (Python's `fnmatch`): `*` matches any run of characters (dots
+//! included), `?` any one, `[abc]` / `[a-z]` one of a set, `[!abc]` one not in it.
 
-/// Whether `topic` matches `pattern`.
-pub fn matches(pattern: &str, topic: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), topic.as_bytes());
+/// Whether `text` matches `pattern`.
+pub fn matches(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti) = (0, 0);
-    // Where to resume after the last `*`: its position in the pattern, and in the topic.
+    // Where to resume after the last `*`: its position in the pattern, and in the text.
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+        let step = match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+                continue;
+            }
+            Some('?') => Some(pi + 1),
+            Some('[') => class(&p, pi, t[ti]),
+            Some(c) if *c == t[ti] => Some(pi + 1),
+            _ => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                pi = next;
+                ti += 1;
+            }
+            (None, Some((sp, st))) => {
+                pi = sp + 1;
+                ti = st + 1;
+                star = Some((sp, st + 1));
+            }
+            (None, None) => return false,
         }
     }
-    p[pi..].iter().all(|&c| c == b'*')
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Matches `c` against the class starting at `p[at] == '['`: the position after the class if
+/// it matches. An unclosed `[` is a literal, as in `fnmatch`.
+fn class(p: &[char], at: usize, c: char) -> Option<usize> {
+    let mut i = at + 1;
+    let negated = matches!(p.get(i), Some('!'));
+    if negated {
+        i += 1;
+    }
+    let start = i;
+    let mut hit = false;
+    while let Some(&x) = p.get(i) {
+        if x == ']' && i > start {
+            return (hit != negated).then_some(i + 1);
+        }
+        if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&y| y != ']') {
+            hit |= (x..=p[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            hit |= x == c;
+            i += 1;
+        }
+    }
+    (c == '[').then_some(at + 1)
 }
 
 /// Whether any of `patterns` matches `topic`; an empty list matches every topic.
@@ -53,5 +90,20 @@ mod tests {
         assert!(matches("a*b*c", "axxbyyc"));
         assert!(!matches("a*b*c", "axxbyy"));
         assert!(matches("**", "anything"));
+    }
+
+    #[test]
+    fn classes_as_fnmatch() {
+        assert!(matches("dist.rpmlint.subtas[a-z]", "dist.rpmlint.subtask"));
+        assert!(!matches(
+            "dist.rpmlint.subtas[!a-z]",
+            "dist.rpmlint.subtask"
+        ));
+        assert!(matches("dist.rpmlint.subtas[!0-9]", "dist.rpmlint.subtask"));
+        assert!(matches("x[abc]y", "xby"));
+        assert!(!matches("x[abc]y", "xdy"));
+        assert!(matches("x[]]y", "x]y"));
+        assert!(matches("x[y", "x[y"), "an unclosed bracket is literal");
+        assert!(matches("*[0-9]", "build42"));
     }
 }

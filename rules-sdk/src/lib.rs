@@ -72,6 +72,7 @@
 
 pub mod abi;
 mod args;
+pub mod data;
 pub mod describe;
 pub mod glob;
 mod message;
@@ -89,7 +90,8 @@ pub use args::{ArgField, Args, NoArgs};
 pub use describe::{ExtractorKind, ModuleDescription};
 pub use message::{Message, MessageError, lookup, topic_parts};
 pub use module::{
-    ExtractorDef, IntoExtracted, IntoVerdict, Keys, ModuleDef, ModuleState, Prepared, RuleDef,
+    ExtractorDef, IntoExtracted, IntoVerdict, KeySpec, Keys, ModuleDef, ModuleState, Prepared,
+    RuleDef,
 };
 
 /// Declares a rule. See the [crate documentation](crate).
@@ -102,10 +104,54 @@ pub use fmn_rules_sdk_macros::extractor;
 /// `rules: [...]` and `extractors: [...]`. Defines `pub static MODULE: ModuleDef`.
 pub use fmn_rules_sdk_macros::module;
 
+/// `&[RuleDef]` of `#[rule]` functions, for a family's table: `pub const RULES: &[RuleDef] =
+/// rules![koji_instance, koji_build_failed];`, listed in `module!` as `..family::RULES`.
+pub use fmn_rules_sdk_macros::rules;
+
 /// Derives [`Args`] for a struct with named fields: each field's name (honouring
 /// `#[serde(rename)]`), type, doc comment, and whether it is required (not an `Option`, no
 /// `#[serde(default)]`).
 pub use fmn_rules_sdk_macros::Args;
+
+/// A table of rules that are exactly a topic test, answered by the worker from the topic alone
+/// (the module is not called for them):
+///
+/// ```
+/// fmn_rules_sdk::topic_rules! {
+///     pub const KOJI: {
+///         /// Koji: a package has been tagged
+///         koji_tag => ["*buildsys.tag"],
+///         /// Koji: a repo was rebuilt
+///         koji_repo_done => ["*buildsys.repo.done"],
+///     }
+/// }
+/// assert_eq!(KOJI[1].name, "koji_repo_done");
+/// ```
+///
+/// List the table in `module!` as `..KOJI`. Globs are matched as in [`glob::matches`].
+#[macro_export]
+macro_rules! topic_rules {
+    ($vis:vis const $table:ident : { $( $(#[doc = $doc:literal])* $name:ident => [$($glob:literal),+ $(,)?] ),* $(,)? }) => {
+        $vis const $table: &[$crate::RuleDef] = &[ $( $crate::RuleDef {
+            name: ::core::stringify!($name),
+            doc: ::core::concat!($($doc, "\n"),*),
+            topics: &[$($glob),+],
+            exact: true,
+            key: ::core::option::Option::None,
+            args: &[],
+            prepare: $crate::__private::prepare::<$crate::NoArgs>,
+            eval: {
+                fn thunk(
+                    msg: &$crate::Message<'_>,
+                    _: &(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync),
+                ) -> ::core::result::Result<bool, ::std::string::String> {
+                    ::core::result::Result::Ok($crate::glob::any_matches(&[$($glob),+], msg.topic()))
+                }
+                thunk
+            },
+        } ),* ];
+    };
+}
 
 /// Emits the wasm exports for a module static; `module!` calls it.
 #[macro_export]

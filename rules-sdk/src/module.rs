@@ -24,14 +24,30 @@ pub struct RuleDef {
     pub doc: &'static str,
     /// Topic globs outside which it never matches; empty for any topic.
     pub topics: &'static [&'static str],
-    /// Set for rules the host answers from an index: `(extractor, argument)`.
-    pub key: Option<(&'static str, &'static str)>,
+    /// The rule is exactly "the topic matches one of `topics`": the host answers it from the
+    /// topic alone, without calling the module.
+    pub exact: bool,
+    /// Set for rules the host answers from an index: the argument is among the extractor's
+    /// keys, or among what relation `via` (data the host holds) maps them to.
+    pub key: Option<KeySpec>,
     /// Its arguments.
     pub args: &'static [ArgField],
     /// Decodes and checks arguments, once per registration.
     pub prepare: fn(&[u8]) -> Result<Prepared, String>,
     /// Evaluates the rule on a message with prepared arguments.
     pub eval: fn(&Message<'_>, &(dyn Any + Send + Sync)) -> Result<bool, String>,
+}
+
+/// How an indexed rule is answered: `args[arg]` among `extractor`'s keys (through `via`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeySpec {
+    /// The extractor.
+    pub extractor: &'static str,
+    /// The argument holding the key.
+    pub arg: &'static str,
+    /// The relation the extractor's keys are mapped through first (e.g. `owners`: package to
+    /// the users who own it), if any.
+    pub via: Option<&'static str>,
 }
 
 /// An extractor, as `#[extractor]` declares it.
@@ -55,8 +71,9 @@ pub struct ModuleDef {
     pub version: &'static str,
     /// What it is for.
     pub doc: &'static str,
-    /// Its rules.
-    pub rules: &'static [RuleDef],
+    /// Its rules, in groups (a family's table, a list of `#[rule]` functions); a rule's index
+    /// counts across the groups in order.
+    pub rule_groups: &'static [&'static [RuleDef]],
     /// Its extractors.
     pub extractors: &'static [ExtractorDef],
 }
@@ -70,11 +87,10 @@ impl ModuleDef {
             version: self.version.into(),
             doc: self.doc.into(),
             rules: self
-                .rules
-                .iter()
+                .rules()
                 .map(|r| RuleDescription {
                     name: r.name.into(),
-                    doc: r.doc.into(),
+                    doc: clean_doc(r.doc),
                     args: r
                         .args
                         .iter()
@@ -86,9 +102,11 @@ impl ModuleDef {
                         })
                         .collect(),
                     topics: r.topics.iter().map(|t| (*t).into()).collect(),
-                    key: r.key.map(|(extractor, arg)| KeyDescription {
-                        extractor: extractor.into(),
-                        arg: arg.into(),
+                    exact: r.exact,
+                    key: r.key.map(|k| KeyDescription {
+                        extractor: k.extractor.into(),
+                        arg: k.arg.into(),
+                        via: k.via.map(Into::into),
                     }),
                 })
                 .collect(),
@@ -104,9 +122,25 @@ impl ModuleDef {
         }
     }
 
+    /// Every rule, in index order.
+    pub fn rules(&self) -> impl Iterator<Item = &'static RuleDef> + use<> {
+        let groups: &'static [&'static [RuleDef]] = self.rule_groups;
+        groups.iter().flat_map(|g| g.iter())
+    }
+
+    /// How many rules there are.
+    pub fn rule_count(&self) -> usize {
+        self.rule_groups.iter().map(|g| g.len()).sum()
+    }
+
+    /// Rule number `index`.
+    pub fn rule(&self, index: usize) -> Option<&'static RuleDef> {
+        self.rules().nth(index)
+    }
+
     /// The index of the rule called `name`.
     pub fn rule_index(&self, name: &str) -> Option<usize> {
-        self.rules.iter().position(|r| r.name == name)
+        self.rules().position(|r| r.name == name)
     }
 
     /// The index of the extractor called `name`.
@@ -117,12 +151,23 @@ impl ModuleDef {
 
 struct Registered {
     rule: usize,
+    def: &'static RuleDef,
     prepared: Prepared,
+}
+
+/// A doc comment as written in a `///` block (each line after one space), or already clean.
+fn clean_doc(doc: &str) -> String {
+    let lines: Vec<&str> = doc
+        .lines()
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .collect();
+    lines.join("\n").trim().to_owned()
 }
 
 /// The registered rules of one module instance, and the evaluation of messages against them.
 pub struct ModuleState {
     def: &'static ModuleDef,
+    rules: Vec<&'static RuleDef>,
     handles: Vec<Option<Registered>>,
     free: Vec<u32>,
     track: fn(Phase, u32),
@@ -141,6 +186,7 @@ impl ModuleState {
     pub fn with_tracker(def: &'static ModuleDef, track: fn(Phase, u32)) -> Self {
         ModuleState {
             def,
+            rules: def.rules().collect(),
             handles: Vec::new(),
             free: Vec::new(),
             track,
@@ -154,16 +200,20 @@ impl ModuleState {
 
     /// Registers rule `rule` with arguments `args` (a JSON object), decoding them once.
     pub fn register(&mut self, rule: usize, args: &[u8]) -> Result<u32, String> {
-        let def = self.def.rules.get(rule).ok_or_else(|| {
+        let def = *self.rules.get(rule).ok_or_else(|| {
             format!(
                 "no rule number {rule} (the module has {})",
-                self.def.rules.len()
+                self.rules.len()
             )
         })?;
         (self.track)(Phase::Register, rule as u32);
         let prepared = (def.prepare)(args)?;
         (self.track)(Phase::Idle, 0);
-        let reg = Some(Registered { rule, prepared });
+        let reg = Some(Registered {
+            rule,
+            def,
+            prepared,
+        });
         Ok(match self.free.pop() {
             Some(h) => {
                 self.handles[h as usize] = reg;
@@ -212,7 +262,7 @@ impl ModuleState {
                 continue;
             };
             (self.track)(Phase::Rule, reg.rule as u32);
-            match (self.def.rules[reg.rule].eval)(&msg, reg.prepared.as_ref()) {
+            match (reg.def.eval)(&msg, reg.prepared.as_ref()) {
                 Ok(true) => out.set_match(pos),
                 Ok(false) => {}
                 Err(e) => out.errors.push((pos as u32, e)),

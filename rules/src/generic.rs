@@ -1,9 +1,25 @@
-//! Rules that apply to every message: topic, category, users and packages involved.
+//! Rules that apply to every message: topic, category, users, packages, groups, patterns.
 
-use fmn_rules_sdk::{Args, Message, glob, rule};
-use serde::Deserialize;
+use fmn_rules_sdk::{Args, Message, RuleDef, data, glob, rule, rules};
+use serde::{Deserialize, Deserializer};
 
+use crate::fmn2::list;
 use crate::meta;
+
+pub const RULES: &[RuleDef] = rules![
+    topic,
+    category,
+    user_filter,
+    not_user_filter,
+    fas_group_member_filter,
+    user_package_filter,
+    user_package_commit_filter,
+    user_package_watch_filter,
+    package_filter,
+    package_regex_filter,
+    regex_filter,
+    trac_hosted_filter,
+];
 
 /// Arguments of `topic`.
 #[derive(Debug, Deserialize, Args)]
@@ -32,18 +48,73 @@ fn category(msg: &Message, args: &CategoryArgs) -> bool {
     msg.category() == args.category
 }
 
-/// Arguments of `user_filter`.
+/// Arguments of the rules about one user.
 #[derive(Debug, Deserialize, Args)]
 pub struct UserArgs {
     /// The user's account name.
     pub fasnick: String,
 }
 
-/// Messages that involve a given user (FMN's `user_filter`): the user is among the message's
-/// `usernames`.
+/// Messages that involve a given user: the user is among the message's `usernames`.
 #[rule(key(extractor = "usernames", arg = "fasnick"))]
 fn user_filter(msg: &Message, args: &UserArgs) -> bool {
     meta::usernames(msg).contains(&args.fasnick)
+}
+
+/// Arguments of `not_user_filter`.
+#[derive(Debug, Deserialize, Args)]
+pub struct UsersArgs {
+    /// Account names, comma-separated.
+    pub fasnick: String,
+}
+
+/// Messages that involve none of the given users (comma-separated).
+#[rule]
+fn not_user_filter(msg: &Message, args: &UsersArgs) -> bool {
+    let users = meta::usernames(msg);
+    let mut nicks = list(&args.fasnick).peekable();
+    nicks.peek().is_some() && nicks.all(|n| !users.contains(n))
+}
+
+/// Arguments of `fas_group_member_filter`.
+#[derive(Debug, Deserialize, Args)]
+pub struct GroupArgs {
+    /// The group's name, e.g. `python-sig`.
+    pub group: String,
+}
+
+/// Messages that involve any member of a group: one of the message's users belongs to it
+/// (group membership is data the worker holds).
+#[rule(key(extractor = "usernames", arg = "group", via = "groups"))]
+fn fas_group_member_filter(msg: &Message, args: &GroupArgs) -> bool {
+    meta::usernames(msg)
+        .iter()
+        .any(|u| data::related("groups", u).contains(&args.group))
+}
+
+fn related_user(msg: &Message, relation: &str, user: &str) -> bool {
+    meta::packages(msg)
+        .iter()
+        .any(|p| data::related(relation, p).iter().any(|u| u == user))
+}
+
+/// Messages about a user's packages: those where the user has any ACL, commit or watch
+/// (package ownership is data the worker holds).
+#[rule(key(extractor = "packages", arg = "fasnick", via = "packagers"))]
+fn user_package_filter(msg: &Message, args: &UserArgs) -> bool {
+    related_user(msg, "packagers", &args.fasnick)
+}
+
+/// Messages about the packages where a user has commit access.
+#[rule(key(extractor = "packages", arg = "fasnick", via = "committers"))]
+fn user_package_commit_filter(msg: &Message, args: &UserArgs) -> bool {
+    related_user(msg, "committers", &args.fasnick)
+}
+
+/// Messages about the packages a user watches.
+#[rule(key(extractor = "packages", arg = "fasnick", via = "watchers"))]
+fn user_package_watch_filter(msg: &Message, args: &UserArgs) -> bool {
+    related_user(msg, "watchers", &args.fasnick)
 }
 
 /// Arguments of `package_filter`.
@@ -53,9 +124,58 @@ pub struct PackageArgs {
     pub package: String,
 }
 
-/// Messages that involve a given package (FMN's `package_filter`): the package is among the
-/// message's `packages`.
+/// Messages that involve a given package: it is among the message's `packages`.
 #[rule(key(extractor = "packages", arg = "package"))]
 fn package_filter(msg: &Message, args: &PackageArgs) -> bool {
     meta::packages(msg).contains(&args.package)
+}
+
+/// A regular expression, compiled once when the rule is registered.
+#[derive(Debug)]
+pub struct Pattern(regex_lite::Regex);
+
+impl<'de> Deserialize<'de> for Pattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        regex_lite::Regex::new(&text).map(Pattern).map_err(|e| {
+            serde::de::Error::custom(format!("{text:?} is not a regular expression: {e}"))
+        })
+    }
+}
+
+/// Arguments of the regular-expression rules.
+#[derive(Debug, Deserialize, Args)]
+pub struct PatternArgs {
+    /// A regular expression, searched anywhere (e.g. `(maven|javapackages-tools)`).
+    pub pattern: Pattern,
+}
+
+/// Messages about any package whose name matches a regular expression.
+#[rule]
+fn package_regex_filter(msg: &Message, args: &PatternArgs) -> bool {
+    meta::packages(msg)
+        .iter()
+        .any(|p| args.pattern.0.is_match(p))
+}
+
+/// Messages whose body, as JSON, contains a match of a regular expression.
+#[rule]
+fn regex_filter(msg: &Message, args: &PatternArgs) -> bool {
+    args.pattern.0.is_match(msg.body_json())
+}
+
+/// Arguments of `trac_hosted_filter`.
+#[derive(Debug, Deserialize, Args)]
+pub struct ProjectArgs {
+    /// fedorahosted project names, comma-separated.
+    pub project: String,
+}
+
+/// Messages about particular fedorahosted.org projects (by their link).
+#[rule(topics = ["*trac.*"])]
+fn trac_hosted_filter(msg: &Message, args: &ProjectArgs) -> bool {
+    let Some(link) = meta::link(msg) else {
+        return false;
+    };
+    list(&args.project).any(|p| link.contains(&format!("://fedorahosted.org/{p}/")))
 }

@@ -3,14 +3,13 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use fmn_consumer::consume;
 use fmn_core::ChannelKind;
 use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
-use fmn_host::{Plan, RuleSet, run_worker};
+use fmn_host::run_worker;
 use fmn_senders::{SenderOptions, SenderReport, run_sender};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +29,9 @@ pub struct RunArgs {
     /// Rule module files or directories; the bundled modules if omitted.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
+    /// Package ownership, Pagure's owner-alias JSON (`{"rpms": {"name": ["user"]}}`).
+    #[arg(long)]
+    owners: Option<PathBuf>,
     /// Worker loops.
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -79,12 +81,15 @@ pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| setup::bundled::EXAMPLE_PREFS_NAME.into());
     let plan = setup::compile(&ruleset, &prefs, &prefs_name)?;
+    let relations =
+        setup::load_relations(args.owners.as_deref().or(config.worker.owners.as_deref()))?;
+    let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
     let summary = match args.redis.clone() {
         Some(url) => {
             let t = setup::redis(&url, &config.redis.namespace).await?;
-            pipeline(t, ruleset, plan, &args, &config).await?
+            pipeline(t, snapshot, &args, &config).await?
         }
-        None => pipeline(MemoryTransport::default(), ruleset, plan, &args, &config).await?,
+        None => pipeline(MemoryTransport::default(), snapshot, &args, &config).await?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -128,14 +133,13 @@ fn print_summary(s: &RunSummary) {
 
 async fn pipeline<T: Transport>(
     transport: T,
-    ruleset: Arc<RuleSet>,
-    plan: Arc<Plan>,
+    snapshot: fmn_host::SharedSnapshot,
     args: &RunArgs,
     config: &Config,
 ) -> Result<RunSummary> {
+    let plan = snapshot.load().plan.clone();
     let stop_workers = CancellationToken::new();
     let stop_senders = CancellationToken::new();
-    let snapshot = fmn_host::worker::shared(ruleset, plan.clone());
     let mut workers = Vec::new();
     let ids: Vec<String> = (0..args.workers.max(1)).map(setup::worker_id).collect();
     for id in &ids {

@@ -21,6 +21,9 @@ pub struct WorkerArgs {
     /// Rule module files or directories; the bundled modules if omitted.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
+    /// Package ownership, Pagure's owner-alias JSON (`{"rpms": {"name": ["user"]}}`).
+    #[arg(long)]
+    owners: Option<PathBuf>,
     /// Worker loops in this process, each a worker of its own in the registry.
     #[arg(long)]
     threads: Option<usize>,
@@ -43,7 +46,9 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     let plan = setup::compile(&ruleset, &prefs, &name)?;
     let stats = plan.stats();
     let transport = setup::redis(&url, &config.redis.namespace).await?;
-    let snapshot = fmn_host::worker::shared(ruleset, plan);
+    let relations =
+        setup::load_relations(args.owners.as_deref().or(config.worker.owners.as_deref()))?;
+    let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
     let stop = super::shutdown_on_signal();
     let threads = args.threads.unwrap_or(config.worker.threads).max(1);
     eprintln!(

@@ -125,7 +125,7 @@ pub fn predict(
         let json = env.rules_json();
         let msg = Message::parse(&json).unwrap();
         let mut rule = |name: &str, args: &serde_json::Value| -> bool {
-            let def = &module.rules[module.rule_index(name).unwrap()];
+            let def = module.rule(module.rule_index(name).unwrap()).unwrap();
             let p = prepared
                 .entry((name.to_owned(), args.to_string()))
                 .or_insert_with(|| (def.prepare)(args.to_string().as_bytes()).unwrap());
@@ -223,7 +223,7 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
         .unwrap();
 
     let stop = CancellationToken::new();
-    let snapshot = fmn_host::worker::shared(ruleset, plan);
+    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
     let mut tasks = Vec::new();
     for i in 0..4 {
         let opts = WorkerOptions::new(format!("w{i}"));

@@ -58,24 +58,29 @@ fn the_bundled_module_loads_and_describes_itself() {
     let m = WasmModule::from_bytes(&sandbox(), BUNDLED, "bundled").unwrap();
     assert_eq!(m.name(), "fedora");
     assert_eq!(m.sha256.len(), 64);
-    let rules: Vec<&str> = m
-        .description
-        .rules
-        .iter()
-        .map(|r| r.name.as_str())
-        .collect();
+    let rule = |name: &str| m.description.rules.iter().find(|r| r.name == name).unwrap();
     assert_eq!(
-        rules,
-        ["topic", "category", "user_filter", "package_filter"]
+        m.description.rules.len(),
+        320,
+        "FMN's catalogue and the generic rules"
     );
-    let user = &m.description.rules[2];
+    let user = rule("user_filter");
     let key = user.key.as_ref().unwrap();
     assert_eq!(
-        (key.extractor.as_str(), key.arg.as_str()),
-        ("usernames", "fasnick")
+        (key.extractor.as_str(), key.arg.as_str(), key.via.as_deref()),
+        ("usernames", "fasnick", None)
     );
     assert_eq!(user.args[0].name, "fasnick");
     assert!(user.args[0].required);
+    let owned = rule("user_package_filter").key.clone().unwrap();
+    assert_eq!(
+        (owned.extractor.as_str(), owned.via.as_deref()),
+        ("packages", Some("packagers"))
+    );
+    let tag = rule("koji_tag");
+    assert!(tag.exact);
+    assert_eq!(tag.topics, ["*buildsys.tag"]);
+    assert!(!rule("koji_build_failed").exact);
     assert!(user.doc.starts_with("Messages that involve a given user"));
 }
 
@@ -157,7 +162,7 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
     )
     .unwrap();
     let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let mut e = Evaluator::new(ruleset, plan.clone());
+    let mut e = Evaluator::new(ruleset, plan.clone(), Default::default());
     let msg = koji();
     for _ in 0..3 {
         let ev = e.evaluate(

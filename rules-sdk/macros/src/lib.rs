@@ -33,12 +33,14 @@ fn doc_of(attrs: &[Attribute]) -> String {
 
 struct RuleAttr {
     topics: Vec<LitStr>,
-    key: Option<(LitStr, LitStr)>,
+    exact: bool,
+    key: Option<(LitStr, LitStr, Option<LitStr>)>,
 }
 
 fn parse_rule_attr(attr: TokenStream) -> syn::Result<RuleAttr> {
     let mut out = RuleAttr {
         topics: Vec::new(),
+        exact: false,
         key: None,
     };
     let parser = syn::meta::parser(|meta| {
@@ -54,8 +56,11 @@ fn parse_rule_attr(attr: TokenStream) -> syn::Result<RuleAttr> {
                 }
             }
             Ok(())
+        } else if meta.path.is_ident("exact") {
+            out.exact = true;
+            Ok(())
         } else if meta.path.is_ident("key") {
-            let (mut extractor, mut arg) = (None, None);
+            let (mut extractor, mut arg, mut via) = (None, None, None);
             meta.parse_nested_meta(|m| {
                 if m.path.is_ident("extractor") {
                     extractor = Some(m.value()?.parse::<LitStr>()?);
@@ -63,13 +68,18 @@ fn parse_rule_attr(attr: TokenStream) -> syn::Result<RuleAttr> {
                 } else if m.path.is_ident("arg") {
                     arg = Some(m.value()?.parse::<LitStr>()?);
                     Ok(())
+                } else if m.path.is_ident("via") {
+                    via = Some(m.value()?.parse::<LitStr>()?);
+                    Ok(())
                 } else {
-                    Err(m.error("expected `extractor = \"...\"` or `arg = \"...\"`"))
+                    Err(m.error(
+                        "expected `extractor = \"...\"`, `arg = \"...\"` or `via = \"...\"`",
+                    ))
                 }
             })?;
             match (extractor, arg) {
                 (Some(e), Some(a)) => {
-                    out.key = Some((e, a));
+                    out.key = Some((e, a, via));
                     Ok(())
                 }
                 _ => {
@@ -140,6 +150,13 @@ fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
         ));
     }
     let topics = &attr.topics;
+    let exact = attr.exact;
+    if exact && (topics.is_empty() || args_ty.is_some()) {
+        return Err(Error::new(
+            Span::call_site(),
+            "`exact` rules take no arguments and name their `topics = [...]`",
+        ));
+    }
     let (key, key_check) = match (&attr.key, args_ty) {
         (Some(_), None) => {
             return Err(Error::new(
@@ -147,13 +164,21 @@ fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
                 "`key(...)` names an argument, so the rule must take arguments",
             ));
         }
-        (Some((e, a)), Some(ty)) => {
+        (Some((e, a, via)), Some(ty)) => {
             let msg = format!(
                 "`key(arg = {:?})`: the arguments have no field of that name",
                 a.value()
             );
+            let via = match via {
+                Some(v) => quote!(::core::option::Option::Some(#v)),
+                None => quote!(::core::option::Option::None),
+            };
             (
-                quote!(::core::option::Option::Some((#e, #a))),
+                quote!(::core::option::Option::Some(::fmn_rules_sdk::KeySpec {
+                    extractor: #e,
+                    arg: #a,
+                    via: #via,
+                })),
                 quote!(
                     const _: () = ::core::assert!(
                         ::fmn_rules_sdk::__private::has_field(<#ty as ::fmn_rules_sdk::Args>::SCHEMA, #a),
@@ -191,6 +216,7 @@ fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
             name: #name_str,
             doc: #doc,
             topics: &[#(#topics),*],
+            exact: #exact,
             key: #key,
             args: <#ty as ::fmn_rules_sdk::Args>::SCHEMA,
             prepare: ::fmn_rules_sdk::__private::prepare::<#ty>,
@@ -252,11 +278,29 @@ pub fn extractor(attr: TokenStream, item: TokenStream) -> TokenStream {
     .into()
 }
 
+/// An entry of `rules: [...]`: a `#[rule]` function, or `..PATH` to a `&[RuleDef]` (a family's
+/// table).
+enum RuleEntry {
+    Function(Path),
+    Group(Path),
+}
+
+impl Parse for RuleEntry {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(Token![..]) {
+            input.parse::<Token![..]>()?;
+            Ok(RuleEntry::Group(input.parse()?))
+        } else {
+            Ok(RuleEntry::Function(input.parse()?))
+        }
+    }
+}
+
 struct ModuleInput {
     name: LitStr,
     version: Option<LitStr>,
     doc: Option<LitStr>,
-    rules: Vec<Path>,
+    rules: Vec<RuleEntry>,
     extractors: Vec<Path>,
 }
 
@@ -274,16 +318,17 @@ impl Parse for ModuleInput {
                 "name" => name = Some(input.parse()?),
                 "version" => version = Some(input.parse()?),
                 "doc" => doc = Some(input.parse()?),
-                "rules" | "extractors" => {
+                "rules" => {
                     let content;
                     syn::bracketed!(content in input);
-                    let paths = Punctuated::<Path, Token![,]>::parse_terminated(&content)?;
-                    let list = if key == "rules" {
-                        &mut rules
-                    } else {
-                        &mut extractors
-                    };
-                    list.extend(paths);
+                    rules.extend(Punctuated::<RuleEntry, Token![,]>::parse_terminated(
+                        &content,
+                    )?);
+                }
+                "extractors" => {
+                    let content;
+                    syn::bracketed!(content in input);
+                    extractors.extend(Punctuated::<Path, Token![,]>::parse_terminated(&content)?);
                 }
                 _ => {
                     return Err(Error::new_spanned(
@@ -330,7 +375,15 @@ pub fn module(input: TokenStream) -> TokenStream {
 }
 
 fn expand_module(m: ModuleInput) -> syn::Result<TokenStream2> {
-    for list in [&m.rules, &m.extractors] {
+    let functions: Vec<&Path> = m
+        .rules
+        .iter()
+        .filter_map(|e| match e {
+            RuleEntry::Function(p) => Some(p),
+            RuleEntry::Group(_) => None,
+        })
+        .collect();
+    for list in [&functions, &m.extractors.iter().collect::<Vec<_>>()] {
         let mut seen = std::collections::HashSet::new();
         for p in list {
             if let Some(last) = p.segments.last()
@@ -343,11 +396,24 @@ fn expand_module(m: ModuleInput) -> syn::Result<TokenStream2> {
             }
         }
     }
-    let rules = m
-        .rules
-        .iter()
-        .map(def_path)
-        .collect::<syn::Result<Vec<_>>>()?;
+    // Consecutive functions share one group; each `..TABLE` is a group of its own.
+    let mut groups: Vec<TokenStream2> = Vec::new();
+    let mut run: Vec<Path> = Vec::new();
+    for e in &m.rules {
+        match e {
+            RuleEntry::Function(p) => run.push(def_path(p)?),
+            RuleEntry::Group(p) => {
+                if !run.is_empty() {
+                    groups.push(quote!(&[#(#run),*]));
+                    run.clear();
+                }
+                groups.push(quote!(#p));
+            }
+        }
+    }
+    if !run.is_empty() {
+        groups.push(quote!(&[#(#run),*]));
+    }
     let extractors = m
         .extractors
         .iter()
@@ -368,11 +434,25 @@ fn expand_module(m: ModuleInput) -> syn::Result<TokenStream2> {
             name: #name,
             version: #version,
             doc: #doc,
-            rules: &[#(#rules),*],
+            rule_groups: &[#(#groups),*],
             extractors: &[#(#extractors),*],
         };
         ::fmn_rules_sdk::export_guest!(MODULE);
     })
+}
+
+/// See `fmn_rules_sdk::rules`.
+#[proc_macro]
+pub fn rules(input: TokenStream) -> TokenStream {
+    let paths =
+        match syn::parse::Parser::parse(Punctuated::<Path, Token![,]>::parse_terminated, input) {
+            Ok(p) => p,
+            Err(e) => return e.to_compile_error().into(),
+        };
+    match paths.iter().map(def_path).collect::<syn::Result<Vec<_>>>() {
+        Ok(defs) => quote!(&[#(#defs),*]).into(),
+        Err(e) => e.to_compile_error().into(),
+    }
 }
 
 /// Serde attributes that matter to the schema: `rename` and `default`.

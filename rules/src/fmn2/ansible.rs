@@ -1,0 +1,14 @@
+//! Ansible runs of the Fedora Infrastructure team.
+
+use fmn_rules_sdk::topic_rules;
+
+topic_rules! {
+    pub const TOPIC: {
+        /// Ansible: every message about Fedora Infrastructure's ansible runs.
+        all_ansible => ["*.ansible.*"],
+        /// Ansible: a playbook run of Fedora Infrastructure completes.
+        playbook_complete => ["*ansible.playbook.complete"],
+        /// Ansible: a playbook run of Fedora Infrastructure starts.
+        playbook_started => ["*ansible.playbook.start"],
+    }
+}

@@ -1,0 +1,34 @@
+//! dist-git, the packages' git repositories.
+
+use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
+
+use super::is;
+
+topic_rules! {
+    pub const TOPIC: {
+        /// dist-git: a new branch of a package's repository.
+        git_branch => ["*.git.branch"],
+        /// dist-git: new sources uploaded to the lookaside cache (`fedpkg new-sources`).
+        git_lookaside_new => ["*git.lookaside.new"],
+        /// dist-git: a mass branch by `pkgdb2branch` completes.
+        git_mass_branch_complete => ["*git.mass_branch.complete"],
+        /// dist-git: a mass branch of all packages by `pkgdb2branch` starts.
+        git_mass_branch_start => ["*git.mass_branch.start"],
+        /// dist-git: a `pkgdb2branch` run (new packages or branches) completes.
+        git_pkgdb2branch_complete => ["*git.pkgdb2branch.complete"],
+        /// dist-git: a `pkgdb2branch` run (new packages or branches) starts.
+        git_pkgdb2branch_start => ["*git.pkgdb2branch.start"],
+        /// dist-git: someone pushes to a package's repository (`fedpkg push`).
+        git_receive => ["*.git.receive"],
+        /// dist-git: a new package repository is created.
+        git_repo_new => ["org.fedoraproject.*pagure.project.new"],
+    }
+}
+
+pub const RULES: &[RuleDef] = rules![git_catchall];
+
+/// dist-git: every event.
+#[rule(topics = ["*git.*"])]
+pub fn git_catchall(msg: &Message) -> bool {
+    is(msg, "git")
+}

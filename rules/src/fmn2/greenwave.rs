@@ -1,0 +1,10 @@
+//! Greenwave, the gating service.
+
+use fmn_rules_sdk::topic_rules;
+
+topic_rules! {
+    pub const TOPIC: {
+        /// Greenwave: a new gating decision.
+        greenwave_decision_update => ["*.greenwave.decision.update"],
+    }
+}

@@ -1,0 +1,10 @@
+//! fedmsg-logger: admins' ad hoc messages.
+
+use fmn_rules_sdk::topic_rules;
+
+topic_rules! {
+    pub const TOPIC: {
+        /// Logger: an admin sends a message with `fedmsg-logger` without a topic (usually a test).
+        logger_log => ["*logger.log"],
+    }
+}

@@ -1,0 +1,11 @@
+//! Mailman 3 mailing lists.
+
+use fmn_rules_sdk::topic_rules;
+
+topic_rules! {
+    pub const TOPIC: {
+        /// Mailman: an email is posted to any Fedora mailing list (subscribing to the list may
+        /// serve you better).
+        mailman_receive => ["*mailman.receive"],
+    }
+}

@@ -1,0 +1,10 @@
+//! mdapi, the JSON API over the package repositories.
+
+use fmn_rules_sdk::topic_rules;
+
+topic_rules! {
+    pub const TOPIC: {
+        /// mdapi: a repository changes (best combined with rules about your packages).
+        mdapi_repo_update => ["*.mdapi.repo.update"],
+    }
+}

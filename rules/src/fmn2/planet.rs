@@ -1,0 +1,10 @@
+//! The Fedora Planet, contributors' blogs.
+
+use fmn_rules_sdk::topic_rules;
+
+topic_rules! {
+    pub const TOPIC: {
+        /// Planet: a new blog post appears on the Fedora Planet.
+        planet_post_new => ["*planet.post.new"],
+    }
+}
