@@ -26,6 +26,30 @@ pub enum BenchCommand {
     /// Deliveries per second into a real server, one at a time, beside a baseline in the same
     /// run (email: lettre's own pooled SMTP transport).
     Send(SendArgs),
+    /// Evaluation alone (no I/O), on one thread, over real messages, for N generated users who
+    /// each have FMN's three default filters on email and IRC.
+    Eval(EvalArgs),
+}
+
+/// `fmn bench eval` options.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Users, each with their own name, packages and FMN's default filters on two channels.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) users: usize,
+    /// Bus messages as JSON lines (corpus lines with an `envelope` are accepted too); the
+    /// bundled sample of 887 real messages if omitted.
+    #[arg(long)]
+    pub(crate) corpus: Option<std::path::PathBuf>,
+    /// Evaluate the same rules compiled natively into this binary instead of the wasm module.
+    #[arg(long)]
+    pub(crate) native: bool,
+    /// Timed passes over the corpus (after one warm-up pass).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) rounds: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `fmn bench send` options.
@@ -131,6 +155,7 @@ struct DispatchReport {
 pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Send(args) => send(args).await,
+        BenchCommand::Eval(args) => crate::bench_eval::run(args, &config),
         BenchCommand::Dispatch(args) => {
             let report = if args.in_memory {
                 dispatch(MemoryTransport::default(), "in-memory".into(), &args).await?

@@ -4,6 +4,7 @@
 //! `fmn worker`, `fmn send`, plus `fmn prefs`, `fmn rules` and `fmn bench`.
 
 mod bench;
+mod bench_eval;
 mod cmd;
 mod config;
 mod setup;

@@ -11,6 +11,7 @@ pub mod data;
 pub mod envelope;
 pub mod notification;
 pub mod prefs;
+pub mod presets;
 #[cfg(feature = "transport")]
 pub mod transport;
 

@@ -132,6 +132,8 @@ pub struct PlanStats {
     pub keyed_rules: usize,
     /// Distinct rules the modules evaluate.
     pub guest_rules: usize,
+    /// Distinct rules answered from the topic alone (`exact` topic rules).
+    pub topic_rules: usize,
 }
 
 /// Validates arguments by registering them in a scratch instance of each module.
@@ -261,7 +263,18 @@ impl Plan {
             shapes: self.shapes.len(),
             unanchored: self.unanchored.len(),
             keyed_rules: self.keyed.len(),
-            guest_rules: self.modules.iter().map(|m| m.guest_rules.len()).sum(),
+            guest_rules: self
+                .modules
+                .iter()
+                .flat_map(|m| &m.guest_rules)
+                .filter(|g| !g.exact)
+                .count(),
+            topic_rules: self
+                .modules
+                .iter()
+                .flat_map(|m| &m.guest_rules)
+                .filter(|g| g.exact)
+                .count(),
         }
     }
 

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use fmn_core::ChannelKind;
 use fmn_host::Plan;
 
 use crate::config::Config;
@@ -21,10 +22,73 @@ pub enum PrefsCommand {
         #[arg(long = "rules")]
         rules: Vec<PathBuf>,
     },
+    /// Print preferences (TOML) giving a user a preset's filters on the channels given, to
+    /// merge into a preferences file. `fmn-defaults` is FMN's default set for new users.
+    Preset {
+        /// The preset.
+        #[arg(default_value = "fmn-defaults")]
+        name: String,
+        /// The user's account name.
+        #[arg(long)]
+        user: String,
+        /// An email address (may repeat).
+        #[arg(long)]
+        email: Vec<String>,
+        /// An IRC nick.
+        #[arg(long)]
+        irc: Vec<String>,
+        /// A push device token.
+        #[arg(long)]
+        push: Vec<String>,
+        /// A Matrix id.
+        #[arg(long)]
+        matrix: Vec<String>,
+    },
 }
 
 pub async fn run(cmd: PrefsCommand, config: Config) -> Result<ExitCode> {
     match cmd {
+        PrefsCommand::Preset {
+            name,
+            user,
+            email,
+            irc,
+            push,
+            matrix,
+        } => {
+            let Some(filters) = fmn_core::presets::by_name(&name, &user) else {
+                anyhow::bail!(
+                    "no preset {name:?} (known: {})",
+                    fmn_core::presets::NAMES.join(", ")
+                );
+            };
+            let mut u = fmn_core::prefs::User::default();
+            for (kind, addresses) in [
+                (ChannelKind::Email, email),
+                (ChannelKind::Irc, irc),
+                (ChannelKind::Push, push),
+                (ChannelKind::Matrix, matrix),
+            ] {
+                if !addresses.is_empty() {
+                    u.channels.insert(
+                        kind,
+                        fmn_core::prefs::Channel {
+                            enabled: true,
+                            addresses,
+                            digest: None,
+                            filters: filters.clone(),
+                        },
+                    );
+                }
+            }
+            if u.channels.is_empty() {
+                anyhow::bail!("give at least one address: --email, --irc, --push or --matrix");
+            }
+            let mut prefs = fmn_core::Preferences::default();
+            prefs.users.insert(user, u);
+            print!("{}", toml::to_string(&prefs)?);
+            Ok(ExitCode::SUCCESS)
+        }
         PrefsCommand::Check { file, rules } => {
             let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
             let rule_paths = if rules.is_empty() {
@@ -52,11 +116,13 @@ pub async fn run(cmd: PrefsCommand, config: Config) -> Result<ExitCode> {
                         .sum();
                     println!(
                         "{name}: ok: {} users ({} with something to receive), {filters} filters \
-                         ({} distinct active), {} rules looked up by key, {} evaluated by modules",
+                         ({} distinct active); distinct rules: {} looked up by key, {} answered by \
+                         topic, {} evaluated by modules",
                         prefs.users.len(),
                         s.users,
                         s.shapes,
                         s.keyed_rules,
+                        s.topic_rules,
                         s.guest_rules
                     );
                     Ok(ExitCode::SUCCESS)

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod pipeline;
+mod presets;
 mod support;
 mod transport;
 mod wasm;
