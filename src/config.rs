@@ -111,6 +111,9 @@ pub struct WorkerSection {
     /// The most memory a rule module instance may use, in MiB.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: usize,
+    /// Where compiled modules are cached (default `~/.cache/fmn/modules`); `""` disables it.
+    #[serde(default)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for WorkerSection {
@@ -123,6 +126,7 @@ impl Default for WorkerSection {
             batch: default_worker_batch(),
             timeout_ms: default_timeout_ms(),
             memory_mb: default_memory_mb(),
+            cache_dir: None,
         }
     }
 }
@@ -165,10 +169,17 @@ impl WorkerSection {
 
     /// The sandbox limits this section sets.
     pub fn sandbox(&self) -> fmn_host::SandboxConfig {
+        let defaults = fmn_host::SandboxConfig::default();
+        let cache_dir = match &self.cache_dir {
+            Some(d) if d.as_os_str().is_empty() => None,
+            Some(d) => Some(d.clone()),
+            None => defaults.cache_dir.clone(),
+        };
         fmn_host::SandboxConfig {
             timeout: Duration::from_millis(self.timeout_ms),
             memory_bytes: self.memory_mb << 20,
-            ..Default::default()
+            cache_dir,
+            ..defaults
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`worker`]: the loop that reads messages and writes notifications.
 
 pub mod backend;
+pub mod cache;
 pub mod error;
 pub mod eval;
 pub mod instance;

@@ -113,10 +113,23 @@ impl WasmModule {
         if !bytes.starts_with(b"\0asm") {
             return Err(LoadError::NotWasm { origin });
         }
-        let module = Module::new(sandbox.engine(), bytes).map_err(|e| LoadError::Invalid {
-            origin: origin.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let cached = sandbox
+            .cache()
+            .and_then(|c| c.load(sandbox.engine(), &sha256));
+        let module = match cached {
+            Some(m) => m,
+            None => {
+                let m = Module::new(sandbox.engine(), bytes).map_err(|e| LoadError::Invalid {
+                    origin: origin.clone(),
+                    reason: format!("{e:#}"),
+                })?;
+                if let Some(c) = sandbox.cache() {
+                    c.store(sandbox.engine(), &sha256, &m);
+                }
+                m
+            }
+        };
 
         let imports: Vec<String> = module
             .imports()
@@ -168,7 +181,6 @@ impl WasmModule {
                 origin: origin.clone(),
                 reason: format!("{e:#}"),
             })?;
-        let sha256 = hex::encode(Sha256::digest(bytes));
 
         // Ask the module about itself in an instance of its own, under the sandbox's limits.
         let placeholder = ModuleDescription {

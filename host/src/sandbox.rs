@@ -23,6 +23,8 @@ pub struct SandboxConfig {
     pub max_output: usize,
     /// The largest module file accepted.
     pub max_module_bytes: usize,
+    /// Where compiled modules are cached; `None` compiles every time.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SandboxConfig {
@@ -34,6 +36,7 @@ impl Default for SandboxConfig {
             max_stack: 256 << 10,
             max_output: 4 << 20,
             max_module_bytes: 16 << 20,
+            cache_dir: crate::cache::default_dir(),
         }
     }
 }
@@ -50,6 +53,7 @@ impl SandboxConfig {
 pub struct Sandbox {
     engine: Engine,
     config: SandboxConfig,
+    cache: Option<crate::cache::ModuleCache>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -81,9 +85,14 @@ impl Sandbox {
                 }
             })
             .map_err(|e| SandboxError(format!("cannot start the epoch ticker: {e}")))?;
+        let cache = config
+            .cache_dir
+            .as_deref()
+            .and_then(crate::cache::ModuleCache::open);
         Ok(Arc::new(Sandbox {
             engine,
             config,
+            cache,
             ticker_stop,
         }))
     }
@@ -96,6 +105,11 @@ impl Sandbox {
     /// The limits.
     pub fn config(&self) -> &SandboxConfig {
         &self.config
+    }
+
+    /// The compiled-module cache, if there is one.
+    pub fn cache(&self) -> Option<&crate::cache::ModuleCache> {
+        self.cache.as_ref()
     }
 }
 
