@@ -10,13 +10,23 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The crates built to wasm and bundled: (package, wasm file name).
-const MODULES: &[(&str, &str)] = &[("fmn-rules", "fmn_rules.wasm")];
+/// The crates built to wasm: (package, wasm file name). `fmn-rules` is bundled into `fmn`;
+/// `fmn-test-hostile` is only for the tests.
+const MODULES: &[(&str, &str)] = &[
+    ("fmn-rules", "fmn_rules.wasm"),
+    ("fmn-test-hostile", "fmn_test_hostile.wasm"),
+];
 
 fn main() {
     let root =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    for dir in ["rules", "rules-sdk", "core/src/envelope.rs", "Cargo.lock"] {
+    for dir in [
+        "rules",
+        "rules-sdk",
+        "tests/modules",
+        "core/src/envelope.rs",
+        "Cargo.lock",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=FMN_WASM_TARGET_DIR");

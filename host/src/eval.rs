@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use fmn_core::{MessageMeta, Relations};
 use fmn_rules_sdk::abi::Extracted;
@@ -50,6 +51,41 @@ pub struct Evaluation {
     pub failures: Vec<CallError>,
     /// Rules that returned an error on it.
     pub rule_errors: Vec<RuleError>,
+    /// Modules not called for it because they are quarantined: their rules counted as failed.
+    pub quarantined: Vec<String>,
+    /// Modules this message's failure put in quarantine, and for how long.
+    pub newly_quarantined: Vec<(String, Duration)>,
+}
+
+/// When a module that keeps failing is set aside: after `after` failed calls in a row it is not
+/// called for `first`, then, if it fails again at once, for twice as long, up to `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct QuarantinePolicy {
+    /// Failed calls in a row that quarantine a module.
+    pub after: u32,
+    /// The first quarantine's length.
+    pub first: Duration,
+    /// The longest quarantine.
+    pub max: Duration,
+}
+
+impl Default for QuarantinePolicy {
+    fn default() -> Self {
+        QuarantinePolicy {
+            after: 5,
+            first: Duration::from_secs(30),
+            max: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// How a module has been doing in this evaluator.
+#[derive(Debug, Clone, Default)]
+struct Health {
+    failures_in_a_row: u32,
+    quarantined_until: Option<Instant>,
+    /// The next quarantine's length; doubles while the module keeps failing.
+    next_quarantine: Option<Duration>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -86,6 +122,8 @@ const TOPIC_CACHE: usize = 4096;
 /// Evaluates messages for one worker. Holds a live instance of each module, rebuilt after a
 /// failure; not shared between threads.
 pub struct Evaluator {
+    policy: QuarantinePolicy,
+    health: Vec<Health>,
     ruleset: Arc<RuleSet>,
     plan: Arc<Plan>,
     relations: Arc<Relations>,
@@ -106,6 +144,8 @@ impl Evaluator {
     pub fn new(ruleset: Arc<RuleSet>, plan: Arc<Plan>, relations: Arc<Relations>) -> Self {
         let modules = ruleset.modules().len();
         Evaluator {
+            policy: QuarantinePolicy::default(),
+            health: vec![Health::default(); modules],
             live: (0..modules).map(|_| None).collect(),
             topic_rules: vec![HashMap::new(); modules],
             guest: plan
@@ -122,6 +162,46 @@ impl Evaluator {
             plan,
             relations,
         }
+    }
+
+    /// Uses `policy` to quarantine modules that keep failing.
+    pub fn with_quarantine(mut self, policy: QuarantinePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The modules in quarantine now, and for how much longer.
+    pub fn quarantined(&self) -> Vec<(String, Duration)> {
+        let now = Instant::now();
+        self.health
+            .iter()
+            .enumerate()
+            .filter_map(|(m, h)| {
+                let until = h.quarantined_until.filter(|u| *u > now)?;
+                Some((self.ruleset.modules()[m].name().to_owned(), until - now))
+            })
+            .collect()
+    }
+
+    /// Records the outcome of a call to module `m`; returns the quarantine it starts, if any.
+    fn record(&mut self, m: usize, ok: bool) -> Option<Duration> {
+        let policy = self.policy;
+        let h = &mut self.health[m];
+        if ok {
+            *h = Health::default();
+            return None;
+        }
+        h.failures_in_a_row += 1;
+        // After a quarantine, one more failure is enough to go back in.
+        let probation = h.next_quarantine.is_some();
+        if h.failures_in_a_row < policy.after && !probation {
+            return None;
+        }
+        let length = h.next_quarantine.unwrap_or(policy.first).min(policy.max);
+        h.quarantined_until = Some(Instant::now() + length);
+        h.next_quarantine = Some(length.saturating_mul(2).min(policy.max));
+        h.failures_in_a_row = 0;
+        Some(length)
     }
 
     /// The plan.
@@ -208,6 +288,17 @@ impl Evaluator {
             if rules.is_empty() && mp.extractors.is_empty() {
                 continue;
             }
+            if self.health[m]
+                .quarantined_until
+                .is_some_and(|u| u > Instant::now())
+            {
+                out.quarantined
+                    .push(self.ruleset.modules()[m].name().to_owned());
+                for &r in rules {
+                    self.guest[m][r as usize] = Verdict::Failed;
+                }
+                continue;
+            }
             let mut handles = std::mem::take(&mut self.handles);
             let result = self.live(m).and_then(|live| {
                 handles.clear();
@@ -215,6 +306,11 @@ impl Evaluator {
                 live.backend.eval(message, &handles, &mp.extractors)
             });
             self.handles = handles;
+            let ok = matches!(&result, Ok(o) if o.message_error.is_none());
+            if let Some(length) = self.record(m, ok) {
+                out.newly_quarantined
+                    .push((self.ruleset.modules()[m].name().to_owned(), length));
+            }
             let output = match result {
                 Ok(o) if o.message_error.is_none() => o,
                 Ok(o) => {

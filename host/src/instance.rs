@@ -305,7 +305,7 @@ impl GuestInstance {
                 FailureKind::Panic,
                 format!("panicked: {}", panic.unwrap_or_default()),
             ),
-            Some(t) => (FailureKind::Trap, format!("trapped: {t}")),
+            Some(t) => (FailureKind::Trap, t.to_string()),
             None if text.contains("memory")
                 && (text.contains("grow") || text.contains("limit")) =>
             {

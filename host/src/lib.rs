@@ -22,7 +22,7 @@ pub mod worker;
 
 pub use backend::{Backend, LoadedModule, ModuleCode, NativeBackend};
 pub use error::{CallError, FailureKind, LoadError};
-pub use eval::{Evaluation, Evaluator, Match};
+pub use eval::{Evaluation, Evaluator, Match, QuarantinePolicy};
 pub use module::WasmModule;
 pub use plan::Plan;
 pub use ruleset::RuleSet;

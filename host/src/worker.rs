@@ -126,6 +126,13 @@ pub fn evaluate(evaluator: &mut Evaluator, item: &WorkItem) -> Evaluation {
             "rule module failed: {f}; its rules count as not matching for this message"
         );
     }
+    for (module, length) in &ev.newly_quarantined {
+        tracing::error!(
+            module = %module,
+            "rule module quarantined for {} s after failing repeatedly; its rules count as not matching meanwhile",
+            length.as_secs()
+        );
+    }
     for e in &ev.rule_errors {
         tracing::warn!(message_id = %item.envelope.id, module = %e.module, rule = %e.rule, "rule error: {}", e.error);
     }

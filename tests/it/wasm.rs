@@ -11,6 +11,8 @@ use fmn_host::{
 };
 
 const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+/// A module whose rules misbehave, one way each (tests/modules/hostile).
+const HOSTILE: &[u8] = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
 
 fn sandbox() -> Arc<Sandbox> {
     Sandbox::new(SandboxConfig::default()).unwrap()
@@ -142,22 +144,28 @@ fn koji() -> String {
 /// Runs a hostile module beside the bundled one: the hostile filter fails (doing `during`,
 /// with `kind` and `detail`), the bundled module's filter still matches, three times in a row.
 fn contained(eval: &str, during: &str, kind: FailureKind, detail: &str) {
+    contained_in(&hostile(eval), "spin", during, kind, detail);
+}
+
+/// Runs rule `rule` of the hostile module `bytes` beside the bundled one, as [`contained`].
+fn contained_in(bytes: &[u8], rule: &str, during: &str, kind: FailureKind, detail: &str) {
     let sb = sandbox();
     let modules = vec![
         LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, &hostile(eval), "hostile.wasm").unwrap()),
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, bytes, "hostile.wasm").unwrap()),
     ];
     let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
     let prefs = Preferences::from_text(
         "p.toml",
-        r#"
+        &r#"
 [users.a.channels.email]
 addresses = ["a@x"]
-filters = [{ name = "hostile", rules = [{ rule = "hostile::spin" }] }]
+filters = [{ name = "hostile", rules = [{ rule = "hostile::RULE" }] }]
 [users.b.channels.email]
 addresses = ["b@x"]
 filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
-"#,
+"#
+        .replace("RULE", rule),
         false,
     )
     .unwrap();
@@ -224,4 +232,274 @@ fn a_huge_output_claim_is_refused() {
         FailureKind::BadOutput,
         "claims a 104857600-byte output, over the limit of 4194304 bytes",
     );
+}
+
+#[test]
+fn a_module_that_keeps_failing_is_quarantined_then_retried() {
+    let sb = sandbox();
+    let modules = vec![
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, &hostile(SPIN), "hostile.wasm").unwrap()),
+    ];
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = Preferences::from_text(
+        "p.toml",
+        r#"
+[users.a.channels.email]
+addresses = ["a@x"]
+filters = [{ name = "hostile", rules = [{ rule = "hostile::spin" }] }]
+[users.b.channels.email]
+addresses = ["b@x"]
+filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
+"#,
+        false,
+    )
+    .unwrap();
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let policy = fmn_host::QuarantinePolicy {
+        after: 3,
+        first: std::time::Duration::from_millis(300),
+        max: std::time::Duration::from_secs(10),
+    };
+    let mut e = Evaluator::new(ruleset, plan.clone(), Default::default()).with_quarantine(policy);
+    let msg = koji();
+    let topic = "org.fedoraproject.prod.buildsys.build.state.change";
+    for i in 1..=3 {
+        let ev = e.evaluate(msg.as_bytes(), topic);
+        assert_eq!(ev.failures.len(), 1);
+        assert_eq!(
+            ev.newly_quarantined.is_empty(),
+            i < 3,
+            "quarantined after the third failure"
+        );
+    }
+    // In quarantine: not called (no failure, no 20 ms spin), the other module still decides.
+    let ev = e.evaluate(msg.as_bytes(), topic);
+    assert!(ev.failures.is_empty());
+    assert_eq!(ev.quarantined, ["hostile"]);
+    assert_eq!(ev.matches.len(), 1);
+    assert_eq!(e.quarantined()[0].0, "hostile");
+    // After the quarantine it is tried again; failing at once, it goes back for twice as long.
+    std::thread::sleep(std::time::Duration::from_millis(350));
+    let ev = e.evaluate(msg.as_bytes(), topic);
+    assert_eq!(ev.failures.len(), 1);
+    assert_eq!(
+        ev.newly_quarantined,
+        [("hostile".to_owned(), std::time::Duration::from_millis(600))]
+    );
+}
+
+#[test]
+fn unreachable_is_a_trap() {
+    contained(
+        "unreachable",
+        "rule spin",
+        FailureKind::Trap,
+        "wasm trap: wasm `unreachable` instruction executed",
+    );
+}
+
+#[test]
+fn a_rust_panic_is_reported_with_its_message() {
+    contained_in(
+        HOSTILE,
+        "panics",
+        "rule panics",
+        FailureKind::Panic,
+        "panicked: panicked at ",
+    );
+    let sb = sandbox();
+    let m = WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap();
+    let mut inst = fmn_host::instance::GuestInstance::new(&m).unwrap();
+    let idx = m
+        .description
+        .rules
+        .iter()
+        .position(|r| r.name == "panics")
+        .unwrap();
+    let h = inst.register(idx, b"{}").unwrap().unwrap();
+    let err = inst.eval(koji().as_bytes(), &[h], &[]).unwrap_err();
+    assert!(
+        err.detail.contains(
+            "rule panics deliberately on org.fedoraproject.prod.buildsys.build.state.change"
+        ),
+        "{err}"
+    );
+    assert!(inst.is_poisoned());
+}
+
+#[test]
+fn deep_recursion_overflows_the_stack_cap() {
+    contained_in(
+        HOSTILE,
+        "recurses",
+        "rule recurses",
+        FailureKind::StackOverflow,
+        "overflowed its stack",
+    );
+}
+
+#[test]
+fn a_rust_endless_loop_is_interrupted() {
+    contained_in(
+        HOSTILE,
+        "spins",
+        "rule spins",
+        FailureKind::Timeout,
+        "ran past its time limit",
+    );
+}
+
+#[test]
+fn a_rust_memory_hoarder_hits_the_memory_limit() {
+    contained_in(
+        HOSTILE,
+        "hoards",
+        "rule hoards",
+        FailureKind::OutOfMemory,
+        "exceeded its memory limit",
+    );
+}
+
+#[test]
+fn a_rule_error_fails_only_its_filter() {
+    let sb = sandbox();
+    let modules = vec![
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
+    ];
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = Preferences::from_text(
+        "p.toml",
+        r#"
+[users.a.channels.email]
+addresses = ["a@x"]
+filters = [{ name = "errs", rules = [{ rule = "hostile::errs" }] }, { name = "ok", rules = [{ rule = "hostile::ok" }] }]
+"#,
+        false,
+    )
+    .unwrap();
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let mut e = Evaluator::new(ruleset, plan.clone(), Default::default());
+    let ev = e.evaluate(
+        koji().as_bytes(),
+        "org.fedoraproject.prod.buildsys.build.state.change",
+    );
+    assert!(
+        ev.failures.is_empty(),
+        "an Err is the rule's answer, not a module failure"
+    );
+    assert_eq!(ev.rule_errors.len(), 1);
+    assert_eq!(
+        (
+            ev.rule_errors[0].rule.as_str(),
+            ev.rule_errors[0].error.as_str()
+        ),
+        ("errs", "this rule refuses every message")
+    );
+    assert_eq!(ev.matches.len(), 1);
+    assert_eq!(
+        plan.filter_name(
+            ev.matches[0].user,
+            ev.matches[0].channel,
+            ev.matches[0].filter
+        ),
+        "ok"
+    );
+}
+
+#[test]
+fn a_50_mb_file_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.wasm");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(50 << 20).unwrap();
+    let err = WasmModule::from_file(&sandbox(), &path).err().unwrap();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: 52428800 bytes, over the limit of 16777216 bytes for a rule module",
+            path.display()
+        )
+    );
+}
+
+/// Through a real worker: a module that panics on every message makes no message lost, and the
+/// other module's notifications all go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_keeps_serving_beside_a_panicking_module() {
+    use fmn_core::transport::{MemoryTransport, Transport, WorkItem, WorkerInfo};
+    use fmn_core::{ChannelKind, Envelope};
+
+    let sb = sandbox();
+    let modules = vec![
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
+    ];
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = Preferences::from_text(
+        "p.toml",
+        r#"
+[users.a.channels.email]
+addresses = ["a@x"]
+filters = [{ name = "hostile", rules = [{ rule = "hostile::panics" }] }]
+[users.b.channels.email]
+addresses = ["b@x"]
+filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
+"#,
+        false,
+    )
+    .unwrap();
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let t = MemoryTransport::default();
+    t.register_worker(&WorkerInfo::local("w")).await.unwrap();
+    let batch: Vec<(String, WorkItem)> = (0..20)
+        .map(|i| {
+            let bus = format!(
+                r#"{{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k{i}",
+                     "msg": {{"owner": "ralph", "name": "vim", "version": "9", "release": "{i}", "new": 3, "build_id": {i}}}}}"#
+            );
+            let envelope = Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap();
+            ("w".to_owned(), WorkItem { envelope, origin: format!("test:{i}") })
+        })
+        .collect();
+    t.dispatch(&batch).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
+    let worker = tokio::spawn(fmn_host::run_worker(
+        t.clone(),
+        snapshot,
+        fmn_host::WorkerOptions::new("w"),
+        stop.clone(),
+    ));
+    crate::support::wait_until(
+        std::time::Duration::from_secs(60),
+        "20 messages processed",
+        async || {
+            t.worker_counts()
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.processed == 20)
+        },
+    )
+    .await;
+    stop.cancel();
+    let report = worker.await.unwrap();
+    assert_eq!(report.processed, 20, "every message acknowledged");
+    assert_eq!(
+        report.module_failures, 5,
+        "the module failed 5 times, then was quarantined"
+    );
+    let out = t
+        .read_notifications(
+            ChannelKind::Email,
+            "s",
+            100,
+            std::time::Duration::from_millis(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 20);
+    assert!(out.iter().all(|n| n.item.user == "b"));
 }
