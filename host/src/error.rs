@@ -77,6 +77,18 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
+    /// One of its own samples gives the wrong answer.
+    #[error("{origin}: sample #{index} of rule {rule}: {reason}")]
+    Sample {
+        /// The file.
+        origin: String,
+        /// The sample's position, from 1.
+        index: usize,
+        /// The rule.
+        rule: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A call made while loading it failed.
     #[error("{origin}: {source}")]
     Call {

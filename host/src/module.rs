@@ -190,6 +190,7 @@ impl WasmModule {
             doc: String::new(),
             rules: Vec::new(),
             extractors: Vec::new(),
+            samples: Vec::new(),
         };
         let mut module = WasmModule {
             origin: origin.clone(),
@@ -230,6 +231,7 @@ impl WasmModule {
             reason,
         })?;
         module.description = description;
+        check_samples(&module)?;
         Ok(module)
     }
 
@@ -291,6 +293,97 @@ pub fn check_description(d: &ModuleDescription, abi: i64) -> Result<(), String> 
     for x in &d.extractors {
         if !seen.insert(x.name.as_str()) {
             return Err(format!("extractor {:?} is defined twice", x.name));
+        }
+    }
+    Ok(())
+}
+
+/// Runs every sample the module describes, in an instance of its own, the way a worker would
+/// answer the rule: exact topic rules from the topic, keyed rules from the extractor's keys,
+/// the others by calling the rule. Samples of rules keyed through host data (`via`) need that
+/// data and are skipped.
+fn check_samples(module: &WasmModule) -> Result<(), LoadError> {
+    let d = &module.description;
+    if d.samples.is_empty() {
+        return Ok(());
+    }
+    let origin = &module.origin;
+    let mut inst = GuestInstance::new(module).map_err(|source| LoadError::Call {
+        origin: origin.clone(),
+        source,
+    })?;
+    for (i, sample) in d.samples.iter().enumerate() {
+        let fail = |reason: String| LoadError::Sample {
+            origin: origin.clone(),
+            index: i + 1,
+            rule: sample.rule.clone(),
+            reason,
+        };
+        let call = |source: crate::error::CallError| LoadError::Call {
+            origin: origin.clone(),
+            source,
+        };
+        let Some(ri) = d.rules.iter().position(|r| r.name == sample.rule) else {
+            return Err(fail("the module has no such rule".into()));
+        };
+        let rule = &d.rules[ri];
+        let env =
+            fmn_core::Envelope::from_bus_json(sample.message.to_string().as_bytes(), usize::MAX)
+                .map_err(|e| fail(format!("its message is not a bus message: {e}")))?;
+        let json = env.rules_json();
+        let got = if rule.exact {
+            fmn_rules_sdk::glob::any_matches(&rule.topics, &env.topic)
+        } else if let Some(key) = &rule.key {
+            if key.via.is_some() {
+                continue;
+            }
+            let Some(wanted) = sample.args.get(&key.arg).and_then(|v| v.as_str()) else {
+                return Err(fail(format!(
+                    "argument `{}` is missing or not a string",
+                    key.arg
+                )));
+            };
+            let Some(xi) = d.extractors.iter().position(|x| x.name == key.extractor) else {
+                return Err(fail(format!(
+                    "keyed on a missing extractor {:?}",
+                    key.extractor
+                )));
+            };
+            let out = inst
+                .eval(json.as_bytes(), &[], &[xi as u32])
+                .map_err(call)?;
+            match out.extracted.into_iter().next() {
+                Some(Ok(fmn_rules_sdk::Extracted::Keys(keys))) => keys.iter().any(|k| k == wanted),
+                Some(Err(e)) => {
+                    return Err(fail(format!("extractor {} failed: {e}", key.extractor)));
+                }
+                _ => return Err(fail(format!("extractor {} yields no keys", key.extractor))),
+            }
+        } else {
+            let h = inst
+                .register(ri, sample.args.to_string().as_bytes())
+                .map_err(call)?
+                .map_err(|e| fail(format!("arguments refused: {e}")))?;
+            let out = inst.eval(json.as_bytes(), &[h], &[]).map_err(call)?;
+            if let Some((_, e)) = out.errors.first() {
+                return Err(fail(format!("the rule failed: {e}")));
+            }
+            out.is_match(0)
+        };
+        if got && !fmn_rules_sdk::glob::any_matches(&rule.topics, &env.topic) {
+            return Err(fail(format!(
+                "matches topic {} outside the topics it declares",
+                env.topic
+            )));
+        }
+        if got != sample.matches {
+            let say = |b: bool| if b { "a match" } else { "no match" };
+            return Err(fail(format!(
+                "expected {} on {}, got {}",
+                say(sample.matches),
+                env.topic,
+                say(got)
+            )));
         }
     }
     Ok(())

@@ -17,6 +17,22 @@ pub struct ModuleDescription {
     pub rules: Vec<RuleDescription>,
     /// Its extractors, in index order.
     pub extractors: Vec<ExtractorDescription>,
+    /// Messages its rules must (or must not) match, checked when the module is loaded.
+    #[serde(default)]
+    pub samples: Vec<SampleDescription>,
+}
+
+/// A sample: rule `rule` with `args` on bus message `message` answers `matches`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleDescription {
+    /// The rule's name.
+    pub rule: String,
+    /// Its arguments.
+    pub args: serde_json::Value,
+    /// A bus message (fedmsg or fedora-messaging).
+    pub message: serde_json::Value,
+    /// The expected answer.
+    pub matches: bool,
 }
 
 /// A rule's description.

@@ -91,7 +91,7 @@ pub use describe::{ExtractorKind, ModuleDescription};
 pub use message::{Message, MessageError, lookup, topic_parts};
 pub use module::{
     ExtractorDef, IntoExtracted, IntoVerdict, KeySpec, Keys, ModuleDef, ModuleState, Prepared,
-    RuleDef,
+    RuleDef, Sample,
 };
 
 /// Declares a rule. See the [crate documentation](crate).

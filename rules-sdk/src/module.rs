@@ -8,7 +8,7 @@ use crate::abi::{ABI_VERSION, EvalOutput, Extracted, Phase};
 use crate::args::ArgField;
 use crate::describe::{
     ArgDescription, ExtractorDescription, ExtractorKind, KeyDescription, ModuleDescription,
-    RuleDescription,
+    RuleDescription, SampleDescription,
 };
 use crate::message::Message;
 
@@ -63,6 +63,20 @@ pub struct ExtractorDef {
     pub run: fn(&Message<'_>) -> Result<Extracted, String>,
 }
 
+/// A message a module's rule must (or must not) match: the host checks every sample when it
+/// loads the module, and refuses the module if one fails.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// The rule.
+    pub rule: &'static str,
+    /// Its arguments, a JSON object.
+    pub args: &'static str,
+    /// A bus message (fedmsg or fedora-messaging), JSON.
+    pub message: &'static str,
+    /// Whether the rule matches it.
+    pub matches: bool,
+}
+
 /// A module, as `module!` declares it.
 pub struct ModuleDef {
     /// Its name.
@@ -76,6 +90,8 @@ pub struct ModuleDef {
     pub rule_groups: &'static [&'static [RuleDef]],
     /// Its extractors.
     pub extractors: &'static [ExtractorDef],
+    /// Messages its rules must (or must not) match.
+    pub samples: &'static [Sample],
 }
 
 impl ModuleDef {
@@ -117,6 +133,16 @@ impl ModuleDef {
                     name: e.name.into(),
                     doc: e.doc.into(),
                     kind: e.kind,
+                })
+                .collect(),
+            samples: self
+                .samples
+                .iter()
+                .map(|s| SampleDescription {
+                    rule: s.rule.into(),
+                    args: serde_json::from_str(s.args).unwrap_or(serde_json::Value::Null),
+                    message: serde_json::from_str(s.message).unwrap_or(serde_json::Value::Null),
+                    matches: s.matches,
                 })
                 .collect(),
         }

@@ -8,6 +8,7 @@
 pub mod fmn2;
 mod generic;
 mod meta;
+mod samples;
 mod util;
 
 pub use generic::{CategoryArgs, PackageArgs, TopicArgs, UserArgs};
@@ -83,4 +84,5 @@ fmn_rules_sdk::module! {
         ..fmn2::wiki::RULES,
     ],
     extractors: [meta::usernames, meta::packages, meta::agent, meta::summary, meta::link],
+    samples: samples::SAMPLES,
 }

@@ -18,15 +18,24 @@ fn sandbox() -> Arc<Sandbox> {
     Sandbox::new(SandboxConfig::default()).unwrap()
 }
 
+/// The description of the WAT test modules: one rule, `spin`.
+const DESCRIPTION: &str = r#"{"abi":1,"name":"hostile","version":"0","doc":"","rules":[{"name":"spin","doc":"","args":[],"topics":[],"key":null}],"extractors":[]}"#;
+
 /// A module that speaks the ABI, with `eval` as its `fmn_eval` body and `abi` as its version.
 pub fn hostile_with(eval: &str, abi: i32, extra: &str) -> Vec<u8> {
-    let desc = r#"{"abi":1,"name":"hostile","version":"0","doc":"","rules":[{"name":"spin","doc":"","args":[],"topics":[],"key":null}],"extractors":[]}"#;
+    module_wat(DESCRIPTION, eval, abi, extra)
+}
+
+/// A module that speaks the ABI and describes itself as `desc`.
+fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
     let wat = format!(
         r#"(module
   {extra}
   (memory (export "memory") 2)
   (data (i32.const 1024) "fmn1")
   (data (i32.const 4096) "{data}")
+  ;; The answer "no match" for one handle and no extractor.
+  (data (i32.const 60000) "\00\01\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
   (func (export "fmn_abi_version") (result i32) (i32.const {abi}))
   (func (export "fmn_state") (result i32) (i32.const 1024))
   (func (export "fmn_input") (param i32) (result i32) (i32.const 65536))
@@ -44,6 +53,9 @@ pub fn hostile_with(eval: &str, abi: i32, extra: &str) -> Vec<u8> {
     );
     wat::parse_str(wat).unwrap()
 }
+
+/// The `fmn_eval` body that answers "no match".
+const NO_MATCH: &str = "(i64.const 257698037760021)";
 
 fn hostile(eval: &str) -> Vec<u8> {
     hostile_with(eval, 1, "")
@@ -502,4 +514,41 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
         .unwrap();
     assert_eq!(out.len(), 20);
     assert!(out.iter().all(|n| n.item.user == "b"));
+}
+
+#[test]
+fn a_module_whose_own_sample_fails_is_refused() {
+    let desc = DESCRIPTION.replace(
+        r#""extractors":[]"#,
+        r#""extractors":[],"samples":[{"rule":"spin","args":{},"message":{"topic":"a.b","msg":{}},"matches":true}]"#,
+    );
+    let err = WasmModule::from_bytes(
+        &sandbox(),
+        &module_wat(&desc, NO_MATCH, 1, ""),
+        "sampled.wasm",
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "sampled.wasm: sample #1 of rule spin: expected a match on a.b, got no match"
+    );
+    // The same module without the sample loads, and answers "no match" as its sample said it
+    // would not.
+    WasmModule::from_bytes(
+        &sandbox(),
+        &module_wat(DESCRIPTION, NO_MATCH, 1, ""),
+        "plain.wasm",
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_bundled_module_checks_its_samples() {
+    let m = WasmModule::from_bytes(&sandbox(), BUNDLED, "bundled").unwrap();
+    assert!(m.description.samples.len() >= 20);
+    assert!(
+        m.description.samples.iter().any(|s| !s.matches),
+        "samples say what must not match too"
+    );
 }

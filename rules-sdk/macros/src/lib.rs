@@ -302,6 +302,7 @@ struct ModuleInput {
     doc: Option<LitStr>,
     rules: Vec<RuleEntry>,
     extractors: Vec<Path>,
+    samples: Option<Path>,
 }
 
 impl Parse for ModuleInput {
@@ -311,6 +312,7 @@ impl Parse for ModuleInput {
         let mut doc = None;
         let mut rules = Vec::new();
         let mut extractors = Vec::new();
+        let mut samples = None;
         while !input.is_empty() {
             let key: Ident = input.parse()?;
             input.parse::<Token![:]>()?;
@@ -330,10 +332,11 @@ impl Parse for ModuleInput {
                     syn::bracketed!(content in input);
                     extractors.extend(Punctuated::<Path, Token![,]>::parse_terminated(&content)?);
                 }
+                "samples" => samples = Some(input.parse()?),
                 _ => {
                     return Err(Error::new_spanned(
                         key,
-                        "expected `name`, `version`, `doc`, `rules` or `extractors`",
+                        "expected `name`, `version`, `doc`, `rules`, `extractors` or `samples`",
                     ));
                 }
             }
@@ -349,6 +352,7 @@ impl Parse for ModuleInput {
             doc,
             rules,
             extractors,
+            samples,
         })
     }
 }
@@ -419,6 +423,10 @@ fn expand_module(m: ModuleInput) -> syn::Result<TokenStream2> {
         .iter()
         .map(def_path)
         .collect::<syn::Result<Vec<_>>>()?;
+    let samples = match &m.samples {
+        Some(p) => quote!(#p),
+        None => quote!(&[]),
+    };
     let name = &m.name;
     let version = match &m.version {
         Some(v) => quote!(#v),
@@ -436,6 +444,7 @@ fn expand_module(m: ModuleInput) -> syn::Result<TokenStream2> {
             doc: #doc,
             rule_groups: &[#(#groups),*],
             extractors: &[#(#extractors),*],
+            samples: #samples,
         };
         ::fmn_rules_sdk::export_guest!(MODULE);
     })
