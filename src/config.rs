@@ -114,6 +114,10 @@ pub struct WorkerSection {
     /// Where compiled modules are cached (default `~/.cache/fmn/modules`); `""` disables it.
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
+    /// How often the rule files and Redis' published modules are checked for new versions, in
+    /// milliseconds (a publication also wakes the workers at once); 0 turns hot reload off.
+    #[serde(default = "default_reload_ms")]
+    pub reload_ms: u64,
 }
 
 impl Default for WorkerSection {
@@ -127,6 +131,7 @@ impl Default for WorkerSection {
             timeout_ms: default_timeout_ms(),
             memory_mb: default_memory_mb(),
             cache_dir: None,
+            reload_ms: default_reload_ms(),
         }
     }
 }
@@ -141,6 +146,10 @@ fn default_worker_batch() -> usize {
 
 fn default_timeout_ms() -> u64 {
     20
+}
+
+fn default_reload_ms() -> u64 {
+    1000
 }
 
 fn default_memory_mb() -> usize {

@@ -166,3 +166,38 @@ pub fn worker_id(i: usize) -> String {
         std::process::id()
     )
 }
+
+/// Hot reload for the workers reading `snapshot`, unless `[worker] reload_ms` is 0: the rule
+/// files (or, with none, the bundled modules) and, with Redis, the published modules, where
+/// it also reports what `workers` run. Published versions are applied before this returns, so
+/// that no message is evaluated with a version Redis has already replaced; the caller runs
+/// the returned reloader.
+pub async fn reloader(
+    sandbox: &Arc<Sandbox>,
+    paths: &[PathBuf],
+    prefs: Arc<Preferences>,
+    snapshot: &fmn_host::SharedSnapshot,
+    redis: Option<RedisTransport>,
+    workers: Vec<String>,
+    config: &crate::config::WorkerSection,
+) -> Option<fmn_host::Reloader<RedisTransport>> {
+    if config.reload_ms == 0 {
+        return None;
+    }
+    let fixed = if paths.is_empty() {
+        snapshot.load().ruleset.modules().to_vec()
+    } else {
+        Vec::new()
+    };
+    let registry = redis.clone().map(|r| (r, workers));
+    let sources = fmn_host::Sources {
+        fixed,
+        paths: paths.to_vec(),
+        redis,
+    };
+    let mut reloader =
+        fmn_host::Reloader::new(sandbox.clone(), sources, prefs, snapshot.clone(), registry)
+            .with_poll(std::time::Duration::from_millis(config.reload_ms));
+    reloader.check().await;
+    Some(reloader)
+}

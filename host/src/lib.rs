@@ -7,6 +7,7 @@
 //! - [`ruleset`]: the loaded modules.
 //! - [`plan`]: preferences compiled against the modules, with the key index.
 //! - [`eval`]: one message against a plan.
+//! - [`reload`]: new module versions, from files or Redis, swapped in between batches.
 //! - [`worker`]: the loop that reads messages and writes notifications.
 
 pub mod backend;
@@ -16,6 +17,7 @@ pub mod eval;
 pub mod instance;
 pub mod module;
 pub mod plan;
+pub mod reload;
 pub mod ruleset;
 pub mod sandbox;
 pub mod worker;
@@ -25,6 +27,7 @@ pub use error::{CallError, FailureKind, LoadError};
 pub use eval::{Evaluation, Evaluator, Match, QuarantinePolicy};
 pub use module::WasmModule;
 pub use plan::Plan;
+pub use reload::{ModuleVersion, Refusal, Reloader, RulesReport, Sources};
 pub use ruleset::RuleSet;
 pub use sandbox::{Sandbox, SandboxConfig};
 pub use worker::{SharedSnapshot, Snapshot, WorkerOptions, WorkerReport, run_worker};

@@ -139,6 +139,17 @@ pub fn evaluate(evaluator: &mut Evaluator, item: &WorkItem) -> Evaluation {
     ev
 }
 
+/// Records the rule set generation a worker evaluates with, for `fmn rules status`; a
+/// failure only costs the status report, so it is logged, not retried.
+async fn report_generation<T: Transport>(transport: &T, worker: &str, generation: u64) {
+    if let Err(e) = transport
+        .set_worker_field(worker, "generation", &generation.to_string())
+        .await
+    {
+        tracing::warn!(worker, "cannot report the rule set generation: {e}");
+    }
+}
+
 async fn backoff(attempt: &mut u32, cancel: &CancellationToken) -> bool {
     let ms = 50u64.saturating_mul(1 << (*attempt).min(7)).min(5_000);
     *attempt += 1;
@@ -196,6 +207,7 @@ pub async fn run_worker<T: Transport>(
 
     let mut snapshot = rules.load_full();
     let mut evaluator = snapshot.evaluator();
+    report_generation(&transport, &opts.id, snapshot.ruleset.generation).await;
     let mut attempt = 0;
     'serve: while !cancel.is_cancelled() {
         let entries: Vec<Entry<WorkItem>> = tokio::select! {
@@ -209,14 +221,16 @@ pub async fn run_worker<T: Transport>(
             },
             _ = cancel.cancelled() => break,
         };
-        if entries.is_empty() {
-            continue;
-        }
-        // A new rule set or new preferences take effect between batches, never within one.
+        // A new rule set or new preferences take effect between batches, never within one;
+        // an idle worker takes it too, so that the status it reports is current.
         let current = rules.load();
         if !Arc::ptr_eq(&current, &snapshot) {
             snapshot = rules.load_full();
             evaluator = snapshot.evaluator();
+            report_generation(&transport, &opts.id, snapshot.ruleset.generation).await;
+        }
+        if entries.is_empty() {
+            continue;
         }
         let generation = snapshot.ruleset.generation;
         let mut out = Vec::new();

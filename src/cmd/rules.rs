@@ -10,6 +10,8 @@ use fmn_rules_sdk::ModuleDescription;
 use crate::config::Config;
 use crate::setup;
 
+mod publish;
+
 /// `fmn rules` subcommands.
 #[derive(clap::Subcommand)]
 pub enum RulesCommand {
@@ -24,6 +26,13 @@ pub enum RulesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Publish a module through Redis: every worker watching that Redis swaps it in, in place
+    /// of its own module of the same name. The module is validated here first.
+    Publish(publish::PublishArgs),
+    /// Withdraw a published module: workers go back to their own copy of it, if they have one.
+    Unpublish(publish::UnpublishArgs),
+    /// Which modules are published, and which version each live worker runs.
+    Status(publish::StatusArgs),
 }
 
 pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
@@ -48,6 +57,9 @@ pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        RulesCommand::Publish(a) => publish::publish(a, config).await,
+        RulesCommand::Unpublish(a) => publish::unpublish(a, config).await,
+        RulesCommand::Status(a) => publish::status(a, config).await,
     }
 }
 

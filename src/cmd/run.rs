@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -84,13 +85,32 @@ pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
     let relations =
         setup::load_relations(args.owners.as_deref().or(config.worker.owners.as_deref()))?;
     let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
-    let summary = match args.redis.clone() {
-        Some(url) => {
-            let t = setup::redis(&url, &config.redis.namespace).await?;
-            pipeline(t, snapshot, &args, &config).await?
-        }
-        None => pipeline(MemoryTransport::default(), snapshot, &args, &config).await?,
+    let redis = match &args.redis {
+        Some(url) => Some(setup::redis(url, &config.redis.namespace).await?),
+        None => None,
     };
+    let ids: Vec<String> = (0..args.workers.max(1)).map(setup::worker_id).collect();
+    let stop_reload = CancellationToken::new();
+    let reloader = setup::reloader(
+        &sandbox,
+        &rule_paths,
+        Arc::new(prefs),
+        &snapshot,
+        redis.clone(),
+        ids.clone(),
+        &config.worker,
+    )
+    .await;
+    let reload = reloader.map(|r| tokio::spawn(r.run(stop_reload.clone())));
+    let summary = match redis {
+        Some(t) => pipeline(t, snapshot, ids, &args, &config).await,
+        None => pipeline(MemoryTransport::default(), snapshot, ids, &args, &config).await,
+    };
+    stop_reload.cancel();
+    if let Some(r) = reload {
+        r.await?;
+    }
+    let summary = summary?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -134,6 +154,7 @@ fn print_summary(s: &RunSummary) {
 async fn pipeline<T: Transport>(
     transport: T,
     snapshot: fmn_host::SharedSnapshot,
+    ids: Vec<String>,
     args: &RunArgs,
     config: &Config,
 ) -> Result<RunSummary> {
@@ -141,7 +162,6 @@ async fn pipeline<T: Transport>(
     let stop_workers = CancellationToken::new();
     let stop_senders = CancellationToken::new();
     let mut workers = Vec::new();
-    let ids: Vec<String> = (0..args.workers.max(1)).map(setup::worker_id).collect();
     for id in &ids {
         let opts = config.worker.options(id.clone());
         workers.push(tokio::spawn(run_worker(

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Result;
 use fmn_host::run_worker;
@@ -51,13 +52,25 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
     let stop = super::shutdown_on_signal();
     let threads = args.threads.unwrap_or(config.worker.threads).max(1);
+    let ids: Vec<String> = (0..threads).map(setup::worker_id).collect();
+    let reloader = setup::reloader(
+        &sandbox,
+        &rule_paths,
+        Arc::new(prefs),
+        &snapshot,
+        Some(transport.clone()),
+        ids.clone(),
+        &config.worker,
+    )
+    .await;
+    let reload = reloader.map(|r| tokio::spawn(r.run(stop.clone())));
     eprintln!(
         "fmn worker: {threads} loop(s), {} users, {} distinct filters; stop with SIGTERM or Ctrl-C",
         stats.users, stats.shapes
     );
     let mut handles = Vec::new();
-    for i in 0..threads {
-        let opts = config.worker.options(setup::worker_id(i));
+    for id in ids {
+        let opts = config.worker.options(id);
         handles.push(tokio::spawn(run_worker(
             transport.clone(),
             snapshot.clone(),
@@ -71,6 +84,9 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
             "fmn worker: processed {} messages, wrote {} notifications",
             r.processed, r.notifications
         );
+    }
+    if let Some(r) = reload {
+        r.await?;
     }
     Ok(ExitCode::SUCCESS)
 }

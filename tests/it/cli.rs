@@ -10,7 +10,9 @@ use fmn_core::ChannelKind;
 
 use crate::bad_input::bad_lines;
 use crate::pipeline::{corpus_messages, predict, preferences};
-use crate::support::{RedisServer, SmtpSink, root, wait_until};
+use sha2::Digest as _;
+
+use crate::support::{RedisServer, SmtpSink, root, wait_until, wasm_variant};
 
 fn fmn() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fmn"));
@@ -280,4 +282,106 @@ async fn consumer_workers_and_sender_as_separate_processes_on_redis() {
         !Path::new(&dir.path().join("fmn-out")).exists(),
         "email went to SMTP, not to a file"
     );
+}
+
+/// `fmn rules publish`, `status` and `unpublish` against two worker processes on Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rules_publish_status_and_unpublish_reach_every_worker() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bundled: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+    let variant = dir.path().join("fedora-v2.wasm");
+    std::fs::write(&variant, wasm_variant(bundled, "v2")).unwrap();
+    let variant_sha = hex::encode(sha2::Sha256::digest(wasm_variant(bundled, "v2")));
+    let broken = dir.path().join("broken.wasm");
+    std::fs::write(&broken, &bundled[..1000]).unwrap();
+    let with = |args: &[&str]| {
+        let mut c = fmn();
+        c.env("FMN__REDIS__URL", redis.url())
+            .env("FMN__WORKER__CACHE_DIR", dir.path().join("cache"))
+            .env("FMN__WORKER__RELOAD_MS", "200")
+            .args(args);
+        c
+    };
+    let status = || -> serde_json::Value {
+        let out = run(&mut with(&["rules", "status", "--json"]));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let workers = [
+        spawn(&mut with(&["worker"])),
+        spawn(&mut with(&["worker", "--threads", "2"])),
+    ];
+    wait_until(Duration::from_secs(60), "three live workers", async || {
+        status()["workers"].as_array().unwrap().len() == 3
+    })
+    .await;
+
+    let out = run(&mut with(&["rules", "publish", variant.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with(&format!("published fedora@{} ", &variant_sha[..12])),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches(": runs it (generation 2)").count(),
+        3,
+        "{stdout}"
+    );
+    let s = status();
+    assert_eq!(s["published"]["fedora"], variant_sha.as_str());
+    for w in s["workers"].as_array().unwrap() {
+        assert_eq!(w["generation"], 2);
+        assert_eq!(w["rules"]["modules"][0]["sha256"], variant_sha.as_str());
+    }
+
+    // A broken module is not published, unless forced; then every worker refuses it.
+    let out = run(&mut with(&["rules", "publish", broken.to_str().unwrap()]));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: invalid wasm module", broken.display()))
+            && stderr.contains("not published"),
+        "{stderr}"
+    );
+    let out = run(&mut with(&[
+        "rules",
+        "publish",
+        broken.to_str().unwrap(),
+        "--force",
+        "--name",
+        "fedora",
+    ]));
+    assert!(!out.status.success());
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches(": REFUSED it: ").count(), 3, "{stdout}");
+    for w in status()["workers"].as_array().unwrap() {
+        assert_eq!(w["generation"], 2, "the previous version keeps running");
+        assert_eq!(w["rules"]["modules"][0]["sha256"], variant_sha.as_str());
+    }
+    let out = run(&mut with(&["rules", "status"]));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("refused fedora@"), "{stdout}");
+
+    // Withdrawn: back to the bundled module.
+    let out = run(&mut with(&["rules", "unpublish", "fedora"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until(
+        Duration::from_secs(30),
+        "the bundled module back",
+        async || {
+            status()["workers"].as_array().unwrap().iter().all(|w| {
+                w["generation"] == 3
+                    && w["rules"]["modules"][0]["origin"] == "bundled:fmn_rules.wasm"
+            })
+        },
+    )
+    .await;
+    let out = run(&mut with(&["rules", "unpublish", "fedora"]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("fedora is not published"));
+    for w in workers {
+        assert!(terminate(w).status.success());
+    }
 }

@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod pipeline;
 mod presets;
+mod reload;
 mod support;
 mod transport;
 mod wasm;

@@ -36,6 +36,7 @@ struct State {
     dead: Vec<(u64, DeadLetter)>,
     next_dead: u64,
     delivered: HashMap<String, Instant>,
+    fields: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// One queue with one consumer group: entries in order, a read cursor, and who holds what.
@@ -381,5 +382,30 @@ impl Transport for MemoryTransport {
 
     async fn dead_letter_count(&self) -> Result<u64, TransportError> {
         Ok(self.lock().dead.len() as u64)
+    }
+
+    async fn set_worker_field(
+        &self,
+        worker: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<(), TransportError> {
+        self.lock()
+            .fields
+            .entry(worker.to_owned())
+            .or_default()
+            .insert(field.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn worker_fields(
+        &self,
+    ) -> Result<BTreeMap<String, BTreeMap<String, String>>, TransportError> {
+        let st = self.lock();
+        let mut out = st.fields.clone();
+        for id in st.counts.keys() {
+            out.entry(id.clone()).or_default();
+        }
+        Ok(out)
     }
 }

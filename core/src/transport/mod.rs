@@ -274,6 +274,23 @@ pub trait Transport: Clone + Send + Sync + 'static {
     fn queue_depths(&self) -> impl Future<Output = Result<Vec<QueueDepth>, TransportError>> + Send;
     /// How many dead letters are kept.
     fn dead_letter_count(&self) -> impl Future<Output = Result<u64, TransportError>> + Send;
+
+    /// Records a fact about a worker for status tools (e.g. `rules`: the modules it runs).
+    fn set_worker_field(
+        &self,
+        worker: &str,
+        field: &str,
+        value: &str,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// The fields recorded for every worker ever registered, by worker id.
+    fn worker_fields(
+        &self,
+    ) -> impl Future<
+        Output = Result<
+            std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+            TransportError,
+        >,
+    > + Send;
 }
 
 /// Queue names as [`QueueDepth`] reports them.

@@ -1,0 +1,442 @@
+//! Hot reload: modules republished through Redis while 100,000 messages stream through four
+//! workers, and modules replaced in a watched directory.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fmn_consumer::{ConsumerOptions, JsonLines, consume};
+use fmn_core::transport::redis::RedisOptions;
+use fmn_core::transport::{MemoryTransport, RedisTransport, Transport};
+use fmn_core::{ChannelKind, Envelope, Notification};
+use fmn_host::{
+    LoadedModule, Plan, Reloader, RuleSet, RulesReport, Sandbox, SandboxConfig, Sources,
+    WasmModule, WorkerOptions, run_worker,
+};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::{corpus_messages, predict, preferences};
+use crate::support::{RedisServer, wait_until, wasm_variant};
+
+const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+
+fn sha256(b: &[u8]) -> String {
+    hex::encode(Sha256::digest(b))
+}
+
+/// `copies` copies of each message, each with an id of its own: `{original id}~{copy}`.
+fn copies(messages: &[String], copies: usize) -> (Vec<String>, HashMap<String, String>) {
+    let mut out = Vec::with_capacity(messages.len() * copies);
+    let mut original = HashMap::new();
+    for j in 0..copies {
+        for m in messages {
+            let base = Envelope::from_bus_json(m.as_bytes(), 1 << 20).unwrap().id;
+            let id = format!("{base}~{j}");
+            let mut v: serde_json::Value = serde_json::from_str(m).unwrap();
+            let field = if v.get("msg").is_some() {
+                "msg_id"
+            } else {
+                "id"
+            };
+            v[field] = serde_json::Value::String(id.clone());
+            out.push(v.to_string());
+            original.insert(id, base);
+        }
+    }
+    (out, original)
+}
+
+async fn processed<T: Transport>(t: &T) -> u64 {
+    t.worker_counts()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.processed)
+        .sum()
+}
+
+async fn reports(t: &RedisTransport) -> Vec<(u64, Option<RulesReport>)> {
+    t.worker_fields()
+        .await
+        .unwrap()
+        .values()
+        .map(|f| {
+            (
+                f.get("generation")
+                    .and_then(|g| g.parse().ok())
+                    .unwrap_or(0),
+                f.get("rules").map(|r| serde_json::from_str(r).unwrap()),
+            )
+        })
+        .collect()
+}
+
+async fn all_notifications(redis_url: &str) -> Vec<Notification> {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut out = Vec::new();
+    for channel in [ChannelKind::Email, ChannelKind::Irc] {
+        let key = format!("fmn:out:{channel}");
+        let mut start = "-".to_owned();
+        loop {
+            let page: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                .arg(&key)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(5000)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let Some((last, _)) = page.last() else { break };
+            start = format!("({last}");
+            for (_, fields) in &page {
+                let (_, d) = fields.iter().find(|(k, _)| k == "d").unwrap();
+                out.push(serde_json::from_str(d).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// While 100,000 messages stream through four workers, the module is republished ten times
+/// and once broken. Every message is evaluated exactly once, wholly by one generation; the
+/// broken version is refused and the one before keeps running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn republishing_under_load_loses_nothing_and_mixes_no_generations() {
+    const TOTAL: usize = 100_000;
+    let base = corpus_messages(1000);
+    let prefs = preferences(&base);
+    let expected = predict(&prefs, &base);
+    let mut want: HashMap<String, BTreeSet<(String, ChannelKind)>> = HashMap::new();
+    for (id, user, ch) in expected.keys() {
+        want.entry(id.clone())
+            .or_default()
+            .insert((user.clone(), *ch));
+    }
+    let (messages, original) = copies(&base, TOTAL / base.len());
+
+    let redis = RedisServer::start();
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    // The versions to publish, compiled ahead into the disk cache as a build machine would:
+    // under load a swap then takes milliseconds, and every generation sees messages.
+    let cache = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::new(SandboxConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let versions: Vec<Vec<u8>> = (0..11)
+        .map(|i| {
+            if i == 5 {
+                BUNDLED[..BUNDLED.len() / 2].to_vec()
+            } else {
+                let v = wasm_variant(BUNDLED, &format!("v{i}"));
+                WasmModule::from_bytes(&sandbox, &v, "variant").unwrap();
+                v
+            }
+        })
+        .collect();
+    let bundled = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
+    let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
+    let prefs = Arc::new(prefs);
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
+    let ids: Vec<String> = (0..4).map(|i| format!("w{i}")).collect();
+
+    let stop = CancellationToken::new();
+    let mut reloader = Reloader::new(
+        sandbox.clone(),
+        Sources {
+            fixed: vec![bundled],
+            paths: Vec::new(),
+            redis: Some(transport.clone()),
+        },
+        prefs.clone(),
+        snapshot.clone(),
+        Some((transport.clone(), ids.clone())),
+    )
+    .with_poll(Duration::from_millis(200));
+    assert!(
+        !reloader.check().await,
+        "nothing published yet: generation 1 stays"
+    );
+    let reload = tokio::spawn(reloader.run(stop.clone()));
+    let mut workers = Vec::new();
+    for id in &ids {
+        let mut opts = WorkerOptions::new(id.clone());
+        opts.batch = 64;
+        workers.push(tokio::spawn(run_worker(
+            transport.clone(),
+            snapshot.clone(),
+            opts,
+            stop.clone(),
+        )));
+    }
+
+    let consumer = {
+        let t = transport.clone();
+        tokio::spawn(async move {
+            let input = messages.join("\n");
+            let mut source = JsonLines::new(input.as_bytes(), "copies");
+            consume(
+                &t,
+                &mut source,
+                &ConsumerOptions::default(),
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap()
+        })
+    };
+
+    // The publisher: after every ~4,000 messages, a new version; the sixth is broken. It waits
+    // for each to be taken or refused, so that every generation evaluates messages.
+    let t = transport.clone();
+    let (good, broken, last_generation) = {
+        let mut good = Vec::new();
+        let mut broken = None;
+        let mut generation = 1u64;
+        for (i, bytes) in versions.iter().enumerate() {
+            let from = processed(&t).await;
+            wait_until(Duration::from_secs(120), "messages flowing", async || {
+                processed(&t).await >= from + 4000
+            })
+            .await;
+            let sha = sha256(bytes);
+            t.publish_module("fedora", &sha, bytes).await.unwrap();
+            if i == 5 {
+                wait_until(
+                    Duration::from_secs(60),
+                    "the broken version refused",
+                    async || {
+                        reports(&t).await.iter().all(|(_, r)| {
+                            r.as_ref()
+                                .is_some_and(|r| r.refused.iter().any(|x| x.sha256 == sha))
+                        })
+                    },
+                )
+                .await;
+                // The old version still runs, and the workers still serve.
+                let before = processed(&t).await;
+                for (g, r) in reports(&t).await {
+                    let r = r.unwrap();
+                    assert_eq!((g, r.generation), (generation, generation));
+                    assert_eq!(r.modules[0].sha256, *good.last().unwrap());
+                    assert_eq!(r.refused.len(), 1);
+                    assert_eq!(r.refused[0].module, "fedora");
+                    assert!(
+                        r.refused[0].reason.contains("invalid wasm module"),
+                        "{}",
+                        r.refused[0].reason
+                    );
+                }
+                wait_until(
+                    Duration::from_secs(60),
+                    "workers still serving",
+                    async || processed(&t).await > before + 1000,
+                )
+                .await;
+                broken = Some(sha);
+            } else {
+                generation += 1;
+                let g = generation;
+                wait_until(
+                    Duration::from_secs(60),
+                    "the new version in every worker",
+                    async || {
+                        reports(&t).await.iter().all(|(wg, r)| {
+                            *wg == g && r.as_ref().is_some_and(|r| r.modules[0].sha256 == sha)
+                        })
+                    },
+                )
+                .await;
+                good.push(sha);
+            }
+        }
+        (good, broken.unwrap(), generation)
+    };
+
+    let report = consumer.await.unwrap();
+    assert_eq!(
+        (report.read, report.dispatched),
+        (TOTAL as u64, TOTAL as u64)
+    );
+    assert_eq!((good.len(), last_generation), (10, 11));
+    wait_until(
+        Duration::from_secs(600),
+        "every message processed",
+        async || processed(&transport).await >= TOTAL as u64,
+    )
+    .await;
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+    reload.await.unwrap();
+
+    // Nothing lost, nothing evaluated twice.
+    let counts = transport.worker_counts().await.unwrap();
+    assert_eq!(
+        counts.iter().map(|c| c.processed).sum::<u64>(),
+        TOTAL as u64
+    );
+    assert_eq!(counts.iter().map(|c| c.received).sum::<u64>(), TOTAL as u64);
+    assert!(counts.iter().all(|c| c.processed > 10_000), "{counts:?}");
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+
+    let notifications = all_notifications(&redis.url()).await;
+    let mut got: HashMap<String, BTreeSet<(String, ChannelKind)>> = HashMap::new();
+    let mut generations: HashMap<String, BTreeSet<u64>> = HashMap::new();
+    let mut delivery_ids = BTreeSet::new();
+    for n in &notifications {
+        assert!(
+            delivery_ids.insert(n.delivery_id.clone()),
+            "{} notified twice for {}",
+            n.user,
+            n.message.id
+        );
+        got.entry(n.message.id.clone())
+            .or_default()
+            .insert((n.user.clone(), n.channel));
+        generations
+            .entry(n.message.id.clone())
+            .or_default()
+            .insert(n.generation);
+    }
+    let mut expected_total = 0;
+    for (id, base_id) in &original {
+        let want = want.get(base_id).cloned().unwrap_or_default();
+        expected_total += want.len();
+        assert_eq!(
+            got.get(id).cloned().unwrap_or_default(),
+            want,
+            "notifications of {id}"
+        );
+    }
+    assert_eq!(notifications.len(), expected_total);
+    assert!(
+        expected_total > 30_000,
+        "a test worth running: {expected_total}"
+    );
+
+    // Each message evaluated wholly by one generation, and every generation evaluated some.
+    let mut per_generation: BTreeMap<u64, usize> = BTreeMap::new();
+    for (id, g) in &generations {
+        assert_eq!(g.len(), 1, "{id} was evaluated by generations {g:?}");
+        *per_generation.entry(*g.first().unwrap()).or_default() += 1;
+    }
+    eprintln!("messages per generation: {per_generation:?}");
+    assert_eq!(
+        per_generation.keys().copied().collect::<Vec<_>>(),
+        (1..=11).collect::<Vec<_>>(),
+        "messages per generation: {per_generation:?}"
+    );
+
+    // What the workers report at the end: the last good version, and the broken one refused.
+    for (g, r) in reports(&transport).await {
+        let r = r.unwrap();
+        assert_eq!((g, r.generation), (11, 11));
+        assert_eq!(r.modules.len(), 1);
+        assert_eq!(r.modules[0].sha256, *good.last().unwrap());
+        assert!(r.modules[0].origin.starts_with("redis:fedora@"));
+        assert_eq!(
+            r.refused.iter().map(|x| &x.sha256).collect::<Vec<_>>(),
+            vec![&broken]
+        );
+    }
+}
+
+/// A watched directory: a replaced file is swapped in; a broken one is refused and the
+/// version before it keeps running; a new file adds a module; a removed one drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_directory_swaps_refuses_adds_and_drops() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fedora.wasm");
+    std::fs::write(&file, BUNDLED).unwrap();
+    let sandbox = Sandbox::new(SandboxConfig {
+        cache_dir: None,
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let modules = fmn_host::ruleset::load_paths(&sandbox, &[dir.path().to_owned()]).unwrap();
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = Arc::new(preferences(&corpus_messages(1000)));
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
+    let mut reloader: Reloader<MemoryTransport> = Reloader::new(
+        sandbox.clone(),
+        Sources {
+            fixed: Vec::new(),
+            paths: vec![dir.path().to_owned()],
+            redis: None,
+        },
+        prefs,
+        snapshot.clone(),
+        None,
+    );
+    let running = || {
+        let s = snapshot.load();
+        let mods: Vec<(String, String)> = s
+            .ruleset
+            .modules()
+            .iter()
+            .map(|m| (m.name().to_owned(), m.version_id.clone()))
+            .collect();
+        (s.ruleset.generation, mods)
+    };
+    assert!(!reloader.check().await);
+    assert_eq!(running(), (1, vec![("fedora".into(), sha256(BUNDLED))]));
+
+    // Replaced: the new version runs.
+    let v2 = wasm_variant(BUNDLED, "v2");
+    std::fs::write(&file, &v2).unwrap();
+    assert!(reloader.check().await);
+    assert_eq!(running(), (2, vec![("fedora".into(), sha256(&v2))]));
+
+    // Broken: refused, v2 keeps running, and the refusal names the file and the reason.
+    std::fs::write(&file, b"\0asm\x01\0\0\0garbage").unwrap();
+    assert!(reloader.check().await);
+    assert_eq!(running(), (2, vec![("fedora".into(), sha256(&v2))]));
+    let refused = reloader.refused().last().unwrap().clone();
+    assert_eq!(refused.module, file.display().to_string());
+    assert!(
+        refused.reason.contains("invalid wasm module"),
+        "{}",
+        refused.reason
+    );
+    // Checked again unchanged: nothing new, no second refusal.
+    assert!(!reloader.check().await);
+    assert_eq!(reloader.refused().len(), 1);
+
+    // A second module with the same name as the first is refused as a duplicate.
+    std::fs::write(&file, &v2).unwrap();
+    let copy = dir.path().join("copy.wasm");
+    std::fs::write(&copy, wasm_variant(BUNDLED, "copy")).unwrap();
+    assert!(reloader.check().await);
+    assert_eq!(running(), (2, vec![("fedora".into(), sha256(&v2))]));
+    assert!(
+        reloader.refused().last().unwrap().reason.contains("fedora"),
+        "{:?}",
+        reloader.refused().last()
+    );
+    std::fs::remove_file(&copy).unwrap();
+
+    // A module of another name is added; then removed again.
+    let hostile = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
+    let other = dir.path().join("hostile.wasm");
+    std::fs::write(&other, hostile).unwrap();
+    assert!(reloader.check().await);
+    let (g, mods) = running();
+    assert_eq!(g, 3);
+    assert_eq!(
+        mods.iter().map(|m| m.0.as_str()).collect::<Vec<_>>(),
+        ["fedora", "hostile"]
+    );
+    std::fs::remove_file(&other).unwrap();
+    assert!(reloader.check().await);
+    assert_eq!(running(), (4, vec![("fedora".into(), sha256(&v2))]));
+}
