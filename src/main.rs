@@ -52,7 +52,7 @@ enum Command {
     /// Preferences: check a file against the rule modules.
     #[command(subcommand)]
     Prefs(cmd::prefs::PrefsCommand),
-    /// Rule modules: list what they offer.
+    /// Rule modules: create, build, test, list, publish to workers.
     #[command(subcommand)]
     Rules(cmd::rules::RulesCommand),
     /// Measurements.

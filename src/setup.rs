@@ -41,7 +41,7 @@ pub fn bundled_modules(sandbox: &Arc<Sandbox>) -> Result<Vec<LoadedModule>> {
 }
 
 /// The modules at `paths`, or the bundled ones when there are none.
-pub fn load_rules(sandbox: &Arc<Sandbox>, paths: &[PathBuf]) -> Result<Arc<RuleSet>> {
+pub fn local_modules(sandbox: &Arc<Sandbox>, paths: &[PathBuf]) -> Result<Vec<LoadedModule>> {
     let modules = if paths.is_empty() {
         bundled_modules(sandbox)?
     } else {
@@ -57,7 +57,12 @@ pub fn load_rules(sandbox: &Arc<Sandbox>, paths: &[PathBuf]) -> Result<Arc<RuleS
                 .join(", ")
         );
     }
-    Ok(Arc::new(RuleSet::new(1, modules)?))
+    Ok(modules)
+}
+
+/// The rule set of the modules at `paths`, or of the bundled ones when there are none.
+pub fn load_rules(sandbox: &Arc<Sandbox>, paths: &[PathBuf]) -> Result<Arc<RuleSet>> {
+    Ok(Arc::new(RuleSet::new(1, local_modules(sandbox, paths)?)?))
 }
 
 /// The preferences at `path`, or the bundled example.
@@ -167,37 +172,80 @@ pub fn worker_id(i: usize) -> String {
     )
 }
 
-/// Hot reload for the workers reading `snapshot`, unless `[worker] reload_ms` is 0: the rule
-/// files (or, with none, the bundled modules) and, with Redis, the published modules, where
-/// it also reports what `workers` run. Published versions are applied before this returns, so
-/// that no message is evaluated with a version Redis has already replaced; the caller runs
-/// the returned reloader.
-pub async fn reloader(
-    sandbox: &Arc<Sandbox>,
-    paths: &[PathBuf],
-    prefs: Arc<Preferences>,
-    snapshot: &fmn_host::SharedSnapshot,
-    redis: Option<RedisTransport>,
+/// Where a process's workers take rules, preferences and ownership data from: the command
+/// line's choices, else the configuration's, else what is bundled.
+pub struct WorkerInputs {
+    /// Rule module files or directories.
+    pub rules: Vec<PathBuf>,
+    /// The preferences file.
+    pub prefs: Option<PathBuf>,
+    /// Package ownership.
+    pub owners: Option<PathBuf>,
+}
+
+/// What a process's worker loops share, and the reloader that keeps it current.
+pub struct Workers {
+    /// Rules, compiled preferences and relations.
+    pub snapshot: fmn_host::SharedSnapshot,
+    /// What the preferences compiled to.
+    pub stats: fmn_host::plan::PlanStats,
+    /// Hot reload, unless `[worker] reload_ms` is 0; run it beside the workers.
+    pub reloader: Option<fmn_host::Reloader<RedisTransport>>,
+}
+
+/// Loads the rules (with the versions published in Redis in place of local ones), compiles the
+/// preferences against them, and sets up hot reload; with Redis, the reloader reports there
+/// what `workers` run. Published versions are applied before the first message, so none is
+/// evaluated with a version Redis has already replaced.
+pub async fn workers(
+    config: &crate::config::Config,
+    inputs: WorkerInputs,
+    redis: Option<&RedisTransport>,
     workers: Vec<String>,
-    config: &crate::config::WorkerSection,
-) -> Option<fmn_host::Reloader<RedisTransport>> {
-    if config.reload_ms == 0 {
-        return None;
-    }
-    let fixed = if paths.is_empty() {
-        snapshot.load().ruleset.modules().to_vec()
+) -> Result<Workers> {
+    let w = &config.worker;
+    let sandbox = Sandbox::new(w.sandbox())?;
+    let paths = if inputs.rules.is_empty() {
+        w.rules.clone()
     } else {
-        Vec::new()
+        inputs.rules
     };
-    let registry = redis.clone().map(|r| (r, workers));
+    let local = local_modules(&sandbox, &paths)?;
+    let modules = match redis {
+        Some(r) => fmn_host::reload::with_published(&sandbox, local.clone(), r)
+            .await
+            .context("reading the modules published in Redis")?,
+        None => local.clone(),
+    };
+    let ruleset = Arc::new(RuleSet::new(1, modules)?);
+    let prefs_path = inputs.prefs.or_else(|| w.prefs.clone());
+    let prefs = Arc::new(load_prefs(prefs_path.as_deref())?);
+    let prefs_name = prefs_path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| bundled::EXAMPLE_PREFS_NAME.into());
+    let plan = compile(&ruleset, &prefs, &prefs_name)?;
+    let stats = plan.stats();
+    let relations = load_relations(inputs.owners.as_deref().or(w.owners.as_deref()))?;
+    let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
+    if w.reload_ms == 0 {
+        return Ok(Workers {
+            snapshot,
+            stats,
+            reloader: None,
+        });
+    }
     let sources = fmn_host::Sources {
-        fixed,
-        paths: paths.to_vec(),
-        redis,
+        fixed: if paths.is_empty() { local } else { Vec::new() },
+        paths,
+        redis: redis.cloned(),
     };
-    let mut reloader =
-        fmn_host::Reloader::new(sandbox.clone(), sources, prefs, snapshot.clone(), registry)
-            .with_poll(std::time::Duration::from_millis(config.reload_ms));
+    let registry = redis.cloned().map(|r| (r, workers));
+    let mut reloader = fmn_host::Reloader::new(sandbox, sources, prefs, snapshot.clone(), registry)
+        .with_poll(std::time::Duration::from_millis(w.reload_ms));
     reloader.check().await;
-    Some(reloader)
+    Ok(Workers {
+        snapshot,
+        stats,
+        reloader: Some(reloader),
+    })
 }

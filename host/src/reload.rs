@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use fmn_core::Preferences;
-use fmn_core::transport::{RedisTransport, Transport};
+use fmn_core::transport::{RedisTransport, Transport, TransportError};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -70,6 +70,78 @@ pub struct RulesReport {
     pub modules: Vec<ModuleVersion>,
     /// Versions refused since the process started, latest last (at most the last 20).
     pub refused: Vec<Refusal>,
+}
+
+enum FetchError {
+    Refused(String),
+    Transport(TransportError),
+}
+
+/// The bytes published as `name` under `sha`, checked against their hash and the size limit.
+async fn fetch_published(
+    redis: &RedisTransport,
+    name: &str,
+    sha: &str,
+    limit: usize,
+) -> Result<Vec<u8>, FetchError> {
+    match redis.module_bytes(sha, limit).await {
+        Ok(Some(Ok(bytes))) if sha256(&bytes) == sha => Ok(bytes),
+        Ok(Some(Ok(_))) => Err(FetchError::Refused(
+            "its bytes do not have the sha256 it was published under".into(),
+        )),
+        Ok(Some(Err(size))) => Err(FetchError::Refused(format!(
+            "{size} bytes, over the limit of {limit} bytes for a rule module"
+        ))),
+        Ok(None) => Err(FetchError::Refused(format!(
+            "published as {name}, but its bytes are missing from Redis"
+        ))),
+        Err(e) => Err(FetchError::Transport(e)),
+    }
+}
+
+/// `modules` with the versions published in Redis in place of (or beside) those of the same
+/// name, for a worker's first rule set: preferences may use modules that exist only there. A
+/// published version that cannot be fetched or loaded is logged and left out; the reloader
+/// reports it as refused on its first check.
+pub async fn with_published(
+    sandbox: &Arc<Sandbox>,
+    modules: Vec<LoadedModule>,
+    redis: &RedisTransport,
+) -> Result<Vec<LoadedModule>, TransportError> {
+    let mut by_name: BTreeMap<String, LoadedModule> = modules
+        .into_iter()
+        .map(|m| (m.name().to_owned(), m))
+        .collect();
+    let (_, published) = redis.published_modules().await?;
+    for (name, sha) in published {
+        let bytes = match fetch_published(redis, &name, &sha, sandbox.config().max_module_bytes)
+            .await
+        {
+            Ok(b) => b,
+            Err(FetchError::Transport(e)) => return Err(e),
+            Err(FetchError::Refused(reason)) => {
+                tracing::error!(module = %name, sha256 = %sha, "published module left out: {reason}");
+                continue;
+            }
+        };
+        let sb = sandbox.clone();
+        let origin = format!("redis:{name}@{}", &sha[..12.min(sha.len())]);
+        let loaded =
+            tokio::task::spawn_blocking(move || WasmModule::from_bytes(&sb, &bytes, &origin)).await;
+        match loaded {
+            Ok(Ok(m)) if m.name() == name => {
+                by_name.insert(name, LoadedModule::wasm(m));
+            }
+            Ok(Ok(m)) => {
+                tracing::error!(module = %name, "published module left out: it names itself {:?}", m.name())
+            }
+            Ok(Err(e)) => tracing::error!(module = %name, "published module left out: {e}"),
+            Err(e) => {
+                tracing::error!(module = %name, "published module left out: loading panicked: {e}")
+            }
+        }
+    }
+    Ok(by_name.into_values().collect())
 }
 
 /// Watches module sources and swaps in new versions.
@@ -461,36 +533,13 @@ impl<T: Transport> Reloader<T> {
 
     async fn fetch(&mut self, name: &str, sha: &str) -> Option<Vec<u8>> {
         let redis = self.sources.redis.clone()?;
-        let limit = self.sandbox.config().max_module_bytes;
-        match redis.module_bytes(sha, limit).await {
-            Ok(Some(Ok(bytes))) => {
-                if sha256(&bytes) != sha {
-                    self.refuse(
-                        name,
-                        sha,
-                        "its bytes do not have the sha256 it was published under".into(),
-                    );
-                    return None;
-                }
-                Some(bytes)
-            }
-            Ok(Some(Err(size))) => {
-                self.refuse(
-                    name,
-                    sha,
-                    format!("{size} bytes, over the limit of {limit} bytes for a rule module"),
-                );
+        match fetch_published(&redis, name, sha, self.sandbox.config().max_module_bytes).await {
+            Ok(bytes) => Some(bytes),
+            Err(FetchError::Refused(reason)) => {
+                self.refuse(name, sha, reason);
                 None
             }
-            Ok(None) => {
-                self.refuse(
-                    name,
-                    sha,
-                    "published, but its bytes are missing from Redis".into(),
-                );
-                None
-            }
-            Err(e) => {
+            Err(FetchError::Transport(e)) => {
                 tracing::warn!(module = name, "cannot fetch published module: {e}");
                 None
             }

@@ -380,6 +380,32 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    /// The WIT description names every export of this ABI, and no other, at this version.
+    #[test]
+    fn wit_matches_the_exports() {
+        let wit = include_str!("../wit/fmn-rules.wit");
+        assert!(wit.contains(&format!("ABI version {ABI_VERSION}.")));
+        let mut in_wit: Vec<String> = wit
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("export "))
+            .filter_map(|l| l.split(':').next())
+            .map(|n| n.replace('-', "_"))
+            .collect();
+        in_wit.sort();
+        let mut ours: Vec<&str> = vec![
+            exports::ABI_VERSION,
+            exports::STATE,
+            exports::INPUT,
+            exports::DESCRIBE,
+            exports::REGISTER,
+            exports::UNREGISTER,
+            exports::EVAL,
+            exports::ERROR,
+        ];
+        ours.sort();
+        assert_eq!(in_wit, ours);
+    }
+
     #[test]
     fn output_round_trip() {
         let mut o = EvalOutput::with_handles(70);

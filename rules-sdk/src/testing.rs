@@ -73,3 +73,93 @@ pub fn text(
         Extracted::Keys(_) => Err(format!("{extractor} yields keys, not a text")),
     }
 }
+
+/// Checks every sample of `module` as a worker does when it loads the module, and more: the
+/// rule's own function must give the sample's answer, and so must the promise it makes to the
+/// host (its topics; for `exact`, the topic alone; for `key`, the extractor's keys). Returns
+/// how many samples were checked, or every failure, one per line.
+///
+/// Call it from a test so that `cargo test` catches what a worker would refuse:
+///
+/// ```ignore
+/// #[test]
+/// fn samples() {
+///     fmn_rules_sdk::testing::check_samples(&my_rules::MODULE).unwrap();
+/// }
+/// ```
+pub fn check_samples(module: &'static ModuleDef) -> Result<usize, String> {
+    let mut failures = Vec::new();
+    for (i, s) in module.samples.iter().enumerate() {
+        let say = |b: bool| if b { "a match" } else { "no match" };
+        let mut fail = |what: String| {
+            failures.push(format!("sample {} ({}): {what}", i + 1, s.rule));
+        };
+        let Some(def) = module.rule_index(s.rule).and_then(|r| module.rule(r)) else {
+            fail("the module has no such rule".into());
+            continue;
+        };
+        let args: serde_json::Value = match serde_json::from_str(s.args) {
+            Ok(a) => a,
+            Err(e) => {
+                fail(format!("its arguments are not JSON: {e}"));
+                continue;
+            }
+        };
+        let topic = match crate::Message::parse(&match envelope(s.message) {
+            Ok(e) => e,
+            Err(e) => {
+                fail(format!("its message is not a bus message: {e}"));
+                continue;
+            }
+        }) {
+            Ok(m) => m.topic().to_owned(),
+            Err(e) => {
+                fail(format!("its message cannot be read: {e}"));
+                continue;
+            }
+        };
+        let in_topics = crate::glob::any_matches(def.topics, &topic);
+        match check(module, s.rule, args.clone(), s.message) {
+            Err(e) => fail(format!("the rule failed: {e}")),
+            Ok(got) if got != s.matches => fail(format!(
+                "expected {} on {topic}, the rule's function says {}",
+                say(s.matches),
+                say(got)
+            )),
+            Ok(_) => {}
+        }
+        if s.matches && !in_topics {
+            fail(format!("matches {topic}, outside the topics it declares"));
+        }
+        if def.exact && in_topics != s.matches {
+            fail(format!(
+                "declared exact, so the host says {} on {topic}",
+                say(in_topics)
+            ));
+        }
+        if let Some(key) = def.key.filter(|k| k.via.is_none()) {
+            let Some(wanted) = args.get(key.arg).and_then(|v| v.as_str()) else {
+                fail(format!("argument `{}` is missing or not a string", key.arg));
+                continue;
+            };
+            match keys(module, key.extractor, s.message) {
+                Err(e) => fail(format!("extractor {} failed: {e}", key.extractor)),
+                Ok(k) => {
+                    let hit = in_topics && k.iter().any(|k| k == wanted);
+                    if hit != s.matches {
+                        fail(format!(
+                            "keyed on {}, so the host says {} on {topic} (keys: {k:?})",
+                            key.extractor,
+                            say(hit)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if failures.is_empty() {
+        Ok(module.samples.len())
+    } else {
+        Err(failures.join("\n"))
+    }
+}

@@ -4,13 +4,16 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fmn_rules_sdk::ModuleDescription;
 
 use crate::config::Config;
 use crate::setup;
 
 mod publish;
+mod scaffold;
+mod trial;
+mod wasm_build;
 
 /// `fmn rules` subcommands.
 #[derive(clap::Subcommand)]
@@ -33,6 +36,30 @@ pub enum RulesCommand {
     Unpublish(publish::UnpublishArgs),
     /// Which modules are published, and which version each live worker runs.
     Status(publish::StatusArgs),
+    /// Create a rule crate to start from: rules, an extractor, samples and tests.
+    New {
+        /// The module's name (lowercase letters, digits, `-`, `_`).
+        name: String,
+        /// Where to create it; `./NAME` by default.
+        #[arg(long)]
+        path: Option<PathBuf>,
+        /// The fmn-rules-sdk crate's directory; this fmn's source tree when it has one,
+        /// else the SDK of this fmn's version from crates.io.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Compile a rule crate to wasm and check the module as a worker would load it.
+    Build {
+        /// The crate's directory.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Copy the module here too.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Run a module over bus messages as a worker would, and print what matched, the
+    /// errors and the time per message.
+    Test(trial::TestArgs),
 }
 
 pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
@@ -60,6 +87,39 @@ pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
         RulesCommand::Publish(a) => publish::publish(a, config).await,
         RulesCommand::Unpublish(a) => publish::unpublish(a, config).await,
         RulesCommand::Status(a) => publish::status(a, config).await,
+        RulesCommand::New { name, path, sdk } => {
+            let dir = path.unwrap_or_else(|| PathBuf::from(&name));
+            scaffold::create(&name, &dir, sdk)?;
+            println!(
+                "created {}: `cargo test` there runs its tests natively, `fmn rules build {}` makes the wasm module",
+                dir.display(),
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Build { path, out } => {
+            let wasm = wasm_build::build(&path)?;
+            let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
+            let m = fmn_host::WasmModule::from_file(&sandbox, &wasm)?;
+            let d = &m.description;
+            println!(
+                "{}: module {} with {} rules, {} extractors; {} samples hold; {} bytes, sha256 {}",
+                wasm.display(),
+                d.name,
+                d.rules.len(),
+                d.extractors.len(),
+                d.samples.len(),
+                std::fs::metadata(&wasm)?.len(),
+                m.sha256
+            );
+            if let Some(out) = out {
+                std::fs::copy(&wasm, &out)
+                    .with_context(|| format!("cannot write {}", out.display()))?;
+                println!("copied to {}", out.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RulesCommand::Test(a) => trial::run(a, config).await,
     }
 }
 

@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -68,40 +67,22 @@ struct ChannelSummary {
 }
 
 pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
-    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
-    let rule_paths = if args.rules.is_empty() {
-        config.worker.rules.clone()
-    } else {
-        args.rules.clone()
-    };
-    let ruleset = setup::load_rules(&sandbox, &rule_paths)?;
-    let prefs_path = args.prefs.clone().or_else(|| config.worker.prefs.clone());
-    let prefs = setup::load_prefs(prefs_path.as_deref())?;
-    let prefs_name = prefs_path
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| setup::bundled::EXAMPLE_PREFS_NAME.into());
-    let plan = setup::compile(&ruleset, &prefs, &prefs_name)?;
-    let relations =
-        setup::load_relations(args.owners.as_deref().or(config.worker.owners.as_deref()))?;
-    let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
     let redis = match &args.redis {
         Some(url) => Some(setup::redis(url, &config.redis.namespace).await?),
         None => None,
     };
     let ids: Vec<String> = (0..args.workers.max(1)).map(setup::worker_id).collect();
+    let inputs = setup::WorkerInputs {
+        rules: args.rules.clone(),
+        prefs: args.prefs.clone(),
+        owners: args.owners.clone(),
+    };
+    let workers = setup::workers(&config, inputs, redis.as_ref(), ids.clone()).await?;
+    let snapshot = workers.snapshot;
     let stop_reload = CancellationToken::new();
-    let reloader = setup::reloader(
-        &sandbox,
-        &rule_paths,
-        Arc::new(prefs),
-        &snapshot,
-        redis.clone(),
-        ids.clone(),
-        &config.worker,
-    )
-    .await;
-    let reload = reloader.map(|r| tokio::spawn(r.run(stop_reload.clone())));
+    let reload = workers
+        .reloader
+        .map(|r| tokio::spawn(r.run(stop_reload.clone())));
     let summary = match redis {
         Some(t) => pipeline(t, snapshot, ids, &args, &config).await,
         None => pipeline(MemoryTransport::default(), snapshot, ids, &args, &config).await,

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Result;
 use fmn_host::run_worker;
@@ -32,37 +31,20 @@ pub struct WorkerArgs {
 
 pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     let url = super::redis_url(args.redis, &config)?;
-    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
-    let rule_paths = if args.rules.is_empty() {
-        config.worker.rules.clone()
-    } else {
-        args.rules
-    };
-    let ruleset = setup::load_rules(&sandbox, &rule_paths)?;
-    let prefs_path = args.prefs.or_else(|| config.worker.prefs.clone());
-    let prefs = setup::load_prefs(prefs_path.as_deref())?;
-    let name = prefs_path
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| setup::bundled::EXAMPLE_PREFS_NAME.into());
-    let plan = setup::compile(&ruleset, &prefs, &name)?;
-    let stats = plan.stats();
     let transport = setup::redis(&url, &config.redis.namespace).await?;
-    let relations =
-        setup::load_relations(args.owners.as_deref().or(config.worker.owners.as_deref()))?;
-    let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
-    let stop = super::shutdown_on_signal();
     let threads = args.threads.unwrap_or(config.worker.threads).max(1);
     let ids: Vec<String> = (0..threads).map(setup::worker_id).collect();
-    let reloader = setup::reloader(
-        &sandbox,
-        &rule_paths,
-        Arc::new(prefs),
-        &snapshot,
-        Some(transport.clone()),
-        ids.clone(),
-        &config.worker,
-    )
-    .await;
+    let inputs = setup::WorkerInputs {
+        rules: args.rules,
+        prefs: args.prefs,
+        owners: args.owners,
+    };
+    let setup::Workers {
+        snapshot,
+        stats,
+        reloader,
+    } = setup::workers(&config, inputs, Some(&transport), ids.clone()).await?;
+    let stop = super::shutdown_on_signal();
     let reload = reloader.map(|r| tokio::spawn(r.run(stop.clone())));
     eprintln!(
         "fmn worker: {threads} loop(s), {} users, {} distinct filters; stop with SIGTERM or Ctrl-C",

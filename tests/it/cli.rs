@@ -335,6 +335,32 @@ async fn rules_publish_status_and_unpublish_reach_every_worker() {
         assert_eq!(w["generation"], 2);
         assert_eq!(w["rules"]["modules"][0]["sha256"], variant_sha.as_str());
     }
+    // A worker started now begins with the published version.
+    let late = spawn(&mut with(&["worker"]));
+    wait_until(
+        Duration::from_secs(60),
+        "a fourth live worker",
+        async || status()["workers"].as_array().unwrap().len() == 4,
+    )
+    .await;
+    let late_status = status();
+    let late_worker = late_status["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["generation"] == 1)
+        .expect("the late worker, at generation 1");
+    assert_eq!(
+        late_worker["rules"]["modules"][0]["sha256"],
+        variant_sha.as_str()
+    );
+    assert!(terminate(late).status.success());
+    wait_until(
+        Duration::from_secs(30),
+        "the late worker gone",
+        async || status()["workers"].as_array().unwrap().len() == 3,
+    )
+    .await;
 
     // A broken module is not published, unless forced; then every worker refuses it.
     let out = run(&mut with(&["rules", "publish", broken.to_str().unwrap()]));
@@ -384,4 +410,125 @@ async fn rules_publish_status_and_unpublish_reach_every_worker() {
     for w in workers {
         assert!(terminate(w).status.success());
     }
+}
+
+/// A rule author's path: `fmn rules new`, `cargo test`, `fmn rules build`, `fmn rules test`;
+/// then a change that breaks the module's own samples is refused at build.
+#[test]
+fn rules_new_build_and_test_a_scaffolded_crate() {
+    let dir = tempfile::tempdir().unwrap();
+    let krate = dir.path().join("probe");
+    let out = run(fmn()
+        .args(["rules", "new", "probe-rules", "--path"])
+        .arg(&krate));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The workspace's lock pins the versions, so the build needs no network.
+    std::fs::copy(root().join("Cargo.lock"), krate.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let env = [
+        ("CARGO_NET_OFFLINE", "true".to_owned()),
+        (
+            "CARGO_TARGET_DIR",
+            dir.path().join("target").display().to_string(),
+        ),
+    ];
+    let out = Command::new(&cargo)
+        .args(["test", "--manifest-path"])
+        .arg(krate.join("Cargo.toml"))
+        .envs(env.clone())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("test result: ok. 2 passed"));
+
+    let wasm = dir.path().join("probe.wasm");
+    let out = run(fmn()
+        .args(["rules", "build"])
+        .arg(&krate)
+        .arg("-o")
+        .arg(&wasm)
+        .envs(env.clone()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("module probe_rules with 2 rules, 1 extractors; 4 samples hold"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let messages = dir.path().join("m.jsonl");
+    std::fs::write(
+        &messages,
+        [
+            r#"{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "a", "msg": {"owner": "ralph", "name": "nethack", "new": 3}}"#,
+            r#"{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "b", "msg": {"owner": "ralph", "name": "nethack", "new": 1}}"#,
+            r#"{"topic": "org.fedoraproject.prod.bodhi.update.comment", "msg_id": "c", "msg": {"new": 3}}"#,
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let test = |extra: &[&str]| -> serde_json::Value {
+        let out = run(fmn()
+            .args(["rules", "test"])
+            .arg(&wasm)
+            .arg("--messages")
+            .arg(&messages)
+            .args(extra)
+            .arg("--json"));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = test(&[]);
+    assert_eq!(r["messages"], 3);
+    assert_eq!(r["matches"], serde_json::json!({"build_failed": 1}));
+    assert_eq!(r["untested"], serde_json::json!(["package_build_failed"]));
+    assert_eq!(r["results"][0]["id"], "a");
+    assert_eq!(
+        r["results"][0]["extracted"]["owners"],
+        serde_json::json!(["ralph"])
+    );
+    let r = test(&[
+        "--rule",
+        "package_build_failed",
+        "--args",
+        r#"{"package": "nethack"}"#,
+    ]);
+    assert_eq!(r["matches"], serde_json::json!({"package_build_failed": 1}));
+    let r = test(&[
+        "--rule",
+        "package_build_failed",
+        "--args",
+        r#"{"package": "other"}"#,
+    ]);
+    assert_eq!(r["matches"], serde_json::json!({"package_build_failed": 0}));
+    let out = run(fmn()
+        .args(["rules", "test"])
+        .arg(&wasm)
+        .arg("--messages")
+        .arg(&messages)
+        .args([
+            "--rule",
+            "package_build_failed",
+            "--args",
+            r#"{"pkg": "x"}"#,
+        ]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("rule package_build_failed: invalid arguments"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The rule changes, its samples no longer hold: the module is refused.
+    let lib = krate.join("src/lib.rs");
+    let code = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(&lib, code.replace("== Some(3)", "== Some(4)")).unwrap();
+    let out = run(fmn().args(["rules", "build"]).arg(&krate).envs(env));
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "probe_rules.wasm: sample #1 of rule build_failed: expected a match on org.fedoraproject.prod.buildsys.build.state.change, got no match"
+        ),
+        "{stderr}"
+    );
 }

@@ -1,0 +1,339 @@
+//! `fmn rules test`: a module over bus messages, evaluated as a worker evaluates them.
+//!
+//! Each rule under test becomes a one-filter user of its own, and every message goes through
+//! the worker's evaluator: the same sandbox, index, topic pre-filter and relations. What it
+//! prints is therefore what a worker would decide, not what the rule's function alone says.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use fmn_core::{Envelope, Preferences};
+use fmn_host::{Evaluator, LoadedModule, QuarantinePolicy, RuleSet, WasmModule};
+use fmn_rules_sdk::Extracted;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::setup;
+
+/// `fmn rules test` options.
+#[derive(clap::Args)]
+pub struct TestArgs {
+    /// The module file.
+    module: PathBuf,
+    /// Bus messages, one JSON object per line (fedmsg or fedora-messaging).
+    #[arg(long)]
+    messages: PathBuf,
+    /// Test this rule only; by default every rule that needs no arguments.
+    #[arg(long)]
+    rule: Option<String>,
+    /// The rule's arguments, a JSON object.
+    #[arg(long, default_value = "{}", requires = "rule")]
+    args: String,
+    /// Package ownership (Pagure's owner-alias JSON), for rules answered through it.
+    #[arg(long)]
+    owners: Option<PathBuf>,
+    /// Print every message, not only those something matched or failed on.
+    #[arg(long, short)]
+    verbose: bool,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct MessageReport {
+    line: usize,
+    id: String,
+    topic: String,
+    matched: Vec<String>,
+    errors: Vec<String>,
+    extracted: BTreeMap<String, serde_json::Value>,
+    micros: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    module: String,
+    sha256: String,
+    rules: Vec<String>,
+    /// Rules left out because they need arguments (give `--rule` and `--args`).
+    untested: Vec<String>,
+    messages: usize,
+    unreadable: Vec<String>,
+    matches: BTreeMap<String, usize>,
+    errors: usize,
+    /// Time per message in the evaluator (one call into the module, index lookups
+    /// included), in microseconds.
+    p50_micros: f64,
+    p99_micros: f64,
+    max_micros: f64,
+    results: Vec<MessageReport>,
+}
+
+/// Preferences with one user per rule, each with that rule as their only filter.
+fn probe_preferences(module: &str, rules: &[(String, serde_json::Value)]) -> Result<Preferences> {
+    let users: serde_json::Map<String, serde_json::Value> = rules
+        .iter()
+        .map(|(rule, args)| {
+            let user = serde_json::json!({"channels": {"email": {
+                "addresses": ["probe@localhost"],
+                "filters": [{"name": rule, "rules": [{"rule": format!("{module}::{rule}"), "args": args}]}],
+            }}});
+            (rule.clone(), user)
+        })
+        .collect();
+    let json = serde_json::json!({ "users": users }).to_string();
+    Ok(Preferences::from_text("fmn rules test", &json, true)?)
+}
+
+fn extracted(module: &LoadedModule, message: &[u8]) -> BTreeMap<String, serde_json::Value> {
+    let mut out = BTreeMap::new();
+    let names: Vec<&str> = module
+        .description
+        .extractors
+        .iter()
+        .map(|x| x.name.as_str())
+        .collect();
+    let indices: Vec<u32> = (0..names.len() as u32).collect();
+    let result = module
+        .instantiate()
+        .and_then(|mut b| b.eval(message, &[], &indices));
+    match result {
+        Ok(o) => {
+            for (name, r) in names.iter().zip(o.extracted) {
+                let v = match r {
+                    Ok(Extracted::Keys(k)) => serde_json::json!(k),
+                    Ok(Extracted::Text(t)) => serde_json::json!(t),
+                    Err(e) => serde_json::json!({ "error": e }),
+                };
+                out.insert((*name).to_owned(), v);
+            }
+        }
+        Err(e) => {
+            out.insert(
+                "(module)".into(),
+                serde_json::json!({ "error": e.to_string() }),
+            );
+        }
+    }
+    out
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i]
+}
+
+fn read_module(path: &Path, config: &Config) -> Result<LoadedModule> {
+    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(LoadedModule::wasm(WasmModule::from_bytes(
+        &sandbox,
+        &bytes,
+        &path.display().to_string(),
+    )?))
+}
+
+pub async fn run(args: TestArgs, config: Config) -> Result<std::process::ExitCode> {
+    let module = read_module(&args.module, &config)?;
+    let d = &module.description;
+    let (rules, untested): (Vec<(String, serde_json::Value)>, Vec<String>) = match &args.rule {
+        Some(r) => {
+            if !d.rules.iter().any(|x| &x.name == r) {
+                bail!("module {} has no rule {r:?}", d.name);
+            }
+            let a: serde_json::Value = serde_json::from_str(&args.args)
+                .with_context(|| format!("--args is not JSON: {}", args.args))?;
+            (vec![(r.clone(), a)], Vec::new())
+        }
+        None => {
+            let (plain, with_args): (Vec<_>, Vec<_>) = d
+                .rules
+                .iter()
+                .partition(|r| r.args.iter().all(|a| !a.required));
+            (
+                plain
+                    .iter()
+                    .map(|r| (r.name.clone(), serde_json::json!({})))
+                    .collect(),
+                with_args.iter().map(|r| r.name.clone()).collect(),
+            )
+        }
+    };
+    let prefs = probe_preferences(&d.name, &rules)?;
+    let ruleset = Arc::new(RuleSet::new(1, vec![module.clone()])?);
+    let plan = match fmn_host::Plan::build(&ruleset, &prefs) {
+        Ok(p) => Arc::new(p),
+        Err(problems) => {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("  rule {}: {}", p.location.user, p.problem))
+                .collect();
+            bail!("the rules cannot be registered:\n{}", list.join("\n"));
+        }
+    };
+    let relations = setup::load_relations(args.owners.as_deref())?;
+    // Every message is evaluated, however often the module fails.
+    let mut evaluator =
+        Evaluator::new(ruleset, plan.clone(), relations).with_quarantine(QuarantinePolicy {
+            after: u32::MAX,
+            ..QuarantinePolicy::default()
+        });
+
+    let text = std::fs::read_to_string(&args.messages)
+        .with_context(|| format!("cannot read {}", args.messages.display()))?;
+    let mut report = Report {
+        module: d.name.clone(),
+        sha256: module.version_id.clone(),
+        rules: rules.iter().map(|r| r.0.clone()).collect(),
+        untested,
+        messages: 0,
+        unreadable: Vec::new(),
+        matches: rules.iter().map(|r| (r.0.clone(), 0)).collect(),
+        errors: 0,
+        p50_micros: 0.0,
+        p99_micros: 0.0,
+        max_micros: 0.0,
+        results: Vec::new(),
+    };
+    // The first call instantiates the module; it is made, untimed, before the others.
+    if let Some(env) = text
+        .lines()
+        .find_map(|l| Envelope::from_bus_json(l.as_bytes(), config.consumer.max_message_bytes).ok())
+    {
+        evaluator.evaluate(env.rules_json().as_bytes(), &env.topic);
+    }
+    let mut times = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let place = format!("{}:{}", args.messages.display(), i + 1);
+        let env = match Envelope::from_bus_json(line.as_bytes(), config.consumer.max_message_bytes)
+        {
+            Ok(e) => e,
+            Err(e) => {
+                report.unreadable.push(format!("{place}: {e}"));
+                continue;
+            }
+        };
+        let json = env.rules_json();
+        let started = Instant::now();
+        let ev = evaluator.evaluate(json.as_bytes(), &env.topic);
+        let micros = started.elapsed().as_secs_f64() * 1e6;
+        times.push(micros);
+        report.messages += 1;
+        let matched: Vec<String> = ev
+            .matches
+            .iter()
+            .map(|m| plan.users[m.user as usize].name.clone())
+            .collect();
+        let mut errors: Vec<String> = ev.failures.iter().map(|f| f.to_string()).collect();
+        errors.extend(
+            ev.rule_errors
+                .iter()
+                .map(|e| format!("rule {}: {}", e.rule, e.error)),
+        );
+        for m in &matched {
+            *report.matches.entry(m.clone()).or_default() += 1;
+        }
+        report.errors += errors.len();
+        if args.verbose || !matched.is_empty() || !errors.is_empty() {
+            report.results.push(MessageReport {
+                line: i + 1,
+                id: env.id.clone(),
+                topic: env.topic.clone(),
+                matched,
+                errors,
+                extracted: extracted(&module, json.as_bytes()),
+                micros,
+            });
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    report.p50_micros = percentile(&times, 0.5);
+    report.p99_micros = percentile(&times, 0.99);
+    report.max_micros = times.last().copied().unwrap_or(0.0);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    Ok(if report.errors == 0 && report.unreadable.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+fn print_text(r: &Report) {
+    for m in &r.results {
+        println!(
+            "line {}  {}  {}  ({:.1} µs)",
+            m.line, m.id, m.topic, m.micros
+        );
+        if !m.matched.is_empty() {
+            println!("  matched: {}", m.matched.join(", "));
+        }
+        for e in &m.errors {
+            println!("  ERROR: {e}");
+        }
+        for (name, v) in &m.extracted {
+            let shown = match v {
+                serde_json::Value::Array(a) if a.is_empty() => continue,
+                serde_json::Value::Null => continue,
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            println!("  {name}: {shown}");
+        }
+    }
+    for u in &r.unreadable {
+        println!("UNREADABLE {u}");
+    }
+    println!(
+        "module {} ({}): {} messages, {} unreadable, {} errors",
+        r.module,
+        &r.sha256[..12.min(r.sha256.len())],
+        r.messages,
+        r.unreadable.len(),
+        r.errors
+    );
+    println!(
+        "time per message: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        r.p50_micros, r.p99_micros, r.max_micros
+    );
+    let hits: Vec<String> = r
+        .matches
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(rule, n)| format!("{rule} {n}"))
+        .collect();
+    println!(
+        "matches ({} of {} rules matched something): {}",
+        hits.len(),
+        r.rules.len(),
+        if hits.is_empty() {
+            "none".into()
+        } else {
+            hits.join(", ")
+        }
+    );
+    if !r.untested.is_empty() {
+        println!(
+            "{} rules need arguments and were not tested: give --rule NAME --args JSON",
+            r.untested.len()
+        );
+    }
+}
