@@ -29,6 +29,9 @@ pub enum BenchCommand {
     /// Evaluation alone (no I/O), on one thread, over real messages, for N generated users who
     /// each have FMN's three default filters on email and IRC.
     Eval(EvalArgs),
+    /// What a hot reload costs at N generated users: loading a new module version, compiled
+    /// or cached, and compiling the preferences again against reusing the plan.
+    Reload(crate::bench_reload::ReloadArgs),
 }
 
 /// `fmn bench eval` options.
@@ -156,6 +159,7 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
     match cmd {
         BenchCommand::Send(args) => send(args).await,
         BenchCommand::Eval(args) => crate::bench_eval::run(args, &config),
+        BenchCommand::Reload(args) => crate::bench_reload::run(args, &config),
         BenchCommand::Dispatch(args) => {
             let report = if args.in_memory {
                 dispatch(MemoryTransport::default(), "in-memory".into(), &args).await?

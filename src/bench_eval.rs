@@ -40,7 +40,7 @@ struct EvalReport {
 }
 
 /// `VmRSS` and `VmHWM` of this process, in MiB.
-fn memory() -> (f64, f64) {
+pub(crate) fn memory() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |name: &str| {
         status
@@ -54,8 +54,8 @@ fn memory() -> (f64, f64) {
 }
 
 /// The corpus as (envelope JSON rules see, topic).
-fn corpus(args: &EvalArgs) -> Result<Vec<(String, String)>> {
-    let text = match &args.corpus {
+pub(crate) fn corpus(path: Option<&std::path::Path>) -> Result<Vec<(String, String)>> {
+    let text = match path {
         Some(p) => {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?
         }
@@ -80,7 +80,7 @@ fn corpus(args: &EvalArgs) -> Result<Vec<(String, String)>> {
 }
 
 /// The usernames and packages the corpus mentions, most frequent first.
-fn mentioned(messages: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+pub(crate) fn mentioned(messages: &[(String, String)]) -> (Vec<String>, Vec<String>) {
     let module = &fmn_rules::MODULE;
     let (u, p) = (
         module.extractor_index("usernames").unwrap_or(0) as u32,
@@ -109,7 +109,7 @@ fn mentioned(messages: &[(String, String)]) -> (Vec<String>, Vec<String>) {
 
 /// `n` users (the corpus' own first, then generated ones), each owning a few packages (the
 /// corpus' own spread over the first users), with FMN's defaults on email and IRC.
-fn population(
+pub(crate) fn population(
     n: usize,
     real_users: &[String],
     real_packages: &[String],
@@ -160,7 +160,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn run(args: EvalArgs, config: &Config) -> Result<ExitCode> {
-    let messages = corpus(&args)?;
+    let messages = corpus(args.corpus.as_deref())?;
     let (real_users, real_packages) = mentioned(&messages);
     let (rss_before, _) = memory();
     let (prefs, relations) = population(args.users, &real_users, &real_packages);

@@ -262,6 +262,22 @@ fn set(table: &mut toml::Table, path: &[String], value: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// The example in docs/configuration.md is a valid configuration with every key.
+    #[test]
+    fn documented_example_parses() {
+        let doc = include_str!("../docs/configuration.md");
+        let start = doc.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + doc[start..].find("```").expect("its end");
+        let c: Config = toml::from_str(&doc[start..end]).unwrap();
+        assert_eq!(c.worker.reload_ms, 1000);
+        assert_eq!(
+            c.worker.cache_dir.as_deref(),
+            Some(Path::new("/var/cache/fmn"))
+        );
+        assert_eq!(c.consumer.max_message_bytes, default_max_message());
+        assert!(matches!(&c.senders[&ChannelKind::Email], SenderConfig::Smtp(e) if e.port == 587));
+    }
+
     #[test]
     fn file_and_overrides() {
         let mut t: toml::Table = r#"

@@ -340,6 +340,7 @@ impl<T: Transport> Reloader<T> {
     }
 
     async fn rebuild(&mut self) -> bool {
+        let started = std::time::Instant::now();
         let refusals_before = self.refused.len();
         let current = self.shared.load_full();
         let keep = |name: &str| {
@@ -475,9 +476,17 @@ impl<T: Transport> Reloader<T> {
         };
         let prefs = self.prefs.clone();
         let rs = ruleset.clone();
-        let plan = tokio::task::spawn_blocking(move || Plan::build(&rs, &prefs)).await;
+        let old = current.clone();
+        let plan = tokio::task::spawn_blocking(move || {
+            if old.plan.holds_for(&old.ruleset, &rs) {
+                Ok(old.plan.clone())
+            } else {
+                Plan::build(&rs, &prefs).map(Arc::new)
+            }
+        })
+        .await;
         let plan = match plan {
-            Ok(Ok(p)) => Arc::new(p),
+            Ok(Ok(p)) => p,
             Ok(Err(problems)) => {
                 let is_new = |m: &&LoadedModule| {
                     !current
@@ -527,7 +536,12 @@ impl<T: Transport> Reloader<T> {
             plan,
             relations: current.relations.clone(),
         }));
-        tracing::info!(generation, modules = ?names, "rule set swapped in");
+        tracing::info!(
+            generation,
+            modules = ?names,
+            ms = started.elapsed().as_millis() as u64,
+            "rule set swapped in"
+        );
         true
     }
 

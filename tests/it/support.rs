@@ -248,28 +248,7 @@ pub async fn wait_until(limit: Duration, what: &str, mut done: impl AsyncFnMut()
     }
 }
 
-/// `wasm` with a custom section appended: the same code under another sha256, as a rebuilt
-/// module would be.
+/// A new version of `wasm`: the same code under another sha256.
 pub fn wasm_variant(wasm: &[u8], tag: &str) -> Vec<u8> {
-    fn leb(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let b = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(b);
-                return;
-            }
-            out.push(b | 0x80);
-        }
-    }
-    let name = b"fmn-test-variant";
-    let mut body = Vec::new();
-    leb(name.len(), &mut body);
-    body.extend_from_slice(name);
-    body.extend_from_slice(tag.as_bytes());
-    let mut out = wasm.to_vec();
-    out.push(0);
-    leb(body.len(), &mut out);
-    out.extend_from_slice(&body);
-    out
+    fmn_host::module::with_custom_section(wasm, "fmn-test-variant", tag.as_bytes())
 }
