@@ -4,7 +4,7 @@
 //!
 //! - [`source`]: where messages come from (JSON lines from a file or stdin).
 //! - [`dispatch`]: choosing a worker.
-//! - [`consume`]: the loop between them.
+//! - [`consume`](mod@consume): the loop between them.
 
 pub mod consume;
 pub mod dispatch;

@@ -5,7 +5,7 @@
 //! - [`Sender`]: one delivery to one address, transient and permanent failures told apart.
 //! - [`email`]: mails, composed with lettre.
 //! - [`smtp`]: SMTP connections (lettre's client on sockets with `TCP_NODELAY`).
-//! - [`file`]: JSON lines, the embedded default.
+//! - [`file`](mod@file): JSON lines, the embedded default.
 //! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
 
 pub mod email;
