@@ -1,5 +1,6 @@
 //! The fmn worker: a Wasmtime host that runs rule modules over users' preferences.
 //!
+//! - [`conformance`]: the extractors against corpus files with known answers.
 //! - [`sandbox`]: the engine and the limits every module runs under.
 //! - [`module`]: loading a module file: checked, compiled, described.
 //! - [`instance`]: a live module instance and every call into it, bounds-checked.
@@ -12,6 +13,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod conformance;
 pub mod error;
 pub mod eval;
 pub mod instance;

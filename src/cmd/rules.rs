@@ -10,6 +10,7 @@ use fmn_rules_sdk::ModuleDescription;
 use crate::config::Config;
 use crate::setup;
 
+mod conformance;
 mod publish;
 mod scaffold;
 mod trial;
@@ -60,6 +61,9 @@ pub enum RulesCommand {
     /// Run a module over bus messages as a worker would, and print what matched, the
     /// errors and the time per message.
     Test(trial::TestArgs),
+    /// Score the extractors against corpus files with known answers (per field and family),
+    /// or, with `--cases`, the rules against recorded rule cases.
+    Conformance(conformance::ConformanceArgs),
 }
 
 pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
@@ -120,6 +124,7 @@ pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         RulesCommand::Test(a) => trial::run(a, config).await,
+        RulesCommand::Conformance(a) => conformance::run(a, config).await,
     }
 }
 
