@@ -2,7 +2,7 @@
 //!
 //! fedmsg (ZeroMQ, 2012-2021) sent `{"topic", "msg", "msg_id", "timestamp", "i", "username", ...}`;
 //! fedora-messaging (AMQP, today) carries `{"id", "topic", "headers", "body"}`. Both become an
-//! [`Envelope`]: `{"id", "topic", "timestamp", "headers", "body"}` plus the original bytes in
+//! [`Envelope`]: `{"id", "topic", "timestamp", "format", "headers", "body"}` plus the original bytes in
 //! `raw`, for senders that want them.
 
 use std::fmt;
@@ -190,6 +190,7 @@ impl Envelope {
             id: &self.id,
             topic: &self.topic,
             timestamp: self.timestamp,
+            format: self.format,
             headers: &self.headers,
             body: &self.body,
         };
@@ -203,6 +204,7 @@ struct RulesView<'a> {
     id: &'a str,
     topic: &'a str,
     timestamp: Option<f64>,
+    format: BusFormat,
     headers: &'a RawValue,
     body: &'a RawValue,
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-/// A normalised bus message: `{"id", "topic", "timestamp", "headers", "body"}`.
+/// A normalised bus message: `{"id", "topic", "timestamp", "format", "headers", "body"}`.
 ///
 /// The envelope is parsed once per call and borrowed; `headers` and `body` stay raw JSON until
 /// a rule asks for them, and are then parsed once and shared by every rule of the call.
@@ -16,6 +16,7 @@ pub struct Message<'a> {
     id: Cow<'a, str>,
     topic: Cow<'a, str>,
     timestamp: Option<f64>,
+    fedmsg: bool,
     headers_raw: Option<&'a RawValue>,
     body_raw: &'a RawValue,
     headers: OnceCell<Value>,
@@ -30,6 +31,8 @@ struct Wire<'a> {
     topic: Cow<'a, str>,
     #[serde(default)]
     timestamp: Option<f64>,
+    #[serde(default)]
+    format: Option<&'a str>,
     #[serde(borrow, default)]
     headers: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -58,6 +61,7 @@ impl<'a> Message<'a> {
             id: w.id,
             topic: w.topic,
             timestamp: w.timestamp,
+            fedmsg: w.format == Some("fedmsg"),
             headers_raw: w.headers,
             body_raw: w.body,
             headers: OnceCell::new(),
@@ -78,6 +82,12 @@ impl<'a> Message<'a> {
     /// Seconds since the Unix epoch, when the message says.
     pub fn timestamp(&self) -> Option<f64> {
         self.timestamp
+    }
+
+    /// Whether the message came from fedmsg (2012-2021) rather than fedora-messaging: the two
+    /// eras' bodies differ for the same topics.
+    pub fn is_fedmsg(&self) -> bool {
+        self.fedmsg
     }
 
     /// The application that sent the message: `buildsys` for

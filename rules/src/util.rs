@@ -34,6 +34,19 @@ pub fn mentions(text: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty() && !w.contains('@'))
 }
 
+/// Items as English prose: `a`, `a and b`, `a, b, and c`.
+pub fn series<S: AsRef<str>>(items: &[S]) -> String {
+    match items {
+        [] => String::new(),
+        [a] => a.as_ref().to_owned(),
+        [a, b] => format!("{} and {}", a.as_ref(), b.as_ref()),
+        [rest @ .., last] => {
+            let head: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{}, and {}", head.join(", "), last.as_ref())
+        }
+    }
+}
+
 /// Shortens `s` to at most `max` characters, ending with `…` when cut.
 pub fn ellipsize(s: &str, max: usize) -> String {
     if s.chars().count() <= max {

@@ -5,11 +5,16 @@ use fmn_rules_sdk::{Keys, Message, extractor};
 use crate::util::user_name;
 
 mod bodhi;
+mod compose;
 mod koji;
 mod pagure;
 
 /// What a family knows about its messages. Each method has a default that says nothing.
 trait Family {
+    /// Who did it, when the message says otherwise than with `agent`.
+    fn agent(&self, _msg: &Message) -> Option<String> {
+        None
+    }
     fn usernames(&self, _msg: &Message, _out: &mut Keys) {}
     fn packages(&self, _msg: &Message, _out: &mut Keys) {}
     fn summary(&self, _msg: &Message) -> Option<String> {
@@ -27,6 +32,7 @@ fn family(msg: &Message) -> &'static dyn Family {
     match msg.category() {
         "buildsys" => &koji::Koji,
         "bodhi" => &bodhi::Bodhi,
+        "compose" => &compose::Compose,
         "pagure" => &pagure::Pagure,
         _ => &Other,
     }
@@ -55,7 +61,9 @@ pub fn packages(msg: &Message) -> Keys {
 /// Who did what the message reports, when it says: its `agent`.
 #[extractor]
 pub fn agent(msg: &Message) -> Option<String> {
-    user_name(msg.get(&["agent"])).map(str::to_owned)
+    user_name(msg.get(&["agent"]))
+        .map(str::to_owned)
+        .or_else(|| family(msg).agent(msg))
 }
 
 /// A one-line human summary of the message.
