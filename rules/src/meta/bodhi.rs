@@ -131,11 +131,7 @@ impl Family for Bodhi {
     fn packages(&self, msg: &Message, out: &mut Keys) {
         if let Some(u) = update(msg) {
             // An old title that is not an NVR (a test's `foo`) names the package itself.
-            out.extend(
-                update_nvrs(u)
-                    .into_iter()
-                    .map(|n| nvr_name(n).unwrap_or(n)),
-            );
+            out.extend(update_nvrs(u).into_iter().map(|n| nvr_name(n).unwrap_or(n)));
         }
         if let Some(t) = msg.str_at(&["comment", "update_title"]) {
             out.extend(title_nvrs(t).filter_map(nvr_name));

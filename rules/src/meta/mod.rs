@@ -5,9 +5,11 @@ use fmn_rules_sdk::{Keys, Message, extractor};
 use crate::util::user_name;
 
 mod bodhi;
+mod ci;
 mod compose;
 mod koji;
 mod pagure;
+mod pkgdb;
 
 /// What a family knows about its messages. Each method has a default that says nothing.
 trait Family {
@@ -33,7 +35,9 @@ fn family(msg: &Message) -> &'static dyn Family {
         "buildsys" => &koji::Koji,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
+        "ci" | "allpackages" => &ci::Ci,
         "pagure" => &pagure::Pagure,
+        "pkgdb" => &pkgdb::Pkgdb,
         _ => &Other,
     }
 }
