@@ -4,9 +4,11 @@ use fmn_rules_sdk::{Keys, Message, extractor};
 
 use crate::util::user_name;
 
+mod anitya;
 mod bodhi;
 mod ci;
 mod compose;
+mod github;
 mod koji;
 mod pagure;
 mod pkgdb;
@@ -33,8 +35,10 @@ impl Family for Other {}
 fn family(msg: &Message) -> &'static dyn Family {
     match msg.category() {
         "buildsys" => &koji::Koji,
+        "anitya" => &anitya::Anitya,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
+        "github" => &github::GitHub,
         "ci" | "allpackages" => &ci::Ci,
         "pagure" => &pagure::Pagure,
         "pkgdb" => &pkgdb::Pkgdb,
