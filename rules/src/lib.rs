@@ -83,6 +83,6 @@ fmn_rules_sdk::module! {
         ..fmn2::wiki::TOPIC,
         ..fmn2::wiki::RULES,
     ],
-    extractors: [meta::usernames, meta::packages, meta::agent, meta::summary, meta::link],
+    extractors: [meta::usernames, meta::packages, meta::groups, meta::agent, meta::summary, meta::link],
     samples: samples::SAMPLES,
 }

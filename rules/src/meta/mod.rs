@@ -8,8 +8,11 @@ mod anitya;
 mod bodhi;
 mod ci;
 mod compose;
+mod fas;
 mod github;
+mod ipa;
 mod koji;
+mod openqa;
 mod pagure;
 mod pkgdb;
 
@@ -21,6 +24,7 @@ trait Family {
     }
     fn usernames(&self, _msg: &Message, _out: &mut Keys) {}
     fn packages(&self, _msg: &Message, _out: &mut Keys) {}
+    fn groups(&self, _msg: &Message, _out: &mut Keys) {}
     fn summary(&self, _msg: &Message) -> Option<String> {
         None
     }
@@ -38,7 +42,10 @@ fn family(msg: &Message) -> &'static dyn Family {
         "anitya" => &anitya::Anitya,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
+        "fas" => &fas::Fas,
         "github" => &github::GitHub,
+        "openqa" => &openqa::OpenQa,
+        "ipa" => &ipa::Ipa,
         "ci" | "allpackages" => &ci::Ci,
         "pagure" => &pagure::Pagure,
         "pkgdb" => &pkgdb::Pkgdb,
@@ -63,6 +70,14 @@ pub fn usernames(msg: &Message) -> Keys {
 pub fn packages(msg: &Message) -> Keys {
     let mut out = Keys::new();
     family(msg).packages(msg, &mut out);
+    out
+}
+
+/// Groups involved in the message: account groups joined or left, groups given access.
+#[extractor]
+pub fn groups(msg: &Message) -> Keys {
+    let mut out = Keys::new();
+    family(msg).groups(msg, &mut out);
     out
 }
 

@@ -1,0 +1,132 @@
+//! FAS, the Fedora account system of the fedmsg era (`fas`).
+
+use fmn_rules_sdk::{Keys, Message};
+use serde_json::Value;
+
+use super::Family;
+
+pub struct Fas;
+
+/// A user or group, written as a name or as `{"username"|"name": ...}`; fedora-messaging's
+/// FAS messages keep them under `msg`.
+fn name<'m>(msg: &'m Message, key: &str) -> Option<&'m str> {
+    match msg.get(&[key]).or_else(|| msg.get(&["msg", key]))? {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("username").or_else(|| o.get("name"))?.as_str(),
+        _ => None,
+    }
+}
+
+fn field_list<'m>(msg: &'m Message) -> Option<Vec<&'m str>> {
+    Some(
+        msg.get(&["fields"])
+            .or_else(|| msg.get(&["msg", "fields"]))?
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect(),
+    )
+}
+
+fn fields(msg: &Message) -> Option<String> {
+    let f: Vec<&str> = msg
+        .get(&["fields"])?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    Some(f.join(", "))
+}
+
+impl Family for Fas {
+    fn agent(&self, msg: &Message) -> Option<String> {
+        name(msg, "agent").map(str::to_owned)
+    }
+
+    fn usernames(&self, msg: &Message, out: &mut Keys) {
+        out.extend(name(msg, "agent"));
+        out.extend(name(msg, "user"));
+    }
+
+    fn groups(&self, msg: &Message, out: &mut Keys) {
+        if !msg.is_fedmsg() {
+            out.extend(name(msg, "group"));
+        }
+    }
+
+    fn summary(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() {
+            return schema_summary(msg);
+        }
+        let agent = name(msg, "agent");
+        let user = name(msg, "user");
+        let group = name(msg, "group");
+        Some(match msg.subtopic() {
+            "user.create" => format!("New FAS account:  '{}'  (created by '{}')", user?, agent?),
+            "user.update" => format!(
+                "{} edited the following fields of {}'s FAS profile:  {}",
+                agent?,
+                user?,
+                fields(msg)?
+            ),
+            "group.update" => format!(
+                "{} edited the following fields of the {} FAS group:  {}",
+                agent?,
+                group?,
+                fields(msg)?
+            ),
+            "group.create" => format!("{} created new FAS group {}", agent?, group?),
+            "role.update" => {
+                let mut out = format!(
+                    "{} changed {}'s role in the {} group",
+                    agent?, user?, group?
+                );
+                if let Some(s) = msg.str_at(&["status"]) {
+                    out.push_str(&format!(" to {s}"));
+                }
+                out
+            }
+            sub => {
+                let action = sub.strip_prefix("group.member.")?;
+                let verb = match action {
+                    "apply" => "applied for",
+                    "sponsor" => "sponsored",
+                    "remove" => "removed",
+                    _ => return None,
+                };
+                format!(
+                    "{} {verb} {}'s membership in the {} group",
+                    agent?, user?, group?
+                )
+            }
+        })
+    }
+}
+
+/// What the FAS schemas say of fedora-messaging-era messages.
+fn schema_summary(msg: &Message) -> Option<String> {
+    let agent = name(msg, "agent");
+    let user = name(msg, "user");
+    Some(match msg.subtopic() {
+        "user.create" => format!("{} created a new Fedora Account", user?),
+        "user.update" => {
+            let (agent, user) = (agent?, user?);
+            let whose = if agent == user {
+                "their".to_owned()
+            } else {
+                format!("{user}'s")
+            };
+            format!(
+                "{agent} edited {} details of {whose} Fedora Account",
+                field_list(msg)?.len()
+            )
+        }
+        "group.member.sponsor" => format!(
+            "Sponsor {} added {} to the group{}",
+            agent?,
+            user?,
+            name(msg, "group")?
+        ),
+        _ => return None,
+    })
+}
