@@ -8,6 +8,7 @@ mod anitya;
 mod bodhi;
 mod ci;
 mod compose;
+mod distgit;
 mod fas;
 mod github;
 mod ipa;
@@ -43,6 +44,7 @@ fn family(msg: &Message) -> &'static dyn Family {
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
         "fas" => &fas::Fas,
+        "git" => &distgit::DistGit,
         "github" => &github::GitHub,
         "openqa" => &openqa::OpenQa,
         "ipa" => &ipa::Ipa,
