@@ -5,8 +5,10 @@ use fmn_rules_sdk::{Keys, Message, extractor};
 use crate::util::user_name;
 
 mod anitya;
+mod askbot;
 mod bodhi;
 mod ci;
+mod cloud;
 mod compose;
 mod distgit;
 mod fas;
@@ -16,6 +18,7 @@ mod koji;
 mod openqa;
 mod pagure;
 mod pkgdb;
+mod trac;
 
 /// What a family knows about its messages. Each method has a default that says nothing.
 trait Family {
@@ -41,6 +44,10 @@ fn family(msg: &Message) -> &'static dyn Family {
     match msg.category() {
         "buildsys" => &koji::Koji,
         "anitya" => &anitya::Anitya,
+        "askbot" => &askbot::Askbot,
+        "autocloud" => &cloud::Autocloud,
+        "fedimg" => &cloud::Fedimg,
+        "trac" => &trac::Trac,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
         "fas" => &fas::Fas,
