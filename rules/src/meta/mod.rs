@@ -12,12 +12,15 @@ mod cloud;
 mod compose;
 mod distgit;
 mod fas;
+mod fedocal;
 mod github;
 mod ipa;
 mod koji;
 mod openqa;
 mod pagure;
 mod pkgdb;
+mod pungi;
+mod tagger;
 mod trac;
 
 /// What a family knows about its messages. Each method has a default that says nothing.
@@ -48,6 +51,9 @@ fn family(msg: &Message) -> &'static dyn Family {
         "autocloud" => &cloud::Autocloud,
         "fedimg" => &cloud::Fedimg,
         "trac" => &trac::Trac,
+        "fedocal" => &fedocal::Fedocal,
+        "fedoratagger" => &tagger::Tagger,
+        "pungi" => &pungi::Pungi,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
         "fas" => &fas::Fas,

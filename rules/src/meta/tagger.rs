@@ -1,0 +1,87 @@
+//! Fedora Tagger, where users tagged, rated and declared the packages they use
+//! (`fedoratagger`).
+
+use fmn_rules_sdk::{Keys, Message};
+use serde_json::Value;
+
+use super::Family;
+
+pub struct Tagger;
+
+fn user<'m>(msg: &'m Message) -> Option<&'m str> {
+    msg.str_at(&["vote", "user", "username"])
+        .or_else(|| msg.str_at(&["user", "username"]))
+        .or_else(|| msg.str_at(&["rating", "user", "username"]))
+}
+
+/// The package: a name, or `{NAME: [its tags]}` in later messages.
+fn package<'m>(msg: &'m Message) -> Option<&'m str> {
+    let from_tag = |v: &'m Value| match v {
+        Value::String(s) => Some(s.as_str()),
+        Value::Object(o) => o.keys().next().map(String::as_str),
+        _ => None,
+    };
+    msg.get(&["vote", "tag", "package"])
+        .and_then(from_tag)
+        .or_else(|| msg.get(&["tag", "package"]).and_then(from_tag))
+        .or_else(|| msg.str_at(&["rating", "package", "name"]))
+        .or_else(|| msg.str_at(&["package", "name"]))
+}
+
+impl Family for Tagger {
+    fn usernames(&self, msg: &Message, out: &mut Keys) {
+        out.extend(user(msg).filter(|u| *u != "anonymous"));
+    }
+
+    fn packages(&self, msg: &Message, out: &mut Keys) {
+        out.extend(package(msg));
+    }
+
+    fn summary(&self, msg: &Message) -> Option<String> {
+        let who = user(msg);
+        let tag = msg
+            .str_at(&["vote", "tag", "tag"])
+            .or_else(|| msg.str_at(&["tag", "tag"]));
+        Some(match msg.subtopic() {
+            "tag.update" => {
+                let like = msg.get(&["vote", "like"]).and_then(Value::as_bool)?;
+                format!(
+                    "{} {} \"{}\" on {}",
+                    who?,
+                    if like { "upvoted" } else { "downvoted" },
+                    tag?,
+                    package(msg)?
+                )
+            }
+            "tag.create" => format!("{} added tag \"{}\" to {}", who?, tag?, package(msg)?),
+            "rating.update" => {
+                let rating = msg.get(&["rating", "rating"])?;
+                let giver = match who {
+                    Some("anonymous") | None => "An anonymous user".to_owned(),
+                    Some(u) => u.to_owned(),
+                };
+                format!("{giver} gave {} a rating of {rating}", package(msg)?)
+            }
+            "usage.toggle" => {
+                let uses = msg.get(&["usage"]).and_then(Value::as_bool)?;
+                format!(
+                    "{} declared that they {} {}",
+                    who?,
+                    if uses { "use" } else { "do not use" },
+                    package(msg)?
+                )
+            }
+            "user.rank.update" => {
+                format!("{}'s rank changed to {}", who?, msg.get(&["user", "rank"])?)
+            }
+            _ => return None,
+        })
+    }
+
+    fn link(&self, msg: &Message) -> Option<String> {
+        Some(format!(
+            "https://apps.fedoraproject.org/tagger/{}",
+            package(msg)?
+        ))
+    }
+}
