@@ -14,6 +14,8 @@ mod distgit;
 mod fas;
 mod fedocal;
 mod github;
+mod greenwave;
+mod hotness;
 mod ipa;
 mod koji;
 mod openqa;
@@ -54,6 +56,8 @@ fn family(msg: &Message) -> &'static dyn Family {
         "fedocal" => &fedocal::Fedocal,
         "fedoratagger" => &tagger::Tagger,
         "pungi" => &pungi::Pungi,
+        "hotness" => &hotness::Hotness,
+        "greenwave" => &greenwave::Greenwave,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
         "fas" => &fas::Fas,
