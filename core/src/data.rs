@@ -14,6 +14,8 @@ pub const COMMITTERS: &str = "committers";
 pub const WATCHERS: &str = "watchers";
 /// User -> the groups they belong to: FMN's `fas_group_member_filter`.
 pub const GROUPS: &str = "groups";
+/// Old nick or email address -> account name (fedmsg.meta's `fas_cache`).
+pub const ALIASES: &str = "aliases";
 
 /// Named relations, each from a key to a sorted set of values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,6 +87,54 @@ impl Relations {
         self.tables.values().all(HashMap::is_empty)
     }
 
+    /// The account a name that a message gives for a person stands for: its alias, else the
+    /// local part of a fedoraproject.org address, else the name itself; `None` for another
+    /// email address, which is no account name.
+    pub fn account<'a>(&'a self, name: &'a str) -> Option<&'a str> {
+        if let Some(a) = self.get(ALIASES, name).first() {
+            return Some(a);
+        }
+        match name.split_once('@') {
+            None => Some(name),
+            Some((local, "fedoraproject.org")) => Some(local),
+            Some(_) => None,
+        }
+    }
+
+    /// `text` with each email address the alias table knows replaced by its account, so that a
+    /// summary names people as users know them.
+    pub fn with_accounts<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        let Some(aliases) = self.tables.get(ALIASES).filter(|t| !t.is_empty()) else {
+            return text.into();
+        };
+        if !text.contains('@') {
+            return text.into();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut changed = false;
+        let mut rest = text;
+        while let Some(at) = rest.find('@') {
+            let start = rest[..at]
+                .rfind(|c: char| !(c.is_alphanumeric() || ".-_+".contains(c)))
+                .map_or(0, |i| i + 1);
+            let end = rest[at + 1..]
+                .find(|c: char| !(c.is_alphanumeric() || ".-_".contains(c)))
+                .map_or(rest.len(), |i| at + 1 + i);
+            let email = rest[start..end].trim_end_matches('.');
+            out.push_str(&rest[..start]);
+            match aliases.get(email).and_then(|a| a.first()) {
+                Some(account) => {
+                    out.push_str(account);
+                    changed = true;
+                }
+                None => out.push_str(email),
+            }
+            rest = &rest[start + email.len()..];
+        }
+        out.push_str(rest);
+        if changed { out.into() } else { text.into() }
+    }
+
     /// Loads package maintainers from Pagure's owner-alias JSON, as src.fedoraproject.org
     /// publishes it: `{"rpms": {"nethack": ["user", ...]}, "modules": {...}}`, into
     /// [`COMMITTERS`] and [`PACKAGERS`]. Every namespace maps in by bare package name.
@@ -123,6 +173,23 @@ impl Relations {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accounts_from_aliases_and_addresses() {
+        let mut r = Relations::new();
+        r.add(ALIASES, "rbean@redhat.com", ["ralph".to_owned()]);
+        r.add(ALIASES, "threebean", ["ralph".to_owned()]);
+        assert_eq!(r.account("threebean"), Some("ralph"));
+        assert_eq!(r.account("rbean@redhat.com"), Some("ralph"));
+        assert_eq!(r.account("bob@fedoraproject.org"), Some("bob"));
+        assert_eq!(r.account("someone@gmail.com"), None);
+        assert_eq!(r.account("pingou"), Some("pingou"));
+        assert_eq!(
+            r.with_accounts("rbean@redhat.com updated RHBZ#1 (cc: x@y.org, rbean@redhat.com.)"),
+            "ralph updated RHBZ#1 (cc: x@y.org, ralph.)"
+        );
+        assert_eq!(r.with_accounts("no address here"), "no address here");
+    }
 
     #[test]
     fn pagure_owner_alias() {

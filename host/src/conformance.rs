@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use fmn_core::data::ALIASES;
 use fmn_core::{Envelope, Relations};
 use fmn_rules_sdk::Extracted;
 use serde::Serialize;
@@ -27,9 +28,6 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("summary", "summary"),
     ("link", "link"),
 ];
-
-/// The relation that maps old nicks and email addresses to account names.
-pub const ALIASES: &str = "aliases";
 
 /// A corpus line that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -230,8 +228,8 @@ impl Report {
     }
 }
 
-/// What the modules' extractors say about one message, by field; usernames and agent mapped
-/// through the `aliases` relation.
+/// What the modules' extractors say about one message, by field, with people named by their
+/// accounts as a worker names them ([`Relations::account`], [`Relations::with_accounts`]).
 pub fn extract(
     modules: &[LoadedModule],
     relations: &Relations,
@@ -261,18 +259,19 @@ pub fn extract(
             out.entry(field).or_insert(a);
         }
     }
-    let alias = |u: &str| -> String {
-        relations
-            .get(ALIASES, u)
-            .first()
-            .cloned()
-            .unwrap_or_else(|| u.to_owned())
-    };
     if let Some(Answer::Keys(users)) = out.get_mut("usernames") {
-        *users = users.iter().map(|u| alias(u)).collect();
+        *users = users
+            .iter()
+            .filter_map(|u| relations.account(u).map(str::to_owned))
+            .collect();
     }
     if let Some(Answer::Text(agent)) = out.get_mut("agent") {
-        *agent = alias(agent);
+        if let Some(a) = relations.account(agent) {
+            *agent = a.to_owned();
+        }
+    }
+    if let Some(Answer::Text(summary)) = out.get_mut("summary") {
+        *summary = relations.with_accounts(summary).into_owned();
     }
     Ok(out)
 }

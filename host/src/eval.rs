@@ -376,6 +376,24 @@ impl Evaluator {
             }
         }
 
+        // People are named by account: aliases resolved, other email addresses dropped, before
+        // the index is consulted.
+        for &slot in &plan.meta.usernames {
+            if let SlotResult::Keys(keys) = &mut self.slots[slot as usize] {
+                let needs = keys.iter().any(|k| k.contains('@'))
+                    || self.relations.len(fmn_core::data::ALIASES) > 0;
+                if needs {
+                    let mut mapped: Vec<String> = keys
+                        .iter()
+                        .filter_map(|k| self.relations.account(k).map(str::to_owned))
+                        .collect();
+                    mapped.sort();
+                    mapped.dedup();
+                    *keys = mapped;
+                }
+            }
+        }
+
         for (slot, base, relation) in &plan.via {
             let mapped = match &self.slots[*base as usize] {
                 SlotResult::Keys(keys) => {
@@ -481,7 +499,8 @@ impl Evaluator {
             })
         };
         MessageMeta {
-            summary: text(&plan.meta.summary),
+            summary: text(&plan.meta.summary)
+                .map(|s| self.relations.with_accounts(&s).into_owned()),
             link: text(&plan.meta.link),
             usernames: keys(&plan.meta.usernames),
             packages: keys(&plan.meta.packages),

@@ -168,7 +168,7 @@ fn parse_or_null(raw: &RawValue) -> Value {
 pub fn topic_parts(topic: &str) -> (&str, &str) {
     let mut it = topic.splitn(5, '.');
     let parts: Vec<&str> = (&mut it).take(4).collect();
-    if parts.len() == 4 && matches!(parts[2], "prod" | "stg" | "dev" | "test") {
+    if parts.len() == 4 && matches!(parts[2], "prod" | "stg" | "stage" | "dev" | "test") {
         let skip = parts[0].len() + parts[1].len() + parts[2].len() + 3;
         let rest = &topic[skip..];
         return rest.split_once('.').unwrap_or((rest, ""));

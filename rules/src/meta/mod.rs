@@ -7,6 +7,7 @@ use crate::util::user_name;
 mod anitya;
 mod askbot;
 mod bodhi;
+mod bugzilla;
 mod ci;
 mod cloud;
 mod compose;
@@ -58,6 +59,7 @@ fn family(msg: &Message) -> &'static dyn Family {
         "pungi" => &pungi::Pungi,
         "hotness" => &hotness::Hotness,
         "greenwave" => &greenwave::Greenwave,
+        "bugzilla" => &bugzilla::Bugzilla,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
         "fas" => &fas::Fas,
@@ -77,7 +79,8 @@ fn family(msg: &Message) -> &'static dyn Family {
 #[extractor]
 pub fn usernames(msg: &Message) -> Keys {
     let mut out = Keys::new();
-    if let Some(a) = agent(msg) {
+    // The message's own `agent`; a family that knows its actor otherwise adds it itself.
+    if let Some(a) = user_name(msg.get(&["agent"])) {
         out.insert(a);
     }
     family(msg).usernames(msg, &mut out);

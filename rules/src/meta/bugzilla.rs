@@ -1,0 +1,124 @@
+//! Red Hat Bugzilla's Fedora bugs, relayed to the bus (`bugzilla`). People are email addresses
+//! here; the worker names them by account where its alias data knows them.
+
+use fmn_rules_sdk::{Keys, Message};
+use serde_json::Value;
+
+use super::Family;
+
+pub struct Bugzilla;
+
+fn login(v: Option<&Value>) -> Option<&str> {
+    match v? {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("login")?.as_str(),
+        _ => None,
+    }
+}
+
+fn named(v: Option<&Value>) -> Option<&str> {
+    match v? {
+        Value::String(s) => Some(s),
+        Value::Object(o) => o.get("name")?.as_str(),
+        _ => None,
+    }
+}
+
+/// The bug's title, cut to 40 characters as both eras printed it.
+fn title(msg: &Message) -> Option<String> {
+    let t = msg.str_at(&["bug", "summary"])?;
+    Some(if t.chars().count() > 40 {
+        format!("{}...", t.chars().take(40).collect::<String>())
+    } else {
+        t.to_owned()
+    })
+}
+
+/// `'a', 'b', and 'c'`: the fields an event changed.
+fn changed(msg: &Message) -> Option<String> {
+    let fields: Vec<String> = msg
+        .get(&["event", "changes"])?
+        .as_array()?
+        .iter()
+        .filter_map(|c| c.get("field_name").or_else(|| c.get("field"))?.as_str())
+        .map(|f| format!("'{f}'"))
+        .collect();
+    (!fields.is_empty()).then(|| crate::util::series(&fields))
+}
+
+fn who<'m>(msg: &'m Message) -> Option<&'m str> {
+    msg.str_at(&["agent_name"])
+        .or_else(|| login(msg.get(&["comment", "author"])))
+        .or_else(|| msg.str_at(&["event", "who"]))
+        .or_else(|| login(msg.get(&["event", "user"])))
+        .or_else(|| login(msg.get(&["bug", "creator"])))
+}
+
+impl Family for Bugzilla {
+    fn agent(&self, msg: &Message) -> Option<String> {
+        msg.str_at(&["agent_name"]).map(str::to_owned)
+    }
+
+    fn usernames(&self, msg: &Message, out: &mut Keys) {
+        if !msg.is_fedmsg() {
+            // The bridge names the people it could map to accounts.
+            if let Some(users) = msg.get(&["usernames"]).and_then(Value::as_array) {
+                out.extend(users.iter().filter_map(Value::as_str));
+            }
+            return;
+        }
+        let bug = msg.get(&["bug"]);
+        out.extend(login(bug.and_then(|b| b.get("creator"))));
+        out.extend(login(bug.and_then(|b| b.get("assigned_to"))));
+        if let Some(cc) = bug.and_then(|b| b.get("cc")).and_then(Value::as_array) {
+            out.extend(cc.iter().filter_map(|c| login(Some(c))));
+        }
+        if let Some(comments) = bug
+            .and_then(|b| b.get("comments"))
+            .and_then(Value::as_array)
+        {
+            out.extend(comments.iter().filter_map(|c| login(c.get("author"))));
+        }
+        out.extend(login(msg.get(&["comment", "author"])));
+        out.extend(msg.str_at(&["event", "who"]));
+    }
+
+    fn packages(&self, msg: &Message, out: &mut Keys) {
+        out.extend(named(msg.get(&["bug", "component"])));
+    }
+
+    fn summary(&self, msg: &Message) -> Option<String> {
+        let who = who(msg)?;
+        let id = msg.get(&["bug", "id"])?;
+        let on = format!("RHBZ#{id} '{}'", title(msg)?);
+        let target = msg.str_at(&["event", "target"]).unwrap_or("bug");
+        let action = msg.str_at(&["event", "action"]);
+        let created = msg.subtopic() == "bug.new" || (target == "bug" && action == Some("create"));
+        Some(match target {
+            _ if created => format!("{who} filed a new bug {on}"),
+            "comment" => format!("{who} added comment on {on}"),
+            "attachment" if action == Some("create") => format!("{who} added attachment on {on}"),
+            "attachment" => match changed(msg) {
+                Some(f) => format!("{who} updated {f} for attachment on {on}"),
+                None => format!("{who} updated something unknown for attachment on {on}"),
+            },
+            _ if msg.is_fedmsg() && msg.get(&["comment"]).is_some_and(|c| !c.is_null()) => {
+                format!("{who} commented on {on}")
+            }
+            _ => match changed(msg) {
+                Some(f) => format!("{who} updated {f} on {on}"),
+                None => format!("{who} updated something unknown on {on}"),
+            },
+        })
+    }
+
+    fn link(&self, msg: &Message) -> Option<String> {
+        if let Some(url) = msg.str_at(&["bug", "weburl"]) {
+            return Some(url.to_owned());
+        }
+        Some(format!(
+            "https://bugzilla.redhat.com/show_bug.cgi?id={}",
+            msg.get(&["bug", "id"])?
+        ))
+    }
+}
