@@ -17,6 +17,11 @@ pub const GROUPS: &str = "groups";
 /// Old nick or email address -> account name (fedmsg.meta's `fas_cache`).
 pub const ALIASES: &str = "aliases";
 
+/// Opens a person's name in a rule module's text answer (`fmn_rules_sdk::people::START`).
+pub const PERSON_START: char = '\u{E000}';
+/// Closes it (`fmn_rules_sdk::people::END`).
+pub const PERSON_END: char = '\u{E001}';
+
 /// Named relations, each from a key to a sorted set of values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Relations {
@@ -101,38 +106,27 @@ impl Relations {
         }
     }
 
-    /// `text` with each email address the alias table knows replaced by its account, so that a
-    /// summary names people as users know them.
-    pub fn with_accounts<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
-        let Some(aliases) = self.tables.get(ALIASES).filter(|t| !t.is_empty()) else {
-            return text.into();
-        };
-        if !text.contains('@') {
+    /// `text` with each person a rule module marked in it (between [`PERSON_START`] and
+    /// [`PERSON_END`]) named by [`Self::account`], or as given when that finds none.
+    pub fn resolve_people<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if !text.contains(PERSON_START) {
             return text.into();
         }
         let mut out = String::with_capacity(text.len());
-        let mut changed = false;
         let mut rest = text;
-        while let Some(at) = rest.find('@') {
-            let start = rest[..at]
-                .rfind(|c: char| !(c.is_alphanumeric() || ".-_+".contains(c)))
-                .map_or(0, |i| i + 1);
-            let end = rest[at + 1..]
-                .find(|c: char| !(c.is_alphanumeric() || ".-_".contains(c)))
-                .map_or(rest.len(), |i| at + 1 + i);
-            let email = rest[start..end].trim_end_matches('.');
+        while let Some(start) = rest.find(PERSON_START) {
             out.push_str(&rest[..start]);
-            match aliases.get(email).and_then(|a| a.first()) {
-                Some(account) => {
-                    out.push_str(account);
-                    changed = true;
-                }
-                None => out.push_str(email),
-            }
-            rest = &rest[start + email.len()..];
+            let after = &rest[start + PERSON_START.len_utf8()..];
+            let Some(end) = after.find(PERSON_END) else {
+                out.push_str(after);
+                return out.into();
+            };
+            let name = &after[..end];
+            out.push_str(self.account(name).unwrap_or(name));
+            rest = &after[end + PERSON_END.len_utf8()..];
         }
         out.push_str(rest);
-        if changed { out.into() } else { text.into() }
+        out.into()
     }
 
     /// Loads package maintainers from Pagure's owner-alias JSON, as src.fedoraproject.org
@@ -185,10 +179,10 @@ mod tests {
         assert_eq!(r.account("someone@gmail.com"), None);
         assert_eq!(r.account("pingou"), Some("pingou"));
         assert_eq!(
-            r.with_accounts("rbean@redhat.com updated RHBZ#1 (cc: x@y.org, rbean@redhat.com.)"),
-            "ralph updated RHBZ#1 (cc: x@y.org, ralph.)"
+            r.resolve_people("\u{E000}rbean@redhat.com\u{E001} and \u{E000}x@y.org\u{E001} met \u{E000}threebean\u{E001}"),
+            "ralph and x@y.org met ralph"
         );
-        assert_eq!(r.with_accounts("no address here"), "no address here");
+        assert_eq!(r.resolve_people("nobody here"), "nobody here");
     }
 
     #[test]

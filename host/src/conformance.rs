@@ -229,7 +229,7 @@ impl Report {
 }
 
 /// What the modules' extractors say about one message, by field, with people named by their
-/// accounts as a worker names them ([`Relations::account`], [`Relations::with_accounts`]).
+/// accounts as a worker names them ([`Relations::account`], [`Relations::resolve_people`]).
 pub fn extract(
     modules: &[LoadedModule],
     relations: &Relations,
@@ -271,7 +271,7 @@ pub fn extract(
         }
     }
     if let Some(Answer::Text(summary)) = out.get_mut("summary") {
-        *summary = relations.with_accounts(summary).into_owned();
+        *summary = relations.resolve_people(summary).into_owned();
     }
     Ok(out)
 }

@@ -500,7 +500,7 @@ impl Evaluator {
         };
         MessageMeta {
             summary: text(&plan.meta.summary)
-                .map(|s| self.relations.with_accounts(&s).into_owned()),
+                .map(|s| self.relations.resolve_people(&s).into_owned()),
             link: text(&plan.meta.link),
             usernames: keys(&plan.meta.usernames),
             packages: keys(&plan.meta.packages),

@@ -77,6 +77,7 @@ pub mod describe;
 pub mod glob;
 mod message;
 mod module;
+pub mod people;
 
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

@@ -45,9 +45,14 @@ pub fn extract(
     if let Some(e) = out.message_error {
         return Err(e);
     }
-    out.extracted
-        .pop()
-        .unwrap_or_else(|| Err("no result".into()))
+    // People marked in a text are shown by name, as a worker without alias data shows them.
+    match out.extracted.pop() {
+        Some(Ok(Extracted::Text(Some(t)))) => {
+            Ok(Extracted::Text(Some(crate::people::resolve(&t, |_| None))))
+        }
+        Some(other) => other,
+        None => Err("no result".into()),
+    }
 }
 
 /// The keys an extractor yields on a bus message (empty for a text extractor).

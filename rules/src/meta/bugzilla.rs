@@ -88,7 +88,7 @@ impl Family for Bugzilla {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let who = who(msg)?;
+        let who = fmn_rules_sdk::people::person(who(msg)?);
         let id = msg.get(&["bug", "id"])?;
         let on = format!("RHBZ#{id} '{}'", title(msg)?);
         let target = msg.str_at(&["event", "target"]).unwrap_or("bug");
