@@ -10,6 +10,7 @@ mod bodhi;
 mod bugzilla;
 mod ci;
 mod cloud;
+mod community;
 mod compose;
 mod distgit;
 mod fas;
@@ -60,6 +61,15 @@ fn family(msg: &Message) -> &'static dyn Family {
         "hotness" => &hotness::Hotness,
         "greenwave" => &greenwave::Greenwave,
         "bugzilla" => &bugzilla::Bugzilla,
+        "meetbot" => &community::Meetbot,
+        "irc" | "maubot" => &community::Cookies,
+        "nuancier" => &community::Nuancier,
+        "planet" => &community::Planet,
+        "fedbadges" | "badges" => &community::Badges,
+        "fedora_elections" => &community::Elections,
+        "wiki" => &community::Wiki,
+        "mailman" => &community::Mailman,
+        "fmn" => &community::Fmn,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
         "fas" => &fas::Fas,
