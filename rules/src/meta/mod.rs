@@ -12,18 +12,21 @@ mod ci;
 mod cloud;
 mod community;
 mod compose;
+mod copr;
 mod distgit;
 mod fas;
 mod fedocal;
 mod github;
 mod greenwave;
 mod hotness;
+mod infra;
 mod ipa;
 mod koji;
 mod openqa;
 mod pagure;
 mod pkgdb;
 mod pungi;
+mod qa;
 mod tagger;
 mod trac;
 
@@ -70,6 +73,22 @@ fn family(msg: &Message) -> &'static dyn Family {
         "wiki" => &community::Wiki,
         "mailman" => &community::Mailman,
         "fmn" => &community::Fmn,
+        "copr" => &copr::Copr,
+        "ansible" => &infra::Ansible,
+        "infragit" => &infra::InfraGit,
+        "nagios" => &infra::Nagios,
+        "jenkins" => &infra::Jenkins,
+        "mirrormanager" => &infra::MirrorManager,
+        "zanata" => &infra::Zanata,
+        "pdc" => &infra::Pdc,
+        "releng" => &infra::Releng,
+        "summershum" => &infra::Summershum,
+        "koschei" => &qa::Koschei,
+        "taskotron" => &qa::Taskotron,
+        "rats" => &qa::Rats,
+        "waiverdb" => &qa::WaiverDb,
+        "mdapi" => &qa::Mdapi,
+        "mbs" => &qa::Mbs,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
         "fas" => &fas::Fas,
