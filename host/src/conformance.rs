@@ -265,10 +265,10 @@ pub fn extract(
             .filter_map(|u| relations.account(u).map(str::to_owned))
             .collect();
     }
-    if let Some(Answer::Text(agent)) = out.get_mut("agent") {
-        if let Some(a) = relations.account(agent) {
-            *agent = a.to_owned();
-        }
+    if let Some(Answer::Text(agent)) = out.get_mut("agent")
+        && let Some(a) = relations.account(agent)
+    {
+        *agent = a.to_owned();
     }
     if let Some(Answer::Text(summary)) = out.get_mut("summary") {
         *summary = relations.resolve_people(summary).into_owned();

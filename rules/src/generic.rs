@@ -58,7 +58,7 @@ pub struct UserArgs {
 /// Messages that involve a given user: the user is among the message's `usernames`.
 #[rule(key(extractor = "usernames", arg = "fasnick"))]
 fn user_filter(msg: &Message, args: &UserArgs) -> bool {
-    meta::usernames(msg).contains(&args.fasnick)
+    meta::accounts(msg).contains(&args.fasnick)
 }
 
 /// Arguments of `not_user_filter`.
@@ -71,7 +71,7 @@ pub struct UsersArgs {
 /// Messages that involve none of the given users (comma-separated).
 #[rule]
 fn not_user_filter(msg: &Message, args: &UsersArgs) -> bool {
-    let users = meta::usernames(msg);
+    let users = meta::accounts(msg);
     let mut nicks = list(&args.fasnick).peekable();
     nicks.peek().is_some() && nicks.all(|n| !users.contains(n))
 }
@@ -87,7 +87,7 @@ pub struct GroupArgs {
 /// (group membership is data the worker holds).
 #[rule(key(extractor = "usernames", arg = "group", via = "groups"))]
 fn fas_group_member_filter(msg: &Message, args: &GroupArgs) -> bool {
-    meta::usernames(msg)
+    meta::accounts(msg)
         .iter()
         .any(|u| data::related("groups", u).contains(&args.group))
 }

@@ -47,16 +47,6 @@ pub fn series<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
-/// Shortens `s` to at most `max` characters, ending with `…` when cut.
-pub fn ellipsize(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +62,5 @@ mod tests {
         assert_eq!(t, ["a-1-1.fc18", "b-2-1.fc18"]);
         let m: Vec<_> = mentions("thanks /cc @codeblock. and @ralph, mail me@x.org").collect();
         assert_eq!(m, ["codeblock", "ralph"]);
-        assert_eq!(ellipsize("abcdef", 4), "abc…");
     }
 }

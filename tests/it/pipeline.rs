@@ -56,8 +56,11 @@ pub fn preferences(messages: &[String]) -> Preferences {
     let mut users: BTreeMap<String, usize> = BTreeMap::new();
     let mut packages: BTreeMap<String, usize> = BTreeMap::new();
     for m in messages {
+        // Users are named by account; an email address names nobody a worker knows.
         for u in keys(&fmn_rules::MODULE, "usernames", m).unwrap() {
-            *users.entry(u).or_default() += 1;
+            if !u.contains('@') {
+                *users.entry(u).or_default() += 1;
+            }
         }
         for p in keys(&fmn_rules::MODULE, "packages", m).unwrap() {
             *packages.entry(p).or_default() += 1;
@@ -353,7 +356,12 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
         assert_eq!(mail.rcpt_tos, [format!("{}@example.org", key.1)]);
         assert_eq!(mail.mail_from, "notifications@example.org");
         let (topic, summary) = &envelopes[&key.0];
-        assert_eq!(&decode_header(&mail.header("Subject").unwrap()), summary);
+        // Header folding may turn any run of spaces into one, so runs compare as one space.
+        let squeeze = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert_eq!(
+            decode_header(&mail.header("Subject").unwrap()),
+            squeeze(summary)
+        );
         let body = mail.body();
         assert!(body.starts_with(summary.as_str()), "{body}");
         assert!(

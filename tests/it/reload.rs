@@ -57,16 +57,21 @@ async fn processed<T: Transport>(t: &T) -> u64 {
 }
 
 async fn reports(t: &RedisTransport) -> Vec<(u64, Option<RulesReport>)> {
-    t.worker_fields()
+    let fields = t
+        .worker_fields()
         .await
-        .unwrap()
-        .values()
-        .map(|f| {
+        .unwrap_or_else(|e| panic!("reading the workers' fields: {e}"));
+    fields
+        .iter()
+        .map(|(id, f)| {
             (
                 f.get("generation")
                     .and_then(|g| g.parse().ok())
                     .unwrap_or(0),
-                f.get("rules").map(|r| serde_json::from_str(r).unwrap()),
+                f.get("rules").map(|r| {
+                    serde_json::from_str(r)
+                        .unwrap_or_else(|e| panic!("worker {id}'s rules report {r}: {e}"))
+                }),
             )
         })
         .collect()

@@ -97,3 +97,38 @@ impl Family for Fedimg {
         })
     }
 }
+
+/// fedora-image-uploader, which publishes cloud images and containers
+/// (`fedora_image_uploader`).
+pub struct ImageUploader;
+
+impl Family for ImageUploader {
+    fn summary(&self, msg: &Message) -> Option<String> {
+        let compose = msg.str_at(&["compose_id"])?;
+        Some(match msg.subtopic() {
+            "published.v1.aws" => format!(
+                "fedora-image-uploader published AWS images from compose {compose} as {} in {} regions",
+                msg.str_at(&["image_name"])?,
+                msg.get(&["regions"])?.as_object()?.len()
+            ),
+            "published.v1.azure" => format!(
+                "fedora-image-uploader published Azure image from compose {compose} as version {} to {}",
+                msg.str_at(&["image_version_name"])?,
+                msg.str_at(&["image_definition_name"])?
+            ),
+            "published.v1.container" => {
+                let registries: Vec<&str> = msg
+                    .get(&["registries"])?
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                format!(
+                    "fedora-image-uploader published container manifest from compose {compose} to {}.",
+                    registries.join(", ")
+                )
+            }
+            _ => return None,
+        })
+    }
+}

@@ -6,7 +6,6 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use crate::util::user_name;
 
 pub struct Meetbot;
 pub struct Cookies;
@@ -17,6 +16,7 @@ pub struct Elections;
 pub struct Wiki;
 pub struct Mailman;
 pub struct Fmn;
+pub struct College;
 
 fn names(v: Option<&Value>) -> Vec<&str> {
     v.and_then(Value::as_array)
@@ -468,5 +468,13 @@ impl Family for Fmn {
 
     fn link(&self, _msg: &Message) -> Option<String> {
         Some("https://apps.fedoraproject.org/notifications/".into())
+    }
+}
+
+// ---- Fedora College -------------------------------------------------------------------
+
+impl Family for College {
+    fn usernames(&self, msg: &Message, out: &mut Keys) {
+        out.extend(msg.str_at(&["username"]));
     }
 }

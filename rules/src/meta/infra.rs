@@ -78,9 +78,9 @@ impl Family for InfraGit {
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        // Only the ansible repository is browsable; fedmsg.meta gave others an empty link.
+        // Only the ansible repository is browsable.
         if infra_repo(msg)? != "ansible" {
-            return Some(String::new());
+            return None;
         }
         Some(format!(
             "https://infrastructure.fedoraproject.org/cgit/ansible.git/commit/?h={}&id={}",
@@ -179,6 +179,10 @@ impl Family for Jenkins {
 
 impl Family for MirrorManager {
     fn usernames(&self, msg: &Message, out: &mut Keys) {
+        // A site's admins care about its hosts; a deleted site's about nothing any more.
+        if msg.subtopic().starts_with("site.") {
+            return;
+        }
         if let Some(admins) = msg.get(&["site", "admins"]).and_then(Value::as_array) {
             out.extend(admins.iter().filter_map(Value::as_str));
         }

@@ -181,10 +181,10 @@ impl Family for Koji {
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        if !msg.is_fedmsg() {
-            if let Some(url) = msg.str_at(&["url"]) {
-                return Some(url.to_owned());
-            }
+        if !msg.is_fedmsg()
+            && let Some(url) = msg.str_at(&["url"])
+        {
+            return Some(url.to_owned());
         }
         let base = web(msg);
         let id = |path: &[&str]| msg.get(path).and_then(Value::as_i64);

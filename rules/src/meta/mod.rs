@@ -13,6 +13,7 @@ mod cloud;
 mod community;
 mod compose;
 mod copr;
+mod discourse;
 mod distgit;
 mod fas;
 mod fedocal;
@@ -35,6 +36,10 @@ trait Family {
     /// Who did it, when the message says otherwise than with `agent`.
     fn agent(&self, _msg: &Message) -> Option<String> {
         None
+    }
+    /// Whether the message's `agent` is among the people it involves (it is, mostly).
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        true
     }
     fn usernames(&self, _msg: &Message, _out: &mut Keys) {}
     fn packages(&self, _msg: &Message, _out: &mut Keys) {}
@@ -73,6 +78,7 @@ fn family(msg: &Message) -> &'static dyn Family {
         "wiki" => &community::Wiki,
         "mailman" => &community::Mailman,
         "fmn" => &community::Fmn,
+        "fedoracollege" => &community::College,
         "copr" => &copr::Copr,
         "ansible" => &infra::Ansible,
         "infragit" => &infra::InfraGit,
@@ -89,6 +95,9 @@ fn family(msg: &Message) -> &'static dyn Family {
         "waiverdb" => &qa::WaiverDb,
         "mdapi" => &qa::Mdapi,
         "mbs" => &qa::Mbs,
+        "discourse" => &discourse::Discourse,
+        "fedora_image_uploader" => &cloud::ImageUploader,
+        "kerneltest" => &qa::KernelTest,
         "bodhi" => &bodhi::Bodhi,
         "compose" => &compose::Compose,
         "fas" => &fas::Fas,
@@ -109,11 +118,28 @@ fn family(msg: &Message) -> &'static dyn Family {
 pub fn usernames(msg: &Message) -> Keys {
     let mut out = Keys::new();
     // The message's own `agent`; a family that knows its actor otherwise adds it itself.
-    if let Some(a) = user_name(msg.get(&["agent"])) {
+    let f = family(msg);
+    if let Some(a) = user_name(msg.get(&["agent"])).filter(|_| f.agent_involved(msg)) {
         out.insert(a);
     }
-    family(msg).usernames(msg, &mut out);
+    f.usernames(msg, &mut out);
     out
+}
+
+/// The accounts of the people involved, as a worker without alias data names them: a
+/// fedoraproject.org address stands for its local part, another email address for no account.
+/// Rules evaluated inside a module see no alias table; the host maps `usernames` itself
+/// (with its aliases) wherever a rule is answered from its index.
+pub fn accounts(msg: &Message) -> Keys {
+    usernames(msg)
+        .iter()
+        .filter_map(|u| match u.split_once('@') {
+            None => Some(u),
+            Some((local, "fedoraproject.org")) => Some(local),
+            Some(_) => None,
+        })
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Packages involved in the message: built, updated, overridden, pushed to.

@@ -173,10 +173,10 @@ impl Family for Pagure {
                     num(pr, "id")?
                 ),
             };
-            if sub.ends_with("comment.added") || sub == "pull-request.comment.edited" {
-                if let Some(c) = last_comment_id(pr) {
-                    return Some(format!("{base}#comment-{c}"));
-                }
+            if (sub.ends_with("comment.added") || sub == "pull-request.comment.edited")
+                && let Some(c) = last_comment_id(pr)
+            {
+                return Some(format!("{base}#comment-{c}"));
             }
             return Some(base);
         }

@@ -12,6 +12,7 @@ pub struct Rats;
 pub struct WaiverDb;
 pub struct Mdapi;
 pub struct Mbs;
+pub struct KernelTest;
 
 // ---- koschei --------------------------------------------------------------------------
 
@@ -244,6 +245,26 @@ impl Family for Mbs {
         Some(format!(
             "https://mbs.fedoraproject.org{}",
             msg.str_at(&["state_url"])?
+        ))
+    }
+}
+
+// ---- kerneltest -----------------------------------------------------------------------
+
+impl Family for KernelTest {
+    /// Results come from testers' machines: the uploader is not what they are about.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
+    fn summary(&self, msg: &Message) -> Option<String> {
+        if msg.subtopic() != "upload.new" {
+            return None;
+        }
+        Some(format!(
+            "{} uploaded new kernel test results for {}",
+            msg.str_at(&["agent"])?,
+            msg.str_at(&["test", "kernel_version"])?
         ))
     }
 }
