@@ -56,6 +56,9 @@ enum Command {
     /// Rule modules: create, build, test, list, publish to workers.
     #[command(subcommand)]
     Rules(cmd::rules::RulesCommand),
+    /// Ownership, group and alias data in Redis: import files, show what is held.
+    #[command(subcommand)]
+    Data(cmd::data::DataCommand),
     /// Measurements.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             Command::Send(a) => cmd::send::run(a, config).await,
             Command::Prefs(c) => cmd::prefs::run(c, config).await,
             Command::Rules(c) => cmd::rules::run(c, config).await,
+            Command::Data(c) => cmd::data::run(c, config).await,
             Command::Bench(c) => bench::run(c, config).await,
         }
     });

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use fmn_core::transport::{RedisTransport, redis::RedisOptions};
+use fmn_core::transport::{RedisTransport, Transport, redis::RedisOptions};
 use fmn_core::{ChannelKind, Notification, Preferences};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule};
 use fmn_senders::{EmailSender, FileSender, SendError, Sender};
@@ -225,7 +225,19 @@ pub async fn workers(
         .unwrap_or_else(|| bundled::EXAMPLE_PREFS_NAME.into());
     let plan = compile(&ruleset, &prefs, &prefs_name)?;
     let stats = plan.stats();
-    let relations = load_relations(inputs.owners.as_deref().or(w.owners.as_deref()))?;
+    let base = load_relations(inputs.owners.as_deref().or(w.owners.as_deref()))?;
+    // Redis' data (`fmn data import`, kept current from the bus) over the files', from the
+    // first message on.
+    let (data_version, relations) = match redis {
+        Some(r) => {
+            let (v, data) = r
+                .load_data()
+                .await
+                .context("reading ownership and group data from Redis")?;
+            (v, Arc::new(base.overlaid(&data)))
+        }
+        None => (0, base.clone()),
+    };
     let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
     if w.reload_ms == 0 {
         return Ok(Workers {
@@ -241,7 +253,8 @@ pub async fn workers(
     };
     let registry = redis.cloned().map(|r| (r, workers));
     let mut reloader = fmn_host::Reloader::new(sandbox, sources, prefs, snapshot.clone(), registry)
-        .with_poll(std::time::Duration::from_millis(w.reload_ms));
+        .with_poll(std::time::Duration::from_millis(w.reload_ms))
+        .with_data(base, data_version);
     reloader.check().await;
     Ok(Workers {
         snapshot,

@@ -45,6 +45,8 @@ pub struct ConsumeReport {
     pub dispatched: u64,
     /// Messages that could not be parsed, kept as dead letters.
     pub dead_lettered: u64,
+    /// Changes to ownership and group data that messages announced, applied.
+    pub data_changes: u64,
 }
 
 /// Why an input is not a message, as a dead letter.
@@ -118,12 +120,16 @@ pub async fn consume<T: Transport, S: Source>(
 
         let mut items = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
+        let mut changes = Vec::new();
         for raw in &batch {
             match parse(raw, max) {
-                Ok(envelope) => items.push(WorkItem {
-                    envelope,
-                    origin: raw.origin.clone(),
-                }),
+                Ok(envelope) => {
+                    changes.extend(fmn_core::data_feed::changes(&envelope));
+                    items.push(WorkItem {
+                        envelope,
+                        origin: raw.origin.clone(),
+                    })
+                }
                 Err(e) => {
                     tracing::warn!(origin = %raw.origin, "{}: not a bus message, dead-lettered: {e}", raw.origin);
                     dead.push(reject(raw, &e));
@@ -140,6 +146,29 @@ pub async fn consume<T: Transport, S: Source>(
                 }
                 Err(e) => {
                     tracing::warn!("cannot write dead letters: {e}; retrying");
+                    if !pause(&mut attempt, cancel).await {
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+
+        // Ownership and membership changes go to the shared data before the batch goes on,
+        // so that the messages after them are evaluated with them.
+        let mut attempt = 0;
+        while !changes.is_empty() {
+            match transport.apply_data(&changes).await {
+                Ok(version) => {
+                    tracing::info!(
+                        changes = changes.len(),
+                        version,
+                        "ownership and group data changed"
+                    );
+                    report.data_changes += changes.len() as u64;
+                    changes.clear();
+                }
+                Err(e) => {
+                    tracing::warn!("cannot apply data changes: {e}; retrying");
                     if !pause(&mut attempt, cancel).await {
                         return Ok(report);
                     }

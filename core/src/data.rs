@@ -16,6 +16,19 @@ pub const WATCHERS: &str = "watchers";
 pub const GROUPS: &str = "groups";
 /// Old nick or email address -> account name (fedmsg.meta's `fas_cache`).
 pub const ALIASES: &str = "aliases";
+/// Package -> the groups with commit access to it (`@group` entries of Pagure's owner-alias
+/// JSON): FMN 3's "artifacts owned by one of my groups".
+pub const GROUP_OWNERS: &str = "group-owners";
+
+/// Every relation fmn knows, in the order `fmn data show` lists them.
+pub const RELATIONS: &[&str] = &[
+    PACKAGERS,
+    COMMITTERS,
+    WATCHERS,
+    GROUP_OWNERS,
+    GROUPS,
+    ALIASES,
+];
 
 /// Opens a person's name in a rule module's text answer (`fmn_rules_sdk::people::START`).
 pub const PERSON_START: char = '\u{E000}';
@@ -70,13 +83,15 @@ impl Relations {
     }
 
     /// Adds `values` to what `relation` maps `key` to.
+    /// The relation exists afterwards even when `values` is empty (an import of it then
+    /// empties the stored one); the key only when it maps to something.
     pub fn add(&mut self, relation: &str, key: &str, values: impl IntoIterator<Item = String>) {
-        let entry = self
-            .tables
-            .entry(relation.to_owned())
-            .or_default()
-            .entry(key.to_owned())
-            .or_default();
+        let table = self.tables.entry(relation.to_owned()).or_default();
+        let mut values = values.into_iter().peekable();
+        if values.peek().is_none() {
+            return;
+        }
+        let entry = table.entry(key.to_owned()).or_default();
         entry.extend(values);
         entry.sort();
         entry.dedup();
@@ -90,6 +105,45 @@ impl Relations {
     /// Whether there is no data at all.
     pub fn is_empty(&self) -> bool {
         self.tables.values().all(HashMap::is_empty)
+    }
+
+    /// Removes `value` from what `relation` maps `key` to; a key left with nothing goes.
+    pub fn remove(&mut self, relation: &str, key: &str, value: &str) {
+        if let Some(t) = self.tables.get_mut(relation)
+            && let Some(values) = t.get_mut(key)
+        {
+            values.retain(|v| v != value);
+            if values.is_empty() {
+                t.remove(key);
+            }
+        }
+    }
+
+    /// The relations held, by name, each as key -> values.
+    pub fn tables(&self) -> impl Iterator<Item = (&str, &HashMap<String, Vec<String>>)> {
+        self.tables.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Replaces the whole of `relation` with `table`.
+    pub fn set_table(&mut self, relation: &str, table: HashMap<String, Vec<String>>) {
+        self.tables.insert(relation.to_owned(), table);
+    }
+
+    /// These relations, with each relation `other` holds replacing the one of the same name.
+    pub fn overlaid(&self, other: &Relations) -> Relations {
+        let mut out = self.clone();
+        for (name, table) in other.tables() {
+            out.set_table(name, table.clone());
+        }
+        out
+    }
+
+    /// Applies one change.
+    pub fn apply(&mut self, change: &Change) {
+        for v in &change.remove {
+            self.remove(&change.relation, &change.key, v);
+        }
+        self.add(&change.relation, &change.key, change.add.iter().cloned());
     }
 
     /// The account a name that a message gives for a person stands for: its alias, else the
@@ -145,23 +199,125 @@ impl Relations {
         let mut n = 0;
         for packages in parsed.into_values() {
             for (package, owners) in packages {
-                self.add(PACKAGERS, &package, owners.iter().cloned());
-                self.add(COMMITTERS, &package, owners);
+                let (groups, users): (Vec<String>, Vec<String>) =
+                    owners.into_iter().partition(|o| o.starts_with('@'));
+                self.add(PACKAGERS, &package, users.iter().cloned());
+                self.add(COMMITTERS, &package, users);
+                self.add(
+                    GROUP_OWNERS,
+                    &package,
+                    groups.into_iter().map(|g| g[1..].to_owned()),
+                );
                 n += 1;
             }
         }
         Ok(n)
     }
 
-    /// Reads a data file: Pagure's owner-alias JSON (see [`Self::add_pagure_owners`]).
-    pub fn load_owners_file(&mut self, path: &std::path::Path) -> Result<usize, DataError> {
+    /// Loads watchers from a file in the owner-alias shape (`{"rpms": {"name": ["user"]}}`)
+    /// into [`WATCHERS`] and [`PACKAGERS`].
+    pub fn add_watchers(&mut self, path: &str, json: &str) -> Result<usize, DataError> {
+        let parsed: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> =
+            serde_json::from_str(json).map_err(|e| DataError::Format {
+                path: path.to_owned(),
+                message: format!(
+                    "not a watchers JSON ({{\"rpms\": {{\"name\": [\"user\", ...]}}}}): {e}"
+                ),
+            })?;
+        let mut n = 0;
+        for packages in parsed.into_values() {
+            for (package, users) in packages {
+                self.add(PACKAGERS, &package, users.iter().cloned());
+                self.add(WATCHERS, &package, users);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Loads group membership, `{"python-sig": ["alice", "bob"], ...}`, into [`GROUPS`]
+    /// (user -> groups). Returns the number of groups.
+    pub fn add_group_members(&mut self, path: &str, json: &str) -> Result<usize, DataError> {
+        let parsed: BTreeMap<String, BTreeSet<String>> =
+            serde_json::from_str(json).map_err(|e| DataError::Format {
+                path: path.to_owned(),
+                message: format!(
+                    "not a group-membership JSON ({{\"group\": [\"user\", ...]}}): {e}"
+                ),
+            })?;
+        for (group, members) in &parsed {
+            for m in members {
+                self.add(GROUPS, m, [group.clone()]);
+            }
+        }
+        Ok(parsed.len())
+    }
+
+    /// Loads an alias table, `{"threebean": "ralph", "rbean@redhat.com": "ralph"}`, into
+    /// [`ALIASES`]. Returns the number of aliases.
+    pub fn add_aliases(&mut self, path: &str, json: &str) -> Result<usize, DataError> {
+        let parsed: BTreeMap<String, String> =
+            serde_json::from_str(json).map_err(|e| DataError::Format {
+                path: path.to_owned(),
+                message: format!("not an alias table ({{\"old-nick\": \"account\"}}): {e}"),
+            })?;
+        for (alias, account) in &parsed {
+            self.add(ALIASES, alias, [account.clone()]);
+        }
+        Ok(parsed.len())
+    }
+
+    /// Reads a data file of `kind` (see [`DataKind`]). Returns how many entries it held.
+    pub fn load_file(
+        &mut self,
+        kind: DataKind,
+        path: &std::path::Path,
+    ) -> Result<usize, DataError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| DataError::Io {
             path: name.clone(),
             source,
         })?;
-        self.add_pagure_owners(&name, &text)
+        match kind {
+            DataKind::Owners => self.add_pagure_owners(&name, &text),
+            DataKind::Watchers => self.add_watchers(&name, &text),
+            DataKind::Groups => self.add_group_members(&name, &text),
+            DataKind::Aliases => self.add_aliases(&name, &text),
+        }
     }
+
+    /// Reads a data file: Pagure's owner-alias JSON (see [`Self::add_pagure_owners`]).
+    pub fn load_owners_file(&mut self, path: &std::path::Path) -> Result<usize, DataError> {
+        self.load_file(DataKind::Owners, path)
+    }
+}
+
+/// The kinds of data file fmn reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    /// Pagure's owner-alias JSON: package -> committers (and `@group` owners).
+    Owners,
+    /// The same shape: package -> watchers.
+    Watchers,
+    /// Group -> members.
+    Groups,
+    /// Alias -> account.
+    Aliases,
+}
+
+/// A change to one key of one relation, as a bus message announces it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    /// The relation, e.g. [`COMMITTERS`].
+    pub relation: String,
+    /// The key, e.g. a package name.
+    pub key: String,
+    /// Values added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    /// Values removed (before the additions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove: Vec<String>,
 }
 
 #[cfg(test)]

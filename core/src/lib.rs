@@ -1,6 +1,8 @@
 //! The types every part of fmn speaks.
 //!
 //! - [`envelope`]: the one normalised message shape, parsed from either bus era.
+//! - [`data`], [`data_feed`]: ownership, groups and aliases the host holds for rules, and
+//!   the bus messages that change them.
 //! - [`prefs`]: users' preferences (channels, filters, rules) and their file format.
 //! - [`notification`]: what workers hand to senders, with its idempotent delivery id.
 //! - [`transport`] (feature `transport`): the queues between consumer, workers and senders,
@@ -8,6 +10,7 @@
 
 pub mod channel;
 pub mod data;
+pub mod data_feed;
 pub mod envelope;
 pub mod notification;
 pub mod prefs;

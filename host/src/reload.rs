@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use fmn_core::Preferences;
 use fmn_core::transport::{RedisTransport, Transport, TransportError};
+use fmn_core::{Preferences, Relations};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -70,6 +70,9 @@ pub struct RulesReport {
     pub modules: Vec<ModuleVersion>,
     /// Versions refused since the process started, latest last (at most the last 20).
     pub refused: Vec<Refusal>,
+    /// The version of the ownership and group data in use (0: none from Redis).
+    #[serde(default)]
+    pub data_version: u64,
 }
 
 enum FetchError {
@@ -160,6 +163,9 @@ pub struct Reloader<T: Transport> {
     files: BTreeMap<PathBuf, (u64, Option<SystemTime>)>,
     published: Option<(u64, BTreeMap<String, String>)>,
     generation: u64,
+    /// The data from files, under what Redis holds, and the version of Redis' data in use.
+    base_data: Arc<Relations>,
+    data_version: u64,
 }
 
 /// Refusals kept in a report: enough to explain the latest, bounded for a long-lived worker.
@@ -208,7 +214,17 @@ impl<T: Transport> Reloader<T> {
             refused_shas: BTreeSet::new(),
             files: BTreeMap::new(),
             published: None,
+            base_data: current.relations.clone(),
+            data_version: 0,
         }
+    }
+
+    /// The data loaded from files (`base`), which Redis' data at `version` overlays in the
+    /// current snapshot; the reloader follows later versions.
+    pub fn with_data(mut self, base: Arc<Relations>, version: u64) -> Self {
+        self.base_data = base;
+        self.data_version = version;
+        self
     }
 
     /// Checks the sources every `poll` (Redis publications also wake it at once).
@@ -260,6 +276,7 @@ impl<T: Transport> Reloader<T> {
     /// Looks at the sources once; rebuilds when something changed. Returns whether the
     /// snapshot or the refusals changed.
     pub async fn check(&mut self) -> bool {
+        let data_changed = self.check_data().await;
         let files = self.scan();
         let published = match &self.sources.redis {
             Some(r) => match r.published_modules().await {
@@ -272,11 +289,43 @@ impl<T: Transport> Reloader<T> {
             None => None,
         };
         if files == self.files && published == self.published && self.generation > 0 {
-            return false;
+            return data_changed;
         }
         self.files = files;
         self.published = published;
         self.rebuild().await
+    }
+
+    /// Swaps in Redis' ownership and group data when its version moved. Returns whether it did.
+    async fn check_data(&mut self) -> bool {
+        let Some(redis) = &self.sources.redis else {
+            return false;
+        };
+        match redis.data_version().await {
+            Ok(v) if v == self.data_version => return false,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!("cannot read the data version: {e}");
+                return false;
+            }
+        }
+        let (version, data) = match redis.load_data().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot load ownership and group data: {e}");
+                return false;
+            }
+        };
+        let relations = Arc::new(self.base_data.overlaid(&data));
+        let current = self.shared.load_full();
+        self.shared.store(Arc::new(Snapshot {
+            ruleset: current.ruleset.clone(),
+            plan: current.plan.clone(),
+            relations,
+        }));
+        tracing::info!(version, "ownership and group data swapped in");
+        self.data_version = version;
+        true
     }
 
     fn scan(&self) -> BTreeMap<PathBuf, (u64, Option<SystemTime>)> {
@@ -577,6 +626,7 @@ impl<T: Transport> Reloader<T> {
                 })
                 .collect(),
             refused: self.refused[skip..].to_vec(),
+            data_version: self.data_version,
         }
     }
 

@@ -27,8 +27,16 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let opts = config.consumer.options();
     let stop = super::shutdown_on_signal();
     let r = consume(&transport, &mut source, &opts, &stop).await?;
+    let data = if r.data_changes > 0 {
+        format!(
+            "; {} ownership and group data changes applied",
+            r.data_changes
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "fmn consume: {name}: {} messages read, {} dispatched, {} dead-lettered",
+        "fmn consume: {name}: {} messages read, {} dispatched, {} dead-lettered{data}",
         r.read, r.dispatched, r.dead_lettered
     );
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,7 @@
 //! The subcommands.
 
 pub mod consume;
+pub mod data;
 pub mod prefs;
 pub mod rules;
 pub mod run;

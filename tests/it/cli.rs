@@ -14,17 +14,17 @@ use sha2::Digest as _;
 
 use crate::support::{RedisServer, SmtpSink, root, wait_until, wasm_variant};
 
-fn fmn() -> Command {
+pub(crate) fn fmn() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fmn"));
     c.env_remove("FMN_CONFIG").env("FMN_LOG", "warn");
     c
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("fmn runs")
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -150,14 +150,14 @@ fn rules_list_describes_the_bundled_module() {
     );
 }
 
-fn spawn(cmd: &mut Command) -> Child {
+pub(crate) fn spawn(cmd: &mut Command) -> Child {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("fmn starts")
 }
 
-fn terminate(mut child: Child) -> Output {
+pub(crate) fn terminate(mut child: Child) -> Output {
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())

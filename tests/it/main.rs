@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod data;
 mod pipeline;
 mod presets;
 mod reload;

@@ -47,7 +47,7 @@ fn copies(messages: &[String], copies: usize) -> (Vec<String>, HashMap<String, S
     (out, original)
 }
 
-async fn processed<T: Transport>(t: &T) -> u64 {
+pub(crate) async fn processed<T: Transport>(t: &T) -> u64 {
     t.worker_counts()
         .await
         .unwrap()
@@ -77,7 +77,7 @@ async fn reports(t: &RedisTransport) -> Vec<(u64, Option<RulesReport>)> {
         .collect()
 }
 
-async fn all_notifications(redis_url: &str) -> Vec<Notification> {
+pub(crate) async fn all_notifications(redis_url: &str) -> Vec<Notification> {
     let client = redis::Client::open(redis_url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let mut out = Vec::new();

@@ -37,6 +37,7 @@ struct State {
     next_dead: u64,
     delivered: HashMap<String, Instant>,
     fields: BTreeMap<String, BTreeMap<String, String>>,
+    data: (u64, crate::Relations),
 }
 
 /// One queue with one consumer group: entries in order, a read cursor, and who holds what.
@@ -407,5 +408,29 @@ impl Transport for MemoryTransport {
             out.entry(id.clone()).or_default();
         }
         Ok(out)
+    }
+
+    async fn data_version(&self) -> Result<u64, TransportError> {
+        Ok(self.lock().data.0)
+    }
+
+    async fn load_data(&self) -> Result<(u64, crate::Relations), TransportError> {
+        Ok(self.lock().data.clone())
+    }
+
+    async fn import_data(&self, data: &crate::Relations) -> Result<u64, TransportError> {
+        let mut st = self.lock();
+        st.data.1 = st.data.1.overlaid(data);
+        st.data.0 += 1;
+        Ok(st.data.0)
+    }
+
+    async fn apply_data(&self, changes: &[crate::data::Change]) -> Result<u64, TransportError> {
+        let mut st = self.lock();
+        for c in changes {
+            st.data.1.apply(c);
+        }
+        st.data.0 += 1;
+        Ok(st.data.0)
     }
 }

@@ -291,6 +291,24 @@ pub trait Transport: Clone + Send + Sync + 'static {
             TransportError,
         >,
     > + Send;
+
+    /// The version of the shared data (ownership, groups, aliases): 0 when none was ever
+    /// stored; it grows with every import and change.
+    fn data_version(&self) -> impl Future<Output = Result<u64, TransportError>> + Send;
+    /// The shared data and its version.
+    fn load_data(
+        &self,
+    ) -> impl Future<Output = Result<(u64, crate::Relations), TransportError>> + Send;
+    /// Replaces each relation `data` holds, whole; returns the new version.
+    fn import_data(
+        &self,
+        data: &crate::Relations,
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+    /// Applies changes, each atomically; returns the new version.
+    fn apply_data(
+        &self,
+        changes: &[crate::data::Change],
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
 }
 
 /// Queue names as [`QueueDepth`] reports them.

@@ -15,6 +15,9 @@
 //! | `{ns}:modules` | hash | module name -> sha256 of its published version |
 //! | `{ns}:modules:generation` | counter | bumped by every publication |
 //! | `{ns}:modules:changed` | pub/sub channel | a module name, on every publication |
+//! | `{ns}:data:{relation}` | hash | key -> JSON array of values (e.g. package -> committers) |
+//! | `{ns}:data:relations` | set | the relations stored |
+//! | `{ns}:data:version` | counter | bumped by every import and every change |
 //!
 //! Acknowledged entries are deleted (`XACK` then `XDEL` in one transaction), so a stream's
 //! length is what is still owed; nothing is ever trimmed by length.
@@ -37,6 +40,26 @@ const WORK_GROUP: &str = "workers";
 const OUT_GROUP: &str = "senders";
 
 /// Heartbeats use Redis' clock, so workers on machines with skewed clocks are judged alike.
+/// One [`Change`](crate::data::Change) to one key of one relation, atomically: KEYS = the
+/// relation's hash, the set of relations; ARGV = relation, key, JSON values added, removed.
+const CHANGE: &str = r"
+local cur = redis.call('HGET', KEYS[1], ARGV[2])
+local set = {}
+if cur then for _, v in ipairs(cjson.decode(cur)) do set[v] = true end end
+for _, v in ipairs(cjson.decode(ARGV[4])) do set[v] = nil end
+for _, v in ipairs(cjson.decode(ARGV[3])) do set[v] = true end
+local out = {}
+for v, _ in pairs(set) do table.insert(out, v) end
+table.sort(out)
+if #out == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[2])
+else
+  redis.call('HSET', KEYS[1], ARGV[2], cjson.encode(out))
+end
+redis.call('SADD', KEYS[2], ARGV[1])
+return #out
+";
+
 const HEARTBEAT: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -81,6 +104,7 @@ pub struct RedisTransport {
     readers: Arc<Mutex<HashMap<String, Reader>>>,
     heartbeat: Arc<Script>,
     live: Arc<Script>,
+    change: Arc<Script>,
 }
 
 impl RedisTransport {
@@ -101,6 +125,7 @@ impl RedisTransport {
             readers: Arc::default(),
             heartbeat: Arc::new(Script::new(HEARTBEAT)),
             live: Arc::new(Script::new(LIVE)),
+            change: Arc::new(Script::new(CHANGE)),
         })
     }
 
@@ -888,5 +913,107 @@ impl Transport for RedisTransport {
             out.insert(id, h);
         }
         Ok(out)
+    }
+
+    async fn data_version(&self) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        let v: Option<u64> = redis::cmd("GET")
+            .arg(self.key("data:version"))
+            .query_async(&mut conn)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    async fn load_data(&self) -> Result<(u64, crate::Relations), TransportError> {
+        // The version first: a change landing during the load makes the next check reload.
+        let version = self.data_version().await?;
+        let mut conn = self.conn.clone();
+        let names: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(self.key("data:relations"))
+            .query_async(&mut conn)
+            .await?;
+        let mut out = crate::Relations::new();
+        for name in names {
+            let key = self.key(&format!("data:{name}"));
+            let raw: HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await?;
+            let mut table = HashMap::with_capacity(raw.len());
+            for (k, v) in raw {
+                let values: Vec<String> =
+                    serde_json::from_str(&v).map_err(|e| TransportError::Decode {
+                        queue: key.clone(),
+                        id: k.clone(),
+                        reason: format!("not a JSON array of strings: {e}"),
+                    })?;
+                table.insert(k, values);
+            }
+            out.set_table(&name, table);
+        }
+        Ok((version, out))
+    }
+
+    async fn import_data(&self, data: &crate::Relations) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        for (name, table) in data.tables() {
+            let key = self.key(&format!("data:{name}"));
+            let staging = self.key(&format!("data-import:{name}"));
+            redis::cmd("DEL")
+                .arg(&staging)
+                .query_async::<()>(&mut conn)
+                .await?;
+            let entries: Vec<(&String, String)> = table
+                .iter()
+                .map(|(k, v)| (k, serde_json::to_string(v).unwrap_or_else(|_| "[]".into())))
+                .collect();
+            for chunk in entries.chunks(1000) {
+                let mut cmd = redis::cmd("HSET");
+                cmd.arg(&staging);
+                for (k, v) in chunk {
+                    cmd.arg(k).arg(v);
+                }
+                cmd.query_async::<()>(&mut conn).await?;
+            }
+            // The whole relation is replaced at once: readers see the old table or the new.
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            if entries.is_empty() {
+                pipe.cmd("DEL").arg(&key).ignore();
+            } else {
+                pipe.cmd("RENAME").arg(&staging).arg(&key).ignore();
+            }
+            pipe.cmd("SADD")
+                .arg(self.key("data:relations"))
+                .arg(name)
+                .ignore();
+            pipe.query_async::<()>(&mut conn).await?;
+        }
+        let v: u64 = redis::cmd("INCR")
+            .arg(self.key("data:version"))
+            .query_async(&mut conn)
+            .await?;
+        Ok(v)
+    }
+
+    async fn apply_data(&self, changes: &[crate::data::Change]) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        for c in changes {
+            let json = |v: &[String]| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+            self.change
+                .key(self.key(&format!("data:{}", c.relation)))
+                .key(self.key("data:relations"))
+                .arg(&c.relation)
+                .arg(&c.key)
+                .arg(json(&c.add))
+                .arg(json(&c.remove))
+                .invoke_async::<i64>(&mut conn)
+                .await?;
+        }
+        let v: u64 = redis::cmd("INCR")
+            .arg(self.key("data:version"))
+            .query_async(&mut conn)
+            .await?;
+        Ok(v)
     }
 }
