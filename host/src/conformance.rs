@@ -465,10 +465,7 @@ pub fn run_case(modules: &[LoadedModule], relations: &Relations, case: &Case) ->
         }
         let mut backend = module.instantiate().map_err(|e| e.to_string())?;
         if let Some(key) = &rule.key {
-            let wanted = args
-                .get(&key.arg)
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("argument `{}` is not a string", key.arg))?;
+            let wanted = crate::plan::key_values(&key.arg, args.get(&key.arg))?;
             let x = module
                 .description
                 .extractors
@@ -484,10 +481,10 @@ pub fn run_case(modules: &[LoadedModule], relations: &Relations, case: &Case) ->
                 _ => Vec::new(),
             };
             return Ok(match &key.via {
-                None => keys.iter().any(|k| k == wanted),
+                None => keys.iter().any(|k| wanted.contains(k)),
                 Some(rel) => keys
                     .iter()
-                    .any(|k| relations.get(rel, k).iter().any(|v| v == wanted)),
+                    .any(|k| relations.get(rel, k).iter().any(|v| wanted.contains(v))),
             });
         }
         let handle = backend

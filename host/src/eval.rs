@@ -455,7 +455,7 @@ impl Evaluator {
                     let kr = &plan.keyed[k as usize];
                     match &self.slots[kr.slot as usize] {
                         SlotResult::Keys(keys) => {
-                            if keys.contains(&kr.key) {
+                            if kr.keys.iter().any(|k| keys.contains(k)) {
                                 Verdict::Yes
                             } else {
                                 Verdict::No

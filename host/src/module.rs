@@ -337,12 +337,8 @@ fn check_samples(module: &WasmModule) -> Result<(), LoadError> {
             if key.via.is_some() {
                 continue;
             }
-            let Some(wanted) = sample.args.get(&key.arg).and_then(|v| v.as_str()) else {
-                return Err(fail(format!(
-                    "argument `{}` is missing or not a string",
-                    key.arg
-                )));
-            };
+            let wanted =
+                crate::plan::key_values(&key.arg, sample.args.get(&key.arg)).map_err(&fail)?;
             let Some(xi) = d.extractors.iter().position(|x| x.name == key.extractor) else {
                 return Err(fail(format!(
                     "keyed on a missing extractor {:?}",
@@ -353,7 +349,9 @@ fn check_samples(module: &WasmModule) -> Result<(), LoadError> {
                 .eval(json.as_bytes(), &[], &[xi as u32])
                 .map_err(call)?;
             match out.extracted.into_iter().next() {
-                Some(Ok(fmn_rules_sdk::Extracted::Keys(keys))) => keys.iter().any(|k| k == wanted),
+                Some(Ok(fmn_rules_sdk::Extracted::Keys(keys))) => {
+                    keys.iter().any(|k| wanted.contains(k))
+                }
                 Some(Err(e)) => {
                     return Err(fail(format!("extractor {} failed: {e}", key.extractor)));
                 }

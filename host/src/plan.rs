@@ -31,11 +31,40 @@ pub(crate) struct GuestRule {
     pub(crate) exact: bool,
 }
 
-/// A rule the host answers: is `key` among the keys in extractor slot `slot`?
+/// A rule the host answers: is any of `keys` among the keys in extractor slot `slot`?
 #[derive(Debug, Clone)]
 pub(crate) struct KeyedRule {
     pub(crate) slot: u32,
-    pub(crate) key: String,
+    /// Sorted, without duplicates; one for most rules, several for a list argument.
+    pub(crate) keys: Vec<String>,
+}
+
+/// The keys a keyed rule's argument names: a string is one key, an array of strings several
+/// (any of them matches).
+pub(crate) fn key_values(
+    arg: &str,
+    value: Option<&serde_json::Value>,
+) -> Result<Vec<String>, String> {
+    let mut keys = match value {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str().map(str::to_owned).ok_or_else(|| {
+                    format!("argument `{arg}` must hold strings to be looked up, found {v}")
+                })
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(format!(
+                "argument `{arg}` must be a string or a list of strings to be looked up, found {other}"
+            ));
+        }
+        None => return Err(format!("argument `{arg}` is required")),
+    };
+    keys.sort();
+    keys.dedup();
+    Ok(keys)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -351,7 +380,7 @@ struct Builder<'r> {
     slot_of: HashMap<(u32, u32), u32>,
     via_of: HashMap<(u32, String), u32>,
     guest_of: HashMap<(u32, u32, String), u32>,
-    keyed_of: HashMap<(u32, String), u32>,
+    keyed_of: HashMap<(u32, Vec<String>), u32>,
     shape_of: HashMap<Vec<(Term, bool)>, u32>,
 }
 
@@ -449,16 +478,7 @@ impl<'r> Builder<'r> {
             .map_err(|e| format!("invalid arguments {canonical}: {e}"))?;
         let rule = &desc.rules[ri as usize];
         if let Some(key) = &rule.key {
-            let value = match args.get(&key.arg) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(other) => {
-                    return Err(format!(
-                        "argument `{}` must be a string to be looked up, found {other}",
-                        key.arg
-                    ));
-                }
-                None => return Err(format!("argument `{}` is required", key.arg)),
-            };
+            let value = key_values(&key.arg, args.get(&key.arg))?;
             let Some(xi) = desc.extractors.iter().position(|x| x.name == key.extractor) else {
                 return Err(format!(
                     "rule {rule_name} is keyed on a missing extractor {:?}",
@@ -475,7 +495,7 @@ impl<'r> Builder<'r> {
                     let id = self.plan.keyed.len() as u32;
                     self.plan.keyed.push(KeyedRule {
                         slot,
-                        key: value.clone(),
+                        keys: value.clone(),
                     });
                     self.keyed_of.insert((slot, value), id);
                     id
@@ -532,10 +552,12 @@ impl<'r> Builder<'r> {
             match anchor {
                 Some(k) => {
                     let kr = &self.plan.keyed[k as usize];
-                    self.plan.anchors[kr.slot as usize]
-                        .entry(kr.key.clone())
-                        .or_default()
-                        .push(id as u32);
+                    for key in &kr.keys {
+                        self.plan.anchors[kr.slot as usize]
+                            .entry(key.clone())
+                            .or_default()
+                            .push(id as u32);
+                    }
                 }
                 None => self.plan.unanchored.push(id as u32),
             }

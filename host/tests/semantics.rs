@@ -292,3 +292,65 @@ filters = [
         ]
     );
 }
+
+/// FMN 3's list arguments: any listed key anchors the filter, directly or through a relation
+/// the worker holds, and the answer is the same as the rule's own function gives.
+#[test]
+fn list_arguments_match_any_item_through_the_index() {
+    use fmn_core::data::{COMMITTERS, GROUP_OWNERS};
+    let toml = r#"
+[users.alice.channels.email]
+addresses = ["alice@x"]
+filters = [{ name = "owned", rules = [{ rule = "fedora::artifacts_owned", args = { users = ["alice", "team-bot"] } }] }]
+
+[users.bob.channels.email]
+addresses = ["bob@x"]
+filters = [{ name = "followed", rules = [{ rule = "fedora::artifacts_followed", args = { artifacts = ["vim", "emacs"] } }] }]
+
+[users.carol.channels.email]
+addresses = ["carol@x"]
+filters = [{ name = "group", rules = [{ rule = "fedora::artifacts_group_owned", args = { groups = ["games-sig"] } }] }]
+"#;
+    let p = plan(toml);
+    assert_eq!(
+        p.stats().unanchored,
+        0,
+        "every list-keyed filter is anchored"
+    );
+    let mut relations = fmn_core::Relations::new();
+    relations.add(COMMITTERS, "nethack", ["team-bot".to_owned()]);
+    relations.add(GROUP_OWNERS, "emacs", ["games-sig".to_owned()]);
+    let relations = Arc::new(relations);
+    let run = |msg: &str| {
+        let mut e = Evaluator::new(ruleset(), p.clone(), relations.clone());
+        let ev = e.evaluate(
+            msg.as_bytes(),
+            "org.fedoraproject.prod.buildsys.build.state.change",
+        );
+        let mut users: Vec<String> = ev
+            .matches
+            .iter()
+            .map(|m| p.users[m.user as usize].name.clone())
+            .collect();
+        users.sort();
+        users
+    };
+    assert_eq!(run(&koji("x", "nethack")), ["alice"]);
+    assert_eq!(run(&koji("x", "vim")), ["bob"]);
+    assert_eq!(run(&koji("x", "emacs")), ["bob", "carol"]);
+    assert!(run(&koji("x", "gimp")).is_empty());
+
+    let bad = Preferences::from_text(
+        "bad.toml",
+        r#"
+[users.dave.channels.email]
+addresses = ["dave@x"]
+filters = [{ name = "f", rules = [{ rule = "fedora::artifacts_followed", args = { artifacts = "vim" } }] }]
+"#,
+        false,
+    )
+    .unwrap();
+    let err = Plan::build(&ruleset(), &bad).unwrap_err();
+    let text = format!("{err:?}");
+    assert!(text.contains("artifacts_followed"), "{text}");
+}

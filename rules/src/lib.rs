@@ -6,6 +6,7 @@
 //! `fmn bench eval --native`.
 
 pub mod fmn2;
+pub mod fmn3;
 mod generic;
 mod meta;
 mod samples;
@@ -18,6 +19,7 @@ fmn_rules_sdk::module! {
     doc: "Generic rules, FMN's rule catalogue and message metadata for Fedora's message bus (fedmsg and fedora-messaging).",
     rules: [
         ..generic::RULES,
+        ..fmn3::RULES,
         ..fmn2::anitya::TOPIC,
         ..fmn2::anitya::RULES,
         ..fmn2::ansible::TOPIC,

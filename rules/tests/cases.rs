@@ -123,7 +123,10 @@ fn fmn2_rule_cases() {
         }
     }
     println!("{tally:?}");
-    println!("missing: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "FMN 2 rules the catalogue lacks: {missing:?}"
+    );
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",
@@ -132,6 +135,11 @@ fn fmn2_rule_cases() {
     );
 }
 
+/// FMN 2's catalogue: the ten generic rules and 308 rules of the application families, as
+/// fmn.rules 0.9.1's modules define them (a module function per rule). The issue that asked
+/// for it counted 319; the one-rule difference is recorded in docs/rules-sdk.md.
+const FMN2_RULES: usize = 318;
+
 #[test]
 fn catalogue_size() {
     let names: Vec<&str> = MODULE.rules().map(|r| r.name).collect();
@@ -139,5 +147,24 @@ fn catalogue_size() {
     sorted.sort();
     sorted.dedup();
     assert_eq!(sorted.len(), names.len(), "rule names are unique");
-    println!("{} rules", names.len());
+    let ours: Vec<&str> = ["topic", "category"]
+        .into_iter()
+        .chain(fmn_rules::fmn3::RULES.iter().map(|r| r.name))
+        .collect();
+    let fmn2 = names.iter().filter(|n| !ours.contains(n)).count();
+    assert_eq!(fmn2, FMN2_RULES);
+    for generic in [
+        "user_filter",
+        "not_user_filter",
+        "fas_group_member_filter",
+        "user_package_filter",
+        "user_package_commit_filter",
+        "user_package_watch_filter",
+        "package_filter",
+        "package_regex_filter",
+        "regex_filter",
+        "trac_hosted_filter",
+    ] {
+        assert!(names.contains(&generic), "{generic} is in the catalogue");
+    }
 }

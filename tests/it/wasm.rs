@@ -75,8 +75,8 @@ fn the_bundled_module_loads_and_describes_itself() {
     let rule = |name: &str| m.description.rules.iter().find(|r| r.name == name).unwrap();
     assert_eq!(
         m.description.rules.len(),
-        320,
-        "FMN's catalogue and the generic rules"
+        2 + 318 + 8,
+        "topic and category, FMN 2's catalogue, FMN 3's rules"
     );
     let user = rule("user_filter");
     let key = user.key.as_ref().unwrap();
@@ -96,6 +96,11 @@ fn the_bundled_module_loads_and_describes_itself() {
     assert_eq!(tag.topics, ["*buildsys.tag"]);
     assert!(!rule("koji_build_failed").exact);
     assert!(user.doc.starts_with("Messages that involve a given user"));
+    let group_owned = rule("artifacts_group_owned").key.clone().unwrap();
+    assert_eq!(
+        (group_owned.arg.as_str(), group_owned.via.as_deref()),
+        ("groups", Some("group-owners"))
+    );
 }
 
 #[test]
