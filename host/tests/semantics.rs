@@ -354,3 +354,36 @@ filters = [{ name = "f", rules = [{ rule = "fedora::artifacts_followed", args = 
     let text = format!("{err:?}");
     assert!(text.contains("artifacts_followed"), "{text}");
 }
+
+/// The alias table is data the host holds: a message naming someone by an old nick or an
+/// email address reaches the account's filters; an address with no account reaches nobody.
+#[test]
+fn aliases_name_people_by_account() {
+    use fmn_core::data::ALIASES;
+    let toml = r#"
+[users.ralph.channels.email]
+addresses = ["ralph@x"]
+filters = [{ name = "me", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
+
+[users."stranger@example.org".channels.email]
+addresses = ["s@x"]
+filters = [{ name = "me", rules = [{ rule = "fedora::user_filter", args = { fasnick = "stranger@example.org" } }] }]
+"#;
+    let p = plan(toml);
+    let run = |relations: fmn_core::Relations, msg: &str| {
+        let mut e = Evaluator::new(ruleset(), p.clone(), Arc::new(relations));
+        let ev = e.evaluate(
+            msg.as_bytes(),
+            "org.fedoraproject.prod.bodhi.update.comment",
+        );
+        ev.matches
+            .iter()
+            .map(|m| p.users[m.user as usize].name.clone())
+            .collect::<Vec<_>>()
+    };
+    let mut aliases = fmn_core::Relations::new();
+    aliases.add(ALIASES, "threebean", ["ralph".to_owned()]);
+    assert_eq!(run(aliases.clone(), &bodhi_comment("threebean")), ["ralph"]);
+    assert!(run(fmn_core::Relations::new(), &bodhi_comment("threebean")).is_empty());
+    assert!(run(aliases, &bodhi_comment("stranger@example.org")).is_empty());
+}

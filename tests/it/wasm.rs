@@ -557,3 +557,43 @@ fn the_bundled_module_checks_its_samples() {
         "samples say what must not match too"
     );
 }
+
+/// The bundled module compiled to wasm says what the same code says natively, on every corpus
+/// line (every extractor) and every FMN rule case: the conformance scores measured natively
+/// hold for what workers run.
+#[test]
+fn wasm_and_native_agree_on_every_corpus_line_and_case() {
+    use fmn_host::conformance::{extract, parse_cases, parse_corpus, run_case};
+    let wasm = [LoadedModule::wasm(
+        WasmModule::from_bytes(&sandbox(), BUNDLED, "bundled").unwrap(),
+    )];
+    let native = [LoadedModule::native(&fmn_rules::MODULE)];
+    let relations = fmn_core::Relations::new();
+    let mut compared = 0;
+    for file in ["fedmsg.jsonl", "fedora_messaging.jsonl"] {
+        let (lines, _) = parse_corpus(file, &crate::support::fixture(file));
+        for line in &lines {
+            let env = fmn_core::Envelope::from_bus_json(line.bus.as_bytes(), usize::MAX).unwrap();
+            let json = env.rules_json();
+            let a = extract(&native, &relations, json.as_bytes()).map_err(|e| e.to_string());
+            let b = extract(&wasm, &relations, json.as_bytes()).map_err(|e| e.to_string());
+            assert_eq!(a, b, "{}", line.place);
+            compared += 1;
+        }
+    }
+    assert!(compared > 550, "{compared} lines compared");
+    let cases = parse_cases(
+        "fmn_rules_cases.jsonl",
+        &crate::support::fixture("fmn_rules_cases.jsonl"),
+    )
+    .unwrap();
+    for case in &cases {
+        assert_eq!(
+            run_case(&native, &relations, case),
+            run_case(&wasm, &relations, case),
+            "{}",
+            case.place
+        );
+    }
+    assert!(cases.len() > 250);
+}
