@@ -387,3 +387,18 @@ filters = [{ name = "me", rules = [{ rule = "fedora::user_filter", args = { fasn
     assert!(run(fmn_core::Relations::new(), &bodhi_comment("threebean")).is_empty());
     assert!(run(aliases, &bodhi_comment("stranger@example.org")).is_empty());
 }
+
+/// The preference files docs/preferences.md shows compile against the bundled module.
+#[test]
+fn documented_preferences_compile() {
+    let doc = include_str!("../../docs/preferences.md");
+    let mut blocks = 0;
+    for block in doc.split("```toml\n").skip(1) {
+        let toml = block.split("```").next().unwrap();
+        let prefs = Preferences::from_text("docs/preferences.md", toml, false)
+            .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+        Plan::build(&ruleset(), &prefs).unwrap_or_else(|e| panic!("{e:?}\n{toml}"));
+        blocks += 1;
+    }
+    assert!(blocks >= 2, "{blocks} blocks");
+}

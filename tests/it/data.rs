@@ -184,6 +184,12 @@ async fn imported_and_bus_changed_ownership_reaches_running_workers() {
         async || worker_data_versions(&transport).await == [2],
     )
     .await;
+    let out = run(&mut with(&["rules", "status"]));
+    assert!(
+        text(&out.stdout).contains("    data version 2\n"),
+        "{}",
+        text(&out.stdout)
+    );
     consume("b2.jsonl", &[build(2)]);
     wait_until(Duration::from_secs(60), "build 2 evaluated", async || {
         processed(&transport).await >= 3

@@ -261,6 +261,7 @@ pub async fn status(args: StatusArgs, config: Config) -> Result<ExitCode> {
                         x.reason
                     );
                 }
+                println!("    data version {}", r.data_version);
             }
         }
     }
