@@ -27,6 +27,9 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("agent", "agent"),
     ("summary", "summary"),
     ("link", "link"),
+    ("icon", "icon"),
+    ("app_name", "app_name"),
+    ("long_text", "long_text"),
 ];
 
 /// A corpus line that cannot be used.
@@ -127,6 +130,8 @@ fn parse_line(name: &str, i: usize, raw: &str) -> Result<Option<Line>, LineError
                     ("agent", "agent"),
                     ("subtitle", "summary"),
                     ("link", "link"),
+                    ("icon", "icon"),
+                    ("long_form", "long_text"),
                 ];
                 (Era::Fedmsg, env.clone(), renames)
             } else if let Some(body) = v.get("body") {
@@ -141,6 +146,9 @@ fn parse_line(name: &str, i: usize, raw: &str) -> Result<Option<Line>, LineError
                     ("agent", "agent"),
                     ("summary", "summary"),
                     ("url", "link"),
+                    ("app_icon", "icon"),
+                    ("app_name", "app_name"),
+                    ("str", "long_text"),
                 ];
                 (Era::FedoraMessaging, bus, renames)
             } else {

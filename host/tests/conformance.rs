@@ -42,6 +42,7 @@ fn extractors_meet_their_bars_in_both_eras() {
         ("packages", 0.95),
         ("link", 0.90),
         ("summary", 0.80),
+        ("icon", 0.90),
     ];
     let mut below = Vec::new();
     for era in [Era::Fedmsg, Era::FedoraMessaging] {

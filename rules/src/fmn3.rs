@@ -140,14 +140,16 @@ fn application_names(category: &str) -> &'static [&'static str] {
 }
 
 /// Messages from any of the given applications (`koji` or `buildsys`, `bodhi`, `pagure`,
-/// `copr`, ...): the topic's category, or the name the application's message schemas use.
+/// `copr`, ...): the topic's category, or the name the application's message schemas use
+/// (the `app_name` extractor), in any case.
 #[rule]
 fn applications(msg: &Message, args: &ApplicationsArgs) -> bool {
     let category = msg.category();
     let names = application_names(category);
+    let app = meta::app_name(msg).map(|a| a.to_ascii_lowercase());
     args.applications.iter().any(|a| {
         let a = a.to_ascii_lowercase();
-        a == category || names.contains(&a.as_str())
+        a == category || names.contains(&a.as_str()) || app.as_deref() == Some(a.as_str())
     })
 }
 

@@ -85,6 +85,6 @@ fmn_rules_sdk::module! {
         ..fmn2::wiki::TOPIC,
         ..fmn2::wiki::RULES,
     ],
-    extractors: [meta::usernames, meta::packages, meta::groups, meta::agent, meta::summary, meta::link],
+    extractors: [meta::usernames, meta::packages, meta::groups, meta::agent, meta::summary, meta::link, meta::icon, meta::app_name, meta::long_text],
     samples: samples::SAMPLES,
 }

@@ -93,7 +93,62 @@ fn owner(agent: &str, update: &Value) -> String {
     }
 }
 
+/// The schemas' `str()` of an update message: what happened to it, then its builds.
+fn schema_long_text(msg: &Message) -> Option<String> {
+    let sub = msg.subtopic();
+    if sub == "errata.publish" {
+        return msg.str_at(&["body"]).map(str::to_owned);
+    }
+    let u = update(msg)?;
+    let builds = update_nvrs(u).join("\n");
+    let id = alias(u)?;
+    let agent = || user_name(msg.get(&["agent"]));
+    let user = update_user(u)?;
+    Some(match sub {
+        "update.complete.stable" | "update.complete.testing" => format!(
+            "{user}'s Bodhi update {id} completed push to {}\nBuilds:\n{builds} ",
+            &sub["update.complete.".len()..]
+        ),
+        "update.karma.threshold.reach" => format!(
+            "{user}'s bodhi update {id} has reached the {} karma threshold.\nBuilds:\n{builds}",
+            msg.str_at(&["status"])?
+        ),
+        "update.request.testing" | "update.request.stable" => {
+            let agent = agent()?;
+            format!(
+                "{agent} submitted {} update {id} to {}.\nBuilds:\n{builds}",
+                owner(agent, u),
+                &sub["update.request.".len()..]
+            )
+        }
+        "update.request.unpush" | "update.request.revoke" | "update.request.obsolete" => {
+            let agent = agent()?;
+            let verb = match &sub["update.request.".len()..] {
+                "unpush" => "unpushed",
+                "revoke" => "revoked",
+                _ => "obsoleted",
+            };
+            format!(
+                "{agent} {verb} {} update {id}.\nBuilds:\n{builds}",
+                owner(agent, u)
+            )
+        }
+        _ => return None,
+    })
+}
+
 impl Family for Bodhi {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        if msg.is_fedmsg() {
+            return match msg.subtopic() {
+                "update.comment" => msg.str_at(&["comment", "text"]).map(str::to_owned),
+                "errata.publish" => msg.str_at(&["body"]).map(str::to_owned),
+                _ => None,
+            };
+        }
+        schema_long_text(msg)
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
         if msg.is_fedmsg() {
             return None;

@@ -201,6 +201,10 @@ impl Family for Nuancier {
 // ---- planet, the blog aggregator ------------------------------------------------------
 
 impl Family for Planet {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        msg.str_at(&["post", "title"]).map(str::to_owned)
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
         msg.str_at(&["username"]).map(str::to_owned)
     }
@@ -237,6 +241,10 @@ fn badge_user<'m>(msg: &'m Message) -> Option<&'m str> {
 }
 
 impl Family for Badges {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        msg.str_at(&["badge", "description"]).map(str::to_owned)
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
         if msg.is_fedmsg() || msg.subtopic() != "person.login.first" {
             return None;

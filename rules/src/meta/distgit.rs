@@ -30,6 +30,17 @@ fn pusher<'m>(msg: &'m Message) -> Option<&'m str> {
 }
 
 impl Family for DistGit {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        match msg.subtopic() {
+            "lookaside.new" => Some(format!(
+                "{}  {}",
+                msg.str_at(&["md5sum"])?,
+                msg.str_at(&["filename"])?
+            )),
+            _ => None,
+        }
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
         if msg.is_fedmsg() {
             out.extend(pusher(msg));

@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Keys, Message, extractor};
 use crate::util::user_name;
 
 mod anitya;
+mod app;
 mod askbot;
 mod bodhi;
 mod bugzilla;
@@ -45,6 +46,10 @@ trait Family {
     fn packages(&self, _msg: &Message, _out: &mut Keys) {}
     fn groups(&self, _msg: &Message, _out: &mut Keys) {}
     fn summary(&self, _msg: &Message) -> Option<String> {
+        None
+    }
+    /// The long human text, when it says more than the summary.
+    fn long_text(&self, _msg: &Message) -> Option<String> {
         None
     }
     fn link(&self, _msg: &Message) -> Option<String> {
@@ -166,6 +171,19 @@ pub fn agent(msg: &Message) -> Option<String> {
         .or_else(|| family(msg).agent(msg))
 }
 
+/// The icon of the message's application (or of what it is about, such as a badge).
+#[extractor]
+pub fn icon(msg: &Message) -> Option<String> {
+    app::icon(msg)
+}
+
+/// The name of the application that sent the message, as its message schemas give it
+/// (`bodhi`, `koji`, `Discourse`, ...).
+#[extractor]
+pub fn app_name(msg: &Message) -> Option<String> {
+    app::app_name(msg).map(str::to_owned)
+}
+
 /// A one-line human summary of the message.
 #[extractor]
 pub fn summary(msg: &Message) -> Option<String> {
@@ -176,6 +194,13 @@ pub fn summary(msg: &Message) -> Option<String> {
             None => what.trim().to_owned(),
         })
     })
+}
+
+/// The long human text of the message (fedora-messaging's `str()`, fedmsg.meta's long form):
+/// several lines where the application says more, else the summary.
+#[extractor]
+pub fn long_text(msg: &Message) -> Option<String> {
+    family(msg).long_text(msg).or_else(|| summary(msg))
 }
 
 /// A link to what the message is about.

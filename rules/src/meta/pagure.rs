@@ -119,6 +119,134 @@ fn short_branch(b: &str) -> &str {
     b.strip_prefix("refs/heads/").unwrap_or(b)
 }
 
+/// The schemas' `str()`: what happened, then who did it.
+fn schema_long_text(msg: &Message) -> Option<String> {
+    let agent = user_name(msg.get(&["agent"])).unwrap_or("someone");
+    let proj = project(msg).and_then(full_name);
+    let issue_ref = || {
+        Some(format!(
+            "{}#{}",
+            proj.clone()?,
+            num(msg.get(&["issue"])?, "id")?
+        ))
+    };
+    let pr_ref = || {
+        let p = pull_request(msg)?;
+        Some(format!(
+            "{}#{}",
+            full_name(p.get("project")?)?,
+            num(p, "id")?
+        ))
+    };
+    let flag = || {
+        Some(format!(
+            "{} {}",
+            msg.str_at(&["flag", "username"])?,
+            msg.str_at(&["flag", "status"])?
+        ))
+    };
+    let tags = strings(msg.get(&["tags"])).join(", ");
+    let dep = |k: &str| -> Option<String> {
+        match msg.get(&[k])? {
+            Value::Array(a) => Some(
+                a.iter()
+                    .map(|v| format!("#{v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            v => Some(format!("#{}", v.as_i64()?)),
+        }
+    };
+    let by = |what: String| Some(format!("{what}\nBy: {agent}"));
+    match msg.subtopic() {
+        "commit.flag.added" => by(format!("New commit flag: {}", flag()?)),
+        "commit.flag.updated" => by(format!("New commit flag: {}", flag()?)),
+        "git.branch.creation" => by(format!("Git branch: {} created", msg.str_at(&["branch"])?)),
+        "git.branch.deletion" => by(format!("Git branch: {} deleted", msg.str_at(&["branch"])?)),
+        "git.tag.creation" => by(format!("Git tag: {} created", msg.str_at(&["tag"])?)),
+        "git.receive" => {
+            let n = msg.get(&["total_commits"]).and_then(Value::as_i64)?;
+            let who = msg
+                .get(&["authors"])
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().find(|u| s(u, "name") == Some(agent)));
+            let name = who
+                .and_then(|u| s(u, "fullname"))
+                .map(|f| format!("{f} ({agent})"))
+                .unwrap_or_else(|| agent.to_owned());
+            Some(format!(
+                "{name} pushed {n} commit{} on {}.\nBranch: {}\n",
+                if n == 1 { "" } else { "s" },
+                proj?,
+                short_branch(msg.str_at(&["branch"])?)
+            ))
+        }
+        "issue.comment.added" => by(format!("Issue: {} has a new comment", issue_ref()?)),
+        "issue.dependency.added" => by(format!(
+            "Issue: {} depends on {}",
+            issue_ref()?,
+            dep("added_dependency")?
+        )),
+        "issue.dependency.removed" => by(format!(
+            "Issue: {} no longer depending on {}",
+            issue_ref()?,
+            dep("removed_dependency")?
+        )),
+        "issue.edit" => by(format!("Edited Issue: {}", issue_ref()?)),
+        "issue.new" => by(format!("New Issue: {}", issue_ref()?)),
+        "issue.tag.added" => by(format!("Issue: {} tagged with {tags}", issue_ref()?)),
+        "issue.tag.removed" => by(format!("Issue: {} un-tagged with {tags}", issue_ref()?)),
+        "project.deleted" => Some(format!("Project: {}\nDeleted by: {agent}", proj?)),
+        "project.edit" => by(format!("Project Edited: {}", proj?)),
+        "project.group.access.updated" => by(format!(
+            "Group: {} access updated to {} on {}",
+            msg.str_at(&["new_group"])?,
+            msg.str_at(&["new_access"])?,
+            proj?
+        )),
+        "project.group.added" => by(format!(
+            "Group: {} added to {} as {}",
+            msg.str_at(&["new_group"])?,
+            proj?,
+            msg.str_at(&["access"])?
+        )),
+        "project.tag.removed" => by(format!("Tag(s): {tags} removed from {}", proj?)),
+        "project.user.access.updated" => by(format!(
+            "User: {} access edited to {} on {}",
+            msg.str_at(&["new_user"])?,
+            msg.str_at(&["new_access"])?,
+            proj?
+        )),
+        "project.user.added" => by(format!(
+            "User: {} added to {}",
+            msg.str_at(&["new_user"])?,
+            proj?
+        )),
+        "pull-request.assigned.reset" => by(format!("Pull-request {} was un-assigned", pr_ref()?)),
+        "pull-request.closed" => {
+            if msg.get(&["merged"]).and_then(Value::as_bool) == Some(true) {
+                by(format!("Pull-Request: {} has been merged", pr_ref()?))
+            } else {
+                by(format!(
+                    "Pull-Request: {} has been closed without merging",
+                    pr_ref()?
+                ))
+            }
+        }
+        "pull-request.comment.edited" => {
+            by(format!("Edited comment on Pull-Request: {}", pr_ref()?))
+        }
+        "pull-request.flag.added" => by(format!("New pull-request flag: {}", flag()?)),
+        "pull-request.flag.updated" => by(format!("Pull-request flag updated: {}", flag()?)),
+        "pull-request.initial_comment.edited" => {
+            by(format!("Description of pull-request {} edited", pr_ref()?))
+        }
+        "pull-request.tag.added" => by(format!("Pull-request {} was tagged", pr_ref()?)),
+        "pull-request.tag.removed" => by(format!("Pull-request {} was un-tagged", pr_ref()?)),
+        _ => None,
+    }
+}
+
 /// The pusher of a fedmsg-era `git.receive`: the commit's user, else the local part of a
 /// fedoraproject.org address.
 fn pusher<'m>(msg: &'m Message) -> Option<&'m str> {
@@ -129,6 +257,13 @@ fn pusher<'m>(msg: &'m Message) -> Option<&'m str> {
 }
 
 impl Family for Pagure {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        if msg.is_fedmsg() {
+            return None;
+        }
+        schema_long_text(msg)
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
         if msg.subtopic() == "git.receive"
             && let Some(u) = pusher(msg)

@@ -16,6 +16,18 @@ fn on(msg: &Message) -> Option<String> {
 }
 
 impl Family for Trac {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        let summary = msg.str_at(&["ticket", "summary"])?;
+        // An update with a comment shows the comment; any other ticket its description.
+        Some(match msg.str_at(&["comment"]).filter(|c| !c.is_empty()) {
+            Some(c) => format!("Summary: {summary}\nComment: {c}\n"),
+            None => format!(
+                "Summary: {summary}\nDescription: {}\n",
+                msg.str_at(&["ticket", "description"])?
+            ),
+        })
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
         for field in ["owner", "reporter"] {
             if let Some(u) = msg.str_at(&["ticket", field]).filter(|u| !u.is_empty()) {
