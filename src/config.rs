@@ -42,6 +42,10 @@ pub struct RedisSection {
     /// Prefix of every key.
     #[serde(default = "default_namespace")]
     pub namespace: String,
+    /// How often the consumer and each worker process look for workers whose heartbeat
+    /// stopped and hand their queued work to live ones; 0 turns it off.
+    #[serde(default = "default_reclaim_ms")]
+    pub reclaim_ms: u64,
 }
 
 impl Default for RedisSection {
@@ -49,7 +53,29 @@ impl Default for RedisSection {
         RedisSection {
             url: None,
             namespace: default_namespace(),
+            reclaim_ms: default_reclaim_ms(),
         }
+    }
+}
+
+fn default_reclaim_ms() -> u64 {
+    5000
+}
+
+impl RedisSection {
+    /// Starts the janitor on `transport` unless it is turned off.
+    pub fn janitor<T: fmn_core::transport::Transport>(
+        &self,
+        transport: &T,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        (self.reclaim_ms > 0).then(|| {
+            tokio::spawn(fmn_consumer::run_janitor(
+                transport.clone(),
+                std::time::Duration::from_millis(self.reclaim_ms),
+                cancel.clone(),
+            ))
+        })
     }
 }
 

@@ -5,11 +5,14 @@
 //! - [`source`]: where messages come from (JSON lines from a file or stdin).
 //! - [`dispatch`]: choosing a worker.
 //! - [`consume`](mod@consume): the loop between them.
+//! - [`janitor`]: the work of workers that stopped, handed to live ones.
 
 pub mod consume;
 pub mod dispatch;
+pub mod janitor;
 pub mod source;
 
 pub use consume::{ConsumeReport, ConsumerOptions, consume};
 pub use dispatch::{DispatchMode, Dispatcher};
+pub use janitor::{Sweep, run_janitor, sweep};
 pub use source::{JsonLines, RawMessage, Source, SourceError};

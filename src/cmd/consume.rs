@@ -26,7 +26,14 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let (mut source, name) = super::messages(args.messages.as_deref()).await?;
     let opts = config.consumer.options();
     let stop = super::shutdown_on_signal();
-    let r = consume(&transport, &mut source, &opts, &stop).await?;
+    let janitor_stop = stop.child_token();
+    let janitor = config.redis.janitor(&transport, &janitor_stop);
+    let r = consume(&transport, &mut source, &opts, &stop).await;
+    janitor_stop.cancel();
+    if let Some(j) = janitor {
+        j.await?;
+    }
+    let r = r?;
     let data = if r.data_changes > 0 {
         format!(
             "; {} ownership and group data changes applied",

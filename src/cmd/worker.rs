@@ -46,6 +46,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     } = setup::workers(&config, inputs, Some(&transport), ids.clone()).await?;
     let stop = super::shutdown_on_signal();
     let reload = reloader.map(|r| tokio::spawn(r.run(stop.clone())));
+    let janitor = config.redis.janitor(&transport, &stop);
     eprintln!(
         "fmn worker: {threads} loop(s), {} users, {} distinct filters; stop with SIGTERM or Ctrl-C",
         stats.users, stats.shapes
@@ -69,6 +70,9 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     }
     if let Some(r) = reload {
         r.await?;
+    }
+    if let Some(j) = janitor {
+        j.await?;
     }
     Ok(ExitCode::SUCCESS)
 }

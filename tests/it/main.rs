@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod data;
+mod faults;
 mod pipeline;
 mod presets;
 mod reload;

@@ -26,7 +26,7 @@ fn sha256(b: &[u8]) -> String {
 }
 
 /// `copies` copies of each message, each with an id of its own: `{original id}~{copy}`.
-fn copies(messages: &[String], copies: usize) -> (Vec<String>, HashMap<String, String>) {
+pub(crate) fn copies(messages: &[String], copies: usize) -> (Vec<String>, HashMap<String, String>) {
     let mut out = Vec::with_capacity(messages.len() * copies);
     let mut original = HashMap::new();
     for j in 0..copies {

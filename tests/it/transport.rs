@@ -235,6 +235,50 @@ async fn redis(server: &RedisServer) -> RedisTransport {
     .unwrap()
 }
 
+/// A worker that stops: what it read and never acknowledged, and what it never read, goes to
+/// the live workers, once, and every entry is on exactly one queue.
+async fn reclaim_from_a_stopped_worker<T: Transport>(t: &T) {
+    for w in ["w1", "w2", "w3"] {
+        t.register_worker(&WorkerInfo::local(w)).await.unwrap();
+    }
+    let ids: Vec<String> = (0..10).map(|i| format!("m{i}")).collect();
+    let batch: Vec<(String, WorkItem)> = ids.iter().map(|i| ("w1".to_owned(), item(i))).collect();
+    t.dispatch(&batch).await.unwrap();
+    let held = t
+        .read_work("w1", 4, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 4);
+    // w1 goes silent; w2 and w3 stay live.
+    t.deregister_worker("w1").await.unwrap();
+    let sweep = fmn_consumer::sweep(t).await.unwrap();
+    assert_eq!(sweep.reclaimed, [("w1".to_owned(), 10)]);
+    assert_eq!(fmn_consumer::sweep(t).await.unwrap().total(), 0, "once");
+    let mut got = Vec::new();
+    for w in ["w2", "w3"] {
+        let entries = t
+            .read_work(w, 100, Duration::from_millis(100))
+            .await
+            .unwrap();
+        assert_eq!(entries.len(), 5, "spread evenly");
+        got.extend(entries.into_iter().map(|e| e.item.envelope.id));
+    }
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want, "every entry, once");
+    assert!(
+        t.read_work("w1", 100, Duration::from_millis(50))
+            .await
+            .unwrap()
+            .is_empty(),
+        "w1's queue is empty when it comes back"
+    );
+    let counts = t.worker_counts().await.unwrap();
+    let received = |w: &str| counts.iter().find(|c| c.id == w).unwrap().received;
+    assert_eq!((received("w2"), received("w3")), (5, 5));
+}
+
 /// Shared data: an import replaces relations whole, changes edit one key, and every step
 /// moves the version on.
 async fn shared_data<T: Transport>(t: &T) {
@@ -312,6 +356,7 @@ conformance!(work_flow);
 conformance!(blocking_read_wakes_on_dispatch);
 conformance!(dead_letters_and_deliveries);
 conformance!(shared_data);
+conformance!(reclaim_from_a_stopped_worker);
 
 /// Redis only: an entry that is not ours is moved to the dead letters instead of blocking its
 /// reader forever.

@@ -410,6 +410,43 @@ impl Transport for MemoryTransport {
         Ok(out)
     }
 
+    async fn reclaim(
+        &self,
+        dead: &str,
+        targets: &[String],
+        max: usize,
+    ) -> Result<usize, TransportError> {
+        if targets.is_empty() {
+            return Ok(0);
+        }
+        let mut st = self.lock();
+        let moved: Vec<String> = match st.queues.get_mut(&work_queue_name(dead)) {
+            Some(q) => {
+                let ids: Vec<u64> = q.entries.keys().copied().take(max).collect();
+                ids.into_iter()
+                    .filter_map(|id| {
+                        q.pending.remove(&id);
+                        q.entries.remove(&id)
+                    })
+                    .collect()
+            }
+            None => return Ok(0),
+        };
+        let n = moved.len();
+        for (i, data) in moved.into_iter().enumerate() {
+            let target = &targets[i % targets.len()];
+            self.push(&mut st, work_queue_name(target), data);
+            st.counts
+                .entry(target.clone())
+                .or_insert_with(|| WorkerCounts {
+                    id: target.clone(),
+                    ..Default::default()
+                })
+                .received += 1;
+        }
+        Ok(n)
+    }
+
     async fn data_version(&self) -> Result<u64, TransportError> {
         Ok(self.lock().data.0)
     }

@@ -292,6 +292,19 @@ pub trait Transport: Clone + Send + Sync + 'static {
         >,
     > + Send;
 
+    /// Moves up to `max` of the entries `dead`'s work queue still owes (read and not
+    /// acknowledged, or not read at all) to the queues of `targets`, spread evenly, each
+    /// atomically: an entry is on exactly one queue at any time. Returns how many moved.
+    /// For a worker whose heartbeat stopped; if it comes back, it finds its queue emptied, and
+    /// an entry it was evaluating when it was reclaimed is evaluated twice, which the
+    /// senders' delivery ids make harmless.
+    fn reclaim(
+        &self,
+        dead: &str,
+        targets: &[String],
+        max: usize,
+    ) -> impl Future<Output = Result<usize, TransportError>> + Send;
+
     /// The version of the shared data (ownership, groups, aliases): 0 when none was ever
     /// stored; it grows with every import and change.
     fn data_version(&self) -> impl Future<Output = Result<u64, TransportError>> + Send;

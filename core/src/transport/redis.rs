@@ -60,6 +60,26 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return #out
 ";
 
+/// Moves entries of a dead worker's queue, each only if it is still there: KEYS = the dead
+/// queue, then (queue, counters hash) per target; ARGV = the group, then (entry id, index in
+/// KEYS of the target's queue) pairs.
+const RECLAIM: &str = r"
+local moved = 0
+for i = 2, #ARGV, 2 do
+  local id = ARGV[i]
+  local k = tonumber(ARGV[i + 1])
+  local e = redis.call('XRANGE', KEYS[1], id, id)
+  if #e > 0 then
+    redis.call('XADD', KEYS[k], '*', unpack(e[1][2]))
+    redis.call('HINCRBY', KEYS[k + 1], 'received', 1)
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    redis.call('XDEL', KEYS[1], id)
+    moved = moved + 1
+  end
+end
+return moved
+";
+
 const HEARTBEAT: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -105,6 +125,7 @@ pub struct RedisTransport {
     heartbeat: Arc<Script>,
     live: Arc<Script>,
     change: Arc<Script>,
+    reclaim: Arc<Script>,
 }
 
 impl RedisTransport {
@@ -126,6 +147,7 @@ impl RedisTransport {
             heartbeat: Arc::new(Script::new(HEARTBEAT)),
             live: Arc::new(Script::new(LIVE)),
             change: Arc::new(Script::new(CHANGE)),
+            reclaim: Arc::new(Script::new(RECLAIM)),
         })
     }
 
@@ -913,6 +935,43 @@ impl Transport for RedisTransport {
             out.insert(id, h);
         }
         Ok(out)
+    }
+
+    async fn reclaim(
+        &self,
+        dead: &str,
+        targets: &[String],
+        max: usize,
+    ) -> Result<usize, TransportError> {
+        if targets.is_empty() || max == 0 {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        let queue = self.key(&work_queue_name(dead));
+        // Acknowledged entries are deleted, so what the stream holds is what is owed.
+        let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(&queue)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(max)
+            .query_async(&mut conn)
+            .await?;
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let mut inv = self.reclaim.prepare_invoke();
+        inv.key(&queue);
+        for t in targets {
+            inv.key(self.key(&work_queue_name(t)));
+            inv.key(self.key(&format!("worker:{t}")));
+        }
+        inv.arg(WORK_GROUP);
+        for (i, (id, _)) in entries.iter().enumerate() {
+            inv.arg(id).arg(2 + 2 * (i % targets.len()));
+        }
+        let moved: usize = inv.invoke_async(&mut conn).await?;
+        Ok(moved)
     }
 
     async fn data_version(&self) -> Result<u64, TransportError> {

@@ -1,0 +1,153 @@
+//! Faults on real parts: a worker process killed with SIGKILL in the middle of a run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use fmn_core::ChannelKind;
+use fmn_core::transport::redis::RedisOptions;
+use fmn_core::transport::{RedisTransport, Transport};
+
+use crate::cli::{fmn, spawn, terminate, text};
+use crate::pipeline::{corpus_messages, predict, preferences};
+use crate::reload::{all_notifications, copies, processed};
+use crate::support::{RedisServer, wait_until};
+
+/// Four worker processes share 50,000 messages; one is killed with SIGKILL a fifth of the way
+/// in and a new one started. The janitor hands the killed worker's queue (what it held and
+/// what it never read) to the live ones: every message yields exactly its predicted
+/// notifications, each exactly once, on the channel streams.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
+    const TOTAL: usize = 50_000;
+    let base = corpus_messages(1000);
+    let prefs = preferences(&base);
+    let mut want: BTreeMap<String, BTreeSet<(String, ChannelKind)>> = BTreeMap::new();
+    for (id, user, ch) in predict(&prefs, &base).into_keys() {
+        want.entry(id).or_default().insert((user, ch));
+    }
+    let (messages, original) = copies(&base, TOTAL / base.len());
+
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = d.join("fmn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            // Five processes share two cores here: a generous deadline per rule call keeps
+            // CPU starvation from failing rules, which is not what this test is about.
+            "[redis]\nurl = \"{}\"\nreclaim_ms = 500\n\n[worker]\nreload_ms = 0\ntimeout_ms = 5000\n",
+            redis.url()
+        ),
+    )
+    .unwrap();
+    let prefs_file = d.join("prefs.json");
+    std::fs::write(&prefs_file, serde_json::to_string(&prefs).unwrap()).unwrap();
+    let messages_file = d.join("messages.jsonl");
+    std::fs::write(&messages_file, messages.join("\n")).unwrap();
+    let with = |args: &[&str]| {
+        let mut c = fmn();
+        c.arg("--config").arg(&config).args(args).current_dir(d);
+        c
+    };
+    let p = prefs_file.to_str().unwrap();
+    let mut workers: Vec<_> = (0..4)
+        .map(|_| spawn(&mut with(&["worker", "--prefs", p])))
+        .collect();
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(60), "four live workers", async || {
+        transport.live_workers().await.unwrap().len() == 4
+    })
+    .await;
+    let consumer = spawn(&mut with(&[
+        "consume",
+        "--messages",
+        messages_file.to_str().unwrap(),
+    ]));
+
+    wait_until(Duration::from_secs(300), "a fifth of the run", async || {
+        processed(&transport).await >= (TOTAL / 5) as u64
+    })
+    .await;
+    let mut killed = workers.remove(0);
+    killed.kill().unwrap();
+    let _ = killed.wait();
+    workers.push(spawn(&mut with(&["worker", "--prefs", p])));
+
+    let out = terminate_when_done(consumer);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The killed worker's queue counts until the janitor empties it (after its heartbeat's
+    // 10 s TTL), so every message is processed once in all.
+    wait_until(
+        Duration::from_secs(600),
+        "every message processed",
+        async || processed(&transport).await >= TOTAL as u64,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        processed(&transport).await,
+        TOTAL as u64,
+        "processed once each"
+    );
+
+    let mut got: BTreeMap<String, Vec<(String, ChannelKind)>> = BTreeMap::new();
+    for n in all_notifications(&redis.url()).await {
+        got.entry(n.message.id)
+            .or_default()
+            .push((n.user, n.channel));
+    }
+    let mut expected_total = 0;
+    let mut wrong = Vec::new();
+    for (id, base_id) in &original {
+        let want = want.get(base_id).cloned().unwrap_or_default();
+        expected_total += want.len();
+        let mut have = got.remove(id).unwrap_or_default();
+        let n = have.len();
+        have.sort();
+        have.dedup();
+        let have: BTreeSet<_> = have.into_iter().collect();
+        if n != have.len() || have != want {
+            wrong.push(format!("{id}: {n} written, got {have:?}, want {want:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} messages wrong, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    assert!(got.is_empty(), "notifications for unknown messages");
+    assert!(
+        expected_total > 10_000,
+        "a test worth running: {expected_total}"
+    );
+    let reclaimed: u64 = transport
+        .worker_counts()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.received)
+        .sum::<u64>()
+        - TOTAL as u64;
+    eprintln!("entries reclaimed from the killed worker: {reclaimed}");
+    for w in workers {
+        let out = terminate(w);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}
+
+/// The consumer ends by itself once the file is dispatched.
+fn terminate_when_done(mut child: std::process::Child) -> std::process::Output {
+    let deadline = std::time::Instant::now() + Duration::from_secs(600);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the consumer did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
