@@ -56,6 +56,8 @@ enum Command {
     /// Rule modules: create, build, test, list, publish to workers.
     #[command(subcommand)]
     Rules(cmd::rules::RulesCommand),
+    /// What a deployment on Redis is doing: workers and their shares, queues, dead letters.
+    Status(cmd::status::StatusArgs),
     /// Ownership, group and alias data in Redis: import files, show what is held.
     #[command(subcommand)]
     Data(cmd::data::DataCommand),
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
             Command::Prefs(c) => cmd::prefs::run(c, config).await,
             Command::Rules(c) => cmd::rules::run(c, config).await,
             Command::Data(c) => cmd::data::run(c, config).await,
+            Command::Status(a) => cmd::status::run(a, config).await,
             Command::Bench(c) => bench::run(c, config).await,
         }
     });

@@ -6,6 +6,7 @@ pub mod prefs;
 pub mod rules;
 pub mod run;
 pub mod send;
+pub mod status;
 pub mod worker;
 
 use std::path::Path;

@@ -133,6 +133,32 @@ async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
         .sum::<u64>()
         - TOTAL as u64;
     eprintln!("entries reclaimed from the killed worker: {reclaimed}");
+
+    // `fmn status` tells the story: five registered, four live, the killed one's queue empty.
+    let out = crate::cli::run(&mut with(&["status", "--json"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["live_workers"], 4);
+    let ws = status["workers"].as_array().unwrap();
+    assert_eq!(ws.len(), 5);
+    let dead: Vec<&serde_json::Value> = ws.iter().filter(|w| w["live"] == false).collect();
+    assert_eq!(dead.len(), 1);
+    let dead_queue = format!("work:{}", dead[0]["id"].as_str().unwrap());
+    let q = status["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"] == dead_queue.as_str())
+        .unwrap();
+    assert_eq!(q["waiting"], 0, "{q}");
+    let processed_sum: u64 = ws.iter().map(|w| w["processed"].as_u64().unwrap()).sum();
+    assert_eq!(processed_sum, TOTAL as u64);
+    let out = crate::cli::run(&mut with(&["status"]));
+    assert!(
+        text(&out.stdout).starts_with("workers: 4 live of 5 registered\n"),
+        "{}",
+        text(&out.stdout)
+    );
     for w in workers {
         let out = terminate(w);
         assert!(out.status.success(), "{}", text(&out.stderr));

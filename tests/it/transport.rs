@@ -132,6 +132,15 @@ async fn work_flow<T: Reopen>(t: &T) {
         "c is read and not acknowledged"
     );
     assert_eq!(depth("out:email", &d), (1, 1));
+    let oldest = |name: &str, d: &[fmn_core::transport::QueueDepth]| {
+        d.iter().find(|q| q.name == name).unwrap().oldest_ms
+    };
+    assert!(oldest("work:w1", &d).is_some_and(|ms| ms < 60_000), "{d:?}");
+    assert_eq!(
+        oldest("out:push", &d),
+        None,
+        "an empty queue has no oldest entry"
+    );
 
     // A restarted worker (same id, new connection) gets back what it held; the first
     // session does not see it again.
@@ -160,7 +169,11 @@ async fn work_flow<T: Reopen>(t: &T) {
         .await
         .unwrap();
     let d = t.queue_depths().await.unwrap();
-    assert!(d.iter().all(|q| q.waiting == 0 && q.pending == 0), "{d:?}");
+    assert!(
+        d.iter()
+            .all(|q| q.waiting == 0 && q.pending == 0 && q.oldest_ms.is_none()),
+        "{d:?}"
+    );
 
     let counts = t.worker_counts().await.unwrap();
     let w1 = counts.iter().find(|c| c.id == "w1").unwrap();

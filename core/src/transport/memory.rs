@@ -44,6 +44,8 @@ struct State {
 #[derive(Default)]
 struct Queue {
     entries: BTreeMap<u64, String>,
+    /// When each entry was added.
+    born: BTreeMap<u64, Instant>,
     next_id: u64,
     /// Entries with an id above this have not been handed to anyone yet.
     cursor: u64,
@@ -58,6 +60,7 @@ impl Queue {
     fn push(&mut self, data: String) {
         self.next_id += 1;
         self.entries.insert(self.next_id, data);
+        self.born.insert(self.next_id, Instant::now());
     }
 
     /// Hands out first what `consumer` held before it last (re)started, then new entries.
@@ -97,6 +100,7 @@ impl Queue {
         for id in ids.iter().filter_map(|i| i.0.parse::<u64>().ok()) {
             if self.pending.remove(&id).is_some() {
                 self.entries.remove(&id);
+                self.born.remove(&id);
             }
         }
     }
@@ -367,15 +371,23 @@ impl Transport for MemoryTransport {
         Ok(names
             .into_iter()
             .map(|name| {
-                let (waiting, pending) = st
+                let (waiting, pending, oldest_ms) = st
                     .queues
                     .get(&name)
-                    .map(|q| (q.entries.len() as u64, q.pending.len() as u64))
+                    .map(|q| {
+                        let oldest = q
+                            .born
+                            .values()
+                            .next()
+                            .map(|t| t.elapsed().as_millis() as u64);
+                        (q.entries.len() as u64, q.pending.len() as u64, oldest)
+                    })
                     .unwrap_or_default();
                 QueueDepth {
                     name,
                     waiting,
                     pending,
+                    oldest_ms,
                 }
             })
             .collect())
@@ -426,6 +438,7 @@ impl Transport for MemoryTransport {
                 ids.into_iter()
                     .filter_map(|id| {
                         q.pending.remove(&id);
+                        q.born.remove(&id);
                         q.entries.remove(&id)
                     })
                     .collect()

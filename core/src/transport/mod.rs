@@ -166,6 +166,9 @@ pub struct QueueDepth {
     pub waiting: u64,
     /// Of those, read by someone and not yet acknowledged.
     pub pending: u64,
+    /// How long the oldest of them has waited, in milliseconds; none when the queue is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_ms: Option<u64>,
 }
 
 /// A transport failed; the caller retries with backoff.

@@ -489,15 +489,35 @@ impl RedisTransport {
         Ok(())
     }
 
-    async fn stream_depth(&self, stream: &str, group: &str) -> Result<(u64, u64), TransportError> {
+    /// (entries, pending, age of the oldest entry in ms) of a stream.
+    async fn stream_depth(
+        &self,
+        stream: &str,
+        group: &str,
+    ) -> Result<(u64, u64, Option<u64>), TransportError> {
         let mut conn = self.conn.clone();
         let len: u64 = redis::cmd("XLEN")
             .arg(stream)
             .query_async(&mut conn)
             .await?;
         if len == 0 {
-            return Ok((0, 0));
+            return Ok((0, 0, None));
         }
+        // An entry id starts with the milliseconds of Redis' clock when it was added.
+        let first: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+            .arg(stream)
+            .arg("-")
+            .arg("+")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut conn)
+            .await?;
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await?;
+        let now_ms = secs * 1000 + micros / 1000;
+        let oldest = first
+            .first()
+            .and_then(|(id, _)| id.split('-').next()?.parse::<u64>().ok())
+            .map(|born| now_ms.saturating_sub(born));
         let summary: redis::RedisResult<Value> = redis::cmd("XPENDING")
             .arg(stream)
             .arg(group)
@@ -512,7 +532,7 @@ impl RedisTransport {
             Err(e) if e.code() == Some("NOGROUP") => 0,
             Err(e) => return Err(e.into()),
         };
-        Ok((len, pending))
+        Ok((len, pending, oldest))
     }
 }
 
@@ -875,20 +895,24 @@ impl Transport for RedisTransport {
         let mut out = Vec::new();
         for w in self.worker_counts().await? {
             let name = work_queue_name(&w.id);
-            let (waiting, pending) = self.stream_depth(&self.key(&name), WORK_GROUP).await?;
+            let (waiting, pending, oldest_ms) =
+                self.stream_depth(&self.key(&name), WORK_GROUP).await?;
             out.push(QueueDepth {
                 name,
                 waiting,
                 pending,
+                oldest_ms,
             });
         }
         for c in ChannelKind::ALL {
             let name = out_queue_name(c);
-            let (waiting, pending) = self.stream_depth(&self.key(&name), OUT_GROUP).await?;
+            let (waiting, pending, oldest_ms) =
+                self.stream_depth(&self.key(&name), OUT_GROUP).await?;
             out.push(QueueDepth {
                 name,
                 waiting,
                 pending,
+                oldest_ms,
             });
         }
         Ok(out)

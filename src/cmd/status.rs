@@ -1,0 +1,136 @@
+//! `fmn status`: what a deployment on Redis is doing, as the original experiment's table and
+//! more: every worker, live or not, with its share of the messages; every queue's depth,
+//! pending entries and oldest entry; the dead letters.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use fmn_core::transport::{QueueDepth, Transport};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::setup;
+use crate::stats::chi_square_uniform;
+
+/// `fmn status` options.
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// Redis URL (or `[redis] url` in the configuration).
+    #[arg(long)]
+    redis: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct WorkerStatus {
+    id: String,
+    live: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<String>,
+    received: u64,
+    processed: u64,
+    notifications: u64,
+    /// Percent of all messages dispatched.
+    share: f64,
+}
+
+#[derive(Serialize)]
+struct Status {
+    workers: Vec<WorkerStatus>,
+    live_workers: usize,
+    /// Chi-square p-value of the live workers' received counts against an even spread.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spread_p_value: Option<f64>,
+    queues: Vec<QueueDepth>,
+    dead_letters: u64,
+}
+
+/// Runs `fmn status`.
+pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
+    let url = super::redis_url(args.redis, &config)?;
+    let t = setup::redis(&url, &config.redis.namespace).await?;
+    let live = t.live_workers().await?;
+    let counts = t.worker_counts().await?;
+    let fields = t.worker_fields().await?;
+    let total: u64 = counts.iter().map(|c| c.received).sum();
+    let workers: Vec<WorkerStatus> = counts
+        .into_iter()
+        .map(|c| {
+            let f = fields.get(&c.id);
+            WorkerStatus {
+                live: live.binary_search(&c.id).is_ok(),
+                host: f.and_then(|f| f.get("host").cloned()),
+                pid: f.and_then(|f| f.get("pid").cloned()),
+                share: 100.0 * c.received as f64 / total.max(1) as f64,
+                received: c.received,
+                processed: c.processed,
+                notifications: c.notifications,
+                id: c.id,
+            }
+        })
+        .collect();
+    let live_received: Vec<u64> = workers
+        .iter()
+        .filter(|w| w.live)
+        .map(|w| w.received)
+        .collect();
+    let status = Status {
+        live_workers: live.len(),
+        spread_p_value: (live_received.len() > 1).then(|| chi_square_uniform(&live_received).1),
+        workers,
+        queues: t.queue_depths().await?,
+        dead_letters: t.dead_letter_count().await?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print(&status);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(s: &Status) {
+    println!(
+        "workers: {} live of {} registered",
+        s.live_workers,
+        s.workers.len()
+    );
+    println!(
+        "  {:<32} {:<5} {:>10} {:>10} {:>13} {:>7}",
+        "worker", "live", "received", "processed", "notifications", "share"
+    );
+    for w in &s.workers {
+        println!(
+            "  {:<32} {:<5} {:>10} {:>10} {:>13} {:>6.1}%",
+            w.id,
+            if w.live { "yes" } else { "no" },
+            w.received,
+            w.processed,
+            w.notifications,
+            w.share
+        );
+    }
+    if let Some(p) = s.spread_p_value {
+        println!("  spread over live workers: chi-square p = {p:.3}");
+    }
+    println!("queues:");
+    println!(
+        "  {:<38} {:>9} {:>9} {:>12}",
+        "queue", "waiting", "pending", "oldest"
+    );
+    for q in &s.queues {
+        let oldest = q
+            .oldest_ms
+            .map(|ms| format!("{:.1} s", ms as f64 / 1000.0))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "  {:<38} {:>9} {:>9} {:>12}",
+            q.name, q.waiting, q.pending, oldest
+        );
+    }
+    println!("dead letters: {}", s.dead_letters);
+}
