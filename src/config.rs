@@ -93,6 +93,12 @@ pub struct ConsumerSection {
     /// Messages dispatched per round trip.
     #[serde(default = "default_consumer_batch")]
     pub batch: usize,
+    /// How a worker is picked: `random` (the original design) or `p2c`.
+    #[serde(default = "default_dispatch")]
+    pub dispatch: String,
+    /// Entries the live workers' queues may hold in all before the consumer stops reading.
+    #[serde(default = "default_max_backlog")]
+    pub max_backlog: u64,
 }
 
 impl Default for ConsumerSection {
@@ -100,8 +106,18 @@ impl Default for ConsumerSection {
         ConsumerSection {
             max_message_bytes: default_max_message(),
             batch: default_consumer_batch(),
+            dispatch: default_dispatch(),
+            max_backlog: default_max_backlog(),
         }
     }
+}
+
+fn default_dispatch() -> String {
+    "random".into()
+}
+
+fn default_max_backlog() -> u64 {
+    fmn_consumer::consume::DEFAULT_MAX_BACKLOG
 }
 
 fn default_max_message() -> usize {
@@ -184,12 +200,17 @@ fn default_memory_mb() -> usize {
 
 impl ConsumerSection {
     /// The consumer's options as this section sets them.
-    pub fn options(&self) -> fmn_consumer::ConsumerOptions {
-        fmn_consumer::ConsumerOptions {
+    pub fn options(&self) -> anyhow::Result<fmn_consumer::ConsumerOptions> {
+        Ok(fmn_consumer::ConsumerOptions {
             max_message_bytes: self.max_message_bytes,
             batch: self.batch,
+            dispatch: self
+                .dispatch
+                .parse()
+                .map_err(|e| anyhow::anyhow!("[consumer] dispatch: {e}"))?,
+            max_backlog: self.max_backlog,
             ..Default::default()
-        }
+        })
     }
 }
 

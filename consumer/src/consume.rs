@@ -20,8 +20,11 @@ pub struct ConsumerOptions {
     pub linger: Duration,
     /// How workers are picked.
     pub dispatch: DispatchMode,
-    /// How often the list of live workers is re-read.
+    /// How often the list of live workers (and their queue lengths) is re-read.
     pub refresh_workers: Duration,
+    /// When the live workers' queues hold this many entries in all, the consumer stops
+    /// reading the bus until they drain below it: Redis stays bounded and nothing is dropped.
+    pub max_backlog: u64,
 }
 
 impl Default for ConsumerOptions {
@@ -32,9 +35,13 @@ impl Default for ConsumerOptions {
             linger: Duration::from_millis(5),
             dispatch: DispatchMode::Random,
             refresh_workers: Duration::from_secs(1),
+            max_backlog: DEFAULT_MAX_BACKLOG,
         }
     }
 }
+
+/// The default bound on the entries waiting in the live workers' queues.
+pub const DEFAULT_MAX_BACKLOG: u64 = 100_000;
 
 /// What the consumer did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +54,8 @@ pub struct ConsumeReport {
     pub dead_lettered: u64,
     /// Changes to ownership and group data that messages announced, applied.
     pub data_changes: u64,
+    /// Times the consumer stopped reading because the workers' queues were full.
+    pub backpressure_pauses: u64,
 }
 
 /// Why an input is not a message, as a dead letter.
@@ -96,6 +105,7 @@ pub async fn consume<T: Transport, S: Source>(
     let mut dispatcher = Dispatcher::new(opts.dispatch, opts.refresh_workers);
     let max = opts.max_message_bytes;
     let mut ended = false;
+    let mut throttled = false;
     while !ended && !cancel.is_cancelled() {
         let mut batch: Vec<RawMessage> = Vec::new();
         let first = tokio::select! {
@@ -197,6 +207,31 @@ pub async fn consume<T: Transport, S: Source>(
                     return Ok(report);
                 }
                 continue;
+            }
+            if dispatcher.backlog() >= opts.max_backlog {
+                if !throttled {
+                    tracing::warn!(
+                        backlog = dispatcher.backlog(),
+                        bound = opts.max_backlog,
+                        "the workers' queues are full; reading nothing more from the bus until they drain"
+                    );
+                    report.backpressure_pauses += 1;
+                    throttled = true;
+                }
+                dispatcher.invalidate();
+                // Short, steady waits: the queues drain at the workers' pace.
+                let mut short = 0;
+                if !pause(&mut short, cancel).await {
+                    return Ok(report);
+                }
+                continue;
+            }
+            if throttled {
+                tracing::info!(
+                    backlog = dispatcher.backlog(),
+                    "the workers' queues drained; reading again"
+                );
+                throttled = false;
             }
             let assigned: Vec<(String, WorkItem)> = items
                 .drain(..)

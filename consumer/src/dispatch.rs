@@ -12,12 +12,31 @@ pub enum DispatchMode {
     /// Uniformly at random among the live workers: the original experiment's design.
     #[default]
     Random,
+    /// Two live workers at random; the one with the shorter queue wins ("power of two
+    /// choices"): a slow or stalled worker stops getting work once its queue grows.
+    P2c,
+}
+
+impl std::str::FromStr for DispatchMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "random" => Ok(DispatchMode::Random),
+            "p2c" => Ok(DispatchMode::P2c),
+            other => Err(format!(
+                "unknown dispatch mode {other:?} (known: random, p2c)"
+            )),
+        }
+    }
 }
 
 /// Picks workers among the live ones, refreshing the list from the registry now and then.
 pub struct Dispatcher {
     mode: DispatchMode,
     live: Vec<String>,
+    /// Each live worker's queue length when last read, plus what was sent to it since.
+    backlog: Vec<u64>,
     refreshed: Option<Instant>,
     refresh_every: Duration,
     rng: SmallRng,
@@ -29,6 +48,7 @@ impl Dispatcher {
         Dispatcher {
             mode,
             live: Vec::new(),
+            backlog: Vec::new(),
             refreshed: None,
             refresh_every,
             rng: SmallRng::from_rng(&mut rand::rng()),
@@ -51,9 +71,15 @@ impl Dispatcher {
             .is_none_or(|t| t.elapsed() >= self.refresh_every);
         if stale || self.live.is_empty() {
             self.live = transport.live_workers().await?;
+            self.backlog = transport.backlogs(&self.live).await?;
             self.refreshed = Some(Instant::now());
         }
         Ok(self.live.len())
+    }
+
+    /// The entries the live workers' queues hold, as last read plus what was sent since.
+    pub fn backlog(&self) -> u64 {
+        self.backlog.iter().sum()
     }
 
     /// Forgets the list, so the next call re-reads it.
@@ -66,17 +92,86 @@ impl Dispatcher {
         if self.live.is_empty() {
             return None;
         }
-        let i = match self.mode {
-            DispatchMode::Random => self.rng.random_range(0..self.live.len()),
-        };
+        let i = self.pick(self.live.len());
+        if let Some(b) = self.backlog.get_mut(i) {
+            *b += 1;
+        }
         Some(&self.live[i])
+    }
+
+    fn pick(&mut self, n: usize) -> usize {
+        match self.mode {
+            DispatchMode::Random => self.rng.random_range(0..n),
+            DispatchMode::P2c if n < 2 => 0,
+            DispatchMode::P2c => {
+                // Two distinct workers, so a stalled one loses every draw it is in.
+                let a = self.rng.random_range(0..n);
+                let b = (a + self.rng.random_range(1..n)) % n;
+                let len = |i: usize| self.backlog.get(i).copied().unwrap_or(0);
+                if len(b) < len(a) { b } else { a }
+            }
+        }
     }
 
     /// Picks an index in `0..n` the way [`Self::choose`] would: for experiments without a
     /// transport.
     pub fn choose_index(&mut self, n: usize) -> usize {
-        match self.mode {
-            DispatchMode::Random => self.rng.random_range(0..n.max(1)),
+        let n = n.max(1);
+        if self.backlog.len() != n {
+            self.backlog = vec![0; n];
         }
+        let i = self.pick(n);
+        self.backlog[i] += 1;
+        i
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fmn_core::transport::{MemoryTransport, Transport, WorkItem, WorkerInfo};
+
+    use super::*;
+
+    fn item(i: usize) -> WorkItem {
+        let line = format!(r#"{{"topic": "t", "id": "m{i}", "body": {{}}}}"#);
+        WorkItem {
+            envelope: fmn_core::Envelope::from_bus_json(line.as_bytes(), 1 << 20).unwrap(),
+            origin: "test".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn p2c_avoids_a_long_queue_and_random_does_not() {
+        let t = MemoryTransport::default();
+        for w in ["busy", "idle"] {
+            t.register_worker(&WorkerInfo::local(w)).await.unwrap();
+        }
+        let backlog: Vec<(String, WorkItem)> = (0..100).map(|i| ("busy".into(), item(i))).collect();
+        t.dispatch(&backlog).await.unwrap();
+
+        let mut p2c = Dispatcher::seeded(DispatchMode::P2c, Duration::from_secs(60), 7);
+        p2c.refresh(&t).await.unwrap();
+        assert_eq!(p2c.backlog(), 100);
+        let to_idle = (0..100).filter(|_| p2c.choose() == Some("idle")).count();
+        assert_eq!(to_idle, 100, "the idle worker's queue catches up first");
+        assert_eq!(p2c.backlog(), 200);
+
+        let mut random = Dispatcher::seeded(DispatchMode::Random, Duration::from_secs(60), 7);
+        random.refresh(&t).await.unwrap();
+        let to_idle = (0..1000)
+            .filter(|_| random.choose() == Some("idle"))
+            .count();
+        assert!((400..600).contains(&to_idle), "{to_idle}");
+    }
+
+    #[test]
+    fn modes_parse() {
+        assert_eq!("p2c".parse(), Ok(DispatchMode::P2c));
+        assert!(
+            "shared"
+                .parse::<DispatchMode>()
+                .unwrap_err()
+                .contains("known: random, p2c")
+        );
     }
 }

@@ -18,13 +18,20 @@ pub struct ConsumeArgs {
     /// Redis URL (or `[redis] url` in the configuration).
     #[arg(long)]
     redis: Option<String>,
+    /// How a worker is picked: `random` or `p2c` (or `[consumer] dispatch`).
+    #[arg(long)]
+    dispatch: Option<String>,
 }
 
 pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let url = super::redis_url(args.redis, &config)?;
     let transport = setup::redis(&url, &config.redis.namespace).await?;
     let (mut source, name) = super::messages(args.messages.as_deref()).await?;
-    let opts = config.consumer.options();
+    let mut consumer = config.consumer.clone();
+    if let Some(d) = args.dispatch {
+        consumer.dispatch = d;
+    }
+    let opts = consumer.options()?;
     let stop = super::shutdown_on_signal();
     let janitor_stop = stop.child_token();
     let janitor = config.redis.janitor(&transport, &janitor_stop);
@@ -46,5 +53,11 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
         "fmn consume: {name}: {} messages read, {} dispatched, {} dead-lettered{data}",
         r.read, r.dispatched, r.dead_lettered
     );
+    if r.backpressure_pauses > 0 {
+        println!(
+            "fmn consume: paused {} time(s) while the workers' queues held {} entries or more",
+            r.backpressure_pauses, opts.max_backlog
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -174,7 +174,7 @@ async fn pipeline<T: Transport>(
 
     let started = Instant::now();
     let (mut source, _) = super::messages(args.messages.as_deref()).await?;
-    let opts = config.consumer.options();
+    let opts = config.consumer.options()?;
     let stop_consumer = super::shutdown_on_signal();
     let report = consume(&transport, &mut source, &opts, &stop_consumer).await?;
 

@@ -46,6 +46,10 @@ struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     spread_p_value: Option<f64>,
     queues: Vec<QueueDepth>,
+    /// Entries in the live workers' queues, and the bound at which the consumer stops
+    /// reading the bus (`[consumer] max_backlog` of this configuration).
+    backlog: u64,
+    max_backlog: u64,
     dead_letters: u64,
 }
 
@@ -78,7 +82,10 @@ pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
         .filter(|w| w.live)
         .map(|w| w.received)
         .collect();
+    let backlog: u64 = t.backlogs(&live).await?.iter().sum();
     let status = Status {
+        backlog,
+        max_backlog: config.consumer.max_backlog,
         live_workers: live.len(),
         spread_p_value: (live_received.len() > 1).then(|| chi_square_uniform(&live_received).1),
         workers,
@@ -132,5 +139,9 @@ fn print(s: &Status) {
             q.name, q.waiting, q.pending, oldest
         );
     }
+    println!(
+        "backlog: {} entries in the live workers' queues; the consumer stops reading at {}",
+        s.backlog, s.max_backlog
+    );
     println!("dead letters: {}", s.dead_letters);
 }

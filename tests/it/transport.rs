@@ -292,6 +292,63 @@ async fn reclaim_from_a_stopped_worker<T: Transport>(t: &T) {
     assert_eq!((received("w2"), received("w3")), (5, 5));
 }
 
+/// Backpressure: with a worker that does not keep up, the consumer stops reading once the
+/// queues hold `max_backlog` entries (plus at most one batch), and goes on, losing nothing,
+/// once they drain.
+async fn consumer_backpressure<T: Transport>(t: &T) {
+    use fmn_consumer::{ConsumerOptions, JsonLines, consume};
+    use tokio_util::sync::CancellationToken;
+    t.register_worker(&WorkerInfo::local("slow")).await.unwrap();
+    let beat = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            loop {
+                t.heartbeat("slow").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let input: String = (0..1000)
+        .map(|i| format!("{{\"topic\": \"org.example.t\", \"id\": \"m{i}\", \"body\": {{}}}}\n"))
+        .collect();
+    let consumer = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            let opts = ConsumerOptions {
+                batch: 10,
+                max_backlog: 100,
+                refresh_workers: Duration::from_millis(20),
+                ..Default::default()
+            };
+            let mut source = JsonLines::new(input.as_bytes(), "generated");
+            consume(&t, &mut source, &opts, &CancellationToken::new())
+                .await
+                .unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = t.backlogs(&["slow".to_owned()]).await.unwrap()[0];
+    assert!((100..=110).contains(&held), "the queue holds {held}");
+    assert!(!consumer.is_finished(), "the consumer waits");
+
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 1000 {
+        let got = t
+            .read_work("slow", 50, Duration::from_millis(200))
+            .await
+            .unwrap();
+        let ids: Vec<EntryId> = got.iter().map(|e| e.id.clone()).collect();
+        for e in got {
+            assert!(seen.insert(e.item.envelope.id), "read twice");
+        }
+        t.complete_work("slow", &ids, &[]).await.unwrap();
+    }
+    let report = consumer.await.unwrap();
+    beat.abort();
+    assert_eq!((report.read, report.dispatched), (1000, 1000));
+    assert!(report.backpressure_pauses >= 1, "{report:?}");
+}
+
 /// Shared data: an import replaces relations whole, changes edit one key, and every step
 /// moves the version on.
 async fn shared_data<T: Transport>(t: &T) {
@@ -370,6 +427,7 @@ conformance!(blocking_read_wakes_on_dispatch);
 conformance!(dead_letters_and_deliveries);
 conformance!(shared_data);
 conformance!(reclaim_from_a_stopped_worker);
+conformance!(consumer_backpressure);
 
 /// Redis only: an entry that is not ours is moved to the dead letters instead of blocking its
 /// reader forever.

@@ -422,6 +422,18 @@ impl Transport for MemoryTransport {
         Ok(out)
     }
 
+    async fn backlogs(&self, workers: &[String]) -> Result<Vec<u64>, TransportError> {
+        let st = self.lock();
+        Ok(workers
+            .iter()
+            .map(|w| {
+                st.queues
+                    .get(&work_queue_name(w))
+                    .map_or(0, |q| q.entries.len() as u64)
+            })
+            .collect())
+    }
+
     async fn reclaim(
         &self,
         dead: &str,

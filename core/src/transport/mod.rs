@@ -295,6 +295,13 @@ pub trait Transport: Clone + Send + Sync + 'static {
         >,
     > + Send;
 
+    /// How many entries each of `workers`' queues holds (read or not, not yet acknowledged),
+    /// in the order given, in one round trip.
+    fn backlogs(
+        &self,
+        workers: &[String],
+    ) -> impl Future<Output = Result<Vec<u64>, TransportError>> + Send;
+
     /// Moves up to `max` of the entries `dead`'s work queue still owes (read and not
     /// acknowledged, or not read at all) to the queues of `targets`, spread evenly, each
     /// atomically: an entry is on exactly one queue at any time. Returns how many moved.

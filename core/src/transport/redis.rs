@@ -961,6 +961,18 @@ impl Transport for RedisTransport {
         Ok(out)
     }
 
+    async fn backlogs(&self, workers: &[String]) -> Result<Vec<u64>, TransportError> {
+        if workers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for w in workers {
+            pipe.cmd("XLEN").arg(self.key(&work_queue_name(w)));
+        }
+        let mut conn = self.conn.clone();
+        Ok(pipe.query_async(&mut conn).await?)
+    }
+
     async fn reclaim(
         &self,
         dead: &str,
