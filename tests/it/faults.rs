@@ -177,3 +177,118 @@ fn terminate_when_done(mut child: std::process::Child) -> std::process::Output {
     }
     child.wait_with_output().unwrap()
 }
+
+/// Redis itself crashes (SIGKILL) mid-run and comes back a second later from its append-only
+/// file (`appendfsync always`: what it acknowledged is on disk). Consumer, workers and
+/// janitors retry with backoff and go on by themselves; every message yields its predicted
+/// notifications. A write whose reply was lost in the crash is retried, so a notification
+/// may be written twice: always with the same delivery id, which senders send once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_crashing_mid_run_loses_nothing() {
+    use std::sync::Arc;
+
+    use fmn_consumer::{ConsumerOptions, JsonLines, consume};
+    use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, SandboxConfig, WasmModule};
+    use fmn_host::{WorkerOptions, run_worker};
+    use tokio_util::sync::CancellationToken;
+
+    const TOTAL: usize = 20_000;
+    const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+    let base = corpus_messages(1000);
+    let prefs = preferences(&base);
+    let mut want: BTreeMap<String, BTreeSet<(String, ChannelKind)>> = BTreeMap::new();
+    for (id, user, ch) in predict(&prefs, &base).into_keys() {
+        want.entry(id).or_default().insert((user, ch));
+    }
+    let (messages, original) = copies(&base, TOTAL / base.len());
+
+    let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let module = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
+    let ruleset = Arc::new(RuleSet::new(1, vec![module]).unwrap());
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
+    let stop = CancellationToken::new();
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            tokio::spawn(run_worker(
+                transport.clone(),
+                snapshot.clone(),
+                WorkerOptions::new(format!("w{i}")),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let consumer = {
+        let t = transport.clone();
+        tokio::spawn(async move {
+            let input = messages.join("\n");
+            let mut source = JsonLines::new(input.as_bytes(), "copies");
+            consume(
+                &t,
+                &mut source,
+                &ConsumerOptions::default(),
+                &CancellationToken::new(),
+            )
+            .await
+            .unwrap()
+        })
+    };
+    wait_until(Duration::from_secs(300), "a fifth of the run", async || {
+        processed(&transport).await >= (TOTAL / 5) as u64
+    })
+    .await;
+    let before = processed(&transport).await;
+    assert!(before < TOTAL as u64, "the crash comes mid-run");
+    let redis = tokio::task::spawn_blocking(move || {
+        redis.crash_and_restart(Duration::from_secs(1));
+        redis
+    })
+    .await
+    .unwrap();
+
+    let report = consumer.await.unwrap();
+    assert_eq!(report.read, TOTAL as u64);
+    let url = redis.url();
+    let mut got: BTreeMap<String, BTreeSet<(String, ChannelKind)>> = BTreeMap::new();
+    let expected_total: usize = original
+        .values()
+        .map(|b| want.get(b).map_or(0, BTreeSet::len))
+        .sum();
+    wait_until(Duration::from_secs(300), "every notification", async || {
+        got.clear();
+        for n in all_notifications(&url).await {
+            got.entry(n.message.id)
+                .or_default()
+                .insert((n.user, n.channel));
+        }
+        got.values().map(BTreeSet::len).sum::<usize>() >= expected_total
+    })
+    .await;
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+    let mut wrong = Vec::new();
+    for (id, base_id) in &original {
+        let want = want.get(base_id).cloned().unwrap_or_default();
+        let have = got.remove(id).unwrap_or_default();
+        if have != want {
+            wrong.push(format!("{id}: got {have:?}, want {want:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} messages wrong, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+    let written = all_notifications(&url).await.len();
+    eprintln!(
+        "notifications: {expected_total} expected, {written} written ({} written twice)",
+        written - expected_total
+    );
+}

@@ -44,6 +44,7 @@ pub fn fixture(name: &str) -> String {
 pub struct RedisServer {
     pub port: u16,
     child: Child,
+    args: Vec<String>,
     /// Its working directory, removed on drop.
     _dir: TempDir,
 }
@@ -71,10 +72,21 @@ impl RedisServer {
         let mut s = RedisServer {
             port,
             child,
+            args,
             _dir: dir,
         };
         wait_for_port(port, "redis-server", &mut s.child);
         s
+    }
+
+    /// Kills it (SIGKILL: no chance to save anything more), waits `down`, and starts it again
+    /// on the same port and directory, where it reloads what it had persisted.
+    pub fn crash_and_restart(&mut self, down: std::time::Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        self.child = spawn_redis(&self.args);
+        wait_for_port(self.port, "redis-server", &mut self.child);
     }
 
     /// `redis://127.0.0.1:PORT`.
