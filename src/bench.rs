@@ -87,6 +87,9 @@ pub struct DispatchArgs {
     /// Redis URL; default `[redis] url` of the configuration, else redis://127.0.0.1:6379.
     #[arg(long)]
     redis: Option<String>,
+    /// How workers are picked: `random` or `p2c`.
+    #[arg(long, default_value = "random")]
+    dispatch: String,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -146,7 +149,7 @@ struct DispatchReport {
     messages: u64,
     workers: usize,
     transport: String,
-    dispatch: &'static str,
+    dispatch: String,
     per_worker: Vec<WorkerShare>,
     chi_square: f64,
     p_value: f64,
@@ -219,6 +222,10 @@ async fn dispatch<T: Transport>(
     name: String,
     args: &DispatchArgs,
 ) -> Result<DispatchReport> {
+    let mode: fmn_consumer::DispatchMode = args
+        .dispatch
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--dispatch: {e}"))?;
     // No rule module: this measures dispatch, queues and acknowledgements, not evaluation.
     let ruleset = Arc::new(RuleSet::new(0, Vec::new())?);
     let plan = Arc::new(Plan::empty(&ruleset));
@@ -252,6 +259,7 @@ async fn dispatch<T: Transport>(
         &mut source,
         &ConsumerOptions {
             batch: 512,
+            dispatch: mode,
             ..Default::default()
         },
         &CancellationToken::new(),
@@ -305,7 +313,7 @@ async fn dispatch<T: Transport>(
         messages: report.dispatched,
         workers: counts.len(),
         transport: name,
-        dispatch: "random",
+        dispatch: args.dispatch.clone(),
         per_worker,
         chi_square,
         p_value,

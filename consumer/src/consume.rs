@@ -34,7 +34,7 @@ impl Default for ConsumerOptions {
             batch: 256,
             linger: Duration::from_millis(5),
             dispatch: DispatchMode::Random,
-            refresh_workers: Duration::from_secs(1),
+            refresh_workers: Duration::from_millis(200),
             max_backlog: DEFAULT_MAX_BACKLOG,
         }
     }

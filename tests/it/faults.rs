@@ -292,3 +292,115 @@ async fn redis_crashing_mid_run_loses_nothing() {
         written - expected_total
     );
 }
+
+/// What a worker that stalls (heartbeat on, reading nothing) is left holding after 4,000
+/// messages under `mode`; then it resumes, and every message is processed once.
+async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
+    use std::sync::Arc;
+
+    use fmn_consumer::{ConsumerOptions, JsonLines, consume};
+    use fmn_core::transport::WorkerInfo;
+    use fmn_host::{Plan, RuleSet, WorkerOptions, run_worker};
+    use tokio_util::sync::CancellationToken;
+
+    const TOTAL: u64 = 4000;
+    let redis = RedisServer::start();
+    let t = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let ruleset = Arc::new(RuleSet::new(0, Vec::new()).unwrap());
+    let snapshot = fmn_host::worker::shared(
+        ruleset.clone(),
+        Arc::new(Plan::empty(&ruleset)),
+        Default::default(),
+    );
+    let stop = CancellationToken::new();
+    let mut workers: Vec<_> = (0..3)
+        .map(|i| {
+            tokio::spawn(run_worker(
+                t.clone(),
+                snapshot.clone(),
+                WorkerOptions::new(format!("w{i}")),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    t.register_worker(&WorkerInfo::local("stalled"))
+        .await
+        .unwrap();
+    let beat = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            loop {
+                t.heartbeat("stalled").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    wait_until(Duration::from_secs(30), "four live workers", async || {
+        t.live_workers().await.unwrap().len() == 4
+    })
+    .await;
+    let input: String = (0..TOTAL)
+        .map(|i| format!("{{\"topic\": \"org.example.t\", \"id\": \"m{i}\", \"body\": {{}}}}\n"))
+        .collect();
+    let opts = ConsumerOptions {
+        batch: 64,
+        dispatch: mode,
+        refresh_workers: Duration::from_millis(1),
+        ..Default::default()
+    };
+    let mut source = JsonLines::new(input.as_bytes(), "generated");
+    let report = consume(&t, &mut source, &opts, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.dispatched, TOTAL);
+    wait_until(Duration::from_secs(60), "the others done", async || {
+        processed(&t).await + t.backlogs(&["stalled".to_owned()]).await.unwrap()[0] >= TOTAL
+    })
+    .await;
+    let held = t.backlogs(&["stalled".to_owned()]).await.unwrap()[0];
+    let oldest = t
+        .queue_depths()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|q| q.name == "work:stalled")
+        .and_then(|q| q.oldest_ms);
+
+    // It resumes: what it held is processed, once.
+    beat.abort();
+    workers.push(tokio::spawn(run_worker(
+        t.clone(),
+        snapshot.clone(),
+        WorkerOptions::new("stalled"),
+        stop.clone(),
+    )));
+    wait_until(
+        Duration::from_secs(60),
+        "every message processed",
+        async || processed(&t).await >= TOTAL,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(processed(&t).await, TOTAL, "processed once each");
+    stop.cancel();
+    for w in workers {
+        w.await.unwrap();
+    }
+    (held, oldest)
+}
+
+/// A stalled worker under random dispatch keeps its share, and its backlog shows (with the
+/// age of its oldest entry); under p2c the live ones absorb nearly all of it. Either way
+/// nothing is lost when it resumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_worker_keeps_its_share_under_random_and_loses_it_under_p2c() {
+    use fmn_consumer::DispatchMode;
+    let (random, oldest) = stall(DispatchMode::Random).await;
+    assert!((700..1300).contains(&random), "random: {random} of 4000");
+    assert!(oldest.is_some(), "its backlog has an age");
+    let (p2c, _) = stall(DispatchMode::P2c).await;
+    assert!(p2c < 400, "p2c: {p2c} of 4000");
+    eprintln!("held by the stalled worker: random {random}, p2c {p2c} of 4000");
+}
