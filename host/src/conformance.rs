@@ -278,8 +278,10 @@ pub fn extract(
     {
         *agent = a.to_owned();
     }
-    if let Some(Answer::Text(summary)) = out.get_mut("summary") {
-        *summary = relations.resolve_people(summary).into_owned();
+    for field in ["summary", "long_text"] {
+        if let Some(Answer::Text(text)) = out.get_mut(field) {
+            *text = relations.resolve_people(text).into_owned();
+        }
     }
     Ok(out)
 }

@@ -106,6 +106,17 @@ impl Family for Meetbot {
 // ---- karma cookies (IRC, then Matrix's maubot) -----------------------------------------
 
 impl Family for Cookies {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        let release = msg.str_at(&["fedora_release"])?;
+        let this_release = msg.get(&["count_by_release", release])?;
+        Some(format!(
+            "{} gave a cookie to {}. They now have {} cookie(s), {this_release} of which were obtained in the Fedora {release} release cycle",
+            msg.str_at(&["sender"])?,
+            msg.str_at(&["recipient"])?,
+            msg.get(&["total"])?
+        ))
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
         msg.str_at(&["sender"]).map(str::to_owned)
     }

@@ -39,6 +39,25 @@ fn fields(msg: &Message) -> Option<String> {
 }
 
 impl Family for Fas {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        // An account edit lists the fields that changed under the summary.
+        if msg.subtopic() != "user.update" || msg.is_fedmsg() {
+            return None;
+        }
+        let fields: Vec<&str> = msg
+            .get(&["msg", "fields"])
+            .or_else(|| msg.get(&["fields"]))?
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        Some(format!(
+            "{}\n\nDetails changed: \n\n{} ",
+            self.summary(msg)?,
+            fields.join("\n")
+        ))
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
         name(msg, "agent").map(str::to_owned)
     }

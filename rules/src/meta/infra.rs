@@ -178,6 +178,70 @@ impl Family for Jenkins {
 // ---- mirrormanager --------------------------------------------------------------------
 
 impl Family for MirrorManager {
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        let sub = msg.subtopic();
+        let sub = sub
+            .strip_suffix(".v1")
+            .or_else(|| sub.strip_suffix(".v2"))
+            .unwrap_or(sub);
+        let num = |path: &[&str]| {
+            msg.get(path)
+                .map(|v| v.to_string().trim_matches('"').to_owned())
+        };
+        match sub {
+            "host.added" | "host.updated" | "host.deleted" => {
+                let what = &sub["host.".len()..];
+                match msg.get(&["host"]) {
+                    Some(_) => Some(format!(
+                        "Host name: {}\nCountry: {}\nBandwitdh: {}\nSite: {}\n",
+                        msg.str_at(&["host", "name"])?,
+                        msg.str_at(&["host", "country"])?,
+                        num(&["host", "bandwidth"])?,
+                        msg.str_at(&["site", "name"])?
+                    )),
+                    None => Some(format!(
+                        "Host on site {} has been {what}",
+                        num(&["site_id"])?
+                    )),
+                }
+            }
+            "crawler.host.disabled" => {
+                let mut out = format!(
+                    "{}\n\nThe host was crawled at {}.\nThe crawl log can be found at {}\n",
+                    msg.str_at(&["reason"])?,
+                    msg.str_at(&["crawled_at"])?,
+                    msg.str_at(&["logs_url"])?
+                );
+                if let Some(url) = msg.str_at(&["host", "url"]) {
+                    out.push_str(&format!(
+                        "The host's page in MirrorManager can be found at {url}\n"
+                    ));
+                }
+                Some(out)
+            }
+            "site.deleted" => match msg.get(&["site"]) {
+                Some(_) => {
+                    let mut out = format!(
+                        "Site {} ({}) has been deleted by {}",
+                        msg.str_at(&["site", "name"])?,
+                        num(&["site", "id"])?,
+                        msg.str_at(&["agent"])?
+                    );
+                    if let Some(org) = msg.str_at(&["site", "org_url"]) {
+                        out.push_str(&format!("\nOrg URL: {org}"));
+                    }
+                    Some(out)
+                }
+                None => Some(format!(
+                    "Site {} ({}) has been deleted",
+                    msg.str_at(&["site_name"])?,
+                    num(&["site_id"])?
+                )),
+            },
+            _ => None,
+        }
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
         // A site's admins care about its hosts; a deleted site's about nothing any more.
         if msg.subtopic().starts_with("site.") {

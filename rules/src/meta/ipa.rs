@@ -42,6 +42,24 @@ fn members(p: &Value) -> String {
     parts.join(" and ")
 }
 
+/// A block per kind of member the call names (users, then groups): `head(kind, plural)`, then
+/// one `- name` line each.
+fn member_lists(p: &Value, head: impl Fn(&str, bool) -> String) -> String {
+    let mut out = String::new();
+    for (key, one, many) in [("user", "user", "users"), ("group", "group", "groups")] {
+        let n = names(p, key);
+        if n.is_empty() {
+            continue;
+        }
+        let plural = n.len() > 1;
+        out.push_str(&head(if plural { many } else { one }, plural));
+        for m in &n {
+            out.push_str(&format!("- {m}\n"));
+        }
+    }
+    out
+}
+
 impl Family for Ipa {
     fn agent(&self, msg: &Message) -> Option<String> {
         actor(msg).map(str::to_owned)
@@ -66,6 +84,35 @@ impl Family for Ipa {
             out.insert_value(p.get("cn"));
             out.extend(names(&p, "group"));
         }
+    }
+
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        let p = params(msg)?;
+        let actor = actor(msg)?;
+        let group = p.get("cn").and_then(Value::as_str);
+        Some(match msg.str_at(&["IPA_API_COMMAND"])? {
+            "user_add" => format!(
+                "A new user has been created: {}\nBy: {actor}\n",
+                p.get("uid")?.as_str()?
+            ),
+            "group_add_member" => {
+                let group = group?;
+                let lists = member_lists(&p, |kind, plural| {
+                    let a = if plural { "" } else { "a " };
+                    format!("Group {group} has {a}new {kind}:\n")
+                });
+                format!("{lists}\nAdded by: {actor}\n")
+            }
+            "group_remove_member" => {
+                let group = group?;
+                let lists = member_lists(&p, |kind, plural| {
+                    let verb = if plural { "were" } else { "was" };
+                    format!("The following {kind} {verb} removed from group {group}:\n")
+                });
+                format!("{lists}\nRemoved by: {actor}\n")
+            }
+            _ => return None,
+        })
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
