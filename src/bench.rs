@@ -156,6 +156,11 @@ struct DispatchReport {
     max_deviation_points: f64,
     seconds: f64,
     messages_per_second: f64,
+    /// Raw Redis streams in the same run (Redis only): messages/s, and our share of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_redis_messages_per_second: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fraction_of_raw: Option<f64>,
 }
 
 pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
@@ -176,7 +181,19 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
                 let t = setup::redis(&url, &ns).await?;
                 let r = dispatch(t.clone(), format!("redis ({url})"), &args).await;
                 t.purge_namespace().await?;
-                r?
+                let mut r = r?;
+                let payload = Generated::new(1)?
+                    .lines
+                    .first()
+                    .map(|l| l.to_string())
+                    .unwrap_or_default();
+                let raw =
+                    crate::bench_raw::raw_streams(&url, &ns, args.messages, args.workers, &payload)
+                        .await
+                        .context("the raw Redis streams baseline")?;
+                r.raw_redis_messages_per_second = Some(raw);
+                r.fraction_of_raw = Some(r.messages_per_second / raw.max(1e-9));
+                r
             };
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -215,6 +232,12 @@ fn print_dispatch(r: &DispatchReport) {
         "end to end: {:.2} s, {:.0} messages/s",
         r.seconds, r.messages_per_second
     );
+    if let (Some(raw), Some(f)) = (r.raw_redis_messages_per_second, r.fraction_of_raw) {
+        println!(
+            "raw Redis streams in the same run (XADD in MULTI of 512, XREADGROUP of 256, XACK+XDEL; no parsing, choice or evaluation): {raw:.0} messages/s; fmn end to end is {:.0}% of it",
+            100.0 * f
+        );
+    }
 }
 
 async fn dispatch<T: Transport>(
@@ -320,6 +343,8 @@ async fn dispatch<T: Transport>(
         max_deviation_points,
         seconds,
         messages_per_second: report.dispatched as f64 / seconds.max(1e-9),
+        raw_redis_messages_per_second: None,
+        fraction_of_raw: None,
     })
 }
 
