@@ -117,12 +117,7 @@ fn my_actions(msg: &Message, args: &MeArgs) -> bool {
 
 /// The agent's account, as `meta::accounts` names people.
 fn agent_account(msg: &Message) -> Option<String> {
-    let agent = meta::agent(msg)?;
-    match agent.split_once('@') {
-        None => Some(agent),
-        Some((local, "fedoraproject.org")) => Some(local.to_owned()),
-        Some(_) => None,
-    }
+    meta::account(&meta::agent(msg)?).map(str::to_owned)
 }
 
 /// The names an application goes by: its topic category, and the name its message schemas

@@ -28,31 +28,34 @@ fn names(p: &Value, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `user a`, `users a, b`, `user a and group g`.
-fn members(p: &Value) -> String {
-    let mut parts = Vec::new();
-    for (key, one, many) in [("user", "user", "users"), ("group", "group", "groups")] {
-        let n = names(p, key);
-        match n.len() {
-            0 => {}
-            1 => parts.push(format!("{one} {}", n[0])),
-            _ => parts.push(format!("{many} {}", n.join(", "))),
-        }
-    }
-    parts.join(" and ")
+/// The members the call names, users then groups, each kind with its word (`user`, `users`,
+/// `group`, `groups`) and whether there are several.
+fn member_kinds(p: &Value) -> Vec<(&'static str, bool, Vec<String>)> {
+    [("user", "user", "users"), ("group", "group", "groups")]
+        .into_iter()
+        .filter_map(|(key, one, many)| {
+            let n = names(p, key);
+            let plural = n.len() > 1;
+            (!n.is_empty()).then_some((if plural { many } else { one }, plural, n))
+        })
+        .collect()
 }
 
-/// A block per kind of member the call names (users, then groups): `head(kind, plural)`, then
-/// one `- name` line each.
+/// `user a`, `users a, b`, `user a and group g`.
+fn members(p: &Value) -> String {
+    member_kinds(p)
+        .into_iter()
+        .map(|(word, _, n)| format!("{word} {}", n.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// A block per kind of member the call names: `head(word, plural)`, then one `- name` line
+/// each.
 fn member_lists(p: &Value, head: impl Fn(&str, bool) -> String) -> String {
     let mut out = String::new();
-    for (key, one, many) in [("user", "user", "users"), ("group", "group", "groups")] {
-        let n = names(p, key);
-        if n.is_empty() {
-            continue;
-        }
-        let plural = n.len() > 1;
-        out.push_str(&head(if plural { many } else { one }, plural));
+    for (word, plural, n) in member_kinds(p) {
+        out.push_str(&head(word, plural));
         for m in &n {
             out.push_str(&format!("- {m}\n"));
         }

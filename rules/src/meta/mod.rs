@@ -138,13 +138,19 @@ pub fn usernames(msg: &Message) -> Keys {
 pub fn accounts(msg: &Message) -> Keys {
     usernames(msg)
         .iter()
-        .filter_map(|u| match u.split_once('@') {
-            None => Some(u),
-            Some((local, "fedoraproject.org")) => Some(local),
-            Some(_) => None,
-        })
+        .filter_map(account)
         .map(str::to_owned)
         .collect()
+}
+
+/// The account a name a message gives stands for, without alias data: a fedoraproject.org
+/// address stands for its local part, another email address for none.
+pub fn account(name: &str) -> Option<&str> {
+    match name.split_once('@') {
+        None => Some(name),
+        Some((local, "fedoraproject.org")) => Some(local),
+        Some(_) => None,
+    }
 }
 
 /// Packages involved in the message: built, updated, overridden, pushed to.

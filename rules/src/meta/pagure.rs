@@ -119,25 +119,44 @@ fn short_branch(b: &str) -> &str {
     b.strip_prefix("refs/heads/").unwrap_or(b)
 }
 
+/// `namespace/project#N` of the message's issue.
+fn issue_ref(msg: &Message) -> Option<String> {
+    Some(format!(
+        "{}#{}",
+        project(msg).and_then(full_name)?,
+        num(msg.get(&["issue"])?, "id")?
+    ))
+}
+
+/// `namespace/project#N` of the message's pull request.
+fn pr_ref(msg: &Message) -> Option<String> {
+    let p = pull_request(msg)?;
+    Some(format!(
+        "{}#{}",
+        full_name(p.get("project")?)?,
+        num(p, "id")?
+    ))
+}
+
+/// The issues named in field `key` (one number or a list), as `#1, #2`.
+fn dependencies(msg: &Message, key: &str) -> Option<String> {
+    match msg.get(&[key])? {
+        Value::Array(a) => Some(
+            a.iter()
+                .map(|v| format!("#{v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        v => Some(format!("#{}", v.as_i64()?)),
+    }
+}
+
 /// The schemas' `str()`: what happened, then who did it.
 fn schema_long_text(msg: &Message) -> Option<String> {
     let agent = user_name(msg.get(&["agent"])).unwrap_or("someone");
     let proj = project(msg).and_then(full_name);
-    let issue_ref = || {
-        Some(format!(
-            "{}#{}",
-            proj.clone()?,
-            num(msg.get(&["issue"])?, "id")?
-        ))
-    };
-    let pr_ref = || {
-        let p = pull_request(msg)?;
-        Some(format!(
-            "{}#{}",
-            full_name(p.get("project")?)?,
-            num(p, "id")?
-        ))
-    };
+    let issue_ref = || issue_ref(msg);
+    let pr_ref = || pr_ref(msg);
     let flag = || {
         Some(format!(
             "{} {}",
@@ -146,17 +165,7 @@ fn schema_long_text(msg: &Message) -> Option<String> {
         ))
     };
     let tags = strings(msg.get(&["tags"])).join(", ");
-    let dep = |k: &str| -> Option<String> {
-        match msg.get(&[k])? {
-            Value::Array(a) => Some(
-                a.iter()
-                    .map(|v| format!("#{v}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            v => Some(format!("#{}", v.as_i64()?)),
-        }
-    };
+    let dep = |k: &str| dependencies(msg, k);
     let by = |what: String| Some(format!("{what}\nBy: {agent}"));
     match msg.subtopic() {
         "commit.flag.added" => by(format!("New commit flag: {}", flag()?)),
@@ -540,30 +549,13 @@ fn schema_summary(msg: &Message) -> Option<String> {
     let agent = user_name(msg.get(&["agent"])).unwrap_or("someone");
     let proj = project(msg).and_then(full_name);
     let issue = msg.get(&["issue"]);
-    let issue_ref = || Some(format!("{}#{}", proj.clone()?, num(issue?, "id")?));
+    let issue_ref = || issue_ref(msg);
     let pr = pull_request(msg);
-    let pr_ref = || {
-        let p = pr?;
-        Some(format!(
-            "{}#{}",
-            full_name(p.get("project")?)?,
-            num(p, "id")?
-        ))
-    };
+    let pr_ref = || pr_ref(msg);
     let tags = strings(msg.get(&["tags"])).join(", ");
     let fields = strings(msg.get(&["fields"])).join(", ");
     let flag = |k: &str| msg.str_at(&["flag", k]);
-    let dep = |k: &str| -> Option<String> {
-        match msg.get(&[k])? {
-            Value::Array(a) => Some(
-                a.iter()
-                    .map(|v| format!("#{v}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            ),
-            v => Some(format!("#{}", v.as_i64()?)),
-        }
-    };
+    let dep = |k: &str| dependencies(msg, k);
     Some(match msg.subtopic() {
         "Test.notification" => "Test notification".into(),
         "commit.flag.added" => format!(
