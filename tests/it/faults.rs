@@ -1,6 +1,6 @@
 //! Faults on real parts: a worker process killed with SIGKILL in the middle of a run.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use fmn_core::ChannelKind;
@@ -8,9 +8,57 @@ use fmn_core::transport::redis::RedisOptions;
 use fmn_core::transport::{RedisTransport, Transport};
 
 use crate::cli::{fmn, spawn, terminate, text};
-use crate::pipeline::{corpus_messages, predict, preferences};
-use crate::reload::{all_notifications, copies, processed};
+use crate::pipeline::{PerMessage, corpus_messages, predict_per_message, preferences};
+use crate::reload::{all_notifications, copies, processed, spawn_consumer};
 use crate::support::{RedisServer, wait_until};
+
+/// The notifications written so far, by message id: (user, channel) for each, repeats kept.
+type Written = BTreeMap<String, Vec<(String, ChannelKind)>>;
+
+async fn written(url: &str) -> Written {
+    let mut got = Written::new();
+    for n in all_notifications(url).await {
+        got.entry(n.message.id)
+            .or_default()
+            .push((n.user, n.channel));
+    }
+    got
+}
+
+/// How many notifications the copies in `original` (copy id -> base id) must yield.
+fn expected_total(original: &HashMap<String, String>, want: &PerMessage) -> usize {
+    original
+        .values()
+        .map(|b| want.get(b).map_or(0, BTreeSet::len))
+        .sum()
+}
+
+/// Every copy reached exactly the (user, channel) pairs predicted for its base message; a
+/// pair written twice fails unless `repeats` allows it (the same delivery id, which senders
+/// send once). The copies' entries are taken out of `got`.
+fn assert_matches(
+    original: &HashMap<String, String>,
+    want: &PerMessage,
+    got: &mut Written,
+    repeats: bool,
+) {
+    let mut wrong = Vec::new();
+    for (id, base_id) in original {
+        let want = want.get(base_id).cloned().unwrap_or_default();
+        let have = got.remove(id).unwrap_or_default();
+        let n = have.len();
+        let have: BTreeSet<_> = have.into_iter().collect();
+        if (n != have.len() && !repeats) || have != want {
+            wrong.push(format!("{id}: {n} written, got {have:?}, want {want:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} messages wrong, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+}
 
 /// Four worker processes share 50,000 messages; one is killed with SIGKILL a fifth of the way
 /// in and a new one started. The janitor hands the killed worker's queue (what it held and
@@ -21,10 +69,7 @@ async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
     const TOTAL: usize = 50_000;
     let base = corpus_messages(1000);
     let prefs = preferences(&base);
-    let mut want: BTreeMap<String, BTreeSet<(String, ChannelKind)>> = BTreeMap::new();
-    for (id, user, ch) in predict(&prefs, &base).into_keys() {
-        want.entry(id).or_default().insert((user, ch));
-    }
+    let want = predict_per_message(&prefs, &base);
     let (messages, original) = copies(&base, TOTAL / base.len());
 
     let redis = RedisServer::start();
@@ -93,32 +138,9 @@ async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
         "processed once each"
     );
 
-    let mut got: BTreeMap<String, Vec<(String, ChannelKind)>> = BTreeMap::new();
-    for n in all_notifications(&redis.url()).await {
-        got.entry(n.message.id)
-            .or_default()
-            .push((n.user, n.channel));
-    }
-    let mut expected_total = 0;
-    let mut wrong = Vec::new();
-    for (id, base_id) in &original {
-        let want = want.get(base_id).cloned().unwrap_or_default();
-        expected_total += want.len();
-        let mut have = got.remove(id).unwrap_or_default();
-        let n = have.len();
-        have.sort();
-        have.dedup();
-        let have: BTreeSet<_> = have.into_iter().collect();
-        if n != have.len() || have != want {
-            wrong.push(format!("{id}: {n} written, got {have:?}, want {want:?}"));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} messages wrong, e.g. {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(5)]
-    );
+    let mut got = written(&redis.url()).await;
+    let expected_total = expected_total(&original, &want);
+    assert_matches(&original, &want, &mut got, false);
     assert!(got.is_empty(), "notifications for unknown messages");
     assert!(
         expected_total > 10_000,
@@ -187,7 +209,6 @@ fn terminate_when_done(mut child: std::process::Child) -> std::process::Output {
 async fn redis_crashing_mid_run_loses_nothing() {
     use std::sync::Arc;
 
-    use fmn_consumer::{ConsumerOptions, JsonLines, consume};
     use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, SandboxConfig, WasmModule};
     use fmn_host::{WorkerOptions, run_worker};
     use tokio_util::sync::CancellationToken;
@@ -196,10 +217,7 @@ async fn redis_crashing_mid_run_loses_nothing() {
     const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
     let base = corpus_messages(1000);
     let prefs = preferences(&base);
-    let mut want: BTreeMap<String, BTreeSet<(String, ChannelKind)>> = BTreeMap::new();
-    for (id, user, ch) in predict(&prefs, &base).into_keys() {
-        want.entry(id).or_default().insert((user, ch));
-    }
+    let want = predict_per_message(&prefs, &base);
     let (messages, original) = copies(&base, TOTAL / base.len());
 
     let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
@@ -222,21 +240,7 @@ async fn redis_crashing_mid_run_loses_nothing() {
             ))
         })
         .collect();
-    let consumer = {
-        let t = transport.clone();
-        tokio::spawn(async move {
-            let input = messages.join("\n");
-            let mut source = JsonLines::new(input.as_bytes(), "copies");
-            consume(
-                &t,
-                &mut source,
-                &ConsumerOptions::default(),
-                &CancellationToken::new(),
-            )
-            .await
-            .unwrap()
-        })
-    };
+    let consumer = spawn_consumer(transport.clone(), messages);
     wait_until(Duration::from_secs(300), "a fifth of the run", async || {
         processed(&transport).await >= (TOTAL / 5) as u64
     })
@@ -253,39 +257,19 @@ async fn redis_crashing_mid_run_loses_nothing() {
     let report = consumer.await.unwrap();
     assert_eq!(report.read, TOTAL as u64);
     let url = redis.url();
-    let mut got: BTreeMap<String, BTreeSet<(String, ChannelKind)>> = BTreeMap::new();
-    let expected_total: usize = original
-        .values()
-        .map(|b| want.get(b).map_or(0, BTreeSet::len))
-        .sum();
+    let expected_total = expected_total(&original, &want);
+    let mut got = Written::new();
     wait_until(Duration::from_secs(300), "every notification", async || {
-        got.clear();
-        for n in all_notifications(&url).await {
-            got.entry(n.message.id)
-                .or_default()
-                .insert((n.user, n.channel));
-        }
-        got.values().map(BTreeSet::len).sum::<usize>() >= expected_total
+        got = written(&url).await;
+        let distinct = |v: &Vec<(String, ChannelKind)>| v.iter().collect::<BTreeSet<_>>().len();
+        got.values().map(distinct).sum::<usize>() >= expected_total
     })
     .await;
     stop.cancel();
     for w in workers {
         w.await.unwrap();
     }
-    let mut wrong = Vec::new();
-    for (id, base_id) in &original {
-        let want = want.get(base_id).cloned().unwrap_or_default();
-        let have = got.remove(id).unwrap_or_default();
-        if have != want {
-            wrong.push(format!("{id}: got {have:?}, want {want:?}"));
-        }
-    }
-    assert!(
-        wrong.is_empty(),
-        "{} messages wrong, e.g. {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(5)]
-    );
+    assert_matches(&original, &want, &mut got, true);
     let written = all_notifications(&url).await.len();
     eprintln!(
         "notifications: {expected_total} expected, {written} written ({} written twice)",

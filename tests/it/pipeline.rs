@@ -154,6 +154,18 @@ pub fn predict(
     out
 }
 
+/// The prediction by message id: the (user, channel) pairs each message must reach.
+pub type PerMessage = BTreeMap<String, BTreeSet<(String, ChannelKind)>>;
+
+/// [`predict`], grouped by message id.
+pub fn predict_per_message(prefs: &Preferences, messages: &[String]) -> PerMessage {
+    let mut out = PerMessage::new();
+    for (id, user, channel) in predict(prefs, messages).into_keys() {
+        out.entry(id).or_default().insert((user, channel));
+    }
+    out
+}
+
 /// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`), as lettre writes non-ASCII subjects.
 fn decode_header(v: &str) -> String {
     let mut out = String::new();

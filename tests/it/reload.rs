@@ -16,13 +16,32 @@ use fmn_host::{
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{corpus_messages, predict, preferences};
+use crate::pipeline::{corpus_messages, predict_per_message, preferences};
 use crate::support::{RedisServer, wait_until, wasm_variant};
 
 const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
 
 fn sha256(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
+}
+
+/// A consumer with default options dispatching `messages` through `t`, in a task of its own.
+pub(crate) fn spawn_consumer(
+    t: RedisTransport,
+    messages: Vec<String>,
+) -> tokio::task::JoinHandle<fmn_consumer::ConsumeReport> {
+    tokio::spawn(async move {
+        let input = messages.join("\n");
+        let mut source = JsonLines::new(input.as_bytes(), "copies");
+        consume(
+            &t,
+            &mut source,
+            &ConsumerOptions::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap()
+    })
 }
 
 /// `copies` copies of each message, each with an id of its own: `{original id}~{copy}`.
@@ -113,13 +132,7 @@ async fn republishing_under_load_loses_nothing_and_mixes_no_generations() {
     const TOTAL: usize = 100_000;
     let base = corpus_messages(1000);
     let prefs = preferences(&base);
-    let expected = predict(&prefs, &base);
-    let mut want: HashMap<String, BTreeSet<(String, ChannelKind)>> = HashMap::new();
-    for (id, user, ch) in expected.keys() {
-        want.entry(id.clone())
-            .or_default()
-            .insert((user.clone(), *ch));
-    }
+    let want = predict_per_message(&prefs, &base);
     let (messages, original) = copies(&base, TOTAL / base.len());
 
     let redis = RedisServer::start();
@@ -182,21 +195,7 @@ async fn republishing_under_load_loses_nothing_and_mixes_no_generations() {
         )));
     }
 
-    let consumer = {
-        let t = transport.clone();
-        tokio::spawn(async move {
-            let input = messages.join("\n");
-            let mut source = JsonLines::new(input.as_bytes(), "copies");
-            consume(
-                &t,
-                &mut source,
-                &ConsumerOptions::default(),
-                &CancellationToken::new(),
-            )
-            .await
-            .unwrap()
-        })
-    };
+    let consumer = spawn_consumer(transport.clone(), messages);
 
     // The publisher: after every ~4,000 messages, a new version; the sixth is broken. It waits
     // for each to be taken or refused, so that every generation evaluates messages.

@@ -40,6 +40,18 @@ struct State {
     data: (u64, crate::Relations),
 }
 
+impl State {
+    /// The counters of `worker`, created at zero.
+    fn counts_of(&mut self, worker: &str) -> &mut WorkerCounts {
+        self.counts
+            .entry(worker.to_owned())
+            .or_insert_with(|| WorkerCounts {
+                id: worker.to_owned(),
+                ..Default::default()
+            })
+    }
+}
+
 /// One queue with one consumer group: entries in order, a read cursor, and who holds what.
 #[derive(Default)]
 struct Queue {
@@ -206,12 +218,7 @@ impl Transport for MemoryTransport {
     async fn register_worker(&self, info: &WorkerInfo) -> Result<(), TransportError> {
         let mut st = self.lock();
         st.queues.entry(work_queue_name(&info.id)).or_default();
-        st.counts
-            .entry(info.id.clone())
-            .or_insert_with(|| WorkerCounts {
-                id: info.id.clone(),
-                ..Default::default()
-            });
+        st.counts_of(&info.id);
         st.workers.insert(info.id.clone(), Instant::now());
         Ok(())
     }
@@ -246,13 +253,7 @@ impl Transport for MemoryTransport {
             .collect();
         let mut st = self.lock();
         for (worker, data) in encoded {
-            st.counts
-                .entry(worker.clone())
-                .or_insert_with(|| WorkerCounts {
-                    id: worker.clone(),
-                    ..Default::default()
-                })
-                .received += 1;
+            st.counts_of(&worker).received += 1;
             self.push(&mut st, work_queue_name(&worker), data);
         }
         Ok(())
@@ -286,13 +287,7 @@ impl Transport for MemoryTransport {
         if let Some(q) = st.queues.get_mut(&work_queue_name(worker)) {
             q.ack(done);
         }
-        let c = st
-            .counts
-            .entry(worker.to_owned())
-            .or_insert_with(|| WorkerCounts {
-                id: worker.to_owned(),
-                ..Default::default()
-            });
+        let c = st.counts_of(worker);
         c.processed += done.len() as u64;
         c.notifications += notifications.len() as u64;
         Ok(())
@@ -461,13 +456,7 @@ impl Transport for MemoryTransport {
         for (i, data) in moved.into_iter().enumerate() {
             let target = &targets[i % targets.len()];
             self.push(&mut st, work_queue_name(target), data);
-            st.counts
-                .entry(target.clone())
-                .or_insert_with(|| WorkerCounts {
-                    id: target.clone(),
-                    ..Default::default()
-                })
-                .received += 1;
+            st.counts_of(target).received += 1;
         }
         Ok(n)
     }
