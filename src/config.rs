@@ -93,7 +93,7 @@ pub struct ConsumerSection {
     /// Messages dispatched per round trip.
     #[serde(default = "default_consumer_batch")]
     pub batch: usize,
-    /// How a worker is picked: `random` (the original design) or `p2c`.
+    /// How a worker is picked: `random` (the original design), `p2c` or `shared`.
     #[serde(default = "default_dispatch")]
     pub dispatch: String,
     /// Entries the live workers' queues may hold in all before the consumer stops reading.

@@ -233,20 +233,32 @@ pub async fn consume<T: Transport, S: Source>(
                 );
                 throttled = false;
             }
-            let assigned: Vec<(String, WorkItem)> = items
-                .drain(..)
-                .map(|item| (dispatcher.choose().unwrap_or_default().to_owned(), item))
-                .collect();
-            match transport.dispatch(&assigned).await {
-                Ok(()) => report.dispatched += assigned.len() as u64,
-                Err(e) => {
+            let written = if dispatcher.mode() == DispatchMode::Shared {
+                let r = transport.dispatch_shared(&items).await;
+                if r.is_ok() {
+                    dispatcher.sent_shared(items.len());
+                    report.dispatched += items.len() as u64;
+                    items.clear();
+                }
+                r
+            } else {
+                let assigned: Vec<(String, WorkItem)> = items
+                    .drain(..)
+                    .map(|item| (dispatcher.choose().unwrap_or_default().to_owned(), item))
+                    .collect();
+                let r = transport.dispatch(&assigned).await;
+                match &r {
+                    Ok(()) => report.dispatched += assigned.len() as u64,
                     // Picked again on the next attempt, among the workers live then.
-                    items = assigned.into_iter().map(|(_, item)| item).collect();
-                    tracing::warn!("dispatch failed: {e}; retrying");
-                    dispatcher.invalidate();
-                    if !pause(&mut attempt, cancel).await {
-                        return Ok(report);
-                    }
+                    Err(_) => items = assigned.into_iter().map(|(_, item)| item).collect(),
+                }
+                r
+            };
+            if let Err(e) = written {
+                tracing::warn!("dispatch failed: {e}; retrying");
+                dispatcher.invalidate();
+                if !pause(&mut attempt, cancel).await {
+                    return Ok(report);
                 }
             }
         }

@@ -15,6 +15,33 @@ pub enum DispatchMode {
     /// Two live workers at random; the one with the shorter queue wins ("power of two
     /// choices"): a slow or stalled worker stops getting work once its queue grows.
     P2c,
+    /// One queue that every worker pulls from through one consumer group: a worker takes
+    /// work when it is ready, so a stalled worker holds only the batch it last read.
+    Shared,
+}
+
+impl DispatchMode {
+    /// Every mode, in the order benchmarks report them.
+    pub const ALL: [DispatchMode; 3] = [
+        DispatchMode::Random,
+        DispatchMode::P2c,
+        DispatchMode::Shared,
+    ];
+
+    /// The mode's name, as configuration and `--dispatch` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DispatchMode::Random => "random",
+            DispatchMode::P2c => "p2c",
+            DispatchMode::Shared => "shared",
+        }
+    }
+}
+
+impl std::fmt::Display for DispatchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl std::str::FromStr for DispatchMode {
@@ -24,8 +51,9 @@ impl std::str::FromStr for DispatchMode {
         match s {
             "random" => Ok(DispatchMode::Random),
             "p2c" => Ok(DispatchMode::P2c),
+            "shared" => Ok(DispatchMode::Shared),
             other => Err(format!(
-                "unknown dispatch mode {other:?} (known: random, p2c)"
+                "unknown dispatch mode {other:?} (known: random, p2c, shared)"
             )),
         }
     }
@@ -71,15 +99,31 @@ impl Dispatcher {
             .is_none_or(|t| t.elapsed() >= self.refresh_every);
         if stale || self.live.is_empty() {
             self.live = transport.live_workers().await?;
-            self.backlog = transport.backlogs(&self.live).await?;
+            self.backlog = match self.mode {
+                DispatchMode::Shared => vec![transport.shared_backlog().await?],
+                _ => transport.backlogs(&self.live).await?,
+            };
             self.refreshed = Some(Instant::now());
         }
         Ok(self.live.len())
     }
 
-    /// The entries the live workers' queues hold, as last read plus what was sent since.
+    /// The entries the live workers' queues (or the shared queue) hold, as last read plus
+    /// what was sent since.
     pub fn backlog(&self) -> u64 {
         self.backlog.iter().sum()
+    }
+
+    /// The mode this dispatcher picks by.
+    pub fn mode(&self) -> DispatchMode {
+        self.mode
+    }
+
+    /// Counts `n` entries written to the shared queue.
+    pub fn sent_shared(&mut self, n: usize) {
+        if let Some(b) = self.backlog.first_mut() {
+            *b += n as u64;
+        }
     }
 
     /// Forgets the list, so the next call re-reads it.
@@ -87,9 +131,10 @@ impl Dispatcher {
         self.refreshed = None;
     }
 
-    /// Picks one of the live workers last read; `None` when there are none.
+    /// Picks one of the live workers last read; `None` when there are none. In `shared`
+    /// mode no worker is picked: the workers pick the work.
     pub fn choose(&mut self) -> Option<&str> {
-        if self.live.is_empty() {
+        if self.live.is_empty() || self.mode == DispatchMode::Shared {
             return None;
         }
         let i = self.pick(self.live.len());
@@ -101,7 +146,8 @@ impl Dispatcher {
 
     fn pick(&mut self, n: usize) -> usize {
         match self.mode {
-            DispatchMode::Random => self.rng.random_range(0..n),
+            // `choose_index` only: in shared mode whoever reads first takes it.
+            DispatchMode::Random | DispatchMode::Shared => self.rng.random_range(0..n),
             DispatchMode::P2c if n < 2 => 0,
             DispatchMode::P2c => {
                 // Two distinct workers, so a stalled one loses every draw it is in.
@@ -166,12 +212,14 @@ mod tests {
 
     #[test]
     fn modes_parse() {
-        assert_eq!("p2c".parse(), Ok(DispatchMode::P2c));
+        for mode in DispatchMode::ALL {
+            assert_eq!(mode.as_str().parse(), Ok(mode));
+        }
         assert!(
-            "shared"
+            "roundrobin"
                 .parse::<DispatchMode>()
                 .unwrap_err()
-                .contains("known: random, p2c")
+                .contains("known: random, p2c, shared")
         );
     }
 }

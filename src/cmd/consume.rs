@@ -18,7 +18,7 @@ pub struct ConsumeArgs {
     /// Redis URL (or `[redis] url` in the configuration).
     #[arg(long)]
     redis: Option<String>,
-    /// How a worker is picked: `random` or `p2c` (or `[consumer] dispatch`).
+    /// How a worker is picked: `random`, `p2c` or `shared` (or `[consumer] dispatch`).
     #[arg(long)]
     dispatch: Option<String>,
 }

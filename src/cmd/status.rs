@@ -82,7 +82,7 @@ pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
         .filter(|w| w.live)
         .map(|w| w.received)
         .collect();
-    let backlog: u64 = t.backlogs(&live).await?.iter().sum();
+    let backlog: u64 = t.backlogs(&live).await?.iter().sum::<u64>() + t.shared_backlog().await?;
     let status = Status {
         backlog,
         max_backlog: config.consumer.max_backlog,
@@ -140,7 +140,7 @@ fn print(s: &Status) {
         );
     }
     println!(
-        "backlog: {} entries in the live workers' queues; the consumer stops reading at {}",
+        "backlog: {} entries in the live workers' queues and the shared queue; the consumer stops reading at {}",
         s.backlog, s.max_backlog
     );
     println!("dead letters: {}", s.dead_letters);

@@ -66,11 +66,21 @@ fn assert_matches(
 /// notifications, each exactly once, on the channel streams.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
-    const TOTAL: usize = 50_000;
+    kill_a_worker_mid_run("random", 50_000).await;
+}
+
+/// The same under `shared` dispatch, where the janitor puts what the killed worker had read
+/// from the shared queue back on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_run_under_shared_dispatch_loses_nothing() {
+    kill_a_worker_mid_run("shared", 20_000).await;
+}
+
+async fn kill_a_worker_mid_run(dispatch: &str, total: usize) {
     let base = corpus_messages(1000);
     let prefs = preferences(&base);
     let want = predict_per_message(&prefs, &base);
-    let (messages, original) = copies(&base, TOTAL / base.len());
+    let (messages, original) = copies(&base, total / base.len());
 
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -108,12 +118,14 @@ async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
     .await;
     let consumer = spawn(&mut with(&[
         "consume",
+        "--dispatch",
+        dispatch,
         "--messages",
         messages_file.to_str().unwrap(),
     ]));
 
     wait_until(Duration::from_secs(300), "a fifth of the run", async || {
-        processed(&transport).await >= (TOTAL / 5) as u64
+        processed(&transport).await >= (total / 5) as u64
     })
     .await;
     let mut killed = workers.remove(0);
@@ -128,13 +140,13 @@ async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
     wait_until(
         Duration::from_secs(600),
         "every message processed",
-        async || processed(&transport).await >= TOTAL as u64,
+        async || processed(&transport).await >= total as u64,
     )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(
         processed(&transport).await,
-        TOTAL as u64,
+        total as u64,
         "processed once each"
     );
 
@@ -153,10 +165,17 @@ async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
         .iter()
         .map(|c| c.received)
         .sum::<u64>()
-        - TOTAL as u64;
-    eprintln!("entries reclaimed from the killed worker: {reclaimed}");
+        - total as u64;
+    eprintln!("{dispatch}: entries reclaimed from the killed worker: {reclaimed}");
 
     // `fmn status` tells the story: five registered, four live, the killed one's queue empty.
+    // (Under shared dispatch the run may end before the killed worker's heartbeat expires.)
+    wait_until(
+        Duration::from_secs(30),
+        "the killed worker not live",
+        async || transport.live_workers().await.unwrap().len() == 4,
+    )
+    .await;
     let out = crate::cli::run(&mut with(&["status", "--json"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -174,7 +193,7 @@ async fn a_worker_killed_mid_run_loses_nothing_and_duplicates_nothing() {
         .unwrap();
     assert_eq!(q["waiting"], 0, "{q}");
     let processed_sum: u64 = ws.iter().map(|w| w["processed"].as_u64().unwrap()).sum();
-    assert_eq!(processed_sum, TOTAL as u64);
+    assert_eq!(processed_sum, total as u64);
     let out = crate::cli::run(&mut with(&["status"]));
     assert!(
         text(&out.stdout).starts_with("workers: 4 live of 5 registered\n"),
@@ -277,8 +296,9 @@ async fn redis_crashing_mid_run_loses_nothing() {
     );
 }
 
-/// What a worker that stalls (heartbeat on, reading nothing) is left holding after 4,000
-/// messages under `mode`; then it resumes, and every message is processed once.
+/// What a worker that stalls (heartbeat on; it reads one batch of 16, then nothing more) is
+/// left holding after 4,000 messages under `mode`; then it resumes, and every message is
+/// processed once.
 async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
     use std::sync::Arc;
 
@@ -321,6 +341,20 @@ async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
             }
         })
     };
+    let in_hand = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            loop {
+                let got = t
+                    .read_work("stalled", 16, Duration::from_millis(100))
+                    .await
+                    .unwrap();
+                if !got.is_empty() {
+                    return got;
+                }
+            }
+        })
+    };
     wait_until(Duration::from_secs(30), "four live workers", async || {
         t.live_workers().await.unwrap().len() == 4
     })
@@ -339,21 +373,36 @@ async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
         .await
         .unwrap();
     assert_eq!(report.dispatched, TOTAL);
+    let in_hand = in_hand.await.unwrap();
+    // Its own queue, and what it read from the shared queue: once the others are done, every
+    // entry still pending there is the stalled worker's.
+    let held = async || {
+        let shared = t
+            .queue_depths()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|q| q.name == "shared-work")
+            .map_or(0, |q| q.pending);
+        t.backlogs(&["stalled".to_owned()]).await.unwrap()[0] + shared
+    };
     wait_until(Duration::from_secs(60), "the others done", async || {
-        processed(&t).await + t.backlogs(&["stalled".to_owned()]).await.unwrap()[0] >= TOTAL
+        processed(&t).await + held().await >= TOTAL
     })
     .await;
-    let held = t.backlogs(&["stalled".to_owned()]).await.unwrap()[0];
+    let held = held().await;
     let oldest = t
         .queue_depths()
         .await
         .unwrap()
         .into_iter()
-        .find(|q| q.name == "work:stalled")
+        .find(|q| (q.name == "work:stalled" || q.name == "shared-work") && q.waiting > 0)
         .and_then(|q| q.oldest_ms);
 
-    // It resumes: what it held is processed, once.
+    // It resumes: finishes the batch in hand, then serves as usual; all is processed, once.
     beat.abort();
+    let ids: Vec<_> = in_hand.iter().map(|e| e.id.clone()).collect();
+    t.complete_work("stalled", &ids, &[]).await.unwrap();
     workers.push(tokio::spawn(run_worker(
         t.clone(),
         snapshot.clone(),
@@ -376,15 +425,18 @@ async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
 }
 
 /// A stalled worker under random dispatch keeps its share, and its backlog shows (with the
-/// age of its oldest entry); under p2c the live ones absorb nearly all of it. Either way
-/// nothing is lost when it resumes.
+/// age of its oldest entry); under p2c the live ones absorb nearly all of it; under shared
+/// it holds only the batch it had in hand. Either way nothing is lost when it resumes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_worker_keeps_its_share_under_random_and_loses_it_under_p2c() {
+async fn a_stalled_worker_keeps_its_share_under_random_and_loses_it_under_p2c_and_shared() {
     use fmn_consumer::DispatchMode;
     let (random, oldest) = stall(DispatchMode::Random).await;
     assert!((700..1300).contains(&random), "random: {random} of 4000");
     assert!(oldest.is_some(), "its backlog has an age");
     let (p2c, _) = stall(DispatchMode::P2c).await;
     assert!(p2c < 400, "p2c: {p2c} of 4000");
-    eprintln!("held by the stalled worker: random {random}, p2c {p2c} of 4000");
+    let (shared, oldest) = stall(DispatchMode::Shared).await;
+    assert!((1..=16).contains(&shared), "shared: {shared} of 4000");
+    assert!(oldest.is_some(), "what it holds has an age");
+    eprintln!("held by the stalled worker: random {random}, p2c {p2c}, shared {shared} of 4000");
 }

@@ -292,6 +292,94 @@ async fn reclaim_from_a_stopped_worker<T: Transport>(t: &T) {
     assert_eq!((received("w2"), received("w3")), (5, 5));
 }
 
+/// The shared queue: any worker takes what it reads, entries are acknowledged on the queue
+/// they came from, a restarted worker gets back what it held, and what a worker that stopped
+/// held goes back to the queue for the others, once.
+async fn shared_queue<T: Reopen>(t: &T) {
+    for w in ["w1", "w2"] {
+        t.register_worker(&WorkerInfo::local(w)).await.unwrap();
+    }
+    let ids: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
+    let items: Vec<WorkItem> = ids.iter().map(|i| item(i)).collect();
+    t.dispatch_shared(&items).await.unwrap();
+    // w1 also has work of its own: both come through one read.
+    t.dispatch(&[("w1".to_owned(), item("own"))]).await.unwrap();
+    assert_eq!(t.shared_backlog().await.unwrap(), 10);
+    let first = t
+        .read_work("w1", 4, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let names: Vec<&str> = first.iter().map(|e| e.item.envelope.id.as_str()).collect();
+    assert!(names.contains(&"own"), "{names:?}");
+    let held: Vec<_> = first
+        .iter()
+        .filter(|e| e.item.envelope.id != "own")
+        .collect();
+    assert!(!held.is_empty() && held.len() <= 4, "{names:?}");
+    let w2 = t
+        .read_work("w2", 2, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(w2.len(), 2);
+    let w2_ids: Vec<EntryId> = w2.iter().map(|e| e.id.clone()).collect();
+    t.complete_work("w2", &w2_ids, &[]).await.unwrap();
+    assert_eq!(
+        t.shared_backlog().await.unwrap(),
+        8,
+        "w2's two are acknowledged on the shared queue"
+    );
+    // w1 acknowledges only its own entry, then restarts: it gets back what it held.
+    let own: Vec<EntryId> = first
+        .iter()
+        .filter(|e| e.item.envelope.id == "own")
+        .map(|e| e.id.clone())
+        .collect();
+    t.complete_work("w1", &own, &[]).await.unwrap();
+    let again = t
+        .reopen()
+        .await
+        .read_work("w1", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let mut again_ids: Vec<String> = again.iter().map(|e| e.item.envelope.id.clone()).collect();
+    let mut held_ids: Vec<String> = held.iter().map(|e| e.item.envelope.id.clone()).collect();
+    again_ids.sort();
+    held_ids.sort();
+    assert_eq!(again_ids, held_ids);
+    // w1 stops; the janitor puts what it held back on the shared queue, once.
+    t.deregister_worker("w1").await.unwrap();
+    let sweep = fmn_consumer::sweep(t).await.unwrap();
+    assert_eq!(sweep.reclaimed, [("w1".to_owned(), held.len())]);
+    assert_eq!(fmn_consumer::sweep(t).await.unwrap().total(), 0, "once");
+    let mut got: Vec<String> = w2.iter().map(|e| e.item.envelope.id.clone()).collect();
+    loop {
+        let entries = t
+            .read_work("w2", 100, Duration::from_millis(100))
+            .await
+            .unwrap();
+        if entries.is_empty() {
+            break;
+        }
+        let done: Vec<EntryId> = entries.iter().map(|e| e.id.clone()).collect();
+        got.extend(entries.into_iter().map(|e| e.item.envelope.id));
+        t.complete_work("w2", &done, &[]).await.unwrap();
+    }
+    got.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(got, want, "every entry, once");
+    assert_eq!(t.shared_backlog().await.unwrap(), 0);
+    let counts = t.worker_counts().await.unwrap();
+    let received = |w: &str| counts.iter().find(|c| c.id == w).unwrap().received;
+    assert_eq!(received("w2"), 10, "what w2 read from the shared queue");
+    let depths = t.queue_depths().await.unwrap();
+    assert!(
+        depths
+            .iter()
+            .any(|d| d.name == "shared-work" && d.waiting == 0)
+    );
+}
+
 /// Backpressure: with a worker that does not keep up, the consumer stops reading once the
 /// queues hold `max_backlog` entries (plus at most one batch), and goes on, losing nothing,
 /// once they drain.
@@ -428,6 +516,7 @@ conformance!(dead_letters_and_deliveries);
 conformance!(shared_data);
 conformance!(reclaim_from_a_stopped_worker);
 conformance!(consumer_backpressure);
+conformance!(shared_queue);
 
 /// Redis only: an entry that is not ours is moved to the dead letters instead of blocking its
 /// reader forever.

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::{
-    DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, Stage, Transport, TransportError,
-    WorkItem, WorkerCounts, WorkerInfo, decode, encode, out_queue_name, work_queue_name,
+    DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE,
+    Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo, decode, encode,
+    out_queue_name, split_shared, work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
@@ -108,6 +109,17 @@ impl Queue {
         out
     }
 
+    /// Takes entries out, whoever holds them; returns their data.
+    fn remove(&mut self, ids: &[u64]) -> Vec<String> {
+        ids.iter()
+            .filter_map(|id| {
+                self.pending.remove(id);
+                self.born.remove(id);
+                self.entries.remove(id)
+            })
+            .collect()
+    }
+
     fn ack(&mut self, ids: &[EntryId]) {
         for id in ids.iter().filter_map(|i| i.0.parse::<u64>().ok()) {
             if self.pending.remove(&id).is_some() {
@@ -154,26 +166,34 @@ impl MemoryTransport {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Reads from `queues` in order, each entry's id prefixed with its queue's prefix, until
+    /// `max` entries or `block` has passed.
     async fn read<T: serde::de::DeserializeOwned>(
         &self,
-        queue: &str,
+        queues: &[(&str, &str)],
         consumer: &str,
         max: usize,
         block: Duration,
     ) -> Vec<Entry<T>> {
         let deadline = Instant::now() + block;
         loop {
-            let notify = {
+            let mut notifies = Vec::with_capacity(queues.len());
+            let mut out = Vec::new();
+            {
                 let mut st = self.lock();
-                let q = st.queues.entry(queue.to_owned()).or_default();
-                let taken = q.take(self.session, consumer, max.max(1));
-                if !taken.is_empty() {
-                    let mut out = Vec::with_capacity(taken.len());
+                for (queue, prefix) in queues {
+                    let want = max.max(1).saturating_sub(out.len());
+                    if want == 0 {
+                        break;
+                    }
+                    let q = st.queues.entry((*queue).to_owned()).or_default();
+                    notifies.push(q.notify.clone());
+                    let taken = q.take(self.session, consumer, want);
                     let mut bad = Vec::new();
                     for (id, data) in taken {
                         match decode::<T>(queue, &id.to_string(), data.as_bytes()) {
                             Ok(item) => out.push(Entry {
-                                id: EntryId(id.to_string()),
+                                id: EntryId(format!("{prefix}{id}")),
                                 item,
                             }),
                             Err(e) => bad.push((id, data, e.to_string())),
@@ -186,24 +206,33 @@ impl MemoryTransport {
                         .collect();
                     q.ack(&ids);
                     for (_, data, reason) in bad {
-                        let letter = DeadLetter::new(Stage::Worker, queue, reason, data.as_bytes());
+                        let letter =
+                            DeadLetter::new(Stage::Worker, *queue, reason, data.as_bytes());
                         st.next_dead += 1;
                         let n = st.next_dead;
                         st.dead.push((n, letter));
                     }
-                    if !out.is_empty() {
-                        return out;
-                    }
-                    continue;
                 }
-                q.notify.clone()
-            };
+            }
+            if !out.is_empty() {
+                return out;
+            }
             let now = Instant::now();
             if now >= deadline {
                 return Vec::new();
             }
             // A push between our check and this wait is not lost: `notify_one` stores a permit.
-            let _ = tokio::time::timeout(deadline - now, notify.notified()).await;
+            let wait = async {
+                match notifies.as_slice() {
+                    [a, b, ..] => tokio::select! {
+                        _ = a.notified() => {}
+                        _ = b.notified() => {}
+                    },
+                    [a] => a.notified().await,
+                    [] => {}
+                }
+            };
+            let _ = tokio::time::timeout(deadline - now, wait).await;
         }
     }
 
@@ -259,15 +288,46 @@ impl Transport for MemoryTransport {
         Ok(())
     }
 
+    async fn dispatch_shared(&self, items: &[WorkItem]) -> Result<(), TransportError> {
+        let encoded: Vec<String> = items.iter().map(encode).collect();
+        let mut st = self.lock();
+        for data in encoded {
+            self.push(&mut st, SHARED_QUEUE.to_owned(), data);
+        }
+        Ok(())
+    }
+
+    async fn shared_backlog(&self) -> Result<u64, TransportError> {
+        Ok(self
+            .lock()
+            .queues
+            .get(SHARED_QUEUE)
+            .map_or(0, |q| q.entries.len() as u64))
+    }
+
     async fn read_work(
         &self,
         worker: &str,
         max: usize,
         block: Duration,
     ) -> Result<Vec<Entry<WorkItem>>, TransportError> {
-        Ok(self
-            .read(&work_queue_name(worker), worker, max, block)
-            .await)
+        let own = work_queue_name(worker);
+        let entries: Vec<Entry<WorkItem>> = self
+            .read(
+                &[(&own, ""), (SHARED_QUEUE, SHARED_ID_PREFIX)],
+                worker,
+                max,
+                block,
+            )
+            .await;
+        let shared = entries
+            .iter()
+            .filter(|e| e.id.0.starts_with(SHARED_ID_PREFIX))
+            .count();
+        if shared > 0 {
+            self.lock().counts_of(worker).received += shared as u64;
+        }
+        Ok(entries)
     }
 
     async fn complete_work(
@@ -284,8 +344,12 @@ impl Transport for MemoryTransport {
         for (channel, data) in encoded {
             self.push(&mut st, out_queue_name(channel), data);
         }
+        let (shared, own) = split_shared(done);
         if let Some(q) = st.queues.get_mut(&work_queue_name(worker)) {
-            q.ack(done);
+            q.ack(&own);
+        }
+        if let Some(q) = st.queues.get_mut(SHARED_QUEUE) {
+            q.ack(&shared);
         }
         let c = st.counts_of(worker);
         c.processed += done.len() as u64;
@@ -301,7 +365,7 @@ impl Transport for MemoryTransport {
         block: Duration,
     ) -> Result<Vec<Entry<Notification>>, TransportError> {
         Ok(self
-            .read(&out_queue_name(channel), consumer, max, block)
+            .read(&[(&out_queue_name(channel), "")], consumer, max, block)
             .await)
     }
 
@@ -362,6 +426,7 @@ impl Transport for MemoryTransport {
     async fn queue_depths(&self) -> Result<Vec<QueueDepth>, TransportError> {
         let st = self.lock();
         let mut names: Vec<String> = st.counts.keys().map(|w| work_queue_name(w)).collect();
+        names.push(SHARED_QUEUE.to_owned());
         names.extend(ChannelKind::ALL.iter().map(|c| out_queue_name(*c)));
         Ok(names
             .into_iter()
@@ -442,21 +507,32 @@ impl Transport for MemoryTransport {
         let moved: Vec<String> = match st.queues.get_mut(&work_queue_name(dead)) {
             Some(q) => {
                 let ids: Vec<u64> = q.entries.keys().copied().take(max).collect();
-                ids.into_iter()
-                    .filter_map(|id| {
-                        q.pending.remove(&id);
-                        q.born.remove(&id);
-                        q.entries.remove(&id)
-                    })
-                    .collect()
+                q.remove(&ids)
             }
-            None => return Ok(0),
+            None => Vec::new(),
         };
-        let n = moved.len();
+        let mut n = moved.len();
         for (i, data) in moved.into_iter().enumerate() {
             let target = &targets[i % targets.len()];
             self.push(&mut st, work_queue_name(target), data);
             st.counts_of(target).received += 1;
+        }
+        let requeued: Vec<String> = match st.queues.get_mut(SHARED_QUEUE) {
+            Some(q) => {
+                let ids: Vec<u64> = q
+                    .pending
+                    .iter()
+                    .filter(|(_, c)| c.as_str() == dead)
+                    .map(|(id, _)| *id)
+                    .take(max - n.min(max))
+                    .collect();
+                q.remove(&ids)
+            }
+            None => Vec::new(),
+        };
+        n += requeued.len();
+        for data in requeued {
+            self.push(&mut st, SHARED_QUEUE.to_owned(), data);
         }
         Ok(n)
     }

@@ -214,8 +214,17 @@ pub trait Transport: Clone + Send + Sync + 'static {
         &self,
         batch: &[(String, WorkItem)],
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
-    /// Reads up to `max` entries from a worker's queue, waiting up to `block` for the first.
-    /// Entries this worker read before and did not acknowledge come first.
+    /// Appends items to the shared work queue, which every worker pulls from (the `shared`
+    /// dispatch mode), in one round trip. A worker's `received` counter grows when it reads.
+    fn dispatch_shared(
+        &self,
+        items: &[WorkItem],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// How many entries the shared work queue holds (read or not, not yet acknowledged).
+    fn shared_backlog(&self) -> impl Future<Output = Result<u64, TransportError>> + Send;
+    /// Reads up to `max` entries from a worker's own queue and from the shared queue, waiting
+    /// up to `block` for the first. Entries this worker read before and did not acknowledge
+    /// come first.
     fn read_work(
         &self,
         worker: &str,
@@ -304,7 +313,9 @@ pub trait Transport: Clone + Send + Sync + 'static {
 
     /// Moves up to `max` of the entries `dead`'s work queue still owes (read and not
     /// acknowledged, or not read at all) to the queues of `targets`, spread evenly, each
-    /// atomically: an entry is on exactly one queue at any time. Returns how many moved.
+    /// atomically: an entry is on exactly one queue at any time. Then puts the entries `dead`
+    /// read from the shared queue and did not acknowledge back at its end, for any worker to
+    /// read. Returns how many moved in all.
     /// For a worker whose heartbeat stopped; if it comes back, it finds its queue emptied, and
     /// an entry it was evaluating when it was reclaimed is evaluated twice, which the
     /// senders' delivery ids make harmless.
@@ -339,9 +350,30 @@ pub fn work_queue_name(worker: &str) -> String {
     format!("work:{worker}")
 }
 
+/// The shared work queue's name, as [`QueueDepth`] reports it. Not of the `work:{id}` form,
+/// so that no worker's name can collide with it.
+pub const SHARED_QUEUE: &str = "shared-work";
+
 /// Queue names as [`QueueDepth`] reports them.
 pub fn out_queue_name(channel: ChannelKind) -> String {
     format!("out:{channel}")
+}
+
+/// The id of an entry read from the shared queue carries this prefix, so that
+/// [`Transport::complete_work`] knows which queue to acknowledge it on.
+pub(crate) const SHARED_ID_PREFIX: &str = "shared/";
+
+/// Splits acknowledged work ids into (shared queue's, own queue's), prefixes removed.
+pub(crate) fn split_shared(ids: &[EntryId]) -> (Vec<EntryId>, Vec<EntryId>) {
+    let mut shared = Vec::new();
+    let mut own = Vec::new();
+    for id in ids {
+        match id.0.strip_prefix(SHARED_ID_PREFIX) {
+            Some(rest) => shared.push(EntryId(rest.to_owned())),
+            None => own.push(id.clone()),
+        }
+    }
+    (shared, own)
 }
 
 pub(crate) fn encode<T: Serialize>(item: &T) -> String {

@@ -8,6 +8,8 @@
 //! | `{ns}:known-workers` | set | every worker id ever registered (for counters and status) |
 //! | `{ns}:worker:{id}` | hash | `host`, `pid`, counters `received`, `processed`, `notifications` |
 //! | `{ns}:work:{id}` | stream, group `workers` | field `d`: a [`WorkItem`] as JSON |
+//! | `{ns}:shared-work` | stream, group `workers` | the same, for any worker (`shared` dispatch) |
+//! | `{ns}:shared-work:requeued` | hash | `received`: entries of dead workers put back |
 //! | `{ns}:out:{channel}` | stream, group `senders` | field `d`: a [`Notification`] as JSON |
 //! | `{ns}:dead` | stream | fields `stage`, `origin`, `reason`, `payload`, `payload_bytes` |
 //! | `{ns}:delivered:{key}` | string with TTL | a delivery was made |
@@ -30,8 +32,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, Value};
 
 use super::{
-    DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, Stage, Transport, TransportError,
-    WorkItem, WorkerCounts, WorkerInfo, decode, encode, out_queue_name, work_queue_name,
+    DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE,
+    Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo, decode, encode,
+    out_queue_name, split_shared, work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
@@ -324,22 +327,25 @@ impl RedisTransport {
         }
     }
 
-    /// Reads from a stream's group: this consumer's unacknowledged entries first (left by an
-    /// earlier run under the same name), then new ones, blocking up to `block`.
+    /// Reads from streams of one group: this consumer's unacknowledged entries first (left by
+    /// an earlier run under the same name), then new ones, blocking up to `block`. Each
+    /// stream comes with the prefix its entries' ids get.
     async fn read<T: serde::de::DeserializeOwned>(
         &self,
-        stream: &str,
+        streams: &[(&str, &str)],
         group: &str,
         consumer: &str,
         max: usize,
         block: Duration,
     ) -> Result<Vec<Entry<T>>, TransportError> {
-        let name = format!("{stream}\u{0}{consumer}");
+        let keys: Vec<&str> = streams.iter().map(|(k, _)| *k).collect();
+        let name = format!("{}\u{0}{consumer}", keys.join("\u{0}"));
         let (mut conn, backlog) = self.reader(&name).await?;
         let result = self
             .read_entries(
                 &mut conn,
-                stream,
+                &name,
+                &keys,
                 group,
                 consumer,
                 max.max(1),
@@ -355,45 +361,46 @@ impl RedisTransport {
         }
         let entries = result?;
         let mut out = Vec::with_capacity(entries.len());
-        let mut bad = Vec::new();
-        for (id, data) in entries {
+        let mut bad: Vec<(&str, String, Vec<u8>, String)> = Vec::new();
+        for (stream, id, data) in entries {
+            let Some((key, prefix)) = streams.iter().find(|(k, _)| *k == stream) else {
+                continue;
+            };
             let decoded = match &data {
-                Some(d) => decode::<T>(stream, &id, d),
+                Some(d) => decode::<T>(key, &id, d),
                 None => Err(TransportError::Decode {
-                    queue: stream.to_owned(),
+                    queue: stream.clone(),
                     id: id.clone(),
                     reason: "the entry has no `d` field".into(),
                 }),
             };
             match decoded {
                 Ok(item) => out.push(Entry {
-                    id: EntryId(id),
+                    id: EntryId(format!("{prefix}{id}")),
                     item,
                 }),
-                Err(e) => bad.push((id, data.unwrap_or_default(), e.to_string())),
+                Err(e) => bad.push((key, id, data.unwrap_or_default(), e.to_string())),
             }
         }
         // An undecodable entry would block its reader forever: keep it as a dead letter.
         if !bad.is_empty() {
             let letters: Vec<DeadLetter> = bad
                 .iter()
-                .map(|(id, data, reason)| {
-                    DeadLetter::new(
-                        Stage::Worker,
-                        format!("{stream}/{id}"),
-                        reason.clone(),
-                        data,
-                    )
+                .map(|(key, id, data, reason)| {
+                    DeadLetter::new(Stage::Worker, format!("{key}/{id}"), reason.clone(), data)
                 })
                 .collect();
             tracing::error!(
-                stream,
+                ?keys,
                 count = letters.len(),
                 "undecodable entries moved to dead letters"
             );
             self.dead_letter(&letters).await?;
-            let ids: Vec<EntryId> = bad.into_iter().map(|(id, _, _)| EntryId(id)).collect();
-            self.ack(stream, group, &ids, &mut redis::pipe()).await?;
+            let mut pipe = redis::pipe();
+            for (key, id, _, _) in &bad {
+                self.ack_into(key, group, &[EntryId(id.clone())], &mut pipe);
+            }
+            self.exec(&mut pipe).await?;
         }
         Ok(out)
     }
@@ -402,62 +409,42 @@ impl RedisTransport {
     async fn read_entries(
         &self,
         conn: &mut ConnectionManager,
-        stream: &str,
+        name: &str,
+        streams: &[&str],
         group: &str,
         consumer: &str,
         count: usize,
         block: Duration,
         backlog: bool,
-    ) -> Result<Vec<(String, Option<Vec<u8>>)>, TransportError> {
+    ) -> Result<Vec<(String, String, Option<Vec<u8>>)>, TransportError> {
         if backlog {
-            let mut raw = self
-                .xreadgroup(conn, stream, group, consumer, count, None, "0")
-                .await;
-            if let Err(e) = &raw
-                && e.code() == Some("NOGROUP")
-            {
-                self.ensure_group(stream, group).await?;
-                raw = self
-                    .xreadgroup(conn, stream, group, consumer, count, None, "0")
-                    .await;
-            }
-            let entries = parse_read(raw?);
+            let entries = self
+                .xreadgroup_or_create(conn, streams, group, consumer, count, None, "0")
+                .await?;
             if !entries.is_empty() {
-                if let Some(r) = self
-                    .lock_readers()
-                    .get_mut(&format!("{stream}\u{0}{consumer}"))
-                {
+                if let Some(r) = self.lock_readers().get_mut(name) {
                     r.backlog = true;
                 }
                 return Ok(entries);
             }
         }
         let block_ms = block.as_millis().max(1) as u64;
-        let mut raw = self
-            .xreadgroup(conn, stream, group, consumer, count, Some(block_ms), ">")
-            .await;
-        if let Err(e) = &raw
-            && e.code() == Some("NOGROUP")
-        {
-            self.ensure_group(stream, group).await?;
-            raw = self
-                .xreadgroup(conn, stream, group, consumer, count, Some(block_ms), ">")
-                .await;
-        }
-        Ok(parse_read(raw?))
+        self.xreadgroup_or_create(conn, streams, group, consumer, count, Some(block_ms), ">")
+            .await
     }
 
+    /// `XREADGROUP`, creating the groups first if one is missing.
     #[allow(clippy::too_many_arguments)]
-    async fn xreadgroup(
+    async fn xreadgroup_or_create(
         &self,
         conn: &mut ConnectionManager,
-        stream: &str,
+        streams: &[&str],
         group: &str,
         consumer: &str,
         count: usize,
         block_ms: Option<u64>,
         from: &str,
-    ) -> redis::RedisResult<Value> {
+    ) -> Result<Vec<(String, String, Option<Vec<u8>>)>, TransportError> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(group)
@@ -467,23 +454,33 @@ impl RedisTransport {
         if let Some(ms) = block_ms {
             cmd.arg("BLOCK").arg(ms);
         }
-        cmd.arg("STREAMS").arg(stream).arg(from);
-        cmd.query_async(conn).await
+        cmd.arg("STREAMS").arg(streams);
+        for _ in streams {
+            cmd.arg(from);
+        }
+        let mut raw = cmd.query_async(conn).await;
+        if let Err(e) = &raw
+            && e.code() == Some("NOGROUP")
+        {
+            for s in streams {
+                self.ensure_group(s, group).await?;
+            }
+            raw = cmd.query_async(conn).await;
+        }
+        Ok(parse_read(raw?))
     }
 
-    /// Acknowledges and deletes entries, after whatever `pipe` already holds, atomically.
-    async fn ack(
-        &self,
-        stream: &str,
-        group: &str,
-        ids: &[EntryId],
-        pipe: &mut redis::Pipeline,
-    ) -> Result<(), TransportError> {
+    /// Adds acknowledging and deleting entries to `pipe`.
+    fn ack_into(&self, stream: &str, group: &str, ids: &[EntryId], pipe: &mut redis::Pipeline) {
         if !ids.is_empty() {
             let ids: Vec<&str> = ids.iter().map(|i| i.0.as_str()).collect();
             pipe.cmd("XACK").arg(stream).arg(group).arg(&ids).ignore();
             pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
         }
+    }
+
+    /// Runs `pipe` as one transaction.
+    async fn exec(&self, pipe: &mut redis::Pipeline) -> Result<(), TransportError> {
         let mut conn = self.conn.clone();
         pipe.atomic().query_async::<()>(&mut conn).await?;
         Ok(())
@@ -543,20 +540,26 @@ struct Reader {
 
 /// `XREADGROUP` answers `[[stream, [[id, [field, value, ...] | nil], ...]]]` (RESP2) or a map
 /// (RESP3); a nil field list is an entry deleted while pending.
-fn parse_read(v: Value) -> Vec<(String, Option<Vec<u8>>)> {
-    let streams: Vec<Value> = match v {
+fn parse_read(v: Value) -> Vec<(String, String, Option<Vec<u8>>)> {
+    let streams: Vec<(String, Value)> = match v {
         Value::Array(s) => s
             .into_iter()
             .filter_map(|s| match s {
-                Value::Array(mut kv) if kv.len() == 2 => kv.pop(),
+                Value::Array(mut kv) if kv.len() == 2 => {
+                    let entries = kv.pop()?;
+                    Some((text(kv.pop()?)?, entries))
+                }
                 _ => None,
             })
             .collect(),
-        Value::Map(m) => m.into_iter().map(|(_, entries)| entries).collect(),
+        Value::Map(m) => m
+            .into_iter()
+            .filter_map(|(k, entries)| Some((text(k)?, entries)))
+            .collect(),
         _ => Vec::new(),
     };
     let mut out = Vec::new();
-    for entries in streams {
+    for (stream, entries) in streams {
         let Value::Array(entries) = entries else {
             continue;
         };
@@ -586,7 +589,7 @@ fn parse_read(v: Value) -> Vec<(String, Option<Vec<u8>>)> {
                     .and_then(|(_, v)| bytes(v)),
                 _ => None,
             };
-            out.push((id, data));
+            out.push((stream.clone(), id, data));
         }
     }
     out
@@ -608,6 +611,8 @@ fn bytes(v: Value) -> Option<Vec<u8>> {
 impl Transport for RedisTransport {
     async fn register_worker(&self, info: &WorkerInfo) -> Result<(), TransportError> {
         self.ensure_group(&self.key(&work_queue_name(&info.id)), WORK_GROUP)
+            .await?;
+        self.ensure_group(&self.key(SHARED_QUEUE), WORK_GROUP)
             .await?;
         let mut conn = self.conn.clone();
         redis::pipe()
@@ -686,20 +691,62 @@ impl Transport for RedisTransport {
         Ok(())
     }
 
+    async fn dispatch_shared(&self, items: &[WorkItem]) -> Result<(), TransportError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        let key = self.key(SHARED_QUEUE);
+        for item in items {
+            pipe.cmd("XADD")
+                .arg(&key)
+                .arg("*")
+                .arg("d")
+                .arg(encode(item))
+                .ignore();
+        }
+        self.exec(&mut pipe).await
+    }
+
+    async fn shared_backlog(&self) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("XLEN")
+            .arg(self.key(SHARED_QUEUE))
+            .query_async(&mut conn)
+            .await?)
+    }
+
     async fn read_work(
         &self,
         worker: &str,
         max: usize,
         block: Duration,
     ) -> Result<Vec<Entry<WorkItem>>, TransportError> {
-        self.read(
-            &self.key(&work_queue_name(worker)),
-            WORK_GROUP,
-            worker,
-            max,
-            block,
-        )
-        .await
+        let own = self.key(&work_queue_name(worker));
+        let shared = self.key(SHARED_QUEUE);
+        let entries: Vec<Entry<WorkItem>> = self
+            .read(
+                &[(&own, ""), (&shared, SHARED_ID_PREFIX)],
+                WORK_GROUP,
+                worker,
+                max,
+                block,
+            )
+            .await?;
+        let from_shared = entries
+            .iter()
+            .filter(|e| e.id.0.starts_with(SHARED_ID_PREFIX))
+            .count();
+        if from_shared > 0 {
+            let mut conn = self.conn.clone();
+            redis::cmd("HINCRBY")
+                .arg(self.key(&format!("worker:{worker}")))
+                .arg("received")
+                .arg(from_shared)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        Ok(entries)
     }
 
     async fn complete_work(
@@ -727,13 +774,15 @@ impl Transport for RedisTransport {
             .arg("notifications")
             .arg(notifications.len())
             .ignore();
-        self.ack(
+        let (shared, own) = split_shared(done);
+        self.ack_into(
             &self.key(&work_queue_name(worker)),
             WORK_GROUP,
-            done,
+            &own,
             &mut pipe,
-        )
-        .await
+        );
+        self.ack_into(&self.key(SHARED_QUEUE), WORK_GROUP, &shared, &mut pipe);
+        self.exec(&mut pipe).await
     }
 
     async fn read_notifications(
@@ -744,7 +793,7 @@ impl Transport for RedisTransport {
         block: Duration,
     ) -> Result<Vec<Entry<Notification>>, TransportError> {
         self.read(
-            &self.key(&out_queue_name(channel)),
+            &[(&self.key(&out_queue_name(channel)), "")],
             OUT_GROUP,
             consumer,
             max,
@@ -761,13 +810,14 @@ impl Transport for RedisTransport {
         if ids.is_empty() {
             return Ok(());
         }
-        self.ack(
+        let mut pipe = redis::pipe();
+        self.ack_into(
             &self.key(&out_queue_name(channel)),
             OUT_GROUP,
             ids,
-            &mut redis::pipe(),
-        )
-        .await
+            &mut pipe,
+        );
+        self.exec(&mut pipe).await
     }
 
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), TransportError> {
@@ -904,6 +954,15 @@ impl Transport for RedisTransport {
                 oldest_ms,
             });
         }
+        let (waiting, pending, oldest_ms) = self
+            .stream_depth(&self.key(SHARED_QUEUE), WORK_GROUP)
+            .await?;
+        out.push(QueueDepth {
+            name: SHARED_QUEUE.to_owned(),
+            waiting,
+            pending,
+            oldest_ms,
+        });
         for c in ChannelKind::ALL {
             let name = out_queue_name(c);
             let (waiting, pending, oldest_ms) =
@@ -993,20 +1052,49 @@ impl Transport for RedisTransport {
             .arg(max)
             .query_async(&mut conn)
             .await?;
-        if entries.is_empty() {
-            return Ok(0);
+        let mut moved = 0;
+        if !entries.is_empty() {
+            let mut inv = self.reclaim.prepare_invoke();
+            inv.key(&queue);
+            for t in targets {
+                inv.key(self.key(&work_queue_name(t)));
+                inv.key(self.key(&format!("worker:{t}")));
+            }
+            inv.arg(WORK_GROUP);
+            for (i, (id, _)) in entries.iter().enumerate() {
+                inv.arg(id).arg(2 + 2 * (i % targets.len()));
+            }
+            moved += inv.invoke_async::<usize>(&mut conn).await?;
         }
-        let mut inv = self.reclaim.prepare_invoke();
-        inv.key(&queue);
-        for t in targets {
-            inv.key(self.key(&work_queue_name(t)));
-            inv.key(self.key(&format!("worker:{t}")));
+        if moved >= max {
+            return Ok(moved);
         }
-        inv.arg(WORK_GROUP);
-        for (i, (id, _)) in entries.iter().enumerate() {
-            inv.arg(id).arg(2 + 2 * (i % targets.len()));
+        // What it read from the shared queue goes back to its end, for anyone to read.
+        let shared = self.key(SHARED_QUEUE);
+        let pending: redis::RedisResult<Vec<(String, String, u64, u64)>> = redis::cmd("XPENDING")
+            .arg(&shared)
+            .arg(WORK_GROUP)
+            .arg("-")
+            .arg("+")
+            .arg(max - moved)
+            .arg(dead)
+            .query_async(&mut conn)
+            .await;
+        let pending = match pending {
+            Err(e) if e.code() == Some("NOGROUP") => Vec::new(),
+            other => other?,
+        };
+        if !pending.is_empty() {
+            let mut inv = self.reclaim.prepare_invoke();
+            inv.key(&shared)
+                .key(&shared)
+                .key(self.key(&format!("{SHARED_QUEUE}:requeued")))
+                .arg(WORK_GROUP);
+            for (id, _, _, _) in &pending {
+                inv.arg(id).arg(2);
+            }
+            moved += inv.invoke_async::<usize>(&mut conn).await?;
         }
-        let moved: usize = inv.invoke_async(&mut conn).await?;
         Ok(moved)
     }
 
