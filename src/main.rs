@@ -9,6 +9,7 @@ mod bench_raw;
 mod bench_reload;
 mod cmd;
 mod config;
+mod metrics_http;
 mod setup;
 mod stats;
 

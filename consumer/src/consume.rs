@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use fmn_core::envelope::{DEFAULT_MAX_MESSAGE_BYTES, Envelope, EnvelopeError};
+use fmn_core::metrics::label;
 use fmn_core::transport::{DeadLetter, Stage, Transport, WorkItem};
 use tokio_util::sync::CancellationToken;
 
@@ -116,6 +117,8 @@ pub async fn consume<T: Transport, S: Source>(
             None => break,
             Some(m) => batch.push(m?),
         }
+        // The batch's messages count as read when its first was: latency is not understated.
+        let read_at_us = fmn_core::metrics::now_us();
         while batch.len() < opts.batch {
             match tokio::time::timeout(opts.linger, source.next(max)).await {
                 Ok(Some(m)) => batch.push(m?),
@@ -127,6 +130,8 @@ pub async fn consume<T: Transport, S: Source>(
             }
         }
         report.read += batch.len() as u64;
+        let metrics = fmn_core::metrics::metrics();
+        metrics.messages_read.inc_by(batch.len() as u64);
 
         let mut items = Vec::with_capacity(batch.len());
         let mut dead = Vec::new();
@@ -138,6 +143,7 @@ pub async fn consume<T: Transport, S: Source>(
                     items.push(WorkItem {
                         envelope,
                         origin: raw.origin.clone(),
+                        read_at_us,
                     })
                 }
                 Err(e) => {
@@ -152,6 +158,10 @@ pub async fn consume<T: Transport, S: Source>(
             match transport.dead_letter(&dead).await {
                 Ok(()) => {
                     report.dead_lettered += dead.len() as u64;
+                    metrics
+                        .dead_letters
+                        .get_or_create(&label("stage", "consumer"))
+                        .inc_by(dead.len() as u64);
                     dead.clear();
                 }
                 Err(e) => {
@@ -216,6 +226,7 @@ pub async fn consume<T: Transport, S: Source>(
                         "the workers' queues are full; reading nothing more from the bus until they drain"
                     );
                     report.backpressure_pauses += 1;
+                    metrics.backpressure_pauses.inc();
                     throttled = true;
                 }
                 dispatcher.invalidate();
@@ -233,6 +244,7 @@ pub async fn consume<T: Transport, S: Source>(
                 );
                 throttled = false;
             }
+            let before = items.len() as u64;
             let written = if dispatcher.mode() == DispatchMode::Shared {
                 let r = transport.dispatch_shared(&items).await;
                 if r.is_ok() {
@@ -254,6 +266,13 @@ pub async fn consume<T: Transport, S: Source>(
                 }
                 r
             };
+            if written.is_ok() {
+                // The family's guard is dropped at once: it must not live across an await.
+                metrics
+                    .messages_dispatched
+                    .get_or_create(&label("mode", dispatcher.mode().as_str()))
+                    .inc_by(before - items.len() as u64);
+            }
             if let Err(e) = written {
                 tracing::warn!("dispatch failed: {e}; retrying");
                 dispatcher.invalidate();

@@ -183,6 +183,7 @@ mod tests {
         WorkItem {
             envelope: fmn_core::Envelope::from_bus_json(line.as_bytes(), 1 << 20).unwrap(),
             origin: "test".into(),
+            read_at_us: 0,
         }
     }
 

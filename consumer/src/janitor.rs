@@ -50,6 +50,7 @@ pub async fn sweep<T: Transport>(transport: &T) -> Result<Sweep, TransportError>
             }
         }
         if moved > 0 {
+            fmn_core::metrics::metrics().reclaimed.inc_by(moved as u64);
             tracing::warn!(
                 worker = %w.id,
                 entries = moved,

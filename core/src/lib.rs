@@ -12,6 +12,8 @@ pub mod channel;
 pub mod data;
 pub mod data_feed;
 pub mod envelope;
+#[cfg(feature = "transport")]
+pub mod metrics;
 pub mod notification;
 pub mod prefs;
 pub mod presets;

@@ -32,4 +32,4 @@ pub use plan::Plan;
 pub use reload::{ModuleVersion, Refusal, Reloader, RulesReport, Sources};
 pub use ruleset::RuleSet;
 pub use sandbox::{Sandbox, SandboxConfig};
-pub use worker::{SharedSnapshot, Snapshot, WorkerOptions, WorkerReport, run_worker};
+pub use worker::{LatencyLog, SharedSnapshot, Snapshot, WorkerOptions, WorkerReport, run_worker};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use fmn_core::Relations;
+use fmn_core::metrics::label;
 use fmn_core::notification::{Notification, delivery_id};
 use fmn_core::transport::{Entry, Transport, WorkItem, WorkerInfo};
 use tokio_util::sync::CancellationToken;
@@ -58,6 +59,31 @@ pub struct WorkerOptions {
     pub block: Duration,
     /// How often the worker says it is alive.
     pub heartbeat: Duration,
+    /// Where to keep every message's latency (consumer read to notifications written), for
+    /// benchmarks that want exact percentiles rather than the metrics' histogram buckets.
+    pub latencies: Option<Arc<LatencyLog>>,
+}
+
+/// Every message's latency, in microseconds, as workers finish them.
+#[derive(Debug, Default)]
+pub struct LatencyLog(std::sync::Mutex<Vec<u64>>);
+
+impl LatencyLog {
+    /// Keeps one latency.
+    pub fn record(&self, latency: Duration) {
+        self.lock().push(latency.as_micros() as u64);
+    }
+
+    /// The latencies kept so far, sorted.
+    pub fn sorted(&self) -> Vec<u64> {
+        let mut v = self.lock().clone();
+        v.sort_unstable();
+        v
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u64>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl WorkerOptions {
@@ -68,6 +94,7 @@ impl WorkerOptions {
             batch: 64,
             block: Duration::from_millis(500),
             heartbeat: Duration::from_secs(2),
+            latencies: None,
         }
     }
 }
@@ -235,9 +262,20 @@ pub async fn run_worker<T: Transport>(
         let generation = snapshot.ruleset.generation;
         let mut out = Vec::new();
         let mut ids = Vec::with_capacity(entries.len());
+        let metrics = fmn_core::metrics::metrics();
         for e in &entries {
+            let started = std::time::Instant::now();
             let ev = evaluate(&mut evaluator, &e.item);
+            metrics
+                .eval_seconds
+                .observe(started.elapsed().as_secs_f64());
             report.module_failures += ev.failures.len() as u64;
+            for f in &ev.failures {
+                metrics
+                    .module_failures
+                    .get_or_create(&label("module", f.module.as_str()))
+                    .inc();
+            }
             out.extend(notifications(
                 &snapshot.plan,
                 &ev,
@@ -262,6 +300,24 @@ pub async fn run_worker<T: Transport>(
         }
         report.processed += ids.len() as u64;
         report.notifications += out.len() as u64;
+        metrics.messages_processed.inc_by(ids.len() as u64);
+        for n in &out {
+            metrics
+                .notifications
+                .get_or_create(&label("channel", n.channel.as_str()))
+                .inc();
+        }
+        for e in &entries {
+            let latency = fmn_core::metrics::since_us(e.item.read_at_us);
+            if e.item.read_at_us != 0 {
+                metrics
+                    .message_latency_seconds
+                    .observe(latency.as_secs_f64());
+            }
+            if let Some(log) = &opts.latencies {
+                log.record(latency);
+            }
+        }
     }
     beat.cancel();
     let _ = heartbeat.await;

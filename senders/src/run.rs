@@ -2,6 +2,7 @@
 //! its addresses once, retry what failed for now, dead-letter what failed for good, and
 //! acknowledge.
 
+use fmn_core::metrics::{label, metrics};
 use std::time::Duration;
 
 use fmn_core::transport::{DeadLetter, Stage, Transport};
@@ -137,6 +138,10 @@ async fn deliver<T: Transport, S: Sender>(
             Err(e) if attempt >= opts.max_attempts => return Some(Err((e, attempt))),
             Err(e) => {
                 report.retries += 1;
+                metrics()
+                    .delivery_failures
+                    .get_or_create(&label("channel", opts.channel.as_str()))
+                    .inc();
                 let wait = delay(opts, attempt - 1);
                 tracing::info!(
                     channel = %opts.channel, user = %n.user, delivery = %n.delivery_id,
@@ -162,6 +167,7 @@ pub async fn run_sender<T: Transport, S: Sender>(
 ) -> SenderReport {
     let mut report = SenderReport::default();
     let mut attempt = 0u32;
+    let channel = label("channel", opts.channel.as_str());
     'serve: while !cancel.is_cancelled() {
         let entries = tokio::select! {
             r = transport.read_notifications(opts.channel, &opts.consumer, opts.batch, opts.block) => match r {
@@ -204,9 +210,19 @@ pub async fn run_sender<T: Transport, S: Sender>(
                 .await
                 {
                     None => break 'serve,
-                    Some(Ok(true)) => report.sent += 1,
-                    Some(Ok(false)) => report.duplicates += 1,
+                    Some(Ok(true)) => {
+                        report.sent += 1;
+                        metrics().delivered.get_or_create(&channel).inc();
+                    }
+                    Some(Ok(false)) => {
+                        report.duplicates += 1;
+                        metrics()
+                            .duplicates_suppressed
+                            .get_or_create(&channel)
+                            .inc();
+                    }
                     Some(Err((error, attempts))) => {
+                        metrics().delivery_failures.get_or_create(&channel).inc();
                         tracing::warn!(
                             channel = %opts.channel, user = %n.user, address, delivery = %n.delivery_id,
                             "giving up after {attempts} attempt(s): {error}"
@@ -237,6 +253,10 @@ pub async fn run_sender<T: Transport, S: Sender>(
                     break 'serve;
                 }
                 report.dead_lettered += count;
+                metrics()
+                    .dead_letters
+                    .get_or_create(&label("stage", "sender"))
+                    .inc_by(count);
             }
             done.push(e.id.clone());
         }

@@ -21,6 +21,10 @@ pub struct ConsumeArgs {
     /// How a worker is picked: `random`, `p2c` or `shared` (or `[consumer] dispatch`).
     #[arg(long)]
     dispatch: Option<String>,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` and a health check on
+    /// `http://ADDR/healthz` (e.g. `127.0.0.1:9101`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
@@ -35,10 +39,14 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let stop = super::shutdown_on_signal();
     let janitor_stop = stop.child_token();
     let janitor = config.redis.janitor(&transport, &janitor_stop);
+    let metrics = super::metrics(args.metrics, &transport, &janitor_stop).await?;
     let r = consume(&transport, &mut source, &opts, &stop).await;
     janitor_stop.cancel();
     if let Some(j) = janitor {
         j.await?;
+    }
+    if let Some(m) = metrics {
+        m.await?;
     }
     let r = r?;
     let data = if r.data_changes > 0 {

@@ -77,3 +77,17 @@ pub fn redis_url(arg: Option<String>, config: &crate::config::Config) -> Result<
         "no Redis URL: give --redis URL, [redis] url in the configuration, or FMN__REDIS__URL",
     )
 }
+
+/// Starts the metrics and health endpoint when `--metrics ADDR` was given.
+pub async fn metrics<T: fmn_core::transport::Transport>(
+    addr: Option<std::net::SocketAddr>,
+    transport: &T,
+    stop: &CancellationToken,
+) -> Result<Option<tokio::task::JoinHandle<()>>> {
+    match addr {
+        Some(a) => Ok(Some(
+            crate::metrics_http::start(a, transport.clone(), stop.clone()).await?,
+        )),
+        None => Ok(None),
+    }
+}

@@ -26,6 +26,10 @@ pub struct SendArgs {
     /// name takes back the notifications it held.
     #[arg(long)]
     consumer: Option<String>,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` and a health check on
+    /// `http://ADDR/healthz` (e.g. `127.0.0.1:9101`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
@@ -41,6 +45,7 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
         args.channel
     );
     let stop = super::shutdown_on_signal();
+    let metrics = super::metrics(args.metrics, &transport, &stop).await?;
     let r = run_sender(
         transport,
         sender,
@@ -48,6 +53,9 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
         stop,
     )
     .await;
+    if let Some(m) = metrics {
+        m.await?;
+    }
     eprintln!(
         "fmn send: {} sent, {} duplicates skipped, {} dead-lettered",
         r.sent, r.duplicates, r.dead_lettered

@@ -27,6 +27,10 @@ pub struct WorkerArgs {
     /// Worker loops in this process, each a worker of its own in the registry.
     #[arg(long)]
     threads: Option<usize>,
+    /// Serve Prometheus metrics on `http://ADDR/metrics` and a health check on
+    /// `http://ADDR/healthz` (e.g. `127.0.0.1:9101`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
@@ -45,6 +49,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
         reloader,
     } = setup::workers(&config, inputs, Some(&transport), ids.clone()).await?;
     let stop = super::shutdown_on_signal();
+    let metrics = super::metrics(args.metrics, &transport, &stop).await?;
     let reload = reloader.map(|r| tokio::spawn(r.run(stop.clone())));
     let janitor = config.redis.janitor(&transport, &stop);
     eprintln!(
@@ -73,6 +78,9 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     }
     if let Some(j) = janitor {
         j.await?;
+    }
+    if let Some(m) = metrics {
+        m.await?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,6 +20,21 @@ pub(crate) fn fmn() -> Command {
     c
 }
 
+/// Writes `toml` as `dir/fmn.toml`; the returned maker gives `fmn --config dir/fmn.toml ARGS`
+/// run in `dir`.
+pub(crate) fn configured<'a>(
+    dir: &'a std::path::Path,
+    toml: &str,
+) -> impl Fn(&[&str]) -> Command + 'a {
+    let config = dir.join("fmn.toml");
+    std::fs::write(&config, toml).expect("writing fmn.toml");
+    move |args: &[&str]| {
+        let mut c = fmn();
+        c.arg("--config").arg(&config).args(args).current_dir(dir);
+        c
+    }
+}
+
 pub(crate) fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("fmn runs")
 }

@@ -7,7 +7,7 @@ use fmn_core::ChannelKind;
 use fmn_core::transport::redis::RedisOptions;
 use fmn_core::transport::{RedisTransport, Transport};
 
-use crate::cli::{fmn, spawn, terminate, text};
+use crate::cli::{configured, spawn, terminate, text};
 use crate::pipeline::{PerMessage, corpus_messages, predict_per_message, preferences};
 use crate::reload::{all_notifications, copies, processed, spawn_consumer};
 use crate::support::{RedisServer, wait_until};
@@ -85,26 +85,19 @@ async fn kill_a_worker_mid_run(dispatch: &str, total: usize) {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let config = d.join("fmn.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let with = configured(
+        d,
+        &format!(
             // Five processes share two cores here: a generous deadline per rule call keeps
             // CPU starvation from failing rules, which is not what this test is about.
             "[redis]\nurl = \"{}\"\nreclaim_ms = 500\n\n[worker]\nreload_ms = 0\ntimeout_ms = 5000\n",
             redis.url()
         ),
-    )
-    .unwrap();
+    );
     let prefs_file = d.join("prefs.json");
     std::fs::write(&prefs_file, serde_json::to_string(&prefs).unwrap()).unwrap();
     let messages_file = d.join("messages.jsonl");
     std::fs::write(&messages_file, messages.join("\n")).unwrap();
-    let with = |args: &[&str]| {
-        let mut c = fmn();
-        c.arg("--config").arg(&config).args(args).current_dir(d);
-        c
-    };
     let p = prefs_file.to_str().unwrap();
     let mut workers: Vec<_> = (0..4)
         .map(|_| spawn(&mut with(&["worker", "--prefs", p])))

@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod data;
 mod faults;
+mod metrics;
 mod pipeline;
 mod presets;
 mod reload;

@@ -82,9 +82,19 @@ impl RedisServer {
     /// Kills it (SIGKILL: no chance to save anything more), waits `down`, and starts it again
     /// on the same port and directory, where it reloads what it had persisted.
     pub fn crash_and_restart(&mut self, down: std::time::Duration) {
+        self.kill();
+        std::thread::sleep(down);
+        self.restart();
+    }
+
+    /// Kills it with SIGKILL.
+    pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        std::thread::sleep(down);
+    }
+
+    /// Starts it again on the same port and directory.
+    pub fn restart(&mut self) {
         self.child = spawn_redis(&self.args);
         wait_for_port(self.port, "redis-server", &mut self.child);
     }

@@ -36,6 +36,7 @@ fn item(id: &str) -> WorkItem {
     WorkItem {
         envelope: Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap(),
         origin: format!("test:{id}"),
+        read_at_us: 0,
     }
 }
 

@@ -477,7 +477,7 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
                      "msg": {{"owner": "ralph", "name": "vim", "version": "9", "release": "{i}", "new": 3, "build_id": {i}}}}}"#
             );
             let envelope = Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap();
-            ("w".to_owned(), WorkItem { envelope, origin: format!("test:{i}") })
+            ("w".to_owned(), WorkItem { envelope, origin: format!("test:{i}"), read_at_us: 0 })
         })
         .collect();
     t.dispatch(&batch).await.unwrap();

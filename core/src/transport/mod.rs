@@ -43,6 +43,14 @@ pub struct WorkItem {
     pub envelope: Envelope,
     /// Where it came from, e.g. `messages.jsonl:12` or `amqp:queue-name`.
     pub origin: String,
+    /// When the consumer read it, in microseconds since the Unix epoch by the consumer's
+    /// clock (0: unknown): workers measure the message's latency from it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub read_at_us: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Which part of the pipeline gave up on something.

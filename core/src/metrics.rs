@@ -1,0 +1,223 @@
+//! What every part of fmn counts, for Prometheus.
+//!
+//! One registry per process ([`metrics`]): the consumer, workers and senders record into it
+//! wherever they run (one process each, or all in `fmn run`), and `--metrics ADDR` serves it.
+//! Queue depths and live workers are not counted here but read from the transport when the
+//! endpoint is scraped ([`Metrics::observe_queues`]), so every process reports the same
+//! picture of Redis.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::transport::QueueDepth;
+
+/// Labels: one `(name, value)` pair.
+type Label = Vec<(&'static str, String)>;
+
+/// The process's metrics. Every field is cheap to update from any thread.
+pub struct Metrics {
+    registry: Registry,
+    /// Messages the consumer read from its source.
+    pub messages_read: Counter,
+    /// Messages dispatched, by dispatch mode (`random`, `p2c`, `shared`).
+    pub messages_dispatched: Family<Label, Counter>,
+    /// Times the consumer stopped reading because the workers' queues were full.
+    pub backpressure_pauses: Counter,
+    /// Dead letters written, by stage (`consumer`, `worker`, `sender`).
+    pub dead_letters: Family<Label, Counter>,
+    /// Messages a worker evaluated and acknowledged.
+    pub messages_processed: Counter,
+    /// Notifications workers wrote, by channel.
+    pub notifications: Family<Label, Counter>,
+    /// Rule module calls that failed (trap, timeout, bad output), by module.
+    pub module_failures: Family<Label, Counter>,
+    /// Time to evaluate one message against every rule and preference.
+    pub eval_seconds: Histogram,
+    /// From the consumer reading a message to a worker writing its notifications.
+    pub message_latency_seconds: Histogram,
+    /// Entries the janitor moved from workers that were not live.
+    pub reclaimed: Counter,
+    /// Deliveries made, by channel.
+    pub delivered: Family<Label, Counter>,
+    /// Deliveries skipped because their delivery id was already delivered, by channel.
+    pub duplicates_suppressed: Family<Label, Counter>,
+    /// Deliveries that failed (to be retried or dead-lettered), by channel.
+    pub delivery_failures: Family<Label, Counter>,
+    /// Entries each queue holds that are not yet acknowledged, as last scraped.
+    pub queue_waiting: Family<Label, Gauge>,
+    /// Of those, read and not yet acknowledged.
+    pub queue_pending: Family<Label, Gauge>,
+    /// Age of each queue's oldest entry in seconds, as last scraped (0 when empty).
+    pub queue_oldest_seconds: Family<Label, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Workers whose heartbeat is current, as last scraped.
+    pub live_workers: Gauge,
+}
+
+/// A label set of one pair.
+pub fn label(name: &'static str, value: impl Into<String>) -> Label {
+    vec![(name, value.into())]
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("fmn");
+        let m = Metrics {
+            messages_read: Counter::default(),
+            messages_dispatched: Family::default(),
+            backpressure_pauses: Counter::default(),
+            dead_letters: Family::default(),
+            messages_processed: Counter::default(),
+            notifications: Family::default(),
+            module_failures: Family::default(),
+            // 10 µs .. about 5 s.
+            eval_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 20)),
+            // 100 µs .. about 100 s.
+            message_latency_seconds: Histogram::new(exponential_buckets(1e-4, 2.0, 21)),
+            reclaimed: Counter::default(),
+            delivered: Family::default(),
+            duplicates_suppressed: Family::default(),
+            delivery_failures: Family::default(),
+            queue_waiting: Family::default(),
+            queue_pending: Family::default(),
+            queue_oldest_seconds: Family::default(),
+            live_workers: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "consumer_messages_read",
+            "Messages the consumer read from its source",
+            m.messages_read.clone(),
+        );
+        registry.register(
+            "consumer_messages_dispatched",
+            "Messages dispatched to workers, by dispatch mode",
+            m.messages_dispatched.clone(),
+        );
+        registry.register(
+            "consumer_backpressure_pauses",
+            "Times the consumer stopped reading because the workers' queues were full",
+            m.backpressure_pauses.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Dead letters written, by stage",
+            m.dead_letters.clone(),
+        );
+        registry.register(
+            "worker_messages_processed",
+            "Messages evaluated and acknowledged",
+            m.messages_processed.clone(),
+        );
+        registry.register(
+            "worker_notifications",
+            "Notifications written, by channel",
+            m.notifications.clone(),
+        );
+        registry.register(
+            "worker_module_failures",
+            "Rule module calls that failed, by module",
+            m.module_failures.clone(),
+        );
+        registry.register(
+            "worker_eval_seconds",
+            "Time to evaluate one message",
+            m.eval_seconds.clone(),
+        );
+        registry.register(
+            "worker_message_latency_seconds",
+            "From the consumer reading a message to its notifications being written",
+            m.message_latency_seconds.clone(),
+        );
+        registry.register(
+            "janitor_reclaimed",
+            "Entries moved from workers that were not live",
+            m.reclaimed.clone(),
+        );
+        registry.register(
+            "sender_delivered",
+            "Deliveries made, by channel",
+            m.delivered.clone(),
+        );
+        registry.register(
+            "sender_duplicates_suppressed",
+            "Deliveries skipped as already made (same delivery id), by channel",
+            m.duplicates_suppressed.clone(),
+        );
+        registry.register(
+            "sender_delivery_failures",
+            "Deliveries that failed, by channel",
+            m.delivery_failures.clone(),
+        );
+        registry.register(
+            "queue_waiting",
+            "Entries not yet acknowledged, by queue",
+            m.queue_waiting.clone(),
+        );
+        registry.register(
+            "queue_pending",
+            "Entries read and not yet acknowledged, by queue",
+            m.queue_pending.clone(),
+        );
+        registry.register(
+            "queue_oldest_seconds",
+            "Age of the oldest entry not yet acknowledged, by queue",
+            m.queue_oldest_seconds.clone(),
+        );
+        registry.register(
+            "live_workers",
+            "Workers whose heartbeat is current",
+            m.live_workers.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Records the queues and live workers read from the transport.
+    pub fn observe_queues(&self, depths: &[QueueDepth], live_workers: usize) {
+        for q in depths {
+            let l = label("queue", q.name.clone());
+            self.queue_waiting.get_or_create(&l).set(q.waiting as i64);
+            self.queue_pending.get_or_create(&l).set(q.pending as i64);
+            self.queue_oldest_seconds
+                .get_or_create(&l)
+                .set(q.oldest_ms.unwrap_or(0) as f64 / 1000.0);
+        }
+        self.live_workers.set(live_workers as i64);
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+/// Microseconds since the Unix epoch, as [`crate::transport::WorkItem::read_at_us`] holds.
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The time since `then_us` (microseconds since the epoch); zero if the clock went back or
+/// `then_us` is unknown (0).
+pub fn since_us(then_us: u64) -> Duration {
+    if then_us == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_micros(now_us().saturating_sub(then_us))
+}
