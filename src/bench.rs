@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use fmn_consumer::DispatchMode;
 use fmn_consumer::source::{RawMessage, Source, SourceError};
 use fmn_consumer::{ConsumerOptions, consume};
+use fmn_core::transport::WorkerInfo;
 use fmn_core::transport::{MemoryTransport, Transport};
 use fmn_core::{ChannelKind, Envelope, MessageMeta, Notification};
-use fmn_host::{Plan, RuleSet, WorkerOptions, run_worker};
+use fmn_host::{LatencyLog, Plan, RuleSet, WorkerOptions, run_worker};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -87,9 +89,20 @@ pub struct DispatchArgs {
     /// Redis URL; default `[redis] url` of the configuration, else redis://127.0.0.1:6379.
     #[arg(long)]
     redis: Option<String>,
-    /// How workers are picked: `random` or `p2c`.
-    #[arg(long, default_value = "random")]
+    /// How workers are picked: `random`, `p2c`, `shared`, or `all` (each in turn, in one run).
+    #[arg(long, default_value = "all")]
     dispatch: String,
+    /// Messages of the stalled-worker case (one of the workers reads one batch, then holds it
+    /// and reads nothing more while its heartbeat goes on); 0 skips it.
+    #[arg(long, default_value_t = 20_000)]
+    stall_messages: u64,
+    /// Messages of the paced case (the bus at a steady rate the workers keep up with, where
+    /// latency is not queueing behind a full backlog); 0 skips it.
+    #[arg(long, default_value_t = 50_000)]
+    paced_messages: u64,
+    /// Messages per second of the paced case.
+    #[arg(long, default_value_t = 10_000)]
+    paced_rate: u64,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -100,10 +113,13 @@ struct Generated {
     lines: Vec<serde_json::Value>,
     total: u64,
     next: u64,
+    /// Messages per second to pace to; 0: as fast as the consumer reads.
+    rate: u64,
+    started: Option<Instant>,
 }
 
 impl Generated {
-    fn new(total: u64) -> Result<Self> {
+    fn new(total: u64, rate: u64) -> Result<Self> {
         let lines = setup::bundled::SAMPLE_MESSAGES
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
@@ -114,6 +130,8 @@ impl Generated {
             lines,
             total,
             next: 0,
+            rate,
+            started: None,
         })
     }
 }
@@ -124,6 +142,15 @@ impl Source for Generated {
             return None;
         }
         let i = self.next;
+        if self.rate > 0 {
+            let started = *self.started.get_or_insert_with(Instant::now);
+            let due = started + Duration::from_secs_f64(i as f64 / self.rate as f64);
+            // Timers are coarse: wait only when more than a millisecond ahead.
+            if due > Instant::now() + Duration::from_millis(1) {
+                // Sources are cancel-safe: nothing is counted before the wait is over.
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
         self.next += 1;
         let mut v = self.lines[(i % self.lines.len() as u64) as usize].clone();
         v["msg_id"] = serde_json::Value::String(format!("bench-{i}"));
@@ -144,23 +171,64 @@ struct WorkerShare {
     deviation_points: f64,
 }
 
+/// One dispatch mode's run: every worker serves.
 #[derive(Serialize)]
-struct DispatchReport {
-    messages: u64,
-    workers: usize,
-    transport: String,
+struct ModeRun {
     dispatch: String,
+    messages: u64,
     per_worker: Vec<WorkerShare>,
     chi_square: f64,
     p_value: f64,
     max_deviation_points: f64,
     seconds: f64,
     messages_per_second: f64,
-    /// Raw Redis streams in the same run (Redis only): messages/s, and our share of it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    raw_redis_messages_per_second: Option<f64>,
+    /// From the consumer reading a message to its worker acknowledging it, in milliseconds.
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+    latency_max_ms: f64,
+    /// Raw Redis streams in the same run (Redis only): our share of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     fraction_of_raw: Option<f64>,
+    /// The same mode with one worker stalled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stalled: Option<StallRun>,
+    /// The same mode at a steady rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paced: Option<PacedRun>,
+}
+
+/// The bus at a steady rate: latency without a backlog to queue behind.
+#[derive(Serialize)]
+struct PacedRun {
+    messages: u64,
+    rate: u64,
+    messages_per_second: f64,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+    latency_max_ms: f64,
+}
+
+/// One worker reads a batch and then stalls, heartbeat on; the others serve.
+#[derive(Serialize)]
+struct StallRun {
+    messages: u64,
+    /// Entries the stalled worker held (its queue and what it read) once the others were done.
+    held_by_stalled: u64,
+    /// Until every message not held by the stalled worker was processed.
+    seconds: f64,
+    messages_per_second: f64,
+    latency_p50_ms: f64,
+    latency_p99_ms: f64,
+}
+
+#[derive(Serialize)]
+struct DispatchReport {
+    workers: usize,
+    transport: String,
+    modes: Vec<ModeRun>,
+    /// Raw Redis streams in the same run (Redis only), messages/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    raw_redis_messages_per_second: Option<f64>,
 }
 
 pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
@@ -169,20 +237,47 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
         BenchCommand::Eval(args) => crate::bench_eval::run(args, &config),
         BenchCommand::Reload(args) => crate::bench_reload::run(args, &config),
         BenchCommand::Dispatch(args) => {
+            let modes: Vec<DispatchMode> = match args.dispatch.as_str() {
+                "all" => DispatchMode::ALL.to_vec(),
+                one => vec![
+                    one.parse()
+                        .map_err(|e| anyhow::anyhow!("--dispatch: {e}, or all"))?,
+                ],
+            };
             let report = if args.in_memory {
-                dispatch(MemoryTransport::default(), "in-memory".into(), &args).await?
+                let mut runs = Vec::new();
+                for mode in modes {
+                    runs.push(
+                        mode_run(|| async { Ok(MemoryTransport::default()) }, mode, &args).await?,
+                    );
+                }
+                DispatchReport {
+                    workers: args.workers,
+                    transport: "in-memory".into(),
+                    modes: runs,
+                    raw_redis_messages_per_second: None,
+                }
             } else {
                 let url = args
                     .redis
                     .clone()
                     .or_else(|| config.redis.url.clone())
                     .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
-                let ns = format!("fmn-bench-{}", std::process::id());
-                let t = setup::redis(&url, &ns).await?;
-                let r = dispatch(t.clone(), format!("redis ({url})"), &args).await;
-                t.purge_namespace().await?;
-                let mut r = r?;
-                let payload = Generated::new(1)?
+                let mut runs = Vec::new();
+                for mode in modes {
+                    // A namespace of its own per run, removed after it.
+                    let fresh = || async {
+                        let ns = format!(
+                            "fmn-bench-{}-{}",
+                            std::process::id(),
+                            fmn_core::metrics::now_us()
+                        );
+                        setup::redis(&url, &ns).await
+                    };
+                    runs.push(mode_run(fresh, mode, &args).await?);
+                }
+                let ns = format!("fmn-bench-{}-raw", std::process::id());
+                let payload = Generated::new(1, 0)?
                     .lines
                     .first()
                     .map(|l| l.to_string())
@@ -191,9 +286,15 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
                     crate::bench_raw::raw_streams(&url, &ns, args.messages, args.workers, &payload)
                         .await
                         .context("the raw Redis streams baseline")?;
-                r.raw_redis_messages_per_second = Some(raw);
-                r.fraction_of_raw = Some(r.messages_per_second / raw.max(1e-9));
-                r
+                for r in &mut runs {
+                    r.fraction_of_raw = Some(r.messages_per_second / raw.max(1e-9));
+                }
+                DispatchReport {
+                    workers: args.workers,
+                    transport: format!("redis ({url})"),
+                    modes: runs,
+                    raw_redis_messages_per_second: Some(raw),
+                }
             };
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -207,61 +308,171 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
 
 fn print_dispatch(r: &DispatchReport) {
     println!(
-        "fmn bench dispatch: {} messages, {} workers, {} dispatch, through {}",
-        r.messages, r.workers, r.dispatch, r.transport
+        "fmn bench dispatch: {} workers, no rule module, through {}",
+        r.workers, r.transport
     );
-    println!(
-        "| worker | received | processed | share | deviation from {:.2}% |",
-        100.0 / r.workers as f64
-    );
-    println!("| --- | ---: | ---: | ---: | ---: |");
-    for w in &r.per_worker {
+    for m in &r.modes {
         println!(
-            "| {} | {} | {} | {:.3}% | {:+.3} points |",
-            w.worker, w.received, w.processed, w.share_percent, w.deviation_points
+            "\n{} dispatch, {} messages: {:.2} s, {:.0} messages/s; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            m.dispatch,
+            m.messages,
+            m.seconds,
+            m.messages_per_second,
+            m.latency_p50_ms,
+            m.latency_p99_ms,
+            m.latency_max_ms
         );
+        println!(
+            "| worker | received | processed | share | deviation from {:.2}% |",
+            100.0 / r.workers.max(1) as f64
+        );
+        println!("| --- | ---: | ---: | ---: | ---: |");
+        for w in &m.per_worker {
+            println!(
+                "| {} | {} | {} | {:.3}% | {:+.3} points |",
+                w.worker, w.received, w.processed, w.share_percent, w.deviation_points
+            );
+        }
+        println!(
+            "chi-square {:.3} ({} degrees of freedom), p = {:.3}; largest deviation {:.3} points",
+            m.chi_square,
+            m.per_worker.len().saturating_sub(1),
+            m.p_value,
+            m.max_deviation_points
+        );
+        if let Some(p) = &m.paced {
+            println!(
+                "paced at {} messages/s, {} messages: {:.0} messages/s, latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                p.rate,
+                p.messages,
+                p.messages_per_second,
+                p.latency_p50_ms,
+                p.latency_p99_ms,
+                p.latency_max_ms
+            );
+        }
+        if let Some(s) = &m.stalled {
+            println!(
+                "one worker stalled, {} messages: it held {} ({:.1}%); the others processed the rest in {:.2} s, {:.0} messages/s, latency p50 {:.1} ms, p99 {:.1} ms",
+                s.messages,
+                s.held_by_stalled,
+                100.0 * s.held_by_stalled as f64 / s.messages.max(1) as f64,
+                s.seconds,
+                s.messages_per_second,
+                s.latency_p50_ms,
+                s.latency_p99_ms
+            );
+        }
     }
-    println!(
-        "chi-square {:.3} ({} degrees of freedom), p = {:.3}; largest deviation {:.3} points",
-        r.chi_square,
-        r.workers.saturating_sub(1),
-        r.p_value,
-        r.max_deviation_points
-    );
-    println!(
-        "end to end: {:.2} s, {:.0} messages/s",
-        r.seconds, r.messages_per_second
-    );
-    if let (Some(raw), Some(f)) = (r.raw_redis_messages_per_second, r.fraction_of_raw) {
+    if let Some(raw) = r.raw_redis_messages_per_second {
         println!(
-            "raw Redis streams in the same run (XADD in MULTI of 512, XREADGROUP of 256, XACK+XDEL; no parsing, choice or evaluation): {raw:.0} messages/s; fmn end to end is {:.0}% of it",
-            100.0 * f
+            "\nraw Redis streams in the same run (XADD in MULTI of 512, XREADGROUP of 256, XACK+XDEL; no parsing, choice or evaluation): {raw:.0} messages/s"
         );
+        for m in &r.modes {
+            if let Some(f) = m.fraction_of_raw {
+                println!("  fmn {} end to end: {:.0}% of it", m.dispatch, 100.0 * f);
+            }
+        }
     }
 }
 
+/// The `q`-quantile of sorted microseconds, in milliseconds.
+fn quantile_ms(sorted: &[u64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// The full run of one mode, then its stalled case, each on a fresh transport.
+async fn mode_run<T, F, Fut>(fresh: F, mode: DispatchMode, args: &DispatchArgs) -> Result<ModeRun>
+where
+    T: Transport + Purge,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let t = fresh().await?;
+    let r = dispatch(&t, mode, args.messages, 0, args.workers, false).await;
+    t.purge().await?;
+    let (mut run, _) = r?;
+    if args.stall_messages > 0 && args.workers > 1 {
+        let t = fresh().await?;
+        let r = dispatch(&t, mode, args.stall_messages, 0, args.workers, true).await;
+        t.purge().await?;
+        run.stalled = r?.1;
+    }
+    if args.paced_messages > 0 && args.paced_rate > 0 {
+        let t = fresh().await?;
+        let r = dispatch(
+            &t,
+            mode,
+            args.paced_messages,
+            args.paced_rate,
+            args.workers,
+            false,
+        )
+        .await;
+        t.purge().await?;
+        let (p, _) = r?;
+        run.paced = Some(PacedRun {
+            messages: p.messages,
+            rate: args.paced_rate,
+            messages_per_second: p.messages_per_second,
+            latency_p50_ms: p.latency_p50_ms,
+            latency_p99_ms: p.latency_p99_ms,
+            latency_max_ms: p.latency_max_ms,
+        });
+    }
+    Ok(run)
+}
+
+/// Removes what a benchmark left behind.
+trait Purge {
+    async fn purge(&self) -> Result<()>;
+}
+
+impl Purge for MemoryTransport {
+    async fn purge(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Purge for fmn_core::transport::RedisTransport {
+    async fn purge(&self) -> Result<()> {
+        self.purge_namespace().await?;
+        Ok(())
+    }
+}
+
+/// Runs `messages` through the consumer to `workers` worker loops. With `stall`, the last
+/// worker reads one batch and then holds it, heartbeat on, until the others are done.
 async fn dispatch<T: Transport>(
-    transport: T,
-    name: String,
-    args: &DispatchArgs,
-) -> Result<DispatchReport> {
-    let mode: fmn_consumer::DispatchMode = args
-        .dispatch
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--dispatch: {e}"))?;
+    transport: &T,
+    mode: DispatchMode,
+    messages: u64,
+    rate: u64,
+    workers: usize,
+    stall: bool,
+) -> Result<(ModeRun, Option<StallRun>)> {
     // No rule module: this measures dispatch, queues and acknowledgements, not evaluation.
     let ruleset = Arc::new(RuleSet::new(0, Vec::new())?);
     let plan = Arc::new(Plan::empty(&ruleset));
     let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
     let stop = CancellationToken::new();
-    let ids: Vec<String> = (0..args.workers.max(1))
-        .map(|i| format!("bench-w{i}"))
-        .collect();
+    let ids: Vec<String> = (0..workers.max(1)).map(|i| format!("bench-w{i}")).collect();
+    let serving = if stall {
+        &ids[..ids.len() - 1]
+    } else {
+        &ids[..]
+    };
+    let latencies = Arc::new(LatencyLog::default());
     let mut handles = Vec::new();
-    for id in &ids {
+    for id in serving {
         let opts = WorkerOptions {
             batch: 256,
             block: Duration::from_millis(100),
+            latencies: Some(latencies.clone()),
             ..WorkerOptions::new(id.clone())
         };
         handles.push(tokio::spawn(run_worker(
@@ -271,14 +482,46 @@ async fn dispatch<T: Transport>(
             stop.clone(),
         )));
     }
+    let stalled = if stall {
+        let id = ids[ids.len() - 1].clone();
+        transport.register_worker(&WorkerInfo::local(&id)).await?;
+        let t = transport.clone();
+        let stop = stop.clone();
+        Some(tokio::spawn(async move {
+            let beat = async {
+                loop {
+                    let _ = t.heartbeat(&id).await;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            };
+            // It reads until it gets a batch, then holds it and reads nothing more.
+            let hold = async {
+                loop {
+                    if let Ok(e) = t.read_work(&id, 256, Duration::from_millis(100)).await
+                        && !e.is_empty()
+                    {
+                        break;
+                    }
+                }
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = beat => {}
+                _ = hold => {}
+            }
+        }))
+    } else {
+        None
+    };
     // Dispatch only once every worker is live, as the original experiment did.
     while transport.live_workers().await?.len() < ids.len() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let mut source = Generated::new(args.messages)?;
+    let mut source = Generated::new(messages, rate)?;
     let started = Instant::now();
     let report = consume(
-        &transport,
+        transport,
         &mut source,
         &ConsumerOptions {
             batch: 512,
@@ -288,23 +531,44 @@ async fn dispatch<T: Transport>(
         &CancellationToken::new(),
     )
     .await?;
-    loop {
-        let counts = transport.worker_counts().await?;
-        let processed: u64 = counts
+    let serving_processed = async || -> Result<u64> {
+        Ok(transport
+            .worker_counts()
+            .await?
             .iter()
-            .filter(|c| ids.contains(&c.id))
+            .filter(|c| serving.contains(&c.id))
             .map(|c| c.processed)
-            .sum();
-        if processed >= report.dispatched {
+            .sum())
+    };
+    let stalled_holds = async || -> Result<u64> {
+        let Some(id) = ids.last().filter(|_| stall) else {
+            return Ok(0);
+        };
+        let own = transport.backlogs(std::slice::from_ref(id)).await?[0];
+        let shared = transport
+            .queue_depths()
+            .await?
+            .into_iter()
+            .find(|q| q.name == fmn_core::transport::SHARED_QUEUE)
+            .map_or(0, |q| q.pending);
+        Ok(own + shared)
+    };
+    loop {
+        if serving_processed().await? + stalled_holds().await? >= report.dispatched {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let held_by_stalled = stalled_holds().await?;
     stop.cancel();
     for h in handles {
         h.await?;
     }
+    if let Some(s) = stalled {
+        s.await?;
+    }
+    let sorted = latencies.sorted();
     let counts: Vec<_> = transport
         .worker_counts()
         .await?
@@ -332,20 +596,34 @@ async fn dispatch<T: Transport>(
         .iter()
         .map(|w| w.deviation_points.abs())
         .fold(0.0, f64::max);
-    Ok(DispatchReport {
+    let done = report.dispatched - held_by_stalled;
+    let stall_run = stall.then(|| StallRun {
         messages: report.dispatched,
-        workers: counts.len(),
-        transport: name,
-        dispatch: args.dispatch.clone(),
-        per_worker,
-        chi_square,
-        p_value,
-        max_deviation_points,
+        held_by_stalled,
         seconds,
-        messages_per_second: report.dispatched as f64 / seconds.max(1e-9),
-        raw_redis_messages_per_second: None,
-        fraction_of_raw: None,
-    })
+        messages_per_second: done as f64 / seconds.max(1e-9),
+        latency_p50_ms: quantile_ms(&sorted, 0.5),
+        latency_p99_ms: quantile_ms(&sorted, 0.99),
+    });
+    Ok((
+        ModeRun {
+            dispatch: mode.to_string(),
+            messages: report.dispatched,
+            per_worker,
+            chi_square,
+            p_value,
+            max_deviation_points,
+            seconds,
+            messages_per_second: report.dispatched as f64 / seconds.max(1e-9),
+            latency_p50_ms: quantile_ms(&sorted, 0.5),
+            latency_p99_ms: quantile_ms(&sorted, 0.99),
+            latency_max_ms: sorted.last().copied().unwrap_or(0) as f64 / 1000.0,
+            fraction_of_raw: None,
+            stalled: None,
+            paced: None,
+        },
+        stall_run,
+    ))
 }
 
 #[derive(Serialize)]

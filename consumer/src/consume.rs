@@ -17,7 +17,7 @@ pub struct ConsumerOptions {
     pub max_message_bytes: usize,
     /// Messages dispatched in one round trip, at most.
     pub batch: usize,
-    /// How long to wait for more messages before dispatching a partial batch.
+    /// How long after a batch's first message it is dispatched, full or not.
     pub linger: Duration,
     /// How workers are picked.
     pub dispatch: DispatchMode,
@@ -119,8 +119,11 @@ pub async fn consume<T: Transport, S: Source>(
         }
         // The batch's messages count as read when its first was: latency is not understated.
         let read_at_us = fmn_core::metrics::now_us();
+        // The batch closes when full or `linger` after its first message, whichever is first:
+        // a steady trickle cannot hold a message back for longer than that.
+        let close_at = tokio::time::Instant::now() + opts.linger;
         while batch.len() < opts.batch {
-            match tokio::time::timeout(opts.linger, source.next(max)).await {
+            match tokio::time::timeout_at(close_at, source.next(max)).await {
                 Ok(Some(m)) => batch.push(m?),
                 Ok(None) => {
                     ended = true;
@@ -281,6 +284,88 @@ pub async fn consume<T: Transport, S: Source>(
                 }
             }
         }
+        // Only now may the bus forget them. A failed acknowledgement is not fatal: the bus
+        // hands the messages out again, and the senders' delivery ids keep them from being
+        // notified twice.
+        if let Err(e) = source.commit().await {
+            tracing::warn!("{e}; the bus will deliver those messages again");
+        }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use fmn_core::transport::{MemoryTransport, WorkerInfo};
+
+    use super::*;
+    use crate::source::JsonLines;
+
+    /// JSON lines that count commits, and how many messages were read at each.
+    struct Counting {
+        inner: JsonLines<&'static [u8]>,
+        read: usize,
+        commits: Vec<usize>,
+    }
+
+    impl Source for Counting {
+        async fn next(&mut self, max: usize) -> Option<Result<RawMessage, SourceError>> {
+            let m = self.inner.next(max).await;
+            self.read += usize::from(m.is_some());
+            m
+        }
+
+        async fn commit(&mut self) -> Result<(), SourceError> {
+            self.commits.push(self.read);
+            Ok(())
+        }
+    }
+
+    const INPUT: &[u8] = b"{\"topic\": \"t\", \"id\": \"a\", \"body\": {}}\nnot json\n{\"topic\": \"t\", \"id\": \"b\", \"body\": {}}\n";
+
+    #[tokio::test]
+    async fn the_bus_is_acknowledged_only_after_dispatch() {
+        let t = MemoryTransport::default();
+        let mut source = Counting {
+            inner: JsonLines::new(INPUT, "test"),
+            read: 0,
+            commits: Vec::new(),
+        };
+        // No live worker: the batch is held, and nothing is acknowledged.
+        let cancel = CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            stop.cancel();
+        });
+        let report = consume(&t, &mut source, &ConsumerOptions::default(), &cancel)
+            .await
+            .unwrap();
+        assert_eq!((report.read, report.dispatched), (3, 0));
+        assert!(source.commits.is_empty(), "{:?}", source.commits);
+
+        // A worker comes: the same messages go out (the bus would hand them out again), then
+        // the acknowledgement.
+        t.register_worker(&WorkerInfo::local("w")).await.unwrap();
+        let mut source = Counting {
+            inner: JsonLines::new(INPUT, "test"),
+            read: 0,
+            commits: Vec::new(),
+        };
+        let report = consume(
+            &t,
+            &mut source,
+            &ConsumerOptions::default(),
+            &CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        assert_eq!((report.dispatched, report.dead_lettered), (2, 1));
+        assert_eq!(
+            source.commits,
+            [3],
+            "one commit, after the batch was written"
+        );
+        assert_eq!(t.backlogs(&["w".to_owned()]).await.unwrap(), [2]);
+    }
 }

@@ -3,15 +3,18 @@
 //! the reason and where it came from; nothing is dropped silently.
 //!
 //! - [`source`]: where messages come from (JSON lines from a file or stdin).
+//! - [`amqp`]: fedora-messaging over AMQP (RabbitMQ).
 //! - [`dispatch`]: choosing a worker.
 //! - [`consume`](mod@consume): the loop between them.
 //! - [`janitor`]: the work of workers that stopped, handed to live ones.
 
+pub mod amqp;
 pub mod consume;
 pub mod dispatch;
 pub mod janitor;
 pub mod source;
 
+pub use amqp::{AmqpOptions, AmqpSource};
 pub use consume::{ConsumeReport, ConsumerOptions, consume};
 pub use dispatch::{DispatchMode, Dispatcher};
 pub use janitor::{Sweep, run_janitor, sweep};

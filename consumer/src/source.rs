@@ -33,6 +33,12 @@ pub trait Source: Send {
         &mut self,
         max_bytes: usize,
     ) -> impl Future<Output = Option<Result<RawMessage, SourceError>>> + Send;
+
+    /// Every message returned so far is safely in Redis (dispatched or dead-lettered): a bus
+    /// may now acknowledge them (AMQP) or move its offset past them. Called between batches.
+    fn commit(&mut self) -> impl Future<Output = Result<(), SourceError>> + Send {
+        async { Ok(()) }
+    }
 }
 
 /// JSON lines: one message per line, from a file or stdin. Blank lines are skipped.

@@ -18,6 +18,23 @@ pub struct ConsumeArgs {
     /// Redis URL (or `[redis] url` in the configuration).
     #[arg(long)]
     redis: Option<String>,
+    /// Consume fedora-messaging from this AMQP broker instead of a file, e.g.
+    /// `amqp://guest:guest@127.0.0.1:5672/%2f`; deliveries are acknowledged only once
+    /// dispatched.
+    #[arg(long, value_name = "URL", conflicts_with = "messages")]
+    amqp: Option<String>,
+    /// The AMQP topic exchange to bind to.
+    #[arg(long, default_value = "amq.topic", requires = "amqp")]
+    amqp_exchange: String,
+    /// The AMQP queue (declared durable if missing).
+    #[arg(long, default_value = "fmn", requires = "amqp")]
+    amqp_queue: String,
+    /// A routing key to bind the queue with (repeatable); default `#`, everything.
+    #[arg(long = "amqp-routing-key", requires = "amqp")]
+    amqp_routing_keys: Vec<String>,
+    /// Deliveries in flight before acknowledgement.
+    #[arg(long, default_value_t = 1024, requires = "amqp")]
+    amqp_prefetch: u16,
     /// How a worker is picked: `random`, `p2c` or `shared` (or `[consumer] dispatch`).
     #[arg(long)]
     dispatch: Option<String>,
@@ -30,7 +47,6 @@ pub struct ConsumeArgs {
 pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let url = super::redis_url(args.redis, &config)?;
     let transport = setup::redis(&url, &config.redis.namespace).await?;
-    let (mut source, name) = super::messages(args.messages.as_deref()).await?;
     let mut consumer = config.consumer.clone();
     if let Some(d) = args.dispatch {
         consumer.dispatch = d;
@@ -40,7 +56,35 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let janitor_stop = stop.child_token();
     let janitor = config.redis.janitor(&transport, &janitor_stop);
     let metrics = super::metrics(args.metrics, &transport, &janitor_stop).await?;
-    let r = consume(&transport, &mut source, &opts, &stop).await;
+    let (r, name) = match &args.amqp {
+        Some(url) => {
+            let amqp = fmn_consumer::AmqpOptions {
+                url: url.clone(),
+                exchange: args.amqp_exchange.clone(),
+                queue: args.amqp_queue.clone(),
+                routing_keys: if args.amqp_routing_keys.is_empty() {
+                    vec!["#".into()]
+                } else {
+                    args.amqp_routing_keys.clone()
+                },
+                prefetch: args.amqp_prefetch,
+                ..Default::default()
+            };
+            let mut source = fmn_consumer::AmqpSource::connect(&amqp).await?;
+            eprintln!(
+                "fmn consume: amqp queue {} on {}; stop with SIGTERM or Ctrl-C",
+                amqp.queue, amqp.exchange
+            );
+            (
+                consume(&transport, &mut source, &opts, &stop).await,
+                format!("amqp:{}", amqp.queue),
+            )
+        }
+        None => {
+            let (mut source, name) = super::messages(args.messages.as_deref()).await?;
+            (consume(&transport, &mut source, &opts, &stop).await, name)
+        }
+    };
     janitor_stop.cancel();
     if let Some(j) = janitor {
         j.await?;

@@ -1,5 +1,6 @@
 //! fmn's integration tests: real Redis, real SMTP, real wasm modules, the real binary.
 
+mod amqp;
 mod bad_input;
 mod cli;
 mod data;
