@@ -71,6 +71,8 @@ async fn publish(channel: &Channel, exchange: &str, from: usize, n: usize, bad: 
 async fn dispatched(url: &str) -> BTreeMap<String, usize> {
     let client = redis::Client::open(url).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    // Thousands of entries while other tests load both cores.
+    c.set_response_timeout(Duration::from_secs(60));
     let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
         .arg("fmn:work:w")
         .arg("-")

@@ -99,6 +99,9 @@ async fn reports(t: &RedisTransport) -> Vec<(u64, Option<RulesReport>)> {
 pub(crate) async fn all_notifications(redis_url: &str) -> Vec<Notification> {
     let client = redis::Client::open(redis_url).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // Pages of thousands of notifications, read while other tests load both cores: the
+    // client's default response timeout is too short for them.
+    conn.set_response_timeout(Duration::from_secs(60));
     let mut out = Vec::new();
     for channel in [ChannelKind::Email, ChannelKind::Irc] {
         let key = format!("fmn:out:{channel}");
