@@ -159,14 +159,16 @@ async fn consumer_worker_and_sender_serve_metrics_and_health() {
         "every mail delivered",
         async || {
             body = scrape(sp).await;
+            // Delivered counts before the batch is acknowledged: wait for the queue too.
             sample(&body, "fmn_sender_delivered_total{channel=\"email\"}").unwrap_or(0.0) >= emails
+                && sample(&body, "fmn_queue_waiting{queue=\"out:email\"}") == Some(0.0)
         },
     )
     .await;
     assert_eq!(
-        sample(&body, "fmn_queue_waiting{queue=\"out:email\"}"),
-        Some(0.0),
-        "{body}"
+        sample(&body, "fmn_sender_delivered_total{channel=\"email\"}"),
+        Some(emails),
+        "each mail once: {body}"
     );
 
     assert_eq!(get(wp, "/healthz"), Some((200, "ok\n".into())));
