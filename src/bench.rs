@@ -392,29 +392,19 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let t = fresh().await?;
-    let r = dispatch(&t, mode, args.messages, 0, args.workers, false).await;
-    t.purge().await?;
-    let (mut run, _) = r?;
-    if args.stall_messages > 0 && args.workers > 1 {
+    // Each run on a fresh transport, cleaned up whether it succeeded or not.
+    let once = async |messages: u64, rate: u64, stall: bool| {
         let t = fresh().await?;
-        let r = dispatch(&t, mode, args.stall_messages, 0, args.workers, true).await;
+        let r = dispatch(&t, mode, messages, rate, args.workers, stall).await;
         t.purge().await?;
-        run.stalled = r?.1;
+        r
+    };
+    let (mut run, _) = once(args.messages, 0, false).await?;
+    if args.stall_messages > 0 && args.workers > 1 {
+        run.stalled = once(args.stall_messages, 0, true).await?.1;
     }
     if args.paced_messages > 0 && args.paced_rate > 0 {
-        let t = fresh().await?;
-        let r = dispatch(
-            &t,
-            mode,
-            args.paced_messages,
-            args.paced_rate,
-            args.workers,
-            false,
-        )
-        .await;
-        t.purge().await?;
-        let (p, _) = r?;
+        let (p, _) = once(args.paced_messages, args.paced_rate, false).await?;
         run.paced = Some(PacedRun {
             messages: p.messages,
             rate: args.paced_rate,

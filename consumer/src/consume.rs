@@ -247,12 +247,11 @@ pub async fn consume<T: Transport, S: Source>(
                 );
                 throttled = false;
             }
-            let before = items.len() as u64;
+            let n = items.len();
             let written = if dispatcher.mode() == DispatchMode::Shared {
                 let r = transport.dispatch_shared(&items).await;
                 if r.is_ok() {
-                    dispatcher.sent_shared(items.len());
-                    report.dispatched += items.len() as u64;
+                    dispatcher.sent_shared(n);
                     items.clear();
                 }
                 r
@@ -262,25 +261,27 @@ pub async fn consume<T: Transport, S: Source>(
                     .map(|item| (dispatcher.choose().unwrap_or_default().to_owned(), item))
                     .collect();
                 let r = transport.dispatch(&assigned).await;
-                match &r {
-                    Ok(()) => report.dispatched += assigned.len() as u64,
+                if r.is_err() {
                     // Picked again on the next attempt, among the workers live then.
-                    Err(_) => items = assigned.into_iter().map(|(_, item)| item).collect(),
+                    items = assigned.into_iter().map(|(_, item)| item).collect();
                 }
                 r
             };
-            if written.is_ok() {
-                // The family's guard is dropped at once: it must not live across an await.
-                metrics
-                    .messages_dispatched
-                    .get_or_create(&label("mode", dispatcher.mode().as_str()))
-                    .inc_by(before - items.len() as u64);
-            }
-            if let Err(e) = written {
-                tracing::warn!("dispatch failed: {e}; retrying");
-                dispatcher.invalidate();
-                if !pause(&mut attempt, cancel).await {
-                    return Ok(report);
+            match written {
+                Ok(()) => {
+                    report.dispatched += n as u64;
+                    // The family's guard is dropped at once: it must not live across an await.
+                    metrics
+                        .messages_dispatched
+                        .get_or_create(&label("mode", dispatcher.mode().as_str()))
+                        .inc_by(n as u64);
+                }
+                Err(e) => {
+                    tracing::warn!("dispatch failed: {e}; retrying");
+                    dispatcher.invalidate();
+                    if !pause(&mut attempt, cancel).await {
+                        return Ok(report);
+                    }
                 }
             }
         }

@@ -67,8 +67,8 @@ pub fn label(name: &'static str, value: impl Into<String>) -> Label {
 
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("fmn");
-        let m = Metrics {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("fmn"),
             messages_read: Counter::default(),
             messages_dispatched: Family::default(),
             backpressure_pauses: Counter::default(),
@@ -88,94 +88,93 @@ impl Metrics {
             queue_pending: Family::default(),
             queue_oldest_seconds: Family::default(),
             live_workers: Gauge::default(),
-            registry: Registry::default(),
         };
-        registry.register(
+        m.registry.register(
             "consumer_messages_read",
             "Messages the consumer read from its source",
             m.messages_read.clone(),
         );
-        registry.register(
+        m.registry.register(
             "consumer_messages_dispatched",
             "Messages dispatched to workers, by dispatch mode",
             m.messages_dispatched.clone(),
         );
-        registry.register(
+        m.registry.register(
             "consumer_backpressure_pauses",
             "Times the consumer stopped reading because the workers' queues were full",
             m.backpressure_pauses.clone(),
         );
-        registry.register(
+        m.registry.register(
             "dead_letters",
             "Dead letters written, by stage",
             m.dead_letters.clone(),
         );
-        registry.register(
+        m.registry.register(
             "worker_messages_processed",
             "Messages evaluated and acknowledged",
             m.messages_processed.clone(),
         );
-        registry.register(
+        m.registry.register(
             "worker_notifications",
             "Notifications written, by channel",
             m.notifications.clone(),
         );
-        registry.register(
+        m.registry.register(
             "worker_module_failures",
             "Rule module calls that failed, by module",
             m.module_failures.clone(),
         );
-        registry.register(
+        m.registry.register(
             "worker_eval_seconds",
             "Time to evaluate one message",
             m.eval_seconds.clone(),
         );
-        registry.register(
+        m.registry.register(
             "worker_message_latency_seconds",
             "From the consumer reading a message to its notifications being written",
             m.message_latency_seconds.clone(),
         );
-        registry.register(
+        m.registry.register(
             "janitor_reclaimed",
             "Entries moved from workers that were not live",
             m.reclaimed.clone(),
         );
-        registry.register(
+        m.registry.register(
             "sender_delivered",
             "Deliveries made, by channel",
             m.delivered.clone(),
         );
-        registry.register(
+        m.registry.register(
             "sender_duplicates_suppressed",
             "Deliveries skipped as already made (same delivery id), by channel",
             m.duplicates_suppressed.clone(),
         );
-        registry.register(
+        m.registry.register(
             "sender_delivery_failures",
             "Deliveries that failed, by channel",
             m.delivery_failures.clone(),
         );
-        registry.register(
+        m.registry.register(
             "queue_waiting",
             "Entries not yet acknowledged, by queue",
             m.queue_waiting.clone(),
         );
-        registry.register(
+        m.registry.register(
             "queue_pending",
             "Entries read and not yet acknowledged, by queue",
             m.queue_pending.clone(),
         );
-        registry.register(
+        m.registry.register(
             "queue_oldest_seconds",
             "Age of the oldest entry not yet acknowledged, by queue",
             m.queue_oldest_seconds.clone(),
         );
-        registry.register(
+        m.registry.register(
             "live_workers",
             "Workers whose heartbeat is current",
             m.live_workers.clone(),
         );
-        Metrics { registry, ..m }
+        m
     }
 
     /// Records the queues and live workers read from the transport.

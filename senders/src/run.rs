@@ -2,9 +2,9 @@
 //! its addresses once, retry what failed for now, dead-letter what failed for good, and
 //! acknowledge.
 
-use fmn_core::metrics::{label, metrics};
 use std::time::Duration;
 
+use fmn_core::metrics::{label, metrics};
 use fmn_core::transport::{DeadLetter, Stage, Transport};
 use fmn_core::{ChannelKind, Notification};
 use rand::RngExt;

@@ -38,10 +38,8 @@ pub struct ConsumeArgs {
     /// How a worker is picked: `random`, `p2c` or `shared` (or `[consumer] dispatch`).
     #[arg(long)]
     dispatch: Option<String>,
-    /// Serve Prometheus metrics on `http://ADDR/metrics` and a health check on
-    /// `http://ADDR/healthz` (e.g. `127.0.0.1:9101`).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    metrics: super::MetricsArgs,
 }
 
 pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
@@ -55,21 +53,19 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let stop = super::shutdown_on_signal();
     let janitor_stop = stop.child_token();
     let janitor = config.redis.janitor(&transport, &janitor_stop);
-    let metrics = super::metrics(args.metrics, &transport, &janitor_stop).await?;
+    let metrics = args.metrics.start(&transport, &janitor_stop).await?;
     let (r, name) = match &args.amqp {
         Some(url) => {
-            let amqp = fmn_consumer::AmqpOptions {
+            let mut amqp = fmn_consumer::AmqpOptions {
                 url: url.clone(),
                 exchange: args.amqp_exchange.clone(),
                 queue: args.amqp_queue.clone(),
-                routing_keys: if args.amqp_routing_keys.is_empty() {
-                    vec!["#".into()]
-                } else {
-                    args.amqp_routing_keys.clone()
-                },
                 prefetch: args.amqp_prefetch,
                 ..Default::default()
             };
+            if !args.amqp_routing_keys.is_empty() {
+                amqp.routing_keys = args.amqp_routing_keys.clone();
+            }
             let mut source = fmn_consumer::AmqpSource::connect(&amqp).await?;
             eprintln!(
                 "fmn consume: amqp queue {} on {}; stop with SIGTERM or Ctrl-C",

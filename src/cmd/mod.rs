@@ -78,16 +78,27 @@ pub fn redis_url(arg: Option<String>, config: &crate::config::Config) -> Result<
     )
 }
 
-/// Starts the metrics and health endpoint when `--metrics ADDR` was given.
-pub async fn metrics<T: fmn_core::transport::Transport>(
+/// `--metrics ADDR`, shared by `fmn consume`, `fmn worker` and `fmn send`.
+#[derive(clap::Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics on `http://ADDR/metrics` and a health check on
+    /// `http://ADDR/healthz` (e.g. `127.0.0.1:9101`).
+    #[arg(long = "metrics", value_name = "ADDR")]
     addr: Option<std::net::SocketAddr>,
-    transport: &T,
-    stop: &CancellationToken,
-) -> Result<Option<tokio::task::JoinHandle<()>>> {
-    match addr {
-        Some(a) => Ok(Some(
-            crate::metrics_http::start(a, transport.clone(), stop.clone()).await?,
-        )),
-        None => Ok(None),
+}
+
+impl MetricsArgs {
+    /// Starts the metrics and health endpoint, if an address was given, until `stop` fires.
+    pub async fn start<T: fmn_core::transport::Transport>(
+        &self,
+        transport: &T,
+        stop: &CancellationToken,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>> {
+        match self.addr {
+            Some(a) => Ok(Some(
+                crate::metrics_http::start(a, transport.clone(), stop.clone()).await?,
+            )),
+            None => Ok(None),
+        }
     }
 }

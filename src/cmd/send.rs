@@ -26,10 +26,8 @@ pub struct SendArgs {
     /// name takes back the notifications it held.
     #[arg(long)]
     consumer: Option<String>,
-    /// Serve Prometheus metrics on `http://ADDR/metrics` and a health check on
-    /// `http://ADDR/healthz` (e.g. `127.0.0.1:9101`).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    metrics: super::MetricsArgs,
 }
 
 pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
@@ -45,7 +43,7 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
         args.channel
     );
     let stop = super::shutdown_on_signal();
-    let metrics = super::metrics(args.metrics, &transport, &stop).await?;
+    let metrics = args.metrics.start(&transport, &stop).await?;
     let r = run_sender(
         transport,
         sender,

@@ -27,10 +27,8 @@ pub struct WorkerArgs {
     /// Worker loops in this process, each a worker of its own in the registry.
     #[arg(long)]
     threads: Option<usize>,
-    /// Serve Prometheus metrics on `http://ADDR/metrics` and a health check on
-    /// `http://ADDR/healthz` (e.g. `127.0.0.1:9101`).
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    metrics: super::MetricsArgs,
 }
 
 pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
@@ -49,7 +47,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
         reloader,
     } = setup::workers(&config, inputs, Some(&transport), ids.clone()).await?;
     let stop = super::shutdown_on_signal();
-    let metrics = super::metrics(args.metrics, &transport, &stop).await?;
+    let metrics = args.metrics.start(&transport, &stop).await?;
     let reload = reloader.map(|r| tokio::spawn(r.run(stop.clone())));
     let janitor = config.redis.janitor(&transport, &stop);
     eprintln!(

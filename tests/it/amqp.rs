@@ -176,11 +176,6 @@ async fn amqp_messages_are_dispatched_once_and_survive_a_killed_consumer() {
         },
     )
     .await;
-    let channel = conn.create_channel().await.unwrap();
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
     publish(&channel, &name, 0, 10_000, &[17, 4242]).await;
     let mut got = BTreeMap::new();
     wait_until(Duration::from_secs(120), "10,000 handled", async || {

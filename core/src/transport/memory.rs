@@ -9,8 +9,8 @@ use tokio::sync::Notify;
 
 use super::{
     DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE,
-    Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo, decode, encode,
-    out_queue_name, split_shared, work_queue_name,
+    Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo, count_shared, decode,
+    encode, out_queue_name, split_shared, work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
@@ -320,10 +320,7 @@ impl Transport for MemoryTransport {
                 block,
             )
             .await;
-        let shared = entries
-            .iter()
-            .filter(|e| e.id.0.starts_with(SHARED_ID_PREFIX))
-            .count();
+        let shared = count_shared(&entries);
         if shared > 0 {
             self.lock().counts_of(worker).received += shared as u64;
         }
@@ -524,7 +521,7 @@ impl Transport for MemoryTransport {
                     .iter()
                     .filter(|(_, c)| c.as_str() == dead)
                     .map(|(id, _)| *id)
-                    .take(max - n.min(max))
+                    .take(max.saturating_sub(n))
                     .collect();
                 q.remove(&ids)
             }

@@ -384,6 +384,15 @@ pub(crate) fn split_shared(ids: &[EntryId]) -> (Vec<EntryId>, Vec<EntryId>) {
     (shared, own)
 }
 
+/// How many of `entries` came from the shared queue: a worker's `received` grows by that
+/// when it reads them.
+pub(crate) fn count_shared<T>(entries: &[Entry<T>]) -> usize {
+    entries
+        .iter()
+        .filter(|e| e.id.0.starts_with(SHARED_ID_PREFIX))
+        .count()
+}
+
 pub(crate) fn encode<T: Serialize>(item: &T) -> String {
     // Our own types hold only strings, numbers and raw JSON: serialising them cannot fail.
     serde_json::to_string(item).unwrap_or_default()

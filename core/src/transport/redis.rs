@@ -33,8 +33,8 @@ use redis::{Client, Script, Value};
 
 use super::{
     DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE,
-    Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo, decode, encode,
-    out_queue_name, split_shared, work_queue_name,
+    Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo, count_shared, decode,
+    encode, out_queue_name, split_shared, work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
@@ -733,10 +733,7 @@ impl Transport for RedisTransport {
                 block,
             )
             .await?;
-        let from_shared = entries
-            .iter()
-            .filter(|e| e.id.0.starts_with(SHARED_ID_PREFIX))
-            .count();
+        let from_shared = count_shared(&entries);
         if from_shared > 0 {
             let mut conn = self.conn.clone();
             redis::cmd("HINCRBY")
@@ -942,31 +939,21 @@ impl Transport for RedisTransport {
     }
 
     async fn queue_depths(&self) -> Result<Vec<QueueDepth>, TransportError> {
-        let mut out = Vec::new();
-        for w in self.worker_counts().await? {
-            let name = work_queue_name(&w.id);
-            let (waiting, pending, oldest_ms) =
-                self.stream_depth(&self.key(&name), WORK_GROUP).await?;
-            out.push(QueueDepth {
-                name,
-                waiting,
-                pending,
-                oldest_ms,
-            });
-        }
-        let (waiting, pending, oldest_ms) = self
-            .stream_depth(&self.key(SHARED_QUEUE), WORK_GROUP)
-            .await?;
-        out.push(QueueDepth {
-            name: SHARED_QUEUE.to_owned(),
-            waiting,
-            pending,
-            oldest_ms,
-        });
-        for c in ChannelKind::ALL {
-            let name = out_queue_name(c);
-            let (waiting, pending, oldest_ms) =
-                self.stream_depth(&self.key(&name), OUT_GROUP).await?;
+        let mut queues: Vec<(String, &str)> = self
+            .worker_counts()
+            .await?
+            .iter()
+            .map(|w| (work_queue_name(&w.id), WORK_GROUP))
+            .collect();
+        queues.push((SHARED_QUEUE.to_owned(), WORK_GROUP));
+        queues.extend(
+            ChannelKind::ALL
+                .iter()
+                .map(|c| (out_queue_name(*c), OUT_GROUP)),
+        );
+        let mut out = Vec::with_capacity(queues.len());
+        for (name, group) in queues {
+            let (waiting, pending, oldest_ms) = self.stream_depth(&self.key(&name), group).await?;
             out.push(QueueDepth {
                 name,
                 waiting,
