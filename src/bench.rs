@@ -277,15 +277,21 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
                     runs.push(mode_run(fresh, mode, &args).await?);
                 }
                 let ns = format!("fmn-bench-{}-raw", std::process::id());
-                let payload = Generated::new(1, 0)?
+                // The same bus messages fmn carries, so both move the same bytes.
+                let payloads: Vec<String> = Generated::new(1, 0)?
                     .lines
-                    .first()
+                    .iter()
                     .map(|l| l.to_string())
-                    .unwrap_or_default();
-                let raw =
-                    crate::bench_raw::raw_streams(&url, &ns, args.messages, args.workers, &payload)
-                        .await
-                        .context("the raw Redis streams baseline")?;
+                    .collect();
+                let raw = crate::bench_raw::raw_streams(
+                    &url,
+                    &ns,
+                    args.messages,
+                    args.workers,
+                    &payloads,
+                )
+                .await
+                .context("the raw Redis streams baseline")?;
                 for r in &mut runs {
                     r.fraction_of_raw = Some(r.messages_per_second / raw.max(1e-9));
                 }
@@ -366,7 +372,7 @@ fn print_dispatch(r: &DispatchReport) {
     }
     if let Some(raw) = r.raw_redis_messages_per_second {
         println!(
-            "\nraw Redis streams in the same run (XADD in MULTI of 512, XREADGROUP of 256, XACK+XDEL; no parsing, choice or evaluation): {raw:.0} messages/s"
+            "\nraw Redis streams in the same run (XADD in MULTI of 512, XREADGROUP of 256, XACK+XDEL, carrying the same bus messages; no parsing, choice or evaluation): {raw:.0} messages/s"
         );
         for m in &r.modes {
             if let Some(f) = m.fraction_of_raw {

@@ -14,15 +14,16 @@ const PRODUCE_BATCH: usize = 512;
 const READ_BATCH: usize = 256;
 
 /// Messages per second through `XADD` (in MULTI of 512) to `workers` streams, read back with
-/// `XREADGROUP` (256 at a time) and removed with `XACK` + `XDEL` in one MULTI, each entry
-/// carrying `payload`.
+/// `XREADGROUP` (256 at a time) and removed with `XACK` + `XDEL` in one MULTI, the entries
+/// carrying `payloads` in turn.
 pub async fn raw_streams(
     url: &str,
     namespace: &str,
     messages: u64,
     workers: usize,
-    payload: &str,
+    payloads: &[String],
 ) -> Result<f64> {
+    anyhow::ensure!(!payloads.is_empty(), "no payload to send");
     let client = redis::Client::open(url).context("the Redis URL")?;
     let keys: Vec<String> = (0..workers)
         .map(|w| format!("{namespace}:raw:{w}"))
@@ -90,7 +91,9 @@ pub async fn raw_streams(
         let mut pipe = redis::pipe();
         pipe.atomic();
         for i in 0..n {
-            let key = &keys[((sent + i) % workers as u64) as usize];
+            let at = sent + i;
+            let key = &keys[(at % workers as u64) as usize];
+            let payload = &payloads[(at % payloads.len() as u64) as usize];
             pipe.cmd("XADD")
                 .arg(key)
                 .arg("*")

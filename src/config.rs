@@ -90,6 +90,9 @@ pub struct ConsumerSection {
     /// Messages over this size are dead-lettered.
     #[serde(default = "default_max_message")]
     pub max_message_bytes: usize,
+    /// Carry each message as it arrived (`raw`) along with the normalised fields.
+    #[serde(default)]
+    pub keep_raw: bool,
     /// Messages dispatched per round trip.
     #[serde(default = "default_consumer_batch")]
     pub batch: usize,
@@ -105,6 +108,7 @@ impl Default for ConsumerSection {
     fn default() -> Self {
         ConsumerSection {
             max_message_bytes: default_max_message(),
+            keep_raw: false,
             batch: default_consumer_batch(),
             dispatch: default_dispatch(),
             max_backlog: default_max_backlog(),
@@ -203,6 +207,7 @@ impl ConsumerSection {
     pub fn options(&self) -> anyhow::Result<fmn_consumer::ConsumerOptions> {
         Ok(fmn_consumer::ConsumerOptions {
             max_message_bytes: self.max_message_bytes,
+            keep_raw: self.keep_raw,
             batch: self.batch,
             dispatch: self
                 .dispatch

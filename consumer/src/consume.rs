@@ -15,6 +15,9 @@ use crate::source::{RawMessage, Source, SourceError};
 pub struct ConsumerOptions {
     /// Messages over this size are dead-lettered.
     pub max_message_bytes: usize,
+    /// Whether each work item also carries the message exactly as it arrived
+    /// ([`Envelope::raw`]); it doubles the bytes every message costs in Redis.
+    pub keep_raw: bool,
     /// Messages dispatched in one round trip, at most.
     pub batch: usize,
     /// How long after a batch's first message it is dispatched, full or not.
@@ -32,6 +35,7 @@ impl Default for ConsumerOptions {
     fn default() -> Self {
         ConsumerOptions {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            keep_raw: false,
             batch: 256,
             linger: Duration::from_millis(5),
             dispatch: DispatchMode::Random,
@@ -72,15 +76,19 @@ pub fn reject(raw: &RawMessage, error: &EnvelopeError) -> DeadLetter {
     }
 }
 
-/// Normalises one raw message.
-pub fn parse(raw: &RawMessage, max_bytes: usize) -> Result<Envelope, EnvelopeError> {
+/// Normalises one raw message; `keep_raw` keeps its bytes in [`Envelope::raw`] too.
+pub fn parse(raw: &RawMessage, max_bytes: usize, keep_raw: bool) -> Result<Envelope, EnvelopeError> {
     if let Some(size) = raw.oversize {
         return Err(EnvelopeError::TooLarge {
             size,
             limit: max_bytes,
         });
     }
-    Envelope::from_bus_json(&raw.bytes, max_bytes)
+    if keep_raw {
+        Envelope::from_bus_json_keeping_raw(&raw.bytes, max_bytes)
+    } else {
+        Envelope::from_bus_json(&raw.bytes, max_bytes)
+    }
 }
 
 async fn pause(attempt: &mut u32, cancel: &CancellationToken) -> bool {
@@ -140,7 +148,7 @@ pub async fn consume<T: Transport, S: Source>(
         let mut dead = Vec::new();
         let mut changes = Vec::new();
         for raw in &batch {
-            match parse(raw, max) {
+            match parse(raw, max, opts.keep_raw) {
                 Ok(envelope) => {
                     changes.extend(fmn_core::data_feed::changes(&envelope));
                     items.push(WorkItem {
@@ -368,5 +376,33 @@ mod tests {
             "one commit, after the batch was written"
         );
         assert_eq!(t.backlogs(&["w".to_owned()]).await.unwrap(), [2]);
+    }
+
+    #[tokio::test]
+    async fn raw_travels_only_when_kept() {
+        let t = MemoryTransport::default();
+        t.register_worker(&WorkerInfo::local("w")).await.unwrap();
+        for keep_raw in [false, true] {
+            let opts = ConsumerOptions {
+                keep_raw,
+                ..Default::default()
+            };
+            let mut source = JsonLines::new(INPUT, "test");
+            consume(&t, &mut source, &opts, &CancellationToken::new())
+                .await
+                .unwrap();
+            let work = t.read_work("w", 10, Duration::ZERO).await.unwrap();
+            assert_eq!(work.len(), 2);
+            for entry in &work {
+                let raw = entry.item.envelope.raw.as_ref().map(|r| r.get());
+                if keep_raw {
+                    assert!(raw.is_some_and(|r| r.starts_with("{\"topic\": \"t\"")), "{raw:?}");
+                } else {
+                    assert_eq!(raw, None);
+                }
+            }
+            let ids: Vec<_> = work.iter().map(|e| e.id.clone()).collect();
+            t.complete_work("w", &ids, &[]).await.unwrap();
+        }
     }
 }

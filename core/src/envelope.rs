@@ -2,8 +2,8 @@
 //!
 //! fedmsg (ZeroMQ, 2012-2021) sent `{"topic", "msg", "msg_id", "timestamp", "i", "username", ...}`;
 //! fedora-messaging (AMQP, today) carries `{"id", "topic", "headers", "body"}`. Both become an
-//! [`Envelope`]: `{"id", "topic", "timestamp", "format", "headers", "body"}` plus the original bytes in
-//! `raw`, for senders that want them.
+//! [`Envelope`]: `{"id", "topic", "timestamp", "format", "headers", "body"}`, plus the original
+//! message in `raw` when the operator asks for it ([`Envelope::from_bus_json_keeping_raw`]).
 
 use std::fmt;
 
@@ -45,8 +45,11 @@ pub struct Envelope {
     pub body: Box<RawValue>,
     /// Which bus shape the message arrived in.
     pub format: BusFormat,
-    /// The message exactly as it arrived.
-    pub raw: Box<RawValue>,
+    /// The message exactly as it arrived, when the consumer was asked to keep it
+    /// (`[consumer] keep_raw`). Off by default: it carries every message twice through Redis,
+    /// and the fields senders use are all above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Box<RawValue>>,
 }
 
 /// Why a line of input is not a bus message. Each names what was wrong; the caller adds where.
@@ -118,6 +121,18 @@ struct Incoming<'a> {
 impl Envelope {
     /// Parses one bus message (a fedmsg envelope or a fedora-messaging message as JSON).
     pub fn from_bus_json(input: &[u8], max_bytes: usize) -> Result<Envelope, EnvelopeError> {
+        Self::parse(input, max_bytes, false)
+    }
+
+    /// As [`Envelope::from_bus_json`], and keeps the message as it arrived in `raw`.
+    pub fn from_bus_json_keeping_raw(
+        input: &[u8],
+        max_bytes: usize,
+    ) -> Result<Envelope, EnvelopeError> {
+        Self::parse(input, max_bytes, true)
+    }
+
+    fn parse(input: &[u8], max_bytes: usize, keep_raw: bool) -> Result<Envelope, EnvelopeError> {
         if input.len() > max_bytes {
             return Err(EnvelopeError::TooLarge {
                 size: input.len(),
@@ -180,7 +195,7 @@ impl Envelope {
             headers,
             body: body.to_owned(),
             format,
-            raw: raw.to_owned(),
+            raw: keep_raw.then(|| raw.to_owned()),
         })
     }
 
@@ -402,6 +417,20 @@ mod tests {
         );
         assert_eq!(rules["body"]["owner"], "ralph");
         assert!(rules.get("raw").is_none());
+    }
+
+    #[test]
+    fn raw_is_kept_only_when_asked() {
+        let input = r#"{"msg": {"a": 1}, "topic": "a.b", "certificate": "LS0t", "i": 2}"#;
+        let plain = parse(input).unwrap();
+        assert!(plain.raw.is_none());
+        let json = serde_json::to_string(&plain).unwrap();
+        assert!(!json.contains("\"raw\""), "{json}");
+        let kept = Envelope::from_bus_json_keeping_raw(input.as_bytes(), 1 << 20).unwrap();
+        assert_eq!(kept.raw.as_ref().map(|r| r.get()), Some(input));
+        assert_eq!(kept.id, plain.id);
+        let back: Envelope = serde_json::from_str(&serde_json::to_string(&kept).unwrap()).unwrap();
+        assert_eq!(back.raw.map(|r| r.get().to_owned()), Some(input.to_owned()));
     }
 
     #[test]
