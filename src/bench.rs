@@ -34,6 +34,9 @@ pub enum BenchCommand {
     /// What a hot reload costs at N generated users: loading a new module version, compiled
     /// or cached, and compiling the preferences again against reusing the plan.
     Reload(crate::bench_reload::ReloadArgs),
+    /// What preferences kept in Redis cost at N generated users: the import, a worker's start
+    /// (read and compile), and one user's change reaching a worker.
+    Prefs(crate::bench_prefs::PrefsArgs),
 }
 
 /// `fmn bench eval` options.
@@ -236,6 +239,7 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
         BenchCommand::Send(args) => send(args).await,
         BenchCommand::Eval(args) => crate::bench_eval::run(args, &config),
         BenchCommand::Reload(args) => crate::bench_reload::run(args, &config),
+        BenchCommand::Prefs(args) => crate::bench_prefs::run(args, &config).await,
         BenchCommand::Dispatch(args) => {
             let modes: Vec<DispatchMode> = match args.dispatch.as_str() {
                 "all" => DispatchMode::ALL.to_vec(),

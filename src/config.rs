@@ -142,6 +142,10 @@ pub struct WorkerSection {
     /// The preferences file.
     #[serde(default)]
     pub prefs: Option<PathBuf>,
+    /// Where workers take preferences from: `file` (`prefs`, read at start) or `redis`
+    /// (`fmn prefs import|set`, followed live).
+    #[serde(default)]
+    pub prefs_from: PrefsFrom,
     /// Package ownership, in Pagure's owner-alias JSON (`{"rpms": {"name": ["user"]}}`).
     #[serde(default)]
     pub owners: Option<PathBuf>,
@@ -171,6 +175,7 @@ impl Default for WorkerSection {
         WorkerSection {
             rules: Vec::new(),
             prefs: None,
+            prefs_from: PrefsFrom::File,
             owners: None,
             threads: one(),
             batch: default_worker_batch(),
@@ -180,6 +185,17 @@ impl Default for WorkerSection {
             reload_ms: default_reload_ms(),
         }
     }
+}
+
+/// Where workers take preferences from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum PrefsFrom {
+    /// A file, read at start.
+    #[default]
+    File,
+    /// Redis, followed live.
+    Redis,
 }
 
 fn one() -> usize {

@@ -179,6 +179,8 @@ pub struct WorkerInputs {
     pub rules: Vec<PathBuf>,
     /// The preferences file.
     pub prefs: Option<PathBuf>,
+    /// Where preferences come from, if not as the configuration says.
+    pub prefs_from: Option<crate::config::PrefsFrom>,
     /// Package ownership.
     pub owners: Option<PathBuf>,
 }
@@ -218,11 +220,30 @@ pub async fn workers(
         None => local.clone(),
     };
     let ruleset = Arc::new(RuleSet::new(1, modules)?);
-    let prefs_path = inputs.prefs.or_else(|| w.prefs.clone());
-    let prefs = Arc::new(load_prefs(prefs_path.as_deref())?);
-    let prefs_name = prefs_path
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| bundled::EXAMPLE_PREFS_NAME.into());
+    let from_redis = match inputs.prefs_from.unwrap_or(w.prefs_from) {
+        crate::config::PrefsFrom::File => None,
+        crate::config::PrefsFrom::Redis => {
+            Some(redis.context("preferences from Redis need Redis: give --redis or [redis] url")?)
+        }
+    };
+    let (prefs, prefs_version, prefs_name) = match from_redis {
+        Some(r) => {
+            let (v, p) = r
+                .load_prefs()
+                .await
+                .context("reading the preferences from Redis")?;
+            (p, v, format!("redis (version {v})"))
+        }
+        None => {
+            let path = inputs.prefs.or_else(|| w.prefs.clone());
+            let prefs = load_prefs(path.as_deref())?;
+            let name = path
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| bundled::EXAMPLE_PREFS_NAME.into());
+            (prefs, 0, name)
+        }
+    };
+    let prefs = Arc::new(prefs);
     let plan = compile(&ruleset, &prefs, &prefs_name)?;
     let stats = plan.stats();
     let base = load_relations(inputs.owners.as_deref().or(w.owners.as_deref()))?;
@@ -239,6 +260,20 @@ pub async fn workers(
         None => (0, base.clone()),
     };
     let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
+    if prefs_version > 0 {
+        let first = snapshot.load_full();
+        snapshot.store(Arc::new(fmn_host::Snapshot {
+            ruleset: first.ruleset.clone(),
+            plan: first.plan.clone(),
+            relations: first.relations.clone(),
+            prefs_version,
+        }));
+    }
+    if from_redis.is_some() && w.reload_ms == 0 {
+        bail!(
+            "[worker] prefs_from = \"redis\" needs hot reload to follow changes: set reload_ms above 0"
+        );
+    }
     if w.reload_ms == 0 {
         return Ok(Workers {
             snapshot,
@@ -255,6 +290,9 @@ pub async fn workers(
     let mut reloader = fmn_host::Reloader::new(sandbox, sources, prefs, snapshot.clone(), registry)
         .with_poll(std::time::Duration::from_millis(w.reload_ms))
         .with_data(base, data_version);
+    if from_redis.is_some() {
+        reloader = reloader.with_redis_prefs(prefs_version);
+    }
     reloader.check().await;
     Ok(Workers {
         snapshot,

@@ -77,7 +77,11 @@ pub fn reject(raw: &RawMessage, error: &EnvelopeError) -> DeadLetter {
 }
 
 /// Normalises one raw message; `keep_raw` keeps its bytes in [`Envelope::raw`] too.
-pub fn parse(raw: &RawMessage, max_bytes: usize, keep_raw: bool) -> Result<Envelope, EnvelopeError> {
+pub fn parse(
+    raw: &RawMessage,
+    max_bytes: usize,
+    keep_raw: bool,
+) -> Result<Envelope, EnvelopeError> {
     if let Some(size) = raw.oversize {
         return Err(EnvelopeError::TooLarge {
             size,
@@ -396,7 +400,10 @@ mod tests {
             for entry in &work {
                 let raw = entry.item.envelope.raw.as_ref().map(|r| r.get());
                 if keep_raw {
-                    assert!(raw.is_some_and(|r| r.starts_with("{\"topic\": \"t\"")), "{raw:?}");
+                    assert!(
+                        raw.is_some_and(|r| r.starts_with("{\"topic\": \"t\"")),
+                        "{raw:?}"
+                    );
                 } else {
                     assert_eq!(raw, None);
                 }

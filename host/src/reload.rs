@@ -14,11 +14,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use fmn_core::transport::{RedisTransport, Transport, TransportError};
+use fmn_core::transport::{PrefsDelta, RedisTransport, Subscription, Transport, TransportError};
 use fmn_core::{Preferences, Relations};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::LoadedModule;
@@ -73,6 +74,65 @@ pub struct RulesReport {
     /// The version of the ownership and group data in use (0: none from Redis).
     #[serde(default)]
     pub data_version: u64,
+    /// The version of the preferences in use (0: not from Redis).
+    #[serde(default)]
+    pub prefs_version: u64,
+}
+
+/// Holds a worker's batch until the preferences it evaluates with are at least as new as
+/// Redis' version, waking the reloader to fetch them. Made by [`Reloader::prefs_gate`].
+#[derive(Clone)]
+pub struct PrefsGate {
+    redis: RedisTransport,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for PrefsGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrefsGate")
+            .field("namespace", &self.redis.namespace())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrefsGate {
+    /// Waits until `rules` compiles Redis' current preferences version (or a later one).
+    /// Returns false if `cancel` fired first: the caller must not acknowledge its batch.
+    pub async fn wait_current(&self, rules: &SharedSnapshot, cancel: &CancellationToken) -> bool {
+        let mut attempt = 0u32;
+        let wanted = loop {
+            match self.redis.prefs_version().await {
+                Ok(v) => break v,
+                Err(e) => {
+                    tracing::warn!("cannot read the preferences version: {e}; retrying");
+                    if !crate::worker::backoff(&mut attempt, cancel).await {
+                        return false;
+                    }
+                }
+            }
+        };
+        if rules.load().prefs_version >= wanted {
+            return true;
+        }
+        self.wake.notify_one();
+        let started = std::time::Instant::now();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+                _ = cancel.cancelled() => return false,
+            }
+            if rules.load().prefs_version >= wanted {
+                tracing::debug!(
+                    version = wanted,
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "batch held until the preferences caught up"
+                );
+                return true;
+            }
+            // The reloader may have been busy with an older version when woken.
+            self.wake.notify_one();
+        }
+    }
 }
 
 enum FetchError {
@@ -166,6 +226,20 @@ pub struct Reloader<T: Transport> {
     /// The data from files, under what Redis holds, and the version of Redis' data in use.
     base_data: Arc<Relations>,
     data_version: u64,
+    /// Whether the preferences are followed in Redis, and the version `prefs` holds.
+    prefs_from_redis: bool,
+    prefs_version: u64,
+    wake: Arc<Notify>,
+}
+
+/// Waits for the next message of a subscription; forgets the subscription when it ends.
+async fn next_message(sub: &mut Option<Subscription>) {
+    let Some(p) = sub.as_mut() else {
+        return std::future::pending().await;
+    };
+    if p.on_message().next().await.is_none() {
+        *sub = None;
+    }
 }
 
 /// Refusals kept in a report: enough to explain the latest, bounded for a long-lived worker.
@@ -216,7 +290,28 @@ impl<T: Transport> Reloader<T> {
             published: None,
             base_data: current.relations.clone(),
             data_version: 0,
+            prefs_from_redis: false,
+            prefs_version: current.prefs_version,
+            wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Follows the preferences in Redis from `version` on: what `prefs` holds and the current
+    /// snapshot compiles.
+    pub fn with_redis_prefs(mut self, version: u64) -> Self {
+        self.prefs_from_redis = true;
+        self.prefs_version = version;
+        self
+    }
+
+    /// A gate for the workers of this reloader's snapshot, when it follows preferences in
+    /// Redis.
+    pub fn prefs_gate(&self) -> Option<PrefsGate> {
+        let redis = self.sources.redis.clone()?;
+        self.prefs_from_redis.then(|| PrefsGate {
+            redis,
+            wake: self.wake.clone(),
+        })
     }
 
     /// The data loaded from files (`base`), which Redis' data at `version` overlays in the
@@ -240,35 +335,52 @@ impl<T: Transport> Reloader<T> {
 
     /// Runs until `cancel` fires.
     pub async fn run(mut self, cancel: CancellationToken) {
-        let mut changes = match &self.sources.redis {
-            Some(r) => match r.module_changes().await {
-                Ok(p) => Some(p),
-                Err(e) => {
-                    tracing::warn!("cannot subscribe to module publications ({e}); polling only");
-                    None
-                }
-            },
-            None => None,
-        };
+        let mut modules_sub = None;
+        let mut prefs_sub = None;
+        self.subscribe(&mut modules_sub, &mut prefs_sub).await;
         // What the workers start with: the files and publications as they are now.
         self.check().await;
         self.report().await;
+        let wake = self.wake.clone();
         loop {
-            let woken = async {
-                match changes.as_mut() {
-                    Some(p) => {
-                        p.on_message().next().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(self.poll) => {}
-                _ = woken => {}
+                _ = next_message(&mut modules_sub) => {}
+                _ = next_message(&mut prefs_sub) => {}
+                _ = wake.notified() => {}
             }
+            // A subscription that ended (Redis restarted, the connection was cut) is made
+            // again; meanwhile polling, and for preferences the workers' gate, cover for it.
+            self.subscribe(&mut modules_sub, &mut prefs_sub).await;
             if self.check().await {
                 self.report().await;
+            }
+        }
+    }
+
+    /// Subscribes to module publications and, when followed, preference changes, where not
+    /// subscribed yet.
+    async fn subscribe(
+        &self,
+        modules: &mut Option<Subscription>,
+        prefs: &mut Option<Subscription>,
+    ) {
+        let Some(r) = &self.sources.redis else {
+            return;
+        };
+        if modules.is_none() {
+            match r.module_changes().await {
+                Ok(p) => *modules = Some(p),
+                Err(e) => {
+                    tracing::warn!("cannot subscribe to module publications ({e}); polling")
+                }
+            }
+        }
+        if prefs.is_none() && self.prefs_from_redis {
+            match r.prefs_announcements().await {
+                Ok(p) => *prefs = Some(p),
+                Err(e) => tracing::warn!("cannot subscribe to preference changes ({e}); polling"),
             }
         }
     }
@@ -276,7 +388,8 @@ impl<T: Transport> Reloader<T> {
     /// Looks at the sources once; rebuilds when something changed. Returns whether the
     /// snapshot or the refusals changed.
     pub async fn check(&mut self) -> bool {
-        let data_changed = self.check_data().await;
+        let prefs_changed = self.check_prefs().await;
+        let data_changed = self.check_data().await || prefs_changed;
         let files = self.scan();
         let published = match &self.sources.redis {
             Some(r) => match r.published_modules().await {
@@ -294,6 +407,125 @@ impl<T: Transport> Reloader<T> {
         self.files = files;
         self.published = published;
         self.rebuild().await
+    }
+
+    /// Follows the preferences in Redis: applies the users changed since the version in use,
+    /// compiles, and swaps the result in. Returns whether it did.
+    ///
+    /// A user whose new preferences do not compile against this worker's rules (they were
+    /// checked against the publisher's) keeps their previous ones, with an error logged.
+    async fn check_prefs(&mut self) -> bool {
+        if !self.prefs_from_redis {
+            return false;
+        }
+        let Some(redis) = self.sources.redis.clone() else {
+            return false;
+        };
+        let started = std::time::Instant::now();
+        let (mut version, delta) = match redis.prefs_changes_since(self.prefs_version).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!("cannot read preference changes: {e}");
+                return false;
+            }
+        };
+        if version <= self.prefs_version {
+            return false;
+        }
+        // What the users changed had before, to put back a user whose new preferences do not
+        // compile: the previous set after a whole import, else each changed user's entry.
+        let mut previous: BTreeMap<String, Option<fmn_core::prefs::User>> = BTreeMap::new();
+        let mut before: Option<Arc<Preferences>> = None;
+        let mut prefs = std::mem::take(&mut self.prefs);
+        let changed = match delta {
+            PrefsDelta::Reset => match redis.load_prefs().await {
+                Ok((v, all)) => {
+                    version = v;
+                    before = Some(std::mem::replace(&mut prefs, Arc::new(all)));
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("cannot load the preferences: {e}");
+                    self.prefs = prefs;
+                    return false;
+                }
+            },
+            PrefsDelta::Users(users) => {
+                let p = Arc::make_mut(&mut prefs);
+                let n = users.len();
+                for (name, user) in users {
+                    let old = match user {
+                        Some(u) => p.users.insert(name.clone(), u),
+                        None => p.users.remove(&name),
+                    };
+                    previous.insert(name, old);
+                }
+                Some(n)
+            }
+        };
+        let current = self.shared.load_full();
+        let ruleset = current.ruleset.clone();
+        let built = tokio::task::spawn_blocking(move || {
+            let mut prefs = prefs;
+            let mut plan = Plan::build(&ruleset, &prefs);
+            if let Err(problems) = &plan {
+                for problem in problems.iter().take(10) {
+                    tracing::error!(
+                        "preferences refused, the user's previous ones kept: {problem}"
+                    );
+                }
+                let at_fault: BTreeSet<String> =
+                    problems.iter().map(|p| p.location.user.clone()).collect();
+                let p = Arc::make_mut(&mut prefs);
+                for name in at_fault {
+                    let old = match &before {
+                        Some(b) => b.users.get(&name).cloned(),
+                        None => previous.get(&name).cloned().flatten(),
+                    };
+                    match old {
+                        Some(u) => p.users.insert(name, u),
+                        None => p.users.remove(&name),
+                    };
+                }
+                plan = Plan::build(&ruleset, &prefs);
+            }
+            (prefs, plan)
+        })
+        .await;
+        let (prefs, plan) = match built {
+            Ok((prefs, Ok(plan))) => (prefs, Arc::new(plan)),
+            Ok((prefs, Err(problems))) => {
+                tracing::error!(
+                    version,
+                    "preferences version refused, {} problem(s) left after putting back the users at fault",
+                    problems.len()
+                );
+                self.prefs = prefs;
+                return false;
+            }
+            Err(e) => {
+                // The preferences went with the panic: start again from a whole load.
+                tracing::error!("compiling the preferences panicked: {e}");
+                self.prefs_version = 0;
+                return false;
+            }
+        };
+        self.prefs = prefs;
+        self.prefs_version = version;
+        let latest = self.shared.load_full();
+        self.shared.store(Arc::new(Snapshot {
+            ruleset: latest.ruleset.clone(),
+            plan,
+            relations: latest.relations.clone(),
+            prefs_version: version,
+        }));
+        tracing::info!(
+            version,
+            users_changed = changed.map(|n| n as i64).unwrap_or(-1),
+            ms = started.elapsed().as_millis() as u64,
+            "preferences swapped in"
+        );
+        true
     }
 
     /// Swaps in Redis' ownership and group data when its version moved. Returns whether it did.
@@ -322,6 +554,7 @@ impl<T: Transport> Reloader<T> {
             ruleset: current.ruleset.clone(),
             plan: current.plan.clone(),
             relations,
+            prefs_version: current.prefs_version,
         }));
         tracing::info!(version, "ownership and group data swapped in");
         self.data_version = version;
@@ -584,6 +817,7 @@ impl<T: Transport> Reloader<T> {
             ruleset,
             plan,
             relations: current.relations.clone(),
+            prefs_version: current.prefs_version,
         }));
         tracing::info!(
             generation,
@@ -627,6 +861,7 @@ impl<T: Transport> Reloader<T> {
                 .collect(),
             refused: self.refused[skip..].to_vec(),
             data_version: self.data_version,
+            prefs_version: current.prefs_version,
         }
     }
 

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::eval::{Evaluation, Evaluator};
 use crate::plan::Plan;
+use crate::reload::PrefsGate;
 use crate::ruleset::RuleSet;
 
 /// The rules and preferences a worker evaluates with; replaced as a whole, between batches.
@@ -23,6 +24,8 @@ pub struct Snapshot {
     pub plan: Arc<Plan>,
     /// The data rules keyed `via` a relation are answered from.
     pub relations: Arc<Relations>,
+    /// The version of the preferences in Redis that `plan` compiles (0: not from Redis).
+    pub prefs_version: u64,
 }
 
 /// Where workers get the current [`Snapshot`].
@@ -34,6 +37,7 @@ pub fn shared(ruleset: Arc<RuleSet>, plan: Arc<Plan>, relations: Arc<Relations>)
         ruleset,
         plan,
         relations,
+        prefs_version: 0,
     }))
 }
 
@@ -62,6 +66,9 @@ pub struct WorkerOptions {
     /// Where to keep every message's latency (consumer read to notifications written), for
     /// benchmarks that want exact percentiles rather than the metrics' histogram buckets.
     pub latencies: Option<Arc<LatencyLog>>,
+    /// With preferences kept in Redis: evaluate each batch with preferences at least as new as
+    /// Redis' version once the batch was read.
+    pub prefs_gate: Option<PrefsGate>,
 }
 
 /// Every message's latency, in microseconds, as workers finish them.
@@ -95,6 +102,7 @@ impl WorkerOptions {
             block: Duration::from_millis(500),
             heartbeat: Duration::from_secs(2),
             latencies: None,
+            prefs_gate: None,
         }
     }
 }
@@ -177,7 +185,7 @@ async fn report_generation<T: Transport>(transport: &T, worker: &str, generation
     }
 }
 
-async fn backoff(attempt: &mut u32, cancel: &CancellationToken) -> bool {
+pub(crate) async fn backoff(attempt: &mut u32, cancel: &CancellationToken) -> bool {
     let ms = 50u64.saturating_mul(1 << (*attempt).min(7)).min(5_000);
     *attempt += 1;
     tokio::select! {
@@ -248,6 +256,13 @@ pub async fn run_worker<T: Transport>(
             },
             _ = cancel.cancelled() => break,
         };
+        // Every message of this batch was dispatched before the read: preferences changed
+        // before it was dispatched have a version at most Redis' now, which the gate waits for.
+        if let (Some(gate), false) = (&opts.prefs_gate, entries.is_empty())
+            && !gate.wait_current(&rules, &cancel).await
+        {
+            break 'serve;
+        }
         // A new rule set or new preferences take effect between batches, never within one;
         // an idle worker takes it too, so that the status it reports is current.
         let current = rules.load();

@@ -3,6 +3,7 @@
 pub mod consume;
 pub mod data;
 pub mod prefs;
+pub mod prefs_redis;
 pub mod rules;
 pub mod run;
 pub mod send;

@@ -1,4 +1,4 @@
-//! `fmn prefs`: preferences files.
+//! `fmn prefs`: preferences files, and the preferences workers follow in Redis.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,6 +13,50 @@ use crate::setup;
 /// `fmn prefs` subcommands.
 #[derive(clap::Subcommand)]
 pub enum PrefsCommand {
+    /// Store a preferences file (TOML or JSON) in Redis, replacing every user's at once, after
+    /// checking it against the rules workers run (the local ones with Redis' publications):
+    /// all or nothing. Workers with `prefs_from = "redis"` take it before their next batch.
+    Import {
+        /// The file.
+        file: PathBuf,
+        /// Rule module files or directories; the configuration's, else the bundled modules.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        #[command(flatten)]
+        redis: RedisArg,
+    },
+    /// Print every user's preferences in Redis, as a file `fmn prefs import` takes.
+    Export {
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        redis: RedisArg,
+    },
+    /// Print one user's preferences in Redis.
+    Show {
+        /// The user's account name.
+        user: String,
+        /// JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        redis: RedisArg,
+    },
+    /// Change one user's preferences in Redis: checked against the rules, stored only if
+    /// nobody changed the user meanwhile. Returns once every worker is bound to use them for
+    /// any message dispatched from then on.
+    Set {
+        /// The user's account name.
+        user: String,
+        #[command(flatten)]
+        edits: super::prefs_redis::Edits,
+        /// Rule module files or directories; the configuration's, else the bundled modules.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        #[command(flatten)]
+        redis: RedisArg,
+    },
     /// Check a preferences file (TOML or JSON) against the rule modules: every problem is
     /// listed with its user, channel, filter and rule. Exits 1 if there is any.
     Check {
@@ -46,8 +90,43 @@ pub enum PrefsCommand {
     },
 }
 
+/// `--redis URL`.
+#[derive(clap::Args)]
+pub struct RedisArg {
+    /// Redis URL (or `[redis] url` in the configuration).
+    #[arg(long = "redis")]
+    url: Option<String>,
+}
+
+impl RedisArg {
+    async fn connect(self, config: &Config) -> Result<fmn_core::transport::RedisTransport> {
+        let url = super::redis_url(self.url, config)?;
+        setup::redis(&url, &config.redis.namespace).await
+    }
+}
+
 pub async fn run(cmd: PrefsCommand, config: Config) -> Result<ExitCode> {
+    use super::prefs_redis;
     match cmd {
+        PrefsCommand::Import { file, rules, redis } => {
+            let r = redis.connect(&config).await?;
+            prefs_redis::import(&config, &r, &file, rules).await
+        }
+        PrefsCommand::Export { json, redis } => {
+            prefs_redis::export(&redis.connect(&config).await?, json).await
+        }
+        PrefsCommand::Show { user, json, redis } => {
+            prefs_redis::show(&redis.connect(&config).await?, &user, json).await
+        }
+        PrefsCommand::Set {
+            user,
+            edits,
+            rules,
+            redis,
+        } => {
+            let r = redis.connect(&config).await?;
+            prefs_redis::set(&config, &r, &user, &edits, rules).await
+        }
         PrefsCommand::Preset {
             name,
             user,

@@ -75,17 +75,29 @@ pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
     let inputs = setup::WorkerInputs {
         rules: args.rules.clone(),
         prefs: args.prefs.clone(),
+        prefs_from: None,
         owners: args.owners.clone(),
     };
     let workers = setup::workers(&config, inputs, redis.as_ref(), ids.clone()).await?;
     let snapshot = workers.snapshot;
     let stop_reload = CancellationToken::new();
+    let prefs_gate = workers.reloader.as_ref().and_then(|r| r.prefs_gate());
     let reload = workers
         .reloader
         .map(|r| tokio::spawn(r.run(stop_reload.clone())));
     let summary = match redis {
-        Some(t) => pipeline(t, snapshot, ids, &args, &config).await,
-        None => pipeline(MemoryTransport::default(), snapshot, ids, &args, &config).await,
+        Some(t) => pipeline(t, snapshot, ids, prefs_gate, &args, &config).await,
+        None => {
+            pipeline(
+                MemoryTransport::default(),
+                snapshot,
+                ids,
+                None,
+                &args,
+                &config,
+            )
+            .await
+        }
     };
     stop_reload.cancel();
     if let Some(r) = reload {
@@ -136,6 +148,7 @@ async fn pipeline<T: Transport>(
     transport: T,
     snapshot: fmn_host::SharedSnapshot,
     ids: Vec<String>,
+    prefs_gate: Option<fmn_host::PrefsGate>,
     args: &RunArgs,
     config: &Config,
 ) -> Result<RunSummary> {
@@ -144,7 +157,10 @@ async fn pipeline<T: Transport>(
     let stop_senders = CancellationToken::new();
     let mut workers = Vec::new();
     for id in &ids {
-        let opts = config.worker.options(id.clone());
+        let opts = fmn_host::WorkerOptions {
+            prefs_gate: prefs_gate.clone(),
+            ..config.worker.options(id.clone())
+        };
         workers.push(tokio::spawn(run_worker(
             transport.clone(),
             snapshot.clone(),

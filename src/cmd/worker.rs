@@ -18,6 +18,10 @@ pub struct WorkerArgs {
     /// Preferences file (TOML or JSON); the bundled example if omitted.
     #[arg(long)]
     prefs: Option<PathBuf>,
+    /// Where preferences come from: `file` (`--prefs`) or `redis` (`fmn prefs import|set`,
+    /// followed live); `[worker] prefs_from` if omitted.
+    #[arg(long, value_enum)]
+    prefs_from: Option<crate::config::PrefsFrom>,
     /// Rule module files or directories; the bundled modules if omitted.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
@@ -39,6 +43,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     let inputs = setup::WorkerInputs {
         rules: args.rules,
         prefs: args.prefs,
+        prefs_from: args.prefs_from,
         owners: args.owners,
     };
     let setup::Workers {
@@ -48,6 +53,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     } = setup::workers(&config, inputs, Some(&transport), ids.clone()).await?;
     let stop = super::shutdown_on_signal();
     let metrics = args.metrics.start(&transport, &stop).await?;
+    let prefs_gate = reloader.as_ref().and_then(|r| r.prefs_gate());
     let reload = reloader.map(|r| tokio::spawn(r.run(stop.clone())));
     let janitor = config.redis.janitor(&transport, &stop);
     eprintln!(
@@ -56,7 +62,10 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     );
     let mut handles = Vec::new();
     for id in ids {
-        let opts = config.worker.options(id);
+        let opts = fmn_host::WorkerOptions {
+            prefs_gate: prefs_gate.clone(),
+            ..config.worker.options(id)
+        };
         handles.push(tokio::spawn(run_worker(
             transport.clone(),
             snapshot.clone(),

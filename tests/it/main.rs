@@ -7,6 +7,7 @@ mod data;
 mod faults;
 mod metrics;
 mod pipeline;
+mod prefs_live;
 mod presets;
 mod reload;
 mod support;

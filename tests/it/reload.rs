@@ -75,7 +75,7 @@ pub(crate) async fn processed<T: Transport>(t: &T) -> u64 {
         .sum()
 }
 
-async fn reports(t: &RedisTransport) -> Vec<(u64, Option<RulesReport>)> {
+pub(crate) async fn reports(t: &RedisTransport) -> Vec<(u64, Option<RulesReport>)> {
     let fields = t
         .worker_fields()
         .await

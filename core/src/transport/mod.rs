@@ -18,10 +18,16 @@ use crate::envelope::Envelope;
 use crate::notification::Notification;
 
 pub mod memory;
+pub mod prefs_store;
 pub mod redis;
 
 pub use memory::MemoryTransport;
+pub use prefs_store::{PrefsDelta, SetUserError};
 pub use redis::RedisTransport;
+
+/// A Redis pub/sub subscription, as [`RedisTransport::module_changes`] and
+/// [`RedisTransport::prefs_announcements`] return.
+pub type Subscription = ::redis::aio::PubSub;
 
 /// The id of an entry in a queue, as the transport assigned it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

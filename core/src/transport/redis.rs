@@ -20,6 +20,7 @@
 //! | `{ns}:data:{relation}` | hash | key -> JSON array of values (e.g. package -> committers) |
 //! | `{ns}:data:relations` | set | the relations stored |
 //! | `{ns}:data:version` | counter | bumped by every import and every change |
+//! | `{ns}:prefs:*` | | users' preferences: see [`prefs_store`](super::prefs_store) |
 //!
 //! Acknowledged entries are deleted (`XACK` then `XDEL` in one transaction), so a stream's
 //! length is what is still owed; nothing is ever trimmed by length.
@@ -119,8 +120,8 @@ impl Default for RedisOptions {
 #[derive(Clone)]
 pub struct RedisTransport {
     url: Arc<str>,
-    client: Client,
-    conn: ConnectionManager,
+    pub(super) client: Client,
+    pub(super) conn: ConnectionManager,
     ns: Arc<str>,
     opts: Arc<RedisOptions>,
     /// One connection per blocking reader: a blocked `XREADGROUP` holds its connection.
@@ -280,7 +281,7 @@ impl RedisTransport {
         }
     }
 
-    fn key(&self, rest: &str) -> String {
+    pub(super) fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.ns)
     }
 

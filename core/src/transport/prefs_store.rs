@@ -1,0 +1,258 @@
+//! Users' preferences in Redis, with a version every change bumps.
+//!
+//! | key | type | holds |
+//! | --- | --- | --- |
+//! | `{ns}:prefs:users` | hash | user -> a [`User`] as JSON |
+//! | `{ns}:prefs:version` | counter | bumped by every import and every change of a user |
+//! | `{ns}:prefs:changes` | sorted set | user -> the version that last changed them |
+//! | `{ns}:prefs:reset` | string | the version of the last whole import |
+//! | `{ns}:prefs:changed` | pub/sub channel | the new version, after every change |
+//!
+//! A worker holding version `v` catches up with [`RedisTransport::prefs_changes_since`]: one
+//! atomic read of the users changed after `v` and their preferences now, or "load everything"
+//! when a whole import happened after `v`.
+
+use std::collections::BTreeMap;
+
+use redis::Script;
+
+use super::{RedisTransport, TransportError};
+use crate::prefs::{Preferences, User};
+
+/// Replaces one user, if they are as the caller last read them: KEYS = users, changes,
+/// version, channel; ARGV = user, "1" to check / "0" not to, the expected JSON ("" = absent),
+/// the new JSON ("" = delete). Returns the new version, or -1 if the user changed meanwhile.
+const SET_USER: &str = r"
+if ARGV[2] == '1' then
+  local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+  if cur ~= ARGV[3] then return -1 end
+end
+if ARGV[4] == '' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[4])
+end
+local v = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[2], v, ARGV[1])
+redis.call('PUBLISH', KEYS[4], v)
+return v
+";
+
+/// Swaps a staged import in: KEYS = staged hash, users, changes, version, reset, channel.
+const SWAP_IN: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('RENAME', KEYS[1], KEYS[2])
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('DEL', KEYS[3])
+local v = redis.call('INCR', KEYS[4])
+redis.call('SET', KEYS[5], v)
+redis.call('PUBLISH', KEYS[6], v)
+return v
+";
+
+/// KEYS = version, reset, changes, users; ARGV = the caller's version. Returns
+/// {version, 1} when a whole import happened since, else {version, 0, users, their JSON}.
+const SINCE: &str = r"
+local v = tonumber(redis.call('GET', KEYS[1]) or '0')
+local reset = tonumber(redis.call('GET', KEYS[2]) or '0')
+if reset > tonumber(ARGV[1]) then return {v, 1} end
+local users = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[1], '+inf')
+if #users == 0 then return {v, 0, {}, {}} end
+return {v, 0, users, redis.call('HMGET', KEYS[4], unpack(users))}
+";
+
+/// Users changed after a version, and what they are now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrefsDelta {
+    /// A whole import replaced everything since: load it all again.
+    Reset,
+    /// Each changed user's preferences now; `None`: the user was removed.
+    Users(BTreeMap<String, Option<User>>),
+}
+
+/// Why a user's preferences could not be replaced.
+#[derive(Debug, thiserror::Error)]
+pub enum SetUserError {
+    /// Someone else changed them between the caller's read and write.
+    #[error("user {0} was changed by someone else meanwhile")]
+    Conflict(String),
+    /// Redis failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// Imports larger than this go to Redis in several commands, so that none is huge.
+const IMPORT_CHUNK: usize = 1_000;
+
+fn user_json(user: &User) -> String {
+    // Plain data with string keys: serialisation cannot fail.
+    serde_json::to_string(user).unwrap_or_default()
+}
+
+fn decode_user(name: &str, json: &str) -> Result<User, TransportError> {
+    serde_json::from_str(json).map_err(|e| TransportError::Decode {
+        queue: "prefs:users".into(),
+        id: name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl RedisTransport {
+    /// The preferences' version: 0 when none were ever stored.
+    pub async fn prefs_version(&self) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        let v: Option<u64> = redis::cmd("GET")
+            .arg(self.key("prefs:version"))
+            .query_async(&mut conn)
+            .await?;
+        Ok(v.unwrap_or(0))
+    }
+
+    /// Every user's preferences and their version, read atomically.
+    pub async fn load_prefs(&self) -> Result<(u64, Preferences), TransportError> {
+        let mut conn = self.conn.clone();
+        let (version, users): (Option<u64>, Vec<(String, String)>) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(self.key("prefs:version"))
+            .cmd("HGETALL")
+            .arg(self.key("prefs:users"))
+            .query_async(&mut conn)
+            .await?;
+        let mut prefs = Preferences::default();
+        for (name, json) in users {
+            let user = decode_user(&name, &json)?;
+            prefs.users.insert(name, user);
+        }
+        Ok((version.unwrap_or(0), prefs))
+    }
+
+    /// One user's preferences, `None` if Redis has none for them.
+    pub async fn user_prefs(&self, user: &str) -> Result<Option<User>, TransportError> {
+        let mut conn = self.conn.clone();
+        let json: Option<String> = redis::cmd("HGET")
+            .arg(self.key("prefs:users"))
+            .arg(user)
+            .query_async(&mut conn)
+            .await?;
+        json.map(|j| decode_user(user, &j)).transpose()
+    }
+
+    /// What changed after `version`, and the version it brings the caller to.
+    pub async fn prefs_changes_since(
+        &self,
+        version: u64,
+    ) -> Result<(u64, PrefsDelta), TransportError> {
+        let mut conn = self.conn.clone();
+        let reply: redis::Value = Script::new(SINCE)
+            .key(self.key("prefs:version"))
+            .key(self.key("prefs:reset"))
+            .key(self.key("prefs:changes"))
+            .key(self.key("prefs:users"))
+            .arg(version)
+            .invoke_async(&mut conn)
+            .await?;
+        let bad = |reason: &str| TransportError::Decode {
+            queue: "prefs:changes".into(),
+            id: version.to_string(),
+            reason: reason.into(),
+        };
+        let redis::Value::Array(parts) = reply else {
+            return Err(bad("not an array"));
+        };
+        let num = |v: Option<&redis::Value>| match v {
+            Some(redis::Value::Int(n)) => u64::try_from(*n).map_err(|_| bad("negative number")),
+            _ => Err(bad("not a number")),
+        };
+        let now = num(parts.first())?;
+        if num(parts.get(1))? == 1 {
+            return Ok((now, PrefsDelta::Reset));
+        }
+        let names: Vec<String> = match parts.get(2) {
+            Some(v) => redis::from_redis_value_ref(v).map_err(|e| bad(&e.to_string()))?,
+            None => Vec::new(),
+        };
+        let values: Vec<Option<String>> = match parts.get(3) {
+            Some(v) => redis::from_redis_value_ref(v).map_err(|e| bad(&e.to_string()))?,
+            None => Vec::new(),
+        };
+        let mut users = BTreeMap::new();
+        for (name, json) in names.into_iter().zip(values) {
+            let user = json.map(|j| decode_user(&name, &j)).transpose()?;
+            users.insert(name, user);
+        }
+        Ok((now, PrefsDelta::Users(users)))
+    }
+
+    /// Replaces every user's preferences with `prefs`, atomically: a reader sees the old set or
+    /// the new one. Returns the new version.
+    pub async fn import_prefs(&self, prefs: &Preferences) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        // Staged under a name of its own, invisible until the swap.
+        let staged = self.key(&format!(
+            "prefs:import:{}:{}",
+            std::process::id(),
+            crate::metrics::now_us()
+        ));
+        let users: Vec<(&String, &User)> = prefs.users.iter().collect();
+        for chunk in users.chunks(IMPORT_CHUNK) {
+            let mut cmd = redis::cmd("HSET");
+            cmd.arg(&staged);
+            for (name, user) in chunk {
+                cmd.arg(name.as_str()).arg(user_json(user));
+            }
+            let _: () = cmd.query_async(&mut conn).await?;
+        }
+        let swapped: Result<u64, _> = Script::new(SWAP_IN)
+            .key(&staged)
+            .key(self.key("prefs:users"))
+            .key(self.key("prefs:changes"))
+            .key(self.key("prefs:version"))
+            .key(self.key("prefs:reset"))
+            .key(self.key("prefs:changed"))
+            .invoke_async(&mut conn)
+            .await;
+        if swapped.is_err() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(&staged).query_async(&mut conn).await;
+        }
+        Ok(swapped?)
+    }
+
+    /// Replaces one user's preferences (`None`: removes the user). With `expected`, only if
+    /// they are still what the caller read (`Some(None)`: absent), so two edits of one user
+    /// cannot undo each other. Returns the new version.
+    pub async fn set_user_prefs(
+        &self,
+        name: &str,
+        user: Option<&User>,
+        expected: Option<Option<&User>>,
+    ) -> Result<u64, SetUserError> {
+        let mut conn = self.conn.clone();
+        let (check, expected) = match expected {
+            Some(e) => ("1", e.map(user_json).unwrap_or_default()),
+            None => ("0", String::new()),
+        };
+        let v: i64 = Script::new(SET_USER)
+            .key(self.key("prefs:users"))
+            .key(self.key("prefs:changes"))
+            .key(self.key("prefs:version"))
+            .key(self.key("prefs:changed"))
+            .arg(name)
+            .arg(check)
+            .arg(expected)
+            .arg(user.map(user_json).unwrap_or_default())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(TransportError::from)?;
+        u64::try_from(v).map_err(|_| SetUserError::Conflict(name.to_owned()))
+    }
+
+    /// A subscription to preference changes: yields the new version after each.
+    pub async fn prefs_announcements(&self) -> Result<redis::aio::PubSub, TransportError> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(self.key("prefs:changed")).await?;
+        Ok(pubsub)
+    }
+}

@@ -1,0 +1,191 @@
+//! `fmn bench prefs`: what preferences kept in Redis cost at N users: storing them
+//! (`fmn prefs import`), a worker's start (reading them all, compiling them), and one user's
+//! change reaching a worker (the users changed since its version, applied, compiled again).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use fmn_core::transport::redis::RedisOptions;
+use fmn_core::transport::{PrefsDelta, RedisTransport};
+use fmn_host::{Plan, RuleSet};
+use serde::Serialize;
+
+use crate::bench_eval::{corpus, mentioned, population};
+use crate::config::Config;
+use crate::setup;
+
+/// `fmn bench prefs` options.
+#[derive(clap::Args)]
+pub struct PrefsArgs {
+    /// Users, generated as for `fmn bench eval`.
+    #[arg(long, default_value_t = 100_000)]
+    users: usize,
+    /// Redis URL; default `[redis] url` of the configuration, else redis://127.0.0.1:6379.
+    #[arg(long)]
+    redis: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct PrefsReport {
+    users: usize,
+    rule_references: usize,
+    /// Bytes of the users' JSON in Redis.
+    stored_bytes: usize,
+    import_ms: f64,
+    /// A worker's start: every user read from Redis and decoded.
+    load_ms: f64,
+    /// A worker's start: the preferences compiled against the bundled module.
+    compile_ms: f64,
+    /// One user changed (`fmn prefs set`'s write).
+    set_ms: f64,
+    /// A worker catching up with it: the changed users read, applied, and everything compiled
+    /// again.
+    catch_up_read_ms: f64,
+    catch_up_compile_ms: f64,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
+    let messages = corpus(None)?;
+    let (real_users, real_packages) = mentioned(&messages);
+    let (prefs, _) = population(args.users, &real_users, &real_packages);
+    let rule_references = prefs
+        .users
+        .values()
+        .flat_map(|u| u.channels.values())
+        .flat_map(|c| c.filters.iter())
+        .map(|f| f.rules.len())
+        .sum();
+    let stored_bytes = prefs
+        .users
+        .values()
+        .map(|u| serde_json::to_string(u).map(|s| s.len()).unwrap_or(0))
+        .sum();
+    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
+    let ruleset = Arc::new(RuleSet::new(1, setup::bundled_modules(&sandbox)?)?);
+
+    let url = args
+        .redis
+        .or_else(|| config.redis.url.clone())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let redis = RedisTransport::connect(
+        &url,
+        RedisOptions {
+            namespace: format!("fmn-bench-prefs-{}", std::process::id()),
+            response_timeout: Duration::from_secs(120),
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("connecting to Redis at {url}"))?;
+
+    let t = Instant::now();
+    let version = redis.import_prefs(&prefs).await?;
+    let import_ms = ms(t.elapsed());
+    drop(prefs);
+
+    let t = Instant::now();
+    let (_, loaded) = redis.load_prefs().await?;
+    let load_ms = ms(t.elapsed());
+    let t = Instant::now();
+    let rs = ruleset.clone();
+    let (plan, mut loaded) = tokio::task::spawn_blocking(move || {
+        let plan = Plan::build(&rs, &loaded);
+        (plan, loaded)
+    })
+    .await?;
+    let compile_ms = ms(t.elapsed());
+    plan.map_err(|p| {
+        anyhow::anyhow!(
+            "the generated preferences do not compile: {} problems",
+            p.len()
+        )
+    })?;
+
+    // One user drops a filter, as `fmn prefs set USER --remove-filter` does.
+    let (name, mut user) = loaded
+        .users
+        .iter()
+        .next()
+        .map(|(n, u)| (n.clone(), u.clone()))
+        .context("no user")?;
+    for channel in user.channels.values_mut() {
+        channel.filters.pop();
+    }
+    let t = Instant::now();
+    redis.set_user_prefs(&name, Some(&user), None).await?;
+    let set_ms = ms(t.elapsed());
+
+    let t = Instant::now();
+    let (_, delta) = redis.prefs_changes_since(version).await?;
+    let PrefsDelta::Users(changed) = delta else {
+        anyhow::bail!("expected one user's change, found a whole import");
+    };
+    for (n, u) in changed {
+        match u {
+            Some(u) => loaded.users.insert(n, u),
+            None => loaded.users.remove(&n),
+        };
+    }
+    let catch_up_read_ms = ms(t.elapsed());
+    let t = Instant::now();
+    let built = tokio::task::spawn_blocking(move || Plan::build(&ruleset, &loaded).is_ok()).await?;
+    let catch_up_compile_ms = ms(t.elapsed());
+    anyhow::ensure!(built, "the changed preferences do not compile");
+    redis.purge_namespace().await?;
+
+    let r = PrefsReport {
+        users: args.users,
+        rule_references,
+        stored_bytes,
+        import_ms,
+        load_ms,
+        compile_ms,
+        set_ms,
+        catch_up_read_ms,
+        catch_up_compile_ms,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "fmn bench prefs: {} users, {} rule references, {:.1} MB of JSON in Redis ({url})",
+            r.users,
+            r.rule_references,
+            r.stored_bytes as f64 / 1e6
+        );
+        println!(
+            "import (fmn prefs import's write)          {:>9.0} ms",
+            r.import_ms
+        );
+        println!(
+            "worker start: read and decode every user   {:>9.0} ms",
+            r.load_ms
+        );
+        println!(
+            "worker start: compile                      {:>9.0} ms",
+            r.compile_ms
+        );
+        println!(
+            "one user changed (fmn prefs set's write)   {:>9.1} ms",
+            r.set_ms
+        );
+        println!(
+            "worker catch-up: read and apply the change {:>9.1} ms",
+            r.catch_up_read_ms
+        );
+        println!(
+            "worker catch-up: compile again             {:>9.0} ms",
+            r.catch_up_compile_ms
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,231 @@
+//! `fmn prefs import|export|show|set`: the preferences workers follow in Redis.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use fmn_core::prefs::User;
+use fmn_core::transport::{RedisTransport, SetUserError};
+use fmn_core::{ChannelKind, Preferences};
+use fmn_host::{Plan, RuleSet};
+
+use crate::config::Config;
+use crate::setup;
+
+/// What `fmn prefs set` changes in one user's preferences.
+#[derive(clap::Args, Default)]
+pub struct Edits {
+    /// Replace the user's preferences with theirs in this preferences file (TOML or JSON, as
+    /// `fmn prefs import` takes).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Remove the user.
+    #[arg(long, conflicts_with = "file")]
+    pub remove: bool,
+    /// Turn a channel on (email, irc, push, matrix); may repeat.
+    #[arg(long, value_name = "CHANNEL")]
+    pub enable: Vec<ChannelKind>,
+    /// Turn a channel off; may repeat.
+    #[arg(long, value_name = "CHANNEL")]
+    pub disable: Vec<ChannelKind>,
+    /// Add an address to a channel, as CHANNEL=ADDRESS (e.g. `email=me@example.org`).
+    #[arg(long, value_name = "CHANNEL=ADDRESS")]
+    pub add_address: Vec<String>,
+    /// Activate a filter, as CHANNEL:FILTER.
+    #[arg(long, value_name = "CHANNEL:FILTER")]
+    pub activate: Vec<String>,
+    /// Deactivate a filter, as CHANNEL:FILTER.
+    #[arg(long, value_name = "CHANNEL:FILTER")]
+    pub deactivate: Vec<String>,
+    /// Remove a filter, as CHANNEL:FILTER.
+    #[arg(long, value_name = "CHANNEL:FILTER")]
+    pub remove_filter: Vec<String>,
+}
+
+/// The rules a worker on this Redis would run: the local ones (`--rules`, else the
+/// configuration's, else the bundled) with the published versions in place.
+async fn rules(
+    config: &Config,
+    rules: Vec<PathBuf>,
+    redis: &RedisTransport,
+) -> Result<Arc<RuleSet>> {
+    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
+    let paths = if rules.is_empty() {
+        config.worker.rules.clone()
+    } else {
+        rules
+    };
+    let local = setup::local_modules(&sandbox, &paths)?;
+    let modules = fmn_host::reload::with_published(&sandbox, local, redis)
+        .await
+        .context("reading the modules published in Redis")?;
+    Ok(Arc::new(RuleSet::new(1, modules)?))
+}
+
+/// Every problem, each with its user, channel, filter and rule; `Err` when there is any.
+fn validate(ruleset: &RuleSet, prefs: &Preferences, what: &str) -> Result<()> {
+    if let Err(problems) = Plan::build(ruleset, prefs) {
+        let mut msg = format!("{what}: {} problem(s), nothing stored:", problems.len());
+        for p in problems {
+            msg.push_str(&format!("\n  {p}"));
+        }
+        bail!(msg);
+    }
+    Ok(())
+}
+
+/// `fmn prefs import FILE`: all users, replaced at once.
+pub async fn import(
+    config: &Config,
+    redis: &RedisTransport,
+    file: &Path,
+    rule_paths: Vec<PathBuf>,
+) -> Result<ExitCode> {
+    let prefs = Preferences::parse_path(file)?;
+    let ruleset = rules(config, rule_paths, redis).await?;
+    validate(&ruleset, &prefs, &file.display().to_string())?;
+    let version = redis.import_prefs(&prefs).await?;
+    println!(
+        "imported {} users from {}; preferences version {version}",
+        prefs.users.len(),
+        file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fmn prefs export`: every user, as one preferences file.
+pub async fn export(redis: &RedisTransport, json: bool) -> Result<ExitCode> {
+    let (version, prefs) = redis.load_prefs().await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&prefs)?);
+    } else {
+        println!("# preferences version {version}");
+        print!("{}", toml::to_string(&prefs)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fmn prefs show USER`.
+pub async fn show(redis: &RedisTransport, user: &str, json: bool) -> Result<ExitCode> {
+    let Some(u) = redis.user_prefs(user).await? else {
+        bail!("no preferences for user {user:?} in Redis");
+    };
+    let mut one = Preferences::default();
+    one.users.insert(user.to_owned(), u);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&one)?);
+    } else {
+        print!("{}", toml::to_string(&one)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn channel_filter(spec: &str) -> Result<(ChannelKind, &str)> {
+    let (ch, filter) = spec
+        .split_once(':')
+        .with_context(|| format!("{spec:?}: expected CHANNEL:FILTER"))?;
+    let ch = ch.parse().map_err(|e| anyhow::anyhow!("{spec:?}: {e}"))?;
+    Ok((ch, filter))
+}
+
+/// The user after `edits`; `None` when removed.
+fn edited(name: &str, current: Option<&User>, edits: &Edits) -> Result<Option<User>> {
+    if edits.remove {
+        return Ok(None);
+    }
+    let mut user = match &edits.file {
+        Some(f) => Preferences::parse_path(f)?
+            .users
+            .remove(name)
+            .with_context(|| format!("{} has no user {name:?}", f.display()))?,
+        None => current.cloned().unwrap_or_default(),
+    };
+    fn channel<'u>(
+        user: &'u mut User,
+        name: &str,
+        kind: ChannelKind,
+    ) -> Result<&'u mut fmn_core::prefs::Channel> {
+        user.channels
+            .get_mut(&kind)
+            .with_context(|| format!("user {name:?} has no {kind} channel"))
+    }
+    for kind in &edits.enable {
+        channel(&mut user, name, *kind)?.enabled = true;
+    }
+    for kind in &edits.disable {
+        channel(&mut user, name, *kind)?.enabled = false;
+    }
+    for spec in &edits.add_address {
+        let (ch, addr) = spec
+            .split_once('=')
+            .with_context(|| format!("{spec:?}: expected CHANNEL=ADDRESS"))?;
+        let kind: ChannelKind = ch.parse().map_err(|e| anyhow::anyhow!("{spec:?}: {e}"))?;
+        let c = user
+            .channels
+            .entry(kind)
+            .or_insert_with(|| fmn_core::prefs::Channel {
+                enabled: true,
+                addresses: Vec::new(),
+                digest: None,
+                filters: Vec::new(),
+            });
+        if !c.addresses.iter().any(|a| a == addr) {
+            c.addresses.push(addr.to_owned());
+        }
+    }
+    for (specs, active) in [
+        (&edits.activate, Some(true)),
+        (&edits.deactivate, Some(false)),
+        (&edits.remove_filter, None),
+    ] {
+        for spec in specs {
+            let (kind, filter) = channel_filter(spec)?;
+            let c = channel(&mut user, name, kind)?;
+            let Some(at) = c.filters.iter().position(|f| f.name == filter) else {
+                bail!("user {name:?} has no filter {filter:?} on {kind}");
+            };
+            match active {
+                Some(a) => c.filters[at].active = a,
+                None => {
+                    c.filters.remove(at);
+                }
+            }
+        }
+    }
+    Ok(Some(user))
+}
+
+/// `fmn prefs set USER ...`: one user's preferences, edited and checked, then stored only if
+/// nobody changed them meanwhile (else read and edited again).
+pub async fn set(
+    config: &Config,
+    redis: &RedisTransport,
+    name: &str,
+    edits: &Edits,
+    rule_paths: Vec<PathBuf>,
+) -> Result<ExitCode> {
+    let ruleset = rules(config, rule_paths, redis).await?;
+    for _ in 0..5 {
+        let current = redis.user_prefs(name).await?;
+        let new = edited(name, current.as_ref(), edits)?;
+        if let Some(u) = &new {
+            let mut one = Preferences::default();
+            one.users.insert(name.to_owned(), u.clone());
+            validate(&ruleset, &one, &format!("user {name:?}"))?;
+        }
+        match redis
+            .set_user_prefs(name, new.as_ref(), Some(current.as_ref()))
+            .await
+        {
+            Ok(version) => {
+                let what = if new.is_some() { "stored" } else { "removed" };
+                println!("user {name:?} {what}; preferences version {version}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(SetUserError::Conflict(_)) => continue,
+            Err(SetUserError::Transport(e)) => return Err(e.into()),
+        }
+    }
+    bail!("user {name:?} kept changing under us; try again")
+}

@@ -1,0 +1,392 @@
+//! Preferences kept in Redis (`fmn prefs import|set|show|export`) and followed live by worker
+//! processes: a message dispatched after `fmn prefs set` returned is evaluated with the new
+//! preferences, on every worker, even when announcements are lost.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fmn_core::transport::redis::RedisOptions;
+use fmn_core::transport::{RedisTransport, Transport};
+
+use crate::cli::{configured, run, spawn, terminate, text};
+use crate::reload::{all_notifications, processed, reports};
+use crate::support::{RedisServer, wait_until};
+
+/// Alice's preferences at `step`: one email filter matching only topic `org.test.step{step}`.
+fn alice(step: usize) -> String {
+    format!(
+        r#"[users.alice.channels.email]
+addresses = ["alice@example.org"]
+
+[[users.alice.channels.email.filters]]
+name = "step {step}"
+rules = [{{ rule = "fedora::topic", args = {{ glob = "org.test.step{step}" }} }}]
+"#
+    )
+}
+
+/// Bob wants the steady stream of background messages, so workers are busy throughout.
+const BOB: &str = r#"[users.bob.channels.irc]
+addresses = ["bob"]
+
+[[users.bob.channels.irc.filters]]
+name = "noise"
+rules = [{ rule = "fedora::topic", args = { glob = "org.test.noise" } }]
+"#;
+
+/// The ids of the messages alice was notified of so far (her only channel is email).
+async fn alice_notified(conn: &mut redis::aio::MultiplexedConnection) -> BTreeSet<String> {
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg("fmn:out:email")
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .unwrap();
+    entries
+        .iter()
+        .flat_map(|(_, fields)| fields.iter().filter(|(k, _)| k == "d"))
+        .map(|(_, d)| {
+            let n: fmn_core::Notification = serde_json::from_str(d).unwrap();
+            n.message.id
+        })
+        .collect()
+}
+
+fn message(topic: &str, id: &str) -> String {
+    format!(r#"{{"topic": "{topic}", "msg_id": "{id}", "timestamp": 1700000000, "msg": {{}}}}"#)
+}
+
+/// The coherence test of issue 7: four worker processes, a steady stream of messages, and
+/// alice's filter changed 100 times in a row, each change followed at once by a message only
+/// the new filter matches and one only the previous filter matched. Halfway, every client
+/// connection to Redis is cut (announcements included) just before a change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_worker_evaluates_with_the_preferences_set_before_dispatch() {
+    const STEPS: usize = 100;
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with = configured(
+        d,
+        &format!(
+            "[redis]\nurl = \"{}\"\nreclaim_ms = 500\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\ntimeout_ms = 5000\n",
+            redis.url()
+        ),
+    );
+    std::fs::write(d.join("prefs.toml"), format!("{BOB}\n{}", alice(0))).unwrap();
+    let out = run(&mut with(&["prefs", "import", "prefs.toml"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("imported 2 users from prefs.toml; preferences version 1"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let workers: Vec<_> = (0..4).map(|_| spawn(&mut with(&["worker"]))).collect();
+    let mut transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(60), "four live workers", async || {
+        transport.live_workers().await.unwrap().len() == 4
+    })
+    .await;
+    let mut consumer = with(&["consume", "--messages", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = Arc::new(Mutex::new(consumer.stdin.take().unwrap()));
+    let sent = Arc::new(AtomicU64::new(0));
+    let send = {
+        let (stdin, sent) = (stdin.clone(), sent.clone());
+        move |line: String| {
+            let mut s = stdin.lock().unwrap();
+            writeln!(s, "{line}").unwrap();
+            s.flush().unwrap();
+            sent.fetch_add(1, Ordering::Relaxed);
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let noise = {
+        let (send, stop) = (send.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                send(message("org.test.noise", &format!("noise-{i}")));
+                i += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+
+    let admin = redis::Client::open(redis.url()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let mut took = Vec::new();
+    for step in 1..=STEPS {
+        if step == STEPS / 2 {
+            // Every connection but this one: the workers' reads, their subscriptions, the
+            // consumer's writes. They reconnect; what the announcement would have said is
+            // read from the version instead.
+            for kind in ["pubsub", "normal"] {
+                let _: u64 = redis::cmd("CLIENT")
+                    .arg("KILL")
+                    .arg("TYPE")
+                    .arg(kind)
+                    .query_async(&mut admin)
+                    .await
+                    .unwrap();
+            }
+            transport = transport.reconnect().await.unwrap();
+        }
+        let file = format!("step{step}.toml");
+        std::fs::write(d.join(&file), alice(step)).unwrap();
+        let started = Instant::now();
+        let out = run(&mut with(&["prefs", "set", "alice", "--file", &file]));
+        took.push(started.elapsed());
+        assert!(out.status.success(), "step {step}: {}", text(&out.stderr));
+        send(message(
+            &format!("org.test.step{step}"),
+            &format!("new-{step}"),
+        ));
+        send(message(
+            &format!("org.test.step{}", step - 1),
+            &format!("old-{step}"),
+        ));
+        // Preferences at least as new as those set before dispatch is the guarantee: the next
+        // change waits for this step's message, so that exactly this step's filter applies.
+        let id = format!("new-{step}");
+        let started = Instant::now();
+        while !alice_notified(&mut admin).await.contains(&id) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "step {step}: {id} not notified within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    noise.join().unwrap();
+    drop(send);
+    drop(stdin);
+    let out = consumer.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let total = sent.load(Ordering::Relaxed);
+    // A message may be dispatched twice after the cut (the consumer cannot know whether its
+    // write went through), so the count alone does not say that all are done: the work
+    // queues must be empty too.
+    wait_until(
+        Duration::from_secs(300),
+        "every message processed",
+        async || {
+            processed(&transport).await >= total
+                && transport
+                    .queue_depths()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter(|q| !q.name.starts_with("out:"))
+                    .all(|q| q.waiting == 0)
+        },
+    )
+    .await;
+
+    // Alice got each step's new message, from the filter of that step, and never the message
+    // only her previous filter matched. (A message dispatched twice after the cut would give
+    // the same delivery id twice; senders send it once.)
+    let mut alice_got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut bob_got = 0;
+    for n in all_notifications(&redis.url()).await {
+        match n.user.as_str() {
+            "alice" => {
+                alice_got.entry(n.message.id).or_default().insert(n.filter);
+            }
+            "bob" => bob_got += 1,
+            other => panic!("a notification for {other}"),
+        }
+    }
+    let mut wrong = Vec::new();
+    for step in 1..=STEPS {
+        let want = BTreeSet::from([format!("step {step}")]);
+        if alice_got.get(&format!("new-{step}")) != Some(&want) {
+            wrong.push(format!(
+                "new-{step}: {:?}",
+                alice_got.get(&format!("new-{step}"))
+            ));
+        }
+        if let Some(f) = alice_got.get(&format!("old-{step}")) {
+            wrong.push(format!("old-{step} notified by {f:?}"));
+        }
+    }
+    if !wrong.is_empty() {
+        let status = run(&mut with(&["status", "--json"]));
+        panic!(
+            "{} wrong: {wrong:?}\nstatus: {}\nprocessed {} of {total}",
+            wrong.len(),
+            text(&status.stdout),
+            processed(&transport).await
+        );
+    }
+    assert_eq!(alice_got.len(), STEPS);
+    assert!(bob_got > 100, "the background stream ran: {bob_got}");
+
+    // Every worker converges on the last version (announcement or poll), even with no
+    // message to make it look.
+    let version = transport.prefs_version().await.unwrap();
+    assert_eq!(version, 1 + STEPS as u64);
+    wait_until(
+        Duration::from_secs(10),
+        "every worker at the last version",
+        async || {
+            let r = reports(&transport).await;
+            r.len() == 4
+                && r.iter()
+                    .all(|(_, rep)| rep.as_ref().is_some_and(|rep| rep.prefs_version == version))
+        },
+    )
+    .await;
+    took.sort();
+    eprintln!(
+        "fmn prefs set: median {:?}, max {:?} over {STEPS} changes; {total} messages",
+        took[STEPS / 2],
+        took[STEPS - 1]
+    );
+
+    // What Redis holds reads back as a file `fmn prefs import` takes.
+    let out = run(&mut with(&["prefs", "show", "alice"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("org.test.step100"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&mut with(&["prefs", "export"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::fs::write(d.join("exported.toml"), &out.stdout).unwrap();
+    let reimported = fmn_core::Preferences::from_path(&d.join("exported.toml")).unwrap();
+    assert_eq!(
+        reimported.users.keys().collect::<Vec<_>>(),
+        ["alice", "bob"]
+    );
+
+    for w in workers {
+        let out = terminate(w);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+}
+
+/// Bad preferences are refused whole, with every problem named, and Redis keeps what it had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_preferences_are_refused_whole_and_change_nothing() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with = configured(d, &format!("[redis]\nurl = \"{}\"\n", redis.url()));
+    std::fs::write(d.join("good.toml"), format!("{BOB}\n{}", alice(1))).unwrap();
+    let out = run(&mut with(&["prefs", "import", "good.toml"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let bad = format!(
+        "{}\n{}",
+        alice(2),
+        r#"[users.carol.channels.email]
+addresses = ["carol@example.org"]
+
+[[users.carol.channels.email.filters]]
+name = "typo"
+rules = [{ rule = "fedora::no_such_rule" }, { rule = "fedora::topic", args = { pattern = "x" } }]
+"#
+    );
+    std::fs::write(d.join("bad.toml"), bad).unwrap();
+    let out = run(&mut with(&["prefs", "import", "bad.toml"]));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.toml: ") && err.contains(" problem(s), nothing stored"),
+        "{err}"
+    );
+    assert!(err.contains("user \"carol\""), "{err}");
+    assert!(err.contains("fedora::no_such_rule"), "{err}");
+    assert!(err.contains("fedora::topic"), "{err}");
+
+    // One user's edit is checked the same way.
+    std::fs::write(
+        d.join("carol.toml"),
+        text(&std::fs::read(d.join("bad.toml")).unwrap()),
+    )
+    .unwrap();
+    let out = run(&mut with(&[
+        "prefs",
+        "set",
+        "carol",
+        "--file",
+        "carol.toml",
+    ]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("nothing stored"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&mut with(&[
+        "prefs",
+        "set",
+        "alice",
+        "--deactivate",
+        "email:nope",
+    ]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("user \"alice\" has no filter \"nope\" on email"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(transport.prefs_version().await.unwrap(), 1);
+    let (_, prefs) = transport.load_prefs().await.unwrap();
+    assert_eq!(prefs.users.keys().collect::<Vec<_>>(), ["alice", "bob"]);
+    let out = run(&mut with(&["prefs", "show", "alice"]));
+    assert!(
+        text(&out.stdout).contains("org.test.step1\""),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // The common edits.
+    let out = run(&mut with(&[
+        "prefs",
+        "set",
+        "alice",
+        "--deactivate",
+        "email:step 1",
+        "--add-address",
+        "email=a2@example.org",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "user \"alice\" stored; preferences version 2"
+    );
+    let alice = transport.user_prefs("alice").await.unwrap().unwrap();
+    let email = &alice.channels[&fmn_core::ChannelKind::Email];
+    assert_eq!(email.addresses, ["alice@example.org", "a2@example.org"]);
+    assert!(!email.filters[0].active);
+    let out = run(&mut with(&["prefs", "set", "bob", "--disable", "irc"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bob = transport.user_prefs("bob").await.unwrap().unwrap();
+    assert!(!bob.channels[&fmn_core::ChannelKind::Irc].enabled);
+    let out = run(&mut with(&["prefs", "set", "bob", "--remove"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(transport.user_prefs("bob").await.unwrap().is_none());
+    let out = run(&mut with(&["prefs", "show", "bob"]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no preferences for user \"bob\""));
+}
