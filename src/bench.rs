@@ -669,6 +669,7 @@ async fn send(args: SendArgs) -> Result<ExitCode> {
         channel: ChannelKind::Email,
         addresses: vec!["bench@example.org".into()],
         filter: "bench".into(),
+        oneshot: false,
         digest: None,
         generation: 0,
         worker: "bench".into(),

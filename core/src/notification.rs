@@ -23,6 +23,10 @@ pub struct Notification {
     pub addresses: Vec<String>,
     /// The name of the filter that matched (the first, in the user's order, when several did).
     pub filter: String,
+    /// That filter is one-shot: the sender delivers this only if it is the filter's first use
+    /// ([`Transport::claim_oneshot`](crate::transport::Transport::claim_oneshot)).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oneshot: bool,
     /// The user's digest settings for this channel, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,

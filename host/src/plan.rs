@@ -128,6 +128,8 @@ pub struct ChannelPlan {
     pub digest: Option<Digest>,
     /// The names of the channel's filters, by position (inactive ones included, never used).
     pub filters: Vec<String>,
+    /// Which of them are one-shot, by position.
+    pub oneshot: Vec<bool>,
 }
 
 /// Preferences compiled for evaluation. Immutable; shared by every worker of a process.
@@ -265,6 +267,7 @@ impl Plan {
                     addresses: ch.addresses.clone(),
                     digest: ch.digest,
                     filters: ch.filters.iter().map(|f| f.name.clone()).collect(),
+                    oneshot: ch.filters.iter().map(|f| f.oneshot).collect(),
                 });
             }
             if !channels.is_empty() {
@@ -334,6 +337,16 @@ impl Plan {
                 .filter(|g| !g.exact)
                 .all(|g| validator.check(m as u32, g.rule, &g.args).is_ok())
         })
+    }
+
+    /// Whether the filter of a match is one-shot.
+    pub fn filter_oneshot(&self, user: u32, channel: u32, filter: u32) -> bool {
+        self.users
+            .get(user as usize)
+            .and_then(|u| u.channels.get(channel as usize))
+            .and_then(|c| c.oneshot.get(filter as usize))
+            .copied()
+            .unwrap_or(false)
     }
 
     /// The filter's name of a match.

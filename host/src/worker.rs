@@ -137,6 +137,7 @@ pub fn notifications(
                 channel: ch.kind,
                 addresses: ch.addresses.clone(),
                 filter: plan.filter_name(m.user, m.channel, m.filter).to_owned(),
+                oneshot: plan.filter_oneshot(m.user, m.channel, m.filter),
                 digest: ch.digest,
                 generation,
                 worker: worker.to_owned(),

@@ -60,6 +60,8 @@ pub struct SenderReport {
     pub duplicates: u64,
     /// Deliveries given up on, kept as dead letters.
     pub dead_lettered: u64,
+    /// Notifications not sent because their one-shot filter had been used by another.
+    pub oneshot_spent: u64,
     /// Attempts that failed for now and were retried.
     pub retries: u64,
 }
@@ -188,6 +190,26 @@ pub async fn run_sender<T: Transport, S: Sender>(
         let mut done = Vec::with_capacity(entries.len());
         for e in &entries {
             let n = &e.item;
+            if n.oneshot {
+                let t = &transport;
+                let Some(first) =
+                    retry_transport("claiming a one-shot filter", &cancel, move || {
+                        t.claim_oneshot(n)
+                    })
+                    .await
+                else {
+                    break 'serve;
+                };
+                if !first {
+                    tracing::info!(
+                        channel = %opts.channel, user = %n.user, filter = %n.filter, delivery = %n.delivery_id,
+                        "not sent: the one-shot filter was used already"
+                    );
+                    report.oneshot_spent += 1;
+                    done.push(e.id.clone());
+                    continue;
+                }
+            }
             let mut dead = Vec::new();
             if n.addresses.is_empty() {
                 dead.push(DeadLetter::new(

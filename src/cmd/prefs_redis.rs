@@ -207,15 +207,19 @@ pub async fn set(
 ) -> Result<ExitCode> {
     let ruleset = rules(config, rule_paths, redis).await?;
     for _ in 0..5 {
-        let current = redis.user_prefs(name).await?;
-        let new = edited(name, current.as_ref(), edits)?;
+        let current = redis.user_prefs_raw(name).await?;
+        let new = edited(name, current.as_ref().map(|(u, _)| u), edits)?;
         if let Some(u) = &new {
             let mut one = Preferences::default();
             one.users.insert(name.to_owned(), u.clone());
             validate(&ruleset, &one, &format!("user {name:?}"))?;
         }
         match redis
-            .set_user_prefs(name, new.as_ref(), Some(current.as_ref()))
+            .set_user_prefs(
+                name,
+                new.as_ref(),
+                Some(current.as_ref().map(|(_, j)| j.as_str())),
+            )
             .await
         {
             Ok(version) => {

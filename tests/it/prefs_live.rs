@@ -57,6 +57,33 @@ async fn alice_notified(conn: &mut redis::aio::MultiplexedConnection) -> BTreeSe
         .collect()
 }
 
+/// Workers on preferences from Redis. Many processes share two cores here: a generous rule
+/// deadline keeps CPU starvation from failing rules, which is not what these tests are about.
+fn live_config(redis: &RedisServer) -> String {
+    format!(
+        "[redis]\nurl = \"{}\"\nreclaim_ms = 500\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\ntimeout_ms = 5000\n",
+        redis.url()
+    )
+}
+
+/// Waits until `total` messages were processed and the queues `which` names are empty.
+async fn drained(t: &RedisTransport, total: u64, which: impl Fn(&str) -> bool) {
+    wait_until(
+        Duration::from_secs(300),
+        "every message processed, the queues empty",
+        async || {
+            processed(t).await >= total
+                && t.queue_depths()
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter(|q| which(&q.name))
+                    .all(|q| q.waiting == 0)
+        },
+    )
+    .await;
+}
+
 fn message(topic: &str, id: &str) -> String {
     format!(r#"{{"topic": "{topic}", "msg_id": "{id}", "timestamp": 1700000000, "msg": {{}}}}"#)
 }
@@ -71,13 +98,7 @@ async fn every_worker_evaluates_with_the_preferences_set_before_dispatch() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let with = configured(
-        d,
-        &format!(
-            "[redis]\nurl = \"{}\"\nreclaim_ms = 500\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\ntimeout_ms = 5000\n",
-            redis.url()
-        ),
-    );
+    let with = configured(d, &live_config(&redis));
     std::fs::write(d.join("prefs.toml"), format!("{BOB}\n{}", alice(0))).unwrap();
     let out = run(&mut with(&["prefs", "import", "prefs.toml"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -180,21 +201,7 @@ async fn every_worker_evaluates_with_the_preferences_set_before_dispatch() {
     // A message may be dispatched twice after the cut (the consumer cannot know whether its
     // write went through), so the count alone does not say that all are done: the work
     // queues must be empty too.
-    wait_until(
-        Duration::from_secs(300),
-        "every message processed",
-        async || {
-            processed(&transport).await >= total
-                && transport
-                    .queue_depths()
-                    .await
-                    .unwrap()
-                    .iter()
-                    .filter(|q| !q.name.starts_with("out:"))
-                    .all(|q| q.waiting == 0)
-        },
-    )
-    .await;
+    drained(&transport, total, |q| !q.starts_with("out:")).await;
 
     // Alice got each step's new message, from the filter of that step, and never the message
     // only her previous filter matched. (A message dispatched twice after the cut would give
@@ -389,4 +396,103 @@ rules = [{ rule = "fedora::no_such_rule" }, { rule = "fedora::topic", args = { p
     let out = run(&mut with(&["prefs", "show", "bob"]));
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no preferences for user \"bob\""));
+}
+
+/// A one-shot filter across four worker processes and two sender processes: of the 200
+/// messages it matches, one is sent, and the filter is inactive in Redis afterwards; activated
+/// again, it sends one more. The same messages on a channel without a one-shot filter all go
+/// out, and a channel turned off sends nothing dispatched after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_oneshot_filter_sends_once_across_workers_and_senders() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with = configured(d, &live_config(&redis));
+    let once = r#"[users.alice.channels.email]
+addresses = ["alice@example.org"]
+
+[[users.alice.channels.email.filters]]
+name = "once"
+oneshot = true
+rules = [{ rule = "fedora::topic", args = { glob = "org.test.once" } }]
+
+[users.alice.channels.irc]
+addresses = ["alice"]
+
+[[users.alice.channels.irc.filters]]
+name = "always"
+rules = [{ rule = "fedora::topic", args = { glob = "org.test.once" } }]
+"#;
+    std::fs::write(d.join("prefs.toml"), once).unwrap();
+    let out = run(&mut with(&["prefs", "import", "prefs.toml"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let workers: Vec<_> = (0..4).map(|_| spawn(&mut with(&["worker"]))).collect();
+    let senders: Vec<_> = ["s1", "s2"]
+        .iter()
+        .flat_map(|name| {
+            ["email", "irc"].map(|channel| {
+                spawn(&mut with(&[
+                    "send",
+                    "--channel",
+                    channel,
+                    "--consumer",
+                    name,
+                ]))
+            })
+        })
+        .collect();
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    wait_until(Duration::from_secs(60), "four live workers", async || {
+        transport.live_workers().await.unwrap().len() == 4
+    })
+    .await;
+
+    let sent = |channel: &str| {
+        std::fs::read_to_string(d.join("fmn-out").join(format!("{channel}.jsonl")))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let mut total = 0u64;
+    for (round, (count, want_email)) in [(200, 1), (50, 2), (50, 2)].into_iter().enumerate() {
+        match round {
+            1 => {
+                let out = run(&mut with(&[
+                    "prefs",
+                    "set",
+                    "alice",
+                    "--activate",
+                    "email:once",
+                ]));
+                assert!(out.status.success(), "{}", text(&out.stderr));
+            }
+            2 => {
+                let out = run(&mut with(&["prefs", "set", "alice", "--disable", "email"]));
+                assert!(out.status.success(), "{}", text(&out.stderr));
+            }
+            _ => {}
+        }
+        let lines: Vec<String> = (0..count)
+            .map(|i| message("org.test.once", &format!("once-{round}-{i}")))
+            .collect();
+        let file = format!("round{round}.jsonl");
+        std::fs::write(d.join(&file), lines.join("\n")).unwrap();
+        let out = run(&mut with(&["consume", "--messages", &file]));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        total += count;
+        drained(&transport, total, |_| true).await;
+        assert_eq!(sent("email"), want_email, "round {round}");
+        assert_eq!(sent("irc") as u64, total, "round {round}");
+        if round == 0 {
+            let out = run(&mut with(&["prefs", "show", "alice"]));
+            let shown = text(&out.stdout);
+            assert!(shown.contains("active = false"), "{shown}");
+        }
+    }
+    for child in workers.into_iter().chain(senders) {
+        let out = terminate(child);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
 }

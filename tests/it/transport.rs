@@ -48,6 +48,7 @@ fn notification(id: &str, channel: ChannelKind) -> Notification {
         channel,
         addresses: vec!["ralph@example.org".into()],
         filter: "f".into(),
+        oneshot: false,
         digest: None,
         generation: 1,
         worker: "w".into(),
@@ -232,6 +233,36 @@ async fn dead_letters_and_deliveries<T: Transport>(t: &T) {
         !t.was_delivered("k").await.unwrap(),
         "forgotten after its window"
     );
+}
+
+/// A one-shot filter is used once: by the first notification to claim it, which may claim it
+/// again (a sender restarted after claiming still delivers it); no other gets it. Users whose
+/// preferences are not in Redis (here: none are) are remembered by (user, channel, filter).
+async fn oneshot_claims<T: Transport>(t: &T) {
+    let first = Notification {
+        oneshot: true,
+        ..notification("m1", ChannelKind::Email)
+    };
+    let second = Notification {
+        oneshot: true,
+        ..notification("m2", ChannelKind::Email)
+    };
+    let other_channel = Notification {
+        oneshot: true,
+        ..notification("m2", ChannelKind::Irc)
+    };
+    assert!(t.claim_oneshot(&first).await.unwrap());
+    assert!(!t.claim_oneshot(&second).await.unwrap());
+    assert!(t.claim_oneshot(&first).await.unwrap(), "the winner again");
+    assert!(
+        t.claim_oneshot(&other_channel).await.unwrap(),
+        "a filter per channel"
+    );
+    let other_filter = Notification {
+        filter: "g".into(),
+        ..second.clone()
+    };
+    assert!(t.claim_oneshot(&other_filter).await.unwrap());
 }
 
 const TTL: Duration = Duration::from_millis(300);
@@ -518,6 +549,7 @@ conformance!(shared_data);
 conformance!(reclaim_from_a_stopped_worker);
 conformance!(consumer_backpressure);
 conformance!(shared_queue);
+conformance!(oneshot_claims);
 
 /// Redis only: an entry that is not ours is moved to the dead letters instead of blocking its
 /// reader forever.

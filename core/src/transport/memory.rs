@@ -37,6 +37,8 @@ struct State {
     dead: Vec<(u64, DeadLetter)>,
     next_dead: u64,
     delivered: HashMap<String, Instant>,
+    /// One-shot filter (user, channel, filter) -> the delivery id that used it.
+    oneshots: HashMap<(String, ChannelKind, String), String>,
     fields: BTreeMap<String, BTreeMap<String, String>>,
     data: (u64, crate::Relations),
 }
@@ -414,6 +416,15 @@ impl Transport for MemoryTransport {
             .delivered
             .get(key)
             .is_some_and(|until| *until > Instant::now()))
+    }
+
+    async fn claim_oneshot(&self, n: &Notification) -> Result<bool, TransportError> {
+        let mut st = self.lock();
+        let winner = st
+            .oneshots
+            .entry((n.user.clone(), n.channel, n.filter.clone()))
+            .or_insert_with(|| n.delivery_id.clone());
+        Ok(*winner == n.delivery_id)
     }
 
     async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {

@@ -201,6 +201,9 @@ pub enum TransportError {
         /// Why.
         reason: String,
     },
+    /// A compare-and-set kept losing to other writers; trying again later may succeed.
+    #[error("{0}")]
+    Contended(String),
 }
 
 /// How long a worker's heartbeat counts: a worker silent for longer is not dispatched to.
@@ -291,6 +294,16 @@ pub trait Transport: Clone + Send + Sync + 'static {
     /// Whether a delivery was made within its remembered window.
     fn was_delivered(&self, key: &str)
     -> impl Future<Output = Result<bool, TransportError>> + Send;
+
+    /// Claims the one use of the one-shot filter that made `n`: true for the first
+    /// notification of that filter to claim it (and again for that same notification, so a
+    /// sender restarted after claiming still delivers it), false for every other. Where the
+    /// user's preferences are in Redis the claim also deactivates the filter there, in the same
+    /// step, so workers stop matching it; `fmn prefs set --activate` gives it a new use.
+    fn claim_oneshot(
+        &self,
+        n: &Notification,
+    ) -> impl Future<Output = Result<bool, TransportError>> + Send;
 
     /// Counters of every worker ever registered, sorted by id.
     fn worker_counts(

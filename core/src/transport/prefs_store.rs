@@ -7,6 +7,8 @@
 //! | `{ns}:prefs:changes` | sorted set | user -> the version that last changed them |
 //! | `{ns}:prefs:reset` | string | the version of the last whole import |
 //! | `{ns}:prefs:changed` | pub/sub channel | the new version, after every change |
+//! | `{ns}:oneshot:{delivery id}` | string, 7 days | this notification used its one-shot filter |
+//! | `{ns}:oneshot:{user}:{channel}:{filter}` | string | the delivery id that used a one-shot filter of a user whose preferences are not in Redis |
 //!
 //! A worker holding version `v` catches up with [`RedisTransport::prefs_changes_since`]: one
 //! atomic read of the users changed after `v` and their preferences now, or "load everything"
@@ -17,6 +19,7 @@ use std::collections::BTreeMap;
 use redis::Script;
 
 use super::{RedisTransport, TransportError};
+use crate::notification::Notification;
 use crate::prefs::{Preferences, User};
 
 /// Replaces one user, if they are as the caller last read them: KEYS = users, changes,
@@ -37,6 +40,25 @@ redis.call('ZADD', KEYS[2], v, ARGV[1])
 redis.call('PUBLISH', KEYS[4], v)
 return v
 ";
+
+/// Deactivates a one-shot filter by replacing the user, if they are as read, and marks the
+/// notification that used it: KEYS = users, changes, version, channel, marker; ARGV = user,
+/// the JSON read, the new JSON, the marker's lifetime in seconds. Returns the new version, or
+/// -1 if the user changed meanwhile.
+const CLAIM: &str = r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if cur ~= ARGV[2] then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+local v = redis.call('INCR', KEYS[3])
+redis.call('ZADD', KEYS[2], v, ARGV[1])
+redis.call('SET', KEYS[5], '1', 'EX', ARGV[4])
+redis.call('PUBLISH', KEYS[4], v)
+return v
+";
+
+/// How long a claimed one-shot use is remembered for the notification that made it: as long as
+/// a delivery is.
+const ONESHOT_MEMORY_SECONDS: u64 = 7 * 24 * 3600;
 
 /// Swaps a staged import in: KEYS = staged hash, users, changes, version, reset, channel.
 const SWAP_IN: &str = r"
@@ -131,13 +153,23 @@ impl RedisTransport {
 
     /// One user's preferences, `None` if Redis has none for them.
     pub async fn user_prefs(&self, user: &str) -> Result<Option<User>, TransportError> {
+        Ok(self.user_prefs_raw(user).await?.map(|(u, _)| u))
+    }
+
+    /// One user's preferences and the JSON they were stored as, for a compare-and-set with
+    /// [`RedisTransport::set_user_prefs`].
+    pub async fn user_prefs_raw(
+        &self,
+        user: &str,
+    ) -> Result<Option<(User, String)>, TransportError> {
         let mut conn = self.conn.clone();
         let json: Option<String> = redis::cmd("HGET")
             .arg(self.key("prefs:users"))
             .arg(user)
             .query_async(&mut conn)
             .await?;
-        json.map(|j| decode_user(user, &j)).transpose()
+        json.map(|j| decode_user(user, &j).map(|u| (u, j)))
+            .transpose()
     }
 
     /// What changed after `version`, and the version it brings the caller to.
@@ -221,17 +253,18 @@ impl RedisTransport {
     }
 
     /// Replaces one user's preferences (`None`: removes the user). With `expected`, only if
-    /// they are still what the caller read (`Some(None)`: absent), so two edits of one user
-    /// cannot undo each other. Returns the new version.
+    /// they are still stored as the JSON the caller read ([`RedisTransport::user_prefs_raw`];
+    /// `Some(None)`: absent), so two edits of one user cannot undo each other. Returns the new
+    /// version.
     pub async fn set_user_prefs(
         &self,
         name: &str,
         user: Option<&User>,
-        expected: Option<Option<&User>>,
+        expected: Option<Option<&str>>,
     ) -> Result<u64, SetUserError> {
         let mut conn = self.conn.clone();
         let (check, expected) = match expected {
-            Some(e) => ("1", e.map(user_json).unwrap_or_default()),
+            Some(e) => ("1", e.unwrap_or_default().to_owned()),
             None => ("0", String::new()),
         };
         let v: i64 = Script::new(SET_USER)
@@ -247,6 +280,65 @@ impl RedisTransport {
             .await
             .map_err(TransportError::from)?;
         u64::try_from(v).map_err(|_| SetUserError::Conflict(name.to_owned()))
+    }
+
+    /// [`Transport::claim_oneshot`](super::Transport::claim_oneshot) for Redis.
+    pub(super) async fn claim_oneshot_use(&self, n: &Notification) -> Result<bool, TransportError> {
+        let mut conn = self.conn.clone();
+        let marker = self.key(&format!("oneshot:{}", n.delivery_id));
+        // A few rounds: each lost one means someone else changed the user meanwhile.
+        for _ in 0..16 {
+            let Some((mut user, json)) = self.user_prefs_raw(&n.user).await? else {
+                // Preferences from a file: the filter stays active in the workers' plans, and
+                // this key remembers who used it.
+                let key = self.key(&format!("oneshot:{}:{}:{}", n.user, n.channel, n.filter));
+                let (_, winner): (Option<String>, String) = redis::pipe()
+                    .atomic()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(&n.delivery_id)
+                    .arg("NX")
+                    .cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await?;
+                return Ok(winner == n.delivery_id);
+            };
+            let filter = user
+                .channels
+                .get_mut(&n.channel)
+                .and_then(|c| c.filters.iter_mut().find(|f| f.name == n.filter));
+            match filter {
+                Some(f) if f.active && f.oneshot => f.active = false,
+                // Used already (or changed since): only the notification that used it goes on.
+                _ => {
+                    let used: bool = redis::cmd("EXISTS")
+                        .arg(&marker)
+                        .query_async(&mut conn)
+                        .await?;
+                    return Ok(used);
+                }
+            }
+            let v: i64 = Script::new(CLAIM)
+                .key(self.key("prefs:users"))
+                .key(self.key("prefs:changes"))
+                .key(self.key("prefs:version"))
+                .key(self.key("prefs:changed"))
+                .key(&marker)
+                .arg(&n.user)
+                .arg(&json)
+                .arg(user_json(&user))
+                .arg(ONESHOT_MEMORY_SECONDS)
+                .invoke_async(&mut conn)
+                .await?;
+            if v >= 0 {
+                return Ok(true);
+            }
+        }
+        Err(TransportError::Contended(format!(
+            "user {} kept changing while their one-shot filter {:?} was being used",
+            n.user, n.filter
+        )))
     }
 
     /// A subscription to preference changes: yields the new version after each.

@@ -915,6 +915,10 @@ impl Transport for RedisTransport {
         Ok(n > 0)
     }
 
+    async fn claim_oneshot(&self, n: &Notification) -> Result<bool, TransportError> {
+        self.claim_oneshot_use(n).await
+    }
+
     async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {
         let mut conn = self.conn.clone();
         let ids: Vec<String> = redis::cmd("SMEMBERS")
