@@ -10,12 +10,14 @@
 
 pub mod amqp;
 pub mod consume;
+pub mod datagrepper;
 pub mod dispatch;
 pub mod janitor;
 pub mod source;
 
 pub use amqp::{AmqpOptions, AmqpSource};
 pub use consume::{ConsumeReport, ConsumerOptions, consume};
+pub use datagrepper::{DatagrepperOptions, DatagrepperSource};
 pub use dispatch::{DispatchMode, Dispatcher};
 pub use janitor::{Sweep, run_janitor, sweep};
 pub use source::{JsonLines, RawMessage, Source, SourceError};

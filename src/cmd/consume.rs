@@ -35,6 +35,19 @@ pub struct ConsumeArgs {
     /// Deliveries in flight before acknowledgement.
     #[arg(long, default_value_t = 1024, requires = "amqp")]
     amqp_prefetch: u16,
+    /// Replay a time window of bus history from datagrepper's HTTP API (`/v2/raw`), e.g.
+    /// `https://apps.fedoraproject.org/datagrepper`, then stop.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["messages", "amqp"], requires_all = ["since", "until"])]
+    datagrepper: Option<String>,
+    /// The window's start: RFC 3339 (`2024-05-01T00:00:00Z`) or seconds since the epoch.
+    #[arg(long, value_parser = epoch_seconds, requires = "datagrepper")]
+    since: Option<f64>,
+    /// The window's end, in the same forms.
+    #[arg(long, value_parser = epoch_seconds, requires = "datagrepper")]
+    until: Option<f64>,
+    /// Only this topic (repeatable); every topic if omitted.
+    #[arg(long = "datagrepper-topic", requires = "datagrepper")]
+    datagrepper_topics: Vec<String>,
     /// How a worker is picked: `random`, `p2c` or `shared` (or `[consumer] dispatch`).
     #[arg(long)]
     dispatch: Option<String>,
@@ -76,6 +89,21 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
                 format!("amqp:{}", amqp.queue),
             )
         }
+        None if args.datagrepper.is_some() => {
+            let (Some(url), Some(since), Some(until)) = (&args.datagrepper, args.since, args.until)
+            else {
+                anyhow::bail!("--datagrepper needs --since and --until");
+            };
+            let opts_dg = fmn_consumer::DatagrepperOptions {
+                topics: args.datagrepper_topics.clone(),
+                ..fmn_consumer::DatagrepperOptions::new(url.clone(), since, until)
+            };
+            let mut source = fmn_consumer::DatagrepperSource::new(opts_dg)?;
+            (
+                consume(&transport, &mut source, &opts, &stop).await,
+                format!("datagrepper {url}"),
+            )
+        }
         None => {
             let (mut source, name) = super::messages(args.messages.as_deref()).await?;
             (consume(&transport, &mut source, &opts, &stop).await, name)
@@ -108,4 +136,14 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A point in time as seconds since the epoch: RFC 3339, or a number of seconds.
+fn epoch_seconds(s: &str) -> Result<f64, String> {
+    if let Ok(n) = s.parse::<f64>() {
+        return Ok(n);
+    }
+    s.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond() as f64 / 1000.0)
+        .map_err(|e| format!("{s:?} is neither RFC 3339 nor seconds since the epoch: {e}"))
 }

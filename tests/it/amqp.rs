@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{RedisTransport, Transport, WorkerInfo};
+use fmn_core::transport::Transport;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
     QueueDeleteOptions,
@@ -16,7 +15,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
 use crate::cli::{configured, spawn, terminate, text};
-use crate::support::{RedisServer, fixture, wait_until};
+use crate::support::{RedisServer, fixture, idle_worker, wait_until};
 
 const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -96,23 +95,7 @@ async fn dispatched(url: &str) -> BTreeMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn amqp_messages_are_dispatched_once_and_survive_a_killed_consumer() {
     let redis = RedisServer::start();
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
-    // One registered worker that reads nothing: its stream shows what was dispatched.
-    transport
-        .register_worker(&WorkerInfo::local("w"))
-        .await
-        .unwrap();
-    let beat = {
-        let t = transport.clone();
-        tokio::spawn(async move {
-            loop {
-                let _ = t.heartbeat("w").await;
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        })
-    };
+    let (transport, beat) = idle_worker(&redis).await;
 
     let conn = Connection::connect(AMQP_URL, ConnectionProperties::default())
         .await

@@ -10,6 +10,7 @@ mod pipeline;
 mod prefs_live;
 mod presets;
 mod reload;
+mod replay;
 mod support;
 mod transport;
 mod wasm;

@@ -274,3 +274,32 @@ pub async fn wait_until(limit: Duration, what: &str, mut done: impl AsyncFnMut()
 pub fn wasm_variant(wasm: &[u8], tag: &str) -> Vec<u8> {
     fmn_host::module::with_custom_section(wasm, "fmn-test-variant", tag.as_bytes())
 }
+
+/// A worker `w` registered on `redis` that stays live and reads nothing: its stream shows what
+/// a consumer dispatched. Abort the task to let it die.
+pub async fn idle_worker(
+    redis: &RedisServer,
+) -> (
+    fmn_core::transport::RedisTransport,
+    tokio::task::JoinHandle<()>,
+) {
+    use fmn_core::transport::Transport as _;
+    let transport = fmn_core::transport::RedisTransport::connect(
+        &redis.url(),
+        fmn_core::transport::redis::RedisOptions::default(),
+    )
+    .await
+    .unwrap();
+    transport
+        .register_worker(&fmn_core::transport::WorkerInfo::local("w"))
+        .await
+        .unwrap();
+    let t = transport.clone();
+    let beat = tokio::spawn(async move {
+        loop {
+            let _ = t.heartbeat("w").await;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+    (transport, beat)
+}
