@@ -14,6 +14,7 @@ pub mod datagrepper;
 pub mod dispatch;
 pub mod janitor;
 pub mod source;
+pub mod zmq_source;
 
 pub use amqp::{AmqpOptions, AmqpSource};
 pub use consume::{ConsumeReport, ConsumerOptions, consume};
@@ -21,3 +22,4 @@ pub use datagrepper::{DatagrepperOptions, DatagrepperSource};
 pub use dispatch::{DispatchMode, Dispatcher};
 pub use janitor::{Sweep, run_janitor, sweep};
 pub use source::{JsonLines, RawMessage, Source, SourceError};
+pub use zmq_source::{ZmqOptions, ZmqSource};

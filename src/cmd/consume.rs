@@ -35,9 +35,16 @@ pub struct ConsumeArgs {
     /// Deliveries in flight before acknowledgement.
     #[arg(long, default_value_t = 1024, requires = "amqp")]
     amqp_prefetch: u16,
+    /// Subscribe to fedmsg over ZeroMQ at this PUB endpoint (repeatable), e.g.
+    /// `tcp://hub.fedoraproject.org:9940`; runs until stopped.
+    #[arg(long = "zmq", value_name = "ENDPOINT", conflicts_with_all = ["messages", "amqp"])]
+    zmq: Vec<String>,
+    /// Only topics starting with this prefix (repeatable); every topic if omitted.
+    #[arg(long = "zmq-topic", value_name = "PREFIX", requires = "zmq")]
+    zmq_topics: Vec<String>,
     /// Replay a time window of bus history from datagrepper's HTTP API (`/v2/raw`), e.g.
     /// `https://apps.fedoraproject.org/datagrepper`, then stop.
-    #[arg(long, value_name = "URL", conflicts_with_all = ["messages", "amqp"], requires_all = ["since", "until"])]
+    #[arg(long, value_name = "URL", conflicts_with_all = ["messages", "amqp", "zmq"], requires_all = ["since", "until"])]
     datagrepper: Option<String>,
     /// The window's start: RFC 3339 (`2024-05-01T00:00:00Z`) or seconds since the epoch.
     #[arg(long, value_parser = epoch_seconds, requires = "datagrepper")]
@@ -87,6 +94,21 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
             (
                 consume(&transport, &mut source, &opts, &stop).await,
                 format!("amqp:{}", amqp.queue),
+            )
+        }
+        None if !args.zmq.is_empty() => {
+            let zmq = fmn_consumer::ZmqOptions {
+                endpoints: args.zmq.clone(),
+                topics: args.zmq_topics.clone(),
+            };
+            let mut source = fmn_consumer::ZmqSource::connect(&zmq)?;
+            eprintln!(
+                "fmn consume: subscribed to {}; stop with SIGTERM or Ctrl-C",
+                zmq.endpoints.join(", ")
+            );
+            (
+                consume(&transport, &mut source, &opts, &stop).await,
+                format!("zmq {}", zmq.endpoints.join(",")),
             )
         }
         None if args.datagrepper.is_some() => {

@@ -14,3 +14,4 @@ mod replay;
 mod support;
 mod transport;
 mod wasm;
+mod zeromq;
