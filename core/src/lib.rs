@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod metrics;
 pub mod notification;
 pub mod prefs;
+pub mod prefs_fmn;
 pub mod presets;
 #[cfg(feature = "transport")]
 pub mod transport;

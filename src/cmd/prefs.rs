@@ -17,8 +17,13 @@ pub enum PrefsCommand {
     /// checking it against the rules workers run (the local ones with Redis' publications):
     /// all or nothing. Workers with `prefs_from = "redis"` take it before their next batch.
     Import {
-        /// The file.
-        file: PathBuf,
+        /// The file; with `--from-fmn`, one or more files, each one user's FMN 2 export.
+        #[arg(required = true, num_args = 1..)]
+        files: Vec<PathBuf>,
+        /// The files are FMN 2's per-user exports (JSON): their users are converted and
+        /// stored, every other user left as is.
+        #[arg(long)]
+        from_fmn: bool,
         /// Rule module files or directories; the configuration's, else the bundled modules.
         #[arg(long = "rules")]
         rules: Vec<PathBuf>,
@@ -108,9 +113,20 @@ impl RedisArg {
 pub async fn run(cmd: PrefsCommand, config: Config) -> Result<ExitCode> {
     use super::prefs_redis;
     match cmd {
-        PrefsCommand::Import { file, rules, redis } => {
+        PrefsCommand::Import {
+            files,
+            from_fmn,
+            rules,
+            redis,
+        } => {
             let r = redis.connect(&config).await?;
-            prefs_redis::import(&config, &r, &file, rules).await
+            if from_fmn {
+                return prefs_redis::import_fmn(&config, &r, &files, rules).await;
+            }
+            let [file] = files.as_slice() else {
+                anyhow::bail!("give one preferences file (several only with --from-fmn)");
+            };
+            prefs_redis::import(&config, &r, file, rules).await
         }
         PrefsCommand::Export { json, redis } => {
             prefs_redis::export(&redis.connect(&config).await?, json).await

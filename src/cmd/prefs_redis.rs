@@ -94,6 +94,43 @@ pub async fn import(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `fmn prefs import --from-fmn FILE...`: FMN 2's per-user exports, converted, checked as a
+/// whole, and stored beside the users already there.
+pub async fn import_fmn(
+    config: &Config,
+    redis: &RedisTransport,
+    files: &[PathBuf],
+    rule_paths: Vec<PathBuf>,
+) -> Result<ExitCode> {
+    let mut prefs = Preferences::default();
+    let mut skipped = Vec::new();
+    for f in files {
+        let name = f.display().to_string();
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {name}"))?;
+        let c = fmn_core::prefs_fmn::from_fmn(&name, &text)?;
+        if prefs.users.contains_key(&c.user) {
+            bail!("{name}: user {:?} is in an earlier file too", c.user);
+        }
+        skipped.extend(
+            c.skipped
+                .iter()
+                .map(|s| format!("{name} (user {:?}): {s}", c.user)),
+        );
+        prefs.users.insert(c.user, c.prefs);
+    }
+    let ruleset = rules(config, rule_paths, redis).await?;
+    validate(&ruleset, &prefs, "the FMN 2 exports")?;
+    let version = redis.merge_prefs(&prefs).await?;
+    for s in &skipped {
+        println!("left out: {s}");
+    }
+    println!(
+        "imported {} users from FMN 2 exports; preferences version {version}",
+        prefs.users.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `fmn prefs export`: every user, as one preferences file.
 pub async fn export(redis: &RedisTransport, json: bool) -> Result<ExitCode> {
     let (version, prefs) = redis.load_prefs().await?;

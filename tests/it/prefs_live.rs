@@ -496,3 +496,94 @@ rules = [{ rule = "fedora::topic", args = { glob = "org.test.once" } }]
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
 }
+
+/// One user's preferences as FMN 2's API exported them.
+fn fmn_export(nick: &str, code_path: &str) -> String {
+    format!(
+        r#"[{{"batch_delta": 3600, "batch_count": 10, "enabled": true, "verbose": true,
+            "context": {{"name": "email", "detail_name": "email address"}},
+            "user": {{"openid": "{nick}.id.fedoraproject.org"}},
+            "filters": [{{"id": 1, "name": "Events on packages that I own", "oneshot": false,
+                          "rules": [{{"code_path": "{code_path}", "arguments": {{"fasnick": "{nick}"}}, "negated": false}},
+                                    {{"code_path": "fmn.rules:user_filter", "arguments": {{"fasnick": "{nick}"}}, "negated": true}}]}}],
+            "detail_values": ["{nick}@example.org"]}},
+           {{"enabled": true, "context": {{"name": "sse"}}, "user": {{"openid": "{nick}.id.fedoraproject.org"}},
+            "filters": [], "detail_values": []}}]"#
+    )
+}
+
+/// FMN 2's per-user exports move over: converted, checked as a whole, stored beside the
+/// users already there; an export naming a rule that does not exist stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fmn2_exports_are_imported_beside_the_users_already_there() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with = configured(d, &format!("[redis]\nurl = \"{}\"\n", redis.url()));
+    std::fs::write(d.join("prefs.toml"), BOB).unwrap();
+    assert!(
+        run(&mut with(&["prefs", "import", "prefs.toml"]))
+            .status
+            .success()
+    );
+
+    std::fs::write(
+        d.join("ralph.json"),
+        fmn_export("ralph", "fmn.rules:user_package_filter"),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("pingou.json"),
+        fmn_export("pingou", "fmn.rules:user_package_filter"),
+    )
+    .unwrap();
+    let out = run(&mut with(&[
+        "prefs",
+        "import",
+        "--from-fmn",
+        "ralph.json",
+        "pingou.json",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "left out: ralph.json (user \"ralph\"): sse: no such channel here\n\
+         left out: pingou.json (user \"pingou\"): sse: no such channel here\n\
+         imported 2 users from FMN 2 exports; preferences version 2\n"
+    );
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let (_, prefs) = transport.load_prefs().await.unwrap();
+    assert_eq!(
+        prefs.users.keys().collect::<Vec<_>>(),
+        ["bob", "pingou", "ralph"]
+    );
+    let out = run(&mut with(&["prefs", "show", "ralph"]));
+    let shown = text(&out.stdout);
+    for want in [
+        "addresses = [\"ralph@example.org\"]",
+        "max_count = 10",
+        "max_delay = \"1h\"",
+        "rule = \"fedora::user_package_filter\"",
+        "negated = true",
+    ] {
+        assert!(shown.contains(want), "{want} in {shown}");
+    }
+
+    std::fs::write(
+        d.join("typo.json"),
+        fmn_export("carol", "fmn.rules:user_pakage_filter"),
+    )
+    .unwrap();
+    let out = run(&mut with(&["prefs", "import", "--from-fmn", "typo.json"]));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the FMN 2 exports: 1 problem(s), nothing stored")
+            && err.contains("user \"carol\", channel email, filter #1 \"Events on packages that I own\", rule #1 \"fedora::user_pakage_filter\""),
+        "{err}"
+    );
+    assert!(transport.user_prefs("carol").await.unwrap().is_none());
+    assert_eq!(transport.prefs_version().await.unwrap(), 2);
+}

@@ -60,6 +60,22 @@ return v
 /// a delivery is.
 const ONESHOT_MEMORY_SECONDS: u64 = 7 * 24 * 3600;
 
+/// Stores some users, leaving the others: KEYS = users, changes, version, channel; ARGV =
+/// (user, JSON) pairs. Returns the new version.
+const MERGE: &str = r"
+local v = redis.call('INCR', KEYS[3])
+for i = 1, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], v, ARGV[i])
+end
+redis.call('PUBLISH', KEYS[4], v)
+return v
+";
+
+/// Users stored by one [`MERGE`] call: each call is atomic, and small enough for Lua's
+/// argument limits.
+const MERGE_CHUNK: usize = 500;
+
 /// Swaps a staged import in: KEYS = staged hash, users, changes, version, reset, channel.
 const SWAP_IN: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
@@ -250,6 +266,27 @@ impl RedisTransport {
             let _: Result<(), _> = redis::cmd("DEL").arg(&staged).query_async(&mut conn).await;
         }
         Ok(swapped?)
+    }
+
+    /// Stores the users `prefs` holds, replacing theirs and leaving every other user as it is,
+    /// in atomic batches of 500 users. Returns the last new version.
+    pub async fn merge_prefs(&self, prefs: &Preferences) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        let users: Vec<(&String, &User)> = prefs.users.iter().collect();
+        let mut version = self.prefs_version().await?;
+        for chunk in users.chunks(MERGE_CHUNK) {
+            let script = Script::new(MERGE);
+            let mut call = script.prepare_invoke();
+            call.key(self.key("prefs:users"))
+                .key(self.key("prefs:changes"))
+                .key(self.key("prefs:version"))
+                .key(self.key("prefs:changed"));
+            for (name, user) in chunk {
+                call.arg(name.as_str()).arg(user_json(user));
+            }
+            version = call.invoke_async(&mut conn).await?;
+        }
+        Ok(version)
     }
 
     /// Replaces one user's preferences (`None`: removes the user). With `expected`, only if
