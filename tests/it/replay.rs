@@ -225,3 +225,64 @@ async fn a_datagrepper_that_keeps_failing_stops_the_replay_with_the_reason() {
         text(&out.stderr)
     );
 }
+
+/// A JSON-lines file of corpus messages with malformed lines among them: every good one is
+/// dispatched, in order, and each bad one is dead-lettered with its line and reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_lines_file_is_replayed_with_bad_lines_dead_lettered() {
+    let good = crate::pipeline::corpus_messages(300);
+    let mut lines = good.clone();
+    lines.insert(
+        10,
+        "{\"topic\": \"a.b\", \"msg\": {\"unterminated\": ".into(),
+    );
+    lines.insert(150, "[\"not\", \"an\", \"object\"]".into());
+    lines.insert(299, "{\"msg\": {}, \"msg_id\": \"no-topic\"}".into());
+    let redis = RedisServer::start();
+    let (transport, _beat) = idle_worker(&redis).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("history.jsonl"), lines.join("\n")).unwrap();
+    let with = configured(dir.path(), &format!("[redis]\nurl = \"{}\"\n", redis.url()));
+    let out = run(&mut with(&["consume", "--messages", "history.jsonl"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(
+            "fmn consume: history.jsonl: 303 messages read, 300 dispatched, 3 dead-lettered"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let work = transport
+        .read_work("w", 1000, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let ids: Vec<String> = work.iter().map(|e| e.item.envelope.id.clone()).collect();
+    let want: Vec<String> = good
+        .iter()
+        .map(|l| {
+            fmn_core::Envelope::from_bus_json(l.as_bytes(), 1 << 20)
+                .unwrap()
+                .id
+        })
+        .collect();
+    assert_eq!(ids, want);
+    let dead = transport.dead_letters(10).await.unwrap();
+    let got: Vec<(&str, &str)> = dead
+        .iter()
+        .map(|d| (d.item.origin.as_str(), d.item.reason.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "history.jsonl:11",
+                "not valid JSON: EOF while parsing a value at line 1 column 41"
+            ),
+            (
+                "history.jsonl:151",
+                "expected a JSON object, found an array"
+            ),
+            ("history.jsonl:300", "no `topic` field"),
+        ]
+    );
+}
