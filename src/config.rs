@@ -24,12 +24,46 @@ pub struct Config {
     /// The consumer.
     #[serde(default)]
     pub consumer: ConsumerSection,
+    /// The AMQP bus the consumer reads (fedora-messaging).
+    #[serde(default)]
+    pub amqp: AmqpSection,
     /// Workers.
     #[serde(default)]
     pub worker: WorkerSection,
     /// One sender per channel.
     #[serde(default)]
     pub senders: BTreeMap<ChannelKind, SenderConfig>,
+}
+
+/// `[amqp]`: fedora-messaging's broker. `fmn consume` reads it when `url` is set and no other
+/// source is given on the command line; its options win over these.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpSection {
+    /// `amqp://` or `amqps://user:password@host:port/vhost`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The topic exchange (default `amq.topic`).
+    #[serde(default)]
+    pub exchange: Option<String>,
+    /// The queue (default `fmn`), declared durable if missing.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Routing keys to bind the queue with (default `#`).
+    #[serde(default)]
+    pub routing_keys: Vec<String>,
+    /// Deliveries in flight before acknowledgement (default 1024).
+    #[serde(default)]
+    pub prefetch: Option<u16>,
+    /// CA certificates (PEM) for `amqps://`.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM) for `amqps://`.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
 }
 
 /// `[redis]`.

@@ -8,10 +8,13 @@
 //! again. Nothing is lost; a message may be dispatched twice, and the senders' delivery ids
 //! keep that from notifying twice.
 
+use std::path::{Path, PathBuf};
+
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
+use lapin::tcp::{OwnedIdentity, OwnedTLSConfig};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, Consumer};
 use serde_json::{Map, Value};
@@ -34,6 +37,53 @@ pub struct AmqpOptions {
     pub routing_keys: Vec<String>,
     /// Deliveries RabbitMQ sends before they are acknowledged: at least one consumer batch.
     pub prefetch: u16,
+    /// TLS settings for `amqps://` URLs.
+    pub tls: AmqpTls,
+}
+
+/// TLS for `amqps://`, as Fedora's public broker needs it: its CA, and a client certificate.
+#[derive(Debug, Clone, Default)]
+pub struct AmqpTls {
+    /// CA certificates (PEM) to verify the broker with, besides the webpki roots.
+    pub ca: Option<PathBuf>,
+    /// The client certificate chain (PEM).
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+}
+
+impl AmqpTls {
+    /// The files read into lapin's TLS settings; a file that cannot be read, or a certificate
+    /// without its key, is an error naming it.
+    fn config(&self, origin: &str) -> Result<OwnedTLSConfig, SourceError> {
+        let read = |what: &str, p: &Path| {
+            std::fs::read(p).map_err(|e| io(origin, format!("{what} {}: {e}", p.display())))
+        };
+        let identity = match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => Some(OwnedIdentity::PKCS8 {
+                pem: read("client certificate", cert)?,
+                key: read("client key", key)?,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(io(
+                    origin,
+                    "a client certificate needs its key and a key its certificate",
+                ));
+            }
+        };
+        let cert_chain = match &self.ca {
+            Some(ca) => Some(
+                String::from_utf8(read("CA certificates", ca)?)
+                    .map_err(|_| io(origin, format!("{}: not PEM text", ca.display())))?,
+            ),
+            None => None,
+        };
+        Ok(OwnedTLSConfig {
+            identity,
+            cert_chain,
+        })
+    }
 }
 
 impl Default for AmqpOptions {
@@ -45,6 +95,7 @@ impl Default for AmqpOptions {
             durable: true,
             routing_keys: vec!["#".into()],
             prefetch: 1024,
+            tls: AmqpTls::default(),
         }
     }
 }
@@ -70,9 +121,16 @@ impl AmqpSource {
     /// Connects, declares the queue, binds it and starts consuming.
     pub async fn connect(opts: &AmqpOptions) -> Result<Self, SourceError> {
         let origin = format!("amqp:{}", opts.queue);
-        let conn = Connection::connect(&opts.url, ConnectionProperties::default())
-            .await
-            .map_err(|e| io(&origin, format!("cannot connect: {e}")))?;
+        let tls = opts.tls.config(&origin)?;
+        let runtime = lapin::runtime::default_runtime().map_err(|e| io(&origin, e))?;
+        let conn = Connection::connect_with_config(
+            &opts.url,
+            ConnectionProperties::default(),
+            tls,
+            runtime,
+        )
+        .await
+        .map_err(|e| io(&origin, format!("cannot connect: {e}")))?;
         let channel = conn.create_channel().await.map_err(|e| io(&origin, e))?;
         channel
             .basic_qos(opts.prefetch, BasicQosOptions::default())

@@ -16,7 +16,7 @@ pub mod janitor;
 pub mod source;
 pub mod zmq_source;
 
-pub use amqp::{AmqpOptions, AmqpSource};
+pub use amqp::{AmqpOptions, AmqpSource, AmqpTls};
 pub use consume::{ConsumeReport, ConsumerOptions, consume};
 pub use datagrepper::{DatagrepperOptions, DatagrepperSource};
 pub use dispatch::{DispatchMode, Dispatcher};

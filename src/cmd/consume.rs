@@ -20,21 +20,30 @@ pub struct ConsumeArgs {
     redis: Option<String>,
     /// Consume fedora-messaging from this AMQP broker instead of a file, e.g.
     /// `amqp://guest:guest@127.0.0.1:5672/%2f`; deliveries are acknowledged only once
-    /// dispatched.
+    /// dispatched. Without it, `[amqp] url` is used when no other source is given.
     #[arg(long, value_name = "URL", conflicts_with = "messages")]
     amqp: Option<String>,
-    /// The AMQP topic exchange to bind to.
-    #[arg(long, default_value = "amq.topic", requires = "amqp")]
-    amqp_exchange: String,
-    /// The AMQP queue (declared durable if missing).
-    #[arg(long, default_value = "fmn", requires = "amqp")]
-    amqp_queue: String,
-    /// A routing key to bind the queue with (repeatable); default `#`, everything.
-    #[arg(long = "amqp-routing-key", requires = "amqp")]
+    /// The AMQP topic exchange to bind to (`[amqp] exchange`, else `amq.topic`).
+    #[arg(long)]
+    amqp_exchange: Option<String>,
+    /// The AMQP queue, declared durable if missing (`[amqp] queue`, else `fmn`).
+    #[arg(long)]
+    amqp_queue: Option<String>,
+    /// A routing key to bind the queue with (repeatable; `[amqp] routing_keys`, else `#`).
+    #[arg(long = "amqp-routing-key")]
     amqp_routing_keys: Vec<String>,
-    /// Deliveries in flight before acknowledgement.
-    #[arg(long, default_value_t = 1024, requires = "amqp")]
-    amqp_prefetch: u16,
+    /// Deliveries in flight before acknowledgement (`[amqp] prefetch`, else 1024).
+    #[arg(long)]
+    amqp_prefetch: Option<u16>,
+    /// CA certificates (PEM) to verify an `amqps://` broker with (`[amqp] ca`).
+    #[arg(long, value_name = "FILE")]
+    amqp_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for an `amqps://` broker (`[amqp] cert`).
+    #[arg(long, value_name = "FILE")]
+    amqp_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM; `[amqp] key`).
+    #[arg(long, value_name = "FILE")]
+    amqp_key: Option<PathBuf>,
     /// Subscribe to fedmsg over ZeroMQ at this PUB endpoint (repeatable), e.g.
     /// `tcp://hub.fedoraproject.org:9940`; runs until stopped.
     #[arg(long = "zmq", value_name = "ENDPOINT", conflicts_with_all = ["messages", "amqp"])]
@@ -63,10 +72,10 @@ pub struct ConsumeArgs {
 }
 
 pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
-    let url = super::redis_url(args.redis, &config)?;
+    let url = super::redis_url(args.redis.clone(), &config)?;
     let transport = setup::redis(&url, &config.redis.namespace).await?;
     let mut consumer = config.consumer.clone();
-    if let Some(d) = args.dispatch {
+    if let Some(d) = args.dispatch.clone() {
         consumer.dispatch = d;
     }
     let opts = consumer.options()?;
@@ -74,18 +83,15 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     let janitor_stop = stop.child_token();
     let janitor = config.redis.janitor(&transport, &janitor_stop);
     let metrics = args.metrics.start(&transport, &janitor_stop).await?;
-    let (r, name) = match &args.amqp {
+    let other_source =
+        args.messages.is_some() || !args.zmq.is_empty() || args.datagrepper.is_some();
+    let amqp_url = args
+        .amqp
+        .clone()
+        .or_else(|| (!other_source).then(|| config.amqp.url.clone()).flatten());
+    let (r, name) = match amqp_url {
         Some(url) => {
-            let mut amqp = fmn_consumer::AmqpOptions {
-                url: url.clone(),
-                exchange: args.amqp_exchange.clone(),
-                queue: args.amqp_queue.clone(),
-                prefetch: args.amqp_prefetch,
-                ..Default::default()
-            };
-            if !args.amqp_routing_keys.is_empty() {
-                amqp.routing_keys = args.amqp_routing_keys.clone();
-            }
+            let amqp = amqp_options(url, &args, &config.amqp);
             let mut source = fmn_consumer::AmqpSource::connect(&amqp).await?;
             eprintln!(
                 "fmn consume: amqp queue {} on {}; stop with SIGTERM or Ctrl-C",
@@ -158,6 +164,44 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command line's AMQP settings over `[amqp]`'s, over the defaults.
+fn amqp_options(
+    url: String,
+    args: &ConsumeArgs,
+    section: &crate::config::AmqpSection,
+) -> fmn_consumer::AmqpOptions {
+    let defaults = fmn_consumer::AmqpOptions::default();
+    let pick = |arg: &Option<PathBuf>, conf: &Option<PathBuf>| arg.clone().or_else(|| conf.clone());
+    fmn_consumer::AmqpOptions {
+        url,
+        exchange: args
+            .amqp_exchange
+            .clone()
+            .or_else(|| section.exchange.clone())
+            .unwrap_or(defaults.exchange),
+        queue: args
+            .amqp_queue
+            .clone()
+            .or_else(|| section.queue.clone())
+            .unwrap_or(defaults.queue),
+        routing_keys: [&args.amqp_routing_keys, &section.routing_keys]
+            .into_iter()
+            .find(|k| !k.is_empty())
+            .cloned()
+            .unwrap_or(defaults.routing_keys),
+        prefetch: args
+            .amqp_prefetch
+            .or(section.prefetch)
+            .unwrap_or(defaults.prefetch),
+        tls: fmn_consumer::AmqpTls {
+            ca: pick(&args.amqp_ca, &section.ca),
+            cert: pick(&args.amqp_cert, &section.cert),
+            key: pick(&args.amqp_key, &section.key),
+        },
+        ..defaults
+    }
 }
 
 /// A point in time as seconds since the epoch: RFC 3339, or a number of seconds.

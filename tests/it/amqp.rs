@@ -15,7 +15,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
 use crate::cli::{configured, spawn, terminate, text};
-use crate::support::{RedisServer, fixture, idle_worker, wait_until};
+use crate::support::{RabbitTls, RedisServer, fixture, idle_worker, wait_until};
 
 const AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -28,7 +28,13 @@ fn corpus() -> Vec<(String, String)> {
         .collect()
 }
 
-async fn publish(channel: &Channel, exchange: &str, from: usize, n: usize, bad: &[usize]) {
+pub(crate) async fn publish(
+    channel: &Channel,
+    exchange: &str,
+    from: usize,
+    n: usize,
+    bad: &[usize],
+) {
     let corpus = corpus();
     for i in from..from + n {
         let (topic, body) = &corpus[i % corpus.len()];
@@ -66,8 +72,27 @@ async fn publish(channel: &Channel, exchange: &str, from: usize, n: usize, bad: 
     }
 }
 
+/// Whether the queue exists: the consumer declared it, so messages published now reach it.
+async fn queue_exists(conn: &Connection, name: &str) -> bool {
+    // A passive declaration of a missing queue closes its channel: one per attempt.
+    let Ok(probe) = conn.create_channel().await else {
+        return false;
+    };
+    probe
+        .queue_declare(
+            name.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .is_ok()
+}
+
 /// Message ids in the work stream of worker `w`, with how often each is there.
-async fn dispatched(url: &str) -> BTreeMap<String, usize> {
+pub(crate) async fn dispatched(url: &str) -> BTreeMap<String, usize> {
     let client = redis::Client::open(url).unwrap();
     let mut c = client.get_multiplexed_async_connection().await.unwrap();
     // Thousands of entries while other tests load both cores.
@@ -140,23 +165,7 @@ async fn amqp_messages_are_dispatched_once_and_survive_a_killed_consumer() {
     wait_until(
         Duration::from_secs(30),
         "the consumer's queue",
-        async || {
-            // A passive declaration of a missing queue closes its channel: one per attempt.
-            let Ok(probe) = conn.create_channel().await else {
-                return false;
-            };
-            probe
-                .queue_declare(
-                    name.as_str().into(),
-                    lapin::options::QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await
-                .is_ok()
-        },
+        async || queue_exists(&conn, &name).await,
     )
     .await;
     publish(&channel, &name, 0, 10_000, &[17, 4242]).await;
@@ -243,4 +252,89 @@ async fn amqp_messages_are_dispatched_once_and_survive_a_killed_consumer() {
         .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
         .await
         .unwrap();
+}
+
+/// Fedora's public broker takes AMQP over TLS with a client certificate. A RabbitMQ node of
+/// the test's own requires one signed by its CA: with `[amqp]` in the configuration naming
+/// the CA, certificate and key, 100 messages come through; without a client certificate, or
+/// without the CA, the consumer stops with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amqp_over_tls_with_a_client_certificate() {
+    let rabbit = RabbitTls::start();
+    let redis = RedisServer::start();
+    let (_transport, beat) = idle_worker(&redis).await;
+    let certs = rabbit.dir.path();
+    let url = format!("amqps://guest:guest@localhost:{}/%2f", rabbit.tls_port);
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(
+        dir.path(),
+        &format!(
+            "[redis]\nurl = \"{}\"\n\n[amqp]\nurl = \"{url}\"\nexchange = \"amq.topic\"\nqueue = \"fmn-tls\"\nrouting_keys = [\"org.fedoraproject.prod.#\"]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            redis.url(),
+            certs.join("ca.pem").display(),
+            certs.join("client.pem").display(),
+            certs.join("client.key").display(),
+        ),
+    );
+    let consumer = spawn(&mut with(&["consume"]));
+
+    let conn = Connection::connect(
+        &format!("amqp://guest:guest@127.0.0.1:{}/%2f", rabbit.plain_port),
+        ConnectionProperties::default(),
+    )
+    .await
+    .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    // Publish once the consumer's queue is bound (unroutable messages would be dropped).
+    wait_until(
+        Duration::from_secs(60),
+        "the consumer's queue",
+        async || queue_exists(&conn, "fmn-tls").await,
+    )
+    .await;
+    publish(&channel, "amq.topic", 0, 100, &[]).await;
+    let redis_url = redis.url();
+    wait_until(
+        Duration::from_secs(60),
+        "100 dispatched over TLS",
+        async || dispatched(&redis_url).await.len() >= 100,
+    )
+    .await;
+    let out = terminate(consumer);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(dispatched(&redis_url).await.len(), 100);
+
+    // No client certificate: the broker refuses the handshake. Not told the broker's CA: we
+    // refuse the broker.
+    let path = |f: &str| certs.join(f).to_str().unwrap().to_owned();
+    let no_cert = ["--amqp-ca".to_owned(), path("ca.pem")];
+    let no_ca = [
+        "--amqp-cert".to_owned(),
+        path("client.pem"),
+        "--amqp-key".to_owned(),
+        path("client.key"),
+    ];
+    for (why, flags) in [
+        ("no client certificate", &no_cert[..]),
+        ("no CA", &no_ca[..]),
+    ] {
+        let redis_url = redis.url();
+        let out = crate::cli::run(
+            crate::cli::fmn()
+                .args(["consume", "--redis", &redis_url, "--amqp", &url])
+                .args(["--amqp-queue", "fmn-tls"])
+                .args(flags),
+        );
+        assert!(!out.status.success(), "{why}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stderr).contains("amqp:fmn-tls: cannot connect"),
+            "{why}: {}",
+            text(&out.stderr)
+        );
+    }
+    beat.abort();
 }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::amqp::dispatched;
 use crate::cli::{configured, spawn, terminate, text};
 use crate::pipeline::corpus_messages;
 use crate::support::{RedisServer, free_port, idle_worker, wait_until};
@@ -17,33 +18,9 @@ fn publisher(endpoint: &str) -> zmq::Socket {
     socket
 }
 
-/// What the idle worker's stream holds: message id -> times dispatched.
-async fn dispatched(conn: &mut redis::aio::MultiplexedConnection) -> BTreeMap<String, usize> {
-    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
-        .arg("fmn:work:w")
-        .arg("-")
-        .arg("+")
-        .query_async(conn)
-        .await
-        .unwrap();
-    let mut out = BTreeMap::new();
-    for (_, fields) in entries {
-        for (_, d) in fields.iter().filter(|(k, _)| k == "d") {
-            let item: serde_json::Value = serde_json::from_str(d).unwrap();
-            let id = item["envelope"]["id"].as_str().unwrap().to_owned();
-            *out.entry(id).or_default() += 1;
-        }
-    }
-    out
-}
-
 /// Publishes `probe-N` messages until one arrives: the subscription has reached the publisher
 /// (a SUB socket misses what is published before it is connected and subscribed).
-async fn until_connected(
-    pubs: &zmq::Socket,
-    conn: &mut redis::aio::MultiplexedConnection,
-    round: &str,
-) {
+async fn until_connected(pubs: &zmq::Socket, url: &str, round: &str) {
     for i in 0.. {
         let id = format!("probe-{round}-{i}");
         let body = format!(
@@ -55,7 +32,7 @@ async fn until_connected(
         )
         .unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
-        if dispatched(conn)
+        if dispatched(url)
             .await
             .keys()
             .any(|k| k.starts_with(&format!("probe-{round}-")))
@@ -98,7 +75,8 @@ fn frames(n: usize, round: &str) -> Vec<(String, String)> {
 async fn fedmsg_from_a_pub_socket_is_dispatched_and_survives_the_publisher_restarting() {
     let redis = RedisServer::start();
     let (_transport, beat) = idle_worker(&redis).await;
-    let client = redis::Client::open(redis.url()).unwrap();
+    let url = redis.url();
+    let client = redis::Client::open(url.clone()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let endpoint = format!("tcp://127.0.0.1:{}", free_port());
     let dir = tempfile::tempdir().unwrap();
@@ -114,7 +92,7 @@ async fn fedmsg_from_a_pub_socket_is_dispatched_and_survives_the_publisher_resta
     for round in ["first", "second"] {
         // The second round: the publisher went away and a new one took its place.
         let pubs = publisher(&endpoint);
-        until_connected(&pubs, &mut conn, round).await;
+        until_connected(&pubs, &url, round).await;
         for (topic, body) in frames(1000, round) {
             pubs.send_multipart([topic.as_bytes(), body.as_bytes()], 0)
                 .unwrap();
@@ -143,7 +121,7 @@ async fn fedmsg_from_a_pub_socket_is_dispatched_and_survives_the_publisher_resta
             Duration::from_secs(60),
             "every message of the round",
             async || {
-                let got = dispatched(&mut conn).await;
+                let got = dispatched(&url).await;
                 (0..1000).all(|i| got.contains_key(&format!("{round}-{i}")))
             },
         )
@@ -153,7 +131,7 @@ async fn fedmsg_from_a_pub_socket_is_dispatched_and_survives_the_publisher_resta
     }
     let out = terminate(consumer);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let got = dispatched(&mut conn).await;
+    let got = dispatched(&url).await;
     let twice: Vec<_> = got.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "dispatched more than once: {twice:?}");
     assert!(!got.contains_key("other"), "the topic prefix filters");
