@@ -41,6 +41,75 @@ pub struct Edits {
     /// Remove a filter, as CHANNEL:FILTER.
     #[arg(long, value_name = "CHANNEL:FILTER")]
     pub remove_filter: Vec<String>,
+    /// Add a filter, as CHANNEL:FILTER, made of the `--rule`s given (it replaces a filter of
+    /// the same name).
+    #[arg(long, value_name = "CHANNEL:FILTER", requires = "rule")]
+    pub add_filter: Option<String>,
+    /// A rule of the filter `--add-filter` adds (repeatable, AND-ed): `module::rule`, then
+    /// its arguments as a JSON object after `=`, e.g. `fedora::package_filter={"package":
+    /// "nethack"}`; a leading `!` negates it.
+    #[arg(long, value_name = "RULE", requires = "add_filter")]
+    pub rule: Vec<String>,
+    /// Make the filter `--add-filter` adds one-shot.
+    #[arg(long, requires = "add_filter")]
+    pub oneshot: bool,
+    /// Fold a channel's notifications into digests, as CHANNEL=COUNT,DELAY (e.g.
+    /// `email=10,1h`; either part may be empty).
+    #[arg(long, value_name = "CHANNEL=COUNT,DELAY")]
+    pub digest: Vec<String>,
+    /// Send a channel's notifications one by one again.
+    #[arg(long, value_name = "CHANNEL")]
+    pub no_digest: Vec<ChannelKind>,
+}
+
+/// `[!]module::rule[={json}]` as a rule reference.
+fn rule_ref(spec: &str) -> Result<fmn_core::prefs::RuleRef> {
+    let (negated, spec) = match spec.strip_prefix('!') {
+        Some(rest) => (true, rest),
+        None => (false, spec),
+    };
+    let (rule, args) = match spec.split_once('=') {
+        Some((rule, json)) => {
+            let args: serde_json::Value = serde_json::from_str(json)
+                .with_context(|| format!("--rule {spec:?}: the arguments are not JSON"))?;
+            if !args.is_object() {
+                bail!("--rule {spec:?}: the arguments must be a JSON object");
+            }
+            (rule, args)
+        }
+        None => (spec, serde_json::json!({})),
+    };
+    Ok(fmn_core::prefs::RuleRef {
+        rule: rule.trim().to_owned(),
+        args,
+        negated,
+    })
+}
+
+/// `CHANNEL=COUNT,DELAY` as a channel and its digest settings.
+fn digest_spec(spec: &str) -> Result<(ChannelKind, fmn_core::prefs::Digest)> {
+    let bad = || format!("--digest {spec:?}: expected CHANNEL=COUNT,DELAY (e.g. email=10,1h)");
+    let (ch, rest) = spec.split_once('=').with_context(bad)?;
+    let kind: ChannelKind = ch.parse().map_err(|e| anyhow::anyhow!("{spec:?}: {e}"))?;
+    let (count, delay) = rest.split_once(',').unwrap_or((rest, ""));
+    let max_count = match count.trim() {
+        "" => None,
+        n => Some(n.parse::<u32>().with_context(bad)?),
+    };
+    let max_delay = match delay.trim() {
+        "" => None,
+        d => Some(humantime::parse_duration(d).with_context(bad)?),
+    };
+    if max_count.is_none() && max_delay.is_none() {
+        bail!("{}: give a count, a delay or both", bad());
+    }
+    Ok((
+        kind,
+        fmn_core::prefs::Digest {
+            max_count,
+            max_delay,
+        },
+    ))
 }
 
 /// The rules a worker on this Redis would run: the local ones (`--rules`, else the
@@ -229,6 +298,31 @@ fn edited(name: &str, current: Option<&User>, edits: &Edits) -> Result<Option<Us
                 }
             }
         }
+    }
+    if let Some(spec) = &edits.add_filter {
+        let (kind, filter) = channel_filter(spec)?;
+        let filter = fmn_core::prefs::Filter {
+            name: filter.to_owned(),
+            active: true,
+            oneshot: edits.oneshot,
+            rules: edits
+                .rule
+                .iter()
+                .map(|r| rule_ref(r))
+                .collect::<Result<_>>()?,
+        };
+        let c = channel(&mut user, name, kind)?;
+        match c.filters.iter_mut().find(|f| f.name == filter.name) {
+            Some(f) => *f = filter,
+            None => c.filters.push(filter),
+        }
+    }
+    for spec in &edits.digest {
+        let (kind, digest) = digest_spec(spec)?;
+        channel(&mut user, name, kind)?.digest = Some(digest);
+    }
+    for kind in &edits.no_digest {
+        channel(&mut user, name, *kind)?.digest = None;
     }
     Ok(Some(user))
 }

@@ -386,6 +386,66 @@ rules = [{ rule = "fedora::no_such_rule" }, { rule = "fedora::topic", args = { p
     let email = &alice.channels[&fmn_core::ChannelKind::Email];
     assert_eq!(email.addresses, ["alice@example.org", "a2@example.org"]);
     assert!(!email.filters[0].active);
+    let out = run(&mut with(&[
+        "prefs",
+        "set",
+        "alice",
+        "--add-filter",
+        "email:nethack",
+        "--rule",
+        r#"fedora::package_filter={"package": "nethack"}"#,
+        "--rule",
+        r#"!fedora::category={"category": "bodhi"}"#,
+        "--oneshot",
+        "--digest",
+        "email=10,1h",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alice = transport.user_prefs("alice").await.unwrap().unwrap();
+    let email = &alice.channels[&fmn_core::ChannelKind::Email];
+    let added = &email.filters[1];
+    assert_eq!(added.name, "nethack");
+    assert!(added.oneshot && added.active);
+    assert_eq!(added.rules[0].rule, "fedora::package_filter");
+    assert_eq!(
+        added.rules[0].args,
+        serde_json::json!({"package": "nethack"})
+    );
+    assert!(!added.rules[0].negated && added.rules[1].negated);
+    assert_eq!(
+        email.digest,
+        Some(fmn_core::prefs::Digest {
+            max_count: Some(10),
+            max_delay: Some(Duration::from_secs(3600)),
+        })
+    );
+    // A rule with the wrong arguments is refused, naming it; nothing changes.
+    let out = run(&mut with(&[
+        "prefs",
+        "set",
+        "alice",
+        "--add-filter",
+        "email:typo",
+        "--rule",
+        r#"fedora::package_filter={"pkg": "x"}"#,
+    ]));
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("nothing stored")
+            && err.contains("filter #3 \"typo\", rule #1 \"fedora::package_filter\""),
+        "{err}"
+    );
+    let out = run(&mut with(&[
+        "prefs",
+        "set",
+        "alice",
+        "--no-digest",
+        "email",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alice = transport.user_prefs("alice").await.unwrap().unwrap();
+    assert_eq!(alice.channels[&fmn_core::ChannelKind::Email].digest, None);
     let out = run(&mut with(&["prefs", "set", "bob", "--disable", "irc"]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let bob = transport.user_prefs("bob").await.unwrap().unwrap();
