@@ -53,7 +53,7 @@ enum Command {
     Worker(cmd::worker::WorkerArgs),
     /// Deliver one channel's notifications, through Redis.
     Send(cmd::send::SendArgs),
-    /// Preferences: check a file against the rule modules.
+    /// Preferences: check a file against the rule modules; keep them in Redis.
     #[command(subcommand)]
     Prefs(cmd::prefs::PrefsCommand),
     /// Rule modules: create, build, test, list, publish to workers.
@@ -61,6 +61,9 @@ enum Command {
     Rules(cmd::rules::RulesCommand),
     /// What a deployment on Redis is doing: workers and their shares, queues, dead letters.
     Status(cmd::status::StatusArgs),
+    /// Dead letters in Redis: list them, replay what senders gave up on, purge.
+    #[command(subcommand)]
+    Dead(cmd::dead::DeadCommand),
     /// Ownership, group and alias data in Redis: import files, show what is held.
     #[command(subcommand)]
     Data(cmd::data::DataCommand),
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
             Command::Prefs(c) => cmd::prefs::run(c, config).await,
             Command::Rules(c) => cmd::rules::run(c, config).await,
             Command::Data(c) => cmd::data::run(c, config).await,
+            Command::Dead(c) => cmd::dead::run(c, config).await,
             Command::Status(a) => cmd::status::run(a, config).await,
             Command::Bench(c) => bench::run(c, config).await,
         }

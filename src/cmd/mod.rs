@@ -2,6 +2,7 @@
 
 pub mod consume;
 pub mod data;
+pub mod dead;
 pub mod prefs;
 pub mod prefs_redis;
 pub mod rules;

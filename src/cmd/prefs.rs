@@ -104,7 +104,10 @@ pub struct RedisArg {
 }
 
 impl RedisArg {
-    async fn connect(self, config: &Config) -> Result<fmn_core::transport::RedisTransport> {
+    pub(crate) async fn connect(
+        self,
+        config: &Config,
+    ) -> Result<fmn_core::transport::RedisTransport> {
         let url = super::redis_url(self.url, config)?;
         setup::redis(&url, &config.redis.namespace).await
     }

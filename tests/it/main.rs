@@ -4,6 +4,7 @@ mod amqp;
 mod bad_input;
 mod cli;
 mod data;
+mod dead;
 mod faults;
 mod metrics;
 mod pipeline;

@@ -40,7 +40,7 @@ fn item(id: &str) -> WorkItem {
     }
 }
 
-fn notification(id: &str, channel: ChannelKind) -> Notification {
+pub(crate) fn notification(id: &str, channel: ChannelKind) -> Notification {
     let w = item(id);
     Notification {
         delivery_id: fmn_core::delivery_id(id, "ralph", channel),

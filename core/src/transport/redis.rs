@@ -84,6 +84,14 @@ end
 return moved
 ";
 
+/// Moves a dead notification back to its queue, if the dead letter is still there: KEYS = the
+/// dead-letter stream, the channel's queue; ARGV = the dead letter's id, the notification.
+const REQUEUE: &str = r"
+if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', 'd', ARGV[2])
+return 1
+";
+
 const HEARTBEAT: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -279,6 +287,96 @@ impl RedisTransport {
             }
             cursor = next;
         }
+    }
+
+    /// Up to `max` dead letters, oldest first, after the entry `after` (from the first when
+    /// `None`).
+    pub async fn dead_letters_after(
+        &self,
+        after: Option<&EntryId>,
+        max: usize,
+    ) -> Result<Vec<Entry<DeadLetter>>, TransportError> {
+        let mut conn = self.conn.clone();
+        let start = after.map_or_else(|| "-".to_owned(), |a| format!("({}", a.0));
+        let v: Value = redis::cmd("XRANGE")
+            .arg(self.key("dead"))
+            .arg(start)
+            .arg("+")
+            .arg("COUNT")
+            .arg(max.max(1))
+            .query_async(&mut conn)
+            .await?;
+        let Value::Array(entries) = v else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in entries {
+            let Value::Array(mut pair) = e else { continue };
+            let fields = match pair.pop() {
+                Some(Value::Array(f)) => f,
+                _ => continue,
+            };
+            let Some(id) = pair.pop().and_then(text) else {
+                continue;
+            };
+            let mut map: HashMap<String, String> = HashMap::new();
+            let mut it = fields.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                if let (Some(k), Some(v)) = (text(k), text(v)) {
+                    map.insert(k, v);
+                }
+            }
+            let stage = match map.get("stage").map(String::as_str) {
+                Some("consumer") => Stage::Consumer,
+                Some("sender") => Stage::Sender,
+                _ => Stage::Worker,
+            };
+            let field = |k: &str| map.get(k).cloned().unwrap_or_default();
+            out.push(Entry {
+                id: EntryId(id),
+                item: DeadLetter {
+                    stage,
+                    origin: field("origin"),
+                    reason: field("reason"),
+                    payload: field("payload"),
+                    payload_bytes: field("payload_bytes").parse().unwrap_or(0),
+                },
+            });
+        }
+        Ok(out)
+    }
+
+    /// Deletes dead letters; returns how many there were.
+    pub async fn remove_dead_letters(&self, ids: &[EntryId]) -> Result<u64, TransportError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut conn = self.conn.clone();
+        let ids: Vec<&str> = ids.iter().map(|i| i.0.as_str()).collect();
+        Ok(redis::cmd("XDEL")
+            .arg(self.key("dead"))
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    /// Puts a notification a sender gave up on back on its channel's queue and deletes its
+    /// dead letter, in one transaction. Returns false if the dead letter was gone already
+    /// (someone else replayed it), in which case nothing is queued.
+    pub async fn requeue_dead_notification(
+        &self,
+        dead: &EntryId,
+        n: &Notification,
+    ) -> Result<bool, TransportError> {
+        let mut conn = self.conn.clone();
+        let queued: i64 = Script::new(REQUEUE)
+            .key(self.key("dead"))
+            .key(self.key(&out_queue_name(n.channel)))
+            .arg(&dead.0)
+            .arg(encode(n))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(queued == 1)
     }
 
     pub(super) fn key(&self, rest: &str) -> String {
@@ -845,53 +943,7 @@ impl Transport for RedisTransport {
     }
 
     async fn dead_letters(&self, max: usize) -> Result<Vec<Entry<DeadLetter>>, TransportError> {
-        let mut conn = self.conn.clone();
-        let v: Value = redis::cmd("XRANGE")
-            .arg(self.key("dead"))
-            .arg("-")
-            .arg("+")
-            .arg("COUNT")
-            .arg(max.max(1))
-            .query_async(&mut conn)
-            .await?;
-        let Value::Array(entries) = v else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for e in entries {
-            let Value::Array(mut pair) = e else { continue };
-            let fields = match pair.pop() {
-                Some(Value::Array(f)) => f,
-                _ => continue,
-            };
-            let Some(id) = pair.pop().and_then(text) else {
-                continue;
-            };
-            let mut map: HashMap<String, String> = HashMap::new();
-            let mut it = fields.into_iter();
-            while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                if let (Some(k), Some(v)) = (text(k), text(v)) {
-                    map.insert(k, v);
-                }
-            }
-            let stage = match map.get("stage").map(String::as_str) {
-                Some("consumer") => Stage::Consumer,
-                Some("sender") => Stage::Sender,
-                _ => Stage::Worker,
-            };
-            let field = |k: &str| map.get(k).cloned().unwrap_or_default();
-            out.push(Entry {
-                id: EntryId(id),
-                item: DeadLetter {
-                    stage,
-                    origin: field("origin"),
-                    reason: field("reason"),
-                    payload: field("payload"),
-                    payload_bytes: field("payload_bytes").parse().unwrap_or(0),
-                },
-            });
-        }
-        Ok(out)
+        self.dead_letters_after(None, max).await
     }
 
     async fn mark_delivered(&self, key: &str, ttl: Duration) -> Result<(), TransportError> {

@@ -1,0 +1,113 @@
+//! `fmn dead`: what a sender gave up on is listed with its reason, replayed once the cause is
+//! fixed (and delivered), and dead letters are purged by id, stage or all at once.
+
+use std::time::Duration;
+
+use fmn_core::transport::redis::RedisOptions;
+use fmn_core::transport::{DeadLetter, RedisTransport, Stage, Transport};
+use fmn_core::{ChannelKind, Notification};
+
+use crate::cli::{configured, run, spawn, terminate, text};
+use crate::support::{RedisServer, SmtpSink, wait_until};
+use crate::transport::notification;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_mail_is_dead_lettered_listed_replayed_and_delivered() {
+    let redis = RedisServer::start();
+    // The first mail is refused for good; the server accepts everything after.
+    let smtp = SmtpSink::start_with_replies(&[550]);
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(
+        dir.path(),
+        &format!(
+            "[redis]\nurl = \"{}\"\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"fmn <fmn@example.org>\"\n",
+            redis.url(),
+            smtp.port
+        ),
+    );
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    transport
+        .complete_work("w", &[], &[notification("m-1", ChannelKind::Email)])
+        .await
+        .unwrap();
+    transport
+        .dead_letter(&[DeadLetter::new(
+            Stage::Consumer,
+            "bus.jsonl:3",
+            "not valid JSON",
+            b"{oops",
+        )])
+        .await
+        .unwrap();
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    wait_until(
+        Duration::from_secs(30),
+        "the refusal dead-lettered",
+        async || transport.dead_letter_count().await.unwrap() == 2,
+    )
+    .await;
+    assert!(smtp.mails().is_empty());
+
+    let out = run(&mut with(&["dead", "list"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].contains("  consumer  bus.jsonl:3  not valid JSON  (5 bytes)"),
+        "{listed}"
+    );
+    assert!(
+        lines[1].contains("  sender    email:ralph:ralph@example.org  email via smtp after 1 attempt(s): permanent: permanent error (550): Mailbox unavailable"),
+        "{listed}"
+    );
+    let out = run(&mut with(&["dead", "list", "--stage", "sender", "--json"]));
+    let json: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    let n: Notification = serde_json::from_str(json["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(n.user, "ralph");
+
+    // Fixed: the sender, still running, delivers what is replayed.
+    let out = run(&mut with(&["dead", "replay"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "fmn dead replay: 1 notification(s) requeued, 0 left"
+    );
+    wait_until(Duration::from_secs(30), "the replayed mail", async || {
+        smtp.mails().len() == 1
+    })
+    .await;
+    assert_eq!(
+        smtp.mails()[0].header("To").as_deref(),
+        Some("ralph@example.org")
+    );
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 1);
+
+    // A consumer's dead letter is not a notification: replaying it by id says so.
+    let id = text(&run(&mut with(&["dead", "list"])).stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = run(&mut with(&["dead", "replay", "--id", &id]));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("a consumer dead letter: feed its payload"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&mut with(&["dead", "purge"]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("say what to purge"));
+    let out = run(&mut with(&["dead", "purge", "--stage", "consumer"]));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "fmn dead purge: 1 dead letter(s) deleted"
+    );
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+
+    let out = terminate(sender);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
