@@ -221,7 +221,7 @@ fn terminate_when_done(mut child: std::process::Child) -> std::process::Output {
 async fn redis_crashing_mid_run_loses_nothing() {
     use std::sync::Arc;
 
-    use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, SandboxConfig, WasmModule};
+    use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule};
     use fmn_host::{WorkerOptions, run_worker};
     use tokio_util::sync::CancellationToken;
 
@@ -236,7 +236,7 @@ async fn redis_crashing_mid_run_loses_nothing() {
     let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
         .await
         .unwrap();
-    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let sandbox = Sandbox::new(crate::support::generous_sandbox()).unwrap();
     let module = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
     let ruleset = Arc::new(RuleSet::new(1, vec![module]).unwrap());
     let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
@@ -270,17 +270,33 @@ async fn redis_crashing_mid_run_loses_nothing() {
     assert_eq!(report.read, TOTAL as u64);
     let url = redis.url();
     let expected_total = expected_total(&original, &want);
-    let mut got = Written::new();
-    wait_until(Duration::from_secs(300), "every notification", async || {
-        got = written(&url).await;
-        let distinct = |v: &Vec<(String, ChannelKind)>| v.iter().collect::<BTreeSet<_>>().len();
-        got.values().map(distinct).sum::<usize>() >= expected_total
-    })
-    .await;
+    let distinct = |v: &Vec<(String, ChannelKind)>| v.iter().collect::<BTreeSet<_>>().len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    let (complete, mut got) = loop {
+        let got = written(&url).await;
+        if got.values().map(distinct).sum::<usize>() >= expected_total {
+            break (true, got);
+        }
+        if std::time::Instant::now() > deadline {
+            break (false, got);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     stop.cancel();
+    let mut module_failures = 0;
     for w in workers {
-        w.await.unwrap();
+        module_failures += w.await.unwrap().module_failures;
     }
+    // When it fails, say whether evaluations failed (a starved rule call times out) or
+    // messages went missing in the queues.
+    assert!(
+        complete,
+        "after 300 s: {} of {expected_total} notifications; {module_failures} module failures; \
+         {} processed of {TOTAL}; queues {:?}",
+        got.values().map(distinct).sum::<usize>(),
+        processed(&transport).await,
+        transport.queue_depths().await.ok()
+    );
     assert_matches(&original, &want, &mut got, true);
     let written = all_notifications(&url).await.len();
     eprintln!(

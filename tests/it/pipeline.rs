@@ -12,9 +12,7 @@ use fmn_core::prefs::Preferences;
 use fmn_core::transport::redis::RedisOptions;
 use fmn_core::transport::{RedisTransport, Transport};
 use fmn_core::{ChannelKind, Envelope};
-use fmn_host::{
-    LoadedModule, Plan, RuleSet, Sandbox, SandboxConfig, WasmModule, WorkerOptions, run_worker,
-};
+use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule, WorkerOptions, run_worker};
 use fmn_rules_sdk::Message;
 use fmn_rules_sdk::testing::{keys, text};
 use fmn_senders::{EmailConfig, EmailSender, FileSender, SenderOptions, run_sender};
@@ -229,7 +227,7 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
     let out_dir = tempfile::tempdir().unwrap();
     let irc_file = out_dir.path().join("irc.jsonl");
 
-    let sandbox = Sandbox::new(SandboxConfig::default()).unwrap();
+    let sandbox = Sandbox::new(crate::support::generous_sandbox()).unwrap();
     let module = WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap();
     let ruleset = Arc::new(RuleSet::new(7, vec![LoadedModule::wasm(module)]).unwrap());
     let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());

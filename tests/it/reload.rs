@@ -147,7 +147,7 @@ async fn republishing_under_load_loses_nothing_and_mixes_no_generations() {
     let cache = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::new(SandboxConfig {
         cache_dir: Some(cache.path().to_owned()),
-        ..SandboxConfig::default()
+        ..crate::support::generous_sandbox()
     })
     .unwrap();
     let versions: Vec<Vec<u8>> = (0..11)
@@ -366,7 +366,7 @@ async fn watched_directory_swaps_refuses_adds_and_drops() {
     std::fs::write(&file, BUNDLED).unwrap();
     let sandbox = Sandbox::new(SandboxConfig {
         cache_dir: None,
-        ..SandboxConfig::default()
+        ..crate::support::generous_sandbox()
     })
     .unwrap();
     let modules = fmn_host::ruleset::load_paths(&sandbox, &[dir.path().to_owned()]).unwrap();

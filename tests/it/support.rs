@@ -475,3 +475,13 @@ impl Drop for RabbitTls {
         let _ = self.child.wait();
     }
 }
+
+/// The sandbox for tests that run many workers (or processes) on two shared cores: the
+/// per-call deadline is wall-clock, and a rule call starved of CPU for its default 20 ms would
+/// fail and count as not matching, which is not what those tests are about.
+pub fn generous_sandbox() -> fmn_host::SandboxConfig {
+    fmn_host::SandboxConfig {
+        timeout: Duration::from_secs(5),
+        ..fmn_host::SandboxConfig::default()
+    }
+}
