@@ -670,6 +670,7 @@ async fn send(args: SendArgs) -> Result<ExitCode> {
         addresses: vec!["bench@example.org".into()],
         filter: "bench".into(),
         oneshot: false,
+        attempts: 0,
         digest: None,
         generation: 0,
         worker: "bench".into(),

@@ -30,6 +30,10 @@ pub struct Notification {
     /// The user's digest settings for this channel, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<Digest>,
+    /// Delivery attempts that failed for now so far (a notification coming back from the
+    /// retry set carries them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
     /// The generation of the rule set that evaluated the message.
     pub generation: u64,
     /// The worker that evaluated it.
@@ -38,6 +42,10 @@ pub struct Notification {
     pub meta: MessageMeta,
     /// The message itself.
     pub message: Envelope,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What the extractors of the loaded rule modules said about a message.

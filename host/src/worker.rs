@@ -138,6 +138,7 @@ pub fn notifications(
                 addresses: ch.addresses.clone(),
                 filter: plan.filter_name(m.user, m.channel, m.filter).to_owned(),
                 oneshot: plan.filter_oneshot(m.user, m.channel, m.filter),
+                attempts: 0,
                 digest: ch.digest,
                 generation,
                 worker: worker.to_owned(),

@@ -82,6 +82,34 @@ fn delay(opts: &SenderOptions, attempt: u32) -> Duration {
     half + half.mul_f64(rand::rng().random_range(0.0..1.0))
 }
 
+/// The dead letter of a delivery given up on.
+fn give_up(
+    n: &Notification,
+    address: &str,
+    error: &SendError,
+    attempts: u32,
+    sender: &str,
+) -> DeadLetter {
+    tracing::warn!(
+        channel = %n.channel, user = %n.user, address, delivery = %n.delivery_id,
+        "giving up after {attempts} attempt(s): {error}"
+    );
+    let payload = serde_json::to_vec(&Notification {
+        attempts: 0,
+        ..n.clone()
+    })
+    .unwrap_or_default();
+    DeadLetter::new(
+        Stage::Sender,
+        format!("{}:{}:{address}", n.channel, n.user),
+        format!(
+            "{} via {sender} after {attempts} attempt(s): {error}",
+            n.channel
+        ),
+        &payload,
+    )
+}
+
 async fn retry_transport<R, F, Fut>(what: &str, cancel: &CancellationToken, mut op: F) -> Option<R>
 where
     F: FnMut() -> Fut,
@@ -104,17 +132,25 @@ where
     }
 }
 
-/// Delivers one notification to one address: `Ok(true)` sent, `Ok(false)` already sent before,
-/// `Err` given up (with the last error and the number of attempts).
-async fn deliver<T: Transport, S: Sender>(
+/// What one attempt at one address came to.
+enum Attempt {
+    /// The remote side accepted it.
+    Sent,
+    /// It was delivered before (a notification read again).
+    Duplicate,
+    /// It failed; `permanent` failures are not tried again.
+    Failed(SendError),
+}
+
+/// One attempt at delivering `n` to `address`; `None` when cancelled.
+async fn try_once<T: Transport, S: Sender>(
     transport: &T,
     sender: &mut S,
     opts: &SenderOptions,
     n: &Notification,
     address: &str,
-    report: &mut SenderReport,
     cancel: &CancellationToken,
-) -> Option<Result<bool, (SendError, u32)>> {
+) -> Option<Attempt> {
     let key = delivery_key(n, address);
     let key = key.as_str();
     if retry_transport("checking a delivery", cancel, move || {
@@ -122,39 +158,18 @@ async fn deliver<T: Transport, S: Sender>(
     })
     .await?
     {
-        return Some(Ok(false));
+        return Some(Attempt::Duplicate);
     }
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match sender.send(n, address).await {
-            Ok(()) => {
-                let remember = opts.remember;
-                retry_transport("recording a delivery", cancel, move || {
-                    transport.mark_delivered(key, remember)
-                })
-                .await?;
-                return Some(Ok(true));
-            }
-            Err(e @ SendError::Permanent(_)) => return Some(Err((e, attempt))),
-            Err(e) if attempt >= opts.max_attempts => return Some(Err((e, attempt))),
-            Err(e) => {
-                report.retries += 1;
-                metrics()
-                    .delivery_failures
-                    .get_or_create(&label("channel", opts.channel.as_str()))
-                    .inc();
-                let wait = delay(opts, attempt - 1);
-                tracing::info!(
-                    channel = %opts.channel, user = %n.user, delivery = %n.delivery_id,
-                    "attempt {attempt} failed: {e}; retrying in {} ms", wait.as_millis()
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = cancel.cancelled() => return None,
-                }
-            }
+    match sender.send(n, address).await {
+        Ok(()) => {
+            let remember = opts.remember;
+            retry_transport("recording a delivery", cancel, move || {
+                transport.mark_delivered(key, remember)
+            })
+            .await?;
+            Some(Attempt::Sent)
         }
+        Err(e) => Some(Attempt::Failed(e)),
     }
 }
 
@@ -171,6 +186,10 @@ pub async fn run_sender<T: Transport, S: Sender>(
     let mut attempt = 0u32;
     let channel = label("channel", opts.channel.as_str());
     'serve: while !cancel.is_cancelled() {
+        // Retries that are due go back on the queue, to be read with the rest.
+        if let Err(e) = transport.promote_retries(opts.channel).await {
+            tracing::warn!(channel = %opts.channel, "moving due retries failed: {e}");
+        }
         let entries = tokio::select! {
             r = transport.read_notifications(opts.channel, &opts.consumer, opts.batch, opts.block) => match r {
                 Ok(e) => { attempt = 0; e }
@@ -219,47 +238,34 @@ pub async fn run_sender<T: Transport, S: Sender>(
                     n.delivery_id.as_bytes(),
                 ));
             }
+            let attempts = n.attempts + 1;
+            let mut for_now: Vec<(&str, SendError)> = Vec::new();
             for address in &n.addresses {
-                match deliver(
-                    &transport,
-                    &mut sender,
-                    &opts,
-                    n,
-                    address,
-                    &mut report,
-                    &cancel,
-                )
-                .await
-                {
-                    None => break 'serve,
-                    Some(Ok(true)) => {
+                let Some(outcome) =
+                    try_once(&transport, &mut sender, &opts, n, address, &cancel).await
+                else {
+                    break 'serve;
+                };
+                match outcome {
+                    Attempt::Sent => {
                         report.sent += 1;
                         metrics().delivered.get_or_create(&channel).inc();
                     }
-                    Some(Ok(false)) => {
+                    Attempt::Duplicate => {
                         report.duplicates += 1;
                         metrics()
                             .duplicates_suppressed
                             .get_or_create(&channel)
                             .inc();
                     }
-                    Some(Err((error, attempts))) => {
+                    Attempt::Failed(error) => {
                         metrics().delivery_failures.get_or_create(&channel).inc();
-                        tracing::warn!(
-                            channel = %opts.channel, user = %n.user, address, delivery = %n.delivery_id,
-                            "giving up after {attempts} attempt(s): {error}"
-                        );
-                        let payload = serde_json::to_vec(n).unwrap_or_default();
-                        dead.push(DeadLetter::new(
-                            Stage::Sender,
-                            format!("{}:{}:{address}", n.channel, n.user),
-                            format!(
-                                "{} via {} after {attempts} attempt(s): {error}",
-                                n.channel,
-                                sender.name()
-                            ),
-                            &payload,
-                        ));
+                        if matches!(error, SendError::Permanent(_)) || attempts >= opts.max_attempts
+                        {
+                            dead.push(give_up(n, address, &error, attempts, sender.name()));
+                        } else {
+                            for_now.push((address, error));
+                        }
                     }
                 }
             }
@@ -279,6 +285,33 @@ pub async fn run_sender<T: Transport, S: Sender>(
                     .dead_letters
                     .get_or_create(&label("stage", "sender"))
                     .inc_by(count);
+            }
+            if !for_now.is_empty() {
+                // Tried again later, through the due-time set, for the addresses that failed
+                // for now only: the sender goes on with the others meanwhile.
+                let wait = delay(&opts, attempts - 1);
+                for (address, error) in &for_now {
+                    tracing::info!(
+                        channel = %opts.channel, user = %n.user, address, delivery = %n.delivery_id,
+                        "attempt {attempts} failed: {error}; retrying in {} ms", wait.as_millis()
+                    );
+                }
+                let again = Notification {
+                    attempts,
+                    addresses: for_now.iter().map(|(a, _)| (*a).to_owned()).collect(),
+                    ..n.clone()
+                };
+                let (t, id, ch) = (&transport, &e.id, opts.channel);
+                if retry_transport("scheduling a retry", &cancel, || {
+                    t.retry_later(ch, id, &again, wait)
+                })
+                .await
+                .is_none()
+                {
+                    break 'serve;
+                }
+                report.retries += 1;
+                continue;
             }
             done.push(e.id.clone());
         }

@@ -55,8 +55,8 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
         m.await?;
     }
     eprintln!(
-        "fmn send: {} sent, {} duplicates skipped, {} dead-lettered",
-        r.sent, r.duplicates, r.dead_lettered
+        "fmn send: {} sent, {} duplicates skipped, {} retries scheduled, {} dead-lettered, {} spent one-shot",
+        r.sent, r.duplicates, r.retries, r.dead_lettered, r.oneshot_spent
     );
     Ok(ExitCode::SUCCESS)
 }

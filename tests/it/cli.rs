@@ -276,7 +276,7 @@ async fn consumer_workers_and_sender_as_separate_processes_on_redis() {
     let out = terminate(sender);
     assert!(out.status.success());
     assert!(text(&out.stderr).contains(&format!(
-        "fmn send: {} sent, 0 duplicates skipped, 0 dead-lettered",
+        "fmn send: {} sent, 0 duplicates skipped, 0 retries scheduled, 0 dead-lettered, 0 spent one-shot",
         expected.len()
     )));
 

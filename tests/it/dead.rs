@@ -8,6 +8,7 @@ use fmn_core::transport::{DeadLetter, RedisTransport, Stage, Transport};
 use fmn_core::{ChannelKind, Notification};
 
 use crate::cli::{configured, run, spawn, terminate, text};
+use crate::retries::smtp_config;
 use crate::support::{RedisServer, SmtpSink, wait_until};
 use crate::transport::notification;
 
@@ -17,14 +18,7 @@ async fn a_refused_mail_is_dead_lettered_listed_replayed_and_delivered() {
     // The first mail is refused for good; the server accepts everything after.
     let smtp = SmtpSink::start_with_replies(&[550]);
     let dir = tempfile::tempdir().unwrap();
-    let with = configured(
-        dir.path(),
-        &format!(
-            "[redis]\nurl = \"{}\"\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"fmn <fmn@example.org>\"\n",
-            redis.url(),
-            smtp.port
-        ),
-    );
+    let with = configured(dir.path(), &smtp_config(&redis, &smtp));
     let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
         .await
         .unwrap();

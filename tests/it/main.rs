@@ -12,6 +12,7 @@ mod prefs_live;
 mod presets;
 mod reload;
 mod replay;
+mod retries;
 mod support;
 mod transport;
 mod wasm;

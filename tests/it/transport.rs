@@ -49,6 +49,7 @@ pub(crate) fn notification(id: &str, channel: ChannelKind) -> Notification {
         addresses: vec!["ralph@example.org".into()],
         filter: "f".into(),
         oneshot: false,
+        attempts: 0,
         digest: None,
         generation: 1,
         worker: "w".into(),

@@ -37,6 +37,8 @@ struct State {
     dead: Vec<(u64, DeadLetter)>,
     next_dead: u64,
     delivered: HashMap<String, Instant>,
+    /// Notifications waiting for a retry, by channel: (when due, the notification).
+    retries: HashMap<ChannelKind, Vec<(Instant, String)>>,
     /// One-shot filter (user, channel, filter) -> the delivery id that used it.
     oneshots: HashMap<(String, ChannelKind, String), String>,
     fields: BTreeMap<String, BTreeMap<String, String>>,
@@ -377,6 +379,44 @@ impl Transport for MemoryTransport {
             q.ack(ids);
         }
         Ok(())
+    }
+
+    async fn retry_later(
+        &self,
+        channel: ChannelKind,
+        id: &EntryId,
+        n: &Notification,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        let data = encode(n);
+        let mut st = self.lock();
+        if let Some(q) = st.queues.get_mut(&out_queue_name(channel)) {
+            q.ack(std::slice::from_ref(id));
+        }
+        st.retries
+            .entry(channel)
+            .or_default()
+            .push((Instant::now() + delay, data));
+        Ok(())
+    }
+
+    async fn promote_retries(&self, channel: ChannelKind) -> Result<usize, TransportError> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let waiting = st.retries.remove(&channel).unwrap_or_default();
+        let (due, later): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(at, _)| *at <= now);
+        if !later.is_empty() {
+            st.retries.insert(channel, later);
+        }
+        let n = due.len();
+        for (_, data) in due {
+            self.push(&mut st, out_queue_name(channel), data);
+        }
+        Ok(n)
+    }
+
+    async fn retries_waiting(&self, channel: ChannelKind) -> Result<u64, TransportError> {
+        Ok(self.lock().retries.get(&channel).map_or(0, Vec::len) as u64)
     }
 
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), TransportError> {

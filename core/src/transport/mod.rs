@@ -295,6 +295,27 @@ pub trait Transport: Clone + Send + Sync + 'static {
     fn was_delivered(&self, key: &str)
     -> impl Future<Output = Result<bool, TransportError>> + Send;
 
+    /// Acknowledges notification `id` of `channel`, which failed for now, and schedules `n`
+    /// (its attempts counted) to be queued again `delay` from now: both or neither. Until then
+    /// it waits in a due-time set, not in the queue, so the sender goes on with the others.
+    fn retry_later(
+        &self,
+        channel: ChannelKind,
+        id: &EntryId,
+        n: &Notification,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Queues again the notifications of `channel` whose retry is due; returns how many.
+    fn promote_retries(
+        &self,
+        channel: ChannelKind,
+    ) -> impl Future<Output = Result<usize, TransportError>> + Send;
+    /// Notifications of `channel` waiting for a retry.
+    fn retries_waiting(
+        &self,
+        channel: ChannelKind,
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+
     /// Claims the one use of the one-shot filter that made `n`: true for the first
     /// notification of that filter to claim it (and again for that same notification, so a
     /// sender restarted after claiming still delivers it), false for every other. Where the

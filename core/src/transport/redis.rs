@@ -11,6 +11,7 @@
 //! | `{ns}:shared-work` | stream, group `workers` | the same, for any worker (`shared` dispatch) |
 //! | `{ns}:shared-work:requeued` | hash | `received`: entries of dead workers put back |
 //! | `{ns}:out:{channel}` | stream, group `senders` | field `d`: a [`Notification`] as JSON |
+//! | `{ns}:retry:{channel}` | sorted set | a [`Notification`] as JSON -> when its retry is due (ms) |
 //! | `{ns}:dead` | stream | fields `stage`, `origin`, `reason`, `payload`, `payload_bytes` |
 //! | `{ns}:delivered:{key}` | string with TTL | a delivery was made |
 //! | `{ns}:module:{sha256}` | string | a published rule module's bytes |
@@ -90,6 +91,30 @@ const REQUEUE: &str = r"
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'd', ARGV[2])
 return 1
+";
+
+/// Acknowledges a notification and schedules it again: KEYS = the channel's retry set, its
+/// queue; ARGV = the group, the entry id, the notification, the delay in milliseconds. Redis'
+/// clock decides when it is due, as for heartbeats.
+const RETRY_LATER: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
+redis.call('XACK', KEYS[2], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[2], ARGV[2])
+return 1
+";
+
+/// Queues again what is due: KEYS = the retry set, the queue. At most 500 at a time.
+const PROMOTE: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 500)
+for _, d in ipairs(due) do
+  redis.call('XADD', KEYS[2], '*', 'd', d)
+  redis.call('ZREM', KEYS[1], d)
+end
+return #due
 ";
 
 const HEARTBEAT: &str = r"
@@ -965,6 +990,44 @@ impl Transport for RedisTransport {
             .query_async(&mut conn)
             .await?;
         Ok(n > 0)
+    }
+
+    async fn retry_later(
+        &self,
+        channel: ChannelKind,
+        id: &EntryId,
+        n: &Notification,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = Script::new(RETRY_LATER)
+            .key(self.key(&format!("retry:{channel}")))
+            .key(self.key(&out_queue_name(channel)))
+            .arg(OUT_GROUP)
+            .arg(&id.0)
+            .arg(encode(n))
+            .arg(delay.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn promote_retries(&self, channel: ChannelKind) -> Result<usize, TransportError> {
+        let mut conn = self.conn.clone();
+        let n: usize = Script::new(PROMOTE)
+            .key(self.key(&format!("retry:{channel}")))
+            .key(self.key(&out_queue_name(channel)))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(n)
+    }
+
+    async fn retries_waiting(&self, channel: ChannelKind) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZCARD")
+            .arg(self.key(&format!("retry:{channel}")))
+            .query_async(&mut conn)
+            .await?)
     }
 
     async fn claim_oneshot(&self, n: &Notification) -> Result<bool, TransportError> {

@@ -1,0 +1,113 @@
+//! Deliveries that fail for now are tried again through a due-time set in Redis, while the
+//! sender goes on with the others, and given up on after the last attempt, with the count.
+
+use std::time::Duration;
+
+use fmn_core::ChannelKind;
+use fmn_core::transport::redis::RedisOptions;
+use fmn_core::transport::{RedisTransport, Transport};
+
+use crate::cli::{configured, spawn, terminate, text};
+use crate::support::{RedisServer, SmtpSink, wait_until};
+use crate::transport::notification;
+
+/// Redis, and the email sender on the SMTP sink.
+pub(crate) fn smtp_config(redis: &RedisServer, smtp: &SmtpSink) -> String {
+    format!(
+        "[redis]\nurl = \"{}\"\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"fmn <fmn@example.org>\"\n",
+        redis.url(),
+        smtp.port
+    )
+}
+
+/// 451 to the first mail: it waits in the retry set while the second goes out, then is
+/// delivered, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_451_is_retried_later_and_delivered_once_while_others_go_out() {
+    let redis = RedisServer::start();
+    let smtp = SmtpSink::start_with_replies(&[451]);
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(dir.path(), &smtp_config(&redis, &smtp));
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let mut first = notification("m-first", ChannelKind::Email);
+    first.addresses = vec!["first@example.org".into()];
+    let mut second = notification("m-second", ChannelKind::Email);
+    second.addresses = vec!["second@example.org".into()];
+    transport
+        .complete_work("w", &[], &[first, second])
+        .await
+        .unwrap();
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    wait_until(Duration::from_secs(30), "both mails", async || {
+        smtp.mails().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let to: Vec<String> = smtp
+        .mails()
+        .iter()
+        .map(|m| m.header("To").unwrap_or_default())
+        .collect();
+    assert_eq!(
+        to,
+        ["second@example.org", "first@example.org"],
+        "the second did not wait"
+    );
+    assert_eq!(
+        transport.retries_waiting(ChannelKind::Email).await.unwrap(),
+        0
+    );
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+    let out = terminate(sender);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "fmn send: 2 sent, 0 duplicates skipped, 1 retries scheduled, 0 dead-lettered"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A server that keeps answering 451: five attempts, then a dead letter that says so; the
+/// retry set is empty afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_keeps_failing_is_dead_lettered_after_its_last_attempt() {
+    let redis = RedisServer::start();
+    let smtp = SmtpSink::start_with_replies(&[451; 5]);
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(dir.path(), &smtp_config(&redis, &smtp));
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    transport
+        .complete_work("w", &[], &[notification("m-1", ChannelKind::Email)])
+        .await
+        .unwrap();
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    let mut seen_waiting = false;
+    wait_until(Duration::from_secs(60), "the dead letter", async || {
+        seen_waiting |= transport.retries_waiting(ChannelKind::Email).await.unwrap() > 0;
+        transport.dead_letter_count().await.unwrap() == 1
+    })
+    .await;
+    assert!(seen_waiting, "the retries waited in the due-time set");
+    let dead = transport.dead_letters(1).await.unwrap();
+    assert!(
+        dead[0]
+            .item
+            .reason
+            .starts_with("email via smtp after 5 attempt(s): "),
+        "{:?}",
+        dead[0].item
+    );
+    assert!(smtp.mails().is_empty());
+    assert_eq!(
+        transport.retries_waiting(ChannelKind::Email).await.unwrap(),
+        0
+    );
+    let out = terminate(sender);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
