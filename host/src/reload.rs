@@ -79,6 +79,9 @@ pub struct RulesReport {
     pub prefs_version: u64,
 }
 
+/// The longest a worker holds a batch for its preferences to catch up.
+const MAX_HOLD: Duration = Duration::from_secs(60);
+
 /// Holds a worker's batch until the preferences it evaluates with are at least as new as
 /// Redis' version, waking the reloader to fetch them. Made by [`Reloader::prefs_gate`].
 #[derive(Clone)]
@@ -120,6 +123,17 @@ impl PrefsGate {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(2)) => {}
                 _ = cancel.cancelled() => return false,
+            }
+            if started.elapsed() > MAX_HOLD {
+                // The reloader is gone or stuck: evaluating with older preferences beats
+                // holding every message from now on.
+                tracing::error!(
+                    version = wanted,
+                    have = rules.load().prefs_version,
+                    "preferences not caught up after {} s; evaluating with the previous ones",
+                    MAX_HOLD.as_secs()
+                );
+                return true;
             }
             if rules.load().prefs_version >= wanted {
                 tracing::debug!(
@@ -489,19 +503,36 @@ impl<T: Transport> Reloader<T> {
                 }
                 plan = Plan::build(&ruleset, &prefs);
             }
+            if plan.is_err() {
+                // Still no: every changed user goes back to what the running plan compiles.
+                match before {
+                    Some(b) => prefs = b,
+                    None => {
+                        let p = Arc::make_mut(&mut prefs);
+                        for (name, old) in previous {
+                            match old {
+                                Some(u) => p.users.insert(name, u),
+                                None => p.users.remove(&name),
+                            };
+                        }
+                    }
+                }
+            }
             (prefs, plan)
         })
         .await;
         let (prefs, plan) = match built {
             Ok((prefs, Ok(plan))) => (prefs, Arc::new(plan)),
             Ok((prefs, Err(problems))) => {
+                // The version counts as taken, with the previous preferences, so that workers
+                // holding batches for it go on rather than wait for a compile that cannot
+                // succeed.
                 tracing::error!(
                     version,
-                    "preferences version refused, {} problem(s) left after putting back the users at fault",
+                    "preferences version refused on this worker ({} problem(s) left after putting back the users at fault); the previous preferences stay",
                     problems.len()
                 );
-                self.prefs = prefs;
-                return false;
+                (prefs, current.plan.clone())
             }
             Err(e) => {
                 // The preferences went with the panic: start again from a whole load.
