@@ -169,14 +169,29 @@ async fn amqp_messages_are_dispatched_once_and_survive_a_killed_consumer() {
     )
     .await;
     publish(&channel, &name, 0, 10_000, &[17, 4242]).await;
-    let mut got = BTreeMap::new();
-    wait_until(Duration::from_secs(120), "10,000 handled", async || {
-        got = dispatched(&url).await;
-        got.len() as u64 + dead_letters().await >= 10_000
-    })
-    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let (handled, mut got) = loop {
+        let got = dispatched(&url).await;
+        let dead = dead_letters().await;
+        if got.len() as u64 + dead >= 10_000 {
+            break (true, got);
+        }
+        if std::time::Instant::now() > deadline {
+            break (false, got);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let out = terminate(first);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    // When it fails, say what the consumer said and how far it got.
+    assert!(
+        handled && out.status.success(),
+        "{} dispatched, {} dead-lettered of 10,000 after 120 s; consumer {:?}: {}{}",
+        got.len(),
+        dead_letters().await,
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert_eq!(got.len(), 9_998);
     assert!(got.values().all(|n| *n == 1), "each dispatched once");
     let dead = transport.dead_letters(10).await.unwrap();
