@@ -193,6 +193,8 @@ pub struct Workers {
     pub stats: fmn_host::plan::PlanStats,
     /// Hot reload, unless `[worker] reload_ms` is 0; run it beside the workers.
     pub reloader: Option<fmn_host::Reloader<RedisTransport>>,
+    /// With preferences from Redis: for every worker loop's options.
+    pub prefs_gate: Option<fmn_host::PrefsGate>,
 }
 
 /// Loads the rules (with the versions published in Redis in place of local ones), compiles the
@@ -279,6 +281,7 @@ pub async fn workers(
             snapshot,
             stats,
             reloader: None,
+            prefs_gate: None,
         });
     }
     let sources = fmn_host::Sources {
@@ -291,12 +294,13 @@ pub async fn workers(
         .with_poll(std::time::Duration::from_millis(w.reload_ms))
         .with_data(base, data_version);
     if from_redis.is_some() {
-        reloader = reloader.with_redis_prefs(prefs_version);
+        reloader = reloader.with_redis_prefs();
     }
     reloader.check().await;
     Ok(Workers {
         snapshot,
         stats,
+        prefs_gate: reloader.prefs_gate(),
         reloader: Some(reloader),
     })
 }

@@ -246,6 +246,27 @@ pub struct Reloader<T: Transport> {
     wake: Arc<Notify>,
 }
 
+/// Gives `users` back the preferences they had before a change: from the whole previous set
+/// after an import (`before`), else from each changed user's previous entry (`None`: the
+/// user did not exist).
+fn put_back(
+    prefs: &mut Preferences,
+    users: impl IntoIterator<Item = String>,
+    before: &Option<Arc<Preferences>>,
+    previous: &BTreeMap<String, Option<fmn_core::prefs::User>>,
+) {
+    for name in users {
+        let old = match before {
+            Some(b) => b.users.get(&name).cloned(),
+            None => previous.get(&name).cloned().flatten(),
+        };
+        match old {
+            Some(u) => prefs.users.insert(name, u),
+            None => prefs.users.remove(&name),
+        };
+    }
+}
+
 /// Waits for the next message of a subscription; forgets the subscription when it ends.
 async fn next_message(sub: &mut Option<Subscription>) {
     let Some(p) = sub.as_mut() else {
@@ -310,11 +331,10 @@ impl<T: Transport> Reloader<T> {
         }
     }
 
-    /// Follows the preferences in Redis from `version` on: what `prefs` holds and the current
-    /// snapshot compiles.
-    pub fn with_redis_prefs(mut self, version: u64) -> Self {
+    /// Follows the preferences in Redis from the current snapshot's version on: `prefs` must
+    /// be what Redis held at that version.
+    pub fn with_redis_prefs(mut self) -> Self {
         self.prefs_from_redis = true;
-        self.prefs_version = version;
         self
     }
 
@@ -490,17 +510,7 @@ impl<T: Transport> Reloader<T> {
                 }
                 let at_fault: BTreeSet<String> =
                     problems.iter().map(|p| p.location.user.clone()).collect();
-                let p = Arc::make_mut(&mut prefs);
-                for name in at_fault {
-                    let old = match &before {
-                        Some(b) => b.users.get(&name).cloned(),
-                        None => previous.get(&name).cloned().flatten(),
-                    };
-                    match old {
-                        Some(u) => p.users.insert(name, u),
-                        None => p.users.remove(&name),
-                    };
-                }
+                put_back(Arc::make_mut(&mut prefs), at_fault, &before, &previous);
                 plan = Plan::build(&ruleset, &prefs);
             }
             if plan.is_err() {
@@ -508,13 +518,8 @@ impl<T: Transport> Reloader<T> {
                 match before {
                     Some(b) => prefs = b,
                     None => {
-                        let p = Arc::make_mut(&mut prefs);
-                        for (name, old) in previous {
-                            match old {
-                                Some(u) => p.users.insert(name, u),
-                                None => p.users.remove(&name),
-                            };
-                        }
+                        let changed: Vec<String> = previous.keys().cloned().collect();
+                        put_back(Arc::make_mut(&mut prefs), changed, &None, &previous);
                     }
                 }
             }

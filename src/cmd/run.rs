@@ -81,7 +81,7 @@ pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
     let workers = setup::workers(&config, inputs, redis.as_ref(), ids.clone()).await?;
     let snapshot = workers.snapshot;
     let stop_reload = CancellationToken::new();
-    let prefs_gate = workers.reloader.as_ref().and_then(|r| r.prefs_gate());
+    let prefs_gate = workers.prefs_gate;
     let reload = workers
         .reloader
         .map(|r| tokio::spawn(r.run(stop_reload.clone())));

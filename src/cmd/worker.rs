@@ -50,10 +50,10 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
         snapshot,
         stats,
         reloader,
+        prefs_gate,
     } = setup::workers(&config, inputs, Some(&transport), ids.clone()).await?;
     let stop = super::shutdown_on_signal();
     let metrics = args.metrics.start(&transport, &stop).await?;
-    let prefs_gate = reloader.as_ref().and_then(|r| r.prefs_gate());
     let reload = reloader.map(|r| tokio::spawn(r.run(stop.clone())));
     let janitor = config.redis.janitor(&transport, &stop);
     eprintln!(

@@ -3,25 +3,19 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{DeadLetter, RedisTransport, Stage, Transport};
+use fmn_core::transport::{DeadLetter, Stage, Transport};
 use fmn_core::{ChannelKind, Notification};
 
 use crate::cli::{configured, run, spawn, terminate, text};
-use crate::retries::smtp_config;
-use crate::support::{RedisServer, SmtpSink, wait_until};
+use crate::retries::{sender_setup, smtp_config};
+use crate::support::wait_until;
 use crate::transport::notification;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_mail_is_dead_lettered_listed_replayed_and_delivered() {
-    let redis = RedisServer::start();
     // The first mail is refused for good; the server accepts everything after.
-    let smtp = SmtpSink::start_with_replies(&[550]);
-    let dir = tempfile::tempdir().unwrap();
+    let (redis, smtp, dir, transport) = sender_setup(&[550]).await;
     let with = configured(dir.path(), &smtp_config(&redis, &smtp));
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
     transport
         .complete_work("w", &[], &[notification("m-1", ChannelKind::Email)])
         .await

@@ -11,6 +11,20 @@ use crate::cli::{configured, spawn, terminate, text};
 use crate::support::{RedisServer, SmtpSink, wait_until};
 use crate::transport::notification;
 
+/// A Redis server, an SMTP sink answering its first mails with `replies`, a directory, and
+/// a transport on that Redis: what a sender test needs.
+pub(crate) async fn sender_setup(
+    replies: &[u16],
+) -> (RedisServer, SmtpSink, tempfile::TempDir, RedisTransport) {
+    let redis = RedisServer::start();
+    let smtp = SmtpSink::start_with_replies(replies);
+    let dir = tempfile::tempdir().unwrap();
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    (redis, smtp, dir, transport)
+}
+
 /// Redis, and the email sender on the SMTP sink.
 pub(crate) fn smtp_config(redis: &RedisServer, smtp: &SmtpSink) -> String {
     format!(
@@ -24,13 +38,8 @@ pub(crate) fn smtp_config(redis: &RedisServer, smtp: &SmtpSink) -> String {
 /// delivered, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_451_is_retried_later_and_delivered_once_while_others_go_out() {
-    let redis = RedisServer::start();
-    let smtp = SmtpSink::start_with_replies(&[451]);
-    let dir = tempfile::tempdir().unwrap();
+    let (redis, smtp, dir, transport) = sender_setup(&[451]).await;
     let with = configured(dir.path(), &smtp_config(&redis, &smtp));
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
     let mut first = notification("m-first", ChannelKind::Email);
     first.addresses = vec!["first@example.org".into()];
     let mut second = notification("m-second", ChannelKind::Email);
@@ -75,13 +84,8 @@ async fn a_451_is_retried_later_and_delivered_once_while_others_go_out() {
 /// retry set is empty afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_that_keeps_failing_is_dead_lettered_after_its_last_attempt() {
-    let redis = RedisServer::start();
-    let smtp = SmtpSink::start_with_replies(&[451; 5]);
-    let dir = tempfile::tempdir().unwrap();
+    let (redis, smtp, dir, transport) = sender_setup(&[451; 5]).await;
     let with = configured(dir.path(), &smtp_config(&redis, &smtp));
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
     transport
         .complete_work("w", &[], &[notification("m-1", ChannelKind::Email)])
         .await
