@@ -63,18 +63,28 @@ fn stage(s: &str) -> Result<Stage, String> {
     }
 }
 
-/// Every dead letter, oldest first, read a page at a time.
-async fn all(redis: &RedisTransport) -> Result<Vec<Entry<DeadLetter>>> {
-    let mut out: Vec<Entry<DeadLetter>> = Vec::new();
-    loop {
-        let page = redis
-            .dead_letters_after(out.last().map(|e| &e.id), 1000)
-            .await?;
-        if page.is_empty() {
-            return Ok(out);
-        }
-        out.extend(page);
+/// The dead letters `keep` takes, oldest first, read a page at a time until `limit` are
+/// taken or none is left.
+async fn matching(
+    redis: &RedisTransport,
+    limit: usize,
+    keep: impl Fn(&DeadLetter) -> bool,
+) -> Result<Vec<Entry<DeadLetter>>> {
+    let mut out = Vec::new();
+    let mut last: Option<EntryId> = None;
+    while out.len() < limit {
+        let page = redis.dead_letters_after(last.as_ref(), 1000).await?;
+        let Some(end) = page.last() else { break };
+        last = Some(end.id.clone());
+        out.extend(page.into_iter().filter(|e| keep(&e.item)));
     }
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// Every dead letter, oldest first.
+async fn all(redis: &RedisTransport) -> Result<Vec<Entry<DeadLetter>>> {
+    matching(redis, usize::MAX, |_| true).await
 }
 
 pub async fn run(cmd: DeadCommand, config: Config) -> Result<ExitCode> {
@@ -86,12 +96,8 @@ pub async fn run(cmd: DeadCommand, config: Config) -> Result<ExitCode> {
             redis,
         } => {
             let redis = redis.connect(&config).await?;
-            let letters = all(&redis).await?;
-            let shown = letters
-                .iter()
-                .filter(|e| stage.is_none_or(|s| e.item.stage == s))
-                .take(limit);
-            for e in shown {
+            let shown = matching(&redis, limit, |d| stage.is_none_or(|s| d.stage == s)).await?;
+            for e in &shown {
                 let d = &e.item;
                 if json {
                     println!(
