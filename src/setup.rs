@@ -136,6 +136,17 @@ impl Sender for AnySender {
             AnySender::File(s) => s.send(n, address).await,
         }
     }
+
+    async fn send_digest(
+        &mut self,
+        items: &[Notification],
+        address: &str,
+    ) -> Result<(), SendError> {
+        match self {
+            AnySender::Email(s) => s.send_digest(items, address).await,
+            AnySender::File(s) => s.send_digest(items, address).await,
+        }
+    }
 }
 
 /// The sender for `channel`: as configured, or a file `out_dir/CHANNEL.jsonl`.

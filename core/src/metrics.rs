@@ -50,6 +50,10 @@ pub struct Metrics {
     pub duplicates_suppressed: Family<Label, Counter>,
     /// Deliveries that failed (to be retried or dead-lettered), by channel.
     pub delivery_failures: Family<Label, Counter>,
+    /// Notifications held for a digest, by channel.
+    pub held_for_digest: Family<Label, Counter>,
+    /// Digest messages sent (one per address), by channel.
+    pub digests_sent: Family<Label, Counter>,
     /// Entries each queue holds that are not yet acknowledged, as last scraped.
     pub queue_waiting: Family<Label, Gauge>,
     /// Of those, read and not yet acknowledged.
@@ -84,6 +88,8 @@ impl Metrics {
             delivered: Family::default(),
             duplicates_suppressed: Family::default(),
             delivery_failures: Family::default(),
+            held_for_digest: Family::default(),
+            digests_sent: Family::default(),
             queue_waiting: Family::default(),
             queue_pending: Family::default(),
             queue_oldest_seconds: Family::default(),
@@ -143,6 +149,16 @@ impl Metrics {
             "sender_delivered",
             "Deliveries made, by channel",
             m.delivered.clone(),
+        );
+        m.registry.register(
+            "sender_held_for_digest",
+            "Notifications held for a digest, by channel",
+            m.held_for_digest.clone(),
+        );
+        m.registry.register(
+            "sender_digests_sent",
+            "Digest messages sent, by channel",
+            m.digests_sent.clone(),
         );
         m.registry.register(
             "sender_duplicates_suppressed",

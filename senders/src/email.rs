@@ -153,19 +153,8 @@ impl EmailSender {
             n.message.topic, n.message.id
         ));
 
-        let mut b = Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(one_line(&summary))
-            .message_id(Some(format!(
-                "<{}.{address_tag}@{}>",
-                n.delivery_id, self.domain
-            )))
-            .date_now()
-            .header(ContentType::TEXT_PLAIN);
+        let mut b = self.builder(to, &summary, &n.delivery_id, address_tag);
         let mut headers = vec![
-            ("Auto-Submitted", "auto-generated".to_owned()),
-            ("Precedence", "bulk".to_owned()),
             ("X-Fedmsg-Topic", n.message.topic.clone()),
             ("X-Fedmsg-Category", category.to_owned()),
             ("X-Fmn-Filter", n.filter.clone()),
@@ -197,6 +186,116 @@ impl EmailSender {
     }
 }
 
+impl EmailSender {
+    /// The headers every mail has.
+    fn builder(
+        &self,
+        to: Mailbox,
+        subject: &str,
+        id: &str,
+        address_tag: &str,
+    ) -> lettre::message::MessageBuilder {
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(one_line(subject))
+            .message_id(Some(format!("<{id}.{address_tag}@{}>", self.domain)))
+            .date_now()
+            .header(ContentType::TEXT_PLAIN);
+        for (name, value) in [("Auto-Submitted", "auto-generated"), ("Precedence", "bulk")] {
+            b = b.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str(name),
+                value.to_owned(),
+            ));
+        }
+        b
+    }
+
+    /// The digest mail of `items` (oldest first) to `to`: a numbered list of one-liners, then
+    /// the entries in full while the body stays under [`DIGEST_FULL_BYTES`].
+    pub fn compose_digest(
+        &self,
+        items: &[Notification],
+        to: Mailbox,
+    ) -> Result<Message, SendError> {
+        let address_tag = &hex::encode(Sha256::digest(to.email.to_string().as_bytes()))[..8];
+        let id = format!("digest-{}", crate::digest::digest_id(items));
+        let subject = match items.len() {
+            1 => "Notifications digest: 1 update".to_owned(),
+            n => format!("Notifications digest: {n} updates"),
+        };
+        let mut body = format!("{subject}\n\n");
+        for (i, n) in items.iter().enumerate() {
+            body.push_str(&format!(
+                "{:>3}. {}\n",
+                i + 1,
+                truncate(&one_line(&headline(n)), 200)
+            ));
+        }
+        body.push_str("\n\n");
+        let mut shown = 0;
+        for (i, n) in items.iter().enumerate() {
+            let mut entry = format!("{:>3}. {}\n", i + 1, headline(n));
+            if let Some(link) = &n.meta.link {
+                entry.push_str(&format!("     {link}\n"));
+            }
+            entry.push_str(&format!(
+                "     Topic: {}\n     Filter: {}\n     Message: {}\n\n",
+                n.message.topic, n.filter, n.message.id
+            ));
+            if body.len() + entry.len() > DIGEST_FULL_BYTES {
+                break;
+            }
+            body.push_str(&entry);
+            shown += 1;
+        }
+        if shown < items.len() {
+            body.push_str(&format!(
+                "({} more not shown in full: the mail would be too long; see the list above.)\n\n",
+                items.len() - shown
+            ));
+        }
+        body.push_str("-- \n");
+        body.push_str(
+            "You received this digest because your notification settings collect \
+                       notifications and send them together.\n",
+        );
+        if let Some(url) = &self.preferences_url {
+            body.push_str(&format!("Change your notification preferences: {url}\n"));
+        }
+        let b = self
+            .builder(to, &subject, &id, address_tag)
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Fmn-Digest"),
+                items.len().to_string(),
+            ));
+        b.body(body)
+            .map_err(|e| SendError::Permanent(format!("cannot build the mail: {e}")))
+    }
+}
+
+/// The body of a digest mail stops showing entries in full past this size.
+pub const DIGEST_FULL_BYTES: usize = 256 * 1024;
+
+fn headline(n: &Notification) -> String {
+    n.meta
+        .summary
+        .clone()
+        .unwrap_or_else(|| n.message.topic.clone())
+}
+
+/// `s`, cut at a character boundary to at most `max` bytes, with an ellipsis when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max.saturating_sub(3);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -211,6 +310,24 @@ impl Sender for EmailSender {
             SendError::Permanent(format!("{address:?} is not an email address: {e}"))
         })?;
         let mail = self.compose(n, to)?;
+        self.deliver(&mail).await
+    }
+
+    async fn send_digest(
+        &mut self,
+        items: &[Notification],
+        address: &str,
+    ) -> Result<(), SendError> {
+        let to: Mailbox = address.parse().map_err(|e| {
+            SendError::Permanent(format!("{address:?} is not an email address: {e}"))
+        })?;
+        let mail = self.compose_digest(items, to)?;
+        self.deliver(&mail).await
+    }
+}
+
+impl EmailSender {
+    async fn deliver(&mut self, mail: &Message) -> Result<(), SendError> {
         match self.pool.send(mail.envelope(), &mail.formatted()).await {
             Ok(()) => Ok(()),
             Err(e) if e.permanent => Err(SendError::Permanent(e.message)),

@@ -23,6 +23,14 @@ struct Line<'a> {
     notification: &'a Notification,
 }
 
+/// One line of the file for a digest.
+#[derive(Serialize)]
+struct DigestLine<'a> {
+    address: &'a str,
+    user: &'a str,
+    digest: &'a [Notification],
+}
+
 impl FileSender {
     /// A sender appending to `path` (created, with its directory, on first use).
     pub fn new(path: impl AsRef<Path>) -> Self {
@@ -59,11 +67,31 @@ impl Sender for FileSender {
     }
 
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
-        let mut line = serde_json::to_vec(&Line {
+        let line = serde_json::to_vec(&Line {
             address,
             notification: n,
         })
         .map_err(|e| SendError::Permanent(format!("cannot encode: {e}")))?;
+        self.append(line).await
+    }
+
+    async fn send_digest(
+        &mut self,
+        items: &[Notification],
+        address: &str,
+    ) -> Result<(), SendError> {
+        let line = serde_json::to_vec(&DigestLine {
+            address,
+            user: items.first().map_or("", |n| n.user.as_str()),
+            digest: items,
+        })
+        .map_err(|e| SendError::Permanent(format!("cannot encode: {e}")))?;
+        self.append(line).await
+    }
+}
+
+impl FileSender {
+    async fn append(&mut self, mut line: Vec<u8>) -> Result<(), SendError> {
         line.push(b'\n');
         let path = self.path.display().to_string();
         let f = self.file().await?;

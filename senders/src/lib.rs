@@ -7,7 +7,9 @@
 //! - [`smtp`]: SMTP connections (lettre's client on sockets with `TCP_NODELAY`).
 //! - [`file`](mod@file): JSON lines, the embedded default.
 //! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
+//! - [`digest`]: the loop's part for digests: hold, flush when due, compose.
 
+pub mod digest;
 pub mod email;
 pub mod file;
 pub mod run;
@@ -40,6 +42,13 @@ pub trait Sender: Send {
     fn send(
         &mut self,
         n: &Notification,
+        address: &str,
+    ) -> impl Future<Output = Result<(), SendError>> + Send;
+    /// Delivers a digest, the notifications `items` (oldest first, at least one) in one
+    /// message, to `address`.
+    fn send_digest(
+        &mut self,
+        items: &[Notification],
         address: &str,
     ) -> impl Future<Output = Result<(), SendError>> + Send;
 }

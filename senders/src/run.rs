@@ -11,7 +11,7 @@ use rand::RngExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::{SendError, Sender};
+use crate::{SendError, Sender, digest};
 
 /// How a sender runs.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct SenderOptions {
     pub retry_max: Duration,
     /// How long a delivery is remembered, so a redelivered notification is not sent again.
     pub remember: Duration,
+    /// On stop, send every digest held, due or not (for a replay that ends: `fmn run`).
+    pub drain_digests: bool,
 }
 
 impl SenderOptions {
@@ -47,6 +49,7 @@ impl SenderOptions {
             retry_base: Duration::from_millis(200),
             retry_max: Duration::from_secs(30),
             remember: Duration::from_secs(7 * 24 * 3600),
+            drain_digests: false,
         }
     }
 }
@@ -64,15 +67,24 @@ pub struct SenderReport {
     pub oneshot_spent: u64,
     /// Attempts that failed for now and were retried.
     pub retries: u64,
+    /// Notifications held for a digest.
+    pub held: u64,
+    /// Digest messages sent (their notifications count in `sent`).
+    pub digests: u64,
 }
 
 /// The idempotency key of one delivery: the notification's delivery id and the address.
 pub fn delivery_key(n: &Notification, address: &str) -> String {
-    let tag = hex::encode(Sha256::digest(address.as_bytes()));
-    format!("{}:{}", n.delivery_id, &tag[..16])
+    address_key(&n.delivery_id, address)
 }
 
-fn delay(opts: &SenderOptions, attempt: u32) -> Duration {
+/// The idempotency key of delivering `id` to `address`.
+pub(crate) fn address_key(id: &str, address: &str) -> String {
+    let tag = hex::encode(Sha256::digest(address.as_bytes()));
+    format!("{id}:{}", &tag[..16])
+}
+
+pub(crate) fn delay(opts: &SenderOptions, attempt: u32) -> Duration {
     let exp = opts
         .retry_base
         .saturating_mul(1 << attempt.min(16))
@@ -83,7 +95,7 @@ fn delay(opts: &SenderOptions, attempt: u32) -> Duration {
 }
 
 /// The dead letter of a delivery given up on.
-fn give_up(
+pub(crate) fn give_up(
     n: &Notification,
     address: &str,
     error: &SendError,
@@ -110,7 +122,11 @@ fn give_up(
     )
 }
 
-async fn retry_transport<R, F, Fut>(what: &str, cancel: &CancellationToken, mut op: F) -> Option<R>
+pub(crate) async fn retry_transport<R, F, Fut>(
+    what: &str,
+    cancel: &CancellationToken,
+    mut op: F,
+) -> Option<R>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<R, fmn_core::transport::TransportError>>,
@@ -190,6 +206,19 @@ pub async fn run_sender<T: Transport, S: Sender>(
         if let Err(e) = transport.promote_retries(opts.channel).await {
             tracing::warn!(channel = %opts.channel, "moving due retries failed: {e}");
         }
+        if digest::flush_due(
+            &transport,
+            &mut sender,
+            &opts,
+            &mut report,
+            Duration::ZERO,
+            &cancel,
+        )
+        .await
+        .is_none()
+        {
+            break;
+        }
         let entries = tokio::select! {
             r = transport.read_notifications(opts.channel, &opts.consumer, opts.batch, opts.block) => match r {
                 Ok(e) => { attempt = 0; e }
@@ -228,6 +257,38 @@ pub async fn run_sender<T: Transport, S: Sender>(
                     done.push(e.id.clone());
                     continue;
                 }
+            }
+            if let Some(settings) = digest::wants_digest(n) {
+                let mut seen = !n.addresses.is_empty();
+                for address in &n.addresses {
+                    let key = delivery_key(n, address);
+                    let k = key.as_str();
+                    let t = &transport;
+                    let Some(was) =
+                        retry_transport("checking a delivery", &cancel, move || t.was_delivered(k))
+                            .await
+                    else {
+                        break 'serve;
+                    };
+                    seen &= was;
+                }
+                if seen {
+                    report.duplicates += 1;
+                    done.push(e.id.clone());
+                    continue;
+                }
+                let (t, id, ch) = (&transport, &e.id, opts.channel);
+                if retry_transport("holding for a digest", &cancel, || {
+                    t.hold_for_digest(ch, id, n, settings)
+                })
+                .await
+                .is_none()
+                {
+                    break 'serve;
+                }
+                report.held += 1;
+                metrics().held_for_digest.get_or_create(&channel).inc();
+                continue;
             }
             let mut dead = Vec::new();
             if n.addresses.is_empty() {
@@ -324,6 +385,9 @@ pub async fn run_sender<T: Transport, S: Sender>(
         {
             break;
         }
+    }
+    if opts.drain_digests {
+        digest::drain(&transport, &mut sender, &opts, &mut report).await;
     }
     tracing::info!(channel = %opts.channel, sent = report.sent, duplicates = report.duplicates,
         dead = report.dead_lettered, "sender stopped");

@@ -62,6 +62,8 @@ struct ChannelSummary {
     channel: ChannelKind,
     destination: String,
     sent: u64,
+    /// Digest messages sent; their notifications count in `sent`.
+    digests: u64,
     duplicates: u64,
     dead_lettered: u64,
 }
@@ -134,9 +136,10 @@ fn print_summary(s: &RunSummary) {
     println!("notifications delivered: {sent}");
     for c in &s.notifications {
         println!(
-            "  {:<8} {:>6} sent, {} duplicates skipped, {} dead-lettered -> {}",
+            "  {:<8} {:>6} sent ({} digests), {} duplicates skipped, {} dead-lettered -> {}",
             c.channel.to_string(),
             c.sent,
+            c.digests,
             c.duplicates,
             c.dead_lettered,
             c.destination
@@ -178,7 +181,10 @@ async fn pipeline<T: Transport>(
     let mut senders = Vec::new();
     for ch in channels {
         let (sender, destination) = setup::sender_for(ch, config.senders.get(&ch), &args.out)?;
-        let opts = SenderOptions::new(ch, format!("{}-{ch}", fmn_core::transport::hostname()));
+        let opts = SenderOptions {
+            drain_digests: true,
+            ..SenderOptions::new(ch, format!("{}-{ch}", fmn_core::transport::hostname()))
+        };
         let handle = tokio::spawn(run_sender(
             transport.clone(),
             sender,
@@ -220,6 +226,7 @@ async fn pipeline<T: Transport>(
             channel,
             destination,
             sent: r.sent,
+            digests: r.digests,
             duplicates: r.duplicates,
             dead_lettered: r.dead_lettered,
         });

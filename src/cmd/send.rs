@@ -55,8 +55,8 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
         m.await?;
     }
     eprintln!(
-        "fmn send: {} sent, {} duplicates skipped, {} retries scheduled, {} dead-lettered, {} spent one-shot",
-        r.sent, r.duplicates, r.retries, r.dead_lettered, r.oneshot_spent
+        "fmn send: {} sent, {} duplicates skipped, {} retries scheduled, {} dead-lettered, {} spent one-shot, {} held for digests, {} digests sent",
+        r.sent, r.duplicates, r.retries, r.dead_lettered, r.oneshot_spent, r.held, r.digests
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -54,12 +54,26 @@ fn run_without_arguments_replays_the_bundled_sample() {
         stdout.contains("887 dispatched, 0 dead-lettered"),
         "{stdout}"
     );
-    for channel in ["email", "irc"] {
+    for (channel, want_digests) in [("email", true), ("irc", false)] {
         let file = dir.path().join("fmn-out").join(format!("{channel}.jsonl"));
-        let lines = std::fs::read_to_string(&file).unwrap().lines().count();
-        assert!(lines > 0);
+        // A line is one delivery, or a digest of several.
+        let (mut sent, mut digests) = (0, 0);
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            match v.get("digest").and_then(|d| d.as_array()) {
+                Some(items) => {
+                    assert_eq!(v["user"], "pingou", "the sample's one digest user");
+                    sent += items.len();
+                    digests += 1;
+                }
+                None => sent += 1,
+            }
+        }
+        assert!(sent > 0);
+        // pingou collects email in digests of 20: the rest of his is sent when the run ends.
+        assert_eq!(digests > 0, want_digests, "{channel}: {digests} digests");
         assert!(
-            stdout.contains(&format!("{channel:<8} {lines:>6} sent, 0 duplicates skipped, 0 dead-lettered -> fmn-out/{channel}.jsonl")),
+            stdout.contains(&format!("{channel:<8} {sent:>6} sent ({digests} digests), 0 duplicates skipped, 0 dead-lettered -> fmn-out/{channel}.jsonl")),
             "{stdout}"
         );
     }

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod data;
 mod dead;
+mod digests;
 mod faults;
 mod metrics;
 mod pipeline;

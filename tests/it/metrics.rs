@@ -159,16 +159,27 @@ async fn consumer_worker_and_sender_serve_metrics_and_health() {
         "every mail delivered",
         async || {
             body = scrape(sp).await;
-            // Delivered counts before the batch is acknowledged: wait for the queue too.
-            sample(&body, "fmn_sender_delivered_total{channel=\"email\"}").unwrap_or(0.0) >= emails
+            // Delivered counts before the batch is acknowledged: wait for the queue too. The
+            // example's pingou collects his in digests of 20 or an hour: some are held.
+            sample(&body, "fmn_sender_delivered_total{channel=\"email\"}").unwrap_or(0.0)
+                + sample(&body, "fmn_sender_held_for_digest_total{channel=\"email\"}")
+                    .unwrap_or(0.0)
+                >= emails
                 && sample(&body, "fmn_queue_waiting{queue=\"out:email\"}") == Some(0.0)
         },
     )
     .await;
+    let held = sample(&body, "fmn_sender_held_for_digest_total{channel=\"email\"}")
+        .expect("pingou's digest");
+    let digests = sample(&body, "fmn_sender_digests_sent_total{channel=\"email\"}")
+        .expect("pingou's digests of 20");
+    let delivered = sample(&body, "fmn_sender_delivered_total{channel=\"email\"}");
+    assert!(held > 0.0 && digests >= 1.0, "{body}");
+    // Each held notification is delivered in a digest of 20 or still held.
     assert_eq!(
-        sample(&body, "fmn_sender_delivered_total{channel=\"email\"}"),
-        Some(emails),
-        "each mail once: {body}"
+        delivered.map(|d| d - 20.0 * digests),
+        Some(emails - held),
+        "each mail once, each digest of 20: {body}"
     );
 
     assert_eq!(get(wp, "/healthz"), Some((200, "ok\n".into())));

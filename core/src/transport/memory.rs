@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::{
-    DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE,
-    Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo, count_shared, decode,
-    encode, out_queue_name, split_shared, work_queue_name,
+    DEFAULT_WORKER_TTL, DIGEST_LONGEST_WAIT, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth,
+    SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError, WorkItem, WorkerCounts,
+    WorkerInfo, count_shared, decode, digest_due_in, encode, out_queue_name, split_shared,
+    work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
+use crate::prefs::Digest;
 
 /// An in-process transport. Clones share the same queues and the same reading session;
 /// [`MemoryTransport::reconnect`] opens a new session, as a restarted process would.
@@ -41,6 +43,8 @@ struct State {
     retries: HashMap<ChannelKind, Vec<(Instant, String)>>,
     /// One-shot filter (user, channel, filter) -> the delivery id that used it.
     oneshots: HashMap<(String, ChannelKind, String), String>,
+    /// Digests by (channel, user).
+    digests: HashMap<(ChannelKind, String), HeldDigest>,
     fields: BTreeMap<String, BTreeMap<String, String>>,
     data: (u64, crate::Relations),
 }
@@ -54,6 +58,29 @@ impl State {
                 id: worker.to_owned(),
                 ..Default::default()
             })
+    }
+}
+
+/// The notifications held for one user's digest on one channel.
+#[derive(Default)]
+struct HeldDigest {
+    /// As JSON, oldest first.
+    items: Vec<String>,
+    /// Their delivery ids.
+    ids: HashSet<String>,
+    due: Option<Instant>,
+    /// How many of `items` were taken for sending and not finished.
+    taken: Option<usize>,
+    failures: u32,
+    /// Who holds it, until when.
+    lease: Option<(String, Instant)>,
+}
+
+impl HeldDigest {
+    fn fall_due(&mut self, digest: &Digest) {
+        self.due = Some(
+            Instant::now() + Duration::from_millis(digest_due_in(self.items.len() as u64, digest)),
+        );
     }
 }
 
@@ -465,6 +492,147 @@ impl Transport for MemoryTransport {
             .entry((n.user.clone(), n.channel, n.filter.clone()))
             .or_insert_with(|| n.delivery_id.clone());
         Ok(*winner == n.delivery_id)
+    }
+
+    async fn hold_for_digest(
+        &self,
+        channel: ChannelKind,
+        id: &EntryId,
+        n: &Notification,
+        digest: &Digest,
+    ) -> Result<(), TransportError> {
+        let data = encode(n);
+        let mut st = self.lock();
+        if let Some(q) = st.queues.get_mut(&out_queue_name(channel)) {
+            q.ack(std::slice::from_ref(id));
+        }
+        let d = st.digests.entry((channel, n.user.clone())).or_default();
+        if d.ids.insert(n.delivery_id.clone()) {
+            d.items.push(data);
+        }
+        let was = d.due;
+        d.fall_due(digest);
+        // An earlier due time stands: the oldest notification's delay counts.
+        if let (Some(was), Some(now)) = (was, d.due) {
+            d.due = Some(was.min(now));
+        }
+        Ok(())
+    }
+
+    async fn due_digests(
+        &self,
+        channel: ChannelKind,
+        within: Duration,
+        max: usize,
+    ) -> Result<Vec<String>, TransportError> {
+        let now = Instant::now() + within.min(DIGEST_LONGEST_WAIT * 2);
+        let st = self.lock();
+        let mut due: Vec<(Instant, String)> = st
+            .digests
+            .iter()
+            .filter(|((c, _), d)| *c == channel && d.due.is_some_and(|t| t <= now))
+            .filter_map(|((_, user), d)| Some((d.due?, user.clone())))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(max).map(|(_, u)| u).collect())
+    }
+
+    async fn take_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Option<DigestBatch>, TransportError> {
+        let mut st = self.lock();
+        let Some(d) = st.digests.get_mut(&(channel, user.to_owned())) else {
+            return Ok(None);
+        };
+        let now = Instant::now();
+        if d.items.is_empty()
+            || d.lease
+                .as_ref()
+                .is_some_and(|(who, until)| who != owner && *until > now)
+        {
+            return Ok(None);
+        }
+        d.lease = Some((owner.to_owned(), now + lease));
+        let newest = d
+            .items
+            .last()
+            .and_then(|i| serde_json::from_str::<Notification>(i).ok());
+        let limit = newest
+            .and_then(|n| n.digest?.max_count)
+            .filter(|c| *c > 0)
+            .map_or(max, |c| max.min(c as usize));
+        let count = *d.taken.get_or_insert(d.items.len().min(limit.max(1)));
+        let mut notifications = Vec::with_capacity(count);
+        for (i, item) in d.items[..count].iter().enumerate() {
+            notifications.push(decode::<Notification>(
+                &format!("digest:{channel}:{user}"),
+                &i.to_string(),
+                item.as_bytes(),
+            )?);
+        }
+        Ok(Some(DigestBatch {
+            notifications,
+            failures: d.failures,
+        }))
+    }
+
+    async fn finish_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        count: usize,
+        digest: &Digest,
+    ) -> Result<(), TransportError> {
+        let mut st = self.lock();
+        let key = (channel, user.to_owned());
+        let Some(d) = st.digests.get_mut(&key) else {
+            return Ok(());
+        };
+        let gone: Vec<String> = d.items.drain(..count.min(d.items.len())).collect();
+        for item in gone {
+            if let Ok(n) = serde_json::from_str::<Notification>(&item) {
+                d.ids.remove(&n.delivery_id);
+            }
+        }
+        d.taken = None;
+        d.failures = 0;
+        d.lease = None;
+        if d.items.is_empty() {
+            st.digests.remove(&key);
+        } else {
+            d.fall_due(digest);
+        }
+        Ok(())
+    }
+
+    async fn postpone_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        let mut st = self.lock();
+        if let Some(d) = st.digests.get_mut(&(channel, user.to_owned())) {
+            d.failures += 1;
+            d.lease = None;
+            d.due = Some(Instant::now() + delay);
+        }
+        Ok(())
+    }
+
+    async fn digests_waiting(&self, channel: ChannelKind) -> Result<u64, TransportError> {
+        Ok(self
+            .lock()
+            .digests
+            .iter()
+            .filter(|((c, _), _)| *c == channel)
+            .map(|(_, d)| d.items.len() as u64)
+            .sum())
     }
 
     async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {

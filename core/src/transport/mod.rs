@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::channel::ChannelKind;
 use crate::envelope::Envelope;
 use crate::notification::Notification;
+use crate::prefs::Digest;
 
 pub mod memory;
 pub mod prefs_store;
@@ -206,6 +207,30 @@ pub enum TransportError {
     Contended(String),
 }
 
+/// A digest with no `max_delay` still goes out once its oldest notification is this old.
+pub const DIGEST_LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A digest taken for sending ([`Transport::take_digest`]).
+#[derive(Debug, Clone)]
+pub struct DigestBatch {
+    /// Its notifications, oldest first.
+    pub notifications: Vec<Notification>,
+    /// How many times sending it failed for now so far.
+    pub failures: u32,
+}
+
+/// The due time of a digest holding `held` notifications, in milliseconds from now (0: due).
+pub(crate) fn digest_due_in(held: u64, digest: &Digest) -> u64 {
+    if digest.max_count.is_some_and(|c| held >= u64::from(c)) {
+        return 0;
+    }
+    digest
+        .max_delay
+        .unwrap_or(DIGEST_LONGEST_WAIT)
+        .as_millis()
+        .min(DIGEST_LONGEST_WAIT.as_millis()) as u64
+}
+
 /// How long a worker's heartbeat counts: a worker silent for longer is not dispatched to.
 pub const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(10);
 
@@ -325,6 +350,62 @@ pub trait Transport: Clone + Send + Sync + 'static {
         &self,
         n: &Notification,
     ) -> impl Future<Output = Result<bool, TransportError>> + Send;
+
+    /// Acknowledges notification `id` of `channel` and keeps `n` in its user's digest on that
+    /// channel: both or neither. A notification already held (same delivery id) is not held
+    /// twice. The digest falls due when it holds `digest.max_count` notifications or its
+    /// oldest is `digest.max_delay` old, by the transport's clock; with no delay, after
+    /// [`DIGEST_LONGEST_WAIT`].
+    fn hold_for_digest(
+        &self,
+        channel: ChannelKind,
+        id: &EntryId,
+        n: &Notification,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Users whose digest on `channel` is due within `within` from now (zero: due now), at
+    /// most `max`, soonest first.
+    fn due_digests(
+        &self,
+        channel: ChannelKind,
+        within: Duration,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<String>, TransportError>> + Send;
+    /// Takes `user`'s digest on `channel` for sending, leased to `owner` for `lease` (other
+    /// senders leave it alone meanwhile): its oldest notifications, at most `max` and at most
+    /// the newest one's `digest.max_count`. A digest
+    /// taken and not finished gives the same notifications again, to any taker, so sending it
+    /// is idempotent. `None` when another sender holds it or it is empty.
+    fn take_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> impl Future<Output = Result<Option<DigestBatch>, TransportError>> + Send;
+    /// The `count` notifications taken were delivered or given up on: removes them and
+    /// releases the digest. Notifications held meanwhile fall due by `digest`, counted from now.
+    fn finish_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        count: usize,
+        digest: &Digest,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Sending the digest taken failed for now: counts the failure, releases the digest and
+    /// makes it due again `delay` from now.
+    fn postpone_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Notifications held in the digests of `channel`.
+    fn digests_waiting(
+        &self,
+        channel: ChannelKind,
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
 
     /// Counters of every worker ever registered, sorted by id.
     fn worker_counts(

@@ -12,6 +12,12 @@
 //! | `{ns}:shared-work:requeued` | hash | `received`: entries of dead workers put back |
 //! | `{ns}:out:{channel}` | stream, group `senders` | field `d`: a [`Notification`] as JSON |
 //! | `{ns}:retry:{channel}` | sorted set | a [`Notification`] as JSON -> when its retry is due (ms) |
+//! | `{ns}:digest:{channel}:{user}` | list | notifications held for the user's digest, as JSON, oldest first |
+//! | `{ns}:digest-ids:{channel}:{user}` | set | their delivery ids |
+//! | `{ns}:digest-taken:{channel}:{user}` | hash | `count` taken for sending, `failures` so far |
+//! | `{ns}:digest-lease:{channel}:{user}` | string with TTL | the sender holding the digest |
+//! | `{ns}:digests:{channel}` | sorted set | user -> when their digest is due (ms) |
+//! | `{ns}:digest-held:{channel}` | counter | notifications held in the channel's digests |
 //! | `{ns}:dead` | stream | fields `stage`, `origin`, `reason`, `payload`, `payload_bytes` |
 //! | `{ns}:delivered:{key}` | string with TTL | a delivery was made |
 //! | `{ns}:module:{sha256}` | string | a published rule module's bytes |
@@ -33,13 +39,16 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, Value};
 
+use super::DIGEST_LONGEST_WAIT;
+
 use super::{
-    DEFAULT_WORKER_TTL, DeadLetter, Entry, EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE,
-    Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo, count_shared, decode,
-    encode, out_queue_name, split_shared, work_queue_name,
+    DEFAULT_WORKER_TTL, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth, SHARED_ID_PREFIX,
+    SHARED_QUEUE, Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo,
+    count_shared, decode, digest_due_in, encode, out_queue_name, split_shared, work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
+use crate::prefs::Digest;
 
 const WORK_GROUP: &str = "workers";
 const OUT_GROUP: &str = "senders";
@@ -115,6 +124,94 @@ for _, d in ipairs(due) do
   redis.call('ZREM', KEYS[1], d)
 end
 return #due
+";
+
+/// Holds a notification for a digest: KEYS = the user's digest list, its delivery ids, the due
+/// set, the channel's queue, the held counter; ARGV = group, entry id, notification, delivery
+/// id, user, max count (0: none), delay in ms.
+const HOLD_DIGEST: &str = r"
+if redis.call('SADD', KEYS[2], ARGV[4]) == 1 then
+  redis.call('RPUSH', KEYS[1], ARGV[3])
+  redis.call('INCR', KEYS[5])
+end
+redis.call('XACK', KEYS[4], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[4], ARGV[2])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local due = now + tonumber(ARGV[7])
+local count = tonumber(ARGV[6])
+if count > 0 and redis.call('LLEN', KEYS[1]) >= count then due = now end
+local was = redis.call('ZSCORE', KEYS[3], ARGV[5])
+if was and tonumber(was) < due then due = tonumber(was) end
+redis.call('ZADD', KEYS[3], due, ARGV[5])
+return 1
+";
+
+/// Users whose digest is due: KEYS = the due set; ARGV = max, within (ms).
+const DUE_DIGESTS: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now + tonumber(ARGV[2]), 'LIMIT', 0, tonumber(ARGV[1]))
+";
+
+/// Takes a digest: KEYS = lease, list, taken; ARGV = owner, lease ms, max. At most the newest
+/// notification's `max_count` are taken.
+const TAKE_DIGEST: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return false end
+local len = redis.call('LLEN', KEYS[2])
+if len == 0 then return false end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local n = tonumber(redis.call('HGET', KEYS[3], 'count') or '0')
+if n == 0 or n > len then
+  local max = tonumber(ARGV[3])
+  local ok, newest = pcall(cjson.decode, redis.call('LINDEX', KEYS[2], -1))
+  if ok and type(newest) == 'table' and type(newest.digest) == 'table'
+    and type(newest.digest.max_count) == 'number' and newest.digest.max_count > 0 then
+    max = math.min(max, newest.digest.max_count)
+  end
+  n = math.min(len, max)
+  redis.call('HSET', KEYS[3], 'count', n)
+end
+local failures = tonumber(redis.call('HGET', KEYS[3], 'failures') or '0')
+return {failures, redis.call('LRANGE', KEYS[2], 0, n - 1)}
+";
+
+/// Finishes a digest: KEYS = lease, list, ids, taken, due set, held counter; ARGV = user, count,
+/// max count (0: none), delay in ms.
+const FINISH_DIGEST: &str = r"
+local n = tonumber(ARGV[2])
+local items = redis.call('LRANGE', KEYS[2], 0, n - 1)
+for _, item in ipairs(items) do
+  local ok, d = pcall(cjson.decode, item)
+  if ok and type(d) == 'table' and d.delivery_id then redis.call('SREM', KEYS[3], d.delivery_id) end
+end
+redis.call('LTRIM', KEYS[2], #items, -1)
+redis.call('DECRBY', KEYS[6], #items)
+redis.call('DEL', KEYS[4], KEYS[1])
+local left = redis.call('LLEN', KEYS[2])
+if left == 0 then
+  redis.call('ZREM', KEYS[5], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  return 0
+end
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local due = now + tonumber(ARGV[4])
+local count = tonumber(ARGV[3])
+if count > 0 and left >= count then due = now end
+redis.call('ZADD', KEYS[5], due, ARGV[1])
+return left
+";
+
+/// Postpones a digest: KEYS = lease, taken, due set; ARGV = user, delay in ms.
+const POSTPONE_DIGEST: &str = r"
+redis.call('HINCRBY', KEYS[2], 'failures', 1)
+redis.call('DEL', KEYS[1])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
+return 1
 ";
 
 const HEARTBEAT: &str = r"
@@ -1032,6 +1129,135 @@ impl Transport for RedisTransport {
 
     async fn claim_oneshot(&self, n: &Notification) -> Result<bool, TransportError> {
         self.claim_oneshot_use(n).await
+    }
+
+    async fn hold_for_digest(
+        &self,
+        channel: ChannelKind,
+        id: &EntryId,
+        n: &Notification,
+        digest: &Digest,
+    ) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        let k = |what: &str| self.key(&format!("{what}:{channel}:{}", n.user));
+        let _: i64 = Script::new(HOLD_DIGEST)
+            .key(k("digest"))
+            .key(k("digest-ids"))
+            .key(self.key(&format!("digests:{channel}")))
+            .key(self.key(&out_queue_name(channel)))
+            .key(self.key(&format!("digest-held:{channel}")))
+            .arg(OUT_GROUP)
+            .arg(&id.0)
+            .arg(encode(n))
+            .arg(&n.delivery_id)
+            .arg(&n.user)
+            .arg(digest.max_count.unwrap_or(0))
+            .arg(digest_due_in(0, digest))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn due_digests(
+        &self,
+        channel: ChannelKind,
+        within: Duration,
+        max: usize,
+    ) -> Result<Vec<String>, TransportError> {
+        let mut conn = self.conn.clone();
+        Ok(Script::new(DUE_DIGESTS)
+            .key(self.key(&format!("digests:{channel}")))
+            .arg(max)
+            .arg(within.min(DIGEST_LONGEST_WAIT * 2).as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?)
+    }
+
+    async fn take_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        owner: &str,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Option<DigestBatch>, TransportError> {
+        let mut conn = self.conn.clone();
+        let k = |what: &str| self.key(&format!("{what}:{channel}:{user}"));
+        let taken: Option<(u32, Vec<Vec<u8>>)> = Script::new(TAKE_DIGEST)
+            .key(k("digest-lease"))
+            .key(k("digest"))
+            .key(k("digest-taken"))
+            .arg(owner)
+            .arg(lease.as_millis().max(1) as u64)
+            .arg(max.max(1))
+            .invoke_async(&mut conn)
+            .await?;
+        let Some((failures, items)) = taken else {
+            return Ok(None);
+        };
+        let queue = k("digest");
+        let notifications = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| decode(&queue, &i.to_string(), item))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(DigestBatch {
+            notifications,
+            failures,
+        }))
+    }
+
+    async fn finish_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        count: usize,
+        digest: &Digest,
+    ) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        let k = |what: &str| self.key(&format!("{what}:{channel}:{user}"));
+        let _: i64 = Script::new(FINISH_DIGEST)
+            .key(k("digest-lease"))
+            .key(k("digest"))
+            .key(k("digest-ids"))
+            .key(k("digest-taken"))
+            .key(self.key(&format!("digests:{channel}")))
+            .key(self.key(&format!("digest-held:{channel}")))
+            .arg(user)
+            .arg(count)
+            .arg(digest.max_count.unwrap_or(0))
+            .arg(digest_due_in(0, digest))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn postpone_digest(
+        &self,
+        channel: ChannelKind,
+        user: &str,
+        delay: Duration,
+    ) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        let k = |what: &str| self.key(&format!("{what}:{channel}:{user}"));
+        let _: i64 = Script::new(POSTPONE_DIGEST)
+            .key(k("digest-lease"))
+            .key(k("digest-taken"))
+            .key(self.key(&format!("digests:{channel}")))
+            .arg(user)
+            .arg(delay.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn digests_waiting(&self, channel: ChannelKind) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        let n: Option<i64> = redis::cmd("GET")
+            .arg(self.key(&format!("digest-held:{channel}")))
+            .query_async(&mut conn)
+            .await?;
+        Ok(n.unwrap_or(0).max(0) as u64)
     }
 
     async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {
