@@ -127,6 +127,7 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
                     if matches!(error, SendError::Permanent(_))
                         || attempts >= opts.max_attempts =>
                 {
+                    crate::run::flag_address(t, last, address, &error).await;
                     dead.extend(
                         items
                             .iter()

@@ -122,6 +122,23 @@ pub(crate) fn give_up(
     )
 }
 
+/// Records an address refused for good, for `fmn prefs show`; best effort: the dead letter
+/// keeps the failure whatever happens here.
+pub(crate) async fn flag_address<T: Transport>(
+    transport: &T,
+    n: &Notification,
+    address: &str,
+    error: &SendError,
+) {
+    if let SendError::Permanent(reason) = error
+        && let Err(e) = transport
+            .record_address_failure(&n.user, n.channel, address, reason)
+            .await
+    {
+        tracing::warn!(user = %n.user, address, "recording the address failure failed: {e}");
+    }
+}
+
 pub(crate) async fn retry_transport<R, F, Fut>(
     what: &str,
     cancel: &CancellationToken,
@@ -321,6 +338,7 @@ pub async fn run_sender<T: Transport, S: Sender>(
                     }
                     Attempt::Failed(error) => {
                         metrics().delivery_failures.get_or_create(&channel).inc();
+                        flag_address(&transport, n, address, &error).await;
                         if matches!(error, SendError::Permanent(_)) || attempts >= opts.max_attempts
                         {
                             dead.push(give_up(n, address, &error, attempts, sender.name()));

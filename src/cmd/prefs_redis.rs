@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::prefs::User;
-use fmn_core::transport::{RedisTransport, SetUserError};
+use fmn_core::transport::{RedisTransport, SetUserError, Transport};
 use fmn_core::{ChannelKind, Preferences};
 use fmn_host::{Plan, RuleSet};
 
@@ -223,6 +223,15 @@ pub async fn show(redis: &RedisTransport, user: &str, json: bool) -> Result<Exit
         println!("{}", serde_json::to_string_pretty(&one)?);
     } else {
         print!("{}", toml::to_string(&one)?);
+    }
+    // On stderr, so what is printed on stdout can be imported again as it is.
+    for f in redis.address_failures(user).await? {
+        let when = jiff::Timestamp::from_millisecond(f.last_ms as i64)
+            .map_or_else(|_| format!("{} ms", f.last_ms), |t| t.to_string());
+        eprintln!(
+            "warning: {} address {:?} was refused for good {} time(s), last at {when}: {}",
+            f.channel, f.address, f.count, f.reason
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

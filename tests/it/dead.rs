@@ -56,6 +56,39 @@ async fn a_refused_mail_is_dead_lettered_listed_replayed_and_delivered() {
     let n: Notification = serde_json::from_str(json["payload"].as_str().unwrap()).unwrap();
     assert_eq!(n.user, "ralph");
 
+    // The address is flagged: `fmn prefs show` says so on stderr, stdout stays importable.
+    let prefs = dir.path().join("ralph.toml");
+    std::fs::write(
+        &prefs,
+        "[users.ralph.channels.email]\naddresses = [\"ralph@example.org\"]\n",
+    )
+    .unwrap();
+    let out = run(&mut with(&["prefs", "import", prefs.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&mut with(&["prefs", "show", "ralph"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        fmn_core::Preferences::parse_text("shown", &text(&out.stdout), false).is_ok(),
+        "{}",
+        text(&out.stdout)
+    );
+    let warning = text(&out.stderr);
+    assert!(
+        warning.starts_with("warning: email address \"ralph@example.org\" was refused for good 1 time(s), last at 20")
+            && warning.trim_end().ends_with(": permanent error (550): Mailbox unavailable"),
+        "{warning}"
+    );
+    let failures = transport.address_failures("ralph").await.unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (
+            failures[0].channel,
+            failures[0].address.as_str(),
+            failures[0].count
+        ),
+        (ChannelKind::Email, "ralph@example.org", 1)
+    );
+
     // Fixed: the sender, still running, delivers what is replayed.
     let out = run(&mut with(&["dead", "replay"]));
     assert!(out.status.success(), "{}", text(&out.stderr));

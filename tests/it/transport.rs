@@ -423,6 +423,39 @@ async fn digests<T: Transport>(t: &T) {
     );
 }
 
+/// Addresses refused for good are kept per user, newest reason, with a count.
+async fn address_failures<T: Transport>(t: &T) {
+    assert!(t.address_failures("ralph").await.unwrap().is_empty());
+    t.record_address_failure(
+        "ralph",
+        ChannelKind::Email,
+        "r@example.org",
+        "550 no such user",
+    )
+    .await
+    .unwrap();
+    t.record_address_failure("ralph", ChannelKind::Push, "tok:1", "UNREGISTERED")
+        .await
+        .unwrap();
+    t.record_address_failure("ralph", ChannelKind::Email, "r@example.org", "551 gone")
+        .await
+        .unwrap();
+    let f = t.address_failures("ralph").await.unwrap();
+    let seen: Vec<(ChannelKind, &str, &str, u64)> = f
+        .iter()
+        .map(|f| (f.channel, f.address.as_str(), f.reason.as_str(), f.count))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (ChannelKind::Email, "r@example.org", "551 gone", 2),
+            (ChannelKind::Push, "tok:1", "UNREGISTERED", 1)
+        ]
+    );
+    assert!(f[0].last_ms > 1_700_000_000_000, "{}", f[0].last_ms);
+    assert!(t.address_failures("other").await.unwrap().is_empty());
+}
+
 const TTL: Duration = Duration::from_millis(300);
 
 async fn redis(server: &RedisServer) -> RedisTransport {
@@ -709,6 +742,7 @@ conformance!(consumer_backpressure);
 conformance!(shared_queue);
 conformance!(oneshot_claims);
 conformance!(digests);
+conformance!(address_failures);
 
 /// Redis only: an entry that is not ours is moved to the dead letters instead of blocking its
 /// reader forever.

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::{
-    DEFAULT_WORKER_TTL, DIGEST_LONGEST_WAIT, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth,
-    SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError, WorkItem, WorkerCounts,
-    WorkerInfo, count_shared, decode, digest_due_in, encode, out_queue_name, split_shared,
-    work_queue_name,
+    AddressFailure, DEFAULT_WORKER_TTL, DIGEST_LONGEST_WAIT, DeadLetter, DigestBatch, Entry,
+    EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError,
+    WorkItem, WorkerCounts, WorkerInfo, count_shared, decode, digest_due_in, encode,
+    out_queue_name, split_shared, work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
@@ -45,6 +45,8 @@ struct State {
     oneshots: HashMap<(String, ChannelKind, String), String>,
     /// Digests by (channel, user).
     digests: HashMap<(ChannelKind, String), HeldDigest>,
+    /// Addresses refused for good, by user.
+    address_failures: HashMap<String, BTreeMap<(ChannelKind, String), AddressFailure>>,
     fields: BTreeMap<String, BTreeMap<String, String>>,
     data: (u64, crate::Relations),
 }
@@ -633,6 +635,41 @@ impl Transport for MemoryTransport {
             .filter(|((c, _), _)| *c == channel)
             .map(|(_, d)| d.items.len() as u64)
             .sum())
+    }
+
+    async fn record_address_failure(
+        &self,
+        user: &str,
+        channel: ChannelKind,
+        address: &str,
+        reason: &str,
+    ) -> Result<(), TransportError> {
+        let mut st = self.lock();
+        let f = st
+            .address_failures
+            .entry(user.to_owned())
+            .or_default()
+            .entry((channel, address.to_owned()))
+            .or_insert_with(|| AddressFailure {
+                channel,
+                address: address.to_owned(),
+                reason: String::new(),
+                last_ms: 0,
+                count: 0,
+            });
+        f.reason = reason.to_owned();
+        f.last_ms = crate::metrics::now_us() / 1000;
+        f.count += 1;
+        Ok(())
+    }
+
+    async fn address_failures(&self, user: &str) -> Result<Vec<AddressFailure>, TransportError> {
+        Ok(self
+            .lock()
+            .address_failures
+            .get(user)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default())
     }
 
     async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {

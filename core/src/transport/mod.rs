@@ -207,6 +207,24 @@ pub enum TransportError {
     Contended(String),
 }
 
+/// How long an address failure is remembered after the last one.
+pub const ADDRESS_FAILURES_KEPT: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// An address refused for good ([`Transport::record_address_failure`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressFailure {
+    /// The channel.
+    pub channel: ChannelKind,
+    /// The address.
+    pub address: String,
+    /// The last refusal's reason.
+    pub reason: String,
+    /// When it was last refused, in milliseconds since the Unix epoch.
+    pub last_ms: u64,
+    /// How many times it was refused.
+    pub count: u64,
+}
+
 /// A digest with no `max_delay` still goes out once its oldest notification is this old.
 pub const DIGEST_LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -406,6 +424,22 @@ pub trait Transport: Clone + Send + Sync + 'static {
         &self,
         channel: ChannelKind,
     ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+
+    /// Records that `address` of `user` on `channel` was refused for good (a bounced mail, an
+    /// unregistered device), so `fmn prefs show` can say so. The newest failure per address is
+    /// kept, with a count, for [`ADDRESS_FAILURES_KEPT`] after the last one.
+    fn record_address_failure(
+        &self,
+        user: &str,
+        channel: ChannelKind,
+        address: &str,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// The failures recorded for `user`'s addresses, by channel then address.
+    fn address_failures(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Vec<AddressFailure>, TransportError>> + Send;
 
     /// Counters of every worker ever registered, sorted by id.
     fn worker_counts(

@@ -18,6 +18,7 @@
 //! | `{ns}:digest-lease:{channel}:{user}` | string with TTL | the sender holding the digest |
 //! | `{ns}:digests:{channel}` | sorted set | user -> when their digest is due (ms) |
 //! | `{ns}:digest-held:{channel}` | counter | notifications held in the channel's digests |
+//! | `{ns}:address-failures:{user}` | hash, TTL 30 days | `{channel}:{address}` -> JSON `{reason, last_ms, count}` |
 //! | `{ns}:dead` | stream | fields `stage`, `origin`, `reason`, `payload`, `payload_bytes` |
 //! | `{ns}:delivered:{key}` | string with TTL | a delivery was made |
 //! | `{ns}:module:{sha256}` | string | a published rule module's bytes |
@@ -42,9 +43,10 @@ use redis::{Client, Script, Value};
 use super::DIGEST_LONGEST_WAIT;
 
 use super::{
-    DEFAULT_WORKER_TTL, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth, SHARED_ID_PREFIX,
-    SHARED_QUEUE, Stage, Transport, TransportError, WorkItem, WorkerCounts, WorkerInfo,
-    count_shared, decode, digest_due_in, encode, out_queue_name, split_shared, work_queue_name,
+    AddressFailure, DEFAULT_WORKER_TTL, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth,
+    SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError, WorkItem, WorkerCounts,
+    WorkerInfo, count_shared, decode, digest_due_in, encode, out_queue_name, split_shared,
+    work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
@@ -212,6 +214,22 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[2]), ARGV[1])
 return 1
+";
+
+/// Records an address failure: KEYS = the user's failures; ARGV = field, reason, TTL in ms.
+const ADDRESS_FAILURE: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local count = 0
+local was = redis.call('HGET', KEYS[1], ARGV[1])
+if was then
+  local ok, d = pcall(cjson.decode, was)
+  if ok and type(d) == 'table' and type(d.count) == 'number' then count = d.count end
+end
+redis.call('HSET', KEYS[1], ARGV[1],
+  cjson.encode({reason = ARGV[2], last_ms = now, count = count + 1}))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return count + 1
 ";
 
 const HEARTBEAT: &str = r"
@@ -1258,6 +1276,61 @@ impl Transport for RedisTransport {
             .query_async(&mut conn)
             .await?;
         Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    async fn record_address_failure(
+        &self,
+        user: &str,
+        channel: ChannelKind,
+        address: &str,
+        reason: &str,
+    ) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        let _: i64 = Script::new(ADDRESS_FAILURE)
+            .key(self.key(&format!("address-failures:{user}")))
+            .arg(format!("{channel}:{address}"))
+            .arg(reason)
+            .arg(super::ADDRESS_FAILURES_KEPT.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
+    async fn address_failures(&self, user: &str) -> Result<Vec<AddressFailure>, TransportError> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            reason: String,
+            last_ms: u64,
+            count: u64,
+        }
+        let mut conn = self.conn.clone();
+        let key = self.key(&format!("address-failures:{user}"));
+        let all: BTreeMap<String, String> = redis::cmd("HGETALL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await?;
+        let mut out = Vec::with_capacity(all.len());
+        for (field, value) in all {
+            let bad = |reason: String| TransportError::Decode {
+                queue: key.clone(),
+                id: field.clone(),
+                reason,
+            };
+            let (channel, address) = field
+                .split_once(':')
+                .ok_or_else(|| bad("expected CHANNEL:ADDRESS".into()))?;
+            let channel: ChannelKind = channel.parse().map_err(|e| bad(format!("{e}")))?;
+            let s: Stored = serde_json::from_str(&value).map_err(|e| bad(e.to_string()))?;
+            out.push(AddressFailure {
+                channel,
+                address: address.to_owned(),
+                reason: s.reason,
+                last_ms: s.last_ms,
+                count: s.count,
+            });
+        }
+        out.sort_by(|a, b| (a.channel, &a.address).cmp(&(b.channel, &b.address)));
+        Ok(out)
     }
 
     async fn worker_counts(&self) -> Result<Vec<WorkerCounts>, TransportError> {
