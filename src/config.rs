@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::ChannelKind;
-use fmn_senders::EmailConfig;
+use fmn_senders::{EmailConfig, IrcConfig};
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -301,6 +301,8 @@ impl WorkerSection {
 pub enum SenderConfig {
     /// SMTP.
     Smtp(EmailConfig),
+    /// IRC private messages.
+    Irc(IrcConfig),
     /// Append JSON lines to a file.
     File {
         /// The file.

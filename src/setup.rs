@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use fmn_core::transport::{RedisTransport, Transport, redis::RedisOptions};
 use fmn_core::{ChannelKind, Notification, Preferences};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule};
-use fmn_senders::{EmailSender, FileSender, SendError, Sender};
+use fmn_senders::{EmailSender, FileSender, IrcSender, SendError, Sender};
 
 use crate::config::SenderConfig;
 
@@ -120,6 +120,8 @@ pub enum AnySender {
     Email(Box<EmailSender>),
     /// JSON lines.
     File(FileSender),
+    /// IRC.
+    Irc(Box<IrcSender>),
 }
 
 impl Sender for AnySender {
@@ -127,6 +129,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Email(s) => s.name(),
             AnySender::File(s) => s.name(),
+            AnySender::Irc(s) => s.name(),
         }
     }
 
@@ -134,6 +137,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Email(s) => s.send(n, address).await,
             AnySender::File(s) => s.send(n, address).await,
+            AnySender::Irc(s) => s.send(n, address).await,
         }
     }
 
@@ -145,6 +149,7 @@ impl Sender for AnySender {
         match self {
             AnySender::Email(s) => s.send_digest(items, address).await,
             AnySender::File(s) => s.send_digest(items, address).await,
+            AnySender::Irc(s) => s.send_digest(items, address).await,
         }
     }
 }
@@ -159,6 +164,10 @@ pub fn sender_for(
         Some(SenderConfig::Smtp(cfg)) => (
             AnySender::Email(Box::new(EmailSender::new(cfg)?)),
             format!("smtp://{}:{}", cfg.host, cfg.port),
+        ),
+        Some(SenderConfig::Irc(cfg)) => (
+            AnySender::Irc(Box::new(IrcSender::new(cfg))),
+            format!("irc://{}:{}", cfg.server, cfg.port),
         ),
         Some(SenderConfig::File { path }) => (
             AnySender::File(FileSender::new(path)),

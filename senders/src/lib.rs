@@ -5,6 +5,7 @@
 //! - [`Sender`]: one delivery to one address, transient and permanent failures told apart.
 //! - [`email`]: mails, composed with lettre.
 //! - [`smtp`]: SMTP connections (lettre's client on sockets with `TCP_NODELAY`).
+//! - [`irc`](mod@irc): IRC private messages, confirmed by the server, paced.
 //! - [`file`](mod@file): JSON lines, the embedded default.
 //! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
 //! - [`digest`]: the loop's part for digests: hold, flush when due, compose.
@@ -12,6 +13,7 @@
 pub mod digest;
 pub mod email;
 pub mod file;
+pub mod irc;
 pub mod run;
 pub mod smtp;
 
@@ -21,6 +23,7 @@ use fmn_core::Notification;
 
 pub use email::{EmailConfig, EmailSender, TlsMode};
 pub use file::FileSender;
+pub use irc::{IrcConfig, IrcSender};
 pub use run::{SenderOptions, SenderReport, run_sender};
 
 /// Why a delivery failed.

@@ -7,6 +7,7 @@ mod data;
 mod dead;
 mod digests;
 mod faults;
+mod irc;
 mod metrics;
 mod pipeline;
 mod prefs_live;

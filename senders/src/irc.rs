@@ -1,0 +1,467 @@
+//! The IRC sender: private messages from one connection shared by every notification.
+//!
+//! IRC has no per-message acknowledgement, so after a notification's lines the sender sends a
+//! `PING` with a token of its own and counts the notification delivered only when the server
+//! answers that `PONG`: a server handles a client's commands in order, so by then it has taken
+//! every line before it. A connection lost before that answer leaves the notification to be
+//! tried again.
+//!
+//! Lines are paced by a token bucket (a burst, then one line per interval, about 2 s by
+//! default) so the server's flood protection never disconnects us, and cut by bytes, at word
+//! and UTF-8 boundaries, so that no line passes IRC's 512 bytes once the server has put its
+//! prefix (`:nick!user@host`) in front.
+
+use std::time::{Duration, Instant};
+
+use fmn_core::Notification;
+use futures_util::StreamExt;
+use irc::client::prelude::{Client, Command, Config, Response};
+use irc::proto::Message;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::{SendError, Sender};
+
+/// How the IRC sender connects and paces itself (`[senders.irc]`, `backend = "irc"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IrcConfig {
+    /// The server's host name.
+    pub server: String,
+    /// Its port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The nick notifications come from.
+    pub nickname: String,
+    /// The server password (`PASS`), if it wants one.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Identifies to NickServ with this password at the end of the MOTD.
+    #[serde(default)]
+    pub nickserv_password: Option<String>,
+    /// Lines sent at once before pacing starts.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Then one line per this many milliseconds.
+    #[serde(default = "default_interval")]
+    pub line_interval_ms: u64,
+    /// Lines of text per notification at most (the link may take one more).
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+    /// Seconds to connect and register, or to wait for the server's confirmation.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// A link the digest line ends with, e.g. the user's notification page.
+    #[serde(default)]
+    pub digest_link: Option<String>,
+}
+
+fn default_port() -> u16 {
+    6667
+}
+fn default_burst() -> u32 {
+    4
+}
+fn default_interval() -> u64 {
+    2000
+}
+fn default_max_lines() -> usize {
+    3
+}
+fn default_timeout() -> u64 {
+    30
+}
+
+/// IRC's line limit, CR LF included.
+const IRC_LINE: usize = 512;
+/// The longest host name a server may put in our prefix.
+const MAX_HOST: usize = 63;
+
+/// The bytes of text a `PRIVMSG` to `target` from `nick` may carry so that the line, with the
+/// prefix the server adds when relaying it, stays within 512 bytes.
+pub fn text_budget(nick: &str, target: &str) -> usize {
+    // ":nick!~user@host PRIVMSG target :" + CR LF; the user name is the nick, maybe with "~".
+    let overhead = 1 + nick.len() + 2 + nick.len() + 1 + MAX_HOST + 9 + target.len() + 2 + 2;
+    IRC_LINE.saturating_sub(overhead).max(16)
+}
+
+/// Cuts `text` into lines of at most `max` bytes, at spaces where it can and at character
+/// boundaries where a word is longer than a line. Line breaks and runs of whitespace become
+/// single spaces: an IRC line cannot hold a line break.
+pub fn split_lines(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(4);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word = word;
+        loop {
+            let sep = usize::from(!line.is_empty());
+            if line.len() + sep + word.len() <= max {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                break;
+            }
+            if !line.is_empty() {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            // A word longer than a line: cut it at a character boundary.
+            let mut cut = max;
+            while !word.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            lines.push(word[..cut].to_owned());
+            word = &word[cut..];
+        }
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+/// The lines of a notification: its summary in at most `max_lines` lines (the last ending in
+/// "..." when cut), then its link, on the last line if it fits, else on its own.
+pub fn render(n: &Notification, budget: usize, max_lines: usize) -> Vec<String> {
+    let summary = n
+        .meta
+        .summary
+        .clone()
+        .unwrap_or_else(|| n.message.topic.clone());
+    let mut lines = split_lines(&summary, budget);
+    if lines.len() > max_lines.max(1) {
+        lines.truncate(max_lines.max(1));
+        if let Some(last) = lines.last_mut() {
+            while last.len() + 3 > budget {
+                last.pop();
+            }
+            last.push_str("...");
+        }
+    }
+    if let Some(link) = &n.meta.link {
+        match lines.last_mut() {
+            Some(last) if last.len() + 1 + link.len() <= budget => {
+                last.push(' ');
+                last.push_str(link);
+            }
+            _ => lines.extend(split_lines(link, budget)),
+        }
+    }
+    lines
+}
+
+/// A burst of `burst` lines, then one per `interval`.
+struct Pacer {
+    burst: f64,
+    interval: Duration,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Pacer {
+    fn new(burst: u32, interval: Duration) -> Self {
+        Pacer {
+            burst: f64::from(burst.max(1)),
+            interval: interval.max(Duration::from_millis(1)),
+            tokens: f64::from(burst.max(1)),
+            at: Instant::now(),
+        }
+    }
+
+    async fn take(&mut self) {
+        let now = Instant::now();
+        let earned = now.duration_since(self.at).as_secs_f64() / self.interval.as_secs_f64();
+        self.tokens = (self.tokens + earned).min(self.burst);
+        self.at = now;
+        if self.tokens < 1.0 {
+            let wait = self.interval.mul_f64(1.0 - self.tokens);
+            tokio::time::sleep(wait).await;
+            self.tokens = 1.0;
+            self.at = Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
+}
+
+/// A registered connection: the client's sender, and what the server says.
+struct Connection {
+    sender: irc::client::Sender,
+    events: mpsc::UnboundedReceiver<Message>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// Sends notifications as IRC private messages.
+pub struct IrcSender {
+    cfg: IrcConfig,
+    conn: Option<Connection>,
+    pacer: Pacer,
+    pings: u64,
+    /// Failed connection attempts in a row, for the backoff.
+    failures: u32,
+    next_try: Option<Instant>,
+}
+
+impl IrcSender {
+    /// A sender for `cfg`; it connects on first use.
+    pub fn new(cfg: &IrcConfig) -> Self {
+        IrcSender {
+            pacer: Pacer::new(cfg.burst, Duration::from_millis(cfg.line_interval_ms)),
+            cfg: cfg.clone(),
+            conn: None,
+            pings: 0,
+            failures: 0,
+            next_try: None,
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.cfg.timeout_secs.max(1))
+    }
+
+    async fn connect(&self) -> Result<Connection, String> {
+        let config = Config {
+            nickname: Some(self.cfg.nickname.clone()),
+            server: Some(self.cfg.server.clone()),
+            port: Some(self.cfg.port),
+            password: self.cfg.password.clone(),
+            nick_password: self.cfg.nickserv_password.clone(),
+            ping_time: Some(60),
+            ping_timeout: Some(20),
+            ..Config::default()
+        };
+        let mut client = tokio::time::timeout(self.timeout(), Client::from_config(config))
+            .await
+            .map_err(|_| format!("no connection within {:?}", self.timeout()))?
+            .map_err(|e| e.to_string())?;
+        client.identify().map_err(|e| e.to_string())?;
+        let mut stream = client.stream().map_err(|e| e.to_string())?;
+        let (tx, mut events) = mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            // Polling the stream also writes what the sender queued and answers PINGs.
+            loop {
+                match stream.next().await {
+                    Some(Ok(m)) => {
+                        if tx.send(m).is_err() {
+                            break;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("irc: connection lost: {e}");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        });
+        let sender = client.sender();
+        // Registered once the MOTD is over: NickServ identification is sent then.
+        let deadline = tokio::time::Instant::now() + self.timeout();
+        loop {
+            let m = tokio::time::timeout_at(deadline, events.recv())
+                .await
+                .map_err(|_| format!("not registered within {:?}", self.timeout()))?
+                .ok_or("the server closed the connection while registering")?;
+            match &m.command {
+                Command::Response(Response::RPL_ENDOFMOTD | Response::ERR_NOMOTD, _) => break,
+                Command::Response(r, args) if r.is_error() => {
+                    return Err(format!("the server refused to register us: {r:?} {args:?}"));
+                }
+                Command::ERROR(e) => return Err(format!("the server said: {e}")),
+                _ => {}
+            }
+        }
+        tracing::info!(server = %self.cfg.server, port = self.cfg.port, nick = %self.cfg.nickname, "irc: connected");
+        Ok(Connection {
+            sender,
+            events,
+            driver,
+        })
+    }
+
+    /// Makes the connection if there is none; connection attempts back off from 1 s to 60 s.
+    async fn connection(&mut self) -> Result<(), SendError> {
+        if self.conn.as_ref().is_some_and(|c| c.driver.is_finished()) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            if let Some(at) = self.next_try {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            match self.connect().await {
+                Ok(c) => {
+                    self.failures = 0;
+                    self.next_try = None;
+                    self.conn = Some(c);
+                }
+                Err(e) => {
+                    let wait =
+                        Duration::from_secs(1 << self.failures.min(6)).min(Duration::from_secs(60));
+                    self.failures += 1;
+                    self.next_try = Some(Instant::now() + wait);
+                    return Err(SendError::Transient(format!(
+                        "irc {}:{}: {e}",
+                        self.cfg.server, self.cfg.port
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `lines` to `nick` and waits for the server to confirm it took them.
+    async fn deliver(&mut self, nick: &str, lines: &[String]) -> Result<(), SendError> {
+        let timeout = self.timeout();
+        self.pings += 1;
+        let token = format!("fmn-{}", self.pings);
+        self.connection().await?;
+        let lost = |e: &dyn std::fmt::Display| SendError::Transient(format!("irc: {e}"));
+        for line in lines {
+            self.pacer.take().await;
+            let conn = self.conn.as_mut().ok_or_else(|| lost(&"no connection"))?;
+            conn.sender.send_privmsg(nick, line).map_err(|e| lost(&e))?;
+        }
+        let conn = self.conn.as_mut().ok_or_else(|| lost(&"no connection"))?;
+        conn.sender
+            .send(Command::PING(token.clone(), None))
+            .map_err(|e| lost(&e))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let outcome = loop {
+            match tokio::time::timeout_at(deadline, conn.events.recv()).await {
+                Err(_) => break Err(lost(&format!("no answer within {timeout:?}"))),
+                Ok(None) => break Err(lost(&"connection lost before the server confirmed")),
+                Ok(Some(m)) => match &m.command {
+                    Command::PONG(a, b) if *a == token || b.as_deref() == Some(&token) => {
+                        break Ok(());
+                    }
+                    Command::Response(Response::ERR_NOSUCHNICK, args)
+                        if args.iter().any(|a| a.eq_ignore_ascii_case(nick)) =>
+                    {
+                        // Offline for now: tried again later, then dead-lettered.
+                        break Err(SendError::Transient(format!("irc: {nick} is not online")));
+                    }
+                    Command::ERROR(e) => break Err(lost(&format!("the server said: {e}"))),
+                    _ => {}
+                },
+            }
+        };
+        if let Err(SendError::Transient(e)) = &outcome
+            && !e.ends_with("is not online")
+        {
+            // Whatever the connection's state, start afresh.
+            self.conn = None;
+        }
+        outcome
+    }
+}
+
+impl Sender for IrcSender {
+    fn name(&self) -> &'static str {
+        "irc"
+    }
+
+    async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
+        let nick = valid_nick(address)?;
+        let lines = render(n, text_budget(&self.cfg.nickname, nick), self.cfg.max_lines);
+        self.deliver(nick, &lines).await
+    }
+
+    async fn send_digest(
+        &mut self,
+        items: &[Notification],
+        address: &str,
+    ) -> Result<(), SendError> {
+        let nick = valid_nick(address)?;
+        let budget = text_budget(&self.cfg.nickname, nick);
+        let newest = items
+            .last()
+            .and_then(|n| n.meta.summary.clone())
+            .unwrap_or_default();
+        let mut line = format!("{} notifications; the newest: {newest}", items.len());
+        let link = self
+            .cfg
+            .digest_link
+            .clone()
+            .or_else(|| items.last().and_then(|n| n.meta.link.clone()));
+        let tail = link.map(|l| format!(" {l}")).unwrap_or_default();
+        let room = budget.saturating_sub(tail.len());
+        if line.len() > room {
+            let mut cut = room.saturating_sub(3);
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            line.truncate(cut);
+            line.push_str("...");
+        }
+        line.push_str(&tail);
+        self.deliver(nick, &[line]).await
+    }
+}
+
+/// `address` if it can be a nick: IRC would read spaces, commas or a leading `#` otherwise.
+fn valid_nick(address: &str) -> Result<&str, SendError> {
+    let ok = !address.is_empty()
+        && address.len() <= 64
+        && !address.starts_with(['#', '&', ':'])
+        && !address.contains([' ', ',', '\r', '\n', '\0', '!', '@']);
+    if ok {
+        Ok(address)
+    } else {
+        Err(SendError::Permanent(format!(
+            "{address:?} is not an IRC nick"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_cut_at_words_and_characters_within_the_budget() {
+        let text = "héllo wörld ".repeat(100) + &"ä".repeat(300);
+        for max in [16, 50, 397] {
+            let lines = split_lines(&text, max);
+            assert!(
+                lines.iter().all(|l| l.len() <= max && !l.is_empty()),
+                "{max}"
+            );
+            let joined: String = lines.concat();
+            let words: String = text.split_whitespace().collect();
+            assert_eq!(
+                joined.replace(' ', ""),
+                words,
+                "nothing lost or added at {max}"
+            );
+        }
+        assert_eq!(split_lines("a  b\r\nc", 100), ["a b c"]);
+        assert!(split_lines("  ", 10).is_empty());
+    }
+
+    #[test]
+    fn the_budget_leaves_room_for_the_server_prefix() {
+        let nick = "fmn-notifications";
+        let target = "threebean";
+        let budget = text_budget(nick, target);
+        let prefix = format!(
+            ":{nick}!~{nick}@{} PRIVMSG {target} :",
+            "h".repeat(MAX_HOST)
+        );
+        assert_eq!(prefix.len() + budget + 2, IRC_LINE);
+    }
+
+    #[test]
+    fn nicks_that_irc_would_misread_are_refused() {
+        assert!(valid_nick("threebean").is_ok());
+        for bad in ["", "#fedora", "a b", "a,b", "x\r\nQUIT"] {
+            assert!(valid_nick(bad).is_err(), "{bad:?}");
+        }
+    }
+}
