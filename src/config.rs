@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::ChannelKind;
-use fmn_senders::{EmailConfig, IrcConfig};
+use fmn_senders::{EmailConfig, IrcConfig, PushConfig};
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -303,6 +303,9 @@ pub enum SenderConfig {
     Smtp(EmailConfig),
     /// IRC private messages.
     Irc(IrcConfig),
+    /// Firebase Cloud Messaging HTTP v1 (`gcm` is accepted: FMN's name for it).
+    #[serde(alias = "gcm")]
+    Fcm(PushConfig),
     /// Append JSON lines to a file.
     File {
         /// The file.

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use fmn_core::transport::{RedisTransport, Transport, redis::RedisOptions};
 use fmn_core::{ChannelKind, Notification, Preferences};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule};
-use fmn_senders::{EmailSender, FileSender, IrcSender, SendError, Sender};
+use fmn_senders::{EmailSender, FileSender, IrcSender, PushSender, SendError, Sender};
 
 use crate::config::SenderConfig;
 
@@ -122,6 +122,8 @@ pub enum AnySender {
     File(FileSender),
     /// IRC.
     Irc(Box<IrcSender>),
+    /// FCM.
+    Push(Box<PushSender>),
 }
 
 impl Sender for AnySender {
@@ -130,6 +132,7 @@ impl Sender for AnySender {
             AnySender::Email(s) => s.name(),
             AnySender::File(s) => s.name(),
             AnySender::Irc(s) => s.name(),
+            AnySender::Push(s) => s.name(),
         }
     }
 
@@ -138,6 +141,7 @@ impl Sender for AnySender {
             AnySender::Email(s) => s.send(n, address).await,
             AnySender::File(s) => s.send(n, address).await,
             AnySender::Irc(s) => s.send(n, address).await,
+            AnySender::Push(s) => s.send(n, address).await,
         }
     }
 
@@ -150,6 +154,7 @@ impl Sender for AnySender {
             AnySender::Email(s) => s.send_digest(items, address).await,
             AnySender::File(s) => s.send_digest(items, address).await,
             AnySender::Irc(s) => s.send_digest(items, address).await,
+            AnySender::Push(s) => s.send_digest(items, address).await,
         }
     }
 }
@@ -168,6 +173,10 @@ pub fn sender_for(
         Some(SenderConfig::Irc(cfg)) => (
             AnySender::Irc(Box::new(IrcSender::new(cfg))),
             format!("irc://{}:{}", cfg.server, cfg.port),
+        ),
+        Some(SenderConfig::Fcm(cfg)) => (
+            AnySender::Push(Box::new(PushSender::new(cfg)?)),
+            cfg.endpoint.clone(),
         ),
         Some(SenderConfig::File { path }) => (
             AnySender::File(FileSender::new(path)),

@@ -123,10 +123,7 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
                         .await?;
                     }
                 }
-                Err(error)
-                    if matches!(error, SendError::Permanent(_))
-                        || attempts >= opts.max_attempts =>
-                {
+                Err(error) if error.is_permanent() || attempts >= opts.max_attempts => {
                     crate::run::flag_address(t, last, address, &error).await;
                     dead.extend(
                         items
@@ -162,7 +159,7 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
                 .inc_by(count);
         }
         if let Some(error) = for_now {
-            let wait = delay(opts, attempts - 1);
+            let wait = delay(opts, attempts - 1).max(error.retry_after().unwrap_or_default());
             tracing::info!(
                 channel = %opts.channel, user = %user, notifications = items.len(),
                 "digest attempt {attempts} failed: {error}; retrying in {} ms", wait.as_millis()

@@ -6,6 +6,7 @@
 //! - [`email`]: mails, composed with lettre.
 //! - [`smtp`]: SMTP connections (lettre's client on sockets with `TCP_NODELAY`).
 //! - [`irc`](mod@irc): IRC private messages, confirmed by the server, paced.
+//! - [`push`]: Firebase Cloud Messaging HTTP v1.
 //! - [`file`](mod@file): JSON lines, the embedded default.
 //! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
 //! - [`digest`]: the loop's part for digests: hold, flush when due, compose.
@@ -14,6 +15,7 @@ pub mod digest;
 pub mod email;
 pub mod file;
 pub mod irc;
+pub mod push;
 pub mod run;
 pub mod smtp;
 
@@ -24,6 +26,7 @@ use fmn_core::Notification;
 pub use email::{EmailConfig, EmailSender, TlsMode};
 pub use file::FileSender;
 pub use irc::{IrcConfig, IrcSender};
+pub use push::{PushConfig, PushSender};
 pub use run::{SenderOptions, SenderReport, run_sender};
 
 /// Why a delivery failed.
@@ -35,6 +38,33 @@ pub enum SendError {
     /// Retrying will not help: the address is refused, the message rejected.
     #[error("permanent: {0}")]
     Permanent(String),
+    /// Worth retrying, not before `after` (the server said so: `Retry-After`).
+    #[error("transient: {reason} (retry after {after:?})")]
+    RetryAfter {
+        /// What the server said.
+        reason: String,
+        /// How long it asked to wait.
+        after: std::time::Duration,
+    },
+    /// The address no longer exists (a device token the push service dropped): permanent,
+    /// and the address is removed from the user's preferences.
+    #[error("permanent: address gone: {0}")]
+    AddressGone(String),
+}
+
+impl SendError {
+    /// Retrying will not help.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, SendError::Permanent(_) | SendError::AddressGone(_))
+    }
+
+    /// The least wait before trying again that the remote side asked for.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            SendError::RetryAfter { after, .. } => Some(*after),
+            _ => None,
+        }
+    }
 }
 
 /// Delivers notifications on one channel.

@@ -130,12 +130,25 @@ pub(crate) async fn flag_address<T: Transport>(
     address: &str,
     error: &SendError,
 ) {
-    if let SendError::Permanent(reason) = error
-        && let Err(e) = transport
-            .record_address_failure(&n.user, n.channel, address, reason)
-            .await
+    let reason = match error {
+        SendError::Permanent(r) | SendError::AddressGone(r) => r,
+        _ => return,
+    };
+    if let Err(e) = transport
+        .record_address_failure(&n.user, n.channel, address, reason)
+        .await
     {
         tracing::warn!(user = %n.user, address, "recording the address failure failed: {e}");
+    }
+    if matches!(error, SendError::AddressGone(_)) {
+        match transport.disable_address(&n.user, n.channel, address).await {
+            Ok(true) => tracing::info!(
+                user = %n.user, channel = %n.channel, address,
+                "address removed from the user's preferences: {reason}"
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(user = %n.user, address, "removing the address failed: {e}"),
+        }
     }
 }
 
@@ -339,8 +352,7 @@ pub async fn run_sender<T: Transport, S: Sender>(
                     Attempt::Failed(error) => {
                         metrics().delivery_failures.get_or_create(&channel).inc();
                         flag_address(&transport, n, address, &error).await;
-                        if matches!(error, SendError::Permanent(_)) || attempts >= opts.max_attempts
-                        {
+                        if error.is_permanent() || attempts >= opts.max_attempts {
                             dead.push(give_up(n, address, &error, attempts, sender.name()));
                         } else {
                             for_now.push((address, error));
@@ -368,7 +380,8 @@ pub async fn run_sender<T: Transport, S: Sender>(
             if !for_now.is_empty() {
                 // Tried again later, through the due-time set, for the addresses that failed
                 // for now only: the sender goes on with the others meanwhile.
-                let wait = delay(&opts, attempts - 1);
+                let asked = for_now.iter().filter_map(|(_, e)| e.retry_after()).max();
+                let wait = delay(&opts, attempts - 1).max(asked.unwrap_or_default());
                 for (address, error) in &for_now {
                     tracing::info!(
                         channel = %opts.channel, user = %n.user, address, delivery = %n.delivery_id,

@@ -12,6 +12,7 @@ mod metrics;
 mod pipeline;
 mod prefs_live;
 mod presets;
+mod push;
 mod reload;
 mod replay;
 mod retries;

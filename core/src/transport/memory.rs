@@ -663,6 +663,16 @@ impl Transport for MemoryTransport {
         Ok(())
     }
 
+    async fn disable_address(
+        &self,
+        _user: &str,
+        _channel: ChannelKind,
+        _address: &str,
+    ) -> Result<bool, TransportError> {
+        // Preferences of an in-process run come from a file, which is not rewritten.
+        Ok(false)
+    }
+
     async fn address_failures(&self, user: &str) -> Result<Vec<AddressFailure>, TransportError> {
         Ok(self
             .lock()

@@ -435,6 +435,15 @@ pub trait Transport: Clone + Send + Sync + 'static {
         address: &str,
         reason: &str,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Removes `address` from `user`'s `channel` in the preferences kept by the transport (a
+    /// device token the push service no longer knows), so workers stop notifying it. True when
+    /// it was removed; false when it was not there or preferences are not kept here.
+    fn disable_address(
+        &self,
+        user: &str,
+        channel: ChannelKind,
+        address: &str,
+    ) -> impl Future<Output = Result<bool, TransportError>> + Send;
     /// The failures recorded for `user`'s addresses, by channel then address.
     fn address_failures(
         &self,

@@ -319,6 +319,40 @@ impl RedisTransport {
         u64::try_from(v).map_err(|_| SetUserError::Conflict(name.to_owned()))
     }
 
+    /// [`Transport::disable_address`](super::Transport::disable_address) for Redis.
+    pub(super) async fn remove_user_address(
+        &self,
+        name: &str,
+        channel: crate::ChannelKind,
+        address: &str,
+    ) -> Result<bool, TransportError> {
+        // A few rounds: each lost one means someone else changed the user meanwhile.
+        for _ in 0..16 {
+            let Some((mut user, json)) = self.user_prefs_raw(name).await? else {
+                return Ok(false);
+            };
+            let Some(ch) = user.channels.get_mut(&channel) else {
+                return Ok(false);
+            };
+            let before = ch.addresses.len();
+            ch.addresses.retain(|a| a != address);
+            if ch.addresses.len() == before {
+                return Ok(false);
+            }
+            match self
+                .set_user_prefs(name, Some(&user), Some(Some(&json)))
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(SetUserError::Conflict(_)) => continue,
+                Err(SetUserError::Transport(e)) => return Err(e),
+            }
+        }
+        Err(TransportError::Contended(format!(
+            "user {name} kept changing while their {channel} address was being removed"
+        )))
+    }
+
     /// [`Transport::claim_oneshot`](super::Transport::claim_oneshot) for Redis.
     pub(super) async fn claim_oneshot_use(&self, n: &Notification) -> Result<bool, TransportError> {
         let mut conn = self.conn.clone();

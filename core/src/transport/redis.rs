@@ -1296,6 +1296,15 @@ impl Transport for RedisTransport {
         Ok(())
     }
 
+    async fn disable_address(
+        &self,
+        user: &str,
+        channel: ChannelKind,
+        address: &str,
+    ) -> Result<bool, TransportError> {
+        self.remove_user_address(user, channel, address).await
+    }
+
     async fn address_failures(&self, user: &str) -> Result<Vec<AddressFailure>, TransportError> {
         #[derive(serde::Deserialize)]
         struct Stored {
