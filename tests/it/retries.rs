@@ -115,3 +115,73 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_after_its_last_attempt()
     let out = terminate(sender);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// A sender killed (`SIGKILL`) after some mails were accepted and before any was
+/// acknowledged: restarted under the same name, it takes back what it held, skips what was
+/// delivered, and every mail arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_between_send_and_ack_sends_no_duplicate() {
+    let redis = crate::support::RedisServer::start();
+    let smtp = SmtpSink::start_slow(150);
+    let dir = tempfile::tempdir().unwrap();
+    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let with = configured(dir.path(), &smtp_config(&redis, &smtp));
+    let all: Vec<_> = (0..20)
+        .map(|i| {
+            let mut n = notification(&format!("m-{i:02}"), ChannelKind::Email);
+            n.addresses = vec![format!("user{i:02}@example.org")];
+            n
+        })
+        .collect();
+    transport.complete_work("w", &[], &all).await.unwrap();
+    let mut sender = spawn(&mut with(&[
+        "send",
+        "--channel",
+        "email",
+        "--consumer",
+        "s1",
+    ]));
+    wait_until(Duration::from_secs(30), "6 mails", async || {
+        smtp.mails().len() >= 6
+    })
+    .await;
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+    let before = smtp.mails().len();
+    // Killed between send and ack: what was sent is still held, unacknowledged.
+    let depths = transport.queue_depths().await.unwrap();
+    let out = depths.iter().find(|q| q.name == "out:email").unwrap();
+    assert_eq!((out.waiting, out.pending), (20, 20), "{depths:?}");
+
+    let sender = spawn(&mut with(&[
+        "send",
+        "--channel",
+        "email",
+        "--consumer",
+        "s1",
+    ]));
+    wait_until(Duration::from_secs(60), "20 mails", async || {
+        smtp.mails().len() >= 20
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let out = terminate(sender);
+    let mut to: Vec<String> = smtp
+        .mails()
+        .iter()
+        .map(|m| m.header("To").unwrap_or_default())
+        .collect();
+    to.sort();
+    let want: Vec<String> = (0..20).map(|i| format!("user{i:02}@example.org")).collect();
+    assert_eq!(to, want, "each once\n{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "fmn send: {} sent, {before} duplicates skipped",
+            20 - before
+        )),
+        "{before} sent before the kill\n{}",
+        text(&out.stderr)
+    );
+}

@@ -213,6 +213,16 @@ impl SmtpSink {
 
     /// Starts one that answers the first DATA commands with `replies` (e.g. `[451, 250]`).
     pub fn start_with_replies(replies: &[u16]) -> SmtpSink {
+        Self::start_with(replies, 0)
+    }
+
+    /// Starts one that holds each mail `delay_ms` before accepting it; a mail whose client goes
+    /// away meanwhile is dropped, as a real MTA drops a mail it never said 250 to.
+    pub fn start_slow(delay_ms: u64) -> SmtpSink {
+        Self::start_with(&[], delay_ms)
+    }
+
+    fn start_with(replies: &[u16], delay_ms: u64) -> SmtpSink {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let reply: Vec<String> = replies.iter().map(u16::to_string).collect();
@@ -224,6 +234,8 @@ impl SmtpSink {
             .arg(dir.path())
             .arg("--reply")
             .arg(reply.join(","))
+            .arg("--delay-ms")
+            .arg(delay_ms.to_string())
             .stdout(Stdio::null())
             .spawn()
             .expect(

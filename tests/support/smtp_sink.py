@@ -3,9 +3,11 @@
 
 Every message accepted is written to DIR as one JSON file: {"mail_from", "rcpt_tos", "data"}.
 With --reply CODE[,CODE...], the first DATA commands are answered with those codes in turn
-(e.g. 451 then 250); afterwards, or without it, every message is accepted.
+(e.g. 451 then 250); afterwards, or without it, every message is accepted. With --delay-ms N,
+each message is held N ms before it is accepted; a client that goes away meanwhile never gets
+its 250 and the message is dropped, as a real MTA does.
 
-Usage: smtp_sink.py --port PORT --dir DIR [--reply 451,250]
+Usage: smtp_sink.py --port PORT --dir DIR [--reply 451,250] [--delay-ms 150]
 """
 
 import argparse
@@ -20,12 +22,16 @@ TEXT = {250: "250 OK", 451: "451 Requested action aborted: try again later", 550
 
 
 class Sink:
-    def __init__(self, directory, replies):
+    def __init__(self, directory, replies, delay):
         self.directory = directory
         self.replies = list(replies)
+        self.delay = delay
         self.count = 0
 
     async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            # Cancelled here when the client's connection is lost: nothing is stored.
+            await asyncio.sleep(self.delay)
         if self.replies:
             code = self.replies.pop(0)
             if code != 250:
@@ -48,11 +54,12 @@ def main():
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--dir", required=True)
     p.add_argument("--reply", default="")
+    p.add_argument("--delay-ms", type=int, default=0)
     a = p.parse_args()
     replies = [int(c) for c in a.reply.split(",") if c]
     # Blocked before the server thread starts, so only sigwait below receives them.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
-    controller = Controller(Sink(a.dir, replies), hostname="127.0.0.1", port=a.port)
+    controller = Controller(Sink(a.dir, replies, a.delay_ms / 1000), hostname="127.0.0.1", port=a.port)
     controller.start()
     print(f"listening on 127.0.0.1:{a.port}", flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
