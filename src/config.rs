@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::ChannelKind;
-use fmn_senders::{EmailConfig, IrcConfig, PushConfig};
+use fmn_senders::{EmailConfig, IrcConfig, MatrixConfig, PushConfig};
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -306,6 +306,8 @@ pub enum SenderConfig {
     /// Firebase Cloud Messaging HTTP v1 (`gcm` is accepted: FMN's name for it).
     #[serde(alias = "gcm")]
     Fcm(PushConfig),
+    /// Matrix notices.
+    Matrix(MatrixConfig),
     /// Append JSON lines to a file.
     File {
         /// The file.

@@ -7,7 +7,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use fmn_core::transport::{RedisTransport, Transport, redis::RedisOptions};
 use fmn_core::{ChannelKind, Notification, Preferences};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule};
-use fmn_senders::{EmailSender, FileSender, IrcSender, PushSender, SendError, Sender};
+use fmn_senders::{
+    EmailSender, FileSender, IrcSender, MatrixSender, PushSender, SendError, Sender,
+};
 
 use crate::config::SenderConfig;
 
@@ -124,6 +126,8 @@ pub enum AnySender {
     Irc(Box<IrcSender>),
     /// FCM.
     Push(Box<PushSender>),
+    /// Matrix.
+    Matrix(Box<MatrixSender>),
 }
 
 impl Sender for AnySender {
@@ -133,6 +137,7 @@ impl Sender for AnySender {
             AnySender::File(s) => s.name(),
             AnySender::Irc(s) => s.name(),
             AnySender::Push(s) => s.name(),
+            AnySender::Matrix(s) => s.name(),
         }
     }
 
@@ -142,6 +147,7 @@ impl Sender for AnySender {
             AnySender::File(s) => s.send(n, address).await,
             AnySender::Irc(s) => s.send(n, address).await,
             AnySender::Push(s) => s.send(n, address).await,
+            AnySender::Matrix(s) => s.send(n, address).await,
         }
     }
 
@@ -155,6 +161,7 @@ impl Sender for AnySender {
             AnySender::File(s) => s.send_digest(items, address).await,
             AnySender::Irc(s) => s.send_digest(items, address).await,
             AnySender::Push(s) => s.send_digest(items, address).await,
+            AnySender::Matrix(s) => s.send_digest(items, address).await,
         }
     }
 }
@@ -177,6 +184,10 @@ pub fn sender_for(
         Some(SenderConfig::Fcm(cfg)) => (
             AnySender::Push(Box::new(PushSender::new(cfg)?)),
             cfg.endpoint.clone(),
+        ),
+        Some(SenderConfig::Matrix(cfg)) => (
+            AnySender::Matrix(Box::new(MatrixSender::new(cfg)?)),
+            cfg.homeserver.clone(),
         ),
         Some(SenderConfig::File { path }) => (
             AnySender::File(FileSender::new(path)),

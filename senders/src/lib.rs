@@ -7,6 +7,7 @@
 //! - [`smtp`]: SMTP connections (lettre's client on sockets with `TCP_NODELAY`).
 //! - [`irc`](mod@irc): IRC private messages, confirmed by the server, paced.
 //! - [`push`]: Firebase Cloud Messaging HTTP v1.
+//! - [`matrix`]: Matrix notices, the delivery key as transaction id.
 //! - [`file`](mod@file): JSON lines, the embedded default.
 //! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
 //! - [`digest`]: the loop's part for digests: hold, flush when due, compose.
@@ -15,6 +16,7 @@ pub mod digest;
 pub mod email;
 pub mod file;
 pub mod irc;
+pub mod matrix;
 pub mod push;
 pub mod run;
 pub mod smtp;
@@ -26,6 +28,7 @@ use fmn_core::Notification;
 pub use email::{EmailConfig, EmailSender, TlsMode};
 pub use file::FileSender;
 pub use irc::{IrcConfig, IrcSender};
+pub use matrix::{MatrixConfig, MatrixSender};
 pub use push::{PushConfig, PushSender};
 pub use run::{SenderOptions, SenderReport, run_sender};
 

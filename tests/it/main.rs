@@ -8,6 +8,7 @@ mod dead;
 mod digests;
 mod faults;
 mod irc;
+mod matrix;
 mod metrics;
 mod pipeline;
 mod prefs_live;

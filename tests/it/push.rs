@@ -3,8 +3,6 @@
 //! with a JWT signed by the service account's key, an `UNREGISTERED` device removed from the
 //! user's preferences, a 429 with `Retry-After` waited out.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,7 +12,7 @@ use fmn_core::{ChannelKind, MessageMeta};
 
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::retries::sender_setup;
-use crate::support::wait_until;
+use crate::support::{HttpRequest, serve_http, wait_until};
 use crate::transport::notification;
 
 /// What the stand-in saw.
@@ -34,121 +32,101 @@ const RETRY_AFTER_S: u64 = 2;
 
 /// Serves the token endpoint at `/token` and FCM at `/v1/projects/fmn-test/messages:send`.
 fn stand_in(public_pem: Vec<u8>) -> (u16, Arc<Mutex<Seen>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let log = seen.clone();
-    std::thread::spawn(move || {
-        let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public_pem).unwrap();
-        let token_uri = format!("http://127.0.0.1:{port}/token");
-        let mut busy_refused = false;
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut request = String::new();
-            if reader.read_line(&mut request).is_err() {
-                continue;
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(&public_pem).unwrap();
+    let port = Arc::new(Mutex::new(0u16));
+    let own_port = port.clone();
+    let mut busy_refused = false;
+    let serving = serve_http(move |req: &HttpRequest| {
+        let token_uri = format!("http://127.0.0.1:{}/token", own_port.lock().unwrap());
+        let mut s = log.lock().unwrap();
+        let (status, extra, answer) = if req.target == "/token" {
+            let assertion = req
+                .body
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("assertion="))
+                .unwrap_or("");
+            if !req
+                .body
+                .contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
+            {
+                s.problems.push(format!("grant type: {}", req.body));
             }
-            let (mut length, mut auth) = (0usize, String::new());
-            loop {
-                let mut header = String::new();
-                reader.read_line(&mut header).unwrap();
-                if header.trim().is_empty() {
-                    break;
-                }
-                let (k, v) = header.split_once(':').unwrap_or((&header, ""));
-                match k.to_ascii_lowercase().as_str() {
-                    "content-length" => length = v.trim().parse().unwrap_or(0),
-                    "authorization" => auth = v.trim().to_owned(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let body = String::from_utf8_lossy(&body).into_owned();
-            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
-            let mut s = log.lock().unwrap();
-            let (status, extra, answer) = if path == "/token" {
-                let assertion = body
-                    .split('&')
-                    .find_map(|kv| kv.strip_prefix("assertion="))
-                    .unwrap_or("");
-                if !body
-                    .contains("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer")
-                {
-                    s.problems.push(format!("grant type: {body}"));
-                }
-                let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-                v.set_audience(&[token_uri.as_str()]);
-                v.set_issuer(&[CLIENT]);
-                match jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &v) {
-                    Ok(t) if t.claims["scope"] == fmn_senders::push::FCM_SCOPE => {
-                        s.tokens += 1;
-                        (
-                            "200 OK",
-                            "",
-                            format!(
-                                r#"{{"access_token": "tok-{}", "expires_in": 3599, "token_type": "Bearer"}}"#,
-                                s.tokens
-                            ),
-                        )
-                    }
-                    other => {
-                        s.problems.push(format!("token request: {other:?}"));
-                        (
-                            "400 Bad Request",
-                            "",
-                            r#"{"error": "invalid_grant"}"#.to_owned(),
-                        )
-                    }
-                }
-            } else if path == format!("/v1/projects/{PROJECT}/messages:send") {
-                let m: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-                let device = m["message"]["token"].as_str().unwrap_or("").to_owned();
-                if !auth.starts_with("Bearer tok-") {
-                    s.problems.push(format!("authorization {auth:?}"));
-                }
-                if m["message"]["notification"]["title"].as_str().is_none() {
-                    s.problems.push(format!("no title: {body}"));
-                }
-                s.sends.push((Instant::now(), device.clone()));
-                let error = |code: u16, status: &str, fcm: &str| {
-                    format!(
-                        r#"{{"error": {{"code": {code}, "message": "{fcm}", "status": "{status}", "details": [{{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "{fcm}"}}]}}}}"#
-                    )
-                };
-                match device.as_str() {
-                    "gone-device" => ("404 Not Found", "", error(404, "NOT_FOUND", "UNREGISTERED")),
-                    "busy-device" if !busy_refused => {
-                        busy_refused = true;
-                        (
-                            "429 Too Many Requests",
-                            "Retry-After: 2\r\n",
-                            error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"),
-                        )
-                    }
-                    _ => (
+            let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+            v.set_audience(&[token_uri.as_str()]);
+            v.set_issuer(&[CLIENT]);
+            match jsonwebtoken::decode::<serde_json::Value>(assertion, &key, &v) {
+                Ok(t) if t.claims["scope"] == fmn_senders::push::FCM_SCOPE => {
+                    s.tokens += 1;
+                    (
                         "200 OK",
                         "",
                         format!(
-                            r#"{{"name": "projects/{PROJECT}/messages/{}"}}"#,
-                            s.sends.len()
+                            r#"{{"access_token": "tok-{}", "expires_in": 3599, "token_type": "Bearer"}}"#,
+                            s.tokens
                         ),
-                    ),
+                    )
                 }
-            } else {
-                s.problems.push(format!("unexpected request {request:?}"));
-                ("404 Not Found", "", "{}".to_owned())
+                other => {
+                    s.problems.push(format!("token request: {other:?}"));
+                    (
+                        "400 Bad Request",
+                        "",
+                        r#"{"error": "invalid_grant"}"#.to_owned(),
+                    )
+                }
+            }
+        } else if req.method == "POST"
+            && req.target == format!("/v1/projects/{PROJECT}/messages:send")
+        {
+            let m: serde_json::Value = serde_json::from_str(&req.body).unwrap_or_default();
+            let device = m["message"]["token"].as_str().unwrap_or("").to_owned();
+            let auth = req
+                .headers
+                .get("authorization")
+                .cloned()
+                .unwrap_or_default();
+            if !auth.starts_with("Bearer tok-") {
+                s.problems.push(format!("authorization {auth:?}"));
+            }
+            if m["message"]["notification"]["title"].as_str().is_none() {
+                s.problems.push(format!("no title: {}", req.body));
+            }
+            s.sends.push((Instant::now(), device.clone()));
+            let error = |code: u16, status: &str, fcm: &str| {
+                format!(
+                    r#"{{"error": {{"code": {code}, "message": "{fcm}", "status": "{status}", "details": [{{"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "{fcm}"}}]}}}}"#
+                )
             };
-            drop(s);
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                answer.len()
-            );
-        }
+            match device.as_str() {
+                "gone-device" => ("404 Not Found", "", error(404, "NOT_FOUND", "UNREGISTERED")),
+                "busy-device" if !busy_refused => {
+                    busy_refused = true;
+                    (
+                        "429 Too Many Requests",
+                        "Retry-After: 2\r\n",
+                        error(429, "RESOURCE_EXHAUSTED", "QUOTA_EXCEEDED"),
+                    )
+                }
+                _ => (
+                    "200 OK",
+                    "",
+                    format!(
+                        r#"{{"name": "projects/{PROJECT}/messages/{}"}}"#,
+                        s.sends.len()
+                    ),
+                ),
+            }
+        } else {
+            s.problems
+                .push(format!("unexpected request {} {}", req.method, req.target));
+            ("404 Not Found", "", "{}".to_owned())
+        };
+        (status.to_owned(), extra.to_owned(), answer)
     });
-    (port, seen)
+    *port.lock().unwrap() = serving;
+    (serving, seen)
 }
 
 /// A fresh RSA key made by openssl: (private key as PKCS#8 PEM, public key PEM).
