@@ -689,6 +689,9 @@ async fn send(args: SendArgs) -> Result<ExitCode> {
         from: "fmn bench <bench@example.org>".into(),
         timeout_secs: 30,
         preferences_url: None,
+        list_id: None,
+        unsubscribe_url: None,
+        unsubscribe_secret: None,
     };
     let mut ours = EmailSender::new(&cfg)?;
     // One mail each first, so both measure warm pooled connections.

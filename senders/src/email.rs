@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use fmn_core::Notification;
+use hmac::{Hmac, KeyInit, Mac};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
@@ -51,6 +52,18 @@ pub struct EmailConfig {
     /// Where users change their preferences; linked in every mail's footer.
     #[serde(default)]
     pub preferences_url: Option<String>,
+    /// The `List-Id` of every mail; `<notifications.DOMAIN>` of `from` when absent.
+    #[serde(default)]
+    pub list_id: Option<String>,
+    /// A one-click unsubscribe URL (RFC 8058), with `{user}`, `{channel}`, `{filter}` (empty
+    /// for a digest: the whole channel) and `{token}` filled in (percent-encoded): it goes in
+    /// `List-Unsubscribe`, with `List-Unsubscribe-Post: List-Unsubscribe=One-Click`.
+    #[serde(default)]
+    pub unsubscribe_url: Option<String>,
+    /// The key of `{token}`: HMAC-SHA256 over user, channel and filter, hex, so the web side can
+    /// tell a genuine link.
+    #[serde(default)]
+    pub unsubscribe_secret: Option<String>,
 }
 
 fn default_port() -> u16 {
@@ -88,6 +101,9 @@ pub struct EmailSender {
     from: Mailbox,
     domain: String,
     preferences_url: Option<String>,
+    list_id: String,
+    unsubscribe_url: Option<String>,
+    unsubscribe_secret: Option<String>,
 }
 
 impl EmailSender {
@@ -116,11 +132,18 @@ impl EmailSender {
             reason,
         })?;
         let domain = from.email.domain().to_owned();
+        let list_id = cfg
+            .list_id
+            .clone()
+            .unwrap_or_else(|| format!("<notifications.{domain}>"));
         Ok(EmailSender {
             pool,
             from,
             domain,
             preferences_url: cfg.preferences_url.clone(),
+            list_id,
+            unsubscribe_url: cfg.unsubscribe_url.clone(),
+            unsubscribe_secret: cfg.unsubscribe_secret.clone(),
         })
     }
 
@@ -153,7 +176,8 @@ impl EmailSender {
             n.message.topic, n.message.id
         ));
 
-        let mut b = self.builder(to, &summary, &n.delivery_id, address_tag);
+        let unsubscribe = self.unsubscribe_link(&n.user, &n.filter);
+        let mut b = self.builder(to, &summary, &n.delivery_id, address_tag, unsubscribe);
         let mut headers = vec![
             ("X-Fedmsg-Topic", n.message.topic.clone()),
             ("X-Fedmsg-Category", category.to_owned()),
@@ -187,6 +211,27 @@ impl EmailSender {
 }
 
 impl EmailSender {
+    /// The one-click unsubscribe link for `user`'s `filter` on email (`""`: the channel).
+    pub fn unsubscribe_link(&self, user: &str, filter: &str) -> Option<String> {
+        let template = self.unsubscribe_url.as_ref()?;
+        let token = self
+            .unsubscribe_secret
+            .as_ref()
+            .map_or_else(String::new, |key| {
+                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes())
+                    .expect("HMAC takes keys of any length");
+                mac.update(format!("{user}\nemail\n{filter}").as_bytes());
+                hex::encode(mac.finalize().into_bytes())
+            });
+        Some(
+            template
+                .replace("{user}", &percent(user))
+                .replace("{channel}", "email")
+                .replace("{filter}", &percent(filter))
+                .replace("{token}", &token),
+        )
+    }
+
     /// The headers every mail has.
     fn builder(
         &self,
@@ -194,6 +239,7 @@ impl EmailSender {
         subject: &str,
         id: &str,
         address_tag: &str,
+        unsubscribe: Option<String>,
     ) -> lettre::message::MessageBuilder {
         let mut b = Message::builder()
             .from(self.from.clone())
@@ -202,10 +248,22 @@ impl EmailSender {
             .message_id(Some(format!("<{id}.{address_tag}@{}>", self.domain)))
             .date_now()
             .header(ContentType::TEXT_PLAIN);
-        for (name, value) in [("Auto-Submitted", "auto-generated"), ("Precedence", "bulk")] {
+        let mut headers = vec![
+            ("Auto-Submitted", "auto-generated".to_owned()),
+            ("Precedence", "bulk".to_owned()),
+            ("List-Id", self.list_id.clone()),
+        ];
+        if let Some(url) = unsubscribe {
+            headers.push(("List-Unsubscribe", format!("<{url}>")));
+            headers.push((
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".to_owned(),
+            ));
+        }
+        for (name, value) in headers {
             b = b.raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str(name),
-                value.to_owned(),
+                value,
             ));
         }
         b
@@ -264,7 +322,15 @@ impl EmailSender {
             body.push_str(&format!("Change your notification preferences: {url}\n"));
         }
         let b = self
-            .builder(to, &subject, &id, address_tag)
+            .builder(
+                to,
+                &subject,
+                &id,
+                address_tag,
+                items
+                    .first()
+                    .and_then(|n| self.unsubscribe_link(&n.user, "")),
+            )
             .raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str("X-Fmn-Digest"),
                 items.len().to_string(),
@@ -294,6 +360,19 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}...", &s[..end])
+}
+
+/// `s` percent-encoded for a URL's query or path: unreserved characters kept.
+fn percent(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn one_line(s: &str) -> String {

@@ -259,6 +259,11 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
         from: "Fedora Notifications <notifications@example.org>".into(),
         timeout_secs: 10,
         preferences_url: Some("https://notifications.example.org/".into()),
+        list_id: None,
+        unsubscribe_url: Some(
+            "https://notifications.example.org/unsubscribe?u={user}&f={filter}&t={token}".into(),
+        ),
+        unsubscribe_secret: Some("s3cret".into()),
     })
     .unwrap();
     let s1 = tokio::spawn(run_sender(
@@ -379,6 +384,23 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
             "{body}"
         );
         assert_eq!(mail.header("X-Fedmsg-Topic").as_ref(), Some(topic));
+        assert_eq!(
+            mail.header("List-Id").as_deref(),
+            Some("<notifications.example.org>")
+        );
+        assert_eq!(
+            mail.header("List-Unsubscribe-Post").as_deref(),
+            Some("List-Unsubscribe=One-Click")
+        );
+        assert_eq!(
+            mail.header("List-Unsubscribe"),
+            Some(format!(
+                "<https://notifications.example.org/unsubscribe?u={}&f={}&t={}>",
+                key.1,
+                percent(filter),
+                unsubscribe_token("s3cret", &key.1, filter)
+            ))
+        );
         assert!(
             got_email.insert((*key).clone()),
             "a duplicate mail for {key:?}"
@@ -413,4 +435,35 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
         .filter(|(k, _)| k.2 == ChannelKind::Irc)
         .collect();
     assert_eq!(got_irc, want_irc);
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// HMAC-SHA256 (RFC 2104) of user, channel and filter, computed here from its definition so
+/// the sender's token is checked against an independent implementation.
+fn unsubscribe_token(key: &str, user: &str, filter: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    k[..key.len()].copy_from_slice(key.as_bytes());
+    let pad = |byte: u8| k.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(format!("{user}\nemail\n{filter}"))
+        .finalize();
+    hex::encode(
+        Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize(),
+    )
 }
