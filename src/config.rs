@@ -33,6 +33,59 @@ pub struct Config {
     /// One sender per channel.
     #[serde(default)]
     pub senders: BTreeMap<ChannelKind, SenderConfig>,
+    /// Per-address rate limits, by channel.
+    #[serde(default)]
+    pub limits: BTreeMap<ChannelKind, LimitSection>,
+}
+
+/// `[limits.CHANNEL]`: at most `per_address` deliveries to one address in any `window`; more
+/// wait their turn (in the retry set, not counted as failed attempts).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSection {
+    /// Deliveries to one address.
+    pub per_address: u32,
+    /// Per this long, e.g. `"1h"` or `"90s"`.
+    pub window: String,
+}
+
+impl LimitSection {
+    /// The limit the sender applies.
+    pub fn rate_limit(&self, channel: ChannelKind) -> Result<fmn_senders::RateLimit> {
+        let window = humantime::parse_duration(&self.window).with_context(|| {
+            format!(
+                "[limits.{channel}] window = {:?} is not a duration",
+                self.window
+            )
+        })?;
+        anyhow::ensure!(
+            self.per_address > 0 && !window.is_zero(),
+            "[limits.{channel}]: per_address and window must be more than zero"
+        );
+        Ok(fmn_senders::RateLimit {
+            count: self.per_address,
+            window,
+        })
+    }
+}
+
+impl Config {
+    /// The sender options for `channel`, with its rate limit if one is configured.
+    pub fn sender_options(
+        &self,
+        channel: ChannelKind,
+        consumer: String,
+    ) -> Result<fmn_senders::SenderOptions> {
+        let rate_limit = self
+            .limits
+            .get(&channel)
+            .map(|l| l.rate_limit(channel))
+            .transpose()?;
+        Ok(fmn_senders::SenderOptions {
+            rate_limit,
+            ..fmn_senders::SenderOptions::new(channel, consumer)
+        })
+    }
 }
 
 /// `[amqp]`: fedora-messaging's broker. `fmn consume` reads it when `url` is set and no other

@@ -30,7 +30,7 @@ pub use file::FileSender;
 pub use irc::{IrcConfig, IrcSender};
 pub use matrix::{MatrixConfig, MatrixSender};
 pub use push::{PushConfig, PushSender};
-pub use run::{SenderOptions, SenderReport, run_sender};
+pub use run::{RateLimit, SenderOptions, SenderReport, run_sender};
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

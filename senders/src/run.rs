@@ -35,6 +35,17 @@ pub struct SenderOptions {
     pub remember: Duration,
     /// On stop, send every digest held, due or not (for a replay that ends: `fmn run`).
     pub drain_digests: bool,
+    /// At most this many deliveries to one address in any window; more wait their turn.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A per-address rate limit: at most `count` deliveries in any `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Deliveries.
+    pub count: u32,
+    /// Per this long.
+    pub window: Duration,
 }
 
 impl SenderOptions {
@@ -50,6 +61,7 @@ impl SenderOptions {
             retry_max: Duration::from_secs(30),
             remember: Duration::from_secs(7 * 24 * 3600),
             drain_digests: false,
+            rate_limit: None,
         }
     }
 }
@@ -71,6 +83,8 @@ pub struct SenderReport {
     pub held: u64,
     /// Digest messages sent (their notifications count in `sent`).
     pub digests: u64,
+    /// Deliveries put off because their address reached its rate limit.
+    pub deferred: u64,
 }
 
 /// The idempotency key of one delivery: the notification's delivery id and the address.
@@ -331,7 +345,22 @@ pub async fn run_sender<T: Transport, S: Sender>(
             }
             let attempts = n.attempts + 1;
             let mut for_now: Vec<(&str, SendError)> = Vec::new();
+            let mut later: Vec<(&str, Duration)> = Vec::new();
             for address in &n.addresses {
+                if let Some(limit) = opts.rate_limit {
+                    let t = &transport;
+                    let Some(wait) = retry_transport("taking a rate slot", &cancel, move || {
+                        t.take_rate(n.channel, address, limit.count, limit.window)
+                    })
+                    .await
+                    else {
+                        break 'serve;
+                    };
+                    if let Some(wait) = wait {
+                        later.push((address, wait));
+                        continue;
+                    }
+                }
                 let Some(outcome) =
                     try_once(&transport, &mut sender, &opts, n, address, &cancel).await
                 else {
@@ -377,11 +406,29 @@ pub async fn run_sender<T: Transport, S: Sender>(
                     .get_or_create(&label("stage", "sender"))
                     .inc_by(count);
             }
-            if !for_now.is_empty() {
+            if !for_now.is_empty() || !later.is_empty() {
                 // Tried again later, through the due-time set, for the addresses that failed
-                // for now only: the sender goes on with the others meanwhile.
+                // for now or wait for their rate limit only: the sender goes on with the others
+                // meanwhile. Waiting for the rate limit is not an attempt.
                 let asked = for_now.iter().filter_map(|(_, e)| e.retry_after()).max();
-                let wait = delay(&opts, attempts - 1).max(asked.unwrap_or_default());
+                let turn = later.iter().map(|(_, w)| *w).max().unwrap_or_default();
+                let (attempts, wait) = if for_now.is_empty() {
+                    (n.attempts, turn)
+                } else {
+                    (
+                        attempts,
+                        delay(&opts, attempts - 1)
+                            .max(asked.unwrap_or_default())
+                            .max(turn),
+                    )
+                };
+                for (address, w) in &later {
+                    tracing::info!(
+                        channel = %opts.channel, user = %n.user, address, delivery = %n.delivery_id,
+                        "rate limit reached; trying again in {} ms", w.as_millis()
+                    );
+                }
+                report.deferred += later.len() as u64;
                 for (address, error) in &for_now {
                     tracing::info!(
                         channel = %opts.channel, user = %n.user, address, delivery = %n.delivery_id,
@@ -390,7 +437,12 @@ pub async fn run_sender<T: Transport, S: Sender>(
                 }
                 let again = Notification {
                     attempts,
-                    addresses: for_now.iter().map(|(a, _)| (*a).to_owned()).collect(),
+                    addresses: for_now
+                        .iter()
+                        .map(|(a, _)| *a)
+                        .chain(later.iter().map(|(a, _)| *a))
+                        .map(str::to_owned)
+                        .collect(),
                     ..n.clone()
                 };
                 let (t, id, ch) = (&transport, &e.id, opts.channel);
@@ -402,7 +454,9 @@ pub async fn run_sender<T: Transport, S: Sender>(
                 {
                     break 'serve;
                 }
-                report.retries += 1;
+                if !for_now.is_empty() {
+                    report.retries += 1;
+                }
                 continue;
             }
             done.push(e.id.clone());

@@ -183,7 +183,7 @@ async fn pipeline<T: Transport>(
         let (sender, destination) = setup::sender_for(ch, config.senders.get(&ch), &args.out)?;
         let opts = SenderOptions {
             drain_digests: true,
-            ..SenderOptions::new(ch, format!("{}-{ch}", fmn_core::transport::hostname()))
+            ..config.sender_options(ch, format!("{}-{ch}", fmn_core::transport::hostname()))?
         };
         let handle = tokio::spawn(run_sender(
             transport.clone(),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use fmn_core::ChannelKind;
-use fmn_senders::{SenderOptions, run_sender};
+use fmn_senders::run_sender;
 
 use crate::config::Config;
 use crate::setup;
@@ -44,19 +44,21 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
     );
     let stop = super::shutdown_on_signal();
     let metrics = args.metrics.start(&transport, &stop).await?;
-    let r = run_sender(
-        transport,
-        sender,
-        SenderOptions::new(args.channel, consumer),
-        stop,
-    )
-    .await;
+    let opts = config.sender_options(args.channel, consumer)?;
+    let r = run_sender(transport, sender, opts, stop).await;
     if let Some(m) = metrics {
         m.await?;
     }
     eprintln!(
-        "fmn send: {} sent, {} duplicates skipped, {} retries scheduled, {} dead-lettered, {} spent one-shot, {} held for digests, {} digests sent",
-        r.sent, r.duplicates, r.retries, r.dead_lettered, r.oneshot_spent, r.held, r.digests
+        "fmn send: {} sent, {} duplicates skipped, {} retries scheduled, {} dead-lettered, {} spent one-shot, {} held for digests, {} digests sent, {} put off by the rate limit",
+        r.sent,
+        r.duplicates,
+        r.retries,
+        r.dead_lettered,
+        r.oneshot_spent,
+        r.held,
+        r.digests,
+        r.deferred
     );
     Ok(ExitCode::SUCCESS)
 }

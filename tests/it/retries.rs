@@ -185,3 +185,62 @@ async fn a_sender_killed_between_send_and_ack_sends_no_duplicate() {
         text(&out.stderr)
     );
 }
+
+/// `[limits.email] per_address = 3, window = "2s"`: seven mails to one address go out three
+/// at a time, no four within 2 s, while another address is not held up; none is lost, none
+/// counts as a failed attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_spaces_the_mails_to_one_address() {
+    let (redis, smtp, dir, transport) = sender_setup(&[]).await;
+    let with = configured(
+        dir.path(),
+        &format!(
+            "{}\n[limits.email]\nper_address = 3\nwindow = \"2s\"\n",
+            smtp_config(&redis, &smtp)
+        ),
+    );
+    let mut all: Vec<_> = (0..7)
+        .map(|i| {
+            let mut n = notification(&format!("rl-{i}"), ChannelKind::Email);
+            n.addresses = vec!["busy@example.org".into()];
+            n
+        })
+        .collect();
+    let mut other = notification("rl-other", ChannelKind::Email);
+    other.addresses = vec!["calm@example.org".into()];
+    all.push(other);
+    transport.complete_work("w", &[], &all).await.unwrap();
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    wait_until(Duration::from_secs(30), "8 mails", async || {
+        smtp.mails().len() >= 8
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = terminate(sender);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mails = smtp.mails_with_times();
+    assert_eq!(mails.len(), 8);
+    let busy: Vec<std::time::SystemTime> = mails
+        .iter()
+        .filter(|(_, m)| m.header("To").as_deref() == Some("busy@example.org"))
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(busy.len(), 7);
+    // No four within the window (less 10% for the time between the check and the sink).
+    for w in busy.windows(4) {
+        let span = w[3].duration_since(w[0]).unwrap_or_default();
+        assert!(span >= Duration::from_millis(1800), "4 mails in {span:?}");
+    }
+    let calm = mails
+        .iter()
+        .position(|(_, m)| m.header("To").as_deref() == Some("calm@example.org"))
+        .unwrap();
+    assert!(calm < 4, "calm@ waited behind busy@: position {calm}");
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("fmn send: 8 sent, 0 duplicates skipped, 0 retries scheduled"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("put off by the rate limit"), "{stderr}");
+}

@@ -245,8 +245,8 @@ impl SmtpSink {
         SmtpSink { port, child, dir }
     }
 
-    /// Every mail accepted so far, in order.
-    pub fn mails(&self) -> Vec<Mail> {
+    /// Every mail accepted so far, in order, with when the sink stored it.
+    pub fn mails_with_times(&self) -> Vec<(std::time::SystemTime, Mail)> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .expect("sink dir")
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -256,9 +256,21 @@ impl SmtpSink {
         files
             .iter()
             .map(|f| {
-                serde_json::from_str(&std::fs::read_to_string(f).expect("mail file"))
-                    .expect("mail JSON")
+                let at = std::fs::metadata(f)
+                    .and_then(|m| m.modified())
+                    .expect("mtime");
+                let mail = serde_json::from_str(&std::fs::read_to_string(f).expect("mail file"))
+                    .expect("mail JSON");
+                (at, mail)
             })
+            .collect()
+    }
+
+    /// Every mail accepted so far, in order.
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails_with_times()
+            .into_iter()
+            .map(|(_, m)| m)
             .collect()
     }
 }

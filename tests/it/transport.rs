@@ -456,6 +456,30 @@ async fn address_failures<T: Transport>(t: &T) {
     assert!(t.address_failures("other").await.unwrap().is_empty());
 }
 
+/// At most `limit` deliveries per address in any window, by address and channel.
+async fn rate_limits<T: Transport>(t: &T) {
+    let (ch, w) = (ChannelKind::Email, Duration::from_millis(400));
+    assert_eq!(t.take_rate(ch, "a@x", 2, w).await.unwrap(), None);
+    assert_eq!(t.take_rate(ch, "a@x", 2, w).await.unwrap(), None);
+    let wait = t.take_rate(ch, "a@x", 2, w).await.unwrap().expect("full");
+    assert!(wait <= w && wait > Duration::ZERO, "{wait:?}");
+    assert_eq!(
+        t.take_rate(ch, "b@x", 2, w).await.unwrap(),
+        None,
+        "per address"
+    );
+    assert_eq!(
+        t.take_rate(ChannelKind::Irc, "a@x", 2, w).await.unwrap(),
+        None
+    );
+    tokio::time::sleep(wait + Duration::from_millis(20)).await;
+    assert_eq!(
+        t.take_rate(ch, "a@x", 2, w).await.unwrap(),
+        None,
+        "a slot freed"
+    );
+}
+
 const TTL: Duration = Duration::from_millis(300);
 
 async fn redis(server: &RedisServer) -> RedisTransport {
@@ -743,6 +767,7 @@ conformance!(shared_queue);
 conformance!(oneshot_claims);
 conformance!(digests);
 conformance!(address_failures);
+conformance!(rate_limits);
 
 /// Redis only: an entry that is not ours is moved to the dead letters instead of blocking its
 /// reader forever.

@@ -45,6 +45,8 @@ struct State {
     oneshots: HashMap<(String, ChannelKind, String), String>,
     /// Digests by (channel, user).
     digests: HashMap<(ChannelKind, String), HeldDigest>,
+    /// Deliveries made within the rate window, by (channel, address).
+    rates: HashMap<(ChannelKind, String), std::collections::VecDeque<Instant>>,
     /// Addresses refused for good, by user.
     address_failures: HashMap<String, BTreeMap<(ChannelKind, String), AddressFailure>>,
     fields: BTreeMap<String, BTreeMap<String, String>>,
@@ -635,6 +637,32 @@ impl Transport for MemoryTransport {
             .filter(|((c, _), _)| *c == channel)
             .map(|(_, d)| d.items.len() as u64)
             .sum())
+    }
+
+    async fn take_rate(
+        &self,
+        channel: ChannelKind,
+        address: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Option<Duration>, TransportError> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        let made = st.rates.entry((channel, address.to_owned())).or_default();
+        while made
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            made.pop_front();
+        }
+        if made.len() < limit as usize {
+            made.push_back(now);
+            return Ok(None);
+        }
+        Ok(Some(match made.front() {
+            Some(oldest) => (*oldest + window).saturating_duration_since(now),
+            None => window,
+        }))
     }
 
     async fn record_address_failure(

@@ -425,6 +425,17 @@ pub trait Transport: Clone + Send + Sync + 'static {
         channel: ChannelKind,
     ) -> impl Future<Output = Result<u64, TransportError>> + Send;
 
+    /// Takes one delivery to `address` on `channel` from its rate limit, at most `limit` in any
+    /// `window` (a sliding window, by the transport's clock): `None` when taken, else how long
+    /// until one is free (nothing taken).
+    fn take_rate(
+        &self,
+        channel: ChannelKind,
+        address: &str,
+        limit: u32,
+        window: Duration,
+    ) -> impl Future<Output = Result<Option<Duration>, TransportError>> + Send;
+
     /// Records that `address` of `user` on `channel` was refused for good (a bounced mail, an
     /// unregistered device), so `fmn prefs show` can say so. The newest failure per address is
     /// kept, with a count, for [`ADDRESS_FAILURES_KEPT`] after the last one.

@@ -18,6 +18,7 @@
 //! | `{ns}:digest-lease:{channel}:{user}` | string with TTL | the sender holding the digest |
 //! | `{ns}:digests:{channel}` | sorted set | user -> when their digest is due (ms) |
 //! | `{ns}:digest-held:{channel}` | counter | notifications held in the channel's digests |
+//! | `{ns}:rate:{channel}:{address hash}` | sorted set | deliveries within the rate window -> when (ms) |
 //! | `{ns}:address-failures:{user}` | hash, TTL 30 days | `{channel}:{address}` -> JSON `{reason, last_ms, count}` |
 //! | `{ns}:dead` | stream | fields `stage`, `origin`, `reason`, `payload`, `payload_bytes` |
 //! | `{ns}:delivered:{key}` | string with TTL | a delivery was made |
@@ -230,6 +231,24 @@ redis.call('HSET', KEYS[1], ARGV[1],
   cjson.encode({reason = ARGV[2], last_ms = now, count = count + 1}))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return count + 1
+";
+
+/// A sliding-window rate limit: KEYS = the window's log; ARGV = limit, window in ms, a unique
+/// member. Returns -1 when taken, else the milliseconds until a slot frees.
+const TAKE_RATE: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local window = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], window)
+  return -1
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = tonumber(oldest[2]) + window - now
+if wait < 1 then wait = 1 end
+return wait
 ";
 
 const HEARTBEAT: &str = r"
@@ -1278,6 +1297,27 @@ impl Transport for RedisTransport {
         Ok(n.unwrap_or(0).max(0) as u64)
     }
 
+    async fn take_rate(
+        &self,
+        channel: ChannelKind,
+        address: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Result<Option<Duration>, TransportError> {
+        use sha2::Digest as _;
+        let tag = hex::encode(&sha2::Sha256::digest(address.as_bytes())[..8]);
+        let member = format!("{}-{}", crate::metrics::now_us(), rand_suffix());
+        let mut conn = self.conn.clone();
+        let wait: i64 = Script::new(TAKE_RATE)
+            .key(self.key(&format!("rate:{channel}:{tag}")))
+            .arg(limit)
+            .arg(window.as_millis().max(1) as u64)
+            .arg(member)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok((wait >= 0).then(|| Duration::from_millis(wait as u64)))
+    }
+
     async fn record_address_failure(
         &self,
         user: &str,
@@ -1614,4 +1654,10 @@ impl Transport for RedisTransport {
             .await?;
         Ok(v)
     }
+}
+
+/// A process-unique suffix, so two deliveries in the same microsecond are two log entries.
+fn rand_suffix() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    u64::from(std::process::id()) << 32 | NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
