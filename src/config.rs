@@ -36,6 +36,18 @@ pub struct Config {
     /// Per-address rate limits, by channel.
     #[serde(default)]
     pub limits: BTreeMap<ChannelKind, LimitSection>,
+    /// The operator's templates.
+    #[serde(default)]
+    pub templates: TemplatesSection,
+}
+
+/// `[templates]`: what notifications say, per channel ([`fmn_senders::template`]).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplatesSection {
+    /// A TOML file with `[email]`, `[irc]`, `[push]`, `[matrix]` tables of templates.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }
 
 /// `[limits.CHANNEL]`: at most `per_address` deliveries to one address in any `window`; more
@@ -70,6 +82,14 @@ impl LimitSection {
 }
 
 impl Config {
+    /// The operator's templates, read and checked; the built-in ones where none is given.
+    pub fn load_templates(&self) -> Result<fmn_senders::Templates> {
+        Ok(match &self.templates.file {
+            Some(path) => fmn_senders::Templates::load(path)?,
+            None => fmn_senders::Templates::default(),
+        })
+    }
+
     /// The sender options for `channel`, with its rate limit if one is configured.
     pub fn sender_options(
         &self,

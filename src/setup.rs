@@ -8,7 +8,7 @@ use fmn_core::transport::{RedisTransport, Transport, redis::RedisOptions};
 use fmn_core::{ChannelKind, Notification, Preferences};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule};
 use fmn_senders::{
-    EmailSender, FileSender, IrcSender, MatrixSender, PushSender, SendError, Sender,
+    EmailSender, FileSender, IrcSender, MatrixSender, PushSender, SendError, Sender, Templates,
 };
 
 use crate::config::SenderConfig;
@@ -166,27 +166,37 @@ impl Sender for AnySender {
     }
 }
 
-/// The sender for `channel`: as configured, or a file `out_dir/CHANNEL.jsonl`.
+/// The sender for `channel`: as configured, or a file `out_dir/CHANNEL.jsonl`; with the
+/// operator's `templates` for its channel.
 pub fn sender_for(
     channel: ChannelKind,
     config: Option<&SenderConfig>,
+    templates: &Templates,
     out_dir: &Path,
 ) -> Result<(AnySender, String)> {
     Ok(match config {
         Some(SenderConfig::Smtp(cfg)) => (
-            AnySender::Email(Box::new(EmailSender::new(cfg)?)),
+            AnySender::Email(Box::new(
+                EmailSender::new(cfg)?.with_templates(templates.email.clone()),
+            )),
             format!("smtp://{}:{}", cfg.host, cfg.port),
         ),
         Some(SenderConfig::Irc(cfg)) => (
-            AnySender::Irc(Box::new(IrcSender::new(cfg))),
+            AnySender::Irc(Box::new(
+                IrcSender::new(cfg).with_templates(templates.irc.clone()),
+            )),
             format!("irc://{}:{}", cfg.server, cfg.port),
         ),
         Some(SenderConfig::Fcm(cfg)) => (
-            AnySender::Push(Box::new(PushSender::new(cfg)?)),
+            AnySender::Push(Box::new(
+                PushSender::new(cfg)?.with_templates(templates.push.clone()),
+            )),
             cfg.endpoint.clone(),
         ),
         Some(SenderConfig::Matrix(cfg)) => (
-            AnySender::Matrix(Box::new(MatrixSender::new(cfg)?)),
+            AnySender::Matrix(Box::new(
+                MatrixSender::new(cfg)?.with_templates(templates.matrix.clone()),
+            )),
             cfg.homeserver.clone(),
         ),
         Some(SenderConfig::File { path }) => (

@@ -104,6 +104,7 @@ pub struct EmailSender {
     list_id: String,
     unsubscribe_url: Option<String>,
     unsubscribe_secret: Option<String>,
+    templates: crate::template::EmailTemplates,
 }
 
 impl EmailSender {
@@ -144,7 +145,14 @@ impl EmailSender {
             list_id,
             unsubscribe_url: cfg.unsubscribe_url.clone(),
             unsubscribe_secret: cfg.unsubscribe_secret.clone(),
+            templates: Default::default(),
         })
+    }
+
+    /// Uses the operator's templates where they give one.
+    pub fn with_templates(mut self, templates: crate::template::EmailTemplates) -> Self {
+        self.templates = templates;
+        self
     }
 
     /// The mail for `n` to `to`.
@@ -156,12 +164,24 @@ impl EmailSender {
             .unwrap_or_else(|| n.message.topic.clone());
         let category = fmn_rules_sdk::topic_parts(&n.message.topic).0;
         let address_tag = &hex::encode(Sha256::digest(to.email.to_string().as_bytes()))[..8];
+        let summary = match &self.templates.subject {
+            Some(t) => t.render(n),
+            None => summary,
+        };
         let mut body = String::new();
-        body.push_str(&summary);
-        body.push_str("\n\n");
-        if let Some(link) = &n.meta.link {
-            body.push_str(link);
-            body.push_str("\n\n");
+        match &self.templates.body {
+            Some(t) => {
+                body.push_str(t.render(n).trim_end());
+                body.push_str("\n\n");
+            }
+            None => {
+                body.push_str(&headline(n));
+                body.push_str("\n\n");
+                if let Some(link) = &n.meta.link {
+                    body.push_str(link);
+                    body.push_str("\n\n");
+                }
+            }
         }
         body.push_str("-- \n");
         body.push_str(&format!(

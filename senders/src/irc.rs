@@ -206,6 +206,7 @@ pub struct IrcSender {
     pings: u64,
     /// Failed connection attempts in a row, for the backoff.
     failures: u32,
+    templates: crate::template::IrcTemplates,
     next_try: Option<Instant>,
 }
 
@@ -219,7 +220,14 @@ impl IrcSender {
             pings: 0,
             failures: 0,
             next_try: None,
+            templates: Default::default(),
         }
+    }
+
+    /// Uses the operator's templates where they give one.
+    pub fn with_templates(mut self, templates: crate::template::IrcTemplates) -> Self {
+        self.templates = templates;
+        self
     }
 
     fn timeout(&self) -> Duration {
@@ -369,7 +377,15 @@ impl Sender for IrcSender {
 
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
         let nick = valid_nick(address)?;
-        let lines = render(n, text_budget(&self.cfg.nickname, nick), self.cfg.max_lines);
+        let budget = text_budget(&self.cfg.nickname, nick);
+        let lines = match &self.templates.text {
+            Some(t) => {
+                let mut lines = split_lines(&t.render(n), budget);
+                lines.truncate(self.cfg.max_lines.max(1) + 1);
+                lines
+            }
+            None => render(n, budget, self.cfg.max_lines),
+        };
         self.deliver(nick, &lines).await
     }
 

@@ -9,6 +9,7 @@
 //! - [`push`]: Firebase Cloud Messaging HTTP v1.
 //! - [`matrix`]: Matrix notices, the delivery key as transaction id.
 //! - [`file`](mod@file): JSON lines, the embedded default.
+//! - [`template`]: what a notification says, overridable by the operator.
 //! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
 //! - [`digest`]: the loop's part for digests: hold, flush when due, compose.
 
@@ -20,6 +21,7 @@ pub mod matrix;
 pub mod push;
 pub mod run;
 pub mod smtp;
+pub mod template;
 
 use std::future::Future;
 
@@ -31,6 +33,7 @@ pub use irc::{IrcConfig, IrcSender};
 pub use matrix::{MatrixConfig, MatrixSender};
 pub use push::{PushConfig, PushSender};
 pub use run::{RateLimit, SenderOptions, SenderReport, run_sender};
+pub use template::Templates;
 
 /// Why a delivery failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

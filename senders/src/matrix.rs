@@ -65,6 +65,7 @@ pub struct MatrixSender {
     user_id: String,
     /// Address (alias or user id) -> room id.
     rooms: HashMap<String, String>,
+    templates: crate::template::MatrixTemplates,
 }
 
 impl MatrixSender {
@@ -82,7 +83,14 @@ impl MatrixSender {
             token: cfg.access_token.clone(),
             user_id: cfg.user_id.clone(),
             rooms: HashMap::new(),
+            templates: Default::default(),
         })
+    }
+
+    /// Uses the operator's templates where they give one.
+    pub fn with_templates(mut self, templates: crate::template::MatrixTemplates) -> Self {
+        self.templates = templates;
+        self
     }
 
     /// `{homeserver}/_matrix/client/v3/{segments...}`, each segment percent-encoded.
@@ -235,7 +243,11 @@ impl Sender for MatrixSender {
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
         // The delivery's key: the homeserver drops a repeat of the same transaction.
         let txn = crate::run::delivery_key(n, address).replace(':', "-");
-        self.notice(address, &txn, line(n)).await
+        let text = match &self.templates.body {
+            Some(t) => t.render(n),
+            None => line(n),
+        };
+        self.notice(address, &txn, text).await
     }
 
     async fn send_digest(

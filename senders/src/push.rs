@@ -99,6 +99,7 @@ pub struct PushSender {
     key: jsonwebtoken::EncodingKey,
     send_url: String,
     token: Option<(String, SystemTime)>,
+    templates: crate::template::PushTemplates,
 }
 
 impl PushSender {
@@ -128,7 +129,14 @@ impl PushSender {
             key,
             send_url,
             token: None,
+            templates: Default::default(),
         })
+    }
+
+    /// Uses the operator's templates where they give one.
+    pub fn with_templates(mut self, templates: crate::template::PushTemplates) -> Self {
+        self.templates = templates;
+        self
     }
 
     /// An access token, fetched when there is none or it expires within a minute.
@@ -297,7 +305,14 @@ impl Sender for PushSender {
     }
 
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
-        self.post(&Self::message(n, address)).await
+        let mut m = Self::message(n, address);
+        if let Some(t) = &self.templates.title {
+            m["message"]["notification"]["title"] = cut(&t.render(n), 200).into();
+        }
+        if let Some(t) = &self.templates.body {
+            m["message"]["notification"]["body"] = cut(&t.render(n), 500).into();
+        }
+        self.post(&m).await
     }
 
     async fn send_digest(

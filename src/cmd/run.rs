@@ -178,9 +178,11 @@ async fn pipeline<T: Transport>(
         .flat_map(|u| u.channels.iter().map(|c| c.kind))
         .chain(config.senders.keys().copied())
         .collect();
+    let templates = config.load_templates()?;
     let mut senders = Vec::new();
     for ch in channels {
-        let (sender, destination) = setup::sender_for(ch, config.senders.get(&ch), &args.out)?;
+        let (sender, destination) =
+            setup::sender_for(ch, config.senders.get(&ch), &templates, &args.out)?;
         let opts = SenderOptions {
             drain_digests: true,
             ..config.sender_options(ch, format!("{}-{ch}", fmn_core::transport::hostname()))?

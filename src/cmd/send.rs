@@ -33,8 +33,12 @@ pub struct SendArgs {
 pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
     let url = super::redis_url(args.redis, &config)?;
     let transport = setup::redis(&url, &config.redis.namespace).await?;
-    let (sender, destination) =
-        setup::sender_for(args.channel, config.senders.get(&args.channel), &args.out)?;
+    let (sender, destination) = setup::sender_for(
+        args.channel,
+        config.senders.get(&args.channel),
+        &config.load_templates()?,
+        &args.out,
+    )?;
     let consumer = args
         .consumer
         .unwrap_or_else(|| format!("{}-{}", fmn_core::transport::hostname(), args.channel));

@@ -18,6 +18,7 @@ mod reload;
 mod replay;
 mod retries;
 mod support;
+mod templates;
 mod transport;
 mod wasm;
 mod zeromq;
