@@ -257,7 +257,9 @@ impl IrcSender {
             loop {
                 match stream.next().await {
                     Some(Ok(m)) => {
-                        if tx.send(m).is_err() {
+                        // Only what the sender waits for is passed on: messages users send the
+                        // bot would pile up between notifications.
+                        if matters(&m) && tx.send(m).is_err() {
                             break;
                         }
                     }
@@ -418,6 +420,17 @@ impl Sender for IrcSender {
         }
         line.push_str(&tail);
         self.deliver(nick, &[line]).await
+    }
+}
+
+/// What the sender waits for: the end of registration, our PONGs, errors.
+fn matters(m: &Message) -> bool {
+    match &m.command {
+        Command::PONG(..) | Command::ERROR(_) => true,
+        Command::Response(r, _) => {
+            r.is_error() || matches!(r, Response::RPL_ENDOFMOTD | Response::ERR_NOMOTD)
+        }
+        _ => false,
     }
 }
 
