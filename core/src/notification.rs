@@ -44,6 +44,16 @@ pub struct Notification {
     pub message: Envelope,
 }
 
+impl Notification {
+    /// What the notification is about in one line: the extractors' summary, else the topic.
+    pub fn headline(&self) -> &str {
+        self.meta
+            .summary
+            .as_deref()
+            .unwrap_or(self.message.topic.as_str())
+    }
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }

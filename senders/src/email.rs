@@ -157,16 +157,10 @@ impl EmailSender {
 
     /// The mail for `n` to `to`.
     pub fn compose(&self, n: &Notification, to: Mailbox) -> Result<Message, SendError> {
-        let summary = n
-            .meta
-            .summary
-            .clone()
-            .unwrap_or_else(|| n.message.topic.clone());
         let category = fmn_rules_sdk::topic_parts(&n.message.topic).0;
-        let address_tag = &hex::encode(Sha256::digest(to.email.to_string().as_bytes()))[..8];
-        let summary = match &self.templates.subject {
+        let subject = match &self.templates.subject {
             Some(t) => t.render(n),
-            None => summary,
+            None => n.headline().to_owned(),
         };
         let mut body = String::new();
         match &self.templates.body {
@@ -175,7 +169,7 @@ impl EmailSender {
                 body.push_str("\n\n");
             }
             None => {
-                body.push_str(&headline(n));
+                body.push_str(n.headline());
                 body.push_str("\n\n");
                 if let Some(link) = &n.meta.link {
                     body.push_str(link);
@@ -197,7 +191,7 @@ impl EmailSender {
         ));
 
         let unsubscribe = self.unsubscribe_link(&n.user, &n.filter);
-        let mut b = self.builder(to, &summary, &n.delivery_id, address_tag, unsubscribe);
+        let mut b = self.builder(to, &subject, &n.delivery_id, unsubscribe);
         let mut headers = vec![
             ("X-Fedmsg-Topic", n.message.topic.clone()),
             ("X-Fedmsg-Category", category.to_owned()),
@@ -252,15 +246,15 @@ impl EmailSender {
         )
     }
 
-    /// The headers every mail has.
+    /// The headers every mail has; the Message-ID is `id` and a tag of the recipient.
     fn builder(
         &self,
         to: Mailbox,
         subject: &str,
         id: &str,
-        address_tag: &str,
         unsubscribe: Option<String>,
     ) -> lettre::message::MessageBuilder {
+        let address_tag = &hex::encode(Sha256::digest(to.email.to_string().as_bytes()))[..8];
         let mut b = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -296,7 +290,6 @@ impl EmailSender {
         items: &[Notification],
         to: Mailbox,
     ) -> Result<Message, SendError> {
-        let address_tag = &hex::encode(Sha256::digest(to.email.to_string().as_bytes()))[..8];
         let id = format!("digest-{}", crate::digest::digest_id(items));
         let subject = match items.len() {
             1 => "Notifications digest: 1 update".to_owned(),
@@ -307,13 +300,13 @@ impl EmailSender {
             body.push_str(&format!(
                 "{:>3}. {}\n",
                 i + 1,
-                truncate(&one_line(&headline(n)), 200)
+                truncate(&one_line(n.headline()), 200)
             ));
         }
         body.push_str("\n\n");
         let mut shown = 0;
         for (i, n) in items.iter().enumerate() {
-            let mut entry = format!("{:>3}. {}\n", i + 1, headline(n));
+            let mut entry = format!("{:>3}. {}\n", i + 1, n.headline());
             if let Some(link) = &n.meta.link {
                 entry.push_str(&format!("     {link}\n"));
             }
@@ -346,7 +339,6 @@ impl EmailSender {
                 to,
                 &subject,
                 &id,
-                address_tag,
                 items
                     .first()
                     .and_then(|n| self.unsubscribe_link(&n.user, "")),
@@ -363,13 +355,6 @@ impl EmailSender {
 /// The body of a digest mail stops showing entries in full past this size.
 pub const DIGEST_FULL_BYTES: usize = 256 * 1024;
 
-fn headline(n: &Notification) -> String {
-    n.meta
-        .summary
-        .clone()
-        .unwrap_or_else(|| n.message.topic.clone())
-}
-
 /// `s`, cut at a character boundary to at most `max` bytes, with an ellipsis when cut.
 fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
@@ -380,6 +365,13 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}...", &s[..end])
+}
+
+/// `address` as a recipient; not one is a permanent failure.
+fn mailbox(address: &str) -> Result<Mailbox, SendError> {
+    address
+        .parse()
+        .map_err(|e| SendError::Permanent(format!("{address:?} is not an email address: {e}")))
 }
 
 /// `s` percent-encoded for a URL's query or path: unreserved characters kept.
@@ -405,9 +397,7 @@ impl Sender for EmailSender {
     }
 
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
-        let to: Mailbox = address.parse().map_err(|e| {
-            SendError::Permanent(format!("{address:?} is not an email address: {e}"))
-        })?;
+        let to = mailbox(address)?;
         let mail = self.compose(n, to)?;
         self.deliver(&mail).await
     }
@@ -417,9 +407,7 @@ impl Sender for EmailSender {
         items: &[Notification],
         address: &str,
     ) -> Result<(), SendError> {
-        let to: Mailbox = address.parse().map_err(|e| {
-            SendError::Permanent(format!("{address:?} is not an email address: {e}"))
-        })?;
+        let to = mailbox(address)?;
         let mail = self.compose_digest(items, to)?;
         self.deliver(&mail).await
     }

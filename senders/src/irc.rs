@@ -125,12 +125,7 @@ pub fn split_lines(text: &str, max: usize) -> Vec<String> {
 /// The lines of a notification: its summary in at most `max_lines` lines (the last ending in
 /// "..." when cut), then its link, on the last line if it fits, else on its own.
 pub fn render(n: &Notification, budget: usize, max_lines: usize) -> Vec<String> {
-    let summary = n
-        .meta
-        .summary
-        .clone()
-        .unwrap_or_else(|| n.message.topic.clone());
-    let mut lines = split_lines(&summary, budget);
+    let mut lines = split_lines(n.headline(), budget);
     if lines.len() > max_lines.max(1) {
         lines.truncate(max_lines.max(1));
         if let Some(last) = lines.last_mut() {

@@ -224,14 +224,10 @@ impl MatrixSender {
 }
 
 fn line(n: &Notification) -> String {
-    let summary = n
-        .meta
-        .summary
-        .clone()
-        .unwrap_or_else(|| n.message.topic.clone());
+    let summary = n.headline();
     match &n.meta.link {
         Some(link) => format!("{summary} {link}"),
-        None => summary,
+        None => summary.to_owned(),
     }
 }
 

@@ -188,11 +188,7 @@ impl PushSender {
 
     /// The message FCM is asked to deliver to `token`.
     pub fn message(n: &Notification, token: &str) -> serde_json::Value {
-        let title = n
-            .meta
-            .summary
-            .clone()
-            .unwrap_or_else(|| n.message.topic.clone());
+        let title = n.headline();
         let body = n
             .meta
             .link
@@ -201,7 +197,7 @@ impl PushSender {
         serde_json::json!({
             "message": {
                 "token": token,
-                "notification": {"title": cut(&title, 200), "body": cut(&body, 500)},
+                "notification": {"title": cut(title, 200), "body": cut(&body, 500)},
                 "data": {
                     "topic": n.message.topic,
                     "msg_id": n.message.id,
@@ -326,14 +322,8 @@ impl Sender for PushSender {
         let mut m = Self::message(newest, address);
         m["message"]["notification"]["title"] =
             serde_json::Value::String(format!("{} notifications", items.len()));
-        m["message"]["notification"]["body"] = serde_json::Value::String(cut(
-            &newest
-                .meta
-                .summary
-                .clone()
-                .unwrap_or_else(|| newest.message.topic.clone()),
-            500,
-        ));
+        m["message"]["notification"]["body"] =
+            serde_json::Value::String(cut(newest.headline(), 500));
         m["message"]["data"]["count"] = serde_json::Value::String(items.len().to_string());
         self.post(&m).await
     }

@@ -125,12 +125,7 @@ impl Template {
             match p {
                 Part::Text(t) => out.push_str(t),
                 Part::Field(f) => match f {
-                    Field::Summary => out.push_str(
-                        n.meta
-                            .summary
-                            .as_deref()
-                            .unwrap_or(n.message.topic.as_str()),
-                    ),
+                    Field::Summary => out.push_str(n.headline()),
                     Field::Link => out.push_str(n.meta.link.as_deref().unwrap_or("")),
                     Field::Topic => out.push_str(&n.message.topic),
                     Field::Category => {
