@@ -164,6 +164,27 @@ impl Sender for AnySender {
             AnySender::Matrix(s) => s.send_digest(items, address).await,
         }
     }
+
+    // Each provided method is forwarded too: the trait's default would hide the sender's own.
+    async fn ready(&mut self) -> Result<(), SendError> {
+        match self {
+            AnySender::Email(s) => s.ready().await,
+            AnySender::File(s) => s.ready().await,
+            AnySender::Irc(s) => s.ready().await,
+            AnySender::Push(s) => s.ready().await,
+            AnySender::Matrix(s) => s.ready().await,
+        }
+    }
+
+    fn fold_backlog(&self) -> Option<usize> {
+        match self {
+            AnySender::Email(s) => s.fold_backlog(),
+            AnySender::File(s) => s.fold_backlog(),
+            AnySender::Irc(s) => s.fold_backlog(),
+            AnySender::Push(s) => s.fold_backlog(),
+            AnySender::Matrix(s) => s.fold_backlog(),
+        }
+    }
 }
 
 /// The sender for `channel`: as configured, or a file `out_dir/CHANNEL.jsonl`; with the

@@ -28,6 +28,21 @@ pub const DIGEST_LEASE: Duration = Duration::from_secs(60);
 /// Due digests looked at per turn of the sender's loop.
 const DUE_PER_TURN: usize = 16;
 
+/// The settings a backlog is folded with: due at once, whatever the user's own.
+pub(crate) const FOLD: Digest = Digest {
+    max_count: Some(1),
+    max_delay: None,
+};
+
+/// What a turn of [`flush_due`] came to.
+pub(crate) struct Flushed {
+    /// Users whose digest was due.
+    pub due: usize,
+    /// The remote side could not be reached: the digest being sent stays taken by this sender
+    /// (no attempt counted), to be taken again once the sender is ready.
+    pub unreachable: Option<SendError>,
+}
+
 /// The id of a digest: a hash of its notifications' delivery ids, in order.
 pub fn digest_id(items: &[Notification]) -> String {
     let mut h = Sha256::new();
@@ -46,7 +61,7 @@ pub(crate) fn wants_digest(n: &Notification) -> Option<&Digest> {
 }
 
 /// Sends the digests of `opts.channel` that are due within `within` (zero: due now), at
-/// most [`DUE_PER_TURN`]; returns how many users' digests were due, `None` when cancelled.
+/// most [`DUE_PER_TURN`]; `None` when cancelled.
 pub(crate) async fn flush_due<T: Transport, S: Sender>(
     transport: &T,
     sender: &mut S,
@@ -54,7 +69,7 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
     report: &mut SenderReport,
     within: Duration,
     cancel: &CancellationToken,
-) -> Option<usize> {
+) -> Option<Flushed> {
     let users = match transport
         .due_digests(opts.channel, within, DUE_PER_TURN)
         .await
@@ -62,7 +77,10 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(channel = %opts.channel, "looking for due digests failed: {e}");
-            return Some(0);
+            return Some(Flushed {
+                due: 0,
+                unreachable: None,
+            });
         }
     };
     let due = users.len();
@@ -81,15 +99,14 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
         let Some(batch) = batch else { continue };
         let items = &batch.notifications;
         let Some(last) = items.last() else { continue };
-        // The newest notification carries the user's current settings and addresses.
-        let settings = last.digest.unwrap_or(Digest {
-            max_count: None,
-            max_delay: None,
-        });
+        // The newest notification carries the user's current settings and addresses; a
+        // folded backlog's (no settings) leaves what is left due at once.
+        let settings = last.digest.unwrap_or(FOLD);
         let id = digest_id(items);
         let attempts = batch.failures + 1;
         let mut dead: Vec<DeadLetter> = Vec::new();
         let mut for_now: Option<SendError> = None;
+        let mut unreachable: Option<SendError> = None;
         for address in &last.addresses {
             let key = address_key(&format!("digest-{id}"), address);
             let k = key.as_str();
@@ -98,6 +115,10 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
                 continue;
             }
             match sender.send_digest(items, address).await {
+                Err(error @ SendError::Unreachable(_)) if attempts < opts.max_attempts => {
+                    unreachable = Some(error);
+                    break;
+                }
                 Ok(()) => {
                     report.digests += 1;
                     report.sent += items.len() as u64;
@@ -158,6 +179,19 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
                 .get_or_create(&label("stage", "sender"))
                 .inc_by(count);
         }
+        if let Some(error) = unreachable {
+            // Counted, unlike a notification's send: a digest that loses the connection each
+            // time is dead-lettered after the last attempt rather than tried forever.
+            tracing::info!(channel = %opts.channel, user = %user, "digest waits: {error}");
+            retry_transport("postponing a digest", cancel, move || {
+                t.postpone_digest(opts.channel, u, Duration::ZERO)
+            })
+            .await?;
+            return Some(Flushed {
+                due,
+                unreachable: Some(error),
+            });
+        }
         if let Some(error) = for_now {
             let wait = delay(opts, attempts - 1).max(error.retry_after().unwrap_or_default());
             tracing::info!(
@@ -178,7 +212,10 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
         .await?;
         tracing::info!(channel = %opts.channel, user = %user, notifications = count, "digest sent");
     }
-    Some(due)
+    Some(Flushed {
+        due,
+        unreachable: None,
+    })
 }
 
 /// Sends every digest of `opts.channel` held now, due or not: for a replay that ends
@@ -196,7 +233,7 @@ pub(crate) async fn drain<T: Transport, S: Sender>(
     loop {
         let before = (report.digests, report.dead_lettered, report.retries);
         match flush_due(transport, sender, opts, report, Duration::MAX, &cancel).await {
-            Some(n) if n > 0 => {}
+            Some(f) if f.due > 0 && f.unreachable.is_none() => {}
             _ => break,
         }
         let after = (report.digests, report.dead_lettered, report.retries);

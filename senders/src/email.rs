@@ -396,6 +396,13 @@ impl Sender for EmailSender {
         "smtp"
     }
 
+    async fn ready(&mut self) -> Result<(), SendError> {
+        self.pool
+            .ready()
+            .await
+            .map_err(|e| SendError::Unreachable(e.message))
+    }
+
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
         let to = mailbox(address)?;
         let mail = self.compose(n, to)?;
@@ -417,6 +424,7 @@ impl EmailSender {
     async fn deliver(&mut self, mail: &Message) -> Result<(), SendError> {
         match self.pool.send(mail.envelope(), &mail.formatted()).await {
             Ok(()) => Ok(()),
+            Err(e) if e.unreachable => Err(SendError::Unreachable(e.message)),
             Err(e) if e.permanent => Err(SendError::Permanent(e.message)),
             Err(e) => Err(SendError::Transient(e.message)),
         }

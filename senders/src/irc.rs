@@ -54,6 +54,10 @@ pub struct IrcConfig {
     /// A link the digest line ends with, e.g. the user's notification page.
     #[serde(default)]
     pub digest_link: Option<String>,
+    /// After the server was out of reach, a user with at least this many notifications
+    /// waiting gets one digest line instead (0: never fold).
+    #[serde(default = "default_fold_backlog")]
+    pub fold_backlog: usize,
 }
 
 fn default_port() -> u16 {
@@ -70,6 +74,9 @@ fn default_max_lines() -> usize {
 }
 fn default_timeout() -> u64 {
     30
+}
+fn default_fold_backlog() -> usize {
+    3
 }
 
 /// IRC's line limit, CR LF included.
@@ -199,10 +206,7 @@ pub struct IrcSender {
     conn: Option<Connection>,
     pacer: Pacer,
     pings: u64,
-    /// Failed connection attempts in a row, for the backoff.
-    failures: u32,
     templates: crate::template::IrcTemplates,
-    next_try: Option<Instant>,
 }
 
 impl IrcSender {
@@ -213,8 +217,6 @@ impl IrcSender {
             cfg: cfg.clone(),
             conn: None,
             pings: 0,
-            failures: 0,
-            next_try: None,
             templates: Default::default(),
         }
     }
@@ -291,32 +293,17 @@ impl IrcSender {
         })
     }
 
-    /// Makes the connection if there is none; connection attempts back off from 1 s to 60 s.
+    /// Makes the connection if there is none. Out of reach, the sender's loop backs off and
+    /// sends nothing until [`Sender::ready`] connects.
     async fn connection(&mut self) -> Result<(), SendError> {
         if self.conn.as_ref().is_some_and(|c| c.driver.is_finished()) {
             self.conn = None;
         }
         if self.conn.is_none() {
-            if let Some(at) = self.next_try {
-                tokio::time::sleep_until(at.into()).await;
-            }
-            match self.connect().await {
-                Ok(c) => {
-                    self.failures = 0;
-                    self.next_try = None;
-                    self.conn = Some(c);
-                }
-                Err(e) => {
-                    let wait =
-                        Duration::from_secs(1 << self.failures.min(6)).min(Duration::from_secs(60));
-                    self.failures += 1;
-                    self.next_try = Some(Instant::now() + wait);
-                    return Err(SendError::Transient(format!(
-                        "irc {}:{}: {e}",
-                        self.cfg.server, self.cfg.port
-                    )));
-                }
-            }
+            let c = self.connect().await.map_err(|e| {
+                SendError::Unreachable(format!("irc {}:{}: {e}", self.cfg.server, self.cfg.port))
+            })?;
+            self.conn = Some(c);
         }
         Ok(())
     }
@@ -327,7 +314,9 @@ impl IrcSender {
         self.pings += 1;
         let token = format!("fmn-{}", self.pings);
         self.connection().await?;
-        let lost = |e: &dyn std::fmt::Display| SendError::Transient(format!("irc: {e}"));
+        // What the dead connection took is unknown: the notification waits for the next one
+        // (and, after the outage, may be folded into the user's backlog digest).
+        let lost = |e: &dyn std::fmt::Display| SendError::Unreachable(format!("irc: {e}"));
         for line in lines {
             self.pacer.take().await;
             let conn = self.conn.as_mut().ok_or_else(|| lost(&"no connection"))?;
@@ -357,9 +346,7 @@ impl IrcSender {
                 },
             }
         };
-        if let Err(SendError::Transient(e)) = &outcome
-            && !e.ends_with("is not online")
-        {
+        if let Err(SendError::Unreachable(_)) = &outcome {
             // Whatever the connection's state, start afresh.
             self.conn = None;
         }
@@ -370,6 +357,14 @@ impl IrcSender {
 impl Sender for IrcSender {
     fn name(&self) -> &'static str {
         "irc"
+    }
+
+    async fn ready(&mut self) -> Result<(), SendError> {
+        self.connection().await
+    }
+
+    fn fold_backlog(&self) -> Option<usize> {
+        (self.cfg.fold_backlog > 0).then_some(self.cfg.fold_backlog)
     }
 
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {

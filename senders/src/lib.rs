@@ -56,6 +56,11 @@ pub enum SendError {
     /// and the address is removed from the user's preferences.
     #[error("permanent: address gone: {0}")]
     AddressGone(String),
+    /// The remote side cannot be reached at all (connection refused or lost): no attempt is
+    /// counted, the notification waits in the queue, and the sender tries
+    /// [`Sender::ready`] with backoff until it can go on.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
 }
 
 impl SendError {
@@ -90,4 +95,15 @@ pub trait Sender: Send {
         items: &[Notification],
         address: &str,
     ) -> impl Future<Output = Result<(), SendError>> + Send;
+    /// Connects if need be: after [`SendError::Unreachable`], the loop calls this with backoff
+    /// and sends nothing until it succeeds. Senders without a standing connection are ready.
+    fn ready(&mut self) -> impl Future<Output = Result<(), SendError>> + Send {
+        async { Ok(()) }
+    }
+    /// After an outage, a user with at least this many notifications waiting gets them as one
+    /// digest rather than one by one (IRC: a backlog would flood, paced, for minutes). `None`:
+    /// the backlog is sent as it is.
+    fn fold_backlog(&self) -> Option<usize> {
+        None
+    }
 }

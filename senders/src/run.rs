@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fmn_core::metrics::{label, metrics};
-use fmn_core::transport::{DeadLetter, Stage, Transport};
+use fmn_core::transport::{DeadLetter, Entry, EntryId, Stage, Transport};
 use fmn_core::{ChannelKind, Notification};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
@@ -85,6 +85,26 @@ pub struct SenderReport {
     pub digests: u64,
     /// Deliveries put off because their address reached its rate limit.
     pub deferred: u64,
+    /// Notifications folded into their user's digest after an outage (see
+    /// [`Sender::fold_backlog`]); they count in `sent` once the digest is.
+    pub folded: u64,
+    /// Times the remote side was found out of reach.
+    pub outages: u64,
+}
+
+/// Notifications read at once while catching up after an outage, so that a user's backlog
+/// folds into one digest.
+const CATCH_UP_BATCH: usize = 500;
+
+/// How long to wait before asking an unreachable sender again, after `strikes` outages and
+/// failed checks with no delivery between: at once the first time (a dropped connection is
+/// made again at once), then from 250 ms doubling to 30 s.
+fn outage_wait(strikes: u32) -> Duration {
+    if strikes <= 1 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(250u64.saturating_mul(1 << (strikes - 2).min(7)))
+        .min(Duration::from_secs(30))
 }
 
 /// The idempotency key of one delivery: the notification's delivery id and the address.
@@ -202,6 +222,11 @@ enum Attempt {
     Failed(SendError),
 }
 
+fn out_of_reach(opts: &SenderOptions, report: &mut SenderReport, error: &SendError) {
+    report.outages += 1;
+    tracing::warn!(channel = %opts.channel, "out of reach: {error}; sending nothing until it is back");
+}
+
 /// One attempt at delivering `n` to `address`; `None` when cancelled.
 async fn try_once<T: Transport, S: Sender>(
     transport: &T,
@@ -236,6 +261,11 @@ async fn try_once<T: Transport, S: Sender>(
 /// Runs a sender until `cancel` fires. A notification is acknowledged once every address was
 /// delivered or given up on; on cancellation, what is in hand is left unacknowledged (it will
 /// be read again, and its deliveries already made are skipped).
+///
+/// When the remote side is out of reach ([`SendError::Unreachable`]), the loop stops sending:
+/// what it holds stays unacknowledged, in order, no attempt counted, and it asks
+/// [`Sender::ready`] again with backoff. Back in reach, it catches up in large batches, and a
+/// user with a backlog of at least [`Sender::fold_backlog`] notifications gets one digest.
 pub async fn run_sender<T: Transport, S: Sender>(
     transport: T,
     mut sender: S,
@@ -245,12 +275,47 @@ pub async fn run_sender<T: Transport, S: Sender>(
     let mut report = SenderReport::default();
     let mut attempt = 0u32;
     let channel = label("channel", opts.channel.as_str());
+    // Read, not acknowledged, not yet sent: held back while the remote side was out of reach.
+    let mut carried: Vec<Entry<Notification>> = Vec::new();
+    // The remote side is out of reach: nothing is sent until `Sender::ready` says otherwise.
+    let mut outage = false;
+    // Outages and failed checks since the last delivery, for the backoff.
+    let mut strikes = 0u32;
+    // The delivery that lost the connection, and how many times in a row: one that loses it
+    // each time it is sent is the problem, not the remote side.
+    let mut suspect: Option<(String, u32)> = None;
+    let mut catching_up = false;
     'serve: while !cancel.is_cancelled() {
+        if outage {
+            tokio::select! {
+                _ = tokio::time::sleep(outage_wait(strikes)) => {}
+                _ = cancel.cancelled() => break,
+            }
+            let ready = tokio::select! {
+                r = sender.ready() => r,
+                _ = cancel.cancelled() => break,
+            };
+            match ready {
+                Ok(()) => {
+                    tracing::info!(channel = %opts.channel, waiting = carried.len(),
+                        "back in reach; catching up");
+                    outage = false;
+                    catching_up = true;
+                }
+                Err(e) => {
+                    strikes += 1;
+                    if strikes.is_power_of_two() {
+                        tracing::warn!(channel = %opts.channel, "still out of reach: {e}");
+                    }
+                    continue;
+                }
+            }
+        }
         // Retries that are due go back on the queue, to be read with the rest.
         if let Err(e) = transport.promote_retries(opts.channel).await {
             tracing::warn!(channel = %opts.channel, "moving due retries failed: {e}");
         }
-        if digest::flush_due(
+        match digest::flush_due(
             &transport,
             &mut sender,
             &opts,
@@ -259,28 +324,80 @@ pub async fn run_sender<T: Transport, S: Sender>(
             &cancel,
         )
         .await
-        .is_none()
         {
-            break;
+            None => break,
+            Some(digest::Flushed {
+                unreachable: Some(e),
+                ..
+            }) => {
+                out_of_reach(&opts, &mut report, &e);
+                outage = true;
+                strikes += 1;
+                continue;
+            }
+            Some(_) => {}
         }
-        let entries = tokio::select! {
-            r = transport.read_notifications(opts.channel, &opts.consumer, opts.batch, opts.block) => match r {
-                Ok(e) => { attempt = 0; e }
-                Err(e) => {
-                    tracing::warn!(channel = %opts.channel, "reading notifications failed: {e}; retrying");
-                    let ms = 50u64.saturating_mul(1 << attempt.min(6)).min(3_000);
-                    attempt += 1;
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
-                        _ = cancel.cancelled() => break 'serve,
+        let max = if catching_up {
+            opts.batch.max(CATCH_UP_BATCH)
+        } else {
+            opts.batch
+        };
+        let mut entries = std::mem::take(&mut carried);
+        if entries.len() < max {
+            // With entries in hand, only what is there already is added.
+            let block = if entries.is_empty() {
+                opts.block
+            } else {
+                Duration::ZERO
+            };
+            tokio::select! {
+                r = transport.read_notifications(opts.channel, &opts.consumer, max - entries.len(), block) => match r {
+                    Ok(more) => {
+                        attempt = 0;
+                        // A reader that lost its connection reads what it holds again.
+                        let held: std::collections::HashSet<EntryId> =
+                            entries.iter().map(|e| e.id.clone()).collect();
+                        entries.extend(more.into_iter().filter(|e| !held.contains(&e.id)));
                     }
-                    continue;
+                    Err(e) if entries.is_empty() => {
+                        tracing::warn!(channel = %opts.channel, "reading notifications failed: {e}; retrying");
+                        let ms = 50u64.saturating_mul(1 << attempt.min(6)).min(3_000);
+                        attempt += 1;
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
+                            _ = cancel.cancelled() => break 'serve,
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(channel = %opts.channel, "reading notifications failed: {e}; going on with those in hand");
+                    }
+                },
+                _ = cancel.cancelled() => break,
+            };
+        }
+        let whole = entries.len() >= max;
+        // Users whose backlog is folded into one digest.
+        let fold: std::collections::HashSet<&str> = match sender.fold_backlog() {
+            Some(min) if catching_up => {
+                let mut per_user: std::collections::HashMap<&str, usize> = Default::default();
+                for e in entries
+                    .iter()
+                    .filter(|e| digest::wants_digest(&e.item).is_none())
+                {
+                    *per_user.entry(e.item.user.as_str()).or_default() += 1;
                 }
-            },
-            _ = cancel.cancelled() => break,
+                per_user
+                    .into_iter()
+                    .filter(|(_, count)| *count >= min)
+                    .map(|(user, _)| user)
+                    .collect()
+            }
+            _ => Default::default(),
         };
         let mut done = Vec::with_capacity(entries.len());
-        for e in &entries {
+        let mut carry_from: Option<(usize, SendError)> = None;
+        for (i, e) in entries.iter().enumerate() {
             let n = &e.item;
             if n.oneshot {
                 let t = &transport;
@@ -302,7 +419,8 @@ pub async fn run_sender<T: Transport, S: Sender>(
                     continue;
                 }
             }
-            if let Some(settings) = digest::wants_digest(n) {
+            let folding = fold.contains(n.user.as_str());
+            if let Some(settings) = digest::wants_digest(n).or(folding.then_some(&digest::FOLD)) {
                 let mut seen = !n.addresses.is_empty();
                 for address in &n.addresses {
                     let key = delivery_key(n, address);
@@ -330,7 +448,11 @@ pub async fn run_sender<T: Transport, S: Sender>(
                 {
                     break 'serve;
                 }
-                report.held += 1;
+                if folding {
+                    report.folded += 1;
+                } else {
+                    report.held += 1;
+                }
                 metrics().held_for_digest.get_or_create(&channel).inc();
                 continue;
             }
@@ -346,7 +468,8 @@ pub async fn run_sender<T: Transport, S: Sender>(
             let attempts = n.attempts + 1;
             let mut for_now: Vec<(&str, SendError)> = Vec::new();
             let mut later: Vec<(&str, Duration)> = Vec::new();
-            for address in &n.addresses {
+            let mut unreachable: Option<SendError> = None;
+            for (j, address) in n.addresses.iter().enumerate() {
                 if let Some(limit) = opts.rate_limit {
                     let t = &transport;
                     let Some(wait) = retry_transport("taking a rate slot", &cancel, move || {
@@ -361,13 +484,29 @@ pub async fn run_sender<T: Transport, S: Sender>(
                         continue;
                     }
                 }
-                let Some(outcome) =
+                let Some(mut outcome) =
                     try_once(&transport, &mut sender, &opts, n, address, &cancel).await
                 else {
                     break 'serve;
                 };
+                if let Attempt::Failed(SendError::Unreachable(reason)) = &outcome {
+                    let key = delivery_key(n, address);
+                    let times = match &suspect {
+                        Some((k, times)) if *k == key => times + 1,
+                        _ => 1,
+                    };
+                    if times > opts.max_attempts {
+                        // From now on each is an attempt that counts, toward a dead letter.
+                        outcome = Attempt::Failed(SendError::Transient(format!(
+                            "{reason} (each of the last {times} times it was sent)"
+                        )));
+                    }
+                    suspect = Some((key, times));
+                }
                 match outcome {
                     Attempt::Sent => {
+                        strikes = 0;
+                        suspect = None;
                         report.sent += 1;
                         metrics().delivered.get_or_create(&channel).inc();
                     }
@@ -377,6 +516,23 @@ pub async fn run_sender<T: Transport, S: Sender>(
                             .duplicates_suppressed
                             .get_or_create(&channel)
                             .inc();
+                    }
+                    Attempt::Failed(error @ SendError::Unreachable(_)) => {
+                        if dead.is_empty() && for_now.is_empty() && later.is_empty() {
+                            // Held back, in order: the addresses delivered are skipped when it
+                            // is read again.
+                            carry_from = Some((i, error));
+                            break;
+                        }
+                        // Part of it is done or retried: the rest goes with it, no attempt
+                        // counted for it.
+                        later.extend(
+                            n.addresses[j..]
+                                .iter()
+                                .map(|a| (a.as_str(), Duration::ZERO)),
+                        );
+                        unreachable = Some(error);
+                        break;
                     }
                     Attempt::Failed(error) => {
                         metrics().delivery_failures.get_or_create(&channel).inc();
@@ -388,6 +544,9 @@ pub async fn run_sender<T: Transport, S: Sender>(
                         }
                     }
                 }
+            }
+            if carry_from.is_some() {
+                break;
             }
             if !dead.is_empty() {
                 let count = dead.len() as u64;
@@ -457,6 +616,10 @@ pub async fn run_sender<T: Transport, S: Sender>(
                 if !for_now.is_empty() {
                     report.retries += 1;
                 }
+                if let Some(error) = unreachable {
+                    carry_from = Some((i + 1, error));
+                    break;
+                }
                 continue;
             }
             done.push(e.id.clone());
@@ -470,6 +633,16 @@ pub async fn run_sender<T: Transport, S: Sender>(
         {
             break;
         }
+        if let Some((from, error)) = carry_from {
+            carried = entries.split_off(from.min(entries.len()));
+            out_of_reach(&opts, &mut report, &error);
+            outage = true;
+            strikes += 1;
+            catching_up = false;
+        } else if catching_up && !whole {
+            tracing::info!(channel = %opts.channel, "caught up");
+            catching_up = false;
+        }
     }
     if opts.drain_digests {
         digest::drain(&transport, &mut sender, &opts, &mut report).await;
@@ -478,3 +651,6 @@ pub async fn run_sender<T: Transport, S: Sender>(
         dead = report.dead_lettered, "sender stopped");
     report
 }
+
+#[cfg(test)]
+mod tests;

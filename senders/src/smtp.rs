@@ -32,6 +32,9 @@ pub struct SmtpError {
     pub message: String,
     /// A 5xx answer: the server refused for good.
     pub permanent: bool,
+    /// No connection could be made (refused, timed out, TLS, greeting or authentication
+    /// failed): the server, not the mail, is the problem.
+    pub unreachable: bool,
 }
 
 impl fmt::Display for SmtpError {
@@ -45,6 +48,17 @@ impl From<lettre::transport::smtp::Error> for SmtpError {
         SmtpError {
             permanent: e.is_permanent(),
             message: e.to_string(),
+            unreachable: false,
+        }
+    }
+}
+
+impl SmtpError {
+    fn no_connection(self) -> SmtpError {
+        SmtpError {
+            message: format!("no connection: {}", self.message),
+            permanent: false,
+            unreachable: true,
         }
     }
 }
@@ -53,6 +67,7 @@ fn transient(message: String) -> SmtpError {
     SmtpError {
         message,
         permanent: false,
+        unreachable: false,
     }
 }
 
@@ -199,6 +214,17 @@ impl SmtpPool {
         Ok(conn)
     }
 
+    /// Opens a connection for the next mail if no idle one is live.
+    pub async fn ready(&mut self) -> Result<(), SmtpError> {
+        self.idle
+            .retain(|(conn, since)| since.elapsed() <= MAX_IDLE && !conn.has_broken());
+        if self.idle.is_empty() {
+            let conn = self.connect().await.map_err(SmtpError::no_connection)?;
+            self.idle.push((conn, Instant::now()));
+        }
+        Ok(())
+    }
+
     /// Sends one mail, on an idle connection if there is a live one. A reused connection that
     /// turns out dead is replaced once, so a server's idle timeout costs no failed delivery.
     pub async fn send(&mut self, envelope: &Envelope, mail: &[u8]) -> Result<(), SmtpError> {
@@ -217,7 +243,7 @@ impl SmtpPool {
                 Ok(Err(_)) | Err(_) => continue,
             }
         }
-        let mut conn = self.connect().await?;
+        let mut conn = self.connect().await.map_err(SmtpError::no_connection)?;
         match tokio::time::timeout(self.timeout, conn.send(envelope, mail)).await {
             Ok(Ok(_)) => {
                 self.idle.push((conn, Instant::now()));

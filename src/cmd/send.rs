@@ -54,7 +54,7 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
         m.await?;
     }
     eprintln!(
-        "fmn send: {} sent, {} duplicates skipped, {} retries scheduled, {} dead-lettered, {} spent one-shot, {} held for digests, {} digests sent, {} put off by the rate limit",
+        "fmn send: {} sent, {} duplicates skipped, {} retries scheduled, {} dead-lettered, {} spent one-shot, {} held for digests, {} digests sent, {} put off by the rate limit, {} folded into digests after {} outage(s)",
         r.sent,
         r.duplicates,
         r.retries,
@@ -62,7 +62,9 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
         r.oneshot_spent,
         r.held,
         r.digests,
-        r.deferred
+        r.deferred,
+        r.folded,
+        r.outages
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use fmn_core::ChannelKind;
 use fmn_core::transport::redis::RedisOptions;
 use fmn_core::transport::{RedisTransport, Transport};
+use fmn_core::{ChannelKind, Notification};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::support::{RedisServer, SmtpSink, wait_until};
@@ -114,6 +114,67 @@ async fn a_delivery_that_keeps_failing_is_dead_lettered_after_its_last_attempt()
     );
     let out = terminate(sender);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// The mail relay gone for longer than every retry would take: nothing is dead-lettered and
+/// no attempt is counted; the mails wait in the queue, in order, and go out once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mails_wait_in_the_queue_while_the_relay_is_down_and_go_out_when_it_is_back() {
+    let (redis, mut smtp, dir, transport) = sender_setup(&[]).await;
+    let with = configured(dir.path(), &smtp_config(&redis, &smtp));
+    let batch = |from: usize, to: usize| -> Vec<Notification> {
+        (from..to)
+            .map(|i| {
+                let mut n = notification(&format!("m-{i:02}"), ChannelKind::Email);
+                n.addresses = vec![format!("user{i:02}@example.org")];
+                n
+            })
+            .collect()
+    };
+    transport
+        .complete_work("w", &[], &batch(0, 3))
+        .await
+        .unwrap();
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    wait_until(Duration::from_secs(30), "the first 3 mails", async || {
+        smtp.mails().len() >= 3
+    })
+    .await;
+    smtp.kill();
+    transport
+        .complete_work("w", &[], &batch(3, 13))
+        .await
+        .unwrap();
+    // Five attempts take about 3 s: they would all be spent, and the mails dead-lettered.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+    assert_eq!(
+        transport.retries_waiting(ChannelKind::Email).await.unwrap(),
+        0,
+        "nothing counted as a failed attempt"
+    );
+    let depths = transport.queue_depths().await.unwrap();
+    let out = depths.iter().find(|d| d.name == "out:email");
+    assert_eq!(out.map(|d| d.waiting), Some(10), "{depths:?}");
+    smtp.restart();
+    wait_until(Duration::from_secs(60), "all 13 mails", async || {
+        smtp.mails().len() >= 13
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let out = terminate(sender);
+    let stderr = text(&out.stderr);
+    let to: Vec<String> = smtp
+        .mails()
+        .iter()
+        .map(|m| m.header("To").unwrap_or_default())
+        .collect();
+    let want: Vec<String> = (0..13).map(|i| format!("user{i:02}@example.org")).collect();
+    assert_eq!(to, want, "each once, in order\n{stderr}");
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+    assert!(stderr.contains("out of reach"), "{stderr}");
+    assert!(stderr.contains("13 sent"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
 }
 
 /// A sender killed (`SIGKILL`) after some mails were accepted and before any was

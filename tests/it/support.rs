@@ -225,6 +225,22 @@ impl SmtpSink {
     fn start_with(replies: &[u16], delay_ms: u64) -> SmtpSink {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
+        let child = Self::spawn(port, &dir, replies, delay_ms);
+        SmtpSink { port, child, dir }
+    }
+
+    /// Kills it with SIGKILL: a mail relay gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and directory, accepting everything.
+    pub fn restart(&mut self) {
+        self.child = Self::spawn(self.port, &self.dir, &[], 0);
+    }
+
+    fn spawn(port: u16, dir: &TempDir, replies: &[u16], delay_ms: u64) -> Child {
         let reply: Vec<String> = replies.iter().map(u16::to_string).collect();
         let mut child = Command::new(python())
             .arg(root().join("tests/support/smtp_sink.py"))
@@ -242,7 +258,7 @@ impl SmtpSink {
                 "python3 with aiosmtpd (Debian package python3-aiosmtpd; scripts/test installs it)",
             );
         wait_for_port(port, "the SMTP sink", &mut child);
-        SmtpSink { port, child, dir }
+        child
     }
 
     /// Every mail accepted so far, in order, with when the sink stored it.

@@ -26,7 +26,8 @@ class Sink:
         self.directory = directory
         self.replies = list(replies)
         self.delay = delay
-        self.count = 0
+        # Started again on the same directory, it goes on numbering after what it stored.
+        self.count = len([f for f in os.listdir(directory) if f.endswith(".json")])
 
     async def handle_DATA(self, server, session, envelope):
         if self.delay:
