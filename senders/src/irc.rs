@@ -36,7 +36,8 @@ pub struct IrcConfig {
     /// The server password (`PASS`), if it wants one.
     #[serde(default)]
     pub password: Option<String>,
-    /// Identifies to NickServ with this password at the end of the MOTD.
+    /// Identifies to NickServ with this password at the end of the MOTD
+    /// (`PRIVMSG NickServ :IDENTIFY PASSWORD`, before any notification).
     #[serde(default)]
     pub nickserv_password: Option<String>,
     /// Lines sent at once before pacing starts.
@@ -237,7 +238,6 @@ impl IrcSender {
             server: Some(self.cfg.server.clone()),
             port: Some(self.cfg.port),
             password: self.cfg.password.clone(),
-            nick_password: self.cfg.nickserv_password.clone(),
             ping_time: Some(60),
             ping_timeout: Some(20),
             ..Config::default()
@@ -269,7 +269,7 @@ impl IrcSender {
             }
         });
         let sender = client.sender();
-        // Registered once the MOTD is over: NickServ identification is sent then.
+        // Registered once the MOTD is over.
         let deadline = tokio::time::Instant::now() + self.timeout();
         loop {
             let m = tokio::time::timeout_at(deadline, events.recv())
@@ -284,6 +284,13 @@ impl IrcSender {
                 Command::ERROR(e) => return Err(format!("the server said: {e}")),
                 _ => {}
             }
+        }
+        // A private message rather than the crate's `NICKSERV` command, which servers without
+        // that alias (ngircd) refuse.
+        if let Some(password) = &self.cfg.nickserv_password {
+            sender
+                .send_privmsg("NickServ", format!("IDENTIFY {password}"))
+                .map_err(|e| e.to_string())?;
         }
         tracing::info!(server = %self.cfg.server, port = self.cfg.port, nick = %self.cfg.nickname, "irc: connected");
         Ok(Connection {

@@ -183,13 +183,16 @@ async fn irc_notifications_arrive_once_paced_split_and_across_a_server_restart()
     let mut server = IrcServer::start();
     let reader = Reader::start(server.port, "threebean");
     reader.wait_online().await;
+    // ngircd has no services: a client in NickServ's place reads the identification.
+    let nickserv = Reader::start(server.port, "NickServ");
+    nickserv.wait_online().await;
     let (burst, interval_ms) = (3usize, 250u64);
     let with = configured(
         dir.path(),
         &format!(
             "[redis]\nurl = \"{}\"\n\n[senders.irc]\nbackend = \"irc\"\nserver = \"127.0.0.1\"\n\
              port = {}\nnickname = \"fmn-bot\"\nburst = {burst}\nline_interval_ms = {interval_ms}\n\
-             max_lines = 8\ntimeout_secs = 5\n",
+             max_lines = 8\ntimeout_secs = 5\nnickserv_password = \"s3cret pass\"\n",
             redis.url(),
             server.port
         ),
@@ -372,5 +375,13 @@ async fn irc_notifications_arrive_once_paced_split_and_across_a_server_restart()
         0,
         "{}",
         text(&out.stderr)
+    );
+    // Identified on the first connection (and on the second, if NickServ's stand-in was
+    // back online by then).
+    let identified = nickserv.texts();
+    assert!(
+        (1..=2).contains(&identified.len())
+            && identified.iter().all(|t| t == "IDENTIFY s3cret pass"),
+        "{identified:?}"
     );
 }
