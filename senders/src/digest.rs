@@ -128,21 +128,20 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
                         .delivered
                         .get_or_create(&ch)
                         .inc_by(items.len() as u64);
-                    let remember = opts.remember;
-                    retry_transport("recording a delivery", cancel, move || {
-                        t.mark_delivered(k, remember)
-                    })
-                    .await?;
                     // Each notification counts as delivered to this address too, so one
                     // evaluated again later is not held a second time.
-                    for n in items {
-                        let nk = crate::run::delivery_key(n, address);
-                        let nk = nk.as_str();
-                        retry_transport("recording a delivery", cancel, move || {
-                            t.mark_delivered(nk, remember)
-                        })
-                        .await?;
-                    }
+                    let each: Vec<String> = items
+                        .iter()
+                        .map(|n| crate::run::delivery_key(n, address))
+                        .collect();
+                    let keys: Vec<&str> = std::iter::once(k)
+                        .chain(each.iter().map(String::as_str))
+                        .collect();
+                    let (keys, remember) = (&keys, opts.remember);
+                    retry_transport("recording a delivery", cancel, move || {
+                        t.mark_delivered(keys, remember)
+                    })
+                    .await?;
                 }
                 Err(error) if error.is_permanent() || attempts >= opts.max_attempts => {
                     crate::run::flag_address(t, last, address, &error).await;
@@ -152,9 +151,9 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
                             .map(|n| give_up(n, address, &error, attempts, sender.name())),
                     );
                     // Given up on for this address: a retry for the others skips it.
-                    let remember = opts.remember;
+                    let (keys, remember) = (&[k], opts.remember);
                     retry_transport("recording a delivery", cancel, move || {
-                        t.mark_delivered(k, remember)
+                        t.mark_delivered(keys, remember)
                     })
                     .await?;
                 }

@@ -247,9 +247,9 @@ async fn try_once<T: Transport, S: Sender>(
     }
     match sender.send(n, address).await {
         Ok(()) => {
-            let remember = opts.remember;
+            let (keys, remember) = (&[key], opts.remember);
             retry_transport("recording a delivery", cancel, move || {
-                transport.mark_delivered(key, remember)
+                transport.mark_delivered(keys, remember)
             })
             .await?;
             Some(Attempt::Sent)

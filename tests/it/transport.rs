@@ -225,14 +225,20 @@ async fn dead_letters_and_deliveries<T: Transport>(t: &T) {
     assert_eq!(dead[1].item.payload_bytes, DeadLetter::MAX_PAYLOAD + 10);
 
     assert!(!t.was_delivered("k").await.unwrap());
-    t.mark_delivered("k", Duration::from_millis(300))
+    t.mark_delivered(&["k", "k2", "k3"], Duration::from_millis(300))
         .await
         .unwrap();
-    assert!(t.was_delivered("k").await.unwrap());
+    t.mark_delivered(&[], Duration::from_millis(300))
+        .await
+        .unwrap();
+    for k in ["k", "k2", "k3"] {
+        assert!(t.was_delivered(k).await.unwrap(), "{k}");
+    }
+    assert!(!t.was_delivered("k4").await.unwrap());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
-        !t.was_delivered("k").await.unwrap(),
-        "forgotten after its window"
+        !t.was_delivered("k").await.unwrap() && !t.was_delivered("k3").await.unwrap(),
+        "forgotten after their window"
     );
 }
 

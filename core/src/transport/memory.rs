@@ -473,11 +473,13 @@ impl Transport for MemoryTransport {
             .collect())
     }
 
-    async fn mark_delivered(&self, key: &str, ttl: Duration) -> Result<(), TransportError> {
+    async fn mark_delivered(&self, keys: &[&str], ttl: Duration) -> Result<(), TransportError> {
         let mut st = self.lock();
         let now = Instant::now();
         st.delivered.retain(|_, until| *until > now);
-        st.delivered.insert(key.to_owned(), now + ttl);
+        for key in keys {
+            st.delivered.insert((*key).to_owned(), now + ttl);
+        }
         Ok(())
     }
 

@@ -327,11 +327,11 @@ pub trait Transport: Clone + Send + Sync + 'static {
         max: usize,
     ) -> impl Future<Output = Result<Vec<Entry<DeadLetter>>, TransportError>> + Send;
 
-    /// Remembers for `ttl` that a delivery was made, so a redelivered notification is not sent
-    /// twice.
+    /// Remembers for `ttl` that the deliveries `keys` were made, so a redelivered
+    /// notification is not sent twice; in one round trip (a digest records hundreds).
     fn mark_delivered(
         &self,
-        key: &str,
+        keys: &[&str],
         ttl: Duration,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
     /// Whether a delivery was made within its remembered window.

@@ -1105,15 +1105,21 @@ impl Transport for RedisTransport {
         self.dead_letters_after(None, max).await
     }
 
-    async fn mark_delivered(&self, key: &str, ttl: Duration) -> Result<(), TransportError> {
+    async fn mark_delivered(&self, keys: &[&str], ttl: Duration) -> Result<(), TransportError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(self.key(&format!("delivered:{key}")))
+                .arg(1)
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .ignore();
+        }
         let mut conn = self.conn.clone();
-        redis::cmd("SET")
-            .arg(self.key(&format!("delivered:{key}")))
-            .arg(1)
-            .arg("PX")
-            .arg(ttl.as_millis().max(1) as u64)
-            .query_async::<()>(&mut conn)
-            .await?;
+        pipe.query_async::<()>(&mut conn).await?;
         Ok(())
     }
 
