@@ -16,6 +16,7 @@
 pub mod digest;
 pub mod email;
 pub mod file;
+mod http;
 pub mod irc;
 pub mod matrix;
 pub mod push;

@@ -66,6 +66,7 @@ pub struct MatrixSender {
     /// Address (alias or user id) -> room id.
     rooms: HashMap<String, String>,
     templates: crate::template::MatrixTemplates,
+    timeout: Duration,
 }
 
 impl MatrixSender {
@@ -84,6 +85,7 @@ impl MatrixSender {
             user_id: cfg.user_id.clone(),
             rooms: HashMap::new(),
             templates: Default::default(),
+            timeout: Duration::from_secs(cfg.timeout_secs.max(1)),
         })
     }
 
@@ -118,7 +120,7 @@ impl MatrixSender {
         let resp = req
             .send()
             .await
-            .map_err(|e| SendError::Transient(format!("matrix: {e}")))?;
+            .map_err(|e| crate::http::failed("matrix", e))?;
         let status = resp.status();
         let header_wait = resp
             .headers()
@@ -234,6 +236,10 @@ fn line(n: &Notification) -> String {
 impl Sender for MatrixSender {
     fn name(&self) -> &'static str {
         "matrix"
+    }
+
+    async fn ready(&mut self) -> Result<(), SendError> {
+        crate::http::reachable(self.base.as_str(), self.timeout).await
     }
 
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {

@@ -100,6 +100,7 @@ pub struct PushSender {
     send_url: String,
     token: Option<(String, SystemTime)>,
     templates: crate::template::PushTemplates,
+    timeout: Duration,
 }
 
 impl PushSender {
@@ -130,6 +131,7 @@ impl PushSender {
             send_url,
             token: None,
             templates: Default::default(),
+            timeout: Duration::from_secs(cfg.timeout_secs.max(1)),
         })
     }
 
@@ -168,7 +170,7 @@ impl PushSender {
             ])
             .send()
             .await
-            .map_err(|e| SendError::Transient(format!("token request: {e}")))?;
+            .map_err(|e| crate::http::failed("token request", e))?;
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
         if !status.is_success() {
@@ -220,7 +222,7 @@ impl PushSender {
                 .json(message)
                 .send()
                 .await
-                .map_err(|e| SendError::Transient(format!("fcm: {e}")))?;
+                .map_err(|e| crate::http::failed("fcm", e))?;
             let status = resp.status().as_u16();
             let retry_after = resp
                 .headers()
@@ -298,6 +300,14 @@ fn cut(s: &str, max: usize) -> String {
 impl Sender for PushSender {
     fn name(&self) -> &'static str {
         "fcm"
+    }
+
+    async fn ready(&mut self) -> Result<(), SendError> {
+        crate::http::reachable(&self.send_url, self.timeout).await?;
+        if self.token.is_none() {
+            crate::http::reachable(&self.account.token_uri, self.timeout).await?;
+        }
+        Ok(())
     }
 
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {

@@ -12,7 +12,7 @@ use fmn_core::{ChannelKind, MessageMeta};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::retries::sender_setup;
-use crate::support::{HttpRequest, serve_http, wait_until};
+use crate::support::{HttpRequest, free_port, serve_http_on, wait_until};
 use crate::transport::notification;
 
 #[derive(Default)]
@@ -51,9 +51,13 @@ fn decode(s: &str) -> String {
 }
 
 fn homeserver() -> (u16, Arc<Mutex<Homeserver>>) {
+    homeserver_on(0)
+}
+
+fn homeserver_on(port: u16) -> (u16, Arc<Mutex<Homeserver>>) {
     let state = Arc::new(Mutex::new(Homeserver::default()));
     let hs = state.clone();
-    let port = serve_http(move |req: &HttpRequest| {
+    let port = serve_http_on(port, move |req: &HttpRequest| {
         let mut s = hs.lock().unwrap();
         if req.headers.get("authorization").map(String::as_str) != Some("Bearer secret") {
             return (
@@ -134,18 +138,19 @@ fn homeserver() -> (u16, Arc<Mutex<Homeserver>>) {
     (port, state)
 }
 
+/// Redis at `redis`, the Matrix sender on the stand-in homeserver at `port`.
+fn matrix_config(redis: &str, port: u16) -> String {
+    format!(
+        "[redis]\nurl = \"{redis}\"\n\n[senders.matrix]\nbackend = \"matrix\"\n\
+         homeserver = \"http://127.0.0.1:{port}\"\naccess_token = \"secret\"\nuser_id = \"{ME}\"\n"
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix_notices_reach_rooms_and_direct_chats_once() {
     let (redis, _smtp, dir, transport) = sender_setup(&[]).await;
     let (port, hs) = homeserver();
-    let with = configured(
-        dir.path(),
-        &format!(
-            "[redis]\nurl = \"{}\"\n\n[senders.matrix]\nbackend = \"matrix\"\n\
-             homeserver = \"http://127.0.0.1:{port}\"\naccess_token = \"secret\"\nuser_id = \"{ME}\"\n",
-            redis.url()
-        ),
-    );
+    let with = configured(dir.path(), &matrix_config(&redis.url(), port));
     let notice = |i: usize, addresses: &[&str]| {
         let mut n = notification(&format!("mx-{i}"), ChannelKind::Matrix);
         n.addresses = addresses.iter().map(|a| (*a).to_owned()).collect();
@@ -253,4 +258,55 @@ async fn matrix_notices_reach_rooms_and_direct_chats_once() {
         (3, txns_before),
         "stored once"
     );
+}
+
+/// The homeserver down for longer than every retry would take: nothing dead-lettered, no
+/// attempt counted; once it answers, the notices go out once each, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notices_wait_while_the_homeserver_is_down() {
+    let (redis, _smtp, dir, transport) = sender_setup(&[]).await;
+    let port = free_port();
+    let with = configured(dir.path(), &matrix_config(&redis.url(), port));
+    let notices: Vec<_> = (0..6)
+        .map(|i| {
+            let mut n = notification(&format!("down-{i}"), ChannelKind::Matrix);
+            n.addresses = vec!["!room:fmn.test".into()];
+            n.meta = MessageMeta {
+                summary: Some(format!("notice {i}")),
+                ..MessageMeta::default()
+            };
+            n
+        })
+        .collect();
+    transport.complete_work("w", &[], &notices).await.unwrap();
+    let sender = spawn(&mut with(&["send", "--channel", "matrix"]));
+    // Five attempts take about 3 s: they would all be spent, and the notices dead-lettered.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+    assert_eq!(
+        transport
+            .retries_waiting(ChannelKind::Matrix)
+            .await
+            .unwrap(),
+        0
+    );
+    let (_, hs) = homeserver_on(port);
+    wait_until(Duration::from_secs(60), "6 notices", async || {
+        hs.lock().unwrap().events.len() >= 6
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = terminate(sender);
+    let stderr = text(&out.stderr);
+    let bodies: Vec<String> = hs
+        .lock()
+        .unwrap()
+        .events
+        .iter()
+        .map(|(_, body)| body.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    let want: Vec<String> = (0..6).map(|i| format!("notice {i}")).collect();
+    assert_eq!(bodies, want, "{stderr}");
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+    assert!(stderr.contains("out of reach"), "{stderr}");
 }

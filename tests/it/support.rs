@@ -541,9 +541,17 @@ pub type HttpAnswer = (String, String, String);
 
 /// A stand-in for a remote HTTP API on a loopback port: one request per connection, answered
 /// by `handler`. Returns the port.
-pub fn serve_http(mut handler: impl FnMut(&HttpRequest) -> HttpAnswer + Send + 'static) -> u16 {
+pub fn serve_http(handler: impl FnMut(&HttpRequest) -> HttpAnswer + Send + 'static) -> u16 {
+    serve_http_on(0, handler)
+}
+
+/// [`serve_http`] on `port` (0: any free one).
+pub fn serve_http_on(
+    port: u16,
+    mut handler: impl FnMut(&HttpRequest) -> HttpAnswer + Send + 'static,
+) -> u16 {
     use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
