@@ -54,6 +54,10 @@ pub struct Metrics {
     pub held_for_digest: Family<Label, Counter>,
     /// Digest messages sent (one per address), by channel.
     pub digests_sent: Family<Label, Counter>,
+    /// Times a sender found its remote side out of reach, by channel.
+    pub outages: Family<Label, Counter>,
+    /// 1 while a sender's remote side is out of reach (it sends nothing), else 0, by channel.
+    pub out_of_reach: Family<Label, Gauge>,
     /// Entries each queue holds that are not yet acknowledged, as last scraped.
     pub queue_waiting: Family<Label, Gauge>,
     /// Of those, read and not yet acknowledged.
@@ -90,6 +94,8 @@ impl Metrics {
             delivery_failures: Family::default(),
             held_for_digest: Family::default(),
             digests_sent: Family::default(),
+            outages: Family::default(),
+            out_of_reach: Family::default(),
             queue_waiting: Family::default(),
             queue_pending: Family::default(),
             queue_oldest_seconds: Family::default(),
@@ -154,6 +160,16 @@ impl Metrics {
             "sender_held_for_digest",
             "Notifications held for a digest, by channel",
             m.held_for_digest.clone(),
+        );
+        m.registry.register(
+            "sender_outages",
+            "Times a sender found its remote side out of reach, by channel",
+            m.outages.clone(),
+        );
+        m.registry.register(
+            "sender_out_of_reach",
+            "1 while a sender's remote side is out of reach and it sends nothing, by channel",
+            m.out_of_reach.clone(),
         );
         m.registry.register(
             "sender_digests_sent",

@@ -224,6 +224,9 @@ enum Attempt {
 
 fn out_of_reach(opts: &SenderOptions, report: &mut SenderReport, error: &SendError) {
     report.outages += 1;
+    let channel = label("channel", opts.channel.as_str());
+    metrics().outages.get_or_create(&channel).inc();
+    metrics().out_of_reach.get_or_create(&channel).set(1);
     tracing::warn!(channel = %opts.channel, "out of reach: {error}; sending nothing until it is back");
 }
 
@@ -299,6 +302,7 @@ pub async fn run_sender<T: Transport, S: Sender>(
                 Ok(()) => {
                     tracing::info!(channel = %opts.channel, waiting = carried.len(),
                         "back in reach; catching up");
+                    metrics().out_of_reach.get_or_create(&channel).set(0);
                     outage = false;
                     catching_up = true;
                 }

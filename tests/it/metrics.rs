@@ -27,7 +27,7 @@ fn get(port: u16, path: &str) -> Option<(u16, String)> {
 }
 
 /// The value of the sample named exactly `series` (name and labels) in Prometheus text.
-fn sample(body: &str, series: &str) -> Option<f64> {
+pub(crate) fn sample(body: &str, series: &str) -> Option<f64> {
     body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
         l.strip_prefix(series)?
             .strip_prefix(' ')?
@@ -37,7 +37,7 @@ fn sample(body: &str, series: &str) -> Option<f64> {
     })
 }
 
-async fn scrape(port: u16) -> String {
+pub(crate) async fn scrape(port: u16) -> String {
     let mut body = String::new();
     wait_until(
         Duration::from_secs(30),

@@ -135,7 +135,14 @@ async fn mails_wait_in_the_queue_while_the_relay_is_down_and_go_out_when_it_is_b
         .complete_work("w", &[], &batch(0, 3))
         .await
         .unwrap();
-    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    let metrics = crate::support::free_port();
+    let sender = spawn(&mut with(&[
+        "send",
+        "--channel",
+        "email",
+        "--metrics",
+        &format!("127.0.0.1:{metrics}"),
+    ]));
     wait_until(Duration::from_secs(30), "the first 3 mails", async || {
         smtp.mails().len() >= 3
     })
@@ -156,12 +163,19 @@ async fn mails_wait_in_the_queue_while_the_relay_is_down_and_go_out_when_it_is_b
     let depths = transport.queue_depths().await.unwrap();
     let out = depths.iter().find(|d| d.name == "out:email");
     assert_eq!(out.map(|d| d.waiting), Some(10), "{depths:?}");
+    let gauge = "fmn_sender_out_of_reach{channel=\"email\"}";
+    let body = crate::metrics::scrape(metrics).await;
+    assert_eq!(crate::metrics::sample(&body, gauge), Some(1.0), "{body}");
     smtp.restart();
     wait_until(Duration::from_secs(60), "all 13 mails", async || {
         smtp.mails().len() >= 13
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let body = crate::metrics::scrape(metrics).await;
+    assert_eq!(crate::metrics::sample(&body, gauge), Some(0.0), "{body}");
+    let outages = "fmn_sender_outages_total{channel=\"email\"}";
+    assert_eq!(crate::metrics::sample(&body, outages), Some(1.0), "{body}");
     let out = terminate(sender);
     let stderr = text(&out.stderr);
     let to: Vec<String> = smtp
