@@ -319,7 +319,8 @@ pub async fn run_sender<T: Transport, S: Sender>(
         if let Err(e) = transport.promote_retries(opts.channel).await {
             tracing::warn!(channel = %opts.channel, "moving due retries failed: {e}");
         }
-        match digest::flush_due(
+        let digests = report.digests;
+        let flushed = digest::flush_due(
             &transport,
             &mut sender,
             &opts,
@@ -327,8 +328,11 @@ pub async fn run_sender<T: Transport, S: Sender>(
             Duration::ZERO,
             &cancel,
         )
-        .await
-        {
+        .await;
+        if report.digests > digests {
+            strikes = 0;
+        }
+        match flushed {
             None => break,
             Some(digest::Flushed {
                 unreachable: Some(e),
