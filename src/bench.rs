@@ -686,6 +686,7 @@ async fn send(args: SendArgs) -> Result<ExitCode> {
         tls: Default::default(),
         username: None,
         password: None,
+        ca_file: None,
         from: "fmn bench <bench@example.org>".into(),
         timeout_secs: 30,
         preferences_url: None,

@@ -44,6 +44,10 @@ pub struct EmailConfig {
     /// Password for `username`.
     #[serde(default)]
     pub password: Option<String>,
+    /// PEM certificates trusted besides the public roots (Mozilla's, from webpki-roots): a
+    /// relay with a certificate from the organisation's own CA.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     /// The `From:` of every mail, e.g. `Fedora Notifications <notifications@fedoraproject.org>`.
     pub from: String,
     /// Seconds a connection or command may take.
@@ -121,12 +125,20 @@ impl EmailSender {
             (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.clone())),
             _ => None,
         };
+        let extra_roots = match &cfg.ca_file {
+            Some(path) => Some(std::fs::read(path).map_err(|e| EmailConfigError::Tls {
+                host: cfg.host.clone(),
+                reason: format!("ca_file {}: {e}", path.display()),
+            })?),
+            None => None,
+        };
         let pool = SmtpPool::new(
             &cfg.host,
             cfg.port,
             cfg.tls,
             Duration::from_secs(cfg.timeout_secs),
             credentials,
+            extra_roots.as_deref(),
         )
         .map_err(|reason| EmailConfigError::Tls {
             host: cfg.host.clone(),

@@ -131,25 +131,40 @@ pub struct SmtpPool {
 }
 
 impl SmtpPool {
-    /// A pool for `host:port`; nothing is connected yet.
+    /// A pool for `host:port`; nothing is connected yet. `extra_roots`: PEM certificates
+    /// trusted besides the public roots.
     pub fn new(
         host: &str,
         port: u16,
         mode: TlsMode,
         timeout: Duration,
         credentials: Option<Credentials>,
+        extra_roots: Option<&[u8]>,
     ) -> Result<SmtpPool, String> {
         let starttls = match mode {
             TlsMode::Starttls => {
-                Some(TlsParameters::new(host.to_owned()).map_err(|e| e.to_string())?)
+                let mut params = TlsParameters::builder(host.to_owned());
+                if let Some(pem) = extra_roots {
+                    let certs = lettre::transport::smtp::client::Certificate::from_pem(pem)
+                        .map_err(|e| format!("ca_file: {e}"))?;
+                    params = params.add_root_certificate(certs);
+                }
+                Some(params.build().map_err(|e| e.to_string())?)
             }
             _ => None,
         };
         let implicit = match mode {
             TlsMode::Tls => {
-                let roots = rustls::RootCertStore {
+                let mut roots = rustls::RootCertStore {
                     roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
                 };
+                if let Some(pem) = extra_roots {
+                    use rustls::pki_types::pem::PemObject;
+                    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                        let cert = cert.map_err(|e| format!("ca_file: {e}"))?;
+                        roots.add(cert).map_err(|e| format!("ca_file: {e}"))?;
+                    }
+                }
                 let config = rustls::ClientConfig::builder_with_provider(Arc::new(
                     rustls::crypto::ring::default_provider(),
                 ))
@@ -174,7 +189,23 @@ impl SmtpPool {
         })
     }
 
+    /// A new connection, greeted, secured and logged in; each step within the timeout, so a
+    /// server that accepts and then says nothing cannot hold the sender.
     async fn connect(&self) -> Result<AsyncSmtpConnection, SmtpError> {
+        // TCP and TLS have their own timeouts inside; this bounds the whole dialogue.
+        tokio::time::timeout(self.timeout * 4, self.open())
+            .await
+            .map_err(|_| {
+                transient(format!(
+                    "{}:{} did not complete greeting, TLS and login within {:?}",
+                    self.host,
+                    self.port,
+                    self.timeout * 4
+                ))
+            })?
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, SmtpError> {
         let addr = (self.host.as_str(), self.port);
         let tcp = tokio::time::timeout(self.timeout, TcpStream::connect(addr))
             .await

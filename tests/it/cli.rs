@@ -193,10 +193,14 @@ pub(crate) fn terminate(mut child: Child) -> Output {
         .status();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while child.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "fmn did not stop on SIGTERM"
-        );
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "fmn did not stop within 30 s of SIGTERM; its stderr:\n{}",
+                text(&out.stderr)
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     child.wait_with_output().unwrap()

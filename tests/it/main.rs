@@ -17,6 +17,7 @@ mod push;
 mod reload;
 mod replay;
 mod retries;
+mod smtp;
 mod support;
 mod templates;
 mod transport;

@@ -135,6 +135,8 @@ pub struct SmtpSink {
     pub port: u16,
     child: Child,
     dir: TempDir,
+    /// TLS and login options, kept across a restart.
+    secure: Vec<String>,
 }
 
 /// A mail the sink accepted.
@@ -143,6 +145,10 @@ pub struct Mail {
     pub mail_from: String,
     pub rcpt_tos: Vec<String>,
     pub data: String,
+    /// The session was encrypted (STARTTLS or TLS from the first byte).
+    pub tls: bool,
+    /// Who logged in, if anyone.
+    pub login: Option<String>,
 }
 
 impl Mail {
@@ -223,10 +229,44 @@ impl SmtpSink {
     }
 
     fn start_with(replies: &[u16], delay_ms: u64) -> SmtpSink {
+        let reply: Vec<String> = replies.iter().map(u16::to_string).collect();
+        let args = [
+            "--reply".to_owned(),
+            reply.join(","),
+            "--delay-ms".to_owned(),
+            delay_ms.to_string(),
+        ];
+        Self::start_args(&args, Vec::new())
+    }
+
+    /// Starts one that speaks TLS (`tls`: `starttls` or `tls`) with the server certificate of
+    /// `certs` ([`test_certificates`]) and, with `login` (`USER:PASS`), requires that login.
+    pub fn start_secure(tls: &str, certs: &Path, login: Option<&str>) -> SmtpSink {
+        let mut secure: Vec<String> = vec![
+            "--tls".into(),
+            tls.into(),
+            "--cert".into(),
+            certs.join("server.pem").display().to_string(),
+            "--key".into(),
+            certs.join("server.key").display().to_string(),
+        ];
+        if let Some(login) = login {
+            secure.extend(["--auth".to_owned(), login.to_owned()]);
+        }
+        Self::start_args(&[], secure)
+    }
+
+    fn start_args(args: &[String], secure: Vec<String>) -> SmtpSink {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
-        let child = Self::spawn(port, &dir, replies, delay_ms);
-        SmtpSink { port, child, dir }
+        let all: Vec<String> = args.iter().chain(&secure).cloned().collect();
+        let child = Self::spawn(port, &dir, &all);
+        SmtpSink {
+            port,
+            child,
+            dir,
+            secure,
+        }
     }
 
     /// Kills it with SIGKILL: a mail relay gone.
@@ -237,21 +277,17 @@ impl SmtpSink {
 
     /// Starts it again on the same port and directory, accepting everything.
     pub fn restart(&mut self) {
-        self.child = Self::spawn(self.port, &self.dir, &[], 0);
+        self.child = Self::spawn(self.port, &self.dir, &self.secure);
     }
 
-    fn spawn(port: u16, dir: &TempDir, replies: &[u16], delay_ms: u64) -> Child {
-        let reply: Vec<String> = replies.iter().map(u16::to_string).collect();
+    fn spawn(port: u16, dir: &TempDir, args: &[String]) -> Child {
         let mut child = Command::new(python())
             .arg(root().join("tests/support/smtp_sink.py"))
             .arg("--port")
             .arg(port.to_string())
             .arg("--dir")
             .arg(dir.path())
-            .arg("--reply")
-            .arg(reply.join(","))
-            .arg("--delay-ms")
-            .arg(delay_ms.to_string())
+            .args(args)
             .stdout(Stdio::null())
             .spawn()
             .expect(
@@ -368,78 +404,87 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-impl RabbitTls {
-    pub fn start() -> RabbitTls {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let d = dir.path();
+/// A directory with a test CA (`ca.pem`), a server certificate for `localhost` and 127.0.0.1
+/// (`server.pem`, `server.key`) and a client certificate (`client.pem`, `client.key`), all
+/// signed by it and made with `openssl`, valid two days.
+pub fn test_certificates() -> TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=fmn test CA",
+        ],
+    );
+    // Version 3 certificates with their extensions: rustls takes no other.
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    for (who, cn) in [("server", "localhost"), ("client", "fmn-client")] {
+        let (key, csr, pem, ext) = (
+            format!("{who}.key"),
+            format!("{who}.csr"),
+            format!("{who}.pem"),
+            format!("{who}.ext"),
+        );
         openssl(
             d,
             &[
                 "req",
-                "-x509",
                 "-newkey",
                 "rsa:2048",
                 "-nodes",
                 "-keyout",
-                "ca.key",
+                &key,
                 "-out",
-                "ca.pem",
-                "-days",
-                "2",
+                &csr,
                 "-subj",
-                "/CN=fmn test CA",
+                &format!("/CN={cn}"),
             ],
         );
-        // Version 3 certificates with their extensions: rustls takes no other.
-        std::fs::write(
-            d.join("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )
-        .unwrap();
-        std::fs::write(d.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-        for (who, cn) in [("server", "localhost"), ("client", "fmn-client")] {
-            let (key, csr, pem, ext) = (
-                format!("{who}.key"),
-                format!("{who}.csr"),
-                format!("{who}.pem"),
-                format!("{who}.ext"),
-            );
-            openssl(
-                d,
-                &[
-                    "req",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-keyout",
-                    &key,
-                    "-out",
-                    &csr,
-                    "-subj",
-                    &format!("/CN={cn}"),
-                ],
-            );
-            openssl(
-                d,
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    &csr,
-                    "-CA",
-                    "ca.pem",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-days",
-                    "2",
-                    "-out",
-                    &pem,
-                    "-extfile",
-                    &ext,
-                ],
-            );
-        }
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &pem,
+                "-extfile",
+                &ext,
+            ],
+        );
+    }
+    dir
+}
+
+impl RabbitTls {
+    pub fn start() -> RabbitTls {
+        let dir = test_certificates();
+        let d = dir.path();
         let (plain_port, tls_port, dist_port) = (free_port(), free_port(), free_port());
         std::fs::write(
             d.join("rabbitmq.conf"),
