@@ -13,6 +13,7 @@ mod samples;
 mod util;
 
 pub use generic::{CategoryArgs, PackageArgs, TopicArgs, UserArgs};
+pub use meta::account;
 
 fmn_rules_sdk::module! {
     name: "fedora",

@@ -55,6 +55,15 @@ trait Family {
     fn link(&self, _msg: &Message) -> Option<String> {
         None
     }
+    /// The icon, when the family's definitions give one other than the category's.
+    fn icon(&self, _msg: &Message) -> Option<String> {
+        None
+    }
+    /// The application's name, when the family's definitions give one other than the
+    /// category's.
+    fn app_name(&self, _msg: &Message) -> Option<String> {
+        None
+    }
 }
 
 struct Other;
@@ -180,14 +189,16 @@ pub fn agent(msg: &Message) -> Option<String> {
 /// The icon of the message's application (or of what it is about, such as a badge).
 #[extractor]
 pub fn icon(msg: &Message) -> Option<String> {
-    app::icon(msg)
+    family(msg).icon(msg).or_else(|| app::icon(msg))
 }
 
 /// The name of the application that sent the message, as its message schemas give it
 /// (`bodhi`, `koji`, `Discourse`, ...).
 #[extractor]
 pub fn app_name(msg: &Message) -> Option<String> {
-    app::app_name(msg).map(str::to_owned)
+    family(msg)
+        .app_name(msg)
+        .or_else(|| app::app_name(msg).map(str::to_owned))
 }
 
 /// A one-line human summary of the message.

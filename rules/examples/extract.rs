@@ -1,0 +1,95 @@
+//! What the `fedora` module's extractors say about bus messages, natively: one JSON object in,
+//! one out, per line. The differential check (`scripts/differential/`) compares this with
+//! the schema packages' and fedmsg.meta's own answers.
+//!
+//! ```sh
+//! cargo run -q -p fmn-rules --example extract < messages.jsonl
+//! ```
+//!
+//! A line is a bus message (a fedmsg envelope, or a fedora-messaging `{"topic", "body",
+//! "headers"?}`), or `{"bus": MESSAGE, "aliases": {"nick or address": "account", ...}}`.
+//! The answer names people by account as a worker does: through the aliases given, a
+//! fedoraproject.org address by its local part, another address by nobody.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use fmn_rules::MODULE;
+use fmn_rules_sdk::Extracted;
+use fmn_rules_sdk::testing::extract;
+use serde_json::{Value, json};
+
+const EXTRACTORS: &[&str] = &[
+    "usernames",
+    "packages",
+    "groups",
+    "agent",
+    "summary",
+    "link",
+    "icon",
+    "app_name",
+    "long_text",
+];
+
+fn account(aliases: &BTreeMap<String, String>, name: &str) -> Option<String> {
+    if let Some(a) = aliases.get(name) {
+        return Some(a.clone());
+    }
+    fmn_rules::account(name).map(str::to_owned)
+}
+
+fn answer(line: &str) -> Value {
+    let v: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => return json!({"error": format!("not JSON: {e}")}),
+    };
+    let (bus, aliases) = match v.get("bus") {
+        Some(bus) => {
+            let aliases = v
+                .get("aliases")
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (bus.to_string(), aliases)
+        }
+        None => (line.to_owned(), BTreeMap::new()),
+    };
+    let mut out = serde_json::Map::new();
+    for x in EXTRACTORS {
+        let value = match extract(&MODULE, x, &bus) {
+            Ok(Extracted::Keys(keys)) if *x == "usernames" => Value::from(
+                keys.iter()
+                    .filter_map(|k| account(&aliases, k))
+                    .collect::<Vec<_>>(),
+            ),
+            Ok(Extracted::Keys(keys)) => Value::from(keys),
+            Ok(Extracted::Text(Some(t))) if *x == "agent" => {
+                account(&aliases, &t).map_or(Value::Null, Value::from)
+            }
+            Ok(Extracted::Text(Some(t))) => Value::from(fmn_rules_sdk::people::resolve(&t, |n| {
+                aliases.get(n).cloned()
+            })),
+            Ok(Extracted::Text(None)) => Value::Null,
+            Err(e) => json!({"error": e}),
+        };
+        out.insert((*x).to_owned(), value);
+    }
+    Value::Object(out)
+}
+
+fn main() -> std::io::Result<()> {
+    let stdin = std::io::stdin().lock();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in stdin.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        writeln!(stdout, "{}", answer(&line))?;
+    }
+    stdout.flush()
+}

@@ -1,0 +1,71 @@
+"""What both differential checks share: running fmn's extractors and scoring them."""
+
+import json
+import shlex
+import subprocess
+from collections import defaultdict
+
+# Field names of both corpus formats -> the extractor that answers them.
+EXTRACTOR = {
+    "usernames": "usernames", "packages": "packages", "groups": "groups", "agent": "agent",
+    "summary": "summary", "subtitle": "summary", "url": "link", "link": "link",
+    "app_icon": "icon", "icon": "icon", "app_name": "app_name", "str": "long_text",
+    "long_form": "long_text",
+}
+KEY_FIELDS = {"usernames", "packages", "groups"}
+
+
+def run_extractor(command, messages):
+    """fmn's answers, one per message, from `command` (bus JSON lines in, answers out)."""
+    text = "".join(json.dumps(m) + "\n" for m in messages)
+    out = subprocess.run(shlex.split(command), input=text, capture_output=True, text=True,
+                         check=True)
+    answers = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
+    if len(answers) != len(messages):
+        raise SystemExit(f"{command}: {len(answers)} answers for {len(messages)} messages")
+    return answers
+
+
+def agrees(field, want, have):
+    """As `fmn rules conformance` scores: sets for keys (an empty set stated is met by no
+    answer), texts exactly."""
+    if field in KEY_FIELDS:
+        return sorted(set(have or [])) == sorted(set(want))
+    return have == want
+
+
+def compare_and_report(lines, got, fields, group, versions, misses, as_json):
+    table = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    totals = defaultdict(lambda: [0, 0])
+    shown = defaultdict(int)
+    for line, answer in zip(lines, got):
+        g = group(line)
+        for field in fields:
+            if field not in line["expected"]:
+                continue
+            want = line["expected"][field]
+            have = answer.get(EXTRACTOR[field])
+            ok = agrees(field, want, have)
+            for cell in (table[g][field], totals[field]):
+                cell[0] += ok
+                cell[1] += 1
+            if not ok and shown[g] < misses:
+                shown[g] += 1
+                print(f"MISS {g} {field} [{line['source']}] topic={line['topic']}\n"
+                      f"  want {json.dumps(want)}\n  have {json.dumps(have)}")
+    if as_json:
+        print(json.dumps({"fields": totals, "groups": table, "versions": versions},
+                         sort_keys=True))
+        return 0
+    width = max([len(g) for g in table] + [10])
+    print(f"{'class / topic':<{width}}  " + " ".join(f"{f[:9]:>9}" for f in fields))
+    for g in sorted(table):
+        cells = []
+        for f in fields:
+            ok, n = table[g][f]
+            cells.append(f"{ok:>4}/{n:<4}" if n else f"{'-':>9}")
+        print(f"{g:<{width}}  " + " ".join(cells))
+    print(f"{'all':<{width}}  " + " ".join(
+        f"{100 * totals[f][0] / totals[f][1]:>8.1f}%" if totals[f][1] else f"{'-':>9}"
+        for f in fields))
+    return 0
