@@ -5,6 +5,7 @@
 //! (to their owners) and looks the rule's argument up among the result.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 /// Package -> users with any ACL on it (commit or watch): FMN's `user_package_filter`.
 pub const PACKAGERS: &str = "packagers";
@@ -35,10 +36,18 @@ pub const PERSON_START: char = '\u{E000}';
 /// Closes it (`fmn_rules_sdk::people::END`).
 pub const PERSON_END: char = '\u{E001}';
 
+/// Relations of a package to users that count the members of the groups owning it: Pagure
+/// gives many packages to a group (`@python-sig`), and FMN counted the packages of a user's
+/// groups as the user's. Watching is personal, so [`WATCHERS`] is not among them.
+pub const GROUP_COUNTED: &[&str] = &[PACKAGERS, COMMITTERS];
+
 /// Named relations, each from a key to a sorted set of values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Relations {
     tables: HashMap<String, HashMap<String, Vec<String>>>,
+    /// Group -> members: [`GROUPS`] turned around, made on first use after a change (each
+    /// change drops it), for [`Relations::related`].
+    members: OnceLock<HashMap<String, Vec<String>>>,
 }
 
 /// A data file could not be used.
@@ -77,6 +86,45 @@ impl Relations {
             .unwrap_or(&[])
     }
 
+    /// What `relation` maps `key` to, with the members of the groups owning `key` where the
+    /// relation counts them ([`GROUP_COUNTED`]): the users a package's `committers` or
+    /// `packagers` stand for. Rules keyed `via` a relation are answered with this.
+    pub fn related<'a>(&'a self, relation: &str, key: &str) -> impl Iterator<Item = &'a str> {
+        let groups: &'a [String] = if GROUP_COUNTED.contains(&relation) {
+            self.get(GROUP_OWNERS, key)
+        } else {
+            &[]
+        };
+        let members = if groups.is_empty() {
+            None
+        } else {
+            Some(self.members())
+        };
+        let of_groups = groups.iter().flat_map(move |g| {
+            members
+                .and_then(|m| m.get(g))
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+        });
+        self.get(relation, key)
+            .iter()
+            .chain(of_groups)
+            .map(String::as_str)
+    }
+
+    /// The members of each group, from [`GROUPS`].
+    fn members(&self) -> &HashMap<String, Vec<String>> {
+        self.members.get_or_init(|| {
+            let mut out: HashMap<String, Vec<String>> = HashMap::new();
+            for (user, groups) in self.tables.get(GROUPS).into_iter().flatten() {
+                for g in groups {
+                    out.entry(g.clone()).or_default().push(user.clone());
+                }
+            }
+            out
+        })
+    }
+
     /// Whether `relation` is known at all.
     pub fn has(&self, relation: &str) -> bool {
         self.tables.contains_key(relation)
@@ -86,6 +134,7 @@ impl Relations {
     /// The relation exists afterwards even when `values` is empty (an import of it then
     /// empties the stored one); the key only when it maps to something.
     pub fn add(&mut self, relation: &str, key: &str, values: impl IntoIterator<Item = String>) {
+        self.members = OnceLock::new();
         let table = self.tables.entry(relation.to_owned()).or_default();
         let mut values = values.into_iter().peekable();
         if values.peek().is_none() {
@@ -109,6 +158,7 @@ impl Relations {
 
     /// Removes `value` from what `relation` maps `key` to; a key left with nothing goes.
     pub fn remove(&mut self, relation: &str, key: &str, value: &str) {
+        self.members = OnceLock::new();
         if let Some(t) = self.tables.get_mut(relation)
             && let Some(values) = t.get_mut(key)
         {
@@ -126,6 +176,7 @@ impl Relations {
 
     /// Replaces the whole of `relation` with `table`.
     pub fn set_table(&mut self, relation: &str, table: HashMap<String, Vec<String>>) {
+        self.members = OnceLock::new();
         self.tables.insert(relation.to_owned(), table);
     }
 
@@ -339,6 +390,44 @@ mod tests {
             "ralph and x@y.org met ralph"
         );
         assert_eq!(r.resolve_people("nobody here"), "nobody here");
+    }
+
+    #[test]
+    fn group_owners_count_their_members() {
+        let mut r = Relations::new();
+        r.add_pagure_owners(
+            "o.json",
+            r#"{"rpms": {"python-requests": ["ralph", "@python-sig"], "vim": ["@python-sig"]}}"#,
+        )
+        .unwrap();
+        r.add_watchers("w.json", r#"{"rpms": {"vim": ["carol"]}}"#)
+            .unwrap();
+        r.add_group_members(
+            "g.json",
+            r#"{"python-sig": ["alice", "bob"], "qa": ["carol"]}"#,
+        )
+        .unwrap();
+        fn related<'a>(r: &'a Relations, rel: &str, key: &str) -> Vec<&'a str> {
+            let mut v: Vec<&str> = r.related(rel, key).collect();
+            v.sort();
+            v
+        }
+        assert_eq!(
+            related(&r, COMMITTERS, "python-requests"),
+            ["alice", "bob", "ralph"]
+        );
+        assert_eq!(related(&r, PACKAGERS, "vim"), ["alice", "bob", "carol"]);
+        // Watching is personal: a group's members do not watch what the group owns.
+        assert_eq!(related(&r, WATCHERS, "vim"), ["carol"]);
+        assert!(related(&r, COMMITTERS, "emacs").is_empty());
+        // A membership change is seen at once.
+        r.apply(&Change {
+            relation: GROUPS.into(),
+            key: "dave".into(),
+            add: vec!["python-sig".into()],
+            remove: vec![],
+        });
+        assert_eq!(related(&r, COMMITTERS, "vim"), ["alice", "bob", "dave"]);
     }
 
     #[test]

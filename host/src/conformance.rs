@@ -492,9 +492,11 @@ pub fn run_case(modules: &[LoadedModule], relations: &Relations, case: &Case) ->
             };
             return Ok(match &key.via {
                 None => keys.iter().any(|k| wanted.contains(k)),
-                Some(rel) => keys
-                    .iter()
-                    .any(|k| relations.get(rel, k).iter().any(|v| wanted.contains(v))),
+                Some(rel) => keys.iter().any(|k| {
+                    relations
+                        .related(rel, k)
+                        .any(|v| wanted.iter().any(|w| w == v))
+                }),
             });
         }
         let handle = backend

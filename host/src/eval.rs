@@ -399,7 +399,7 @@ impl Evaluator {
                 SlotResult::Keys(keys) => {
                     let mut v: Vec<String> = keys
                         .iter()
-                        .flat_map(|k| self.relations.get(relation, k).iter().cloned())
+                        .flat_map(|k| self.relations.related(relation, k).map(str::to_owned))
                         .collect();
                     v.sort();
                     v.dedup();

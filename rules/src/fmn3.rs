@@ -67,10 +67,15 @@ pub struct SeveritiesArgs {
 }
 
 fn owned_through(msg: &Message, relation: &str, wanted: &[String]) -> bool {
+    let groups: Vec<String> = wanted
+        .iter()
+        .flat_map(|u| crate::generic::user_groups(relation, u))
+        .collect();
     meta::packages(msg).iter().any(|p| {
         data::related(relation, p)
             .iter()
             .any(|o| wanted.contains(o))
+            || crate::generic::owned_by_any(p, &groups)
     })
 }
 

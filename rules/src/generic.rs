@@ -93,9 +93,28 @@ fn fas_group_member_filter(msg: &Message, args: &GroupArgs) -> bool {
 }
 
 fn related_user(msg: &Message, relation: &str, user: &str) -> bool {
+    let groups = user_groups(relation, user);
     meta::packages(msg)
         .iter()
-        .any(|p| data::related(relation, p).iter().any(|u| u == user))
+        .any(|p| data::related(relation, p).iter().any(|u| u == user) || owned_by_any(p, &groups))
+}
+
+/// The groups whose packages count as `user`'s for `relation`: Pagure gives packages to
+/// groups (`@python-sig`), and FMN counted a group's packages as its members'. Watching is
+/// personal, so no group counts for `watchers`.
+pub(crate) fn user_groups(relation: &str, user: &str) -> Vec<String> {
+    match relation {
+        "packagers" | "committers" => data::related("groups", user),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether one of `groups` owns package `p`.
+pub(crate) fn owned_by_any(p: &str, groups: &[String]) -> bool {
+    !groups.is_empty()
+        && data::related("group-owners", p)
+            .iter()
+            .any(|g| groups.contains(g))
 }
 
 /// Messages about a user's packages: those where the user has any ACL, commit or watch
