@@ -253,9 +253,19 @@ pub struct WorkerSection {
     /// (`fmn prefs import|set`, followed live).
     #[serde(default)]
     pub prefs_from: PrefsFrom,
-    /// Package ownership, in Pagure's owner-alias JSON (`{"rpms": {"name": ["user"]}}`).
+    /// Package ownership, in Pagure's owner-alias JSON (`{"rpms": {"name": ["user", "@group"]}}`),
+    /// loaded under what Redis holds.
     #[serde(default)]
     pub owners: Option<PathBuf>,
+    /// Package watchers, in the same shape.
+    #[serde(default)]
+    pub watchers: Option<PathBuf>,
+    /// Group membership, `{"python-sig": ["user", ...]}`.
+    #[serde(default)]
+    pub groups: Option<PathBuf>,
+    /// Aliases, `{"old-nick or address": "account"}`.
+    #[serde(default)]
+    pub aliases: Option<PathBuf>,
     /// Worker loops per process.
     #[serde(default = "one")]
     pub threads: usize,
@@ -277,6 +287,18 @@ pub struct WorkerSection {
     pub reload_ms: u64,
 }
 
+impl WorkerSection {
+    /// The data files this section names.
+    pub fn data(&self) -> crate::setup::DataFiles {
+        crate::setup::DataFiles {
+            owners: self.owners.clone(),
+            watchers: self.watchers.clone(),
+            groups: self.groups.clone(),
+            aliases: self.aliases.clone(),
+        }
+    }
+}
+
 impl Default for WorkerSection {
     fn default() -> Self {
         WorkerSection {
@@ -284,6 +306,9 @@ impl Default for WorkerSection {
             prefs: None,
             prefs_from: PrefsFrom::File,
             owners: None,
+            watchers: None,
+            groups: None,
+            aliases: None,
             threads: one(),
             batch: default_worker_batch(),
             timeout_ms: default_timeout_ms(),

@@ -89,18 +89,89 @@ pub fn compile(ruleset: &RuleSet, prefs: &Preferences, name: &str) -> Result<Arc
         })
 }
 
-/// The data rules keyed through relations use: package ownership from `owners`, if given.
-pub fn load_relations(owners: Option<&Path>) -> Result<Arc<fmn_core::Relations>> {
+/// Data files for the rules keyed through relations, as `fmn data import` takes them: for
+/// commands that hold the data themselves (the in-memory bus, trials), or under Redis' data.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DataFiles {
+    /// Package ownership, Pagure's owner-alias JSON (`{"rpms": {"name": ["user", "@group"]}}`).
+    #[arg(long)]
+    pub owners: Option<PathBuf>,
+    /// Package watchers, the same shape.
+    #[arg(long)]
+    pub watchers: Option<PathBuf>,
+    /// Group membership, `{"python-sig": ["user", ...]}`.
+    #[arg(long)]
+    pub groups: Option<PathBuf>,
+    /// Aliases, `{"old-nick or address": "account"}`.
+    #[arg(long)]
+    pub aliases: Option<PathBuf>,
+}
+
+impl DataFiles {
+    /// These files, each falling back to the one `other` names.
+    pub fn or(self, other: &DataFiles) -> DataFiles {
+        DataFiles {
+            owners: self.owners.or_else(|| other.owners.clone()),
+            watchers: self.watchers.or_else(|| other.watchers.clone()),
+            groups: self.groups.or_else(|| other.groups.clone()),
+            aliases: self.aliases.or_else(|| other.aliases.clone()),
+        }
+    }
+
+    fn each(&self) -> [(fmn_core::data::DataKind, Option<&Path>); 4] {
+        use fmn_core::data::DataKind;
+        [
+            (DataKind::Owners, self.owners.as_deref()),
+            (DataKind::Watchers, self.watchers.as_deref()),
+            (DataKind::Groups, self.groups.as_deref()),
+            (DataKind::Aliases, self.aliases.as_deref()),
+        ]
+    }
+}
+
+/// The data rules keyed through relations use, from the files given.
+pub fn load_relations(files: &DataFiles) -> Result<Arc<fmn_core::Relations>> {
     let mut r = fmn_core::Relations::new();
-    if let Some(path) = owners {
-        let n = r.load_owners_file(path)?;
-        tracing::info!(
-            packages = n,
-            "loaded package ownership from {}",
-            path.display()
-        );
+    for (kind, path) in files.each() {
+        if let Some(path) = path {
+            let n = r.load_file(kind, path)?;
+            tracing::info!(entries = n, "loaded {kind:?} from {}", path.display());
+        }
     }
     Ok(Arc::new(r))
+}
+
+/// Warns of every relation the preferences' rules are answered through that the data does not
+/// hold: those rules would never match, silently.
+pub fn warn_missing_data(
+    ruleset: &RuleSet,
+    plan: &fmn_host::Plan,
+    relations: &fmn_core::Relations,
+) {
+    for relation in plan.relations_used() {
+        if relations.has(relation) {
+            continue;
+        }
+        let rules: Vec<String> = ruleset
+            .modules()
+            .iter()
+            .flat_map(|m| {
+                m.description.rules.iter().filter_map(move |r| {
+                    let via = r.key.as_ref()?.via.as_deref()?;
+                    (via == relation).then(|| format!("{}::{}", m.name(), r.name))
+                })
+            })
+            .collect();
+        let hint = match relation {
+            "groups" => "--groups FILE",
+            "watchers" => "--watchers FILE",
+            _ => "--owners FILE",
+        };
+        tracing::warn!(
+            "the preferences use {} (answered from the `{relation}` data), but no `{relation}` data is loaded: they will match nothing; give {hint} or `fmn data import`",
+            rules.join(", ")
+        );
+    }
 }
 
 /// Connects to Redis.
@@ -252,8 +323,8 @@ pub struct WorkerInputs {
     pub prefs: Option<PathBuf>,
     /// Where preferences come from, if not as the configuration says.
     pub prefs_from: Option<crate::config::PrefsFrom>,
-    /// Package ownership.
-    pub owners: Option<PathBuf>,
+    /// Ownership, watchers, groups and aliases.
+    pub data: DataFiles,
 }
 
 /// What a process's worker loops share, and the reloader that keeps it current.
@@ -319,7 +390,7 @@ pub async fn workers(
     let prefs = Arc::new(prefs);
     let plan = compile(&ruleset, &prefs, &prefs_name)?;
     let stats = plan.stats();
-    let base = load_relations(inputs.owners.as_deref().or(w.owners.as_deref()))?;
+    let base = load_relations(&inputs.data.or(&w.data()))?;
     // Redis' data (`fmn data import`, kept current from the bus) over the files', from the
     // first message on.
     let (data_version, relations) = match redis {
@@ -332,6 +403,7 @@ pub async fn workers(
         }
         None => (0, base.clone()),
     };
+    warn_missing_data(&ruleset, &plan, &relations);
     let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
     if prefs_version > 0 {
         let first = snapshot.load_full();

@@ -288,6 +288,14 @@ impl Plan {
         Builder::new(ruleset).finish()
     }
 
+    /// The relations that rules of these preferences are answered through (`via`).
+    pub fn relations_used(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.via.iter().map(|(_, _, r)| r.as_str()).collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// Sizes, for logs and benchmarks.
     pub fn stats(&self) -> PlanStats {
         PlanStats {

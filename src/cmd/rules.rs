@@ -66,6 +66,26 @@ pub enum RulesCommand {
     Conformance(conformance::ConformanceArgs),
 }
 
+/// How the worker answers a keyed rule, in words.
+fn key_sentence(k: &fmn_rules_sdk::describe::KeyDescription) -> String {
+    let (x, arg) = (&k.extractor, &k.arg);
+    let mapped = match k.via.as_deref() {
+        None => {
+            return format!(
+                "Answered by the worker's index: matches when `{arg}` is among the `{x}` of the message."
+            );
+        }
+        Some(fmn_core::data::GROUPS) => "the groups each belongs to (group membership data)".into(),
+        Some(r) if fmn_core::data::GROUP_COUNTED.contains(&r) => {
+            format!("its `{r}` (ownership data), counting the members of the groups that own it")
+        }
+        Some(r) => format!("its `{r}` (ownership data)"),
+    };
+    format!(
+        "Answered by the worker's index: maps each of the message's `{x}` to {mapped}; matches when `{arg}` is among them."
+    )
+}
+
 pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
     match cmd {
         RulesCommand::List {
@@ -213,11 +233,7 @@ pub fn markdown_doc(modules: &[&ModuleDescription]) -> String {
                 );
             }
             if let Some(k) = &r.key {
-                let _ = writeln!(
-                    s,
-                    "Answered by the worker's index: matches when `{}` is among the `{}` of the message.\n",
-                    k.arg, k.extractor
-                );
+                let _ = writeln!(s, "{}\n", key_sentence(k));
             }
         }
         let _ = writeln!(

@@ -29,9 +29,8 @@ pub struct RunArgs {
     /// Rule module files or directories; the bundled modules if omitted.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
-    /// Package ownership, Pagure's owner-alias JSON (`{"rpms": {"name": ["user"]}}`).
-    #[arg(long)]
-    owners: Option<PathBuf>,
+    #[command(flatten)]
+    data: setup::DataFiles,
     /// Worker loops.
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -78,7 +77,7 @@ pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
         rules: args.rules.clone(),
         prefs: args.prefs.clone(),
         prefs_from: None,
-        owners: args.owners.clone(),
+        data: args.data.clone(),
     };
     let workers = setup::workers(&config, inputs, redis.as_ref(), ids.clone()).await?;
     let snapshot = workers.snapshot;

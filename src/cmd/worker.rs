@@ -25,9 +25,8 @@ pub struct WorkerArgs {
     /// Rule module files or directories; the bundled modules if omitted.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
-    /// Package ownership, Pagure's owner-alias JSON (`{"rpms": {"name": ["user"]}}`).
-    #[arg(long)]
-    owners: Option<PathBuf>,
+    #[command(flatten)]
+    data: setup::DataFiles,
     /// Worker loops in this process, each a worker of its own in the registry.
     #[arg(long)]
     threads: Option<usize>,
@@ -44,7 +43,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
         rules: args.rules,
         prefs: args.prefs,
         prefs_from: args.prefs_from,
-        owners: args.owners,
+        data: args.data,
     };
     let setup::Workers {
         snapshot,

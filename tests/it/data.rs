@@ -229,3 +229,155 @@ async fn imported_and_bus_changed_ownership_reaches_running_workers() {
     let out = terminate(worker);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// The users notified by email in `fmn run`'s file output (digests unfolded).
+fn emailed(out_dir: &Path) -> Vec<String> {
+    let file = out_dir.join("email.jsonl");
+    let mut users: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["user"].as_str().map(str::to_owned))
+        .collect();
+    users.sort();
+    users
+}
+
+/// Pagure gives packages to groups (`@python-sig`); FMN counted a group's packages as its
+/// members'. A member of python-sig hears of a python-sig package's build through
+/// `user_package_filter`, in the embedded mode (`fmn run --owners --groups`) and through
+/// Redis (`fmn data import`), and someone outside the group does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_owners_count_for_their_members_embedded_and_through_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let build = serde_json::json!({
+        "topic": "org.fedoraproject.prod.buildsys.build.state.change",
+        "body": {
+            "name": "python-requests", "version": "2.31.0", "release": "1.fc41",
+            "build_id": 9001, "task_id": 7001, "owner": "someone-else",
+            "instance": "primary", "old": 0, "new": 1, "epoch": null,
+        }
+    })
+    .to_string();
+    let messages = write(d, "build.jsonl", &build);
+    let mut prefs = String::new();
+    for user in ["alice", "bob"] {
+        prefs.push_str(&format!(
+            "[users.{user}.channels.email]\naddresses = [\"{user}@example.org\"]\n\
+             filters = [{{ name = \"my packages\", rules = [{{ rule = \"fedora::user_package_filter\", args = {{ fasnick = \"{user}\" }} }}] }}]\n\n"
+        ));
+    }
+    let prefs = write(d, "prefs.toml", &prefs);
+    let owners = write(
+        d,
+        "owners.json",
+        r#"{"rpms": {"python-requests": ["@python-sig"], "vim": ["bob"]}}"#,
+    );
+    let groups = write(d, "groups.json", r#"{"python-sig": ["alice", "carol"]}"#);
+
+    let out = run(fmn().current_dir(d).args([
+        "run",
+        "--messages",
+        &messages,
+        "--prefs",
+        &prefs,
+        "--owners",
+        &owners,
+        "--groups",
+        &groups,
+        "--out",
+        "embedded",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(emailed(&d.join("embedded")), ["alice"]);
+
+    // Without the groups, alice's rule has nothing to count her in by.
+    let out = run(fmn().current_dir(d).args([
+        "run",
+        "--messages",
+        &messages,
+        "--prefs",
+        &prefs,
+        "--owners",
+        &owners,
+        "--out",
+        "no-groups",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(emailed(&d.join("no-groups")).is_empty());
+
+    let redis = RedisServer::start();
+    let config = write(
+        d,
+        "fmn.toml",
+        &format!(
+            "[redis]\nurl = \"{}\"\n\n[worker]\nreload_ms = 0\n",
+            redis.url()
+        ),
+    );
+    let out = run(fmn().current_dir(d).args([
+        "--config", &config, "data", "import", "--owners", &owners, "--groups", &groups,
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(fmn().current_dir(d).args([
+        "--config",
+        &config,
+        "run",
+        "--redis",
+        &redis.url(),
+        "--messages",
+        &messages,
+        "--prefs",
+        &prefs,
+        "--out",
+        "redis",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(emailed(&d.join("redis")), ["alice"]);
+}
+
+/// Preferences that use a rule answered through data nobody loaded are warned of at start:
+/// in the embedded mode, group rules would otherwise silently never match.
+#[test]
+fn missing_data_for_the_rules_used_is_warned_of() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let prefs = write(
+        d,
+        "prefs.toml",
+        "[users.alice.channels.email]\naddresses = [\"alice@example.org\"]\n\
+         filters = [{ name = \"my group\", rules = [{ rule = \"fedora::fas_group_member_filter\", args = { group = \"python-sig\" } }] }]\n",
+    );
+    let messages = write(d, "none.jsonl", "");
+    let out = run(fmn().current_dir(d).env("FMN_LOG", "warn").args([
+        "run",
+        "--messages",
+        &messages,
+        "--prefs",
+        &prefs,
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("fedora::fas_group_member_filter")
+            && err.contains("no `groups` data is loaded")
+            && err.contains("--groups FILE"),
+        "{err}"
+    );
+    let groups = write(d, "groups.json", r#"{"python-sig": ["alice"]}"#);
+    let out = run(fmn().current_dir(d).args([
+        "run",
+        "--messages",
+        &messages,
+        "--prefs",
+        &prefs,
+        "--groups",
+        &groups,
+    ]));
+    assert!(
+        !text(&out.stderr).contains("no `groups` data"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -25,9 +25,8 @@ pub struct ConformanceArgs {
     /// Rule module files or directories; the bundled modules if omitted.
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
-    /// Package ownership (Pagure's owner-alias JSON), for rules keyed through it.
-    #[arg(long)]
-    owners: Option<PathBuf>,
+    #[command(flatten)]
+    data: setup::DataFiles,
     /// Print every disagreement too.
     #[arg(long)]
     misses: bool,
@@ -45,7 +44,7 @@ struct CaseReport {
 pub async fn run(args: ConformanceArgs, config: Config) -> Result<ExitCode> {
     let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
     let modules = setup::local_modules(&sandbox, &args.rules)?;
-    let relations = setup::load_relations(args.owners.as_deref())?;
+    let relations = setup::load_relations(&args.data)?;
     let mut texts = Vec::new();
     for f in &args.files {
         let text =

@@ -32,9 +32,8 @@ pub struct TestArgs {
     /// The rule's arguments, a JSON object.
     #[arg(long, default_value = "{}", requires = "rule")]
     args: String,
-    /// Package ownership (Pagure's owner-alias JSON), for rules answered through it.
-    #[arg(long)]
-    owners: Option<PathBuf>,
+    #[command(flatten)]
+    data: setup::DataFiles,
     /// Print every message, not only those something matched or failed on.
     #[arg(long, short)]
     verbose: bool,
@@ -178,7 +177,7 @@ pub async fn run(args: TestArgs, config: Config) -> Result<std::process::ExitCod
             bail!("the rules cannot be registered:\n{}", list.join("\n"));
         }
     };
-    let relations = setup::load_relations(args.owners.as_deref())?;
+    let relations = setup::load_relations(&args.data)?;
     // Every message is evaluated, however often the module fails.
     let mut evaluator =
         Evaluator::new(ruleset, plan.clone(), relations).with_quarantine(QuarantinePolicy {
