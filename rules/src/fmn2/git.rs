@@ -18,8 +18,15 @@ topic_rules! {
         git_pkgdb2branch_complete => ["*git.pkgdb2branch.complete"],
         /// dist-git: a `pkgdb2branch` run (new packages or branches) starts.
         git_pkgdb2branch_start => ["*git.pkgdb2branch.start"],
-        /// dist-git: someone pushes to a package's repository (`fedpkg push`).
-        git_receive => ["*.git.receive"],
+        /// dist-git: someone pushes to a package's repository (`fedpkg push`). Only dist-git's
+        /// own topic, as in FMN: pushes to pagure.io (`io.pagure.*.git.receive`) or to
+        /// dist-git's pagure (`*.pagure.git.receive`) are other events.
+        git_receive => [
+            "org.fedoraproject.prod.git.receive",
+            "org.fedoraproject.stg.git.receive",
+            "org.fedoraproject.dev.git.receive",
+            "git.receive",
+        ],
         /// dist-git: a new package repository is created.
         git_repo_new => ["org.fedoraproject.*pagure.project.new"],
     }
