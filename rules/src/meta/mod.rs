@@ -16,6 +16,7 @@ mod compose;
 mod copr;
 mod discourse;
 mod distgit;
+mod fallback;
 mod fas;
 mod fedocal;
 mod github;
@@ -205,11 +206,8 @@ pub fn app_name(msg: &Message) -> Option<String> {
 #[extractor]
 pub fn summary(msg: &Message) -> Option<String> {
     family(msg).summary(msg).or_else(|| {
-        let what = format!("{} {}", msg.category(), msg.subtopic().replace('.', " "));
-        Some(match agent(msg) {
-            Some(a) => format!("{a}: {}", what.trim()),
-            None => what.trim().to_owned(),
-        })
+        let app = app_name(msg).unwrap_or_else(|| msg.category().to_owned());
+        Some(fallback::summary(msg, &app, agent(msg).as_deref()))
     })
 }
 
