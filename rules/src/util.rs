@@ -18,22 +18,6 @@ pub fn nvr_name(nvr: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
-/// NVRs in an old-style bodhi title: `a-1-1.fc18,b-2-1.fc18` or `a-1-1 and b-2-1`.
-pub fn title_nvrs(title: &str) -> impl Iterator<Item = &str> {
-    title
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && *s != "and")
-}
-
-/// `@name` mentions in free text.
-pub fn mentions(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '@' || c == '-' || c == '_'))
-        .filter_map(|w| w.strip_prefix('@'))
-        .map(|w| w.trim_end_matches(['-', '_']))
-        .filter(|w| !w.is_empty() && !w.contains('@'))
-}
-
 /// Items as English prose: `a`, `a and b`, `a, b, and c`.
 pub fn series<S: AsRef<str>>(items: &[S]) -> String {
     match items {
@@ -58,9 +42,5 @@ mod tests {
             Some("golang-github-SAP-go-hdb")
         );
         assert_eq!(nvr_name("nethack"), None);
-        let t: Vec<_> = title_nvrs("a-1-1.fc18,b-2-1.fc18").collect();
-        assert_eq!(t, ["a-1-1.fc18", "b-2-1.fc18"]);
-        let m: Vec<_> = mentions("thanks /cc @codeblock. and @ralph, mail me@x.org").collect();
-        assert_eq!(m, ["codeblock", "ralph"]);
     }
 }
