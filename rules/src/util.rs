@@ -31,6 +31,32 @@ pub fn series<S: AsRef<str>>(items: &[S]) -> String {
     }
 }
 
+/// Python's `str()` of a JSON scalar, as `format` and f-strings render the values the
+/// definitions format: `None`, `True`, `42`. Lists and dicts (rendered as Python reprs) give
+/// nothing.
+pub fn py_str(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    })
+}
+
+/// Python's truth of a JSON value, a missing one false (`if msg.get(key):`).
+pub fn py_truthy(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

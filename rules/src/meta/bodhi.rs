@@ -10,36 +10,13 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
+use crate::util::{py_str as py, py_truthy as truthy};
 
 mod schema;
 
 pub struct Bodhi;
 
 const BODHI: &str = "https://bodhi.fedoraproject.org";
-
-/// `str(x)` of a JSON scalar, as `format` and f-strings render it: `None`, `True`, `42`.
-fn py(v: &Value) -> Option<String> {
-    Some(match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    })
-}
-
-/// Python's truth of a JSON value (a missing one is false).
-fn truthy(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::Object(o)) => !o.is_empty(),
-    }
-}
 
 /// `obj.get(key)` where `obj` defaulted to `{}` when missing: `None` when `obj` is no dict
 /// (Python raised), `Some(None)` when the key is absent.
@@ -185,7 +162,16 @@ fn sync_release<'m>(msg: &'m Message) -> Option<(&'m str, bool)> {
     Some((base, release.ends_with('m')))
 }
 
+/// Whether fedmsg.meta's usernames raised (a comment without text), and so named nobody.
+fn usernames_fail(msg: &Message) -> bool {
+    msg.get(&["comment"])
+        .is_some_and(|c| c.get("text").and_then(Value::as_str).is_none())
+}
+
 fn fedmsg_usernames(msg: &Message, out: &mut Keys) {
+    if usernames_fail(msg) {
+        return;
+    }
     out.extend(comment_author(msg));
     out.extend(update_author(msg));
     out.extend(override_author(msg));
@@ -528,6 +514,9 @@ fn other_subtitle(msg: &Message) -> Option<String> {
 /// fedmsg.meta's agent for bodhi: it had none of its own, so it took one of the usernames
 /// (any one: a set's); the one that acted is the likeliest.
 fn fedmsg_agent(msg: &Message) -> Option<String> {
+    if usernames_fail(msg) {
+        return None;
+    }
     let mut users = Keys::new();
     fedmsg_usernames(msg, &mut users);
     if users.len() == 1 {
@@ -549,7 +538,11 @@ impl Family for Bodhi {
     }
 
     fn agent_involved(&self, msg: &Message) -> bool {
-        msg.is_fedmsg() || schema::agent_involved(msg)
+        if msg.is_fedmsg() {
+            !usernames_fail(msg)
+        } else {
+            schema::agent_involved(msg)
+        }
     }
 
     fn usernames(&self, msg: &Message, out: &mut Keys) {

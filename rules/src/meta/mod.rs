@@ -24,6 +24,7 @@ mod hotness;
 mod infra;
 mod ipa;
 mod koji;
+mod odcs;
 mod openqa;
 mod pagure;
 mod pkgdb;
@@ -122,6 +123,7 @@ fn family(msg: &Message) -> &'static dyn Family {
         "ci" | "allpackages" => &ci::Ci,
         "pagure" => &pagure::Pagure,
         "pkgdb" => &pkgdb::Pkgdb,
+        "odcs" => &odcs::Odcs,
         _ => &Other,
     }
 }
