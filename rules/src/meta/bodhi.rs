@@ -14,6 +14,8 @@ use crate::util::{py_str as py, py_truthy as truthy};
 
 mod schema;
 
+pub use schema::package;
+
 pub struct Bodhi;
 
 const BODHI: &str = "https://bodhi.fedoraproject.org";

@@ -27,7 +27,7 @@ fn truncate(title: &str) -> String {
 }
 
 /// `BuildV1.package`: `nvr.rsplit('-', 2)[0]`.
-pub(super) fn package(nvr: &str) -> &str {
+pub fn package(nvr: &str) -> &str {
     nvr.rsplitn(3, '-').last().unwrap_or(nvr)
 }
 
