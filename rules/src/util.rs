@@ -18,22 +18,6 @@ pub fn nvr_name(nvr: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
-/// NVRs in an old-style bodhi title: `a-1-1.fc18,b-2-1.fc18` or `a-1-1 and b-2-1`.
-pub fn title_nvrs(title: &str) -> impl Iterator<Item = &str> {
-    title
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|s| !s.is_empty() && *s != "and")
-}
-
-/// `@name` mentions in free text.
-pub fn mentions(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '@' || c == '-' || c == '_'))
-        .filter_map(|w| w.strip_prefix('@'))
-        .map(|w| w.trim_end_matches(['-', '_']))
-        .filter(|w| !w.is_empty() && !w.contains('@'))
-}
-
 /// Items as English prose: `a`, `a and b`, `a, b, and c`.
 pub fn series<S: AsRef<str>>(items: &[S]) -> String {
     match items {
@@ -44,6 +28,32 @@ pub fn series<S: AsRef<str>>(items: &[S]) -> String {
             let head: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
             format!("{}, and {}", head.join(", "), last.as_ref())
         }
+    }
+}
+
+/// Python's `str()` of a JSON scalar, as `format` and f-strings render the values the
+/// definitions format: `None`, `True`, `42`. Lists and dicts (rendered as Python reprs) give
+/// nothing.
+pub fn py_str(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    })
+}
+
+/// Python's truth of a JSON value, a missing one false (`if msg.get(key):`).
+pub fn py_truthy(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
     }
 }
 
@@ -58,9 +68,5 @@ mod tests {
             Some("golang-github-SAP-go-hdb")
         );
         assert_eq!(nvr_name("nethack"), None);
-        let t: Vec<_> = title_nvrs("a-1-1.fc18,b-2-1.fc18").collect();
-        assert_eq!(t, ["a-1-1.fc18", "b-2-1.fc18"]);
-        let m: Vec<_> = mentions("thanks /cc @codeblock. and @ralph, mail me@x.org").collect();
-        assert_eq!(m, ["codeblock", "ralph"]);
     }
 }

@@ -1,90 +1,139 @@
-//! Composes: pungi runs of Rawhide, Branched, releases, EPEL and respins (`compose`).
+//! Composes: pungi runs of Rawhide, Branched, releases, EPEL and respins (`compose`), as
+//! fedmsg.meta's `compose.py` described them.
 
 use fmn_rules_sdk::Message;
+use serde_json::Value;
 
 use super::Family;
+use crate::util::{py_str, py_truthy};
 
 pub struct Compose;
 
-const COMPOSES: &str = "https://kojipkgs.fedoraproject.org/compose/";
+/// The steps a topic may name, in the processor's order (the first found wins), with their
+/// text and whether they are old (pre-pungi 4) and respin (`make-updates`) steps.
+const EVENTS: [(&str, &str, bool, bool); 10] = [
+    (".mash.", " mashing", true, false),
+    (".pungify.", " building boot.iso for", true, false),
+    (".image.", " building other images for", true, false),
+    (".make-updates.", "", true, true),
+    (".cloudimg-build.", " building images for", true, true),
+    (".mash-atomic", " Atomic updates mash for", true, true),
+    (".atomic-lorax", " Atomic lorax run for", true, true),
+    (
+        ".cloudimg-checksum.",
+        " image checksum generation for",
+        true,
+        true,
+    ),
+    (
+        ".cloudimg-staging.",
+        " master mirror publication for",
+        true,
+        true,
+    ),
+    (".rsync.", " master mirror publication for", false, false),
+];
 
-/// What part of a compose a topic's step names.
-fn step(part: &str) -> Option<&'static str> {
-    Some(match part {
-        "mash" => "mashing ",
-        "pungify" => "building boot.iso for ",
-        "image" => "building other images for ",
-        "rsync" | "cloudimg-staging" => "master mirror publication for ",
-        "mash-atomic" => "Atomic updates mash for ",
-        "atomic-lorax" => "Atomic lorax run for ",
-        _ => return None,
+/// Python's `str.capitalize`: the first character upper case, the rest lower.
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f
+            .to_uppercase()
+            .chain(c.flat_map(char::to_lowercase))
+            .collect(),
+        None => String::new(),
+    }
+}
+
+/// The release: the body's branch (`Modular-` dropped), else what the topic says.
+fn release(msg: &Message) -> Option<String> {
+    if let Some(branch) = msg.get(&["branch"]) {
+        let branch = branch.as_str()?;
+        return Some(capitalize(
+            branch.rsplit("Modular-").next().unwrap_or(branch),
+        ));
+    }
+    let comps: Vec<&str> = msg.topic().split('.').collect();
+    Some(if comps.contains(&"rawhide") {
+        "Rawhide".into()
+    } else if comps.contains(&"epelbeta") {
+        "EPEL Beta".into()
+    } else {
+        comps
+            .iter()
+            .find(|c| c.len() == 2 && c.chars().all(|d| d.is_ascii_digit()))
+            .map_or("(unknown release)".into(), |c| (*c).to_owned())
     })
 }
 
-fn capitalized(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().chain(c).collect())
-        .unwrap_or_default()
+/// `arch and ' (%s)' % arch`: a falsy arch is itself (rendered), a missing one empty.
+fn arch(msg: &Message) -> Option<String> {
+    match msg.get(&["arch"]) {
+        None => Some(String::new()),
+        Some(a) if py_truthy(Some(a)) => Some(format!(" ({})", py_str(a)?)),
+        Some(a) => py_str(a),
+    }
 }
 
-/// The compose's name: `Fedora 18 (arm)`, `Fedora-Cloud 28`, `Fedora-Modular Bikeshed`.
-fn name(msg: &Message, release: &str, respin: bool) -> String {
-    if release == "epelbeta" {
-        return "Fedora EPEL Beta".into();
+/// The compose's short name, guessed where the message is ambiguous.
+fn short(msg: &Message, release: &str, has_arch: bool, old_event: bool) -> Option<String> {
+    if let Some(s) = msg.get(&["short"]) {
+        return py_str(s);
     }
-    let branch = msg.str_at(&["branch"]).unwrap_or(release);
-    let (short, version) = match (msg.str_at(&["short"]), branch.strip_prefix("Modular-")) {
-        (Some(s), _) => (s.to_owned(), branch.to_owned()),
-        (None, Some(v)) => ("Fedora-Modular".to_owned(), v.to_owned()),
-        // A release compose before pungi 4 said which of them it was: not which one.
-        (None, None)
-            if !respin
-                && release.chars().all(|c| c.is_ascii_digit())
-                && msg.str_at(&["compose_id"]).is_none() =>
-        {
-            (
-                "Fedora, Fedora-Atomic, Fedora-Cloud or Fedora-Docker".to_owned(),
-                branch.to_owned(),
-            )
-        }
-        (None, None) => ("Fedora".to_owned(), branch.to_owned()),
+    let branch = match msg.get(&["branch"]) {
+        None => "",
+        Some(b) => b.as_str()?,
     };
-    let mut out = format!("{short} {}", capitalized(&version));
-    if let Some(arch) = msg.str_at(&["arch"]).filter(|a| !a.is_empty()) {
-        out.push_str(&format!(" ({arch})"));
+    let mut short = if branch.to_lowercase().contains("modular") {
+        "Fedora-Modular"
+    } else {
+        "Fedora"
+    };
+    let numeric = !release.is_empty() && release.chars().all(|c| c.is_ascii_digit());
+    if numeric
+        && !old_event
+        && msg.get(&["compose_id"]).is_none()
+        && !has_arch
+        && !msg.topic().contains("branched")
+    {
+        short = "Fedora, Fedora-Atomic, Fedora-Cloud or Fedora-Docker";
     }
-    if respin {
-        out.push_str(" post-release Cloud/Atomic/Docker respin");
-    }
-    out
+    Some(short.to_owned())
 }
 
 impl Family for Compose {
     fn summary(&self, msg: &Message) -> Option<String> {
-        let parts: Vec<&str> = msg.subtopic().split('.').collect();
-        let (release, rest) = parts.split_first()?;
-        let (event, steps) = rest.split_last()?;
-        let verb = match *event {
+        let topic = msg.topic();
+        let event = EVENTS.iter().find(|(e, ..)| topic.contains(e));
+        let (evtext, old, respin) = event.map_or(("", false, false), |&(_, t, o, r)| (t, o, r));
+        let release = release(msg)?;
+        let arch = arch(msg)?;
+        let mut comptext = if respin {
+            "post-release Cloud/Atomic/Docker respin compose".to_owned()
+        } else {
+            "compose".to_owned()
+        };
+        if let Some(cid) = msg.get(&["compose_id"]).filter(|c| py_truthy(Some(c))) {
+            comptext.push(' ');
+            comptext.push_str(&py_str(cid)?);
+        }
+        let short = short(msg, &release, py_truthy(msg.get(&["arch"])), old)?;
+        let action = match topic.rsplit('.').next().unwrap_or_default() {
             "start" => "Started",
             "complete" | "done" | "stop" => "Completed",
-            _ => return None,
+            _ => "Did something to do with",
         };
-        let what = match steps {
-            [] => "",
-            [s] => step(s)?,
-            _ => return None,
-        };
-        let respin = matches!(steps, ["mash-atomic" | "atomic-lorax" | "cloudimg-staging"]);
-        let mut out = format!("{verb} {what}{} compose", name(msg, release, respin));
-        if let Some(id) = msg.str_at(&["compose_id"]) {
-            out.push(' ');
-            out.push_str(id);
-        }
-        Some(out)
+        Some(format!(
+            "{action}{evtext} {short} {release}{arch} {comptext}"
+        ))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        Some(msg.str_at(&["location"]).unwrap_or(COMPOSES).to_owned())
+        match msg.get(&["location"]) {
+            None => Some("https://kojipkgs.fedoraproject.org/compose/".into()),
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => py_str(v),
+        }
     }
 }

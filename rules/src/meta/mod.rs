@@ -25,6 +25,7 @@ mod hotness;
 mod infra;
 mod ipa;
 mod koji;
+mod odcs;
 mod openqa;
 mod pagure;
 mod pkgdb;
@@ -123,6 +124,7 @@ fn family(msg: &Message) -> &'static dyn Family {
         "ci" | "allpackages" => &ci::Ci,
         "pagure" => &pagure::Pagure,
         "pkgdb" => &pkgdb::Pkgdb,
+        "odcs" => &odcs::Odcs,
         _ => &Other,
     }
 }

@@ -1,54 +1,97 @@
-//! Pungi, the compose tool, reporting its own progress (`pungi`).
+//! Pungi, the compose tool, reporting its own progress (`pungi`), as fedmsg.meta's
+//! `compose2.py` (`PungiKojiProcessor`) described it.
 
 use fmn_rules_sdk::Message;
 use serde_json::Value;
 
 use super::Family;
+use crate::util::py_str;
 
 pub struct Pungi;
 
+/// `msg.get(key)` rendered, a missing key as `None`.
+fn get_or_none(msg: &Message, key: &str) -> Option<String> {
+    py_str(msg.get(&[key]).unwrap_or(&Value::Null))
+}
+
+/// The image a createiso message names: its file after the last `compose/`.
+fn image<'m>(msg: &'m Message) -> Option<&'m str> {
+    msg.str_at(&["file"])?.rsplit("compose/").next()
+}
+
+/// `len()` of a JSON value, where Python has one.
+fn py_len(v: &Value) -> Option<usize> {
+    match v {
+        Value::Array(a) => Some(a.len()),
+        Value::Object(o) => Some(o.len()),
+        Value::String(s) => Some(s.chars().count()),
+        _ => None,
+    }
+}
+
 impl Family for Pungi {
     fn summary(&self, msg: &Message) -> Option<String> {
-        let id = msg.str_at(&["compose_id"]);
-        Some(match msg.subtopic() {
-            "compose.status.change" => {
-                let state = match msg.str_at(&["status"])? {
-                    "STARTED" => "started",
-                    "FINISHED" => "just finished",
-                    "FINISHED_INCOMPLETE" => "just finished, but is incomplete",
-                    "TERMINATED" => "was terminated",
-                    "DOOMED" => "is doomed",
-                    other => return Some(format!("pungi-koji compose of {} is {other}", id?)),
-                };
-                format!("pungi-koji compose of {} {state}", id?)
-            }
-            "compose.createiso.targets" => format!(
+        let topic = msg.topic();
+        let ends = |t: &str| topic.ends_with(t);
+        let compose = || get_or_none(msg, "compose_id");
+        let field = |k: &str| py_str(msg.get(&[k])?);
+        if ends("pungi.compose.status.change") {
+            let status = field("status")?;
+            let said = match status.as_str() {
+                "STARTED" => "started",
+                "FINISHED" => "just finished",
+                "DOOMED" => "failed in a horrible fire",
+                "TERMINATED" => "was terminated",
+                other => other,
+            };
+            return Some(format!("pungi-koji compose of {} {said}", compose()?));
+        }
+        Some(if ends("pungi.compose.phase.start") {
+            format!(
+                "pungi-koji started the {} phase of the {} compose",
+                field("phase_name")?,
+                compose()?
+            )
+        } else if ends("pungi.compose.phase.stop") {
+            format!(
+                "pungi-koji finished the {} phase of the {} compose",
+                field("phase_name")?,
+                compose()?
+            )
+        } else if ends("pungi.compose.createiso.imagedone") {
+            format!("pungi-koji finished createiso for {}", image(msg)?)
+        } else if ends("pungi.compose.createiso.imagefail") {
+            format!("pungi-koji createiso for {} failed!", image(msg)?)
+        } else if ends("pungi.compose.createiso.targets") {
+            format!(
                 "pungi-koji assigned {} createiso targets",
-                msg.get(&["deliverables"])?.as_array()?.len()
-            ),
-            "compose.createiso.imagedone" => {
-                let file = msg.str_at(&["file"])?;
-                let short = file.rsplit_once("/compose/").map_or(file, |(_, rest)| rest);
-                format!("pungi-koji finished createiso for {short}")
-            }
-            "compose.createiso.imagefail" => format!(
-                "pungi-koji failed createiso for {}/{}",
-                msg.str_at(&["variant"])?,
-                msg.str_at(&["arch"])?
-            ),
-            "compose.ostree" => format!(
+                py_len(msg.get(&["deliverables"])?)?
+            )
+        } else if ends("pungi.compose.ostree") {
+            format!(
                 "pungi-koji ostree compose {} produced ostree commit {} for {} {}",
-                id?,
-                msg.str_at(&["commitid"])?,
-                msg.str_at(&["arch"])?,
-                msg.str_at(&["ref"])?
-            ),
-            _ => return None,
+                compose()?,
+                field("commitid")?,
+                field("arch")?,
+                field("ref")?
+            )
+        } else if ends("pungi.compose.fail.to.start") {
+            format!(
+                "failed to compose from {}: \"{}\"",
+                get_or_none(msg, "config")?,
+                get_or_none(msg, "detail")?
+            )
+        } else {
+            return None;
         })
     }
 
+    /// `location.strip('/').strip('/compose')`: the second strips any of those characters.
     fn link(&self, msg: &Message) -> Option<String> {
-        let loc = msg.get(&["location"]).and_then(Value::as_str)?;
-        Some(loc.strip_suffix("/compose").unwrap_or(loc).to_owned())
+        let loc = msg.str_at(&["location"])?;
+        let link = loc
+            .trim_matches('/')
+            .trim_matches(|c: char| "/compose".contains(c));
+        Some(link.to_owned())
     }
 }
