@@ -1,0 +1,110 @@
+//! The metadata of koji, copr, pkgdb, anitya, the-new-hotness, CI and happiness-packet
+//! messages agrees with their definitions (fedmsg.meta's processors, the schema classes):
+//! one test per bug found, on a message that shows it.
+
+use fmn_rules::MODULE;
+use fmn_rules_sdk::Extracted;
+use fmn_rules_sdk::testing::extract;
+use serde_json::{Value, json};
+
+fn keys(extractor: &str, bus: &Value) -> Vec<String> {
+    match extract(&MODULE, extractor, &bus.to_string()) {
+        Ok(Extracted::Keys(k)) => k,
+        other => panic!("{extractor}: {other:?}"),
+    }
+}
+
+fn text(extractor: &str, bus: &Value) -> Option<String> {
+    match extract(&MODULE, extractor, &bus.to_string()) {
+        Ok(Extracted::Text(t)) => t,
+        other => panic!("{extractor}: {other:?}"),
+    }
+}
+
+fn fedmsg(topic: &str, msg: Value) -> Value {
+    json!({"topic": format!("org.fedoraproject.prod.{topic}"), "msg_id": "2024-x", "msg": msg})
+}
+
+fn schema(topic: &str, body: Value) -> Value {
+    json!({"topic": topic, "body": body})
+}
+
+#[test]
+fn koji_package_list_change_names_its_package() {
+    let m = fedmsg(
+        "buildsys.package.list.change",
+        json!({"package": "rust-dua-cli", "tag": "f31-build-side-20267", "owner": "releng"}),
+    );
+    assert_eq!(keys("packages", &m), ["rust-dua-cli"]);
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("Package list change for rust-dua-cli:  'f31-build-side-20267'")
+    );
+    let m = schema(
+        "buildsys.package.list.change",
+        json!({"package": "rust-dua-cli", "tag": "f31-build", "owner": "releng"}),
+    );
+    assert_eq!(keys("packages", &m), ["rust-dua-cli"]);
+    assert_eq!(text("agent", &m).as_deref(), Some("releng"));
+}
+
+#[test]
+fn koji_rpm_sign_names_its_package() {
+    // The older body keeps the RPM under `rpm` and the key beside it.
+    let m = fedmsg(
+        "buildsys.rpm.sign",
+        json!({"sigkey": "fd431d51", "rpm": {"name": "nethack", "version": "3.6.6",
+               "release": "1.fc33", "arch": "x86_64", "build_id": 42}}),
+    );
+    assert_eq!(keys("packages", &m), ["nethack"]);
+    assert_eq!(
+        text("link", &m).as_deref(),
+        Some("http://koji.fedoraproject.org/koji/buildinfo?buildID=42")
+    );
+    let m = schema(
+        "buildsys.rpm.sign",
+        json!({"sigkey": "fd431d51", "rpm": {"name": "nethack-doc", "version": "3.6.6",
+               "release": "1.fc33"}, "build": {"name": "nethack", "owner_name": "bob"}}),
+    );
+    assert_eq!(keys("packages", &m), ["nethack"]);
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("rpm nethack-doc-3.6.6-1.fc33 was signed")
+    );
+    assert_eq!(text("app_name", &m).as_deref(), Some("Koji"));
+    assert_eq!(
+        text("icon", &m).as_deref(),
+        Some("https://apps.fedoraproject.org/img/icons/koji.png")
+    );
+}
+
+#[test]
+fn koji_build_without_owner_drops_the_possessive() {
+    let m = fedmsg(
+        "buildsys.build.state.change",
+        json!({"name": "eclipse-ptp", "version": "6.0.3", "release": "1.fc19", "new": 0,
+               "owner": null, "build_id": 7}),
+    );
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("eclipse-ptp-6.0.3-1.fc19 started building")
+    );
+}
+
+#[test]
+fn koji_build_text_lists_the_build_and_its_task() {
+    let m = schema(
+        "buildsys.build.state.change",
+        json!({"name": "chromium", "version": "80", "release": "1.fc33", "new": 1, "old": 0,
+               "owner": "spot", "build_id": 1, "creation_time": "2023-06-09T07:16:27.8+00:00",
+               "completion_time": null, "task": null}),
+    );
+    assert_eq!(
+        text("long_text", &m).as_deref(),
+        Some(
+            "Package:    chromium-80-1.fc33\nStatus:     complete\nBuilt by:   spot\nID:         1\nStarted:    Fri, 09 Jun 2023 07:16:27 UTC\nFinished:   (still running)\n\nBuild imported into koji\n"
+        )
+    );
+    // A completed build's owner did not act: koji did.
+    assert_eq!(text("agent", &m), None);
+}
