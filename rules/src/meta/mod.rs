@@ -123,6 +123,8 @@ fn family(msg: &Message) -> &'static dyn Family {
         "ci" | "allpackages" => &ci::Ci,
         "pagure" => &pagure::Pagure,
         "pkgdb" => &pkgdb::Pkgdb,
+        // copr-messaging's classes of Copr's older STOMP messages (`build.start`, ...).
+        "build" | "chroot" => &copr::Copr,
         _ => &Other,
     }
 }
