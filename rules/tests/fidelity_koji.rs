@@ -108,3 +108,63 @@ fn koji_build_text_lists_the_build_and_its_task() {
     // A completed build's owner did not act: koji did.
     assert_eq!(text("agent", &m), None);
 }
+
+#[test]
+fn anitya_new_mapping_names_its_package() {
+    let m = json!({"topic": "org.release-monitoring.prod.anitya.project.map.new", "msg_id": "x",
+        "msg": {"project": {"id": 5, "name": "nethack"}, "distro": {"name": "Fedora"},
+                "message": {"agent": "http://ralph.id.fedoraproject.org/", "new": "nethack",
+                            "distro": "Fedora", "project": "nethack"}}});
+    assert_eq!(keys("packages", &m), ["nethack"]);
+    assert_eq!(keys("usernames", &m), ["ralph"]);
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("ralph mapped the name of \"nethack\" in Fedora to \"nethack\"")
+    );
+    let m = schema(
+        "org.release-monitoring.prod.anitya.project.map.new",
+        json!({"project": {"id": 5, "name": "nethack"}, "distro": {"name": "Fedora"},
+               "message": {"agent": "ralph", "new": "nethack-ng"}}),
+    );
+    assert_eq!(keys("packages", &m), ["nethack-ng"]);
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("A new mapping was created for project nethack in release-monitoring.")
+    );
+}
+
+#[test]
+fn hotness_followup_names_the_build_and_its_owner() {
+    let m = fedmsg(
+        "hotness.update.bug.followup",
+        json!({"bug": {"bug_id": 1234}, "trigger": {
+            "topic": "org.fedoraproject.prod.buildsys.build.state.change",
+            "msg": {"name": "nethack", "version": "3.6.7", "release": "1.fc40", "new": 1,
+                    "owner": "bob"}}}),
+    );
+    assert_eq!(keys("packages", &m), ["nethack"]);
+    assert_eq!(keys("usernames", &m), ["bob"]);
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("bob's real build of nethack-3.6.7-1.fc40 for RHBZ#1234 completed")
+    );
+    assert_eq!(
+        text("link", &m).as_deref(),
+        Some("https://bugzilla.redhat.com/show_bug.cgi?id=1234")
+    );
+}
+
+#[test]
+fn hotness_schema_bug_file_says_where_the_bug_is() {
+    let m = schema(
+        "hotness.update.bug.file",
+        json!({"bug": {"bug_id": 99}, "trigger": {"topic": "anitya.project.version.update",
+               "msg": {"message": {"packages": [{"distro": "Fedora", "package_name": "a"},
+                                                {"distro": "Debian", "package_name": "b"}]}}}}),
+    );
+    assert_eq!(keys("packages", &m), ["a"]);
+    assert_eq!(
+        text("long_text", &m).as_deref(),
+        Some("The New Hotness filed a bug on 'a'\nhttps://bugzilla.redhat.com/99\n")
+    );
+}

@@ -77,7 +77,8 @@ impl Family for Koji {
                 out.extend(name_at(msg, &["owner"]));
             }
             Kind::Build => out.extend(name_at(msg, &["owner"])),
-            _ => out.extend(schema_agent(msg)),
+            // The base class: the agent, when there is one.
+            _ => out.extend(schema_agent(msg).filter(|a| !a.is_empty())),
         }
     }
 
@@ -171,7 +172,6 @@ fn schema_agent<'m>(msg: &'m Message) -> Option<&'m str> {
         Kind::ListChange | Kind::Task => name_at(msg, &["owner"]),
         _ => None,
     }
-    .filter(|s| !s.is_empty())
 }
 
 fn schema_summary(msg: &Message) -> Option<String> {
