@@ -168,3 +168,53 @@ fn hotness_schema_bug_file_says_where_the_bug_is() {
         Some("The New Hotness filed a bug on 'a'\nhttps://bugzilla.redhat.com/99\n")
     );
 }
+
+#[test]
+fn pkgdb_acl_delete_names_package_people_and_rights() {
+    let m = fedmsg(
+        "pkgdb.acl.delete",
+        json!({"agent": "ausil", "acl": {"acl": "commit", "fas_name": "awjb", "status": "Approved",
+               "packagelist": {"package": {"name": "nethack", "namespace": "rpms"},
+                               "collection": {"branchname": "f20"}}}}),
+    );
+    assert_eq!(keys("packages", &m), ["nethack"]);
+    assert_eq!(keys("usernames", &m), ["ausil", "awjb"]);
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("ausil deleted awjb's commit rights from rpms/nethack (f20)")
+    );
+}
+
+#[test]
+fn pkgdb_acl_update_names_who_changed_the_acl() {
+    let m = fedmsg(
+        "pkgdb.acl.update",
+        json!({"agent": "ralph", "username": "bob", "acl": "commit", "status": "Approved",
+               "package_listing": {"package": {"name": "nethack"},
+                                   "collection": {"branchname": "master"}}}),
+    );
+    assert_eq!(keys("usernames", &m), ["bob", "ralph"]);
+    assert_eq!(text("agent", &m).as_deref(), Some("ralph"));
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("ralph changed bob's 'commit' permission on rpms/nethack (master) to 'Approved'")
+    );
+    assert_eq!(
+        text("link", &m).as_deref(),
+        Some("https://admin.fedoraproject.org/pkgdb/package/rpms/nethack/")
+    );
+}
+
+#[test]
+fn pkgdb_leaves_other_namespaces_packages_out() {
+    let m = fedmsg(
+        "pkgdb.package.update",
+        json!({"agent": "ralph", "package": {"name": "httpd", "namespace": "docker"},
+               "fields": ["summary"]}),
+    );
+    assert!(keys("packages", &m).is_empty());
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("ralph updated: summary of docker/httpd")
+    );
+}
