@@ -218,3 +218,50 @@ fn pkgdb_leaves_other_namespaces_packages_out() {
         Some("ralph updated: summary of docker/httpd")
     );
 }
+
+#[test]
+fn ci_messages_summarise_artifact_event_and_status() {
+    let m = schema(
+        "org.centos.prod.ci.koji-build.test.complete",
+        json!({"artifact": {"nvr": "nethack-3.6.7-1.fc40", "id": 5}, "test": {"type": "tier0"},
+               "run": {"url": "https://jenkins/run/1"}}),
+    );
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some("CI: tier0 test of koji-build nethack-3.6.7-1.fc40 finished")
+    );
+    assert_eq!(text("link", &m).as_deref(), Some("https://jenkins/run/1"));
+}
+
+#[test]
+fn centos_ci_pipeline_names_its_stage() {
+    let m = json!({"topic": "org.centos.prod.ci.pipeline.allpackages-build.package.running",
+        "msg_id": "x", "msg": {"rev": "kojitask-123", "repo": "nethack", "namespace": "rpms",
+        "branch": "f40", "status": "SUCCESS", "username": "fedora-atomic"}});
+    assert_eq!(
+        text("summary", &m).as_deref(),
+        Some(
+            "Koji task 123 of package rpms/nethack is being built in the All Packages (Build) CI pipeline on branch f40"
+        )
+    );
+    assert_eq!(text("link", &m).as_deref(), Some("http://ci.centos.org/"));
+}
+
+#[test]
+fn happiness_packets_name_sender_and_recipient() {
+    let m = schema(
+        "happinesspacket.send",
+        json!({"id": "1", "sender": "alice", "recipient": "bob"}),
+    );
+    assert_eq!(keys("usernames", &m), ["alice", "bob"]);
+    assert_eq!(text("summary", &m).as_deref(), Some("alice, bob"));
+    let m = schema(
+        "happinesspacket.send",
+        json!({"id": "1", "sender": "Anonymous", "recipient": "bob"}),
+    );
+    assert_eq!(keys("usernames", &m), ["bob"]);
+    assert_eq!(
+        text("long_text", &m).as_deref(),
+        Some("Anonymous sent a happiness packet to bob")
+    );
+}

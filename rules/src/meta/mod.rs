@@ -20,6 +20,7 @@ mod fas;
 mod fedocal;
 mod github;
 mod greenwave;
+mod happinesspacket;
 mod hotness;
 mod infra;
 mod ipa;
@@ -125,6 +126,7 @@ fn family(msg: &Message) -> &'static dyn Family {
         "pkgdb" => &pkgdb::Pkgdb,
         // copr-messaging's classes of Copr's older STOMP messages (`build.start`, ...).
         "build" | "chroot" => &copr::Copr,
+        "happinesspacket" => &happinesspacket::HappinessPacket,
         _ => &Other,
     }
 }
