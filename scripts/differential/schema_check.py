@@ -167,7 +167,10 @@ def tidy(value):
 
 # Topics of classes that leave the topic to the application that publishes them (the class
 # has none): what that application publishes them on, as its code says.
-PUBLISHED_ON = {}
+PUBLISHED_ON = {
+    # fedora-happiness-packets' messaging publishes MessageV1 on this topic.
+    "happinesspacket_schema.schema.MessageV1": ["happinesspacket.send"],
+}
 
 
 def topics_for(cls, body, rng, seen, hint):

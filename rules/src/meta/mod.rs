@@ -21,6 +21,7 @@ mod fas;
 mod fedocal;
 mod github;
 mod greenwave;
+mod happinesspacket;
 mod hotness;
 mod infra;
 mod ipa;
@@ -30,6 +31,7 @@ mod openqa;
 mod pagure;
 mod pkgdb;
 mod pungi;
+mod py;
 mod qa;
 mod tagger;
 mod trac;
@@ -125,6 +127,9 @@ fn family(msg: &Message) -> &'static dyn Family {
         "pagure" => &pagure::Pagure,
         "pkgdb" => &pkgdb::Pkgdb,
         "odcs" => &odcs::Odcs,
+        // copr-messaging's classes of Copr's older STOMP messages (`build.start`, ...).
+        "build" | "chroot" => &copr::Copr,
+        "happinesspacket" => &happinesspacket::HappinessPacket,
         _ => &Other,
     }
 }
