@@ -84,7 +84,22 @@ impl Family for Bugzilla {
     }
 
     fn packages(&self, msg: &Message, out: &mut Keys) {
-        out.extend(named(msg.get(&["bug", "component"])));
+        // Components that are no Fedora package: fedmsg.meta knew one, the schema more.
+        let not_packages: &[&str] = if msg.is_fedmsg() {
+            &["Package Review"]
+        } else {
+            &[
+                "distribution",
+                "LiveCD",
+                "LiveCD - FEL",
+                "LiveCD - Games",
+                "LiveCD - KDE",
+                "LiveCD - LXDE",
+                "LiveCD - Xfce",
+                "Package Review",
+            ]
+        };
+        out.extend(named(msg.get(&["bug", "component"])).filter(|c| !not_packages.contains(c)));
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
@@ -118,7 +133,7 @@ impl Family for Bugzilla {
         }
         Some(format!(
             "https://bugzilla.redhat.com/show_bug.cgi?id={}",
-            msg.get(&["bug", "id"])?
+            super::community::py::str(msg.get(&["bug", "id"])?)
         ))
     }
 }
