@@ -56,6 +56,10 @@ fn who<'m>(msg: &'m Message) -> Option<&'m str> {
 
 impl Family for Bugzilla {
     fn agent(&self, msg: &Message) -> Option<String> {
+        if msg.is_fedmsg() {
+            // Whoever made the change, by address; the worker names the account.
+            return msg.str_at(&["event", "who"]).map(str::to_owned);
+        }
         msg.str_at(&["agent_name"]).map(str::to_owned)
     }
 
@@ -122,6 +126,10 @@ impl Family for Bugzilla {
             }
             _ => match changed(msg) {
                 Some(f) => format!("{who} updated {f} on {on}"),
+                // fedmsg.meta's word for an event that changed nothing (RHBZ#1718045).
+                None if msg.is_fedmsg() => format!(
+                    "{who} updated nothing? (likely bugzilla sent us a buggy message) on {on}"
+                ),
                 None => format!("{who} updated something unknown on {on}"),
             },
         })

@@ -123,20 +123,37 @@ impl Family for Trac {
         Some(match msg.subtopic() {
             "ticket.new" => format!("{} opened a new ticket {}", agent?, on(msg)?),
             "ticket.update" => {
-                let verb = match msg.str_at(&["ticket", "status"]) {
-                    Some("reopened") => "reopened",
-                    Some("closed") => "closed",
-                    _ => "updated",
-                };
-                format!("{} {verb} a ticket {}", agent?, on(msg)?)
+                // A status change only counts when the old values say the status changed.
+                let changed = msg.get(&["old_values", "status"]).is_some();
+                match msg.str_at(&["ticket", "status"]) {
+                    Some("reopened") if changed => {
+                        format!("{} reopened a ticket {}", agent?, on(msg)?)
+                    }
+                    Some("closed") if changed => format!(
+                        "{} closed a ticket {} as '{}'",
+                        agent?,
+                        on(msg)?,
+                        super::community::py::str_or_none(msg.get(&["ticket", "resolution"]))
+                    ),
+                    _ => format!("{} updated a ticket {}", agent?, on(msg)?),
+                }
             }
             "ticket.delete" => format!("{} straight-up deleted a ticket {}", agent?, on(msg)?),
             "wiki.page.update" => {
                 format!("{} updated the '{}' wiki page {}", agent?, page?, on(msg)?)
             }
-            "wiki.page.delete" => {
-                format!("{} deleted the '{}' wiki page {}", agent?, page?, on(msg)?)
-            }
+            "wiki.page.delete" => format!(
+                "{} straight-up deleted the '{}' wiki page {}",
+                agent?,
+                page?,
+                on(msg)?
+            ),
+            "wiki.page.new" => format!(
+                "{} created a new '{}' wiki page {}",
+                agent?,
+                page?,
+                on(msg)?
+            ),
             "wiki.page.version.delete" => format!(
                 "{} deleted a version of the '{}' wiki page {}",
                 agent?,
@@ -178,7 +195,7 @@ impl Family for Trac {
             return Some(format!("{base}ticket/{id}"));
         }
         let page = msg.str_at(&["page", "name"])?;
-        if sub == "wiki.page.rename" || sub == "wiki.page.delete" {
+        if sub == "wiki.page.rename" || sub == "wiki.page.delete" || sub == "wiki.page.new" {
             return Some(format!("{base}wiki/{page}"));
         }
         let version = msg
