@@ -11,12 +11,6 @@ fn title<'m>(msg: &'m Message) -> Option<&'m str> {
     msg.str_at(&["thread", "title"])
 }
 
-/// `question` or `answer`, for the post a message is about.
-fn post_type<'m>(msg: &'m Message) -> Option<&'m str> {
-    msg.str_at(&["post", "post_type"])
-        .or_else(|| msg.str_at(&["instance", "post_type"]))
-}
-
 impl Family for Askbot {
     fn usernames(&self, msg: &Message, out: &mut Keys) {
         if let Some(users) = msg
@@ -30,40 +24,39 @@ impl Family for Askbot {
     fn summary(&self, msg: &Message) -> Option<String> {
         let agent = msg.str_at(&["agent"])?;
         let created = msg.get(&["created"]).and_then(Value::as_bool) == Some(true);
-        Some(match (msg.subtopic(), post_type(msg)) {
-            ("tag.update", _) => {
+        // What is not a question reads as an answer, as fedmsg.meta wrote it.
+        let question = |path: &[&str]| msg.str_at(path) == Some("question");
+        Some(match msg.subtopic() {
+            "post.edit" => {
+                let title = title(msg)?;
+                match (created, question(&["post", "post_type"])) {
+                    (true, true) => format!("{agent} asked the question '{title}'"),
+                    (true, false) => {
+                        format!("{agent} suggested an answer to the question '{title}'")
+                    }
+                    (false, true) => format!("{agent} updated the question '{title}'"),
+                    (false, false) => {
+                        format!("{agent} updated an answer to the question '{title}'")
+                    }
+                }
+            }
+            "tag.update" => {
                 format!("{agent} altered tags on askbot question '{}'", title(msg)?)
             }
-            ("post.edit", Some("question")) if created => {
-                format!("{agent} asked the question '{}'", title(msg)?)
+            "post.flag_offensive.add" if question(&["instance", "post_type"]) => {
+                format!("{agent} flagged a question as offensive!")
             }
-            ("post.edit", Some("answer")) if created => {
-                format!(
-                    "{agent} suggested an answer to the question '{}'",
-                    title(msg)?
-                )
+            "post.flag_offensive.add" => format!("{agent} flagged an answer as offensive!"),
+            "post.flag_offensive.delete" if question(&["instance", "post_type"]) => {
+                format!("{agent} unflagged a question as offensive...")
             }
-            ("post.edit", Some("question")) => {
-                format!("{agent} updated the question '{}'", title(msg)?)
+            "post.flag_offensive.delete" => {
+                format!("{agent} unflagged an answer as offensive...")
             }
-            ("post.edit", Some("answer")) => {
-                format!(
-                    "{agent} updated an answer to the question '{}'",
-                    title(msg)?
-                )
+            "post.delete" if question(&["instance", "post_type"]) => {
+                format!("{agent} deleted the question '{}'", title(msg)?)
             }
-            ("post.edit", Some("comment")) => {
-                format!("{agent} commented on the question '{}'", title(msg)?)
-            }
-            ("post.delete", Some(kind)) => {
-                format!("{agent} deleted an {kind} on '{}'", title(msg)?)
-            }
-            ("post.flag_offensive.add", Some(kind)) => {
-                format!("{agent} flagged an {kind} as offensive!")
-            }
-            ("post.flag_offensive.delete", Some(kind)) => {
-                format!("{agent} unflagged an {kind} as offensive...")
-            }
+            "post.delete" => format!("{agent} deleted an answer on '{}'", title(msg)?),
             _ => return None,
         })
     }

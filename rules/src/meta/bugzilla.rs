@@ -56,6 +56,10 @@ fn who<'m>(msg: &'m Message) -> Option<&'m str> {
 
 impl Family for Bugzilla {
     fn agent(&self, msg: &Message) -> Option<String> {
+        if msg.is_fedmsg() {
+            // Whoever made the change, by address; the worker names the account.
+            return msg.str_at(&["event", "who"]).map(str::to_owned);
+        }
         msg.str_at(&["agent_name"]).map(str::to_owned)
     }
 
@@ -84,7 +88,22 @@ impl Family for Bugzilla {
     }
 
     fn packages(&self, msg: &Message, out: &mut Keys) {
-        out.extend(named(msg.get(&["bug", "component"])));
+        // Components that are no Fedora package: fedmsg.meta knew one, the schema more.
+        let not_packages: &[&str] = if msg.is_fedmsg() {
+            &["Package Review"]
+        } else {
+            &[
+                "distribution",
+                "LiveCD",
+                "LiveCD - FEL",
+                "LiveCD - Games",
+                "LiveCD - KDE",
+                "LiveCD - LXDE",
+                "LiveCD - Xfce",
+                "Package Review",
+            ]
+        };
+        out.extend(named(msg.get(&["bug", "component"])).filter(|c| !not_packages.contains(c)));
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
@@ -107,6 +126,10 @@ impl Family for Bugzilla {
             }
             _ => match changed(msg) {
                 Some(f) => format!("{who} updated {f} on {on}"),
+                // fedmsg.meta's word for an event that changed nothing (RHBZ#1718045).
+                None if msg.is_fedmsg() => format!(
+                    "{who} updated nothing? (likely bugzilla sent us a buggy message) on {on}"
+                ),
                 None => format!("{who} updated something unknown on {on}"),
             },
         })
@@ -118,7 +141,7 @@ impl Family for Bugzilla {
         }
         Some(format!(
             "https://bugzilla.redhat.com/show_bug.cgi?id={}",
-            msg.get(&["bug", "id"])?
+            super::community::py::str(msg.get(&["bug", "id"])?)
         ))
     }
 }

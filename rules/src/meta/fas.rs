@@ -4,6 +4,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
+use super::community::py;
 
 pub struct Fas;
 
@@ -15,17 +16,6 @@ fn name<'m>(msg: &'m Message, key: &str) -> Option<&'m str> {
         Value::Object(o) => o.get("username").or_else(|| o.get("name"))?.as_str(),
         _ => None,
     }
-}
-
-fn field_list<'m>(msg: &'m Message) -> Option<Vec<&'m str>> {
-    Some(
-        msg.get(&["fields"])
-            .or_else(|| msg.get(&["msg", "fields"]))?
-            .as_array()?
-            .iter()
-            .filter_map(Value::as_str)
-            .collect(),
-    )
 }
 
 fn fields(msg: &Message) -> Option<String> {
@@ -110,8 +100,13 @@ impl Family for Fas {
                 let verb = match action {
                     "apply" => "applied for",
                     "sponsor" => "sponsored",
-                    "remove" => "removed",
-                    _ => return None,
+                    "remove" => {
+                        return Some(format!(
+                            "{} removed {} from the {} group",
+                            agent?, user?, group?
+                        ));
+                    }
+                    _ => return Some("<unhandled action in fedmsg.meta.fas>".into()),
                 };
                 format!(
                     "{} {verb} {}'s membership in the {} group",
@@ -122,29 +117,38 @@ impl Family for Fas {
     }
 }
 
-/// What the FAS schemas say of fedora-messaging-era messages.
+/// What noggin's schemas say of fedora-messaging-era messages; their fields sit under `msg`.
 fn schema_summary(msg: &Message) -> Option<String> {
-    let agent = name(msg, "agent");
-    let user = name(msg, "user");
+    let field = |k: &str| msg.get(&["msg", k]).map(py::str);
+    let agent = field("agent")?;
     Some(match msg.subtopic() {
-        "user.create" => format!("{} created a new Fedora Account", user?),
+        "user.create" => {
+            let user = field("user")?;
+            if user == agent {
+                format!("{agent} created a new Fedora Account")
+            } else {
+                format!("{agent} created a new Fedora Account for {user}")
+            }
+        }
         "user.update" => {
-            let (agent, user) = (agent?, user?);
+            let user = field("user")?;
+            let n = msg.get(&["msg", "fields"])?.as_array()?.len();
             let whose = if agent == user {
                 "their".to_owned()
             } else {
                 format!("{user}'s")
             };
-            format!(
-                "{agent} edited {} details of {whose} Fedora Account",
-                field_list(msg)?.len()
-            )
+            format!("{agent} edited {n} details of {whose} Fedora Account")
         }
         "group.member.sponsor" => format!(
-            "Sponsor {} added {} to the group{}",
-            agent?,
-            user?,
-            name(msg, "group")?
+            "Sponsor {agent} added {} to the group{}",
+            field("user")?,
+            field("group")?
+        ),
+        "group.member.removed" => format!(
+            "User {agent} removed user {} from the group{}",
+            field("user")?,
+            field("group")?
         ),
         _ => return None,
     })

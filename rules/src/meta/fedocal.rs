@@ -1,75 +1,43 @@
 //! Fedocal, the Fedora calendar (`fedocal`), in both bus eras.
 
-use fmn_rules_sdk::{Keys, Message};
-use serde_json::Value;
-
 use super::Family;
+use super::community::py;
+use fmn_rules_sdk::{Keys, Message};
 
 pub struct Fedocal;
 
 const FEDOCAL: &str = "https://apps.fedoraproject.org/calendar";
 
+/// A field as the definitions format it: Python's `str()`, `None` when missing.
+fn field(msg: &Message, path: &[&str]) -> String {
+    py::str_or_none(msg.get(path))
+}
+
 impl Family for Fedocal {
     fn usernames(&self, msg: &Message, out: &mut Keys) {
-        // A fedmsg reminder came from no one in particular.
-        if msg.is_fedmsg() && msg.subtopic() == "meeting.reminder" {
-            return;
-        }
         out.insert_value(msg.get(&["agent"]));
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let agent = msg.str_at(&["agent"]);
-        let cal = msg.str_at(&["calendar", "calendar_name"]);
-        let meeting = msg.str_at(&["meeting", "meeting_name"]);
-        let sub = msg.subtopic();
-        if !msg.is_fedmsg() {
-            return Some(match sub {
-                "calendar.clear" => format!("{} has cleared the calendar {}", agent?, cal?),
-                "calendar.new" => format!("{} has created the calendar {}", agent?, cal?),
-                "calendar.update" => format!("{} has updated the calendar {}", agent?, cal?),
-                "calendar.delete" => format!("{} has deleted the calendar {}", agent?, cal?),
-                "meeting.new" => format!(
-                    "{} has created a new meeting {} in calendar {}",
-                    agent?, meeting?, cal?
-                ),
-                "meeting.update" => format!(
-                    "{} has updated meeting {} in calendar {}",
-                    agent?, meeting?, cal?
-                ),
-                "meeting.delete" => format!(
-                    "{} has deleted the meeting {} from the calendar {}",
-                    agent?, meeting?, cal?
-                ),
-                _ => return None,
-            });
+        if msg.is_fedmsg() {
+            return fedmsg_summary(msg);
         }
-        Some(match sub {
-            "calendar.clear" => format!(
-                "{} cleared the \"{}\" calendar of all its meetings",
-                agent?, cal?
-            ),
-            "calendar.new" => format!("{} created a whole new \"{}\" calendar", agent?, cal?),
-            "calendar.update" => format!("{} updated the \"{}\" calendar", agent?, cal?),
-            "calendar.delete" => format!("{} deleted the \"{}\" calendar", agent?, cal?),
-            "calendar.upload" => format!(
-                "{} uploaded an iCalendar file into the calendar \"{}\"",
-                agent?, cal?
-            ),
-            "meeting.new" => format!(
-                "{} created the \"{}\" meeting in the \"{}\" calendar",
-                agent?, meeting?, cal?
-            ),
-            "meeting.update" => format!(
-                "{} updated the \"{}\" meeting from the \"{}\" calendar",
-                agent?, meeting?, cal?
-            ),
-            "meeting.delete" => format!(
-                "{} deleted the \"{}\" meeting from the \"{}\" calendar",
-                agent?, meeting?, cal?
-            ),
-            _ => return None,
-        })
+        if msg.subtopic() == "meeting.reminder" {
+            return Some(format!(
+                "Remember about the meeting '{}' from the '{}' calendar",
+                py::str(msg.get(&["meeting", "meeting_name"])?),
+                py::str(msg.get(&["calendar", "calendar_name"])?)
+            ));
+        }
+        schema_text(msg)
+    }
+
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        // A reminder's text says how long until the meeting, which needs the clock.
+        if msg.is_fedmsg() || msg.subtopic() == "meeting.reminder" {
+            return None;
+        }
+        schema_text(msg)
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
@@ -77,7 +45,11 @@ impl Family for Fedocal {
         if !msg.is_fedmsg() {
             return None;
         }
-        if let Some(id) = msg.get(&["meeting", "meeting_id"]).and_then(Value::as_i64) {
+        let meeting = msg.get(&["meeting"]);
+        if let Some(id) = meeting.and_then(|m| m.get("meeting_id")) {
+            let id = id
+                .as_i64()
+                .or_else(|| id.as_f64().map(|f| f.trunc() as i64))?;
             return Some(format!("{FEDOCAL}/meeting/{id}/"));
         }
         Some(format!(
@@ -85,4 +57,61 @@ impl Family for Fedocal {
             msg.str_at(&["calendar", "calendar_name"])?
         ))
     }
+}
+
+/// The schemas' `str()`, which their summaries repeat.
+fn schema_text(msg: &Message) -> Option<String> {
+    let agent = py::str(msg.get(&["agent"])?);
+    let cal = py::str(msg.get(&["calendar", "calendar_name"])?);
+    let meeting = || msg.get(&["meeting", "meeting_name"]).map(py::str);
+    Some(match msg.subtopic() {
+        "calendar.clear" => format!("{agent} has cleared the calendar {cal}"),
+        "calendar.new" => format!("{agent} has created a new calendar {cal}"),
+        "calendar.update" => format!("{agent} has updated a calendar {cal}"),
+        "calendar.upload" => format!("{agent} has uploaded meetings in the calendar {cal}"),
+        "calendar.delete" => format!("{agent} has deleted the calendar {cal}"),
+        "meeting.new" => format!(
+            "{agent} has created a new meeting {} in calendar {cal}",
+            meeting()?
+        ),
+        "meeting.update" => format!(
+            "{agent} has updated meeting {} in calendar {cal}",
+            meeting()?
+        ),
+        "meeting.delete" => format!(
+            "{agent} has deleted the meeting {} from the calendar {cal}",
+            meeting()?
+        ),
+        _ => return None,
+    })
+}
+
+/// fedmsg.meta's subtitle: a missing part reads `None`. A reminder's says how long until the
+/// meeting, which needs the clock.
+fn fedmsg_summary(msg: &Message) -> Option<String> {
+    let user = field(msg, &["agent"]);
+    let cal = field(msg, &["calendar", "calendar_name"]);
+    let meeting = field(msg, &["meeting", "meeting_name"]);
+    if msg.get(&["meeting"]).is_some_and(|m| !m.is_object()) {
+        return None;
+    }
+    Some(match msg.subtopic() {
+        "meeting.update" => {
+            format!("{user} updated the \"{meeting}\" meeting from the \"{cal}\" calendar")
+        }
+        "meeting.delete" => {
+            format!("{user} deleted the \"{meeting}\" meeting from the \"{cal}\" calendar")
+        }
+        "meeting.new" => {
+            format!("{user} created a \"{meeting}\" meeting in the \"{cal}\" calendar")
+        }
+        "calendar.new" => format!("{user} created a whole new \"{cal}\" calendar"),
+        "calendar.update" => format!("{user} updated the \"{cal}\" calendar"),
+        "calendar.delete" => format!("{user} deleted the \"{cal}\" calendar"),
+        "calendar.clear" => format!("{user} cleared the \"{cal}\" calendar of all its meetings"),
+        "calendar.upload" => {
+            format!("{user} uploaded an iCalendar file into the calendar \"{cal}\"")
+        }
+        _ => return None,
+    })
 }

@@ -63,6 +63,15 @@ fn member_lists(p: &Value, head: impl Fn(&str, bool) -> String) -> String {
     out
 }
 
+/// The API command: the topic names it (`ipa.group_add_member.v1`), else the journal field.
+fn command<'m>(msg: &'m Message) -> Option<&'m str> {
+    let from_topic = msg.subtopic().split('.').next();
+    match from_topic {
+        Some(c @ ("user_add" | "group_add_member" | "group_remove_member")) => Some(c),
+        _ => msg.str_at(&["IPA_API_COMMAND"]),
+    }
+}
+
 impl Family for Ipa {
     fn agent(&self, msg: &Message) -> Option<String> {
         actor(msg).map(str::to_owned)
@@ -72,7 +81,7 @@ impl Family for Ipa {
         out.extend(actor(msg));
         if let Some(p) = params(msg) {
             out.extend(names(&p, "user"));
-            if msg.str_at(&["IPA_API_COMMAND"]) == Some("user_add") {
+            if command(msg) == Some("user_add") {
                 out.insert_value(p.get("uid"));
             }
         }
@@ -80,9 +89,7 @@ impl Family for Ipa {
 
     fn groups(&self, msg: &Message, out: &mut Keys) {
         if let Some(p) = params(msg)
-            && msg
-                .str_at(&["IPA_API_COMMAND"])
-                .is_some_and(|c| c.starts_with("group_"))
+            && command(msg).is_some_and(|c| c.starts_with("group_"))
         {
             out.insert_value(p.get("cn"));
             out.extend(names(&p, "group"));
@@ -93,7 +100,7 @@ impl Family for Ipa {
         let p = params(msg)?;
         let actor = actor(msg)?;
         let group = p.get("cn").and_then(Value::as_str);
-        Some(match msg.str_at(&["IPA_API_COMMAND"])? {
+        Some(match command(msg)? {
             "user_add" => format!(
                 "A new user has been created: {}\nBy: {actor}\n",
                 p.get("uid")?.as_str()?
@@ -122,7 +129,7 @@ impl Family for Ipa {
         let p = params(msg)?;
         let actor = actor(msg)?;
         let group = p.get("cn").and_then(Value::as_str);
-        Some(match msg.str_at(&["IPA_API_COMMAND"])? {
+        Some(match command(msg)? {
             "user_add" => format!("{actor} created user \"{}\"", p.get("uid")?.as_str()?),
             "group_add_member" => format!(
                 "User {actor} has added {} to group \"{}\"",

@@ -29,8 +29,14 @@ fn package<'m>(msg: &'m Message) -> Option<&'m str> {
 }
 
 impl Family for Tagger {
+    fn agent(&self, msg: &Message) -> Option<String> {
+        user(msg).map(str::to_owned)
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
-        out.extend(user(msg).filter(|u| *u != "anonymous"));
+        // fedmsg.meta meant to leave out `anonymous` but compared by identity, so a message's
+        // own `anonymous` stayed in.
+        out.extend(user(msg));
     }
 
     fn packages(&self, msg: &Message, out: &mut Keys) {
