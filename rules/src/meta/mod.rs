@@ -14,8 +14,10 @@ mod cloud;
 mod community;
 mod compose;
 mod copr;
+mod datanommer;
 mod discourse;
 mod distgit;
+mod faf;
 mod fas;
 mod fedocal;
 mod github;
@@ -24,10 +26,12 @@ mod hotness;
 mod infra;
 mod ipa;
 mod koji;
+mod mirrormanager;
 mod openqa;
 mod pagure;
 mod pkgdb;
 mod pungi;
+mod pyval;
 mod qa;
 mod tagger;
 mod trac;
@@ -98,7 +102,7 @@ fn family(msg: &Message) -> &'static dyn Family {
         "infragit" => &infra::InfraGit,
         "nagios" => &infra::Nagios,
         "jenkins" => &infra::Jenkins,
-        "mirrormanager" => &infra::MirrorManager,
+        "mirrormanager" => &mirrormanager::MirrorManager,
         "zanata" => &infra::Zanata,
         "pdc" => &infra::Pdc,
         "releng" => &infra::Releng,
@@ -122,6 +126,8 @@ fn family(msg: &Message) -> &'static dyn Family {
         "ci" | "allpackages" => &ci::Ci,
         "pagure" => &pagure::Pagure,
         "pkgdb" => &pkgdb::Pkgdb,
+        "faf" => &faf::Faf,
+        "datanommer" => &datanommer::Datanommer,
         _ => &Other,
     }
 }
