@@ -158,7 +158,7 @@ impl Family for Taskotron {
         // A bodhi update's packages need bodhi asked over the network: fmn cannot.
         if msg.str_at(&["task", "type"]) == Some("koji_build") {
             let item = msg.str_at(&["task", "item"]);
-            out.extend(item.and_then(|nvr| Some(nvr.rsplitn(3, '-').nth(2)?)));
+            out.extend(item.and_then(|nvr| nvr.rsplitn(3, '-').nth(2)));
         }
     }
 
@@ -310,7 +310,7 @@ fn difference_package(details: &Value) -> Option<&str> {
     name.split('(').next()
 }
 
-fn mdapi_old_packages<'m>(diffs: &'m Value) -> Option<Vec<&'m str>> {
+fn mdapi_old_packages(diffs: &Value) -> Option<Vec<&str>> {
     let mut out = Vec::new();
     for actions in diffs.as_object()?.values() {
         for details in actions.as_object()?.values() {
