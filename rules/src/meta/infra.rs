@@ -1,52 +1,89 @@
 //! Fedora's infrastructure reporting on itself: ansible runs, infra git, nagios, jenkins,
-//! mirrors, translations, PDC, release engineering and the tarball scanner.
-
-use fmn_rules_sdk::{Keys, Message};
-use serde_json::Value;
+//! translations, PDC, release engineering and the tarball scanner (mirrors are in
+//! `mirrormanager.rs`).
 
 use super::Family;
+use super::pyval::{py_at, py_str, py_truthy};
+use fmn_rules_sdk::{Keys, Message};
 
 pub struct Ansible;
 pub struct InfraGit;
 pub struct Nagios;
 pub struct Jenkins;
-pub struct MirrorManager;
 pub struct Zanata;
 pub struct Pdc;
 pub struct Releng;
 pub struct Summershum;
 
 const ANSIBLE_CHECKOUT: &str = "/srv/web/infra/ansible/";
+const IMG: &str = "https://apps.fedoraproject.org/img/icons/";
 
 // ---- ansible --------------------------------------------------------------------------
 
+/// The playbook as fedmsg.meta shows it: relative to the ansible checkout when it is one of
+/// its playbooks (`true`), else its file name.
+fn relative_playbook(path: &str) -> (bool, &str) {
+    match path.strip_prefix(ANSIBLE_CHECKOUT) {
+        Some(rel) => (true, rel),
+        None => (false, path.rsplit('/').next().unwrap_or(path)),
+    }
+}
+
+fn ansible_user<'m>(msg: &'m Message) -> Option<&'m str> {
+    msg.str_at(&["userid"]).filter(|u| !u.is_empty())
+}
+
 impl Family for Ansible {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
+    /// fedmsg.meta's agent is the one user it names; the schema's class names none
+    /// (it defines `agent`, not `agent_name`).
+    fn agent(&self, msg: &Message) -> Option<String> {
+        msg.is_fedmsg()
+            .then(|| ansible_user(msg).map(str::to_owned))
+            .flatten()
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
-        out.extend(msg.str_at(&["userid"]));
+        out.extend(ansible_user(msg));
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
         let path = msg.str_at(&["playbook"])?;
-        let shown = match path.strip_prefix(ANSIBLE_CHECKOUT) {
-            Some(rel) => rel,
-            None => path.rsplit('/').next().unwrap_or(path),
+        let (user, playbook) = if msg.is_fedmsg() {
+            // `.get('userid', '(no user specified)')`: only a missing key has no user.
+            let user = msg
+                .get(&["userid"])
+                .map_or_else(|| "(no user specified)".to_owned(), py_str);
+            (user, relative_playbook(path).1)
+        } else {
+            (py_at(msg, &["userid"]), path)
         };
-        let state = match msg.subtopic() {
-            "playbook.start" => "started",
-            "playbook.complete" => "completed",
-            _ => return None,
-        };
-        Some(format!(
-            "{}'s {shown} playbook run {state}",
-            msg.str_at(&["userid"])?
-        ))
+        match msg.subtopic() {
+            "playbook.start" => Some(format!("{user} started an ansible run of {playbook}")),
+            "playbook.complete" => Some(format!("{user}'s {playbook} playbook run completed")),
+            _ => None,
+        }
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        let rel = msg.str_at(&["playbook"])?.strip_prefix(ANSIBLE_CHECKOUT)?;
-        Some(format!(
-            "http://infrastructure.fedoraproject.org/cgit/ansible.git/tree/{rel}"
-        ))
+        if !msg.is_fedmsg() {
+            return None;
+        }
+        let (controlled, rel) = relative_playbook(msg.str_at(&["playbook"])?);
+        controlled
+            .then(|| format!("http://infrastructure.fedoraproject.org/cgit/ansible.git/tree/{rel}"))
+    }
+
+    fn icon(&self, _msg: &Message) -> Option<String> {
+        Some(format!("{IMG}ansible.png"))
+    }
+
+    fn app_name(&self, _msg: &Message) -> Option<String> {
+        Some("ansible".to_owned())
     }
 }
 
@@ -57,10 +94,13 @@ fn infra_repo<'m>(msg: &'m Message) -> Option<&'m str> {
 }
 
 impl Family for InfraGit {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
-        msg.str_at(&["commit", "agent"])
-            .or_else(|| msg.str_at(&["commit", "username"]))
-            .map(str::to_owned)
+        msg.get(&["commit", "username"]).map(py_str)
     }
 
     fn usernames(&self, msg: &Message, out: &mut Keys) {
@@ -68,77 +108,97 @@ impl Family for InfraGit {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
+        let mut summary = msg.str_at(&["commit", "summary"])?.to_owned();
+        // A commit whose message says more than its summary line is marked as such.
+        if summary.trim() != msg.str_at(&["commit", "message"])?.trim() {
+            summary.push_str(" (..more)");
+        }
         Some(format!(
-            "{} pushed a commit to the fedora-infra {} repo ({}):  \"{}\"",
-            msg.str_at(&["commit", "username"])?,
+            "{} pushed a commit to the fedora-infra {} repo ({}):  \"{summary}\"",
+            py_at(msg, &["commit", "username"]),
             infra_repo(msg)?,
-            msg.str_at(&["commit", "branch"])?,
-            msg.str_at(&["commit", "summary"])?
+            py_str(msg.get(&["commit", "branch"])?),
         ))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        // Only the ansible repository is browsable.
-        if infra_repo(msg)? != "ansible" {
+        let repo = infra_repo(msg)?;
+        // The old puppet repository has no public web view.
+        if repo == "puppet" {
             return None;
         }
         Some(format!(
-            "https://infrastructure.fedoraproject.org/cgit/ansible.git/commit/?h={}&id={}",
-            msg.str_at(&["commit", "branch"])?,
-            msg.str_at(&["commit", "rev"])?
+            "https://infrastructure.fedoraproject.org/cgit/{repo}.git/commit/?h={}&id={}",
+            py_str(msg.get(&["commit", "branch"])?),
+            py_str(msg.get(&["commit", "rev"])?)
         ))
     }
 }
 
 // ---- nagios ---------------------------------------------------------------------------
 
-fn ack_author<'m>(msg: &'m Message) -> Option<&'m str> {
-    let a = msg
-        .str_at(&["service_ack_author"])
-        .filter(|a| !a.is_empty())
-        .or_else(|| msg.str_at(&["host_ack_author"]).filter(|a| !a.is_empty()))?;
-    let name = a
-        .trim_start_matches("http://")
-        .trim_start_matches("https://")
-        .trim_end_matches('/');
-    Some(name.strip_suffix(".id.fedoraproject.org").unwrap_or(name))
+/// An acknowledging author as nagios gives it (`https://nick.id.fedoraproject.org/`): the
+/// first label of its host.
+fn ack_nick(author: &str) -> &str {
+    let host = author.rsplit("://").next().unwrap_or(author);
+    host.split('.').next().unwrap_or(host)
+}
+
+/// Who acknowledged the problem, service first; nothing unless both fields are there
+/// (fedmsg.meta reads both).
+fn ack_authors<'m>(msg: &'m Message) -> Option<Vec<&'m str>> {
+    let mut out = Vec::new();
+    for key in ["service_ack_author", "host_ack_author"] {
+        let v = msg.get(&[key])?;
+        if py_truthy(Some(v)) {
+            out.push(ack_nick(v.as_str()?));
+        }
+    }
+    Some(out)
 }
 
 impl Family for Nagios {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
+    fn agent(&self, msg: &Message) -> Option<String> {
+        ack_authors(msg)?.first().map(|a| (*a).to_owned())
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
-        out.extend(ack_author(msg));
+        out.extend(ack_authors(msg).unwrap_or_default());
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let host = msg.str_at(&["host"])?;
-        let output = msg.str_at(&["output"]);
-        let kind = msg.str_at(&["type"])?;
-        match (msg.subtopic(), kind) {
-            (_, "ACKNOWLEDGEMENT") => Some(format!(
-                "{} acknowledged that some {} is having problems on {host}",
-                ack_author(msg)?,
-                if msg.subtopic().starts_with("service") {
-                    "service"
-                } else {
-                    "host"
-                }
-            )),
-            ("host.state.change", "RECOVERY") => {
-                Some(format!("{host} is back up: \"{}\"", output?))
-            }
-            ("host.state.change", _) => Some(format!("{host} is down: \"{}\"", output?)),
-            ("service.state.change", "RECOVERY") => Some(format!(
-                "{} is back up on {host}: \"{}\"",
-                msg.str_at(&["service"])?,
-                output?
-            )),
-            ("service.state.change", _) => Some(format!(
-                "{} is down on {host}: \"{}\"",
-                msg.str_at(&["service"])?,
-                output?
-            )),
-            _ => None,
+        let state = match msg.get(&["state"])?.as_str() {
+            Some("CRITICAL") => "down",
+            Some("WARNING") => "having problems",
+            Some("OK") => "back up",
+            _ => "in an unknown state",
+        };
+        let host = py_str(msg.get(&["host"])?);
+        let sub = msg.subtopic();
+        let mut result = if sub.ends_with("host.state.change") {
+            format!("{host} is {state}")
+        } else if sub.ends_with("service.state.change") {
+            let service = msg
+                .get(&["service"])
+                .map_or_else(|| "some service".to_owned(), py_str);
+            format!("{service} is {state} on {host}")
+        } else {
+            return None;
+        };
+        if msg.get(&["type"])?.as_str() == Some("ACKNOWLEDGEMENT") {
+            let authors = ack_authors(msg)?;
+            let agent = authors.first().copied().unwrap_or("somebody");
+            result = format!("{agent} acknowledged that {result}");
         }
+        if let Some(output) = msg.get(&["output"]) {
+            result.push_str(&format!(": \"{}\"", py_str(output)));
+        }
+        Some(result)
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
@@ -152,192 +212,62 @@ impl Family for Nagios {
 // ---- jenkins --------------------------------------------------------------------------
 
 impl Family for Jenkins {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
     fn summary(&self, msg: &Message) -> Option<String> {
-        let project = msg.str_at(&["project"])?;
+        let project = py_at(msg, &["project"]);
         let what = match msg.subtopic() {
             "build.failed" => "failed to build",
-            "build.aborted" => "build aborted",
+            "build.passed" => "built successfully",
+            "build.unstable" => "built with warnings",
             "build.notbuilt" => "did not build",
-            "build.passed" | "build.success" => "built successfully",
-            "build.unstable" => "built, but is unstable",
+            "build.aborted" => "build aborted",
             "build.start" => "started building",
+            "build.unknown" => "entered an unknown state",
             _ => return None,
         };
         Some(format!("Jenkins project '{project}' {what}"))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
+        let build = msg.get(&["build"]).filter(|v| !v.is_null())?;
+        let project = msg.get(&["project"]).filter(|v| !v.is_null())?;
         Some(format!(
             "http://jenkins.cloud.fedoraproject.org/job/{}/{}/",
-            msg.str_at(&["project"])?,
-            msg.get(&["build"])?
+            py_str(project),
+            py_str(build)
         ))
     }
-}
 
-// ---- mirrormanager --------------------------------------------------------------------
-
-impl Family for MirrorManager {
-    fn long_text(&self, msg: &Message) -> Option<String> {
-        let sub = msg.subtopic();
-        let sub = sub
-            .strip_suffix(".v1")
-            .or_else(|| sub.strip_suffix(".v2"))
-            .unwrap_or(sub);
-        let num = |path: &[&str]| {
-            msg.get(path)
-                .map(|v| v.to_string().trim_matches('"').to_owned())
-        };
-        match sub {
-            "host.added" | "host.updated" | "host.deleted" => {
-                let what = &sub["host.".len()..];
-                match msg.get(&["host"]) {
-                    Some(_) => Some(format!(
-                        "Host name: {}\nCountry: {}\nBandwitdh: {}\nSite: {}\n",
-                        msg.str_at(&["host", "name"])?,
-                        msg.str_at(&["host", "country"])?,
-                        num(&["host", "bandwidth"])?,
-                        msg.str_at(&["site", "name"])?
-                    )),
-                    None => Some(format!(
-                        "Host on site {} has been {what}",
-                        num(&["site_id"])?
-                    )),
-                }
-            }
-            "crawler.host.disabled" => {
-                let mut out = format!(
-                    "{}\n\nThe host was crawled at {}.\nThe crawl log can be found at {}\n",
-                    msg.str_at(&["reason"])?,
-                    msg.str_at(&["crawled_at"])?,
-                    msg.str_at(&["logs_url"])?
-                );
-                if let Some(url) = msg.str_at(&["host", "url"]) {
-                    out.push_str(&format!(
-                        "The host's page in MirrorManager can be found at {url}\n"
-                    ));
-                }
-                Some(out)
-            }
-            "site.deleted" => match msg.get(&["site"]) {
-                Some(_) => {
-                    let mut out = format!(
-                        "Site {} ({}) has been deleted by {}",
-                        msg.str_at(&["site", "name"])?,
-                        num(&["site", "id"])?,
-                        msg.str_at(&["agent"])?
-                    );
-                    if let Some(org) = msg.str_at(&["site", "org_url"]) {
-                        out.push_str(&format!("\nOrg URL: {org}"));
-                    }
-                    Some(out)
-                }
-                None => Some(format!(
-                    "Site {} ({}) has been deleted",
-                    msg.str_at(&["site_name"])?,
-                    num(&["site_id"])?
-                )),
-            },
-            _ => None,
-        }
-    }
-
-    fn usernames(&self, msg: &Message, out: &mut Keys) {
-        // A site's admins care about its hosts; a deleted site's about nothing any more.
-        if msg.subtopic().starts_with("site.") {
-            return;
-        }
-        if let Some(admins) = msg.get(&["site", "admins"]).and_then(Value::as_array) {
-            out.extend(admins.iter().filter_map(Value::as_str));
-        }
-    }
-
-    fn summary(&self, msg: &Message) -> Option<String> {
-        let agent = msg.str_at(&["agent"]);
-        let host = msg.str_at(&["host", "name"]);
-        let site = msg.str_at(&["site", "name"]);
-        Some(match msg.subtopic() {
-            "crawler.start" => format!(
-                "mirrormanager's crawler started a crawl of {} mirrors",
-                msg.get(&["hosts"])?.as_array()?.len()
-            ),
-            "crawler.complete" => {
-                let results = msg.get(&["results"])?.as_array()?;
-                let ok = results
-                    .iter()
-                    .filter(|r| r.get("rc").and_then(Value::as_i64) == Some(0))
-                    .count();
-                format!(
-                    "mirrormanager's crawler finished a crawl of {} mirrors ({ok} succeeded, {} failed)",
-                    results.len(),
-                    results.len() - ok
-                )
-            }
-            "netblocks.get" => format!(
-                "mirrormanager's backend {} its {} netblocks file",
-                if msg.get(&["success"]).and_then(Value::as_bool) == Some(true) {
-                    "successfully updated"
-                } else {
-                    "failed to update"
-                },
-                msg.str_at(&["type"])?
-            ),
-            "site.deleted.v2" => format!(
-                "Site {} ({}) has been deleted by {}",
-                site?,
-                msg.get(&["site", "id"])?,
-                agent?
-            ),
-            "host.added.v2" => {
-                format!(
-                    "Host {} has been added to site {} by {}",
-                    host?, site?, agent?
-                )
-            }
-            "host.updated.v2" => {
-                format!(
-                    "Host {} in site {} has been updated by {}",
-                    host?, site?, agent?
-                )
-            }
-            "host.deleted.v2" => {
-                format!(
-                    "Host {} has been deleted from site {} by {}",
-                    host?, site?, agent?
-                )
-            }
-            "crawler.host.disabled.v1" => {
-                format!(
-                    "Host {} has been disabled by MirrorManager's crawler",
-                    host?
-                )
-            }
-            _ => return None,
-        })
-    }
-
-    fn link(&self, msg: &Message) -> Option<String> {
-        if msg.is_fedmsg() {
-            return Some("https://mirrors.fedoraproject.org".into());
-        }
-        msg.str_at(&["host", "url"]).map(str::to_owned)
+    fn icon(&self, _msg: &Message) -> Option<String> {
+        Some("https://wiki.jenkins-ci.org/download/attachments/2916393/logo.png?version=1".into())
     }
 }
 
 // ---- zanata ---------------------------------------------------------------------------
 
 impl Family for Zanata {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
     fn summary(&self, msg: &Message) -> Option<String> {
-        if msg.subtopic() != "document.milestone.event" {
-            return None;
-        }
-        Some(format!(
-            "{} from the {} project is now {} in the '{}' locale",
-            msg.str_at(&["docId"])?,
-            msg.str_at(&["project"])?,
-            msg.str_at(&["milestone"])?.to_lowercase(),
-            msg.str_at(&["locale"])?
-        ))
+        let v = |k: &str| msg.get(&[k]).map(py_str);
+        // fedmsg.meta lowercases the whole sentence, not only the milestone.
+        Some(
+            format!(
+                "{} from the {} project is now {} in the '{}' locale",
+                v("docId")?,
+                v("project")?,
+                v("milestone")?,
+                v("locale")?
+            )
+            .to_lowercase(),
+        )
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
@@ -353,57 +283,99 @@ impl Family for Zanata {
 // ---- PDC ------------------------------------------------------------------------------
 
 impl Family for Pdc {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
     fn summary(&self, msg: &Message) -> Option<String> {
-        Some(format!(
-            "PDC imported metadata for {} {} for the {} {} compose",
-            msg.get(&["count"])?,
-            msg.str_at(&["attribute"])?,
-            msg.str_at(&["compose_id"])?,
-            msg.str_at(&["compose_type"])?
-        ))
+        let v = |k: &str| msg.get(&[k]).map(py_str);
+        let topic = msg.topic();
+        if topic.ends_with(".pdc.rpms") || topic.ends_with(".pdc.images") {
+            Some(format!(
+                "PDC imported metadata for {} {} for the {} {} compose",
+                v("count")?,
+                v("attribute")?,
+                v("compose_id")?,
+                v("compose_type")?
+            ))
+        } else if topic.ends_with(".pdc.compose") {
+            Some(format!(
+                "An entry for the {} {} compose was created in the Product Definition Center",
+                v("compose_id")?,
+                v("compose_type")?
+            ))
+        } else {
+            msg.body()
+                .is_object()
+                .then(|| "Unhandled PDC message...".to_owned())
+        }
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
         Some(format!(
             "https://pdc.fedoraproject.org/rest_api/v1/composes/{}/",
-            msg.str_at(&["compose_id"])?
+            py_str(msg.get(&["compose_id"])?)
         ))
     }
 }
 
 // ---- release engineering --------------------------------------------------------------
 
-/// The release of the first image a two-week Atomic message lists, however deep.
-fn any_release(v: &Value) -> Option<&str> {
-    match v {
-        Value::Object(o) => o
+/// The release a two-week Atomic message is about: its x86_64 image's, or its own.
+fn atomic_release(msg: &Message) -> Option<String> {
+    let raw = if msg.get(&["x86_64"]).is_some() {
+        msg.get(&["x86_64", "atomic_raw"])?
+    } else {
+        msg.get(&["atomic_raw"])?
+    };
+    Some(
+        raw.as_object()?
             .get("release")
-            .and_then(Value::as_str)
-            .or_else(|| o.values().find_map(any_release)),
-        _ => None,
-    }
+            .map_or_else(String::new, py_str),
+    )
 }
 
 impl Family for Releng {
-    fn summary(&self, msg: &Message) -> Option<String> {
-        if msg.subtopic() != "atomic.twoweek.complete" {
-            return None;
-        }
-        Some(format!(
-            "A new release of Fedora {} Atomic Host is ready",
-            any_release(msg.body())?
-        ))
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
     }
 
-    fn link(&self, msg: &Message) -> Option<String> {
-        (msg.subtopic() == "atomic.twoweek.complete")
-            .then(|| "https://download.fedoraproject.org/pub/alt/atomic/stable/".to_owned())
+    fn summary(&self, msg: &Message) -> Option<String> {
+        let release = atomic_release(msg)?;
+        let topic = msg.topic();
+        if topic.ends_with(".releng.atomic.twoweek.begin") {
+            Some(format!(
+                "Release engineering scripts started evaluating a new set of builds for a \
+                 Fedora {release} Atomic Host release"
+            ))
+        } else if topic.ends_with(".releng.atomic.twoweek.complete") {
+            Some(format!(
+                "A new release of Fedora {release} Atomic Host is ready"
+            ))
+        } else {
+            None
+        }
+    }
+
+    fn link(&self, _msg: &Message) -> Option<String> {
+        Some("https://download.fedoraproject.org/pub/alt/atomic/stable/".to_owned())
     }
 }
 
 // ---- summershum -----------------------------------------------------------------------
 
 impl Family for Summershum {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
+    fn agent(&self, msg: &Message) -> Option<String> {
+        msg.get(&["original", "agent"]).map(py_str)
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
         out.extend(msg.str_at(&["original", "agent"]));
     }
@@ -413,22 +385,37 @@ impl Family for Summershum {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let file = msg.str_at(&["original", "filename"])?;
-        let name = msg.str_at(&["original", "name"])?;
-        Some(match msg.subtopic() {
-            "ingest.start" => format!("summershum started working on {file} for {name}"),
-            "ingest.complete" => format!("summershum ingested {file} for {name}"),
-            "ingest.fail" => format!("yikes!  summershum failed to process {file} for {name}"),
-            _ => return None,
+        let original = msg.get(&["original"])?.as_object()?;
+        let topic = msg.topic();
+        if !(topic.ends_with("fail") || topic.ends_with("complete") || topic.ends_with("start")) {
+            return Some("(unhandled)".to_owned());
+        }
+        let file = py_str(original.get("filename")?);
+        let name = py_str(original.get("name")?);
+        Some(if topic.ends_with("fail") {
+            format!("yikes!  summershum failed to process {file} for {name}")
+        } else if topic.ends_with("complete") {
+            format!("summershum ingested {file} for {name}")
+        } else {
+            format!("summershum started working on {file} for {name}")
         })
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        let file = msg.str_at(&["original", "filename"])?;
+        let o = msg.get(&["original"])?;
+        let path = match o.get("path") {
+            Some(path) => py_str(path),
+            None => {
+                let file = py_str(o.get("filename")?);
+                format!(
+                    "{}/{file}/{}/{file}",
+                    py_str(o.get("name")?),
+                    py_str(o.get("md5sum")?)
+                )
+            }
+        };
         Some(format!(
-            "http://pkgs.fedoraproject.org/lookaside/pkgs/{}/{file}/{}/{file}",
-            msg.str_at(&["original", "name"])?,
-            msg.str_at(&["original", "md5sum"])?
+            "http://pkgs.fedoraproject.org/lookaside/pkgs/{path}"
         ))
     }
 }

@@ -14,8 +14,10 @@ mod cloud;
 mod community;
 mod compose;
 mod copr;
+mod datanommer;
 mod discourse;
 mod distgit;
+mod faf;
 mod fallback;
 mod fas;
 mod fedocal;
@@ -26,12 +28,14 @@ mod hotness;
 mod infra;
 mod ipa;
 mod koji;
+mod mirrormanager;
 mod odcs;
 mod openqa;
 mod pagure;
 mod pkgdb;
 mod pungi;
 mod py;
+mod pyval;
 mod qa;
 mod tagger;
 mod trac;
@@ -102,7 +106,7 @@ fn family(msg: &Message) -> &'static dyn Family {
         "infragit" => &infra::InfraGit,
         "nagios" => &infra::Nagios,
         "jenkins" => &infra::Jenkins,
-        "mirrormanager" => &infra::MirrorManager,
+        "mirrormanager" => &mirrormanager::MirrorManager,
         "zanata" => &infra::Zanata,
         "pdc" => &infra::Pdc,
         "releng" => &infra::Releng,
@@ -130,6 +134,8 @@ fn family(msg: &Message) -> &'static dyn Family {
         // copr-messaging's classes of Copr's older STOMP messages (`build.start`, ...).
         "build" | "chroot" => &copr::Copr,
         "happinesspacket" => &happinesspacket::HappinessPacket,
+        "faf" => &faf::Faf,
+        "datanommer" => &datanommer::Datanommer,
         _ => &Other,
     }
 }

@@ -1,10 +1,11 @@
-//! Quality gates and their tools: Koschei, Taskotron, RATS, WaiverDB, mdapi, MBS.
+//! Quality gates and their tools: Koschei, Taskotron, RATS, WaiverDB, mdapi, MBS and the
+//! kernel tests.
 
 use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use crate::util::nvr_name;
+use super::pyval::{py_at, py_join, py_len, py_str, py_truthy};
 
 pub struct Koschei;
 pub struct Taskotron;
@@ -14,257 +15,549 @@ pub struct Mdapi;
 pub struct Mbs;
 pub struct KernelTest;
 
+const IMG: &str = "https://apps.fedoraproject.org/img/icons/";
+const PACKAGE_ICON: &str =
+    "https://apps.fedoraproject.org/packages/images/icons/package_128x128.png";
+
 // ---- koschei --------------------------------------------------------------------------
 
-fn staging(msg: &Message) -> &'static str {
-    if msg.str_at(&["koji_instance"]) == Some("staging") {
-        " (staging)"
+/// `" (staging)"` and the like: Koschei names its Koji instance unless it is the primary one.
+fn instance(msg: &Message) -> Option<String> {
+    let k = msg.get(&["koji_instance"])?;
+    Some(if k.as_str() == Some("primary") {
+        String::new()
     } else {
-        ""
-    }
+        format!(" ({})", py_str(k))
+    })
+}
+
+fn koschei_collection_summary(msg: &Message) -> Option<String> {
+    let (old, new) = (msg.get(&["old"])?, msg.get(&["new"])?.as_str()?);
+    let tail = instance(msg)?;
+    let name = py_str(msg.get(&["collection_name"])?);
+    Some(match new {
+        "ok" if old.as_str() == Some("unknown") => format!("{name} added to Koschei{tail}"),
+        "ok" => format!("{name} buildroot was fixed{tail}"),
+        "unresolved" => format!("{name} buildroot was broken{tail}"),
+        _ => return None,
+    })
+}
+
+fn koschei_package_summary(msg: &Message) -> Option<String> {
+    let (old, new) = (msg.get(&["old"])?, msg.get(&["new"])?.as_str()?);
+    let what = match new {
+        "ok" if old.as_str() == Some("ignored") => "{name} added to Koschei",
+        "failing" => "{name}'s builds started to fail",
+        "ok" => "{name}'s builds are back to normal",
+        "ignored" => "{name} became retired or ignored",
+        "unresolved" => "{name}'s dependencies failed to resolve",
+        _ => return None,
+    };
+    let tail = instance(msg)?;
+    let name = py_str(msg.get(&["name"])?);
+    // fedmsg-era messages named the collection for people (or its repo, earlier).
+    let collection = if msg.is_fedmsg() {
+        match msg.get(&["collection_name"]) {
+            Some(c) => py_str(c),
+            None => py_at(msg, &["repo"]),
+        }
+    } else {
+        py_str(msg.get(&["collection"])?)
+    };
+    Some(format!(
+        "{} in {collection}{tail}",
+        what.replace("{name}", &name)
+    ))
 }
 
 impl Family for Koschei {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
     fn packages(&self, msg: &Message, out: &mut Keys) {
         if msg.subtopic() == "package.state.change" {
-            out.extend(msg.str_at(&["name"]));
+            out.extend(msg.get(&["name"]).map(py_str));
         }
     }
 
     fn groups(&self, msg: &Message, out: &mut Keys) {
+        if msg.is_fedmsg() || msg.subtopic() != "package.state.change" {
+            return;
+        }
         if let Some(g) = msg.get(&["groups"]).and_then(Value::as_array) {
-            out.extend(g.iter().filter_map(Value::as_str));
+            out.extend(g.iter().map(py_str));
         }
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let (old, new) = (msg.str_at(&["old"])?, msg.str_at(&["new"])?);
-        let tail = staging(msg);
         match msg.subtopic() {
-            "collection.state.change" => {
-                let name = msg.str_at(&["collection_name"])?;
-                Some(match (old, new) {
-                    ("unknown", _) => format!("{name} added to Koschei{tail}"),
-                    (_, "unresolved") => format!("{name} buildroot was broken{tail}"),
-                    (_, "ok") => format!("{name} buildroot was fixed{tail}"),
-                    _ => format!("{name} buildroot changed state to {new}{tail}"),
-                })
-            }
+            "collection.state.change" => koschei_collection_summary(msg),
+            "package.state.change" => koschei_package_summary(msg),
+            _ => None,
+        }
+    }
+
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        self.summary(msg)
+    }
+
+    fn link(&self, msg: &Message) -> Option<String> {
+        let c = || msg.get(&["collection"]).map(py_str);
+        let name = || msg.get(&["name"]).map(py_str);
+        if !msg.is_fedmsg() {
+            let base = "https://koschei.fedoraproject.org";
+            return match msg.subtopic() {
+                "collection.state.change" => Some(format!("{base}/collection/{}", c()?)),
+                "package.state.change" => {
+                    Some(format!("{base}/package/{}?collection={}", name()?, c()?))
+                }
+                _ => None,
+            };
+        }
+        let base = "https://apps.fedoraproject.org/koschei";
+        match msg.subtopic() {
+            "collection.state.change" => Some(format!("{base}/collection/{}", c()?)),
             "package.state.change" => {
-                let name = msg.str_at(&["name"])?;
-                let c = msg.str_at(&["collection"])?;
-                Some(match (old, new) {
-                    ("ignored", _) => format!("{name} added to Koschei in {c}{tail}"),
-                    (_, "ok") => format!("{name}'s builds are back to normal in {c}{tail}"),
-                    (_, "failing") => format!("{name}'s builds started to fail in {c}{tail}"),
-                    (_, "ignored") => format!("{name} became retired or ignored in {c}{tail}"),
-                    (_, "unresolved") => {
-                        format!("{name}'s dependencies failed to resolve in {c}{tail}")
-                    }
-                    _ => format!("{name} changed state to {new} in {c}{tail}"),
-                })
+                let mut url = format!("{base}/package/{}", name()?);
+                if let Some(c) = msg.get(&["collection"]) {
+                    url.push_str(&format!("?collection={}", c.as_str()?));
+                }
+                Some(url)
             }
             _ => None,
         }
     }
 
-    fn link(&self, msg: &Message) -> Option<String> {
-        let base = if msg.is_fedmsg() {
-            "https://apps.fedoraproject.org/koschei"
+    fn icon(&self, msg: &Message) -> Option<String> {
+        Some(if msg.is_fedmsg() {
+            "https://fedoraproject.org/w/uploads/e/e9/Koschei.png".to_owned()
         } else {
-            "https://koschei.fedoraproject.org"
-        };
-        let c = msg.str_at(&["collection"])?;
-        match msg.subtopic() {
-            "collection.state.change" => Some(format!("{base}/collection/{c}")),
-            "package.state.change" => Some(format!(
-                "{base}/package/{}?collection={c}",
-                msg.str_at(&["name"])?
-            )),
-            _ => None,
-        }
+            format!("{IMG}koschei.png")
+        })
     }
 }
 
 // ---- taskotron ------------------------------------------------------------------------
 
+/// `task.get(key, '')` as Python prints it.
+fn get_or_empty(msg: &Message, path: &[&str]) -> Option<String> {
+    let (last, parent) = path.split_last()?;
+    let obj = msg.get(parent)?.as_object()?;
+    Some(obj.get(*last).map_or_else(String::new, py_str))
+}
+
 impl Family for Taskotron {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
     fn packages(&self, msg: &Message, out: &mut Keys) {
+        // A bodhi update's packages need bodhi asked over the network: fmn cannot.
         if msg.str_at(&["task", "type"]) == Some("koji_build") {
-            out.extend(msg.str_at(&["task", "item"]).and_then(nvr_name));
+            let item = msg.str_at(&["task", "item"]);
+            out.extend(item.and_then(|nvr| nvr.rsplitn(3, '-').nth(2)));
         }
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
+        if !msg.topic().ends_with("taskotron.result.new") {
+            return None;
+        }
         Some(format!(
             "{} {} for {}",
-            msg.str_at(&["task", "name"])?,
-            msg.str_at(&["result", "outcome"])?,
-            msg.str_at(&["task", "item"])?
+            get_or_empty(msg, &["task", "name"])?,
+            get_or_empty(msg, &["result", "outcome"])?,
+            get_or_empty(msg, &["task", "item"])?
         ))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        msg.str_at(&["result", "log_url"]).map(str::to_owned)
+        if !msg.topic().ends_with("taskotron.result.new") {
+            return None;
+        }
+        get_or_empty(msg, &["result", "log_url"]).filter(|l| !l.is_empty())
+    }
+
+    fn icon(&self, _msg: &Message) -> Option<String> {
+        Some(format!("{IMG}taskotron.png"))
     }
 }
 
 // ---- RATS, the test requests ----------------------------------------------------------
 
-fn rats_pr(msg: &Message) -> Option<String> {
-    let pr = msg.get(&["pull_request"])?;
-    let project = pr.get("project")?;
-    let full = project.get("fullname").and_then(Value::as_str)?;
-    Some(format!("{full}/pull-request/{}", pr.get("id")?))
+/// A pagure project as `ns/name`, or `fork/user/ns/name` for a fork.
+fn pagure_project(p: &Value) -> Option<String> {
+    let mut project = py_str(p.get("name")?);
+    if let Some(ns) = p.get("namespace").filter(|ns| py_truthy(Some(ns))) {
+        project = format!("{}/{project}", py_str(ns));
+    }
+    if py_truthy(Some(p.get("parent")?)) {
+        let user = py_str(p.get("user")?.get("name")?);
+        project = format!("fork/{user}/{project}");
+    }
+    Some(project)
+}
+
+/// A RATS request's sentence: on its identifier (`on`), or, without one, on a resultsdb
+/// result (`what`).
+fn rats_target(msg: &Message, on: &str, what: &str) -> Option<String> {
+    let user = py_at(msg, &["agent"]);
+    let target = msg.get(&["identifier"])?;
+    let rdbid = py_str(msg.get(&["result_id"])?);
+    Some(if py_truthy(Some(target)) {
+        format!("{user} requested a run of {on} on \"{}\"", py_str(target))
+    } else {
+        format!("{user} requested a run of {what} on resultsdb's result id: \"{rdbid}\"")
+    })
 }
 
 impl Family for Rats {
     fn summary(&self, msg: &Message) -> Option<String> {
-        let agent = msg.str_at(&["agent"])?;
-        let kind = msg.subtopic().strip_prefix("test.")?;
-        if kind == "taskotron" {
+        let topic = msg.topic();
+        if topic.contains("test.simple-koji-ci") {
+            let pr = msg.get(&["pull_request"])?;
             return Some(format!(
-                "{agent} requested a run of taskotron's {} on \"{}\"",
-                msg.str_at(&["test"])?,
-                msg.str_at(&["identifier"])?
+                "{} requested a run of simple-koji-ci on \"{}/pull-request/{}\"",
+                py_at(msg, &["agent"]),
+                pagure_project(pr.get("project")?)?,
+                py_str(pr.get("id")?)
             ));
         }
-        if let Some(href) = msg.str_at(&["old_result", "href"]) {
-            return Some(format!(
-                "{agent} requested a run of {kind} on resultsdb's result id: \"{}\"",
-                href.rsplit('/').next()?
-            ));
+        if topic.contains("test.taskotron") {
+            let test = py_str(msg.get(&["test"])?);
+            return rats_target(msg, &format!("taskotron's {test}"), "taskotron");
         }
-        Some(format!(
-            "{agent} requested a run of {kind} on \"{}\"",
-            rats_pr(msg)?
-        ))
+        if topic.contains("test.atomic-ci") {
+            msg.get(&["test"])?;
+            return rats_target(msg, "atomic-ci", "atomic-ci");
+        }
+        None
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        if msg.subtopic() != "test.simple-koji-ci" {
+        if !msg.topic().contains("test.simple-koji-ci") {
             return None;
         }
-        Some(format!("https://src.fedoraproject.org/{}", rats_pr(msg)?))
+        // As pagure's processor links the pull request: the message's own project first.
+        let pr = msg.get(&["pull_request"])?;
+        let project = msg
+            .get(&["project"])
+            .and_then(pagure_project)
+            .or_else(|| pagure_project(pr.get("project")?))
+            .unwrap_or_else(|| "(unknown)".to_owned());
+        Some(format!(
+            "https://src.fedoraproject.org/{project}/pull-request/{}",
+            py_str(pr.get("id")?)
+        ))
+    }
+
+    fn icon(&self, _msg: &Message) -> Option<String> {
+        Some(PACKAGE_ICON.to_owned())
     }
 }
 
 // ---- waiverdb -------------------------------------------------------------------------
 
 impl Family for WaiverDb {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
+    fn agent(&self, msg: &Message) -> Option<String> {
+        msg.get(&["username"]).map(py_str)
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
         out.extend(msg.str_at(&["username"]));
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let waived = msg.get(&["waived"]).and_then(Value::as_bool) != Some(false);
+        let at = |k: &str| msg.get(&[k]).map(py_str);
+        // fedmsg.meta says "waived" whatever the message's `waived` says.
         Some(format!(
-            "{} {} result {} ({}): \"{}\"",
-            msg.str_at(&["username"])?,
-            if waived { "waived" } else { "unwaived" },
-            msg.get(&["result_id"])?,
-            msg.str_at(&["product_version"])?,
-            msg.str_at(&["comment"])?
+            "{} waived result {} ({}): \"{}\"",
+            at("username")?,
+            at("result_id")?,
+            at("product_version")?,
+            at("comment")?
         ))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
         Some(format!(
             "https://waiverdb-web-waiverdb.app.os.fedoraproject.org/api/v1.0/waivers/{}",
-            msg.get(&["id"])?
+            py_str(msg.get(&["id"])?)
         ))
     }
 }
 
 // ---- mdapi ----------------------------------------------------------------------------
 
+/// The package a line of mdapi's old `differences` names: its last field when the first
+/// is a path, without a `(flags)` tail.
+fn difference_package(details: &Value) -> Option<&str> {
+    let details = details.as_array()?;
+    let first = details.first()?.as_str()?;
+    let name = if first.contains('/') {
+        details.last()?.as_str()?
+    } else {
+        first
+    };
+    name.split('(').next()
+}
+
+fn mdapi_old_packages(diffs: &Value) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    for actions in diffs.as_object()?.values() {
+        for details in actions.as_object()?.values() {
+            for d in details.as_array()? {
+                out.push(difference_package(d)?);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// `category: +added/-removed` for each category that changed, in order.
+fn mdapi_old_summary(diffs: &Value) -> Option<String> {
+    let mut parts = Vec::new();
+    for (category, d) in diffs.as_object()? {
+        let added = py_len(d.get("added")?)?;
+        let removed = py_len(d.get("removed")?)?;
+        if added + removed > 0 {
+            parts.push(format!("{category}: +{added}/-{removed}"));
+        }
+    }
+    Some(parts.join(", "))
+}
+
+/// fedmsg.meta's `list_to_series`: sorted and deduplicated, `a, b, and 2 others`.
+fn list_to_series(items: &Value) -> Option<String> {
+    let items = items.as_array()?;
+    if items.is_empty() {
+        return Some("(nothing)".to_owned());
+    }
+    let mut names: Vec<&str> = items.iter().map(Value::as_str).collect::<Option<_>>()?;
+    names.sort_unstable();
+    names.dedup();
+    let mut names: Vec<String> = names.into_iter().map(str::to_owned).collect();
+    if names.len() > 3 {
+        let others = names.len() - 2;
+        names.truncate(2);
+        names.push(format!("{others} others"));
+    }
+    Some(crate::util::series(&names))
+}
+
 impl Family for Mdapi {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
+    /// The schema's class names no packages; fedmsg.meta names those that changed.
     fn packages(&self, msg: &Message, out: &mut Keys) {
-        if let Some(p) = msg.get(&["packages"]).and_then(Value::as_array) {
-            out.extend(p.iter().filter_map(Value::as_str));
+        if !msg.is_fedmsg() {
+            return;
+        }
+        match msg.get(&["differences"]) {
+            Some(diffs) => out.extend(mdapi_old_packages(diffs).unwrap_or_default()),
+            None => {
+                if let Some(p) = msg.get(&["packages"]).and_then(Value::as_array) {
+                    out.extend(p.iter().filter_map(Value::as_str));
+                }
+            }
         }
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let name = msg.str_at(&["name"])?;
-        let what = if let Some(p) = msg.get(&["packages"]).and_then(Value::as_array) {
-            let mut names: Vec<&str> = p.iter().filter_map(Value::as_str).collect();
-            names.sort();
-            match names.as_slice() {
-                [] => "no packages".to_owned(),
-                [a] => (*a).to_owned(),
-                [a, b] => format!("{a} and {b}"),
-                [a, b, rest @ ..] => format!("{a}, {b}, and {} others", rest.len()),
-            }
-        } else {
-            let diffs = msg.get(&["differences"])?.as_object()?;
-            let mut keys: Vec<&String> = diffs.keys().collect();
-            keys.sort();
-            let len =
-                |d: &Value, side: &str| d.get(side).and_then(Value::as_array).map_or(0, Vec::len);
-            keys.into_iter()
-                .filter_map(|k| {
-                    let d = &diffs[k.as_str()];
-                    let (a, r) = (len(d, "added"), len(d, "removed"));
-                    (a + r > 0).then(|| format!("{k}: +{a}/-{r}"))
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+        if !msg.is_fedmsg() {
+            return Some(format!(
+                "MDAPI updated repo {} with new details for {} packages",
+                py_str(msg.get(&["name"])?),
+                py_len(msg.get(&["packages"])?)?
+            ));
+        }
+        if !msg.topic().contains("mdapi.repo.update") {
+            return None;
+        }
+        let repo = py_str(msg.get(&["name"])?);
+        let what = match msg.get(&["differences"]) {
+            Some(diffs) => mdapi_old_summary(diffs)?,
+            None => list_to_series(msg.get(&["packages"])?)?,
         };
-        Some(format!("mdapi noticed a {name} repomd change: {what}"))
+        Some(format!("mdapi noticed a {repo} repomd change: {what}"))
+    }
+
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        if msg.is_fedmsg() {
+            return None;
+        }
+        Some(format!(
+            "MDAPI updated repo {} with new details for the packages: {}",
+            py_str(msg.get(&["name"])?),
+            py_join(msg.get(&["packages"])?, ", ")?
+        ))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        Some(format!(
-            "https://download.fedoraproject.org/pub/{}",
-            msg.str_at(&["url"])?
-        ))
+        if !msg.is_fedmsg() {
+            return None;
+        }
+        let url = msg.str_at(&["url"])?;
+        Some(if url.starts_with("http") {
+            url.to_owned()
+        } else {
+            format!("https://download.fedoraproject.org/pub/{url}")
+        })
+    }
+
+    fn icon(&self, msg: &Message) -> Option<String> {
+        Some(if msg.is_fedmsg() {
+            PACKAGE_ICON.to_owned()
+        } else {
+            format!("{IMG}mdapi.png")
+        })
+    }
+
+    fn app_name(&self, _msg: &Message) -> Option<String> {
+        Some("mdapi".to_owned())
     }
 }
 
 // ---- MBS, the module build service ----------------------------------------------------
 
 impl Family for Mbs {
+    /// The definitions name their own people, never the envelope's `agent`.
+    fn agent_involved(&self, _msg: &Message) -> bool {
+        false
+    }
+
+    fn agent(&self, msg: &Message) -> Option<String> {
+        msg.get(&["owner"]).map(py_str)
+    }
+
     fn usernames(&self, msg: &Message, out: &mut Keys) {
         out.extend(msg.str_at(&["owner"]));
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        if msg.subtopic() != "module.state.change" {
-            return None;
-        }
+        let at = |k: &str| msg.get(&[k]).map(py_str);
         Some(format!(
             "{}'s build of modules/{} entered the {} state.",
-            msg.str_at(&["owner"])?,
-            msg.str_at(&["name"])?,
-            msg.str_at(&["state_name"])?
+            at("owner")?,
+            at("name")?,
+            at("state_name")?
         ))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
         Some(format!(
-            "https://mbs.fedoraproject.org{}",
-            msg.str_at(&["state_url"])?
+            "https://mbs.fedoraproject.org/module-build-service/1/module-builds/{}",
+            py_str(msg.get(&["id"])?)
         ))
     }
 }
 
 // ---- kerneltest -----------------------------------------------------------------------
 
+fn kerneltest_fedmsg_summary(msg: &Message) -> Option<String> {
+    let user = py_str(msg.get(&["agent"])?);
+    if let Some(test) = msg.get(&["test"]) {
+        return Some(format!(
+            "{user} ran a test of {} ({})",
+            py_str(test.get("kernel_version")?),
+            py_str(test.get("result")?)
+        ));
+    }
+    let release = || -> Option<(String, String)> {
+        let r = msg.get(&["release"])?;
+        Some((py_str(r.get("releasenum")?), py_str(r.get("support")?)))
+    };
+    let topic = msg.topic();
+    if topic.contains("release.edit") {
+        let (num, support) = release()?;
+        Some(format!(
+            "{user} edited the {num}-{support} release for kerneltest"
+        ))
+    } else if topic.contains("release.new") {
+        let (num, support) = release()?;
+        Some(format!(
+            "{user} added a new release for kerneltest: {num} {support}"
+        ))
+    } else {
+        None
+    }
+}
+
+fn kerneltest_schema_summary(msg: &Message) -> Option<String> {
+    let agent = py_at(msg, &["agent"]);
+    let release = |k: &str| msg.get(&["release", k]).map(py_str);
+    Some(match msg.subtopic() {
+        "upload.new" => format!(
+            "{agent} uploaded new kernel test results for {}",
+            py_str(msg.get(&["test", "kernel_version"])?)
+        ),
+        "release.new" => format!(
+            "{agent} created a new release {} with status {}",
+            release("releasenum")?,
+            release("support")?
+        ),
+        "release.edit" => format!(
+            "{agent} edited release {} with status {}",
+            release("releasenum")?,
+            release("support")?
+        ),
+        _ => return None,
+    })
+}
+
 impl Family for KernelTest {
-    /// Results come from testers' machines: the uploader is not what they are about.
-    fn agent_involved(&self, _msg: &Message) -> bool {
-        false
+    /// fedmsg.meta named the tester (the message's `agent`); kerneltest-messages names nobody.
+    fn agent_involved(&self, msg: &Message) -> bool {
+        msg.is_fedmsg()
+    }
+
+    /// Every kernel test is about the kernel (fedmsg.meta); kerneltest-messages names no
+    /// package.
+    fn packages(&self, msg: &Message, out: &mut Keys) {
+        if msg.is_fedmsg() {
+            out.insert("kernel");
+        }
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        if msg.subtopic() != "upload.new" {
+        if msg.is_fedmsg() {
+            kerneltest_fedmsg_summary(msg)
+        } else {
+            kerneltest_schema_summary(msg)
+        }
+    }
+
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        self.summary(msg)
+    }
+
+    fn link(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() {
             return None;
         }
-        Some(format!(
-            "{} uploaded new kernel test results for {}",
-            msg.str_at(&["agent"])?,
-            msg.str_at(&["test", "kernel_version"])?
-        ))
+        let base = "https://apps.fedoraproject.org/kerneltest";
+        Some(match msg.get(&["test"]) {
+            Some(test) => format!("{base}/kernel/{}", test.get("kernel_version")?.as_str()?),
+            None => format!("{base}/stats"),
+        })
+    }
+
+    fn icon(&self, msg: &Message) -> Option<String> {
+        Some(if msg.is_fedmsg() {
+            format!("{IMG}tux.png")
+        } else {
+            format!("{IMG}kerneltest.png")
+        })
     }
 }
