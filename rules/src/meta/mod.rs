@@ -28,6 +28,7 @@ mod openqa;
 mod pagure;
 mod pkgdb;
 mod pungi;
+mod py;
 mod qa;
 mod tagger;
 mod trac;

@@ -8,6 +8,8 @@ use serde_json::Value;
 use super::Family;
 use crate::util::{series, user_name};
 
+mod schema;
+
 pub struct Pagure;
 
 fn s<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
@@ -105,155 +107,8 @@ fn sorted_strings(v: Option<&Value>) -> Vec<String> {
     out
 }
 
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn short_branch(b: &str) -> &str {
     b.strip_prefix("refs/heads/").unwrap_or(b)
-}
-
-/// `namespace/project#N` of the message's issue.
-fn issue_ref(msg: &Message) -> Option<String> {
-    Some(format!(
-        "{}#{}",
-        project(msg).and_then(full_name)?,
-        num(msg.get(&["issue"])?, "id")?
-    ))
-}
-
-/// `namespace/project#N` of the message's pull request.
-fn pr_ref(msg: &Message) -> Option<String> {
-    let p = pull_request(msg)?;
-    Some(format!(
-        "{}#{}",
-        full_name(p.get("project")?)?,
-        num(p, "id")?
-    ))
-}
-
-/// The issues named in field `key` (one number or a list), as `#1, #2`.
-fn dependencies(msg: &Message, key: &str) -> Option<String> {
-    match msg.get(&[key])? {
-        Value::Array(a) => Some(
-            a.iter()
-                .map(|v| format!("#{v}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
-        v => Some(format!("#{}", v.as_i64()?)),
-    }
-}
-
-/// The schemas' `str()`: what happened, then who did it.
-fn schema_long_text(msg: &Message) -> Option<String> {
-    let agent = user_name(msg.get(&["agent"])).unwrap_or("someone");
-    let proj = project(msg).and_then(full_name);
-    let issue_ref = || issue_ref(msg);
-    let pr_ref = || pr_ref(msg);
-    let flag = || {
-        Some(format!(
-            "{} {}",
-            msg.str_at(&["flag", "username"])?,
-            msg.str_at(&["flag", "status"])?
-        ))
-    };
-    let tags = strings(msg.get(&["tags"])).join(", ");
-    let dep = |k: &str| dependencies(msg, k);
-    let by = |what: String| Some(format!("{what}\nBy: {agent}"));
-    match msg.subtopic() {
-        "commit.flag.added" => by(format!("New commit flag: {}", flag()?)),
-        "commit.flag.updated" => by(format!("New commit flag: {}", flag()?)),
-        "git.branch.creation" => by(format!("Git branch: {} created", msg.str_at(&["branch"])?)),
-        "git.branch.deletion" => by(format!("Git branch: {} deleted", msg.str_at(&["branch"])?)),
-        "git.tag.creation" => by(format!("Git tag: {} created", msg.str_at(&["tag"])?)),
-        "git.receive" => {
-            let n = msg.get(&["total_commits"]).and_then(Value::as_i64)?;
-            let who = msg
-                .get(&["authors"])
-                .and_then(Value::as_array)
-                .and_then(|a| a.iter().find(|u| s(u, "name") == Some(agent)));
-            let name = who
-                .and_then(|u| s(u, "fullname"))
-                .map(|f| format!("{f} ({agent})"))
-                .unwrap_or_else(|| agent.to_owned());
-            Some(format!(
-                "{name} pushed {n} commit{} on {}.\nBranch: {}\n",
-                if n == 1 { "" } else { "s" },
-                proj?,
-                short_branch(msg.str_at(&["branch"])?)
-            ))
-        }
-        "issue.comment.added" => by(format!("Issue: {} has a new comment", issue_ref()?)),
-        "issue.dependency.added" => by(format!(
-            "Issue: {} depends on {}",
-            issue_ref()?,
-            dep("added_dependency")?
-        )),
-        "issue.dependency.removed" => by(format!(
-            "Issue: {} no longer depending on {}",
-            issue_ref()?,
-            dep("removed_dependency")?
-        )),
-        "issue.edit" => by(format!("Edited Issue: {}", issue_ref()?)),
-        "issue.new" => by(format!("New Issue: {}", issue_ref()?)),
-        "issue.tag.added" => by(format!("Issue: {} tagged with {tags}", issue_ref()?)),
-        "issue.tag.removed" => by(format!("Issue: {} un-tagged with {tags}", issue_ref()?)),
-        "project.deleted" => Some(format!("Project: {}\nDeleted by: {agent}", proj?)),
-        "project.edit" => by(format!("Project Edited: {}", proj?)),
-        "project.group.access.updated" => by(format!(
-            "Group: {} access updated to {} on {}",
-            msg.str_at(&["new_group"])?,
-            msg.str_at(&["new_access"])?,
-            proj?
-        )),
-        "project.group.added" => by(format!(
-            "Group: {} added to {} as {}",
-            msg.str_at(&["new_group"])?,
-            proj?,
-            msg.str_at(&["access"])?
-        )),
-        "project.tag.removed" => by(format!("Tag(s): {tags} removed from {}", proj?)),
-        "project.user.access.updated" => by(format!(
-            "User: {} access edited to {} on {}",
-            msg.str_at(&["new_user"])?,
-            msg.str_at(&["new_access"])?,
-            proj?
-        )),
-        "project.user.added" => by(format!(
-            "User: {} added to {}",
-            msg.str_at(&["new_user"])?,
-            proj?
-        )),
-        "pull-request.assigned.reset" => by(format!("Pull-request {} was un-assigned", pr_ref()?)),
-        "pull-request.closed" => {
-            if msg.get(&["merged"]).and_then(Value::as_bool) == Some(true) {
-                by(format!("Pull-Request: {} has been merged", pr_ref()?))
-            } else {
-                by(format!(
-                    "Pull-Request: {} has been closed without merging",
-                    pr_ref()?
-                ))
-            }
-        }
-        "pull-request.comment.edited" => {
-            by(format!("Edited comment on Pull-Request: {}", pr_ref()?))
-        }
-        "pull-request.flag.added" => by(format!("New pull-request flag: {}", flag()?)),
-        "pull-request.flag.updated" => by(format!("Pull-request flag updated: {}", flag()?)),
-        "pull-request.initial_comment.edited" => {
-            by(format!("Description of pull-request {} edited", pr_ref()?))
-        }
-        "pull-request.tag.added" => by(format!("Pull-request {} was tagged", pr_ref()?)),
-        "pull-request.tag.removed" => by(format!("Pull-request {} was un-tagged", pr_ref()?)),
-        _ => None,
-    }
 }
 
 /// The pusher of a fedmsg-era `git.receive`: the commit's user, else the local part of a
@@ -270,10 +125,13 @@ impl Family for Pagure {
         if msg.is_fedmsg() {
             return None;
         }
-        schema_long_text(msg)
+        schema::long_text(msg)
     }
 
     fn usernames(&self, msg: &Message, out: &mut Keys) {
+        if !msg.is_fedmsg() {
+            return schema::usernames(msg, out);
+        }
         if msg.subtopic() == "git.receive"
             && let Some(u) = pusher(msg)
         {
@@ -282,13 +140,8 @@ impl Family for Pagure {
     }
 
     fn packages(&self, msg: &Message, out: &mut Keys) {
-        if msg.is_fedmsg() {
-            return;
-        }
-        if let Some(p) = project(msg)
-            && s(p, "namespace") == Some("rpms")
-        {
-            out.insert_value(p.get("name"));
+        if !msg.is_fedmsg() {
+            schema::packages(msg, out);
         }
     }
 
@@ -296,16 +149,24 @@ impl Family for Pagure {
         if msg.is_fedmsg() {
             fedmsg_summary(msg)
         } else {
-            schema_summary(msg)
+            schema::summary(msg)
         }
     }
 
+    fn icon(&self, msg: &Message) -> Option<String> {
+        (!msg.is_fedmsg() && schema::known(msg)).then(|| schema::ICON.into())
+    }
+
+    fn app_name(&self, msg: &Message) -> Option<String> {
+        (!msg.is_fedmsg() && schema::known(msg)).then(|| schema::APP_NAME.into())
+    }
+
     fn link(&self, msg: &Message) -> Option<String> {
-        let sub = msg.subtopic();
-        if sub == "Test.notification" {
-            return Some("https://pagure.io".into());
+        if !msg.is_fedmsg() {
+            return schema::link(msg);
         }
-        if matches!(sub, "project.deleted") && msg.is_fedmsg() {
+        let sub = msg.subtopic();
+        if sub == "project.deleted" {
             return Some(server(msg).into());
         }
         if let Some(pr) = pull_request(msg) {
@@ -540,186 +401,6 @@ fn fedmsg_summary(msg: &Message) -> Option<String> {
             short_branch(msg.str_at(&["commit", "branch"])?),
             msg.str_at(&["commit", "summary"])?
         ),
-        _ => return None,
-    })
-}
-
-/// What the `pagure-messages` schemas say of fedora-messaging-era messages.
-fn schema_summary(msg: &Message) -> Option<String> {
-    let agent = user_name(msg.get(&["agent"])).unwrap_or("someone");
-    let proj = project(msg).and_then(full_name);
-    let issue = msg.get(&["issue"]);
-    let issue_ref = || issue_ref(msg);
-    let pr = pull_request(msg);
-    let pr_ref = || pr_ref(msg);
-    let tags = strings(msg.get(&["tags"])).join(", ");
-    let fields = strings(msg.get(&["fields"])).join(", ");
-    let flag = |k: &str| msg.str_at(&["flag", k]);
-    let dep = |k: &str| dependencies(msg, k);
-    Some(match msg.subtopic() {
-        "Test.notification" => "Test notification".into(),
-        "commit.flag.added" => format!(
-            "Commit {} of project {} was flagged as {} by {}",
-            flag("commit_hash")?,
-            proj?,
-            flag("status")?,
-            flag("username")?
-        ),
-        "commit.flag.updated" => format!(
-            "{} updated flag on commit {} of project {} to {}",
-            flag("username")?,
-            flag("commit_hash")?,
-            proj?,
-            flag("status")?
-        ),
-        "git.branch.creation" => format!(
-            "{agent} created the branch {} on {}",
-            msg.str_at(&["branch"])?,
-            proj?
-        ),
-        "git.branch.deletion" => format!(
-            "{agent} deleted the branch {} on {}",
-            msg.str_at(&["branch"])?,
-            proj?
-        ),
-        "git.receive" => {
-            let n = msg.get(&["total_commits"]).and_then(Value::as_i64)?;
-            format!(
-                "{agent} pushed {n} commit{} on {} (branch: {})",
-                if n == 1 { "" } else { "s" },
-                proj?,
-                short_branch(msg.str_at(&["branch"])?)
-            )
-        }
-        "git.tag.creation" => format!(
-            "{agent} tagged the commit {} on {} as {}",
-            msg.str_at(&["rev"])?,
-            proj?,
-            msg.str_at(&["tag"])?
-        ),
-        "issue.assigned.added" => format!(
-            "{agent} assigned the issue {} to {}",
-            issue_ref()?,
-            user_name(issue?.get("assignee"))?
-        ),
-        "issue.assigned.reset" => {
-            format!("{agent} reset the assignee of the issue {}", issue_ref()?)
-        }
-        "issue.comment.added" => format!("{agent} commented on the issue {}", issue_ref()?),
-        "issue.dependency.added" => format!(
-            "{agent} set the issue {} as depending on {}",
-            issue_ref()?,
-            dep("added_dependency")?
-        ),
-        "issue.dependency.removed" => format!(
-            "{agent} removed the dependency on {} on the issue {}",
-            dep("removed_dependency")?,
-            issue_ref()?
-        ),
-        "issue.edit" => format!(
-            "{agent} edited fields {fields} of issue {}: {}",
-            issue_ref()?,
-            s(issue?, "title")?
-        ),
-        "issue.new" => format!(
-            "{agent} created issue {}: {}",
-            issue_ref()?,
-            s(issue?, "title")?
-        ),
-        "issue.tag.added" => format!("{agent} tagged the issue {} with {tags}", issue_ref()?),
-        "issue.tag.removed" => format!("{agent} removed tags {tags} from issue {}", issue_ref()?),
-        "project.deleted" => format!("{agent} deleted project \"{}\"", proj?),
-        "project.edit" => format!(
-            "{agent} edited the fields {fields} of project \"{}\"",
-            proj?
-        ),
-        "project.forked" => {
-            let p = project(msg)?;
-            format!(
-                "{agent} forked project \"{}\" to {}",
-                full_name(p.get("parent")?)?,
-                full_name(p)?
-            )
-        }
-        "project.group.access.updated" => format!(
-            "{agent} updated the access of group {} to {} on the project \"{}\"",
-            msg.str_at(&["new_group"])?,
-            msg.str_at(&["new_access"])?,
-            proj?
-        ),
-        "project.group.added" => format!(
-            "{agent} added the group {} to the project \"{}\" at the {} level",
-            msg.str_at(&["new_group"])?,
-            proj?,
-            msg.str_at(&["access"])?
-        ),
-        "project.tag.removed" => {
-            format!("{agent} removed the tag(s) {tags} of project \"{}\"", proj?)
-        }
-        "project.user.access.updated" => format!(
-            "{agent} updated the access of {} to {} on the project \"{}\"",
-            msg.str_at(&["new_user"])?,
-            msg.str_at(&["new_access"])?,
-            proj?
-        ),
-        "project.user.added" => format!(
-            "{agent} added the {} to the project \"{}\"",
-            msg.str_at(&["new_user"])?,
-            proj?
-        ),
-        "pull-request.assigned.added" => format!(
-            "{agent} assigned the pull-request {} to {}",
-            pr_ref()?,
-            user_name(pr?.get("assignee"))?
-        ),
-        "pull-request.assigned.reset" => {
-            format!(
-                "{agent} reset the assignee of the pull-request {}",
-                pr_ref()?
-            )
-        }
-        "pull-request.closed" => {
-            if msg.get(&["merged"]).and_then(Value::as_bool) == Some(true) {
-                format!("{agent} merged the pull-request {}", pr_ref()?)
-            } else {
-                format!(
-                    "{agent} closed without merging the pull-request {}",
-                    pr_ref()?
-                )
-            }
-        }
-        "pull-request.comment.added" => {
-            format!("{agent} commented on the pull-request {}", pr_ref()?)
-        }
-        "pull-request.comment.edited" => {
-            format!("{agent} edited comment on the pull-request {}", pr_ref()?)
-        }
-        "pull-request.flag.added" => format!(
-            "Pull-request {} was flagged as {} by {}",
-            pr_ref()?,
-            flag("status")?,
-            flag("username")?
-        ),
-        "pull-request.flag.updated" => format!(
-            "{} updated flag on pull-request {} to {}",
-            flag("username")?,
-            pr_ref()?,
-            flag("status")?
-        ),
-        "pull-request.initial_comment.edited" => format!(
-            "{agent} has edited the description of the pull-request {}",
-            pr_ref()?
-        ),
-        "pull-request.new" => format!("{agent} opened the pull-request {}", pr_ref()?),
-        "pull-request.tag.added" => {
-            format!("{agent} tagged the pull-request {} with {tags}", pr_ref()?)
-        }
-        "pull-request.tag.removed" => {
-            format!(
-                "{agent} un-tagged the pull-request {} with: {tags}",
-                pr_ref()?
-            )
-        }
         _ => return None,
     })
 }
