@@ -1,11 +1,13 @@
 //! GitHub repositories that published to fedmsg through github2fedmsg (`github`), as
-//! `fedmsg.meta`'s `GithubProcessor` described them, translated branch by branch.
+//! `fedmsg.meta`'s `GithubProcessor` described them, translated branch by branch. Their
+//! fedora-messaging successor, webhook-to-fedora-messaging, is described in `webhook`.
 
 use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
 use super::py::{py_str, truthy};
+use super::webhook;
 
 pub struct GitHub;
 
@@ -70,6 +72,9 @@ impl Family for GitHub {
     /// fedmsg.meta takes one of the usernames (`set.pop()`): the only one, else (when it
     /// picks at random) the one who acted.
     fn agent(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() {
+            return None;
+        }
         let mut people = people(msg);
         people.sort_unstable();
         people.dedup();
@@ -89,10 +94,29 @@ impl Family for GitHub {
     }
 
     fn usernames(&self, msg: &Message, out: &mut Keys) {
-        out.extend(people(msg));
+        if msg.is_fedmsg() {
+            out.extend(people(msg));
+        }
+    }
+
+    fn groups(&self, msg: &Message, out: &mut Keys) {
+        if !msg.is_fedmsg() {
+            webhook::github_groups(msg, out);
+        }
+    }
+
+    fn icon(&self, msg: &Message) -> Option<String> {
+        (!msg.is_fedmsg()).then(|| webhook::github_icon().into())
+    }
+
+    fn app_name(&self, msg: &Message) -> Option<String> {
+        (!msg.is_fedmsg()).then(|| webhook::github_app_name().into())
     }
 
     fn long_text(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() {
+            return webhook::github_text(msg);
+        }
         let t = msg.topic();
         let body = if t.contains(".pull_request_review_comment")
             || t.contains(".issue.comment")
@@ -109,6 +133,9 @@ impl Family for GitHub {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() {
+            return webhook::github_summary(msg);
+        }
         let t = msg.topic();
         let who = user(msg).unwrap_or_else(|| "None".into());
         let repo = repo(msg).unwrap_or_else(|| "None".into());
@@ -170,6 +197,9 @@ impl Family for GitHub {
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() {
+            return None;
+        }
         let t = msg.topic();
         let s = |p: &[&str]| msg.str_at(p).map(str::to_owned);
         let html = || msg.str_at(&["repository", "html_url"]);

@@ -32,6 +32,7 @@ mod py;
 mod qa;
 mod tagger;
 mod trac;
+mod webhook;
 
 /// What a family knows about its messages. Each method has a default that says nothing.
 trait Family {
@@ -123,6 +124,9 @@ fn family(msg: &Message) -> &'static dyn Family {
         "ci" | "allpackages" => &ci::Ci,
         "pagure" => &pagure::Pagure,
         "pkgdb" => &pkgdb::Pkgdb,
+        "gitlab" => &webhook::GitLab,
+        "forgejo" => &webhook::Forgejo,
+        "pretix" => &webhook::Pretix,
         _ => &Other,
     }
 }
