@@ -170,6 +170,30 @@ def tidy(value):
 PUBLISHED_ON = {
     # fedora-happiness-packets' messaging publishes MessageV1 on this topic.
     "happinesspacket_schema.schema.MessageV1": ["happinesspacket.send"],
+    # webhook-to-fedora-messaging's parsers (endpoints/parser/*.py): `github.{x-github-event}`,
+    # `gitlab.{x-gitlab-event without " Hook", snake_case}`, `forgejo.{x-forgejo-event}`,
+    # pretix's own `action` (`pretix.event.order.paid`), and
+    # `discourse.{x-discourse-event-type}.{x-discourse-event}`.
+    "webhook_to_fedora_messaging_messages.github.v1.GitHubMessageV1": [
+        "github.push", "github.pull_request", "github.issues", "github.issue_comment",
+        "github.fork", "github.create", "github.release",
+    ],
+    "webhook_to_fedora_messaging_messages.gitlab.v1.GitLabMessageV1": [
+        "gitlab.push", "gitlab.merge_request", "gitlab.issue", "gitlab.note",
+        "gitlab.tag_push",
+    ],
+    "webhook_to_fedora_messaging_messages.forgejo.v1.ForgejoMessageV1": [
+        "forgejo.push", "forgejo.pull_request", "forgejo.issues", "forgejo.issue_comment",
+        "forgejo.fork", "forgejo.action_run_success", "forgejo.action_run_failure",
+    ],
+    "webhook_to_fedora_messaging_messages.pretix.v1.PretixMessageV1": [
+        "pretix.event.order.placed", "pretix.event.order.paid", "pretix.event.order.canceled",
+        "pretix.event.checkin",
+    ],
+    "webhook_to_fedora_messaging_messages.discourse.v1.DiscourseMessageV1": [
+        "discourse.post.post_created", "discourse.topic.topic_created",
+        "discourse.like.post_liked", "discourse.solved.accepted_solution",
+    ],
 }
 
 

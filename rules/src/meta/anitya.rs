@@ -5,7 +5,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::py::{list_to_series, py_str, truthy};
+use super::py::{list_to_series, py_str, truthy_at};
 
 pub struct Anitya;
 
@@ -67,7 +67,7 @@ impl Family for Anitya {
             return None;
         }
         let project = msg.get(&["project"])?;
-        if truthy(Some(project)) {
+        if truthy_at(Some(project)) {
             return Some(format!("{ANITYA}/project/{}/", py_str(project.get("id")?)));
         }
         Some(if msg.topic().ends_with("project.flag.set") {
@@ -394,7 +394,7 @@ fn version_update(msg: &Message) -> Option<String> {
     let odd = message.get("odd_change");
     let old = message.get("old_version")?;
     let new = py_str(message.get("upstream_version")?);
-    Some(if truthy(Some(old)) && !truthy(odd) {
+    Some(if truthy_at(Some(old)) && !truthy_at(odd) {
         format!(
             "A new version of \"{project}\" has been detected:  \"{new}\" newer than \"{}\", packaged as \"{packages}\"",
             py_str(old)

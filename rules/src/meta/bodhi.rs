@@ -10,7 +10,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use crate::util::{py_str as py, py_truthy as truthy};
+use super::py::{py_scalar_str as py, truthy_at as truthy};
 
 mod schema;
 

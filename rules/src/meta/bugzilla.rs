@@ -141,7 +141,7 @@ impl Family for Bugzilla {
         }
         Some(format!(
             "https://bugzilla.redhat.com/show_bug.cgi?id={}",
-            super::community::py::str(msg.get(&["bug", "id"])?)
+            super::py::py_str(msg.get(&["bug", "id"])?)
         ))
     }
 }

@@ -6,7 +6,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::py::{py_str, truthy};
+use super::py::{py_str, truthy_at};
 
 pub struct Ci;
 
@@ -48,7 +48,7 @@ impl Family for Ci {
 /// The pipeline's user, when it names one.
 fn user<'m>(msg: &'m Message) -> Option<&'m str> {
     msg.get(&["username"])
-        .filter(|u| truthy(Some(u)))
+        .filter(|u| truthy_at(Some(u)))
         .and_then(Value::as_str)
 }
 
@@ -243,7 +243,7 @@ fn verdict(status: &str) -> &'static str {
 /// A field or its placeholder, as `msg[key] or "unknown_..."`.
 fn or_unknown(msg: &Message, key: &str, unknown: &str) -> Option<String> {
     let v = msg.get(&[key])?;
-    Some(if truthy(Some(v)) {
+    Some(if truthy_at(Some(v)) {
         py_str(v)
     } else {
         unknown.to_owned()
@@ -252,7 +252,7 @@ fn or_unknown(msg: &Message, key: &str, unknown: &str) -> Option<String> {
 
 fn fedmsg_subtitle(msg: &Message) -> Option<String> {
     let rev = match msg.get(&["rev"])? {
-        v if !truthy(Some(v)) => "",
+        v if !truthy_at(Some(v)) => "",
         Value::String(s) => s.as_str(),
         _ => return None,
     };
@@ -320,7 +320,7 @@ fn artifact_id(msg: &Message) -> Option<String> {
         ["descriptor", "nvr", "alias", "id"]
             .iter()
             .filter_map(|k| artifact.get(*k))
-            .find(|v| truthy(Some(v)))
+            .find(|v| truthy_at(Some(v)))
             .map_or_else(|| "<unknown>".to_owned(), py_str),
     )
 }
@@ -337,7 +337,7 @@ fn ci_message_summary(msg: &Message) -> Option<String> {
             Some(Value::Object(t)) => t.get("type"),
             Some(_) => return None,
         };
-        if truthy(kind) {
+        if truthy_at(kind) {
             event = format!("{} test", kind.map(py_str).unwrap_or_default());
         }
     }
@@ -358,7 +358,7 @@ fn ci_message_summary(msg: &Message) -> Option<String> {
 fn ci_message_url(msg: &Message) -> Option<String> {
     let url = |key: &str| match msg.get(&[key]) {
         None => Some(None),
-        Some(Value::Object(o)) => Some(o.get("url").filter(|u| truthy(Some(u)))),
+        Some(Value::Object(o)) => Some(o.get("url").filter(|u| truthy_at(Some(u)))),
         Some(_) => None,
     };
     let found = url("run")?.or(url("artifact")?)?;

@@ -4,7 +4,7 @@
 use fmn_rules_sdk::Message;
 
 use super::Family;
-use super::pyval::{py_join, py_len, py_str, py_truthy};
+use super::py::{join, py_len, py_str, truthy_at};
 
 pub struct Autocloud;
 pub struct Fedimg;
@@ -37,7 +37,7 @@ fn image_sentence(status: &str, image: &str) -> Option<String> {
 fn autocloud_image_name(msg: &Message) -> Option<String> {
     let name = py_str(msg.get(&["image_name"])?);
     Some(match msg.get(&["release"]) {
-        Some(r) if py_truthy(Some(r)) => format!("{name} ({})", py_str(r)),
+        Some(r) if truthy_at(Some(r)) => format!("{name} ({})", py_str(r)),
         _ => name,
     })
 }
@@ -87,7 +87,7 @@ impl Family for Autocloud {
         let image = !autocloud_v2(msg) || topic.contains("autocloud.image");
         if image {
             return match msg.get(&["job_id"]) {
-                Some(job) if py_truthy(Some(job)) => {
+                Some(job) if truthy_at(Some(job)) => {
                     Some(format!("{AUTOCLOUD}/jobs/{}/output", py_str(job)))
                 }
                 _ => msg.str_at(&["image_url"]).map(str::to_owned),
@@ -189,7 +189,7 @@ fn uploader_summary(msg: &Message) -> Option<String> {
         ),
         "published.v1.container" => format!(
             "{UPLOADER} published container manifest from compose {compose} to {}.",
-            py_join(msg.get(&["registries"])?, ", ")?
+            join(msg.get(&["registries"])?, ", ")?
         ),
         "published.v1.gcp" => format!(
             "{UPLOADER} published the {} image from compose {compose} to the {} family in \
@@ -204,7 +204,7 @@ fn uploader_summary(msg: &Message) -> Option<String> {
 /// The long text's lines (`\tName: value`), each value as the class prints it.
 fn uploader_lines(msg: &Message) -> Option<Vec<(&'static str, String)>> {
     let at = |k: &str| msg.get(&[k]).map(py_str);
-    let join = |k: &str| py_join(msg.get(&[k])?, ", ");
+    let join = |k: &str| join(msg.get(&[k])?, ", ");
     Some(match msg.subtopic() {
         "published.v1.aws" => {
             let regions = msg.get(&["regions"])?.as_object()?;

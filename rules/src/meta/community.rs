@@ -8,7 +8,6 @@ mod badges;
 mod elections;
 mod meetbot;
 mod people;
-pub(super) mod py;
 mod wiki;
 
 pub use badges::Badges;

@@ -6,7 +6,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::py::{py_str, py_str_opt, truthy};
+use super::py::{py_str, py_str_opt, truthy_at};
 
 pub struct Copr;
 
@@ -51,7 +51,7 @@ impl Family for Copr {
             return [b.get("user"), b.get("owner")]
                 .into_iter()
                 .flatten()
-                .find(|v| truthy(Some(v)))
+                .find(|v| truthy_at(Some(v)))
                 .and_then(Value::as_str)
                 .map(str::to_owned);
         }
@@ -244,7 +244,7 @@ fn fedmsg_status(v: Option<&Value>) -> &'static str {
 fn fedmsg_pkg(b: &Value) -> Option<String> {
     let pkg = b.get("pkg");
     let version = b.get("version");
-    if truthy(pkg) && truthy(version) {
+    if truthy_at(pkg) && truthy_at(version) {
         let (Some(p), Some(v)) = (pkg?.as_str(), version?.as_str()) else {
             return None;
         };
@@ -265,14 +265,14 @@ fn fedmsg_subtitle(msg: &Message) -> Option<String> {
     );
     let topic = msg.topic();
     Some(if topic.contains("copr.build.start") {
-        if truthy(user) {
+        if truthy_at(user) {
             format!("{u} started a new build of the {copr} copr")
         } else {
             format!("Automated build of the {copr} copr has been started")
         }
     } else if topic.contains("copr.build.end") {
         let (pkg, status) = (fedmsg_pkg(b)?, fedmsg_status(b.get("status")));
-        if truthy(user) {
+        if truthy_at(user) {
             format!("{u}'s {copr} copr build of {pkg} for {chroot} finished with '{status}'")
         } else {
             format!("Automated {copr} copr build of {pkg} for {chroot} finished with '{status}'")

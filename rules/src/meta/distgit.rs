@@ -1,149 +1,277 @@
-//! dist-git before Pagure ran it (`git`): pushes, branches, lookaside uploads, and the
-//! pkgdb2branch runs.
+//! dist-git's own messages (`git`): in the fedmsg era pushes, branches, lookaside uploads and
+//! the pkgdb2branch runs, as `fedmsg.meta`'s `SCMProcessor` described them (translated here
+//! branch by branch); in the fedora-messaging era the git hook's pushes (`CommitV1` of
+//! `fedora-messaging-git-hook-messages`).
 
 use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
+use super::py::{py_str, truthy};
 
 pub struct DistGit;
 
 const SRC: &str = "https://src.fedoraproject.org";
 
-fn strings(v: Option<&Value>) -> Vec<&str> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
+/// What the processor says of a push already seen on another branch.
+const ALREADY_SEEN: &str = "This commit already existed in another branch.";
+
+fn at(msg: &Message, path: &[&str]) -> Option<String> {
+    msg.get(path).map(py_str)
+}
+
+/// `'.'.join(topic.split('.')[5:-1])`: the package a legacy topic names
+/// (`org.fedoraproject.prod.git.receive.PACKAGE.BRANCH`).
+fn topic_repo(msg: &Message) -> String {
+    let parts: Vec<&str> = msg.topic().split('.').collect();
+    parts
+        .get(5..parts.len().saturating_sub(1))
+        .map(|p| p.join("."))
         .unwrap_or_default()
 }
 
-/// The repository a push went to: the commit says, or the topic does
-/// (`git.receive.REPO.BRANCH`).
-fn pushed_repo<'m>(msg: &'m Message) -> Option<&'m str> {
-    msg.str_at(&["commit", "repo"]).or_else(|| {
-        let rest = msg.subtopic().strip_prefix("receive.")?;
-        rest.split('.').next()
-    })
+/// `topic.split('.')[-1]`: the branch a legacy branch topic names.
+fn topic_branch(msg: &Message) -> String {
+    msg.topic()
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
-fn pusher<'m>(msg: &'m Message) -> Option<&'m str> {
-    msg.str_at(&["commit", "username"])
+/// The pushed repository: the commit's `repo`, else the topic's.
+fn pushed_repo(msg: &Message) -> String {
+    at(msg, &["commit", "repo"]).unwrap_or_else(|| topic_repo(msg))
+}
+
+/// The branched repository and branch: the message's `name` and `branch`, else the topic's.
+fn branched(msg: &Message) -> (String, String) {
+    match (at(msg, &["name"]), at(msg, &["branch"])) {
+        (Some(repo), Some(branch)) => (repo, branch),
+        _ => (topic_repo(msg), topic_branch(msg)),
+    }
+}
+
+fn has(msg: &Message, t: &str) -> bool {
+    msg.topic().contains(t)
 }
 
 impl Family for DistGit {
-    fn long_text(&self, msg: &Message) -> Option<String> {
-        match msg.subtopic() {
-            "lookaside.new" => Some(format!(
-                "{}  {}",
-                msg.str_at(&["md5sum"])?,
-                msg.str_at(&["filename"])?
-            )),
-            _ => None,
+    fn agent(&self, msg: &Message) -> Option<String> {
+        // fedmsg.meta's agent is the first of the usernames: the commit's username.
+        if msg.is_fedmsg() && msg.get(&["agent"]).is_none() {
+            return msg.str_at(&["commit", "username"]).map(str::to_owned);
         }
+        None
+    }
+
+    fn long_text(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() {
+            return commit_text(msg);
+        }
+        if has(msg, ".git.receive") {
+            // The processor downloads the patch; only a commit seen before it says itself.
+            return msg
+                .get(&["commit", "seen"])
+                .is_some_and(truthy)
+                .then(|| ALREADY_SEEN.into());
+        }
+        if has(msg, ".git.lookaside") {
+            return Some(format!(
+                "{}  {}",
+                at(msg, &["md5sum"])?,
+                at(msg, &["filename"])?
+            ));
+        }
+        None
     }
 
     fn usernames(&self, msg: &Message, out: &mut Keys) {
-        if msg.is_fedmsg() {
-            out.extend(pusher(msg));
+        // The agent, which the dispatcher adds; else the commit's username.
+        if msg.is_fedmsg() && msg.get(&["agent"]).is_none() {
+            out.extend(at(msg, &["commit", "username"]));
+        }
+    }
+
+    fn groups(&self, msg: &Message, out: &mut Keys) {
+        if !msg.is_fedmsg() {
+            out.extend(msg.get(&["group"]).filter(|g| truthy(g)).map(py_str));
         }
     }
 
     fn packages(&self, msg: &Message, out: &mut Keys) {
-        let sub = msg.subtopic();
-        if sub.starts_with("receive") {
-            out.extend(pushed_repo(msg));
-        } else if sub == "pkgdb2branch.complete" {
-            out.extend(strings(msg.get(&["branchedPackages"])));
-            out.extend(strings(msg.get(&["unbranchedPackages"])));
-        } else {
-            out.insert_value(msg.get(&["name"]));
+        if msg.is_fedmsg() {
+            fedmsg_packages(msg, out);
+        } else if msg.str_at(&["commit", "namespace"]) == Some("rpms") {
+            out.extend(at(msg, &["commit", "repo"]));
         }
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let sub = msg.subtopic();
-        let agent = msg.str_at(&["agent"]);
-        if sub.starts_with("receive") {
-            let repo = pushed_repo(msg)?;
-            let repo = match msg.str_at(&["commit", "namespace"]) {
-                Some(ns) => format!("{ns}/{repo}"),
-                None => repo.to_owned(),
-            };
-            let summary = msg.str_at(&["commit", "summary"])?;
-            let branch = msg.str_at(&["commit", "branch"])?;
-            if !msg.is_fedmsg() {
-                return Some(format!(
-                    "{} pushed to {repo} ({branch}). \"{summary}\"",
-                    agent?
-                ));
-            }
-            let more = msg
-                .str_at(&["commit", "message"])
-                .is_some_and(|m| m.trim_end().lines().count() > 1);
-            let who = pusher(msg).or_else(|| msg.str_at(&["commit", "email"]))?;
-            return Some(format!(
-                "{who} pushed to {repo} ({branch}).  \"{summary}{}\"",
-                if more { " (..more)" } else { "" }
-            ));
+        if msg.is_fedmsg() {
+            fedmsg_summary(msg)
+        } else {
+            commit_summary(msg)
         }
-        let agent = agent?;
-        Some(match sub {
-            "pkgdb2branch.start" => format!("{agent} started a run of pkgdb2branch"),
-            "pkgdb2branch.complete" => {
-                let errors = strings(msg.get(&["unbranchedPackages"])).len();
-                let mut out = format!("run of pkgdb2branch started by {agent} completed");
-                match errors {
-                    0 => {}
-                    1 => out.push_str(" with 1 error"),
-                    n => out.push_str(&format!(" with {n} errors")),
-                }
-                out
-            }
-            "branch" => format!(
-                "{agent} created branch '{}' for the '{}' package",
-                msg.str_at(&["branch"])?,
-                msg.str_at(&["name"])?
-            ),
-            "lookaside.new" => format!(
-                "{agent} uploaded {} for {}",
-                msg.str_at(&["filename"])?,
-                msg.str_at(&["name"])?
-            ),
-            "mass_branch.start" => format!("{agent} started a mass branch"),
-            "mass_branch.complete" => {
-                "mass branch started by {agent} completed".replace("{agent}", agent)
-            }
-            _ => return None,
-        })
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        let sub = msg.subtopic();
-        if sub.starts_with("receive") {
-            if let Some(url) = msg.str_at(&["commit", "url"]) {
-                return Some(url.to_owned());
-            }
-            let ns = msg.str_at(&["commit", "namespace"]).unwrap_or("rpms");
-            return Some(format!(
-                "{SRC}/{ns}/{}/c/{}?branch={}",
-                pushed_repo(msg)?,
-                msg.str_at(&["commit", "rev"])?,
-                msg.str_at(&["commit", "branch"])?
-            ));
-        }
-        let name = msg.str_at(&["name"])?;
-        match sub {
-            "branch" => Some(format!(
-                "{SRC}/rpms/{name}/commits/{}",
-                msg.str_at(&["branch"])?
-            )),
-            "lookaside.new" => {
-                let file = msg.str_at(&["filename"])?;
-                Some(format!(
-                    "{SRC}/lookaside/pkgs/{name}/{file}/{}/{file}",
-                    msg.str_at(&["md5sum"])?
-                ))
-            }
-            _ => Some(format!("{SRC}/rpms/{name}")),
+        if msg.is_fedmsg() {
+            fedmsg_link(msg)
+        } else {
+            msg.str_at(&["commit", "url"]).map(str::to_owned)
         }
     }
+}
+
+/// `SCMProcessor.packages`: none for a commit outside `rpms`/`rpms-checks`.
+fn fedmsg_packages(msg: &Message, out: &mut Keys) {
+    if let Some(ns) = msg.get(&["commit", "namespace"])
+        && !matches!(ns.as_str(), Some("rpms" | "rpms-checks"))
+    {
+        return;
+    }
+    if has(msg, "git.receive") {
+        out.insert(pushed_repo(msg));
+    } else if has(msg, "git.branch") {
+        out.insert(at(msg, &["name"]).unwrap_or_else(|| topic_repo(msg)));
+    } else if has(msg, ".git.pkgdb2branch.complete") {
+        for key in ["unbranchedPackages", "branchedPackages"] {
+            if let Some(a) = msg.get(&[key]).and_then(Value::as_array) {
+                out.extend(a.iter().map(py_str));
+            }
+        }
+    } else if has(msg, ".git.lookaside") {
+        out.extend(at(msg, &["name"]));
+    }
+}
+
+/// `SCMProcessor.subtitle`.
+fn fedmsg_summary(msg: &Message) -> Option<String> {
+    if has(msg, ".git.receive") {
+        return push_summary(msg);
+    }
+    if has(msg, ".git.branch") {
+        let (mut repo, branch) = branched(msg);
+        if let Some(ns) = msg.get(&["commit", "namespace"]) {
+            repo = format!("{}/{repo}", ns.as_str()?);
+        }
+        let agent = at(msg, &["agent"])?;
+        return Some(format!(
+            "{agent} created branch '{branch}' for the '{repo}' package"
+        ));
+    }
+    if has(msg, ".git.lookaside") {
+        return Some(format!(
+            "{} uploaded {} for {}",
+            at(msg, &["agent"])?,
+            at(msg, &["filename"])?,
+            at(msg, &["name"])?
+        ));
+    }
+    let agent = at(msg, &["agent"]).unwrap_or_else(|| "(somebody)".into());
+    Some(if has(msg, ".git.mass_branch.start") {
+        format!("{agent} started a mass branch")
+    } else if has(msg, ".git.mass_branch.complete") {
+        format!("mass branch started by {agent} completed")
+    } else if has(msg, ".git.pkgdb2branch.start") {
+        format!("{agent} started a run of pkgdb2branch")
+    } else if has(msg, ".git.pkgdb2branch.complete") {
+        let errors = match msg.get(&["unbranchedPackages"]) {
+            Some(v) if truthy(v) => v.as_array()?.len(),
+            _ => 0,
+        };
+        let done = format!("run of pkgdb2branch started by {agent} completed");
+        match errors {
+            0 => done,
+            1 => format!("{done} with 1 error"),
+            n => format!("{done} with {n} errors"),
+        }
+    } else {
+        return None;
+    })
+}
+
+/// A fedmsg-era push: who, where, and the commit's summary (`(..more)` when its message says
+/// more).
+fn push_summary(msg: &Message) -> Option<String> {
+    let repo = pushed_repo(msg);
+    let namespace = match msg.get(&["commit", "namespace"]) {
+        Some(ns) => format!("{}/", ns.as_str()?),
+        None => String::new(),
+    };
+    let user = match msg.get(&["commit", "username"]) {
+        Some(u) => py_str(u),
+        None => at(msg, &["commit", "email"])?,
+    };
+    let mut summary = msg.str_at(&["commit", "summary"])?.to_owned();
+    if summary.trim() != msg.str_at(&["commit", "message"])?.trim() {
+        summary.push_str(" (..more)");
+    }
+    let branch = at(msg, &["commit", "branch"])?;
+    Some(format!(
+        "{user} pushed to {namespace}{repo} ({branch}).  \"{summary}\""
+    ))
+}
+
+/// `SCMProcessor.link`.
+fn fedmsg_link(msg: &Message) -> Option<String> {
+    if has(msg, ".git.receive") {
+        let repo = pushed_repo(msg);
+        let ns = at(msg, &["commit", "namespace"]).unwrap_or_else(|| "rpms".into());
+        return Some(format!(
+            "{SRC}/{ns}/{repo}/c/{}?branch={}",
+            at(msg, &["commit", "rev"])?,
+            at(msg, &["commit", "branch"])?
+        ));
+    }
+    if has(msg, ".git.branch") {
+        let (repo, branch) = branched(msg);
+        let ns = at(msg, &["namespace"]).unwrap_or_else(|| "rpms".into());
+        return Some(format!("{SRC}/{ns}/{repo}/commits/{branch}"));
+    }
+    if has(msg, ".git.lookaside") {
+        let path = match msg.get(&["path"]) {
+            Some(p) => py_str(p),
+            None => {
+                let file = at(msg, &["filename"])?;
+                format!(
+                    "{}/{file}/{}/{file}",
+                    at(msg, &["name"])?,
+                    at(msg, &["md5sum"])?
+                )
+            }
+        };
+        return Some(format!("{SRC}/lookaside/pkgs/{path}"));
+    }
+    None
+}
+
+/// `CommitV1.summary`: the agent pushed to `namespace/repo`.
+fn commit_summary(msg: &Message) -> Option<String> {
+    let mut repo = at(msg, &["commit", "repo"])?;
+    if let Some(ns) = msg.get(&["commit", "namespace"]).filter(|n| truthy(n)) {
+        repo = format!("{}/{repo}", py_str(ns));
+    }
+    let agent = at(msg, &["agent"]).unwrap_or_else(|| "None".into());
+    Some(format!(
+        "{agent} pushed to {repo} ({}). \"{}\"",
+        at(msg, &["commit", "branch"])?,
+        at(msg, &["commit", "summary"])?
+    ))
+}
+
+/// `CommitV1.__str__`: the commit as `git format-patch` writes it.
+fn commit_text(msg: &Message) -> Option<String> {
+    let c = |k: &str| at(msg, &["commit", k]);
+    Some(format!(
+        "From {} Mon Sep 17 00:00:00 2001\nFrom: {} <{}>\nDate: {}\nSubject: {}\n\n{}\n---\n\n{}\n",
+        c("rev")?,
+        c("name")?,
+        c("email")?,
+        c("date")?,
+        c("summary")?,
+        c("message")?,
+        c("patch")?
+    ))
 }

@@ -5,7 +5,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::pyval::{py_at, py_join};
+use super::py::{join, py_at};
 
 pub struct Faf;
 
@@ -21,7 +21,7 @@ fn strings<'m>(msg: &'m Message, key: &str) -> impl Iterator<Item = &'m str> {
 /// `", ".join(msg.get('components', []))`.
 fn components(msg: &Message) -> Option<String> {
     match msg.get(&["components"]) {
-        Some(c) => py_join(c, ", "),
+        Some(c) => join(c, ", "),
         None => Some(String::new()),
     }
 }

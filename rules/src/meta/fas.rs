@@ -4,7 +4,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::community::py;
+use super::py;
 
 pub struct Fas;
 
@@ -119,7 +119,7 @@ impl Family for Fas {
 
 /// What noggin's schemas say of fedora-messaging-era messages; their fields sit under `msg`.
 fn schema_summary(msg: &Message) -> Option<String> {
-    let field = |k: &str| msg.get(&["msg", k]).map(py::str);
+    let field = |k: &str| msg.get(&["msg", k]).map(py::py_str);
     let agent = field("agent")?;
     Some(match msg.subtopic() {
         "user.create" => {

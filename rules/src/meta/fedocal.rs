@@ -1,7 +1,7 @@
 //! Fedocal, the Fedora calendar (`fedocal`), in both bus eras.
 
 use super::Family;
-use super::community::py;
+use super::py;
 use fmn_rules_sdk::{Keys, Message};
 
 pub struct Fedocal;
@@ -10,7 +10,7 @@ const FEDOCAL: &str = "https://apps.fedoraproject.org/calendar";
 
 /// A field as the definitions format it: Python's `str()`, `None` when missing.
 fn field(msg: &Message, path: &[&str]) -> String {
-    py::str_or_none(msg.get(path))
+    py::py_str_opt(msg.get(path))
 }
 
 impl Family for Fedocal {
@@ -25,8 +25,8 @@ impl Family for Fedocal {
         if msg.subtopic() == "meeting.reminder" {
             return Some(format!(
                 "Remember about the meeting '{}' from the '{}' calendar",
-                py::str(msg.get(&["meeting", "meeting_name"])?),
-                py::str(msg.get(&["calendar", "calendar_name"])?)
+                py::py_str(msg.get(&["meeting", "meeting_name"])?),
+                py::py_str(msg.get(&["calendar", "calendar_name"])?)
             ));
         }
         schema_text(msg)
@@ -61,9 +61,9 @@ impl Family for Fedocal {
 
 /// The schemas' `str()`, which their summaries repeat.
 fn schema_text(msg: &Message) -> Option<String> {
-    let agent = py::str(msg.get(&["agent"])?);
-    let cal = py::str(msg.get(&["calendar", "calendar_name"])?);
-    let meeting = || msg.get(&["meeting", "meeting_name"]).map(py::str);
+    let agent = py::py_str(msg.get(&["agent"])?);
+    let cal = py::py_str(msg.get(&["calendar", "calendar_name"])?);
+    let meeting = || msg.get(&["meeting", "meeting_name"]).map(py::py_str);
     Some(match msg.subtopic() {
         "calendar.clear" => format!("{agent} has cleared the calendar {cal}"),
         "calendar.new" => format!("{agent} has created a new calendar {cal}"),

@@ -6,8 +6,8 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
+use super::py::{py_scalar_str as py_str, truthy_at as py_truthy};
 use crate::meta::bodhi::package;
-use crate::util::{py_str, py_truthy};
 
 pub struct Greenwave;
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Family;
 use super::anitya::fedora_packages;
-use super::py::{percent_i, py_str, truthy};
+use super::py::{percent_i, py_str, truthy_at};
 
 pub struct Hotness;
 
@@ -175,7 +175,7 @@ fn fedmsg_packages(msg: &Message) -> Option<Vec<String>> {
         } else {
             None
         };
-        if truthy(packages) {
+        if truthy_at(packages) {
             return fedora_packages(packages, false);
         }
     }
@@ -291,7 +291,7 @@ fn project_map(msg: &Message, original: &Value) -> Option<String> {
             py_str(total)
         ));
     }
-    let success = truthy(Some(body.get("success")?));
+    let success = truthy_at(Some(body.get("success")?));
     let to = match body.get("project") {
         Some(p) => format!(
             "the pre-existing upstream project {}",

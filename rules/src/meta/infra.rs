@@ -3,7 +3,7 @@
 //! `mirrormanager.rs`).
 
 use super::Family;
-use super::pyval::{py_at, py_str, py_truthy};
+use super::py::{py_at, py_str, truthy_at};
 use fmn_rules_sdk::{Keys, Message};
 
 pub struct Ansible;
@@ -150,7 +150,7 @@ fn ack_authors<'m>(msg: &'m Message) -> Option<Vec<&'m str>> {
     let mut out = Vec::new();
     for key in ["service_ack_author", "host_ack_author"] {
         let v = msg.get(&[key])?;
-        if py_truthy(Some(v)) {
+        if truthy_at(Some(v)) {
             out.push(ack_nick(v.as_str()?));
         }
     }

@@ -5,7 +5,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::py::{iso_date_text, list_to_series, percent_i, py_str, py_str_opt, truthy};
+use super::py::{iso_date_text, list_to_series, percent_i, py_str, py_str_opt, truthy_at};
 
 pub struct Koji;
 
@@ -216,7 +216,7 @@ fn schema_summary(msg: &Message) -> Option<String> {
         ),
         Kind::Task => {
             let or_empty = |v: Option<&Value>| {
-                if truthy(v) {
+                if truthy_at(v) {
                     py_str_opt(v)
                 } else {
                     String::new()
@@ -270,7 +270,7 @@ fn build_text(msg: &Message) -> Option<String> {
 /// A task's header, its result files and, by completion, its sub-tasks.
 fn task_text(task: &Value, files: &str) -> Option<String> {
     let host = task.get("host_name")?;
-    let host = if truthy(Some(host)) {
+    let host = if truthy_at(Some(host)) {
         py_str(host)
     } else {
         "(unscheduled)".to_owned()
@@ -288,10 +288,10 @@ fn task_text(task: &Value, files: &str) -> Option<String> {
         if ["logs", "rpms", "srpm"].iter().any(|k| text.contains(k)) {
             return None;
         }
-    } else if truthy(Some(result)) {
+    } else if truthy_at(Some(result)) {
         let result = result.as_object()?;
         for kind in ["logs", "rpms", "srpms"] {
-            let Some(items) = result.get(kind).filter(|v| truthy(Some(v))) else {
+            let Some(items) = result.get(kind).filter(|v| truthy_at(Some(v))) else {
                 continue;
             };
             out.push_str(&format!("{kind}:\n"));
@@ -304,7 +304,7 @@ fn task_text(task: &Value, files: &str) -> Option<String> {
         }
     }
     let children = task.get("children")?;
-    if truthy(Some(children)) {
+    if truthy_at(Some(children)) {
         out.push_str(&format!(
             "\nTask {} has the following sub-tasks:\n",
             field(task, "id")?
@@ -344,7 +344,7 @@ fn fedmsg_usernames(msg: &Message) -> Option<Vec<String>> {
         }
         Kind::Build | Kind::Task => {
             let owner = b.get("owner")?;
-            if truthy(Some(owner)) {
+            if truthy_at(Some(owner)) {
                 add(owner);
             }
         }
@@ -454,7 +454,7 @@ fn fedmsg_subtitle(msg: &Message) -> Option<String> {
 /// `OWNER's `, or nothing when the message names no owner.
 fn owner_prefix(b: &Value) -> Option<String> {
     let owner = b.get("owner")?;
-    Some(if truthy(Some(owner)) {
+    Some(if truthy_at(Some(owner)) {
         format!("{}'s ", py_str(owner))
     } else {
         String::new()
@@ -464,7 +464,7 @@ fn owner_prefix(b: &Value) -> Option<String> {
 /// ` for TARGET`: the build targets among a scratch build's request arguments.
 fn task_target(b: &Value) -> Option<String> {
     let request = b.get("info").and_then(|i| i.get("request"));
-    if !truthy(request) {
+    if !truthy_at(request) {
         return Some(String::new());
     }
     let mut targets = Vec::new();

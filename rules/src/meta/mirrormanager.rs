@@ -5,7 +5,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::pyval::{py_len, py_str, py_truthy};
+use super::py::{py_len, py_str, truthy_at};
 
 pub struct MirrorManager;
 
@@ -55,7 +55,7 @@ fn fedmsg_summary(msg: &Message) -> Option<String> {
         ))
     } else if sub.starts_with("netblocks.get") {
         let kind = py_str(msg.get(&["type"])?);
-        let status = if py_truthy(Some(msg.get(&["success"])?)) {
+        let status = if truthy_at(Some(msg.get(&["success"])?)) {
             "successfully updated"
         } else {
             "failed to update"
@@ -141,7 +141,7 @@ impl Family for MirrorManager {
                     at(&["crawled_at"])?,
                     at(&["logs_url"])?
                 );
-                if py_truthy(msg.get(&["host", "url"])) {
+                if truthy_at(msg.get(&["host", "url"])) {
                     out.push_str(&format!(
                         "The host's page in MirrorManager can be found at {}\n",
                         msg.str_at(&["host", "url"])?
@@ -152,7 +152,7 @@ impl Family for MirrorManager {
             Kind::SiteDeletedV2 => {
                 let mut out = self.summary(msg)?;
                 let org = msg.get(&["site", "org_url"])?;
-                if py_truthy(Some(org)) {
+                if truthy_at(Some(org)) {
                     out.push_str(&format!("\nOrg URL: {}", py_str(org)));
                 }
                 Some(out)

@@ -35,10 +35,11 @@ mod pagure;
 mod pkgdb;
 mod pungi;
 mod py;
-mod pyval;
+
 mod qa;
 mod tagger;
 mod trac;
+mod webhook;
 
 /// What a family knows about its messages. Each method has a default that says nothing.
 trait Family {
@@ -136,6 +137,9 @@ fn family(msg: &Message) -> &'static dyn Family {
         "happinesspacket" => &happinesspacket::HappinessPacket,
         "faf" => &faf::Faf,
         "datanommer" => &datanommer::Datanommer,
+        "gitlab" => &webhook::GitLab,
+        "forgejo" => &webhook::Forgejo,
+        "pretix" => &webhook::Pretix,
         _ => &Other,
     }
 }

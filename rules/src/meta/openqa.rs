@@ -5,7 +5,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use crate::util::{py_str, py_truthy};
+use super::py::{py_scalar_str as py_str, truthy_at as py_truthy};
 
 pub struct OpenQa;
 

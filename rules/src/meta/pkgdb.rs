@@ -5,7 +5,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::py::{py_str, truthy};
+use super::py::{py_str, truthy_at};
 
 pub struct Pkgdb;
 
@@ -538,7 +538,7 @@ fn action_status(b: &Value) -> R<String> {
         Value::Object(o) => o.get("message"),
         _ => return Err(PyErr::Other),
     };
-    if truthy(message) {
+    if truthy_at(message) {
         out.push_str(&format!(
             " with message: {}",
             message.map(py_str).unwrap_or_default()

@@ -5,7 +5,7 @@ use fmn_rules_sdk::Message;
 use serde_json::Value;
 
 use super::Family;
-use crate::util::py_str;
+use super::py::py_scalar_str as py_str;
 
 pub struct Pungi;
 

@@ -1,6 +1,9 @@
-//! Python's text of JSON values, for summaries whose definitions format message fields with
-//! `str()` / `format()`: a missing value reads `None`, a list `['a', 'b']`, a float `1.0`.
+//! Python's view of JSON values, for definitions that put message fields into text with
+//! `str()` / `format()` or test them with `if`: a missing value reads `None`, a list
+//! `['a', 'b']`, a float `1.0`; `""`, `0`, `[]` and `{}` are false. One module for every
+//! family, so that all print values the same way.
 
+use fmn_rules_sdk::Message;
 use serde_json::Value;
 
 /// `str(v)` of a value parsed from JSON.
@@ -43,20 +46,76 @@ pub fn py_repr(v: &Value) -> String {
     }
 }
 
+/// Python's `str()` of a JSON scalar, as `format` and f-strings render the values the
+/// definitions format: `None`, `True`, `42`. Lists and dicts (rendered as Python reprs) give
+/// nothing.
+pub fn py_scalar_str(v: &Value) -> Option<String> {
+    Some(match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    })
+}
+
 /// Python's truth of a value: `None`, `""`, `0`, `[]`, `{}` and `False` are false.
-pub fn truthy(v: Option<&Value>) -> bool {
+pub fn truthy(v: &Value) -> bool {
     match v {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::Object(o)) => !o.is_empty(),
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// The truth of a value that may be absent (`if msg.get(key):`): absent is false.
+pub fn truthy_at(v: Option<&Value>) -> bool {
+    v.is_some_and(truthy)
+}
+
+/// `str(msg[path])`, with `None` for a missing value (as `dict.get` gives it).
+pub fn py_at(msg: &Message, path: &[&str]) -> String {
+    py_str_opt(msg.get(path))
+}
+
+/// `len(value)` in Python, where it has one.
+pub fn py_len(v: &Value) -> Option<usize> {
+    match v {
+        Value::String(s) => Some(s.chars().count()),
+        Value::Array(a) => Some(a.len()),
+        Value::Object(o) => Some(o.len()),
+        _ => None,
+    }
+}
+
+/// `sep.join(value)` in Python: the items of a list of strings, a dict's keys, a string's
+/// characters; nothing (Python raises) for anything else.
+pub fn join(v: &Value, sep: &str) -> Option<String> {
+    if let Value::Array(a) = v
+        && a.iter().any(|x| !x.is_string())
+    {
+        return None;
+    }
+    Some(iter_strs(v)?.join(sep))
+}
+
+/// The items Python iterates over in `for x in v`: a list's items, a string's characters,
+/// a dict's keys; nothing for what it cannot iterate.
+pub fn iter_strs(v: &Value) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(s.chars().map(String::from).collect()),
+        Value::Array(a) => Some(a.iter().map(py_str).collect()),
+        Value::Object(o) => Some(o.keys().cloned().collect()),
+        _ => None,
     }
 }
 
 /// `repr()` of a string: single quotes unless it holds one and no double quote.
-fn str_repr(s: &str) -> String {
+pub fn str_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
@@ -74,7 +133,8 @@ fn str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+            // Python shows C0 and C1 controls and DEL by their code.
+            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
                 out.push_str(&format!("\\x{:02x}", c as u32));
             }
             c => out.push(c),
@@ -85,7 +145,7 @@ fn str_repr(s: &str) -> String {
 }
 
 /// `repr()` of a float: the shortest digits that read back, positional from 1e-4 up to 1e16.
-fn float_repr(f: f64) -> String {
+pub fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "nan".to_owned();
     }
@@ -258,7 +318,7 @@ mod tests {
         assert_eq!(py_str(&json!(1.5e20)), "1.5e+20");
         assert_eq!(py_str(&json!(0.0001)), "0.0001");
         assert_eq!(py_str(&json!(0.00001)), "1e-05");
-        assert!(!truthy(Some(&json!(0))));
+        assert!(!truthy_at(Some(&json!(0))));
         assert_eq!(
             iso_date_text("2023-06-09T07:16:27.818161+00:00").as_deref(),
             Some("Fri, 09 Jun 2023 07:16:27 UTC")
@@ -268,6 +328,6 @@ mod tests {
             Some("Thu, 29 Feb 2024 10:00:00 ")
         );
         assert_eq!(iso_date_text("x"), None);
-        assert!(truthy(Some(&json!("x"))));
+        assert!(truthy_at(Some(&json!("x"))));
     }
 }

@@ -5,7 +5,7 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::Family;
-use super::pyval::{py_at, py_join, py_len, py_str, py_truthy};
+use super::py::{join, py_at, py_len, py_str, truthy_at};
 
 pub struct Koschei;
 pub struct Taskotron;
@@ -191,10 +191,10 @@ impl Family for Taskotron {
 /// A pagure project as `ns/name`, or `fork/user/ns/name` for a fork.
 fn pagure_project(p: &Value) -> Option<String> {
     let mut project = py_str(p.get("name")?);
-    if let Some(ns) = p.get("namespace").filter(|ns| py_truthy(Some(ns))) {
+    if let Some(ns) = p.get("namespace").filter(|ns| truthy_at(Some(ns))) {
         project = format!("{}/{project}", py_str(ns));
     }
-    if py_truthy(Some(p.get("parent")?)) {
+    if truthy_at(Some(p.get("parent")?)) {
         let user = py_str(p.get("user")?.get("name")?);
         project = format!("fork/{user}/{project}");
     }
@@ -207,7 +207,7 @@ fn rats_target(msg: &Message, on: &str, what: &str) -> Option<String> {
     let user = py_at(msg, &["agent"]);
     let target = msg.get(&["identifier"])?;
     let rdbid = py_str(msg.get(&["result_id"])?);
-    Some(if py_truthy(Some(target)) {
+    Some(if truthy_at(Some(target)) {
         format!("{user} requested a run of {on} on \"{}\"", py_str(target))
     } else {
         format!("{user} requested a run of {what} on resultsdb's result id: \"{rdbid}\"")
@@ -400,7 +400,7 @@ impl Family for Mdapi {
         Some(format!(
             "MDAPI updated repo {} with new details for the packages: {}",
             py_str(msg.get(&["name"])?),
-            py_join(msg.get(&["packages"])?, ", ")?
+            join(msg.get(&["packages"])?, ", ")?
         ))
     }
 

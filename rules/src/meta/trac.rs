@@ -133,7 +133,7 @@ impl Family for Trac {
                         "{} closed a ticket {} as '{}'",
                         agent?,
                         on(msg)?,
-                        super::community::py::str_or_none(msg.get(&["ticket", "resolution"]))
+                        super::py::py_str_opt(msg.get(&["ticket", "resolution"]))
                     ),
                     _ => format!("{} updated a ticket {}", agent?, on(msg)?),
                 }

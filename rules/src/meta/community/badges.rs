@@ -2,8 +2,8 @@
 
 use fmn_rules_sdk::{Keys, Message};
 
-use super::py;
 use crate::meta::Family;
+use crate::meta::py;
 
 pub struct Badges;
 
@@ -44,7 +44,7 @@ impl Family for Badges {
 
     fn summary(&self, msg: &Message) -> Option<String> {
         let user = badge_user(msg)?;
-        let badge = || msg.get(&["badge", "name"]).map(py::str);
+        let badge = || msg.get(&["badge", "name"]).map(py::py_str);
         Some(match (msg.subtopic(), msg.is_fedmsg()) {
             ("badge.award", true) => format!("{user} has been awarded the \"{}\" badge", badge()?),
             ("badge.award", false) => format!("{user} was awarded the badge `{}`", badge()?),
@@ -56,12 +56,12 @@ impl Family for Badges {
             }
             ("person.rank.advance", true) => format!(
                 "{user} moved to position {} on the badges leaderboard",
-                py::str(msg.get(&["person", "rank"])?)
+                py::py_str(msg.get(&["person", "rank"])?)
             ),
             ("person.rank.advance", false) => format!(
                 "{user}'s Badges rank changed from {} to {}",
-                py::str(msg.get(&["old_rank"])?),
-                py::str(msg.get(&["person", "rank"])?)
+                py::py_str(msg.get(&["old_rank"])?),
+                py::py_str(msg.get(&["person", "rank"])?)
             ),
             _ => return None,
         })

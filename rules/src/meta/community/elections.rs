@@ -3,8 +3,8 @@
 use fmn_rules_sdk::{Keys, Message};
 
 use super::meetbot::truthy;
-use super::py;
 use crate::meta::Family;
+use crate::meta::py;
 
 pub struct Elections;
 
@@ -34,7 +34,7 @@ impl Family for Elections {
         if !msg.is_fedmsg()
             && let Some(fas) = msg.get(&["candidate", "fas_name"]).filter(|v| truthy(v))
         {
-            out.insert(py::str(fas));
+            out.insert(py::py_str(fas));
         }
     }
 
@@ -44,7 +44,7 @@ impl Family for Elections {
         }
         let who = elector(msg)?;
         let election = election_alias(msg)?;
-        let candidate = || msg.get(&["candidate", "name"]).map(py::str);
+        let candidate = || msg.get(&["candidate", "name"]).map(py::py_str);
         Some(match msg.subtopic() {
             "election.new" => format!("{who} created election \"{election}\""),
             "election.edit" => format!("{who} edited election \"{election}\""),
@@ -68,9 +68,9 @@ impl Family for Elections {
         if msg.is_fedmsg() {
             return None;
         }
-        let election = py::str(msg.get(&["election", "shortdesc"])?);
-        let agent = py::str(msg.get(&["agent"])?);
-        let candidate = || msg.get(&["candidate", "name"]).map(py::str);
+        let election = py::py_str(msg.get(&["election", "shortdesc"])?);
+        let agent = py::py_str(msg.get(&["agent"])?);
+        let candidate = || msg.get(&["candidate", "name"]).map(py::py_str);
         Some(match msg.subtopic() {
             "election.new" => format!("New Election: {election}\nBy: {agent}\n"),
             "election.edit" => format!("Election edited: {election}\nBy: {agent}\n"),
@@ -92,7 +92,7 @@ impl Family for Elections {
 
     fn link(&self, msg: &Message) -> Option<String> {
         if !msg.is_fedmsg() {
-            return msg.get(&["election", "url"]).map(py::str);
+            return msg.get(&["election", "url"]).map(py::py_str);
         }
         Some(format!(
             "https://admin.fedoraproject.org/voting/about/{}",
@@ -111,9 +111,9 @@ impl Family for Elections {
 
 /// The schemas' summary: `AGENT VERB candidate "NAME" (FAS) for election "TITLE" (ALIAS)`.
 fn schema_summary(msg: &Message) -> Option<String> {
-    let agent = py::str(msg.get(&["agent"])?);
-    let title = py::str(msg.get(&["election", "shortdesc"])?);
-    let alias = py::str(msg.get(&["election", "alias"])?);
+    let agent = py::py_str(msg.get(&["agent"])?);
+    let title = py::py_str(msg.get(&["election", "shortdesc"])?);
+    let alias = py::py_str(msg.get(&["election", "alias"])?);
     let verb = match msg.subtopic() {
         "election.new" => return Some(format!("{agent} created election \"{title}\" ({alias})")),
         "election.edit" => return Some(format!("{agent} edited election \"{title}\" ({alias})")),
@@ -122,11 +122,11 @@ fn schema_summary(msg: &Message) -> Option<String> {
         "candidate.delete" => "deleted",
         _ => return None,
     };
-    let name = py::str(msg.get(&["candidate", "name"])?);
+    let name = py::py_str(msg.get(&["candidate", "name"])?);
     let fas = msg
         .get(&["candidate", "fas_name"])
         .filter(|v| truthy(v))
-        .map(|f| format!(" ({})", py::str(f)))
+        .map(|f| format!(" ({})", py::py_str(f)))
         .unwrap_or_default();
     Some(format!(
         "{agent} {verb} candidate \"{name}\"{fas} for election \"{title}\" ({alias})"

@@ -5,8 +5,9 @@ use fmn_rules_sdk::people::person;
 use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
-use super::{names, py};
+use super::names;
 use crate::meta::Family;
+use crate::meta::py;
 
 pub struct Meetbot;
 pub struct Cookies;
@@ -79,33 +80,33 @@ impl Family for Meetbot {
             return None;
         }
         let agent = self.agent(msg).unwrap_or_else(|| "None".to_owned());
-        let name = py::str(msg.get(&["meeting_name"])?);
-        let place = py::str(msg.get(&["location"])?);
+        let name = py::py_str(msg.get(&["meeting_name"])?);
+        let place = py::py_str(msg.get(&["location"])?);
         match msg.subtopic() {
             "meeting.start" => Some(format!(
                 "{agent} started meeting '{name}' in {place} at {}",
-                py::str(msg.get(&["start_time"])?)
+                py::py_str(msg.get(&["start_time"])?)
             )),
             "meeting.complete" => {
                 let mut attendees = String::new();
                 for a in msg.get(&["attendees"])?.as_array()? {
                     attendees.push_str(&format!(
                         "* {}: {} lines said\n",
-                        py::str(a.get("name")?),
-                        py::str(a.get("lines_said")?)
+                        py::py_str(a.get("name")?),
+                        py::py_str(a.get("lines_said")?)
                     ));
                 }
                 let mut logs = String::new();
                 for l in msg.get(&["logs"])?.as_array()? {
                     logs.push_str(&format!(
                         "* [{}]({})\n",
-                        py::str(l.get("log_type")?),
-                        py::str(l.get("log_url")?)
+                        py::py_str(l.get("log_type")?),
+                        py::py_str(l.get("log_url")?)
                     ));
                 }
                 Some(format!(
                     "{agent} ended meeting '{name}' in {place} at {}\n\n# Attendees\n\n{attendees}\n# Logs\n\n{logs}",
-                    py::str(msg.get(&["end_time"])?)
+                    py::py_str(msg.get(&["end_time"])?)
                 ))
             }
             _ => None,
@@ -157,16 +158,16 @@ fn item_action(kind: &str) -> Option<&'static str> {
 fn fedmsg_subtitle(msg: &Message) -> Option<String> {
     let sub = msg.subtopic();
     let titled = msg.get(&["meeting_topic"]).is_some_and(truthy);
-    let name = py::str(msg.get(&["meeting_topic"])?);
-    let owner = person(&py::str(msg.get(&["owner"])?));
-    let channel = py::str(msg.get(&["channel"])?);
+    let name = py::py_str(msg.get(&["meeting_topic"])?);
+    let owner = person(&py::py_str(msg.get(&["owner"])?));
+    let channel = py::py_str(msg.get(&["channel"])?);
     let agent = match msg.get(&["details"]) {
-        Some(d) => person(&py::str(d.get("nick")?)),
+        Some(d) => person(&py::py_str(d.get("nick")?)),
         None => "None".to_owned(),
     };
     let topic = msg
         .get(&["topic"])
-        .map_or_else(|| "no topic".to_owned(), py::str);
+        .map_or_else(|| "no topic".to_owned(), py::py_str);
     Some(match sub {
         "meeting.start" if titled => format!("{owner} started meeting \"{name}\" in {channel}"),
         "meeting.start" => format!("{owner} started a meeting in {channel}"),
@@ -183,7 +184,7 @@ fn fedmsg_subtitle(msg: &Message) -> Option<String> {
         _ => {
             let kind = sub.strip_prefix("meeting.item.")?;
             let action = item_action(kind.rsplit('.').next()?)?;
-            let line = py::str(msg.get(&["details", "line"])?);
+            let line = py::py_str(msg.get(&["details", "line"])?);
             if titled {
                 format!("{agent} {action} in the \"{name}\" meeting in {channel}: \"{line}\"")
             } else {
@@ -223,8 +224,8 @@ impl Family for Cookies {
         }
         Some(format!(
             "{} gave a cookie to {}",
-            py::str(msg.get(&["sender"])?),
-            py::str(msg.get(&["recipient"])?)
+            py::py_str(msg.get(&["sender"])?),
+            py::py_str(msg.get(&["recipient"])?)
         ))
     }
 
@@ -236,11 +237,11 @@ impl Family for Cookies {
         let this_release = msg.get(&["count_by_release"])?.get(release.as_str()?)?;
         Some(format!(
             "{} gave a cookie to {}. They now have {} cookie(s), {} of which were obtained in the Fedora {} release cycle",
-            py::str(msg.get(&["sender"])?),
-            py::str(msg.get(&["recipient"])?),
-            py::str(msg.get(&["total"])?),
-            py::str(this_release),
-            py::str(release)
+            py::py_str(msg.get(&["sender"])?),
+            py::py_str(msg.get(&["recipient"])?),
+            py::py_str(msg.get(&["total"])?),
+            py::py_str(this_release),
+            py::py_str(release)
         ))
     }
 
@@ -257,7 +258,7 @@ impl Family for Cookies {
 
 /// fedmsg.meta's karma subtitle, which filled its template from the message itself.
 fn karma_subtitle(msg: &Message) -> Option<String> {
-    let field = |k: &str| msg.get(&[k]).map(py::str);
+    let field = |k: &str| msg.get(&[k]).map(py::py_str);
     let up = msg.get(&["vote"])?.as_f64() == Some(1.0);
     let what = if up {
         "a karma cookie"

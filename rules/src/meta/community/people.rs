@@ -6,8 +6,9 @@ use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
 use super::meetbot::truthy;
-use super::{names, py};
+use super::names;
 use crate::meta::Family;
+use crate::meta::py;
 
 pub struct Nuancier;
 pub struct Planet;
@@ -25,20 +26,20 @@ impl Family for Nuancier {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let agent = py::str(msg.get(&["agent"])?);
+        let agent = py::py_str(msg.get(&["agent"])?);
         if !msg.is_fedmsg() {
             return Some(format!(
                 "{agent} created thing \"{}\" ({})",
-                py::str(msg.get(&["thing", "name"])?),
-                py::str(msg.get(&["thing", "id"])?)
+                py::py_str(msg.get(&["thing", "name"])?),
+                py::py_str(msg.get(&["thing", "id"])?)
             ));
         }
-        let name = py::str(msg.get(&["election", "name"])?);
+        let name = py::py_str(msg.get(&["election", "name"])?);
         let submission = |verb: &str| -> Option<String> {
             Some(format!(
                 "{agent} {verb} {}'s \"{}\" submission to the \"{name}\" wallpaper election",
-                py::str(msg.get(&["candidate", "submitter"])?),
-                py::str(msg.get(&["candidate", "name"])?)
+                py::py_str(msg.get(&["candidate", "submitter"])?),
+                py::py_str(msg.get(&["candidate", "name"])?)
             ))
         };
         Some(match msg.subtopic() {
@@ -47,7 +48,7 @@ impl Family for Nuancier {
                     .get(&["updated"])?
                     .as_array()?
                     .iter()
-                    .map(py::str)
+                    .map(py::py_str)
                     .collect();
                 format!(
                     "{agent} changed the following details on the \"{name}\" election: {}",
@@ -70,22 +71,22 @@ impl Family for Nuancier {
         }
         Some(format!(
             "New Thing: {}\nBy: {}\n",
-            py::str(msg.get(&["thing", "name"])?),
-            py::str(msg.get(&["agent"])?)
+            py::py_str(msg.get(&["thing", "name"])?),
+            py::py_str(msg.get(&["agent"])?)
         ))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
         if !msg.is_fedmsg() {
-            return msg.get(&["thing", "url"]).map(py::str);
+            return msg.get(&["thing", "url"]).map(py::py_str);
         }
         if let Some(url) = msg.get(&["candidate", "original_url"]) {
-            return Some(py::str(url));
+            return Some(py::py_str(url));
         }
         // The kind of thing is the topic's fifth part (`election` of
         // `org.fedoraproject.prod.nuancier.election.new`).
         let kind = msg.topic().split('.').nth(4)?;
-        let id = py::str(msg.get(&["election", "id"])?);
+        let id = py::py_str(msg.get(&["election", "id"])?);
         Some(format!(
             "https://apps.fedoraproject.org/nuancier/{kind}/{id}"
         ))
@@ -101,10 +102,10 @@ impl Family for Planet {
         }
         let post = msg.get(&["post"])?;
         if let Some(summary) = post.get("summary") {
-            return truthy(summary).then(|| py::str(summary));
+            return truthy(summary).then(|| py::py_str(summary));
         }
         let first = post.get("content")?.as_array()?.first()?;
-        first.get("value").filter(|v| truthy(v)).map(py::str)
+        first.get("value").filter(|v| truthy(v)).map(py::py_str)
     }
 
     fn agent(&self, msg: &Message) -> Option<String> {
@@ -116,16 +117,16 @@ impl Family for Planet {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let or_none = |v: Option<&Value>| v.map_or_else(|| "None".to_owned(), py::str);
+        let or_none = |v: Option<&Value>| v.map_or_else(|| "None".to_owned(), py::py_str);
         match (msg.subtopic(), msg.is_fedmsg()) {
             ("post.new", true) => {
                 let title = msg
                     .get(&["post"])?
                     .as_object()?
                     .get("title")
-                    .map_or_else(|| "(no title found)".to_owned(), py::str);
+                    .map_or_else(|| "(no title found)".to_owned(), py::py_str);
                 Some(match msg.get(&["username"]) {
-                    Some(user) => format!("{} posted \"{title}\"", py::str(user)),
+                    Some(user) => format!("{} posted \"{title}\"", py::py_str(user)),
                     None => format!("New post: \"{title}\""),
                 })
             }
@@ -137,7 +138,7 @@ impl Family for Planet {
             ("build", _) => Some(format!(
                 "{} has been rebuilt",
                 msg.get(&["title"])
-                    .map_or_else(|| "The planet".to_owned(), py::str)
+                    .map_or_else(|| "The planet".to_owned(), py::py_str)
             )),
             _ => None,
         }
@@ -190,11 +191,11 @@ impl Family for Mailman {
             Some(s) => s.as_str()?.replace('\n', " "),
             None => String::new(),
         };
-        let subject = py::repr_str(&subject);
+        let subject = py::str_repr(&subject);
         let who = msg
             .get(&["sender_username"])
             .filter(|v| truthy(v))
-            .map_or_else(|| "someone".to_owned(), py::str);
+            .map_or_else(|| "someone".to_owned(), py::py_str);
         let reply = ["references", "in-reply-to"]
             .iter()
             .any(|k| mail.get(*k).is_some_and(truthy));
@@ -218,13 +219,13 @@ impl Family for Mailman {
             "From: {}\nDate: {}\nList-Id: {}\nSubject: {subject}\n",
             address(mail.get("from")?.as_str()?),
             mail_date(mail.get("date").and_then(Value::as_str).unwrap_or_default())?,
-            py::str(msg.get(&["mlist", "list_id"])?)
+            py::py_str(msg.get(&["mlist", "list_id"])?)
         ))
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
         if !msg.is_fedmsg() {
-            return msg.get(&["url"]).map(py::str);
+            return msg.get(&["url"]).map(py::py_str);
         }
         let at = msg.str_at(&["msg", "archived-at"])?;
         let at = at.strip_prefix('<').unwrap_or(at);
@@ -242,7 +243,7 @@ impl Family for Mailman {
 /// fedmsg.meta's subtitle, with the sender marked as a person (the worker names the account
 /// its address stands for).
 fn mailman_subtitle(msg: &Message) -> Option<String> {
-    let list = py::str(msg.get(&["mlist", "list_name"])?);
+    let list = py::py_str(msg.get(&["mlist", "list_name"])?);
     let mail = msg.get(&["msg"])?;
     let subject = mail.get("subject")?.as_str()?.replace('\n', " ");
     let from = address(mail.get("from")?.as_str()?);
@@ -354,8 +355,8 @@ impl Family for Fmn {
             return Some(msg.topic().to_owned());
         }
         let user = fmn_user(msg)?;
-        let ctx = py::str(msg.get(&["context"])?);
-        let changed = py::str(msg.get(&["changed"])?);
+        let ctx = py::py_str(msg.get(&["context"])?);
+        let changed = py::py_str(msg.get(&["changed"])?);
         Some(match msg.subtopic() {
             "confirmation.update" => {
                 format!("the {changed} of one of {user}'s pending confirmations changed")
@@ -399,8 +400,8 @@ impl Family for College {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let user = py::str(msg.get(&["username"])?);
-        let title = py::str(msg.get(&["title"])?);
+        let user = py::py_str(msg.get(&["username"])?);
+        let title = py::py_str(msg.get(&["title"])?);
         Some(match msg.subtopic() {
             "media.upload" => format!("{user} uploaded a new file of type \"{title}\""),
             "content.added" => format!("{user} Created new content titled \"{title}\""),
@@ -410,6 +411,6 @@ impl Family for College {
     }
 
     fn link(&self, msg: &Message) -> Option<String> {
-        msg.get(&["link"]).map(py::str)
+        msg.get(&["link"]).map(py::py_str)
     }
 }

@@ -3,8 +3,8 @@
 use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
-use super::py;
 use crate::meta::Family;
+use crate::meta::py;
 
 pub struct Wiki;
 
@@ -39,7 +39,7 @@ impl Family for Wiki {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
-        let field = |path: &[&str]| msg.get(path).map(py::str);
+        let field = |path: &[&str]| msg.get(path).map(py::py_str);
         match (msg.subtopic(), msg.is_fedmsg()) {
             ("upload.complete", true) => {
                 let desc: String = field(&["description"])?.chars().take(35).collect();
@@ -67,7 +67,7 @@ impl Family for Wiki {
         if msg.is_fedmsg() || msg.subtopic() != "article.edit" {
             return None;
         }
-        let field = |k: &str| msg.get(&[k]).map(py::str);
+        let field = |k: &str| msg.get(&[k]).map(py::py_str);
         Some(format!(
             "{}\nSummary: {}\nPage: {}\nDiff: {}\n",
             self.summary(msg)?,
