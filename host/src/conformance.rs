@@ -136,8 +136,10 @@ fn parse_line(name: &str, i: usize, raw: &str) -> Result<Option<Line>, LineError
                 (Era::Fedmsg, env.clone(), renames)
             } else if let Some(body) = v.get("body") {
                 let mut bus = serde_json::json!({"topic": v["topic"], "body": body});
-                if let Some(h) = v.get("headers") {
-                    bus["headers"] = h.clone();
+                for field in ["headers", "id"] {
+                    if let Some(x) = v.get(field) {
+                        bus[field] = x.clone();
+                    }
                 }
                 let renames: &[(&str, &'static str)] = &[
                     ("usernames", "usernames"),

@@ -49,11 +49,12 @@ def classes():
 
 
 def answers(cls, topic, body):
-    """The class's own answers; a property that raises states nothing."""
+    """The class's own answers (a property that raises states nothing), and the message's id
+    and headers, which its default long text shows."""
     try:
         msg = cls(body=body, topic=topic)
     except Exception:
-        return None
+        return None, None, None
     out = {}
     for prop, field in FIELDS:
         try:
@@ -66,7 +67,7 @@ def answers(cls, topic, body):
             continue
         if v is not None:
             out[field] = v
-    return out
+    return out, msg.id, json.loads(json.dumps(msg._headers))
 
 
 def valid(cls, body):
@@ -252,15 +253,16 @@ def main():
                    for b in generated(cls, args.generated, seed=len(lines))]
         for origin, body, hint in bodies:
             for topic in topics_for(cls, body, rng, seen_topics, hint):
-                expected = answers(cls, topic, body)
+                expected, msg_id, headers = answers(cls, topic, body)
                 if expected:
                     lines.append({"source": f"differential {origin} ({dist})",
-                                  "schema_class": path, "topic": topic, "body": body,
-                                  "expected": expected})
+                                  "schema_class": path, "id": msg_id, "topic": topic,
+                                  "headers": headers, "body": body, "expected": expected})
     with open(args.out, "w") as f:
         for line in lines:
             f.write(json.dumps(line, sort_keys=True) + "\n")
-    got = run_extractor(args.extract, [{"topic": l["topic"], "body": l["body"]} for l in lines])
+    got = run_extractor(args.extract, [{"id": l["id"], "topic": l["topic"], "headers": l["headers"], "body": l["body"]}
+                                       for l in lines])
     fields = [field for _, field in FIELDS]
     return compare_and_report(lines, got, fields, group=lambda l: l["schema_class"],
                               versions=versions, misses=args.misses, as_json=args.json)

@@ -110,6 +110,11 @@ impl Family for Copr {
         })
     }
 
+    /// copr-messaging's classes define no `__str__`.
+    fn default_str(&self, _msg: &Message) -> bool {
+        true
+    }
+
     fn long_text(&self, msg: &Message) -> Option<String> {
         if msg.is_fedmsg() {
             return fedmsg_long_form(msg).or_else(|| fedmsg_subtitle(msg));

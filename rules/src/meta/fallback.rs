@@ -2,6 +2,8 @@
 //! the topic's shape (`APP.OBJECT.ACTION`), not the topic's words strung together.
 
 use fmn_rules_sdk::Message;
+use serde::Serialize;
+use serde_json::Value;
 
 /// Topic words that are versions or environments, not part of what happened.
 fn is_noise(word: &str) -> bool {
@@ -84,6 +86,47 @@ pub fn summary(msg: &Message, app: &str, agent: Option<&str>) -> String {
     }
 }
 
+/// fedora-messaging's own long text of a message whose class says nothing more
+/// (`Message.__str__`): its id, topic, headers and body, the JSON as Python writes it.
+pub fn default_str(msg: &Message) -> String {
+    format!(
+        "Id: {}\nTopic: {}\nHeaders: {}\nBody: {}",
+        msg.id(),
+        msg.topic(),
+        python_json(msg.headers()),
+        python_json(msg.body())
+    )
+}
+
+/// `json.dumps(value, sort_keys=True, indent=4, separators=(",", ": "))`: keys sorted (the
+/// map is ordered), four spaces, and every character beyond ASCII escaped (`ensure_ascii`).
+fn python_json(value: &Value) -> String {
+    let value = if value.is_null() {
+        &Value::Object(Default::default())
+    } else {
+        value
+    };
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, formatter);
+    if value.serialize(&mut ser).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&out);
+    let mut ascii = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    ascii
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +137,16 @@ mod tests {
         );
         let msg = Message::parse(&json).unwrap();
         summary(&msg, app, agent)
+    }
+
+    #[test]
+    fn the_default_long_text_is_pythons() {
+        let json = r#"{"id":"abc","topic":"copr.build.end","timestamp":null,"format":"fedora-messaging","headers":{"sent-at":"2024-01-01T00:00:00+00:00"},"body":{"user":"r\u00e9mi","n":[1,{}],"e":[]}}"#;
+        let msg = Message::parse(json).unwrap();
+        assert_eq!(
+            default_str(&msg),
+            "Id: abc\nTopic: copr.build.end\nHeaders: {\n    \"sent-at\": \"2024-01-01T00:00:00+00:00\"\n}\nBody: {\n    \"e\": [],\n    \"n\": [\n        1,\n        {}\n    ],\n    \"user\": \"r\\u00e9mi\"\n}"
+        );
     }
 
     #[test]

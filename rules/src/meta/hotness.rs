@@ -93,6 +93,11 @@ impl Family for Hotness {
         }
     }
 
+    /// `UpdateDrop` defines no `__str__`.
+    fn default_str(&self, msg: &Message) -> bool {
+        msg.subtopic() == "update.drop"
+    }
+
     fn long_text(&self, msg: &Message) -> Option<String> {
         if msg.is_fedmsg() || msg.subtopic() != "update.bug.file" {
             return None;

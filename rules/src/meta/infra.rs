@@ -34,6 +34,11 @@ fn ansible_user<'m>(msg: &'m Message) -> Option<&'m str> {
 }
 
 impl Family for Ansible {
+    /// fedorainfra-ansible-messages' classes define no `__str__`.
+    fn default_str(&self, _msg: &Message) -> bool {
+        true
+    }
+
     /// The definitions name their own people, never the envelope's `agent`.
     fn agent_involved(&self, _msg: &Message) -> bool {
         false

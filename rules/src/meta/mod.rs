@@ -57,6 +57,12 @@ trait Family {
     fn summary(&self, _msg: &Message) -> Option<String> {
         None
     }
+    /// Whether the message's class keeps fedora-messaging's own long text (its id, topic,
+    /// headers and body, `Message.__str__`), as a class that defines no `__str__` does; the
+    /// others say their summary unless the family gives more.
+    fn default_str(&self, _msg: &Message) -> bool {
+        false
+    }
     /// The long human text, when it says more than the summary.
     fn long_text(&self, _msg: &Message) -> Option<String> {
         None
@@ -76,7 +82,12 @@ trait Family {
 }
 
 struct Other;
-impl Family for Other {}
+impl Family for Other {
+    /// No class is known: fedora-messaging's base class says what it has.
+    fn default_str(&self, _msg: &Message) -> bool {
+        true
+    }
+}
 
 fn family(msg: &Message) -> &'static dyn Family {
     match msg.category() {
@@ -232,7 +243,14 @@ pub fn summary(msg: &Message) -> Option<String> {
 /// several lines where the application says more, else the summary.
 #[extractor]
 pub fn long_text(msg: &Message) -> Option<String> {
-    family(msg).long_text(msg).or_else(|| summary(msg))
+    let f = family(msg);
+    f.long_text(msg).or_else(|| {
+        if !msg.is_fedmsg() && f.default_str(msg) {
+            Some(fallback::default_str(msg))
+        } else {
+            summary(msg)
+        }
+    })
 }
 
 /// A link to what the message is about.

@@ -462,6 +462,11 @@ fn pretix_instance(msg: &Message) -> &'static str {
 }
 
 impl Family for Pretix {
+    /// `PretixMessageV1` defines no `__str__`.
+    fn default_str(&self, _msg: &Message) -> bool {
+        true
+    }
+
     fn groups(&self, msg: &Message, out: &mut Keys) {
         groups(msg, out);
     }

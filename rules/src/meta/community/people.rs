@@ -341,6 +341,11 @@ fn fmn_user<'m>(msg: &'m Message) -> Option<&'m str> {
 }
 
 impl Family for Fmn {
+    /// fmn-messages' classes define no `__str__`.
+    fn default_str(&self, _msg: &Message) -> bool {
+        true
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
         fmn_user(msg).map(str::to_owned)
     }
