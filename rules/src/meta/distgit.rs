@@ -56,7 +56,48 @@ fn has(msg: &Message, t: &str) -> bool {
     msg.topic().contains(t)
 }
 
+/// Whether a fedora-messaging `git.receive` is fedorainfra-ansible-messages' `GitReceiveV1`
+/// (published under the schema name `git.receive`, its agent inside the commit) rather than
+/// the git hook's `CommitV1` (its agent beside the commit).
+fn ansible_receive(msg: &Message) -> bool {
+    if msg.is_fedmsg() {
+        return false;
+    }
+    match msg
+        .header("fedora_messaging_schema")
+        .and_then(Value::as_str)
+    {
+        Some(schema) => schema == "git.receive",
+        None => msg.get(&["agent"]).is_none() && msg.get(&["commit", "agent"]).is_some(),
+    }
+}
+
+/// `GitReceiveV1.summary`.
+fn ansible_summary(msg: &Message) -> Option<String> {
+    let c = |k: &str| at(msg, &["commit", k]);
+    Some(format!(
+        "{} pushed to {} ({}). \"{}\"",
+        c("username")?,
+        c("repo")?,
+        c("branch")?,
+        c("summary")?
+    ))
+}
+
 impl Family for DistGit {
+    fn icon(&self, msg: &Message) -> Option<String> {
+        ansible_receive(msg).then(|| "https://apps.fedoraproject.org/img/icons/git.png".into())
+    }
+
+    fn app_name(&self, msg: &Message) -> Option<String> {
+        ansible_receive(msg).then(|| "distgit".into())
+    }
+
+    /// `GitReceiveV1` names the commit's agent, not the envelope's.
+    fn agent_involved(&self, msg: &Message) -> bool {
+        !ansible_receive(msg)
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
         // fedmsg.meta's agent is the first of the usernames: the commit's username.
         if msg.is_fedmsg() && msg.get(&["agent"]).is_none() {
@@ -65,7 +106,15 @@ impl Family for DistGit {
         None
     }
 
+    /// `GitReceiveV1` defines no `__str__`.
+    fn default_str(&self, msg: &Message) -> bool {
+        ansible_receive(msg)
+    }
+
     fn long_text(&self, msg: &Message) -> Option<String> {
+        if ansible_receive(msg) {
+            return None;
+        }
         if !msg.is_fedmsg() {
             return commit_text(msg);
         }
@@ -87,6 +136,10 @@ impl Family for DistGit {
     }
 
     fn usernames(&self, msg: &Message, out: &mut Keys) {
+        if ansible_receive(msg) {
+            out.extend(msg.str_at(&["commit", "agent"]));
+            return;
+        }
         // The agent, which the dispatcher adds; else the commit's username.
         if msg.is_fedmsg() && msg.get(&["agent"]).is_none() {
             out.extend(at(msg, &["commit", "username"]));
@@ -110,6 +163,8 @@ impl Family for DistGit {
     fn summary(&self, msg: &Message) -> Option<String> {
         if msg.is_fedmsg() {
             fedmsg_summary(msg)
+        } else if ansible_receive(msg) {
+            ansible_summary(msg)
         } else {
             commit_summary(msg)
         }

@@ -115,7 +115,8 @@ fn python_json(value: &Value) -> String {
     let text = String::from_utf8_lossy(&out);
     let mut ascii = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_ascii() {
+        // Python escapes all but printable ASCII; serde_json has escaped the controls.
+        if c.is_ascii() && c != '\u{7f}' {
             ascii.push(c);
         } else {
             let mut units = [0u16; 2];
