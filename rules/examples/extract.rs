@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
 use fmn_rules::MODULE;
-use fmn_rules_sdk::Extracted;
-use fmn_rules_sdk::testing::extract;
+use fmn_rules_sdk::testing::envelope;
+use fmn_rules_sdk::{Extracted, ModuleState};
 use serde_json::{Value, json};
 
 const EXTRACTORS: &[&str] = &[
@@ -58,9 +58,24 @@ fn answer(line: &str) -> Value {
         }
         None => (line.to_owned(), BTreeMap::new()),
     };
+    let json = match envelope(&bus) {
+        Ok(j) => j,
+        Err(e) => return json!({"error": e}),
+    };
+    // All extractors in one call, as a worker asks them; texts keep their marked people,
+    // which are named below through the aliases given.
+    let indices: Vec<u32> = EXTRACTORS
+        .iter()
+        .filter_map(|x| MODULE.extractor_index(x).map(|i| i as u32))
+        .collect();
+    let mut results = ModuleState::new(&MODULE)
+        .eval(json.as_bytes(), &[], &indices)
+        .extracted
+        .into_iter();
     let mut out = serde_json::Map::new();
     for x in EXTRACTORS {
-        let value = match extract(&MODULE, x, &bus) {
+        let result = results.next().unwrap_or_else(|| Err("no result".into()));
+        let value = match result {
             Ok(Extracted::Keys(keys)) if *x == "usernames" => Value::from(
                 keys.iter()
                     .filter_map(|k| account(&aliases, k))
@@ -70,9 +85,9 @@ fn answer(line: &str) -> Value {
             Ok(Extracted::Text(Some(t))) if *x == "agent" => {
                 account(&aliases, &t).map_or(Value::Null, Value::from)
             }
-            Ok(Extracted::Text(Some(t))) => Value::from(fmn_rules_sdk::people::resolve(&t, |n| {
-                aliases.get(n).cloned()
-            })),
+            Ok(Extracted::Text(Some(t))) => {
+                Value::from(fmn_rules_sdk::people::resolve(&t, |n| account(&aliases, n)))
+            }
             Ok(Extracted::Text(None)) => Value::Null,
             Err(e) => json!({"error": e}),
         };

@@ -90,7 +90,7 @@ impl Family for Fas {
                     "{} changed {}'s role in the {} group",
                     agent?, user?, group?
                 );
-                if let Some(s) = msg.str_at(&["status"]) {
+                if let Some(s) = name(msg, "status") {
                     out.push_str(&format!(" to {s}"));
                 }
                 out

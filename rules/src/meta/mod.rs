@@ -7,6 +7,7 @@ use crate::util::user_name;
 mod anitya;
 mod app;
 mod askbot;
+pub(crate) mod avatar;
 mod bodhi;
 mod bugzilla;
 mod ci;

@@ -28,6 +28,16 @@ fn package<'m>(msg: &'m Message) -> Option<&'m str> {
         .or_else(|| msg.str_at(&["package", "name"]))
 }
 
+/// Who rated or toggled, as the processor words it: `An anonymous user` when the user says
+/// it is anonymous.
+fn rater(msg: &Message, user_path: &[&str]) -> Option<String> {
+    let u = msg.get(user_path)?;
+    if u.get("anonymous").and_then(Value::as_bool) == Some(true) {
+        return Some("An anonymous user".into());
+    }
+    u.get("username")?.as_str().map(str::to_owned)
+}
+
 impl Family for Tagger {
     fn agent(&self, msg: &Message) -> Option<String> {
         user(msg).map(str::to_owned)
@@ -61,19 +71,16 @@ impl Family for Tagger {
             }
             "tag.create" => format!("{} added tag \"{}\" to {}", who?, tag?, package(msg)?),
             "rating.update" => {
-                let rating = msg.get(&["rating", "rating"])?;
-                let giver = match who {
-                    Some("anonymous") | None => "An anonymous user".to_owned(),
-                    Some(u) => u.to_owned(),
-                };
+                let rating = super::py::py_str(msg.get(&["rating", "rating"])?);
+                let giver = rater(msg, &["rating", "user"])?;
                 format!("{giver} gave {} a rating of {rating}", package(msg)?)
             }
             "usage.toggle" => {
                 let uses = msg.get(&["usage"]).and_then(Value::as_bool)?;
                 format!(
                     "{} declared that they {} {}",
-                    who?,
-                    if uses { "use" } else { "do not use" },
+                    rater(msg, &["user"])?,
+                    if uses { "use" } else { "no longer use" },
                     package(msg)?
                 )
             }

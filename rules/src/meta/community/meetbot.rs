@@ -209,6 +209,14 @@ pub(super) fn truthy(v: &Value) -> bool {
 // ---- karma cookies (IRC, then Matrix's maubot) -----------------------------------------
 
 impl Family for Cookies {
+    /// fedmsg.meta showed the giver's avatar on IRC karma.
+    fn icon(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() || msg.subtopic() != "karma" {
+            return None;
+        }
+        msg.str_at(&["agent"]).map(crate::meta::avatar::avatar_url)
+    }
+
     fn agent(&self, msg: &Message) -> Option<String> {
         msg.str_at(&["sender"]).map(str::to_owned)
     }
