@@ -43,12 +43,14 @@ def agrees(field, want, have):
     return have == want
 
 
-def compare_and_report(lines, got, fields, group, versions, misses, as_json):
+def compare_and_report(lines, got, fields, group, versions, misses, as_json, unhandled=()):
     table = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     totals = defaultdict(lambda: [0, 0])
+    topics = defaultdict(set)
     shown = defaultdict(int)
     for line, answer in zip(lines, got):
         g = group(line)
+        topics[g].add(line["topic"])
         for field in fields:
             if field not in line["expected"]:
                 continue
@@ -65,7 +67,9 @@ def compare_and_report(lines, got, fields, group, versions, misses, as_json):
                 print(f"MISS {g} {field} [{line['source']}] topic={line['topic']}\n"
                       f"  want {json.dumps(want)}\n  have {json.dumps(have)}")
     if as_json:
-        print(json.dumps({"fields": totals, "groups": table, "versions": versions},
+        print(json.dumps({"fields": totals, "groups": table, "versions": versions,
+                          "topics": {g: sorted(t) for g, t in topics.items()},
+                          "unhandled": list(unhandled)},
                          sort_keys=True))
         return 0
     width = max([len(g) for g in table] + [10])
@@ -79,4 +83,6 @@ def compare_and_report(lines, got, fields, group, versions, misses, as_json):
     print(f"{'all':<{width}}  " + " ".join(
         f"{100 * totals[f][0] / totals[f][1]:>8.1f}%" if totals[f][1] else f"{'-':>9}"
         for f in fields))
+    if unhandled:
+        print(f"not compared, no definition takes the topic: {', '.join(unhandled)}")
     return 0

@@ -11,7 +11,9 @@ that `fmn rules conformance` reads, and prints fmn's agreement per class and fie
 """
 
 import argparse
+import contextlib
 import copy
+import io
 import json
 import random
 import re
@@ -58,7 +60,9 @@ def answers(cls, topic, body):
     out = {}
     for prop, field in FIELDS:
         try:
-            v = str(msg) if prop == "__str__" else getattr(msg, prop)
+            # Some classes print their complaints; they are not answers.
+            with contextlib.redirect_stdout(io.StringIO()):
+                v = str(msg) if prop == "__str__" else getattr(msg, prop)
         except Exception:
             continue
         if isinstance(v, (set, tuple, list)):
