@@ -118,12 +118,17 @@ impl Family for Pkgdb {
     }
 }
 
-/// Whether a package is in the namespace fedmsg.meta asks about (`rpms`).
-fn in_rpms(package: &Value, key: &str) -> R<bool> {
-    Ok(!contains(package, key)? || item(package, key)? == "rpms")
+/// Whether a package counts: fedmsg.meta asked about one namespace (its configuration's,
+/// `rpms` unless set), fmn keys the packages of every namespace by their bare name
+/// (docs/data.md), so any namespace counts; what the definition fails on still fails.
+fn in_namespace(package: &Value, key: &str) -> R<bool> {
+    if contains(package, key)? {
+        item(package, key)?;
+    }
+    Ok(true)
 }
 
-/// Every package the message names, in `rpms`: from its listing(s), its package, its ACL,
+/// Every package the message names, of any namespace: from its listing(s), its package, its ACL,
 /// its request. `Err` where the definition fails outright.
 fn packages(b: &Value) -> R<Vec<String>> {
     let mut out = Vec::new();
@@ -152,7 +157,7 @@ fn packages(b: &Value) -> R<Vec<String>> {
 type Block = fn(&Value, &mut Vec<String>) -> R<()>;
 
 fn add_rpm(p: &Value, out: &mut Vec<String>) -> R<()> {
-    if in_rpms(p, "namespace")?
+    if in_namespace(p, "namespace")?
         && let Value::String(name) = item(p, "name")?
     {
         out.push(name.clone());
@@ -177,9 +182,8 @@ fn listings(b: &Value, out: &mut Vec<String>) -> R<()> {
 fn own_package(b: &Value, out: &mut Vec<String>) -> R<()> {
     match item(b, "package")? {
         Value::String(name) => {
-            if !contains(b, "namespace")? || item(b, "namespace")? == "rpms" {
-                out.push(name.clone());
-            }
+            in_namespace(b, "namespace")?;
+            out.push(name.clone());
             Ok(())
         }
         p => add_rpm(p, out),
@@ -192,7 +196,7 @@ fn acl_package(b: &Value, out: &mut Vec<String>) -> R<()> {
 
 fn requested(b: &Value, out: &mut Vec<String>) -> R<()> {
     let info = item(b, "info")?;
-    if (!contains(info, "pkg_namespace")? || item(info, "pkg_namespace")? == "rpms")
+    if in_namespace(info, "pkg_namespace")?
         && let Value::String(name) = item(info, "pkg_name")?
     {
         out.push(name.clone());
@@ -204,7 +208,7 @@ fn action_requested(b: &Value, out: &mut Vec<String>) -> R<()> {
     let info = path(b, &["action", "info"])?;
     // The definition reads the namespace from a path that is never there.
     if (!contains(info, "pkg_namespace")?
-        || path(b, &["info", "action", "pkg_namespace"])? == "rpms")
+        || path(b, &["info", "action", "pkg_namespace"]).map(|_| true)?)
         && let Value::String(name) = item(info, "pkg_name")?
     {
         out.push(name.clone());
