@@ -37,12 +37,16 @@ fn report() -> conformance::Report {
 #[test]
 fn extractors_meet_their_bars_in_both_eras() {
     let report = report();
+    // The extractors translate the definitions (docs/coverage.md); on the corpus they agree
+    // but for a handful of lines whose tests assert what their definition's code does not
+    // (a link the code never builds, an empty link), so the bars sit just under that.
     let bars = [
-        ("usernames", 0.95),
-        ("packages", 0.95),
-        ("link", 0.90),
-        ("summary", 0.80),
-        ("icon", 0.90),
+        ("usernames", 0.99),
+        ("packages", 0.99),
+        ("agent", 0.99),
+        ("link", 0.99),
+        ("summary", 0.99),
+        ("icon", 0.99),
     ];
     let mut below = Vec::new();
     for era in [Era::Fedmsg, Era::FedoraMessaging] {
@@ -54,11 +58,15 @@ fn extractors_meet_their_bars_in_both_eras() {
                 s.stated,
                 s.rate()
             );
-            assert!(
-                s.stated > 30,
-                "{era:?} {field}: only {} lines state it",
-                s.stated
-            );
+            // fedmsg.meta's tests state the agent on two lines only: too few to count.
+            if s.stated <= 30 {
+                assert!(
+                    field == "agent",
+                    "{era:?} {field}: only {} lines state it",
+                    s.stated
+                );
+                continue;
+            }
             if s.rate() < bar {
                 below.push(format!("{era:?} {field}: {:.3} < {bar}", s.rate()));
             }
@@ -71,9 +79,10 @@ fn extractors_meet_their_bars_in_both_eras() {
         "FedoraMessaging long_text: {}/{}",
         long.matched, long.stated
     );
-    if long.rate() < 0.75 {
+    // Two of them say how long until a meeting, from the clock of the test that made them.
+    if long.rate() < 0.97 {
         below.push(format!(
-            "FedoraMessaging long_text: {:.3} < 0.75",
+            "FedoraMessaging long_text: {:.3} < 0.97",
             long.rate()
         ));
     }

@@ -117,14 +117,15 @@ pub(crate) fn owned_by_any(p: &str, groups: &[String]) -> bool {
             .any(|g| groups.contains(g))
 }
 
-/// Messages about a user's packages: those where the user has any ACL, commit or watch
-/// (package ownership is data the worker holds).
+/// Messages about a user's packages: those where the user has any ACL, commit or watch, or
+/// that a group of the user's owns (package ownership is data the worker holds).
 #[rule(key(extractor = "packages", arg = "fasnick", via = "packagers"))]
 fn user_package_filter(msg: &Message, args: &UserArgs) -> bool {
     related_user(msg, "packagers", &args.fasnick)
 }
 
-/// Messages about the packages where a user has commit access.
+/// Messages about the packages where a user has commit access, themselves or through a group
+/// of theirs.
 #[rule(key(extractor = "packages", arg = "fasnick", via = "committers"))]
 fn user_package_commit_filter(msg: &Message, args: &UserArgs) -> bool {
     related_user(msg, "committers", &args.fasnick)
