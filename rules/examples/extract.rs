@@ -104,7 +104,10 @@ fn main() -> std::io::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        writeln!(stdout, "{}", answer(&line))?;
+        // A panic is a module failure on a worker: report it on the line, and go on.
+        let out = std::panic::catch_unwind(|| answer(&line))
+            .unwrap_or_else(|_| json!({"panic": "the extractors panicked on this message"}));
+        writeln!(stdout, "{out}")?;
     }
     stdout.flush()
 }
