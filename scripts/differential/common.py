@@ -3,6 +3,7 @@
 import json
 import shlex
 import subprocess
+import sys
 from collections import defaultdict
 
 # Field names of both corpus formats -> the extractor that answers them.
@@ -43,7 +44,27 @@ def agrees(field, want, have):
     return have == want
 
 
-def compare_and_report(lines, got, fields, group, versions, misses, as_json, unhandled=()):
+def floors(specs):
+    """`--floor FIELD=RATE` arguments as a dict."""
+    out = {}
+    for spec in specs or []:
+        field, _, rate = spec.partition("=")
+        out[field] = float(rate)
+    return out
+
+
+def below_floors(totals, floor):
+    """The fields whose agreement fell under their floor, as messages."""
+    out = []
+    for field, rate in floor.items():
+        ok, n = totals.get(field, (0, 0))
+        if n and ok / n < rate:
+            out.append(f"{field}: {ok}/{n} = {ok / n:.3f} < {rate}")
+    return out
+
+
+def compare_and_report(lines, got, fields, group, versions, misses, as_json, unhandled=(),
+                       floor=None):
     table = defaultdict(lambda: defaultdict(lambda: [0, 0]))
     totals = defaultdict(lambda: [0, 0])
     topics = defaultdict(set)
@@ -66,12 +87,15 @@ def compare_and_report(lines, got, fields, group, versions, misses, as_json, unh
                 shown[g] += 1
                 print(f"MISS {g} {field} [{line['source']}] topic={line['topic']}\n"
                       f"  want {json.dumps(want)}\n  have {json.dumps(have)}")
+    failed = below_floors(totals, floor or {})
+    for f in failed:
+        print(f"BELOW THE FLOOR {f}", file=sys.stderr)
     if as_json:
         print(json.dumps({"fields": totals, "groups": table, "versions": versions,
                           "topics": {g: sorted(t) for g, t in topics.items()},
                           "unhandled": list(unhandled)},
                          sort_keys=True))
-        return 0
+        return 1 if failed else 0
     width = max([len(g) for g in table] + [10])
     print(f"{'class / topic':<{width}}  " + " ".join(f"{f[:9]:>9}" for f in fields))
     for g in sorted(table):
@@ -85,4 +109,4 @@ def compare_and_report(lines, got, fields, group, versions, misses, as_json, unh
         for f in fields))
     if unhandled:
         print(f"not compared, no definition takes the topic: {', '.join(unhandled)}")
-    return 0
+    return 1 if failed else 0

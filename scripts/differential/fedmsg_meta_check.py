@@ -17,7 +17,7 @@ import re
 import sys
 from importlib.metadata import version
 
-from common import compare_and_report, run_extractor
+from common import compare_and_report, floors, run_extractor
 
 CONFIG = {
     "topic_prefix": "org.fedoraproject",
@@ -125,6 +125,8 @@ def main():
     ap.add_argument("--only", help="regex on the processor or topic")
     ap.add_argument("--by", choices=["processor", "topic"], default="processor")
     ap.add_argument("--misses", type=int, default=0)
+    ap.add_argument("--floor", action="append", metavar="FIELD=RATE",
+                    help="fail when a field's agreement over all messages is under RATE")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -171,7 +173,7 @@ def main():
         (lambda l: l["processor"] + " " + ".".join(strip.sub("", l["topic"]).split(".")[:3]))
     return compare_and_report(lines, got, FIELDS, group=group, versions={"fedmsg.meta": dist},
                               misses=args.misses, as_json=args.json,
-                              unhandled=sorted(unhandled))
+                              unhandled=sorted(unhandled), floor=floors(args.floor))
 
 
 if __name__ == "__main__":

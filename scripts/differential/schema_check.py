@@ -22,7 +22,7 @@ from importlib.metadata import entry_points, version
 
 import jsonschema
 
-from common import compare_and_report, run_extractor
+from common import compare_and_report, floors, run_extractor
 
 FIELDS = [
     # (property, field name in the corpus format)
@@ -229,6 +229,8 @@ def main():
     ap.add_argument("--mutations", type=int, default=4, help="mutated bodies per corpus body")
     ap.add_argument("--only", help="regex on the class path")
     ap.add_argument("--misses", type=int, default=0, help="print up to N disagreements per class")
+    ap.add_argument("--floor", action="append", metavar="FIELD=RATE",
+                    help="fail when a field's agreement over all messages is under RATE")
     ap.add_argument("--json", action="store_true", help="print the table as JSON")
     args = ap.parse_args()
 
@@ -269,7 +271,8 @@ def main():
                                        for l in lines])
     fields = [field for _, field in FIELDS]
     return compare_and_report(lines, got, fields, group=lambda l: l["schema_class"],
-                              versions=versions, misses=args.misses, as_json=args.json)
+                              versions=versions, misses=args.misses, as_json=args.json,
+                              floor=floors(args.floor))
 
 
 if __name__ == "__main__":
