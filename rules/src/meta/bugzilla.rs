@@ -34,24 +34,59 @@ fn title(msg: &Message) -> Option<String> {
     })
 }
 
-/// `'a', 'b', and 'c'`: the fields an event changed.
+/// `'a', 'b', and 'c'`: the fields an event changed, by the name each era gives them
+/// (fedmsg.meta read `field_name`, the schema reads `field`).
 fn changed(msg: &Message) -> Option<String> {
+    let key = if msg.is_fedmsg() { "field_name" } else { "field" };
     let fields: Vec<String> = msg
         .get(&["event", "changes"])?
         .as_array()?
         .iter()
-        .filter_map(|c| c.get("field_name").or_else(|| c.get("field"))?.as_str())
+        .filter_map(|c| c.get(key)?.as_str())
         .map(|f| format!("'{f}'"))
         .collect();
     (!fields.is_empty()).then(|| crate::util::series(&fields))
 }
 
+/// Who acted: the schema's `agent_name or event.user.login`; fedmsg.meta's comment author,
+/// else the event's `who`, else the bug's creator.
 fn who<'m>(msg: &'m Message) -> Option<&'m str> {
-    msg.str_at(&["agent_name"])
-        .or_else(|| login(msg.get(&["comment", "author"])))
+    if !msg.is_fedmsg() {
+        return msg
+            .str_at(&["agent_name"])
+            .filter(|a| !a.is_empty())
+            .or_else(|| login(msg.get(&["event", "user"])));
+    }
+    login(msg.get(&["comment", "author"]))
         .or_else(|| msg.str_at(&["event", "who"]))
         .or_else(|| login(msg.get(&["event", "user"])))
         .or_else(|| login(msg.get(&["bug", "creator"])))
+}
+
+/// bugzilla2fedmsg-schema's `summary`: what the event did to its target, the changed fields
+/// joined as its `comma_join` does (`something unknown` for none).
+fn schema_summary(msg: &Message) -> Option<String> {
+    let who = fmn_rules_sdk::people::person(who(msg)?);
+    let on = format!(
+        "RHBZ#{} '{}'",
+        super::py::py_str(msg.get(&["bug", "id"])?),
+        title(msg)?
+    );
+    let target = super::py::py_str(msg.get(&["event", "target"])?);
+    let action = msg.get(&["event", "action"])?;
+    if action == "create" {
+        return Some(if target == "bug" {
+            format!("{who} filed a new bug {on}")
+        } else {
+            format!("{who} added {target} on {on}")
+        });
+    }
+    let fields = changed(msg).unwrap_or_else(|| "something unknown".into());
+    Some(if target == "bug" {
+        format!("{who} updated {fields} on {on}")
+    } else {
+        format!("{who} updated {fields} for {target} on {on}")
+    })
 }
 
 impl Family for Bugzilla {
@@ -107,6 +142,9 @@ impl Family for Bugzilla {
     }
 
     fn summary(&self, msg: &Message) -> Option<String> {
+        if !msg.is_fedmsg() {
+            return schema_summary(msg);
+        }
         let who = fmn_rules_sdk::people::person(who(msg)?);
         let id = msg.get(&["bug", "id"])?;
         let on = format!("RHBZ#{id} '{}'", title(msg)?);
@@ -135,8 +173,11 @@ impl Family for Bugzilla {
         })
     }
 
+    /// fedmsg.meta took the bug's `weburl` when it had one; the schema always builds it.
     fn link(&self, msg: &Message) -> Option<String> {
-        if let Some(url) = msg.str_at(&["bug", "weburl"]) {
+        if msg.is_fedmsg()
+            && let Some(url) = msg.str_at(&["bug", "weburl"]).filter(|u| !u.is_empty())
+        {
             return Some(url.to_owned());
         }
         Some(format!(
