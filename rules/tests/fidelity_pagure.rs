@@ -108,3 +108,24 @@ fn a_pull_request_involves_its_author_and_assignee() {
         Some("Pagure")
     );
 }
+
+/// 2012's dist-git branches named the package and the branch in the topic only
+/// (`git.branch.PACKAGE.BRANCH`): fedmsg.meta's SCMProcessor reads them from there.
+#[test]
+fn a_2012_branch_names_its_package_from_the_topic() {
+    let msg = json!({
+        "topic": "org.fedoraproject.prod.git.branch.valgrind.master", "msg_id": "b",
+        "msg": {"agent": "limburgher"},
+    })
+    .to_string();
+    assert_eq!(keys(&MODULE, "packages", &msg).unwrap(), ["valgrind"]);
+    assert_eq!(keys(&MODULE, "usernames", &msg).unwrap(), ["limburgher"]);
+    assert_eq!(
+        text(&MODULE, "summary", &msg).unwrap().as_deref(),
+        Some("limburgher created branch 'master' for the 'valgrind' package")
+    );
+    assert_eq!(
+        text(&MODULE, "link", &msg).unwrap().as_deref(),
+        Some("https://src.fedoraproject.org/rpms/valgrind/commits/master")
+    );
+}
