@@ -77,6 +77,10 @@ def main():
         "topic's shape (`ralph signed a koji rpm`), and, on fedora-messaging, the long text",
         "fedora-messaging's base class gives (id, topic, headers and body).",
         "",
+        "The definitions are the newest release of each package; where an older release said",
+        "otherwise (an icon's URL, a capitalised application name, a field renamed), fmn follows",
+        "the newest, and it reads the older messages' shapes where the newest code still does.",
+        "",
         "Definitions: " + ", ".join(versions) + "; " + fedmsg["versions"]["fedmsg.meta"] + ".",
         "",
     ]
