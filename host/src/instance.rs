@@ -40,6 +40,7 @@ impl GuestInstance {
             .instances(1)
             .memories(1)
             .tables(1)
+            .table_elements(cfg.max_table_elements)
             .trap_on_grow_failure(true)
             .build();
         let mut store = Store::new(module.sandbox.engine(), StoreState { limits });
@@ -306,6 +307,10 @@ impl GuestInstance {
                 format!("panicked: {}", panic.unwrap_or_default()),
             ),
             Some(t) => (FailureKind::Trap, t.to_string()),
+            None if text.contains("table") && text.contains("grow") => (
+                FailureKind::OutOfMemory,
+                format!("exceeded its table limit: {text}"),
+            ),
             None if text.contains("memory")
                 && (text.contains("grow") || text.contains("limit")) =>
             {

@@ -19,6 +19,10 @@ pub struct SandboxConfig {
     pub memory_bytes: usize,
     /// The most native stack wasm code may use.
     pub max_stack: usize,
+    /// The most elements a module's table may hold: tables live outside linear memory, so
+    /// `memory_bytes` does not bound them (a module's own table holds its functions, a few
+    /// hundred to a few thousand).
+    pub max_table_elements: usize,
     /// The most bytes a module may return from one call.
     pub max_output: usize,
     /// The largest module file accepted.
@@ -34,6 +38,7 @@ impl Default for SandboxConfig {
             tick: Duration::from_millis(1),
             memory_bytes: 64 << 20,
             max_stack: 256 << 10,
+            max_table_elements: 1 << 16,
             max_output: 4 << 20,
             max_module_bytes: 16 << 20,
             cache_dir: crate::cache::default_dir(),

@@ -64,6 +64,8 @@ fn hostile(eval: &str) -> Vec<u8> {
 const SPIN: &str = "(loop $l (br $l)) (i64.const 0)";
 const MEMORY_BOMB: &str =
     "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (i64.const 0)";
+/// Grows its table (outside linear memory) by 200 million elements at a time.
+const TABLE_BOMB: &str = "(loop $l (br_if $l (i32.ne (table.grow $t (ref.null func) (i32.const 200000000)) (i32.const -1)))) (i64.const 0)";
 const BAD_POINTER: &str = "(i64.const 0x7fff000000000010)";
 const HUGE_OUTPUT: &str = "(i64.const 104857600)";
 
@@ -228,6 +230,17 @@ fn a_memory_bomb_hits_the_memory_limit() {
         "rule spin",
         FailureKind::OutOfMemory,
         "exceeded its memory limit",
+    );
+}
+
+#[test]
+fn a_table_bomb_hits_the_table_limit() {
+    contained_in(
+        &hostile_with(TABLE_BOMB, 1, "(table $t 1 funcref)"),
+        "spin",
+        "rule spin",
+        FailureKind::OutOfMemory,
+        "exceeded its table limit",
     );
 }
 
