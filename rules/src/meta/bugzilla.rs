@@ -37,7 +37,11 @@ fn title(msg: &Message) -> Option<String> {
 /// `'a', 'b', and 'c'`: the fields an event changed, by the name each era gives them
 /// (fedmsg.meta read `field_name`, the schema reads `field`).
 fn changed(msg: &Message) -> Option<String> {
-    let key = if msg.is_fedmsg() { "field_name" } else { "field" };
+    let key = if msg.is_fedmsg() {
+        "field_name"
+    } else {
+        "field"
+    };
     let fields: Vec<String> = msg
         .get(&["event", "changes"])?
         .as_array()?
