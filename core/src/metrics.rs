@@ -38,6 +38,10 @@ pub struct Metrics {
     pub notifications: Family<Label, Counter>,
     /// Rule module calls that failed (trap, timeout, bad output), by module.
     pub module_failures: Family<Label, Counter>,
+    /// Messages a module failure left not wholly evaluated: kept as dead letters to replay.
+    pub messages_unevaluated: Counter,
+    /// 1 while a module is quarantined in a worker of this process, else 0, by module.
+    pub module_quarantined: Family<Label, Gauge>,
     /// Time to evaluate one message against every rule and preference.
     pub eval_seconds: Histogram,
     /// From the consumer reading a message to a worker writing its notifications.
@@ -84,6 +88,8 @@ impl Metrics {
             messages_processed: Counter::default(),
             notifications: Family::default(),
             module_failures: Family::default(),
+            messages_unevaluated: Counter::default(),
+            module_quarantined: Family::default(),
             // 10 µs .. about 5 s.
             eval_seconds: Histogram::new(exponential_buckets(1e-5, 2.0, 20)),
             // 100 µs .. about 100 s.
@@ -135,6 +141,16 @@ impl Metrics {
             "worker_module_failures",
             "Rule module calls that failed, by module",
             m.module_failures.clone(),
+        );
+        m.registry.register(
+            "worker_messages_unevaluated",
+            "Messages a module failure left not wholly evaluated, kept as dead letters",
+            m.messages_unevaluated.clone(),
+        );
+        m.registry.register(
+            "worker_module_quarantined",
+            "1 while a rule module is quarantined in a worker of this process, by module",
+            m.module_quarantined.clone(),
         );
         m.registry.register(
             "worker_eval_seconds",

@@ -15,6 +15,7 @@ use fmn_rules_sdk::glob;
 
 use crate::backend::Backend;
 use crate::error::CallError;
+use crate::isolate::Outcome;
 use crate::plan::{Plan, Term};
 use crate::ruleset::RuleSet;
 
@@ -36,6 +37,8 @@ pub struct RuleError {
     pub module: String,
     /// The rule.
     pub rule: String,
+    /// The arguments it was registered with (cut to 200 characters): whose rule it is.
+    pub args: String,
     /// Its error.
     pub error: String,
 }
@@ -88,6 +91,29 @@ struct Health {
     next_quarantine: Option<Duration>,
 }
 
+/// Counts one more failure in a row; returns the quarantine it starts, if any.
+fn penalise(h: &mut Health, policy: QuarantinePolicy) -> Option<Duration> {
+    h.failures_in_a_row += 1;
+    // After a quarantine, one more failure is enough to go back in.
+    let probation = h.next_quarantine.is_some();
+    if h.failures_in_a_row < policy.after && !probation {
+        return None;
+    }
+    let length = h.next_quarantine.unwrap_or(policy.first).min(policy.max);
+    h.quarantined_until = Some(Instant::now() + length);
+    h.next_quarantine = Some(length.saturating_mul(2).min(policy.max));
+    h.failures_in_a_row = 0;
+    Some(length)
+}
+
+/// What a module answered on a message: per rule of the call its outcome, and its extractors'
+/// results.
+type Answer = (Vec<Outcome>, Vec<Result<Extracted, String>>);
+
+/// Calls a failed batch may cost to find its rules at fault: enough to isolate a few rules
+/// among a million (each halving is one call per half).
+const ISOLATION_CALLS: usize = 64;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     No,
@@ -124,6 +150,8 @@ const TOPIC_CACHE: usize = 4096;
 pub struct Evaluator {
     policy: QuarantinePolicy,
     health: Vec<Health>,
+    /// By module, by guest rule of the plan: rules set aside apart from their module.
+    rule_health: Vec<Vec<Health>>,
     ruleset: Arc<RuleSet>,
     plan: Arc<Plan>,
     relations: Arc<Relations>,
@@ -146,6 +174,11 @@ impl Evaluator {
         Evaluator {
             policy: QuarantinePolicy::default(),
             health: vec![Health::default(); modules],
+            rule_health: plan
+                .modules
+                .iter()
+                .map(|m| vec![Health::default(); m.guest_rules.len()])
+                .collect(),
             live: (0..modules).map(|_| None).collect(),
             topic_rules: vec![HashMap::new(); modules],
             guest: plan
@@ -183,6 +216,11 @@ impl Evaluator {
             .collect()
     }
 
+    /// The names of the modules in quarantine now.
+    pub fn quarantined_modules(&self) -> Vec<String> {
+        self.quarantined().into_iter().map(|(m, _)| m).collect()
+    }
+
     /// Records the outcome of a call to module `m`; returns the quarantine it starts, if any.
     fn record(&mut self, m: usize, ok: bool) -> Option<Duration> {
         let policy = self.policy;
@@ -191,17 +229,7 @@ impl Evaluator {
             *h = Health::default();
             return None;
         }
-        h.failures_in_a_row += 1;
-        // After a quarantine, one more failure is enough to go back in.
-        let probation = h.next_quarantine.is_some();
-        if h.failures_in_a_row < policy.after && !probation {
-            return None;
-        }
-        let length = h.next_quarantine.unwrap_or(policy.first).min(policy.max);
-        h.quarantined_until = Some(Instant::now() + length);
-        h.next_quarantine = Some(length.saturating_mul(2).min(policy.max));
-        h.failures_in_a_row = 0;
-        Some(length)
+        penalise(h, policy)
     }
 
     /// The plan.
@@ -269,6 +297,138 @@ impl Evaluator {
         rules
     }
 
+    /// Calls module `m` on the message for guest rules `rules` (positions in its plan) and
+    /// its extractors: per rule its outcome, and the extractors' results. When the batched
+    /// call fails, the rules at fault are isolated ([`crate::isolate`]); the module as a whole
+    /// has failed only when it fails without any rule, or the rules at fault cannot be isolated.
+    fn call_module(
+        &mut self,
+        m: usize,
+        message: &[u8],
+        rules: &[u32],
+    ) -> Result<Answer, CallError> {
+        let extractors = self.plan.modules[m].extractors.clone();
+        let first = self.call_rules(m, message, rules, &extractors);
+        match first {
+            Ok(o) if o.message_error.is_none() => {
+                let outcomes = (0..rules.len())
+                    .map(|pos| {
+                        if let Some((_, e)) = o.errors.iter().find(|(k, _)| *k as usize == pos) {
+                            Outcome::Error(e.clone())
+                        } else if o.is_match(pos) {
+                            Outcome::Match
+                        } else {
+                            Outcome::NoMatch
+                        }
+                    })
+                    .collect();
+                return Ok((outcomes, o.extracted));
+            }
+            Ok(o) => return Err(self.parse_failure(m, o.message_error.unwrap_or_default())),
+            Err(e) if rules.is_empty() => return Err(e),
+            Err(_) => {}
+        }
+        // Does the module fail on this message whatever the rules?
+        let base = match self.call_rules(m, message, &[], &extractors) {
+            Ok(o) if o.message_error.is_none() => o,
+            Ok(o) => return Err(self.parse_failure(m, o.message_error.unwrap_or_default())),
+            Err(e) => return Err(e),
+        };
+        let outcomes = crate::isolate::isolate(rules.len(), ISOLATION_CALLS, |positions| {
+            let subset: Vec<u32> = positions.iter().map(|&p| rules[p]).collect();
+            self.call_rules(m, message, &subset, &[])
+        });
+        if let Some(Outcome::Unknown(e)) =
+            outcomes.iter().find(|o| matches!(o, Outcome::Unknown(_)))
+        {
+            let mut e = e.clone();
+            e.module = self.ruleset.modules()[m].name().to_owned();
+            return Err(e);
+        }
+        Ok((outcomes, base.extracted))
+    }
+
+    /// One call into module `m` with the handles of guest rules `rules` and `extractors`.
+    fn call_rules(
+        &mut self,
+        m: usize,
+        message: &[u8],
+        rules: &[u32],
+        extractors: &[u32],
+    ) -> Result<fmn_rules_sdk::abi::EvalOutput, CallError> {
+        let mut handles = std::mem::take(&mut self.handles);
+        let result = self.live(m).and_then(|live| {
+            handles.clear();
+            handles.extend(rules.iter().map(|&r| live.handles[r as usize]));
+            live.backend.eval(message, &handles, extractors)
+        });
+        self.handles = handles;
+        result
+    }
+
+    fn parse_failure(&self, m: usize, detail: String) -> CallError {
+        CallError {
+            module: self.ruleset.modules()[m].name().to_owned(),
+            during: "parsing the message".into(),
+            kind: crate::error::FailureKind::Trap,
+            detail,
+        }
+    }
+
+    /// The verdict of guest rule `r` of module `m` from its outcome; a rule that failed is
+    /// reported against its own name and arguments, and set aside when it keeps failing.
+    fn verdict(&mut self, m: usize, r: usize, outcome: Outcome, out: &mut Evaluation) -> Verdict {
+        let failure = match outcome {
+            Outcome::Match => {
+                self.rule_health[m][r] = Health::default();
+                return Verdict::Yes;
+            }
+            Outcome::NoMatch => {
+                self.rule_health[m][r] = Health::default();
+                return Verdict::No;
+            }
+            Outcome::Error(e) => {
+                out.rule_errors.push(self.rule_error(m, r, e));
+                return Verdict::Failed;
+            }
+            Outcome::Faulty(e) | Outcome::Unknown(e) => e,
+        };
+        let error = format!("{}: {}", failure.kind.as_str(), failure.detail);
+        out.rule_errors.push(self.rule_error(m, r, error));
+        let policy = self.policy;
+        if let Some(length) = penalise(&mut self.rule_health[m][r], policy) {
+            let e = self.rule_error(m, r, String::new());
+            out.newly_quarantined
+                .push((format!("{}: rule {} {}", e.module, e.rule, e.args), length));
+        }
+        Verdict::Failed
+    }
+
+    /// Whether guest rule `r` of module `m` is set aside now; then its filters fail.
+    fn rule_set_aside(&mut self, m: usize, r: usize) -> bool {
+        let h = &self.rule_health[m][r];
+        if h.quarantined_until.is_some_and(|u| u > Instant::now()) {
+            self.guest[m][r] = Verdict::Failed;
+            return true;
+        }
+        false
+    }
+
+    fn rule_error(&self, m: usize, r: usize, error: String) -> RuleError {
+        let module = &self.ruleset.modules()[m].description;
+        let g = &self.plan.modules[m].guest_rules[r];
+        RuleError {
+            module: module.name.clone(),
+            rule: module
+                .rules
+                .get(g.rule as usize)
+                .map(|d| d.name.clone())
+                .unwrap_or_default(),
+            args: g.args.chars().take(200).collect(),
+            error,
+        }
+    }
+
     /// Evaluates one message, given as the envelope JSON rules see, and its topic.
     pub fn evaluate(&mut self, message: &[u8], topic: &str) -> Evaluation {
         let mut out = Evaluation::default();
@@ -299,62 +459,31 @@ impl Evaluator {
                 }
                 continue;
             }
-            let mut handles = std::mem::take(&mut self.handles);
-            let result = self.live(m).and_then(|live| {
-                handles.clear();
-                handles.extend(rules.iter().map(|&r| live.handles[r as usize]));
-                live.backend.eval(message, &handles, &mp.extractors)
-            });
-            self.handles = handles;
-            let ok = matches!(&result, Ok(o) if o.message_error.is_none());
+            let rules: Vec<u32> = rules
+                .iter()
+                .copied()
+                .filter(|&r| !self.rule_set_aside(m, r as usize))
+                .collect();
+            let answer = self.call_module(m, message, &rules);
+            let ok = answer.is_ok();
             if let Some(length) = self.record(m, ok) {
                 out.newly_quarantined
                     .push((self.ruleset.modules()[m].name().to_owned(), length));
             }
-            let output = match result {
-                Ok(o) if o.message_error.is_none() => o,
-                Ok(o) => {
-                    out.failures.push(CallError {
-                        module: self.ruleset.modules()[m].name().to_owned(),
-                        during: "parsing the message".into(),
-                        kind: crate::error::FailureKind::Trap,
-                        detail: o.message_error.unwrap_or_default(),
-                    });
-                    for &r in rules {
-                        self.guest[m][r as usize] = Verdict::Failed;
-                    }
-                    continue;
-                }
+            let (outcomes, extracted) = match answer {
+                Ok(a) => a,
                 Err(e) => {
                     out.failures.push(e);
-                    for &r in rules {
+                    for &r in &rules {
                         self.guest[m][r as usize] = Verdict::Failed;
                     }
                     continue;
                 }
             };
-            for (pos, &r) in rules.iter().enumerate() {
-                if output.is_match(pos) {
-                    self.guest[m][r as usize] = Verdict::Yes;
-                }
+            for (outcome, &r) in outcomes.into_iter().zip(&rules) {
+                self.guest[m][r as usize] = self.verdict(m, r as usize, outcome, &mut out);
             }
-            for (pos, error) in output.errors {
-                if let Some(&r) = rules.get(pos as usize) {
-                    self.guest[m][r as usize] = Verdict::Failed;
-                    let module = &self.ruleset.modules()[m].description;
-                    let rule_idx = mp.guest_rules[r as usize].rule as usize;
-                    out.rule_errors.push(RuleError {
-                        module: module.name.clone(),
-                        rule: module
-                            .rules
-                            .get(rule_idx)
-                            .map(|d| d.name.clone())
-                            .unwrap_or_default(),
-                        error,
-                    });
-                }
-            }
-            for (i, x) in output.extracted.into_iter().enumerate() {
+            for (i, x) in extracted.into_iter().enumerate() {
                 let slot = mp.slots[i] as usize;
                 self.slots[slot] = match x {
                     Ok(Extracted::Keys(k)) => SlotResult::Keys(k),
@@ -368,6 +497,7 @@ impl Evaluator {
                                 .get(mp.extractors[i] as usize)
                                 .map(|d| d.name.clone())
                                 .unwrap_or_default(),
+                            args: String::new(),
                             error: e,
                         });
                         SlotResult::Failed

@@ -26,6 +26,8 @@ pub struct GuestInstance {
     input_ptr: u32,
     input_len: usize,
     deadline_ticks: u64,
+    /// The deadline of a call that is not given more (`deadline_ticks` is the current one's).
+    base_ticks: u64,
     max_output: usize,
     request: Vec<u8>,
     poisoned: bool,
@@ -103,6 +105,7 @@ impl GuestInstance {
             input_ptr: 0,
             input_len: 0,
             deadline_ticks: cfg.deadline_ticks(),
+            base_ticks: cfg.deadline_ticks(),
             max_output: cfg.max_output,
             request: Vec::new(),
             poisoned: false,
@@ -164,7 +167,13 @@ impl GuestInstance {
         self.request = request;
         res?;
         let f = self.eval.clone();
-        let packed = self.call(&f, len as i32, "evaluating a message")?;
+        // A larger message takes longer to parse: 1 tick (ms) more per 32 KiB, up to ten
+        // times the deadline (a 1 MiB message gets 32 ms more).
+        let extra = ((message.len() >> 15) as u64).min(self.base_ticks.saturating_mul(9));
+        self.deadline_ticks = self.base_ticks + extra;
+        let packed = self.call(&f, len as i32, "evaluating a message");
+        self.deadline_ticks = self.base_ticks;
+        let packed = packed?;
         let decoded = abi::decode_output(self.output(packed, "evaluating a message")?);
         let out = decoded.map_err(|e| {
             self.bad_output(format!("malformed output: {e}"), "evaluating a message")

@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod error;
 pub mod eval;
 pub mod instance;
+pub mod isolate;
 pub mod module;
 pub mod plan;
 pub mod reload;

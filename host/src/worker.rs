@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use fmn_core::Relations;
 use fmn_core::metrics::label;
 use fmn_core::notification::{Notification, delivery_id};
-use fmn_core::transport::{Entry, Transport, WorkItem, WorkerInfo};
+use fmn_core::transport::{DeadLetter, Entry, Stage, Transport, WorkItem, WorkerInfo};
 use tokio_util::sync::CancellationToken;
 
 use crate::eval::{Evaluation, Evaluator};
@@ -116,6 +116,8 @@ pub struct WorkerReport {
     pub notifications: u64,
     /// Module calls that failed (each logged).
     pub module_failures: u64,
+    /// Messages a module failure left not wholly evaluated, kept as dead letters.
+    pub dead_lettered: u64,
 }
 
 /// Turns an evaluation into notifications, one per (user, channel).
@@ -149,10 +151,40 @@ pub fn notifications(
         .collect()
 }
 
-/// Evaluates one work item and logs what failed.
+/// Why an evaluation did not answer every rule the message needed: the modules that failed on
+/// it as a whole, or were quarantined. `None` when every rule was answered (a rule that
+/// returned an error is answered: the filters that contain it fail).
+pub fn unevaluated(ev: &Evaluation) -> Option<String> {
+    let mut why: Vec<String> = ev.failures.iter().map(|f| f.to_string()).collect();
+    why.extend(
+        ev.quarantined
+            .iter()
+            .map(|m| format!("module {m}: quarantined after failing repeatedly")),
+    );
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
+/// How many times a message is evaluated while a module runs out of time on it: a call that
+/// waited for a core on a loaded machine usually fits the next time.
+const ATTEMPTS_ON_TIMEOUT: u32 = 3;
+
+/// Evaluates one work item, again while a module only ran out of time on it, and logs what
+/// failed.
 pub fn evaluate(evaluator: &mut Evaluator, item: &WorkItem) -> Evaluation {
     let json = item.envelope.rules_json();
-    let ev = evaluator.evaluate(json.as_bytes(), &item.envelope.topic);
+    let mut ev = evaluator.evaluate(json.as_bytes(), &item.envelope.topic);
+    for _ in 1..ATTEMPTS_ON_TIMEOUT {
+        let timed_out = !ev.failures.is_empty()
+            && ev
+                .failures
+                .iter()
+                .all(|f| f.kind == crate::error::FailureKind::Timeout);
+        if !timed_out || !ev.quarantined.is_empty() {
+            break;
+        }
+        tracing::info!(message_id = %item.envelope.id, "a module ran out of time on the message; evaluating it again");
+        ev = evaluator.evaluate(json.as_bytes(), &item.envelope.topic);
+    }
     for f in &ev.failures {
         tracing::warn!(
             message_id = %item.envelope.id,
@@ -163,17 +195,51 @@ pub fn evaluate(evaluator: &mut Evaluator, item: &WorkItem) -> Evaluation {
             "rule module failed: {f}; its rules count as not matching for this message"
         );
     }
-    for (module, length) in &ev.newly_quarantined {
+    for (what, length) in &ev.newly_quarantined {
         tracing::error!(
-            module = %module,
-            "rule module quarantined for {} s after failing repeatedly; its rules count as not matching meanwhile",
+            quarantined = %what,
+            "set aside for {} s after failing repeatedly: the filters that need it fail meanwhile",
             length.as_secs()
         );
     }
     for e in &ev.rule_errors {
-        tracing::warn!(message_id = %item.envelope.id, module = %e.module, rule = %e.rule, "rule error: {}", e.error);
+        tracing::warn!(message_id = %item.envelope.id, module = %e.module, rule = %e.rule, args = %e.args, "rule failed, its filters fail: {}", e.error);
     }
     ev
+}
+
+/// Sets `fmn_worker_module_quarantined` for every module of the rule set: 1 while this
+/// evaluator holds it in quarantine.
+fn publish_quarantine(evaluator: &Evaluator) {
+    let metrics = fmn_core::metrics::metrics();
+    let now = evaluator.quarantined_modules();
+    for m in evaluator.ruleset().modules() {
+        let on = now.iter().any(|q| q == m.name());
+        metrics
+            .module_quarantined
+            .get_or_create(&label("module", m.name()))
+            .set(i64::from(on));
+    }
+}
+
+/// Records in the worker's registry entry (`quarantined`, for `fmn status`) the modules this
+/// evaluator holds in quarantine, when that changed; a failure only costs the status report.
+async fn report_quarantine<T: Transport>(
+    transport: &T,
+    worker: &str,
+    json: String,
+    reported: &mut String,
+) {
+    if json == *reported {
+        return;
+    }
+    match transport
+        .set_worker_field(worker, "quarantined", &json)
+        .await
+    {
+        Ok(()) => *reported = json,
+        Err(e) => tracing::warn!(worker, "cannot report the quarantined modules: {e}"),
+    }
 }
 
 /// Records the rule set generation a worker evaluates with, for `fmn rules status`; a
@@ -244,6 +310,7 @@ pub async fn run_worker<T: Transport>(
 
     let mut snapshot = rules.load_full();
     let mut evaluator = snapshot.evaluator();
+    let mut quarantine_reported = String::from("[]");
     report_generation(&transport, &opts.id, snapshot.ruleset.generation).await;
     let mut attempt = 0;
     'serve: while !cancel.is_cancelled() {
@@ -278,6 +345,7 @@ pub async fn run_worker<T: Transport>(
         }
         let generation = snapshot.ruleset.generation;
         let mut out = Vec::new();
+        let mut dead = Vec::new();
         let mut ids = Vec::with_capacity(entries.len());
         let metrics = fmn_core::metrics::metrics();
         for e in &entries {
@@ -293,6 +361,14 @@ pub async fn run_worker<T: Transport>(
                     .get_or_create(&label("module", f.module.as_str()))
                     .inc();
             }
+            // What the evaluation could decide goes out now; a message it could not wholly
+            // decide is kept whole as a dead letter, to be replayed (the notifications sent
+            // now are not sent twice: deliveries are remembered by id).
+            if let Some(why) = unevaluated(&ev) {
+                tracing::error!(message_id = %e.item.envelope.id, origin = %e.item.origin, "message not wholly evaluated, dead-lettered for replay: {why}");
+                metrics.messages_unevaluated.inc();
+                dead.push(DeadLetter::work(&e.item.origin, why, &e.item));
+            }
             out.extend(notifications(
                 &snapshot.plan,
                 &ev,
@@ -302,6 +378,31 @@ pub async fn run_worker<T: Transport>(
             ));
             ids.push(e.id.clone());
         }
+        // The dead letters are kept before the messages are acknowledged: a message is
+        // acknowledged with its notifications, its dead letter, or both.
+        let mut attempt = 0;
+        while !dead.is_empty() {
+            match transport.dead_letter(&dead).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(worker = %opts.id, "keeping dead letters failed: {e}; retrying");
+                    if !backoff(&mut attempt, &cancel).await {
+                        break 'serve;
+                    }
+                }
+            }
+        }
+        report.dead_lettered += dead.len() as u64;
+        if !dead.is_empty() {
+            metrics
+                .dead_letters
+                .get_or_create(&label("stage", Stage::Worker.as_str()))
+                .inc_by(dead.len() as u64);
+        }
+        publish_quarantine(&evaluator);
+        let quarantined =
+            serde_json::to_string(&evaluator.quarantined_modules()).unwrap_or_default();
+        report_quarantine(&transport, &opts.id, quarantined, &mut quarantine_reported).await;
         let mut attempt = 0;
         loop {
             match transport.complete_work(&opts.id, &ids, &out).await {

@@ -26,11 +26,13 @@ pub enum DeadCommand {
         #[command(flatten)]
         redis: super::prefs::RedisArg,
     },
-    /// Put notifications that senders gave up on back on their channel's queue, once the
-    /// cause is fixed, and delete their dead letters; every sender dead letter, or those given
-    /// with `--id`. Their deliveries are tried again from the first attempt.
+    /// Put what senders and workers gave up on back to work, once the cause is fixed, and
+    /// delete their dead letters: notifications on their channel's queue (their deliveries
+    /// tried again from the first attempt), messages a worker could not wholly evaluate on the
+    /// shared work queue (deliveries made before are not made twice). Every sender and worker
+    /// dead letter, or those given with `--id`.
     Replay {
-        /// A dead letter's id (repeatable); every sender dead letter if omitted.
+        /// A dead letter's id (repeatable); every sender and worker dead letter if omitted.
         #[arg(long)]
         id: Vec<String>,
         #[command(flatten)]
@@ -127,7 +129,7 @@ pub async fn run(cmd: DeadCommand, config: Config) -> Result<ExitCode> {
             let chosen: Vec<&Entry<DeadLetter>> = if id.is_empty() {
                 letters
                     .iter()
-                    .filter(|e| e.item.stage == Stage::Sender)
+                    .filter(|e| e.item.stage != Stage::Consumer)
                     .collect()
             } else {
                 let mut chosen = Vec::new();
@@ -139,37 +141,20 @@ pub async fn run(cmd: DeadCommand, config: Config) -> Result<ExitCode> {
                 }
                 chosen
             };
-            let (mut requeued, mut refused) = (0, 0);
+            let (mut notifications, mut messages, mut refused) = (0, 0, 0);
             for e in chosen {
-                let d = &e.item;
-                let notification = if d.stage != Stage::Sender {
-                    Err(format!(
-                        "a {} dead letter: feed its payload (fmn dead list --json) to fmn consume instead",
-                        d.stage.as_str()
-                    ))
-                } else if d.payload.len() < d.payload_bytes {
-                    Err(format!(
-                        "its payload was cut to {} of {} bytes",
-                        d.payload.len(),
-                        d.payload_bytes
-                    ))
-                } else {
-                    serde_json::from_str::<Notification>(&d.payload)
-                        .map_err(|err| format!("its payload is not a notification: {err}"))
-                };
-                match notification {
-                    Ok(n) => {
-                        if redis.requeue_dead_notification(&e.id, &n).await? {
-                            requeued += 1;
-                        }
-                    }
+                match replay(&redis, e).await? {
+                    Ok(Stage::Worker) => messages += 1,
+                    Ok(_) => notifications += 1,
                     Err(why) => {
                         eprintln!("fmn dead replay: {} left: {why}", e.id.0);
                         refused += 1;
                     }
                 }
             }
-            println!("fmn dead replay: {requeued} notification(s) requeued, {refused} left");
+            println!(
+                "fmn dead replay: {notifications} notification(s) and {messages} message(s) requeued, {refused} left"
+            );
             Ok(if refused > 0 {
                 ExitCode::FAILURE
             } else {
@@ -204,4 +189,43 @@ pub async fn run(cmd: DeadCommand, config: Config) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Queues one dead letter again: a notification on its channel's queue, a message a worker
+/// could not wholly evaluate on the shared work queue. `Ok(Err(why))` when it cannot be:
+/// a consumer's dead letter (not a bus message), a cut payload, or one replayed already.
+async fn replay(
+    redis: &fmn_core::transport::RedisTransport,
+    e: &Entry<DeadLetter>,
+) -> Result<Result<Stage, String>> {
+    let d = &e.item;
+    if d.stage == Stage::Consumer {
+        return Ok(Err(
+            "a consumer dead letter: feed its payload (fmn dead list --json) to fmn consume instead"
+                .into(),
+        ));
+    }
+    if d.payload.len() < d.payload_bytes {
+        return Ok(Err(format!(
+            "its payload was cut to {} of {} bytes",
+            d.payload.len(),
+            d.payload_bytes
+        )));
+    }
+    let queued = if d.stage == Stage::Worker {
+        match serde_json::from_str::<fmn_core::transport::WorkItem>(&d.payload) {
+            Ok(item) => redis.requeue_dead_work(&e.id, &item).await?,
+            Err(err) => return Ok(Err(format!("its payload is not a message: {err}"))),
+        }
+    } else {
+        match serde_json::from_str::<Notification>(&d.payload) {
+            Ok(n) => redis.requeue_dead_notification(&e.id, &n).await?,
+            Err(err) => return Ok(Err(format!("its payload is not a notification: {err}"))),
+        }
+    };
+    Ok(if queued {
+        Ok(d.stage)
+    } else {
+        Err("replayed already".into())
+    })
 }

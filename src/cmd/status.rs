@@ -36,6 +36,10 @@ struct WorkerStatus {
     notifications: u64,
     /// Percent of all messages dispatched.
     share: f64,
+    /// Rule modules this worker holds in quarantine: it dead-letters the messages they were
+    /// needed for, to replay.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    quarantined: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -70,6 +74,10 @@ pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
                 host: f.and_then(|f| f.get("host").cloned()),
                 pid: f.and_then(|f| f.get("pid").cloned()),
                 share: 100.0 * c.received as f64 / total.max(1) as f64,
+                quarantined: f
+                    .and_then(|f| f.get("quarantined"))
+                    .and_then(|q| serde_json::from_str(q).ok())
+                    .unwrap_or_default(),
                 received: c.received,
                 processed: c.processed,
                 notifications: c.notifications,
@@ -119,6 +127,17 @@ fn print(s: &Status) {
             w.processed,
             w.notifications,
             w.share
+        );
+    }
+    for w in s
+        .workers
+        .iter()
+        .filter(|w| w.live && !w.quarantined.is_empty())
+    {
+        println!(
+            "  {} holds in quarantine: {} (messages they were needed for are dead-lettered, to replay)",
+            w.id,
+            w.quarantined.join(", ")
         );
     }
     if let Some(p) = s.spread_p_value {

@@ -94,7 +94,7 @@ async fn a_refused_mail_is_dead_lettered_listed_replayed_and_delivered() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim(),
-        "fmn dead replay: 1 notification(s) requeued, 0 left"
+        "fmn dead replay: 1 notification(s) and 0 message(s) requeued, 0 left"
     );
     wait_until(Duration::from_secs(30), "the replayed mail", async || {
         smtp.mails().len() == 1

@@ -203,13 +203,27 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
             .collect();
         assert_eq!(users, ["b"], "the other module still decides");
         assert_eq!(ev.meta.usernames, ["ralph"]);
-        assert_eq!(ev.failures.len(), 1);
-        let f = &ev.failures[0];
-        assert_eq!(
-            (f.module.as_str(), f.during.as_str(), f.kind),
-            ("hostile", during, kind)
-        );
-        assert!(f.detail.starts_with(detail), "{}", f.detail);
+        // A module that fails whatever it is asked fails as a whole; one that fails only with
+        // the rule is answered, and the failure is that rule's.
+        match (ev.failures.as_slice(), ev.rule_errors.as_slice()) {
+            ([f], []) => {
+                assert_eq!(
+                    (f.module.as_str(), f.during.as_str(), f.kind),
+                    ("hostile", during, kind)
+                );
+                assert!(f.detail.starts_with(detail), "{}", f.detail);
+            }
+            ([], [e]) => {
+                assert_eq!(
+                    (e.module.as_str(), format!("rule {}", e.rule)),
+                    ("hostile", during.to_owned())
+                );
+                let (k, d) = e.error.split_once(": ").unwrap();
+                assert_eq!(k, kind.as_str());
+                assert!(d.starts_with(detail), "{d}");
+            }
+            other => panic!("one failure expected: {other:?}"),
+        }
     }
 }
 
@@ -517,10 +531,10 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
     stop.cancel();
     let report = worker.await.unwrap();
     assert_eq!(report.processed, 20, "every message acknowledged");
-    assert_eq!(
-        report.module_failures, 5,
-        "the module failed 5 times, then was quarantined"
-    );
+    // The panic is the rule's, found by calling the module without it: the module answers,
+    // nothing is left unevaluated, and the rule is set aside after failing 5 times in a row.
+    assert_eq!(report.module_failures, 0);
+    assert_eq!(report.dead_lettered, 0);
     let out = t
         .read_notifications(
             ChannelKind::Email,
@@ -609,4 +623,159 @@ fn wasm_and_native_agree_on_every_corpus_line_and_case() {
         );
     }
     assert!(cases.len() > 250);
+}
+
+/// A module that fails on every message whatever it is asked (no rule to blame) leaves the
+/// messages it was needed for not wholly evaluated: each is kept whole as a worker dead letter
+/// naming the module and why, to replay once the module is fixed, and the other module's
+/// users still get their notifications. Nothing is acknowledged without one or the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_a_failed_module_was_needed_for_become_dead_letters() {
+    use fmn_core::transport::{MemoryTransport, Stage, Transport, WorkItem, WorkerInfo};
+    use fmn_core::{ChannelKind, Envelope};
+
+    let sb = sandbox();
+    let modules = vec![
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
+        LoadedModule::wasm(
+            WasmModule::from_bytes(&sb, &hostile("unreachable"), "hostile.wasm").unwrap(),
+        ),
+    ];
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = Preferences::from_text(
+        "p.toml",
+        r#"
+[users.a.channels.email]
+addresses = ["a@x"]
+filters = [{ name = "hostile", rules = [{ rule = "hostile::spin" }] }]
+[users.b.channels.email]
+addresses = ["b@x"]
+filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
+"#,
+        false,
+    )
+    .unwrap();
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let t = MemoryTransport::default();
+    t.register_worker(&WorkerInfo::local("w")).await.unwrap();
+    let batch: Vec<(String, WorkItem)> = (0..8)
+        .map(|i| {
+            let bus = format!(
+                r#"{{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k{i}",
+                     "msg": {{"owner": "ralph", "name": "vim", "version": "9", "release": "{i}", "new": 3, "build_id": {i}}}}}"#
+            );
+            let envelope = Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap();
+            ("w".to_owned(), WorkItem { envelope, origin: format!("test:{i}"), read_at_us: 0 })
+        })
+        .collect();
+    t.dispatch(&batch).await.unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
+    let worker = tokio::spawn(fmn_host::run_worker(
+        t.clone(),
+        snapshot,
+        fmn_host::WorkerOptions::new("w"),
+        stop.clone(),
+    ));
+    crate::support::wait_until(
+        std::time::Duration::from_secs(60),
+        "8 messages processed",
+        async || {
+            t.worker_counts()
+                .await
+                .unwrap()
+                .iter()
+                .any(|c| c.processed == 8)
+        },
+    )
+    .await;
+    stop.cancel();
+    let report = worker.await.unwrap();
+    assert_eq!((report.processed, report.dead_lettered), (8, 8));
+    let dead = t.dead_letters(100).await.unwrap();
+    assert_eq!(dead.len(), 8);
+    for (i, d) in dead.iter().enumerate() {
+        assert_eq!(d.item.stage, Stage::Worker);
+        assert_eq!(d.item.origin, format!("test:{i}"));
+        // Failing 5 times in a row puts the module in quarantine; the reason says which.
+        assert!(
+            d.item.reason.starts_with("module hostile: "),
+            "{}",
+            d.item.reason
+        );
+        let item: WorkItem = serde_json::from_str(&d.item.payload).unwrap();
+        assert_eq!(
+            item.envelope.id, batch[i].1.envelope.id,
+            "the whole message is kept"
+        );
+    }
+    assert!(
+        dead[7].item.reason.contains("quarantined"),
+        "{}",
+        dead[7].item.reason
+    );
+    let out = t
+        .read_notifications(
+            ChannelKind::Email,
+            "s",
+            100,
+            std::time::Duration::from_millis(50),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 8);
+    assert!(out.iter().all(|n| n.item.user == "b"));
+}
+
+/// One call carries every user's rules of a module. When one rule fails the call, the rule is
+/// found by calling without it, and only the filters that contain it fail: another user's rule
+/// of the same module still matches, and the failure is reported against the rule at fault.
+#[test]
+fn a_failing_rule_costs_only_the_filters_that_contain_it() {
+    let sb = sandbox();
+    let modules = vec![
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
+    ];
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = Preferences::from_text(
+        "p.toml",
+        r#"
+[users.a.channels.email]
+addresses = ["a@x"]
+filters = [{ name = "hostile", rules = [{ rule = "hostile::spins" }] }]
+[users.b.channels.email]
+addresses = ["b@x"]
+filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
+[users.c.channels.email]
+addresses = ["c@x"]
+filters = [{ name = "same module", rules = [{ rule = "hostile::ok" }] }]
+"#,
+        false,
+    )
+    .unwrap();
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let mut e = Evaluator::new(ruleset, plan.clone(), Default::default());
+    let ev = e.evaluate(
+        koji().as_bytes(),
+        "org.fedoraproject.prod.buildsys.build.state.change",
+    );
+    let users: Vec<&str> = ev
+        .matches
+        .iter()
+        .map(|m| plan.users[m.user as usize].name.as_str())
+        .collect();
+    assert_eq!(users, ["b", "c"]);
+    assert!(ev.failures.is_empty(), "{:?}", ev.failures);
+    assert_eq!(ev.rule_errors.len(), 1);
+    let err = &ev.rule_errors[0];
+    assert_eq!(
+        (err.module.as_str(), err.rule.as_str()),
+        ("hostile", "spins")
+    );
+    assert!(
+        err.error.starts_with("timeout: ran past its time limit"),
+        "{}",
+        err.error
+    );
 }

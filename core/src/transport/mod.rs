@@ -125,6 +125,19 @@ impl DeadLetter {
             payload_bytes: payload.len(),
         }
     }
+
+    /// A worker's dead letter: the whole work item (bounded by the consumer's message size
+    /// limit), so that `fmn dead replay` can queue it again as it was.
+    pub fn work(origin: impl Into<String>, reason: impl Into<String>, item: &WorkItem) -> Self {
+        let payload = serde_json::to_string(item).unwrap_or_default();
+        DeadLetter {
+            stage: Stage::Worker,
+            origin: origin.into(),
+            reason: reason.into(),
+            payload_bytes: payload.len(),
+            payload,
+        }
+    }
 }
 
 /// What a worker says about itself when it registers.

@@ -538,6 +538,25 @@ impl RedisTransport {
         Ok(queued == 1)
     }
 
+    /// Puts a message a worker could not wholly evaluate back on the shared work queue, for
+    /// any live worker, and deletes its dead letter, in one transaction. Returns false if the
+    /// dead letter was gone already (someone else replayed it), in which case nothing is queued.
+    pub async fn requeue_dead_work(
+        &self,
+        dead: &EntryId,
+        item: &WorkItem,
+    ) -> Result<bool, TransportError> {
+        let mut conn = self.conn.clone();
+        let queued: i64 = Script::new(REQUEUE)
+            .key(self.key("dead"))
+            .key(self.key(SHARED_QUEUE))
+            .arg(&dead.0)
+            .arg(encode(item))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(queued == 1)
+    }
+
     pub(super) fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.ns)
     }
