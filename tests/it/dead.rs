@@ -132,3 +132,64 @@ async fn a_refused_mail_is_dead_lettered_listed_replayed_and_delivered() {
     let out = terminate(sender);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// A message a worker could not wholly evaluate is kept whole; `fmn dead replay` puts it back
+/// on the shared work queue, where any worker reads it as it was, and deletes its dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
+    use fmn_core::transport::{WorkItem, WorkerInfo};
+
+    let redis = crate::support::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let transport = fmn_core::transport::RedisTransport::connect(
+        &redis.url(),
+        fmn_core::transport::redis::RedisOptions::default(),
+    )
+    .await
+    .unwrap();
+    let with = configured(dir.path(), &format!("[redis]\nurl = \"{}\"\n", redis.url()));
+    // A big message: the dead letter keeps all of it, not the first 64 KiB.
+    let big = "x".repeat(200_000);
+    let bus = serde_json::json!({"topic": "org.fedoraproject.prod.buildsys.build.state.change",
+        "msg_id": "m-big", "msg": {"owner": "ralph", "name": "vim", "notes": big}})
+    .to_string();
+    let item = WorkItem {
+        envelope: fmn_core::Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap(),
+        origin: "bus.jsonl:9".into(),
+        read_at_us: 0,
+    };
+    transport
+        .dead_letter(&[DeadLetter::work(
+            "bus.jsonl:9",
+            "module hostile: rule spin: ran past its time limit (20 ms)",
+            &item,
+        )])
+        .await
+        .unwrap();
+    let out = run(&mut with(&["dead", "list", "--stage", "worker"]));
+    assert!(
+        text(&out.stdout).contains(
+            "  worker    bus.jsonl:9  module hostile: rule spin: ran past its time limit (20 ms)"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(&mut with(&["dead", "replay"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "fmn dead replay: 0 notification(s) and 1 message(s) requeued, 0 left"
+    );
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+    transport
+        .register_worker(&WorkerInfo::local("w"))
+        .await
+        .unwrap();
+    let read = transport
+        .read_work("w", 10, Duration::from_millis(100))
+        .await
+        .unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].item.envelope.id, "m-big");
+    assert_eq!(read[0].item.envelope.rules_json(), item.envelope.rules_json());
+}
