@@ -266,6 +266,10 @@ pub struct WorkerSection {
     /// Aliases, `{"old-nick or address": "account"}`.
     #[serde(default)]
     pub aliases: Option<PathBuf>,
+    /// The rule module whose extractors give every notification its metadata (summary, link,
+    /// usernames, packages); other modules' extractors feed only their own rules.
+    #[serde(default = "default_meta_module")]
+    pub meta_module: String,
     /// Worker loops per process.
     #[serde(default = "one")]
     pub threads: usize,
@@ -309,6 +313,7 @@ impl Default for WorkerSection {
             watchers: None,
             groups: None,
             aliases: None,
+            meta_module: default_meta_module(),
             threads: one(),
             batch: default_worker_batch(),
             timeout_ms: default_timeout_ms(),
@@ -328,6 +333,10 @@ pub enum PrefsFrom {
     File,
     /// Redis, followed live.
     Redis,
+}
+
+fn default_meta_module() -> String {
+    fmn_host::ruleset::DEFAULT_META_MODULE.to_owned()
 }
 
 fn one() -> usize {

@@ -363,7 +363,7 @@ pub async fn workers(
             .context("reading the modules published in Redis")?,
         None => local.clone(),
     };
-    let ruleset = Arc::new(RuleSet::new(1, modules)?);
+    let ruleset = Arc::new(RuleSet::new(1, modules)?.with_meta_module(&w.meta_module));
     let from_redis = match inputs.prefs_from.unwrap_or(w.prefs_from) {
         crate::config::PrefsFrom::File => None,
         crate::config::PrefsFrom::Redis => {

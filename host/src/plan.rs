@@ -327,6 +327,7 @@ impl Plan {
     pub fn holds_for(&self, old: &RuleSet, new: &RuleSet) -> bool {
         let (a, b) = (old.modules(), new.modules());
         if a.len() != b.len()
+            || old.meta_module_index() != new.meta_module_index()
             || !a
                 .iter()
                 .zip(b)
@@ -419,8 +420,14 @@ impl<'r> Builder<'r> {
             keyed_of: HashMap::new(),
             shape_of: HashMap::new(),
         };
-        // The metadata every notification carries, from every module that offers it.
-        for (mi, m) in ruleset.modules().iter().enumerate() {
+        // The metadata every notification carries, from the one module that speaks for it.
+        let meta = ruleset.meta_module_index();
+        for (mi, m) in ruleset
+            .modules()
+            .iter()
+            .enumerate()
+            .filter(|(mi, _)| Some(*mi) == meta)
+        {
             for (xi, x) in m.description.extractors.iter().enumerate() {
                 let wanted = matches!(
                     (x.name.as_str(), x.kind),

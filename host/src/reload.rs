@@ -786,7 +786,7 @@ impl<T: Transport> Reloader<T> {
         let generation = self.generation + 1;
         let modules: Vec<LoadedModule> = by_name.into_values().collect();
         let ruleset = match RuleSet::new(generation, modules) {
-            Ok(r) => Arc::new(r),
+            Ok(r) => Arc::new(r.with_meta_module(current.ruleset.meta_module())),
             Err(e) => {
                 self.refuse("(set)", "-", e.to_string());
                 return true;

@@ -9,12 +9,20 @@ use crate::error::LoadError;
 use crate::module::WasmModule;
 use crate::sandbox::Sandbox;
 
+/// The module that speaks for a notification's metadata unless configured otherwise: the
+/// bundled one.
+pub const DEFAULT_META_MODULE: &str = "fedora";
+
 /// Modules by name, with the generation number that tags every notification made with them.
 #[derive(Clone)]
 pub struct RuleSet {
     /// Increases whenever the set changes.
     pub generation: u64,
     modules: Vec<LoadedModule>,
+    /// The module whose extractors give every notification its metadata (summary, link,
+    /// usernames, packages); the others' extractors feed only their own rules, so a module
+    /// nobody chose cannot rewrite what everyone receives.
+    meta_module: String,
 }
 
 /// Two modules claim the same name.
@@ -49,7 +57,26 @@ impl RuleSet {
         Ok(RuleSet {
             generation,
             modules,
+            meta_module: DEFAULT_META_MODULE.to_owned(),
         })
+    }
+
+    /// The same set, with module `name` speaking for notifications' metadata.
+    pub fn with_meta_module(mut self, name: impl Into<String>) -> Self {
+        self.meta_module = name.into();
+        self
+    }
+
+    /// The name of the module that speaks for notifications' metadata.
+    pub fn meta_module(&self) -> &str {
+        &self.meta_module
+    }
+
+    /// The index of the module that speaks for notifications' metadata: the configured one,
+    /// else, where it is not loaded (a set of one custom module, say), the only module.
+    pub fn meta_module_index(&self) -> Option<usize> {
+        self.module_index(&self.meta_module)
+            .or_else(|| (self.modules.len() == 1).then_some(0))
     }
 
     /// The modules, in load order.

@@ -191,5 +191,8 @@ async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
         .unwrap();
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].item.envelope.id, "m-big");
-    assert_eq!(read[0].item.envelope.rules_json(), item.envelope.rules_json());
+    assert_eq!(
+        read[0].item.envelope.rules_json(),
+        item.envelope.rules_json()
+    );
 }

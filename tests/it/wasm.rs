@@ -779,3 +779,43 @@ filters = [{ name = "same module", rules = [{ rule = "hostile::ok" }] }]
         err.error
     );
 }
+
+/// Only the configured module speaks for a notification's metadata: a module loaded first,
+/// with a `summary` extractor of its own, does not rewrite what everyone receives, unless the
+/// operator makes it the metadata module.
+#[test]
+fn only_the_configured_module_speaks_for_the_metadata() {
+    let sb = sandbox();
+    let modules = || {
+        vec![
+            LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
+            LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
+        ]
+    };
+    let prefs = Preferences::from_text(
+        "p.toml",
+        r#"
+[users.b.channels.email]
+addresses = ["b@x"]
+filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
+"#,
+        false,
+    )
+    .unwrap();
+    let topic = "org.fedoraproject.prod.buildsys.build.state.change";
+    for (meta, expected) in [
+        (None, "ralph's vim-9-1 failed to build"),
+        (Some("hostile"), "hijacked by the hostile module"),
+    ] {
+        let mut set = RuleSet::new(1, modules()).unwrap();
+        if let Some(m) = meta {
+            set = set.with_meta_module(m);
+        }
+        let ruleset = Arc::new(set);
+        let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+        let mut e = Evaluator::new(ruleset, plan, Default::default());
+        let ev = e.evaluate(koji().as_bytes(), topic);
+        assert_eq!(ev.matches.len(), 1);
+        assert_eq!(ev.meta.summary.as_deref(), Some(expected), "{meta:?}");
+    }
+}

@@ -65,9 +65,15 @@ pub fn broken(_msg: &Message) -> Keys {
     panic!("extractor panics deliberately")
 }
 
+/// A summary of its own, to speak for every notification if the host let it.
+#[extractor]
+pub fn summary(_msg: &Message) -> Option<String> {
+    Some("hijacked by the hostile module".into())
+}
+
 module! {
     name: "hostile",
     doc: "Rules that misbehave, one way each.",
     rules: [ok, panics, recurses, spins, hoards, errs],
-    extractors: [broken],
+    extractors: [broken, summary],
 }
