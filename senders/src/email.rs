@@ -399,8 +399,15 @@ fn percent(s: &str) -> String {
     out
 }
 
+/// The longest subject a mail gets, in characters: RFC 5322 allows 998 bytes a line, and an
+/// unbroken token cannot be folded; a server refuses a longer line, which would be a permanent
+/// failure of fmn's own making.
+const MAX_SUBJECT_CHARS: usize = 200;
+
+/// A summary as a subject: on one line, without control characters, cut to
+/// [`MAX_SUBJECT_CHARS`].
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::plain::cut_chars(&crate::plain::one_line(s), MAX_SUBJECT_CHARS)
 }
 
 impl Sender for EmailSender {

@@ -100,7 +100,9 @@ pub fn split_lines(text: &str, max: usize) -> Vec<String> {
     let max = max.max(4);
     let mut lines = Vec::new();
     let mut line = String::new();
-    for word in text.split_whitespace() {
+    // Control characters too: IRC reads some as formatting, CTCP or the end of the line.
+    let text = crate::plain::one_line(text);
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
         let mut word = word;
         loop {
             let sep = usize::from(!line.is_empty());
@@ -395,29 +397,37 @@ impl Sender for IrcSender {
     ) -> Result<(), SendError> {
         let nick = valid_nick(address)?;
         let budget = text_budget(&self.cfg.nickname, nick);
-        let newest = items
-            .last()
-            .and_then(|n| n.meta.summary.clone())
-            .unwrap_or_default();
-        let mut line = format!("{} notifications; the newest: {newest}", items.len());
-        let link = self
-            .cfg
-            .digest_link
-            .clone()
-            .or_else(|| items.last().and_then(|n| n.meta.link.clone()));
-        let tail = link.map(|l| format!(" {l}")).unwrap_or_default();
-        let room = budget.saturating_sub(tail.len());
-        if line.len() > room {
-            let mut cut = room.saturating_sub(3);
-            while !line.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            line.truncate(cut);
-            line.push_str("...");
-        }
-        line.push_str(&tail);
+        let line = digest_line(items, self.cfg.digest_link.as_deref(), budget);
         self.deliver(nick, &[line]).await
     }
+}
+
+/// A digest's one line: the count and the newest summary (on one line, without control
+/// characters), cut to leave room for the link, which ends it.
+pub fn digest_line(items: &[Notification], digest_link: Option<&str>, budget: usize) -> String {
+    let newest = items
+        .last()
+        .and_then(|n| n.meta.summary.as_deref())
+        .map(crate::plain::one_line)
+        .unwrap_or_default();
+    let mut line = format!("{} notifications; the newest: {newest}", items.len());
+    let link = digest_link
+        .map(str::to_owned)
+        .or_else(|| items.last().and_then(|n| n.meta.link.clone()));
+    let tail = link
+        .map(|l| format!(" {}", crate::plain::one_line(&l)))
+        .unwrap_or_default();
+    let room = budget.saturating_sub(tail.len());
+    if line.len() > room {
+        let mut cut = room.saturating_sub(3);
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str("...");
+    }
+    line.push_str(&tail);
+    line
 }
 
 /// What the sender waits for: the end of registration, our PONGs, errors.
@@ -468,7 +478,36 @@ mod tests {
             );
         }
         assert_eq!(split_lines("a  b\r\nc", 100), ["a b c"]);
+        assert_eq!(
+            split_lines("a\u{1}ACTION\u{1}\u{3}4b", 100),
+            ["a ACTION 4b"]
+        );
         assert!(split_lines("  ", 10).is_empty());
+    }
+
+    /// A digest line carries the newest summary whole on its one line: line breaks and control
+    /// characters from the message become spaces, and the link still ends it.
+    #[test]
+    fn a_digest_line_is_one_line_whatever_the_summary() {
+        let n: Notification = serde_json::from_value(serde_json::json!({
+            "delivery_id": "d", "user": "ralph", "channel": "irc", "addresses": ["ralph"],
+            "filter": "f", "generation": 1, "worker": "w",
+            "meta": {"summary": "ralph commented on\nbug 1:\r\n\u{2}bold\u{2} text",
+                     "link": "https://example.org/1"},
+            "message": {"id": "m", "topic": "t", "timestamp": null, "format": "fedora-messaging",
+                        "headers": {}, "body": {}},
+        }))
+        .unwrap();
+        let items = vec![n.clone(), n];
+        assert_eq!(
+            digest_line(&items, None, 400),
+            "2 notifications; the newest: ralph commented on bug 1: bold text https://example.org/1"
+        );
+        let cut = digest_line(&items, None, 60);
+        assert!(
+            cut.len() <= 60 && cut.ends_with("... https://example.org/1"),
+            "{cut}"
+        );
     }
 
     #[test]

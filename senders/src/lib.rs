@@ -19,6 +19,7 @@ pub mod file;
 mod http;
 pub mod irc;
 pub mod matrix;
+pub mod plain;
 pub mod push;
 pub mod run;
 pub mod smtp;

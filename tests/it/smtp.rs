@@ -150,3 +150,34 @@ async fn a_server_that_never_greets_does_not_hold_the_sender() {
     assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
     assert!(out.status.success(), "{stderr}");
 }
+
+/// A summary is the message's text: one unbroken 1,000-character token, line breaks and
+/// control characters make a subject line no server takes (RFC 5322: 998 bytes). The mail goes
+/// out with the summary on one line, cut to 200 characters; nothing is dead-lettered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_no_subject_line_could_hold_is_made_one() {
+    let (redis, sink, dir, transport) = sender_setup(&[]).await;
+    let with = configured(
+        dir.path(),
+        &format!(
+            "[redis]\nurl = \"{}\"\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\nport = {}\nfrom = \"fmn <fmn@example.org>\"\n",
+            redis.url(),
+            sink.port
+        ),
+    );
+    let mut n = notification("long-subject", ChannelKind::Email);
+    n.meta.summary = Some(format!("built\r\nok\u{1}{}", "x".repeat(1000)));
+    transport.complete_work("w", &[], &[n]).await.unwrap();
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    wait_until(Duration::from_secs(30), "the mail", async || {
+        !sink.mails().is_empty()
+    })
+    .await;
+    let out = terminate(sender);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let subject = sink.mails()[0].header("Subject").unwrap_or_default();
+    assert!(subject.starts_with("built ok xxx"), "{subject}");
+    assert_eq!(subject.chars().count(), 200, "{subject}");
+    assert!(subject.ends_with("xx..."), "{subject}");
+    assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+}
