@@ -25,6 +25,11 @@ pub enum BusFormat {
     FedoraMessaging,
 }
 
+/// The longest topic accepted: AMQP's routing keys (fedora-messaging's topics) hold at most
+/// 255 bytes, and every topic is matched against rules' globs and cached per worker thread, so
+/// a longer one is refused at the door rather than paid for on every hop.
+pub const MAX_TOPIC_BYTES: usize = 255;
+
 /// A bus message, normalised (DESIGN.md section 2).
 ///
 /// `headers` and `body` are kept as raw JSON objects: the consumer validates them, and nothing
@@ -159,6 +164,15 @@ impl Envelope {
             return Err(EnvelopeError::BadValue {
                 field: "topic",
                 reason: "it is empty".into(),
+            });
+        }
+        if topic.len() > MAX_TOPIC_BYTES {
+            return Err(EnvelopeError::BadValue {
+                field: "topic",
+                reason: format!(
+                    "{} bytes, over the {MAX_TOPIC_BYTES} an AMQP routing key may have",
+                    topic.len()
+                ),
             });
         }
 
@@ -469,6 +483,10 @@ mod tests {
             (
                 r#"{"topic": "a.b"}"#,
                 "no body: neither `msg` (fedmsg) nor `body` (fedora-messaging) is present",
+            ),
+            (
+                &format!(r#"{{"topic": "{}", "msg": {{}}}}"#, "a.".repeat(128)),
+                "`topic` is invalid: 256 bytes, over the 255 an AMQP routing key may have",
             ),
             (
                 r#"{"topic": "a.b", "body": [1]}"#,

@@ -303,6 +303,7 @@ impl Preferences {
                     problem: "the user name is empty".into(),
                 });
             }
+            let mut cost = Cost::default();
             for (&kind, ch) in &u.channels {
                 let active = ch.filters.iter().any(|f| f.active);
                 if ch.enabled && active && ch.addresses.iter().all(|a| a.trim().is_empty()) {
@@ -336,6 +337,8 @@ impl Preferences {
                         });
                     }
                     for (ri, r) in f.rules.iter().enumerate() {
+                        cost.rules += 1;
+                        cost.args_bytes += text_bytes(&r.args);
                         if r.split().is_none() {
                             out.push(PrefsProblem {
                                 location: at(Some(kind), Some((fi, f)), Some((ri, r))),
@@ -351,8 +354,58 @@ impl Preferences {
                     }
                 }
             }
+            if let Some(problem) = cost.over_limits() {
+                out.push(PrefsProblem {
+                    location: at(None, None, None),
+                    problem,
+                });
+            }
         }
         out
+    }
+}
+
+/// The most rules one user's filters may hold, all channels together: every message is
+/// checked against them, in one call per module with everyone else's, so one user's thousands
+/// would cost every user time (FMN's default filters hold about 180).
+pub const MAX_RULES_PER_USER: usize = 2_000;
+/// The most bytes of rule arguments one user may have (patterns, lists of names), all
+/// channels together.
+pub const MAX_ARGS_BYTES_PER_USER: usize = 256 * 1024;
+
+/// The bytes of text in a JSON value (its strings and keys): what its size is made of, counted
+/// without writing it out.
+fn text_bytes(v: &serde_json::Value) -> usize {
+    match v {
+        serde_json::Value::String(s) => s.len(),
+        serde_json::Value::Array(a) => a.iter().map(text_bytes).sum(),
+        serde_json::Value::Object(o) => o.iter().map(|(k, v)| k.len() + text_bytes(v)).sum(),
+        _ => 8,
+    }
+}
+
+/// What one user's preferences cost every message.
+#[derive(Default)]
+struct Cost {
+    rules: usize,
+    args_bytes: usize,
+}
+
+impl Cost {
+    fn over_limits(&self) -> Option<String> {
+        if self.rules > MAX_RULES_PER_USER {
+            return Some(format!(
+                "{} rules in all filters, over the limit of {MAX_RULES_PER_USER} a user",
+                self.rules
+            ));
+        }
+        if self.args_bytes > MAX_ARGS_BYTES_PER_USER {
+            return Some(format!(
+                "{} bytes of text in rule arguments, over the limit of {MAX_ARGS_BYTES_PER_USER} a user",
+                self.args_bytes
+            ));
+        }
+        None
     }
 }
 
@@ -437,6 +490,45 @@ rules = [{ rule = "nomodule", args = { a = 1 } }, { rule = "m::r", args = 3 }]
              user \"bob\", channel irc: the channel is enabled and has active filters, but no address\n  \
              user \"bob\", channel irc, filter #1 \"x\", rule #1 \"nomodule\": a rule is named `module::rule`\n  \
              user \"bob\", channel irc, filter #1 \"x\", rule #2 \"m::r\": `args` must be a table/object, found 3"
+        );
+    }
+
+    /// One user's thousands of rules or megabytes of patterns would cost every user time on
+    /// every message: refused, naming the user and the limit.
+    #[test]
+    fn a_users_cost_is_bounded() {
+        let rules: Vec<String> = (0..2_001)
+            .map(|i| format!("{{ rule = \"fedora::topic\", args = {{ topic = \"t{i}\" }} }}"))
+            .collect();
+        let text = format!(
+            "[users.greedy.channels.email]\naddresses = [\"g@x\"]\nfilters = [{{ name = \"all\", rules = [{}] }}]\n\n[users.fine.channels.email]\naddresses = [\"f@x\"]\nfilters = [{{ name = \"one\", rules = [{{ rule = \"fedora::topic\", args = {{ topic = \"t\" }} }}] }}]\n",
+            rules.join(", ")
+        );
+        let Err(PrefsError::Invalid { problems, .. }) =
+            Preferences::from_text("p.toml", &text, false)
+        else {
+            panic!("2,001 rules accepted");
+        };
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].location.user, "greedy");
+        assert_eq!(
+            problems[0].problem,
+            "2001 rules in all filters, over the limit of 2000 a user"
+        );
+        let big = format!(
+            "[users.big.channels.email]\naddresses = [\"b@x\"]\nfilters = [{{ name = \"re\", rules = [{{ rule = \"fedora::regex_filter\", args = {{ pattern = \"{}\" }} }}] }}]\n",
+            "a".repeat(300_000)
+        );
+        let Err(PrefsError::Invalid { problems, .. }) =
+            Preferences::from_text("p.toml", &big, false)
+        else {
+            panic!("300 KB of arguments accepted");
+        };
+        assert!(
+            problems[0]
+                .problem
+                .starts_with("300007 bytes of text in rule arguments"),
+            "{problems:?}"
         );
     }
 }

@@ -241,6 +241,11 @@ impl WasmModule {
     }
 }
 
+/// The longest topic glob a rule may have: a topic holds at most 255 bytes.
+const MAX_GLOB_BYTES: usize = fmn_core::envelope::MAX_TOPIC_BYTES;
+/// The most topic globs one rule may have.
+const MAX_GLOBS: usize = 256;
+
 /// What the host relies on in a description.
 pub fn check_description(d: &ModuleDescription, abi: i64) -> Result<(), String> {
     if d.abi as i64 != abi {
@@ -267,6 +272,22 @@ pub fn check_description(d: &ModuleDescription, abi: i64) -> Result<(), String> 
         }
         if !seen.insert(r.name.as_str()) {
             return Err(format!("rule {:?} is defined twice", r.name));
+        }
+        // A glob is matched against every message's topic: one longer than any topic can be
+        // only costs the host time (topics hold at most 255 bytes).
+        if let Some(g) = r.topics.iter().find(|g| g.len() > MAX_GLOB_BYTES) {
+            return Err(format!(
+                "rule {:?} has a topic glob of {} bytes, over the limit of {MAX_GLOB_BYTES}",
+                r.name,
+                g.len()
+            ));
+        }
+        if r.topics.len() > MAX_GLOBS {
+            return Err(format!(
+                "rule {:?} has {} topic globs, over the limit of {MAX_GLOBS}",
+                r.name,
+                r.topics.len()
+            ));
         }
         if let Some(k) = &r.key {
             let Some(x) = d.extractors.iter().find(|x| x.name == k.extractor) else {
