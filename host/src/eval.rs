@@ -37,8 +37,10 @@ pub struct RuleError {
     pub module: String,
     /// The rule.
     pub rule: String,
-    /// The arguments it was registered with (cut to 200 characters): whose rule it is.
+    /// The arguments it was registered with (cut to 200 characters).
     pub args: String,
+    /// The users whose filters contain it (the first 10): whose rule it is.
+    pub users: Vec<String>,
     /// Its error.
     pub error: String,
 }
@@ -425,6 +427,12 @@ impl Evaluator {
                 .map(|d| d.name.clone())
                 .unwrap_or_default(),
             args: g.args.chars().take(200).collect(),
+            users: self
+                .plan
+                .users_of_guest_rule(m as u32, r as u32, 10)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             error,
         }
     }
@@ -498,6 +506,7 @@ impl Evaluator {
                                 .map(|d| d.name.clone())
                                 .unwrap_or_default(),
                             args: String::new(),
+                            users: Vec::new(),
                             error: e,
                         });
                         SlotResult::Failed

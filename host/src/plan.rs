@@ -288,6 +288,26 @@ impl Plan {
         Builder::new(ruleset).finish()
     }
 
+    /// The users whose filters contain guest rule `rule` of module `module`: whom a failing
+    /// rule belongs to. A scan of the plan, for the rare failure, at most `max` names.
+    pub fn users_of_guest_rule(&self, module: u32, rule: u32, max: usize) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .shapes
+            .iter()
+            .filter(|s| {
+                s.terms
+                    .iter()
+                    .any(|(t, _)| matches!(t, Term::Guest { module: m, rule: r } if *m == module && *r == rule))
+            })
+            .flat_map(|s| s.subs.iter())
+            .filter_map(|sub| self.users.get(sub.user as usize).map(|u| u.name.as_str()))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out.truncate(max);
+        out
+    }
+
     /// The relations that rules of these preferences are answered through (`via`).
     pub fn relations_used(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self.via.iter().map(|(_, _, r)| r.as_str()).collect();

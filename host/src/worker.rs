@@ -203,7 +203,7 @@ pub fn evaluate(evaluator: &mut Evaluator, item: &WorkItem) -> Evaluation {
         );
     }
     for e in &ev.rule_errors {
-        tracing::warn!(message_id = %item.envelope.id, module = %e.module, rule = %e.rule, args = %e.args, "rule failed, its filters fail: {}", e.error);
+        tracing::warn!(message_id = %item.envelope.id, module = %e.module, rule = %e.rule, args = %e.args, users = %e.users.join(","), "rule failed, its users' filters with it fail: {}", e.error);
     }
     ev
 }

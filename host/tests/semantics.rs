@@ -250,11 +250,15 @@ filters = [{ name = "koji", rules = [{ rule = "fedora::category", args = { categ
             "the other module's filter still matches"
         );
         assert_eq!(p.users[ev.matches[0].user as usize].name, "d");
-        assert_eq!(ev.failures.len(), 1);
+        // The panic is the rule's (the module answers without it): user a's filter fails.
+        assert!(ev.failures.is_empty(), "{:?}", ev.failures);
+        assert_eq!(ev.rule_errors.len(), 1);
+        let e = &ev.rule_errors[0];
         assert_eq!(
-            ev.failures[0].to_string(),
-            "module failing: evaluating a message: panicked: deliberate panic"
+            (e.module.as_str(), e.rule.as_str(), e.users.as_slice()),
+            ("failing", "panics", ["a".to_owned()].as_slice())
         );
+        assert_eq!(e.error, "panic: panicked: deliberate panic");
     }
 }
 

@@ -18,6 +18,7 @@ import json
 import random
 import re
 import sys
+import warnings
 from importlib.metadata import entry_points, version
 
 import jsonschema
@@ -221,6 +222,8 @@ def topics_for(cls, body, rng, seen, hint):
 
 
 def main():
+    # Old classes warn that they are old; every class is a definition to check all the same.
+    warnings.simplefilter("ignore")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--extract", required=True, help="command: bus JSON lines in, answers out")

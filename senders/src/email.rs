@@ -402,7 +402,7 @@ fn percent(s: &str) -> String {
 /// The longest subject a mail gets, in characters: RFC 5322 allows 998 bytes a line, and an
 /// unbroken token cannot be folded; a server refuses a longer line, which would be a permanent
 /// failure of fmn's own making.
-const MAX_SUBJECT_CHARS: usize = 200;
+pub const MAX_SUBJECT_CHARS: usize = 200;
 
 /// A summary as a subject: on one line, without control characters, cut to
 /// [`MAX_SUBJECT_CHARS`].

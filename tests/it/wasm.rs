@@ -773,6 +773,7 @@ filters = [{ name = "same module", rules = [{ rule = "hostile::ok" }] }]
         (err.module.as_str(), err.rule.as_str()),
         ("hostile", "spins")
     );
+    assert_eq!(err.users, ["a"], "the failure is user a's");
     assert!(
         err.error.starts_with("timeout: ran past its time limit"),
         "{}",
