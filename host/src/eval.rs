@@ -218,6 +218,22 @@ impl Evaluator {
             .collect()
     }
 
+    /// Takes over from `old` (the evaluator of the snapshot before) the quarantines and failure
+    /// counts of the modules both run in the same version: new preferences or data do not
+    /// make a failing module new again.
+    pub fn keep_quarantines_of(&mut self, old: &Evaluator) {
+        for (m, module) in self.ruleset.modules().iter().enumerate() {
+            let same = old
+                .ruleset
+                .modules()
+                .iter()
+                .position(|o| o.name() == module.name() && o.version_id == module.version_id);
+            if let Some(o) = same {
+                self.health[m] = old.health[o].clone();
+            }
+        }
+    }
+
     /// The names of the modules in quarantine now.
     pub fn quarantined_modules(&self) -> Vec<String> {
         self.quarantined().into_iter().map(|(m, _)| m).collect()

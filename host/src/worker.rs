@@ -337,7 +337,8 @@ pub async fn run_worker<T: Transport>(
         let current = rules.load();
         if !Arc::ptr_eq(&current, &snapshot) {
             snapshot = rules.load_full();
-            evaluator = snapshot.evaluator();
+            let before = std::mem::replace(&mut evaluator, snapshot.evaluator());
+            evaluator.keep_quarantines_of(&before);
             report_generation(&transport, &opts.id, snapshot.ruleset.generation).await;
         }
         if entries.is_empty() {

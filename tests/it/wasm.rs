@@ -305,7 +305,8 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
         first: std::time::Duration::from_millis(300),
         max: std::time::Duration::from_secs(10),
     };
-    let mut e = Evaluator::new(ruleset, plan.clone(), Default::default()).with_quarantine(policy);
+    let mut e =
+        Evaluator::new(ruleset.clone(), plan.clone(), Default::default()).with_quarantine(policy);
     let msg = koji();
     let topic = "org.fedoraproject.prod.buildsys.build.state.change";
     for i in 1..=3 {
@@ -323,6 +324,11 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
     assert_eq!(ev.quarantined, ["hostile"]);
     assert_eq!(ev.matches.len(), 1);
     assert_eq!(e.quarantined()[0].0, "hostile");
+    // New preferences or data make a new evaluator: the quarantine of the same module
+    // version carries over.
+    let mut again = Evaluator::new(ruleset, plan.clone(), Default::default());
+    again.keep_quarantines_of(&e);
+    assert_eq!(again.quarantined_modules(), ["hostile"]);
     // After the quarantine it is tried again; failing at once, it goes back for twice as long.
     std::thread::sleep(std::time::Duration::from_millis(350));
     let ev = e.evaluate(msg.as_bytes(), topic);
