@@ -319,6 +319,9 @@ pub fn check_description(d: &ModuleDescription, abi: i64) -> Result<(), String> 
     Ok(())
 }
 
+/// The most samples a module may carry.
+const MAX_SAMPLES: usize = 1_000;
+
 /// Runs every sample the module describes, in an instance of its own, the way a worker would
 /// answer the rule: exact topic rules from the topic, keyed rules from the extractor's keys,
 /// the others by calling the rule. Samples of rules keyed through host data (`via`) need that
@@ -329,6 +332,20 @@ fn check_samples(module: &WasmModule) -> Result<(), LoadError> {
         return Ok(());
     }
     let origin = &module.origin;
+    // Loading runs beside the worker's own work: a module's samples get a bounded share.
+    if d.samples.len() > MAX_SAMPLES {
+        return Err(LoadError::Sample {
+            origin: origin.clone(),
+            index: MAX_SAMPLES + 1,
+            rule: d.samples[MAX_SAMPLES].rule.clone(),
+            reason: format!(
+                "{} samples, over the limit of {MAX_SAMPLES} a module",
+                d.samples.len()
+            ),
+        });
+    }
+    let started = std::time::Instant::now();
+    let budget = module.sandbox.config().samples_budget;
     let mut inst = GuestInstance::new(module).map_err(|source| LoadError::Call {
         origin: origin.clone(),
         source,
@@ -340,6 +357,12 @@ fn check_samples(module: &WasmModule) -> Result<(), LoadError> {
             rule: sample.rule.clone(),
             reason,
         };
+        if started.elapsed() > budget {
+            return Err(fail(format!(
+                "checking the samples took over {} ms: the module is refused",
+                budget.as_millis()
+            )));
+        }
         let call = |source: crate::error::CallError| LoadError::Call {
             origin: origin.clone(),
             source,

@@ -27,6 +27,9 @@ pub struct SandboxConfig {
     pub max_output: usize,
     /// The largest module file accepted.
     pub max_module_bytes: usize,
+    /// The longest a module's own samples may take to check when it is loaded, all together:
+    /// loading runs beside a worker's work.
+    pub samples_budget: Duration,
     /// Where compiled modules are cached; `None` compiles every time.
     pub cache_dir: Option<std::path::PathBuf>,
 }
@@ -41,6 +44,7 @@ impl Default for SandboxConfig {
             max_table_elements: 1 << 16,
             max_output: 4 << 20,
             max_module_bytes: 16 << 20,
+            samples_budget: Duration::from_secs(2),
             cache_dir: crate::cache::default_dir(),
         }
     }

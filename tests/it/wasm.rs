@@ -826,3 +826,70 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
         assert_eq!(ev.meta.summary.as_deref(), Some(expected), "{meta:?}");
     }
 }
+
+/// Loading runs beside a worker's own work: a module with more samples than a module may
+/// carry is refused before any of them runs, and one whose samples take too long is refused
+/// when its budget is spent, each naming the module and the limit.
+#[test]
+fn a_module_whose_samples_cost_too_much_is_refused() {
+    let sb = sandbox();
+    let sample = r#"{"rule":"spin","args":{},"message":{"topic":"a.b","body":{}},"matches":false}"#;
+    let desc = |n: usize| {
+        format!(
+            r#"{{"abi":1,"name":"hostile","version":"0","doc":"","rules":[{{"name":"spin","doc":"","args":[],"topics":[],"key":null}}],"extractors":[],"samples":[{}]}}"#,
+            vec![sample; n].join(",")
+        )
+    };
+    // Its description does not fit below the template's canned answer: put it in memory of
+    // its own (the module is refused before any call).
+    let d = desc(1001);
+    let too_many = wat::parse_str(format!(
+        r#"(module
+  (memory (export "memory") 4)
+  (data (i32.const 1024) "fmn1")
+  (data (i32.const 4096) "{data}")
+  (func (export "fmn_abi_version") (result i32) (i32.const 1))
+  (func (export "fmn_state") (result i32) (i32.const 1024))
+  (func (export "fmn_input") (param i32) (result i32) (i32.const 200000))
+  (func (export "fmn_describe") (result i64) (i64.const {describe}))
+  (func (export "fmn_register") (param i32 i32) (result i64) (i64.const 0))
+  (func (export "fmn_unregister") (param i32) (result i32) (i32.const 0))
+  (func (export "fmn_error") (result i64) (i64.const 0))
+  (func (export "fmn_eval") (param i32) (result i64) (i64.const 0)))"#,
+        data = d.replace('"', "\\\""),
+        describe = (4096i64 << 32) | d.len() as i64,
+    ))
+    .unwrap();
+    let e = WasmModule::from_bytes(&sb, &too_many, "many.wasm")
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        "many.wasm: sample #1001 of rule spin: 1001 samples, over the limit of 1000 a module"
+    );
+    // Each sample counts to a million, well under its 20 ms deadline; 600 of them take far
+    // longer than a budget of 50 ms.
+    let count = "(global.set $i (i32.const 0)) (loop $l (global.set $i (i32.add (global.get $i) (i32.const 1))) \
+                 (br_if $l (i32.lt_u (global.get $i) (i32.const 1000000)))) (i64.const 257698037760021)";
+    let slow = module_wat(&desc(600), count, 1, "(global $i (mut i32) (i32.const 0))");
+    let tight = Sandbox::new(SandboxConfig {
+        samples_budget: std::time::Duration::from_millis(50),
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let e = WasmModule::from_bytes(&tight, &slow, "slow.wasm")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.starts_with("slow.wasm: sample #")
+            && e.ends_with("checking the samples took over 50 ms: the module is refused"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "refused within its budget"
+    );
+}
