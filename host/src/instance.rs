@@ -167,9 +167,14 @@ impl GuestInstance {
         self.request = request;
         res?;
         let f = self.eval.clone();
-        // A larger message takes longer to parse: 1 tick (ms) more per 32 KiB, up to ten
-        // times the deadline (a 1 MiB message gets 32 ms more).
-        let extra = ((message.len() >> 15) as u64).min(self.base_ticks.saturating_mul(9));
+        // A larger message takes longer to parse, and every rule that reads the body (a
+        // regular expression over it) longer to answer: per 32 KiB of message, 1 tick (ms)
+        // more, and 1 more per 16 rules of the call; at most a hundred times the deadline.
+        let units = (message.len() >> 15) as u64;
+        let per_unit = 1 + (handles.len() as u64) / 16;
+        let extra = units
+            .saturating_mul(per_unit)
+            .min(self.base_ticks.saturating_mul(99));
         self.deadline_ticks = self.base_ticks + extra;
         let packed = self.call(&f, len as i32, "evaluating a message");
         self.deadline_ticks = self.base_ticks;

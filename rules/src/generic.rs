@@ -150,16 +150,22 @@ fn package_filter(msg: &Message, args: &PackageArgs) -> bool {
     meta::packages(msg).contains(&args.package)
 }
 
-/// A regular expression, compiled once when the rule is registered.
+/// A regular expression, compiled once when the rule is registered. Its compiled forms are
+/// bounded (1 MiB each), so one user's pattern cannot take a worker's memory.
 #[derive(Debug)]
-pub struct Pattern(regex_lite::Regex);
+pub struct Pattern(regex::Regex);
 
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        regex_lite::Regex::new(&text).map(Pattern).map_err(|e| {
-            serde::de::Error::custom(format!("{text:?} is not a regular expression: {e}"))
-        })
+        regex::RegexBuilder::new(&text)
+            .size_limit(1 << 20)
+            .dfa_size_limit(1 << 20)
+            .build()
+            .map(Pattern)
+            .map_err(|e| {
+                serde::de::Error::custom(format!("{text:?} is not a regular expression: {e}"))
+            })
     }
 }
 

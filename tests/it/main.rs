@@ -7,6 +7,7 @@ mod data;
 mod dead;
 mod digests;
 mod faults;
+mod hostile_users;
 mod irc;
 mod matrix;
 mod metrics;

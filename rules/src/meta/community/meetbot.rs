@@ -135,7 +135,11 @@ impl Family for Meetbot {
 /// The first link in a line, as fedmsg.meta found it: up to the next space or `$` (a link
 /// that ends the line is none).
 fn first_link(line: &str) -> Option<String> {
-    let re = regex_lite::Regex::new(r"(https?://[a-z0-9.:].*?)[ $]").ok()?;
+    // Compiled once, not on every message.
+    static LINK: std::sync::OnceLock<Option<regex_lite::Regex>> = std::sync::OnceLock::new();
+    let re = LINK
+        .get_or_init(|| regex_lite::Regex::new(r"(https?://[a-z0-9.:].*?)[ $]").ok())
+        .as_ref()?;
     Some(re.captures(line)?.get(1)?.as_str().to_owned())
 }
 
