@@ -108,5 +108,5 @@ def compare_and_report(lines, got, fields, group, versions, misses, as_json, unh
         f"{100 * totals[f][0] / totals[f][1]:>8.1f}%" if totals[f][1] else f"{'-':>9}"
         for f in fields))
     if unhandled:
-        print(f"not compared, no definition takes the topic: {', '.join(unhandled)}")
+        print(f"not compared (no definition takes them, or no message of theirs): {', '.join(unhandled)}")
     return 1 if failed else 0

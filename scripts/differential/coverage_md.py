@@ -86,6 +86,11 @@ def main():
     ]
     out += table("fedora-messaging schema classes", schemas, SCHEMA_FIELDS, lambda g: g,
                  notes, lambda g: [g])
+    if schemas.get("unhandled"):
+        out += ["Classes implemented but not measured, for no message of theirs could be made",
+                "(no corpus line, and no valid body from their `body_schema`):", ""]
+        out += [f"- `{c}`: {notes.get(c, {}).get('*', 'no message to compare on')}"
+                for c in schemas["unhandled"]] + [""]
     out += table("fedmsg.meta processors, by processor and topic", fedmsg, FEDMSG_FIELDS,
                  lambda g: g, notes, lambda g: [g, g.split(" ")[-1], g.split(" ")[0]])
     if fedmsg.get("unhandled"):

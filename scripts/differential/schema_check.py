@@ -251,6 +251,7 @@ def main():
     rng = random.Random(1)
     lines = []
     versions = {}
+    unmeasured = []
     for path, cls, dist in classes():
         if args.only and not re.search(args.only, path):
             continue
@@ -260,6 +261,7 @@ def main():
             bodies += [("mutation", m, t) for m in mutations(cls, b, rng, args.mutations)]
         bodies += [("generated", b, None)
                    for b in generated(cls, args.generated, seed=len(lines))]
+        before = len(lines)
         for origin, body, hint in bodies:
             for topic in topics_for(cls, body, rng, seen_topics, hint):
                 expected, msg_id, headers = answers(cls, topic, body)
@@ -267,6 +269,8 @@ def main():
                     lines.append({"source": f"differential {origin} ({dist})",
                                   "schema_class": path, "id": msg_id, "topic": topic,
                                   "headers": headers, "body": body, "expected": expected})
+        if len(lines) == before:
+            unmeasured.append(path)
     with open(args.out, "w") as f:
         for line in lines:
             f.write(json.dumps(line, sort_keys=True) + "\n")
@@ -275,6 +279,7 @@ def main():
     fields = [field for _, field in FIELDS]
     return compare_and_report(lines, got, fields, group=lambda l: l["schema_class"],
                               versions=versions, misses=args.misses, as_json=args.json,
+                              unhandled=unmeasured,
                               floor=floors(args.floor))
 
 
