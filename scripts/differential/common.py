@@ -36,6 +36,18 @@ def stated(field, want):
     return want if isinstance(want, str) and want.strip() else None
 
 
+def leaves(value, path=()):
+    """Every scalar of a JSON value, with the path to it."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from leaves(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from leaves(v, path + (i,))
+    else:
+        yield path, value
+
+
 def agrees(field, want, have):
     """As `fmn rules conformance` scores: sets for keys (an empty set stated is met by no
     answer), texts exactly."""

@@ -17,7 +17,7 @@ import re
 import sys
 from importlib.metadata import version
 
-from common import compare_and_report, floors, run_extractor
+from common import compare_and_report, floors, leaves, run_extractor
 
 CONFIG = {
     "topic_prefix": "org.fedoraproject",
@@ -69,17 +69,6 @@ def processor(meta, envelope):
         return meta.msg2processor(envelope, **CONFIG).__name__
     except Exception:
         return "?"
-
-
-def leaves(value, path=()):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from leaves(v, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from leaves(v, path + (i,))
-    else:
-        yield path, value
 
 
 WORDS = ["zorro", "nethack", "kevin", "rawhide", "x"]

@@ -23,7 +23,7 @@ from importlib.metadata import entry_points, version
 
 import jsonschema
 
-from common import compare_and_report, floors, run_extractor
+from common import compare_and_report, floors, leaves, run_extractor
 
 FIELDS = [
     # (property, field name in the corpus format)
@@ -81,17 +81,6 @@ def valid(cls, body):
         return True
     except Exception:
         return False
-
-
-def leaves(value, path=()):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from leaves(v, path + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from leaves(v, path + (i,))
-    else:
-        yield path, value
 
 
 def set_at(value, path, new):

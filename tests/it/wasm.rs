@@ -474,36 +474,47 @@ fn a_50_mb_file_is_refused_before_it_is_read() {
     );
 }
 
-/// Through a real worker: a module that panics on every message makes no message lost, and the
-/// other module's notifications all go out.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_keeps_serving_beside_a_panicking_module() {
+/// What a worker made of `n` koji builds of ralph's, beside a module (`hostile_bytes`) whose
+/// rule `rule` user a follows (user b follows ralph): its report, the dead letters, and the
+/// email notifications written, with the messages dispatched.
+async fn worker_beside(
+    hostile_bytes: &[u8],
+    rule: &str,
+    n: usize,
+) -> (
+    fmn_host::WorkerReport,
+    Vec<fmn_core::transport::Entry<fmn_core::transport::DeadLetter>>,
+    Vec<fmn_core::transport::Entry<fmn_core::Notification>>,
+    Vec<fmn_core::transport::WorkItem>,
+) {
     use fmn_core::transport::{MemoryTransport, Transport, WorkItem, WorkerInfo};
     use fmn_core::{ChannelKind, Envelope};
 
     let sb = sandbox();
     let modules = vec![
         LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, hostile_bytes, "hostile.wasm").unwrap()),
     ];
     let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
     let prefs = Preferences::from_text(
         "p.toml",
-        r#"
+        &format!(
+            r#"
 [users.a.channels.email]
 addresses = ["a@x"]
-filters = [{ name = "hostile", rules = [{ rule = "hostile::panics" }] }]
+filters = [{{ name = "hostile", rules = [{{ rule = "hostile::{rule}" }}] }}]
 [users.b.channels.email]
 addresses = ["b@x"]
-filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
-"#,
+filters = [{{ name = "ralph", rules = [{{ rule = "fedora::user_filter", args = {{ fasnick = "ralph" }} }}] }}]
+"#
+        ),
         false,
     )
     .unwrap();
     let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
     let t = MemoryTransport::default();
     t.register_worker(&WorkerInfo::local("w")).await.unwrap();
-    let batch: Vec<(String, WorkItem)> = (0..20)
+    let batch: Vec<(String, WorkItem)> = (0..n)
         .map(|i| {
             let bus = format!(
                 r#"{{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k{i}",
@@ -524,23 +535,19 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
     ));
     crate::support::wait_until(
         std::time::Duration::from_secs(60),
-        "20 messages processed",
+        "every message processed",
         async || {
             t.worker_counts()
                 .await
                 .unwrap()
                 .iter()
-                .any(|c| c.processed == 20)
+                .any(|c| c.processed == n as u64)
         },
     )
     .await;
     stop.cancel();
     let report = worker.await.unwrap();
-    assert_eq!(report.processed, 20, "every message acknowledged");
-    // The panic is the rule's, found by calling the module without it: the module answers,
-    // nothing is left unevaluated, and the rule is set aside after failing 5 times in a row.
-    assert_eq!(report.module_failures, 0);
-    assert_eq!(report.dead_lettered, 0);
+    let dead = t.dead_letters(100).await.unwrap();
     let out = t
         .read_notifications(
             ChannelKind::Email,
@@ -550,6 +557,25 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
         )
         .await
         .unwrap();
+    (
+        report,
+        dead,
+        out,
+        batch.into_iter().map(|(_, w)| w).collect(),
+    )
+}
+
+/// Through a real worker: a rule that panics on every message makes no message lost, and the
+/// other module's notifications all go out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_keeps_serving_beside_a_panicking_module() {
+    let (report, dead, out, _) = worker_beside(HOSTILE, "panics", 20).await;
+    assert_eq!(report.processed, 20, "every message acknowledged");
+    // The panic is the rule's, found by calling the module without it: the module answers,
+    // nothing is left unevaluated, and the rule is set aside after failing 5 times in a row.
+    assert_eq!(report.module_failures, 0);
+    assert_eq!(report.dead_lettered, 0);
+    assert!(dead.is_empty());
     assert_eq!(out.len(), 20);
     assert!(out.iter().all(|n| n.item.user == "b"));
 }
@@ -637,68 +663,10 @@ fn wasm_and_native_agree_on_every_corpus_line_and_case() {
 /// users still get their notifications. Nothing is acknowledged without one or the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_a_failed_module_was_needed_for_become_dead_letters() {
-    use fmn_core::transport::{MemoryTransport, Stage, Transport, WorkItem, WorkerInfo};
-    use fmn_core::{ChannelKind, Envelope};
+    use fmn_core::transport::{Stage, WorkItem};
 
-    let sb = sandbox();
-    let modules = vec![
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
-        LoadedModule::wasm(
-            WasmModule::from_bytes(&sb, &hostile("unreachable"), "hostile.wasm").unwrap(),
-        ),
-    ];
-    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
-    let prefs = Preferences::from_text(
-        "p.toml",
-        r#"
-[users.a.channels.email]
-addresses = ["a@x"]
-filters = [{ name = "hostile", rules = [{ rule = "hostile::spin" }] }]
-[users.b.channels.email]
-addresses = ["b@x"]
-filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { fasnick = "ralph" } }] }]
-"#,
-        false,
-    )
-    .unwrap();
-    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let t = MemoryTransport::default();
-    t.register_worker(&WorkerInfo::local("w")).await.unwrap();
-    let batch: Vec<(String, WorkItem)> = (0..8)
-        .map(|i| {
-            let bus = format!(
-                r#"{{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k{i}",
-                     "msg": {{"owner": "ralph", "name": "vim", "version": "9", "release": "{i}", "new": 3, "build_id": {i}}}}}"#
-            );
-            let envelope = Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap();
-            ("w".to_owned(), WorkItem { envelope, origin: format!("test:{i}"), read_at_us: 0 })
-        })
-        .collect();
-    t.dispatch(&batch).await.unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
-    let worker = tokio::spawn(fmn_host::run_worker(
-        t.clone(),
-        snapshot,
-        fmn_host::WorkerOptions::new("w"),
-        stop.clone(),
-    ));
-    crate::support::wait_until(
-        std::time::Duration::from_secs(60),
-        "8 messages processed",
-        async || {
-            t.worker_counts()
-                .await
-                .unwrap()
-                .iter()
-                .any(|c| c.processed == 8)
-        },
-    )
-    .await;
-    stop.cancel();
-    let report = worker.await.unwrap();
+    let (report, dead, out, items) = worker_beside(&hostile("unreachable"), "spin", 8).await;
     assert_eq!((report.processed, report.dead_lettered), (8, 8));
-    let dead = t.dead_letters(100).await.unwrap();
     assert_eq!(dead.len(), 8);
     for (i, d) in dead.iter().enumerate() {
         assert_eq!(d.item.stage, Stage::Worker);
@@ -711,7 +679,7 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
         );
         let item: WorkItem = serde_json::from_str(&d.item.payload).unwrap();
         assert_eq!(
-            item.envelope.id, batch[i].1.envelope.id,
+            item.envelope.id, items[i].envelope.id,
             "the whole message is kept"
         );
     }
@@ -720,15 +688,6 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
         "{}",
         dead[7].item.reason
     );
-    let out = t
-        .read_notifications(
-            ChannelKind::Email,
-            "s",
-            100,
-            std::time::Duration::from_millis(50),
-        )
-        .await
-        .unwrap();
     assert_eq!(out.len(), 8);
     assert!(out.iter().all(|n| n.item.user == "b"));
 }

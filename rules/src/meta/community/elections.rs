@@ -2,9 +2,9 @@
 
 use fmn_rules_sdk::{Keys, Message};
 
-use super::meetbot::truthy;
 use crate::meta::Family;
 use crate::meta::py;
+use crate::meta::py::truthy;
 
 pub struct Elections;
 

@@ -198,17 +198,7 @@ fn fedmsg_subtitle(msg: &Message) -> Option<String> {
     })
 }
 
-/// Python's truth of a JSON value.
-pub(super) fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-    }
-}
+use crate::meta::py::truthy;
 
 // ---- karma cookies (IRC, then Matrix's maubot) -----------------------------------------
 

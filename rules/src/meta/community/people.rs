@@ -5,10 +5,10 @@ use fmn_rules_sdk::people::person;
 use fmn_rules_sdk::{Keys, Message};
 use serde_json::Value;
 
-use super::meetbot::truthy;
 use super::names;
 use crate::meta::Family;
 use crate::meta::py;
+use crate::meta::py::truthy;
 
 pub struct Nuancier;
 pub struct Planet;
