@@ -239,6 +239,28 @@ impl Evaluator {
         self.quarantined().into_iter().map(|(m, _)| m).collect()
     }
 
+    /// The guest rules set aside now, as `module: rule ARGS (users)`: what `fmn status` shows
+    /// beside the quarantined modules.
+    pub fn set_aside_rules(&self) -> Vec<String> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        for (m, rules) in self.rule_health.iter().enumerate() {
+            for (r, h) in rules.iter().enumerate() {
+                if h.quarantined_until.is_some_and(|u| u > now) {
+                    let e = self.rule_error(m, r, String::new());
+                    out.push(format!(
+                        "{}: rule {} {} (users {})",
+                        e.module,
+                        e.rule,
+                        e.args,
+                        e.users.join(", ")
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Records the outcome of a call to module `m`; returns the quarantine it starts, if any.
     fn record(&mut self, m: usize, ok: bool) -> Option<Duration> {
         let policy = self.policy;

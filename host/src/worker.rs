@@ -401,8 +401,9 @@ pub async fn run_worker<T: Transport>(
                 .inc_by(dead.len() as u64);
         }
         publish_quarantine(&evaluator);
-        let quarantined =
-            serde_json::to_string(&evaluator.quarantined_modules()).unwrap_or_default();
+        let mut quarantined = evaluator.quarantined_modules();
+        quarantined.extend(evaluator.set_aside_rules());
+        let quarantined = serde_json::to_string(&quarantined).unwrap_or_default();
         report_quarantine(&transport, &opts.id, quarantined, &mut quarantine_reported).await;
         let mut attempt = 0;
         loop {

@@ -36,8 +36,8 @@ struct WorkerStatus {
     notifications: u64,
     /// Percent of all messages dispatched.
     share: f64,
-    /// Rule modules this worker holds in quarantine: it dead-letters the messages they were
-    /// needed for, to replay.
+    /// Rule modules this worker holds in quarantine (it dead-letters the messages they were
+    /// needed for, to replay), and rules it sets aside (their users' filters with them fail).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     quarantined: Vec<String>,
 }
@@ -135,7 +135,7 @@ fn print(s: &Status) {
         .filter(|w| w.live && !w.quarantined.is_empty())
     {
         println!(
-            "  {} holds in quarantine: {} (messages they were needed for are dead-lettered, to replay)",
+            "  {} holds in quarantine or sets aside: {} (messages a module was needed for are dead-lettered, to replay; a rule set aside fails its users' filters)",
             w.id,
             w.quarantined.join(", ")
         );

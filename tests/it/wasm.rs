@@ -744,6 +744,14 @@ filters = [{ name = "same module", rules = [{ rule = "hostile::ok" }] }]
         "{}",
         err.error
     );
+    // Failing five messages in a row, it is set aside, and said so with whose it is.
+    for _ in 0..4 {
+        e.evaluate(
+            koji().as_bytes(),
+            "org.fedoraproject.prod.buildsys.build.state.change",
+        );
+    }
+    assert_eq!(e.set_aside_rules(), ["hostile: rule spins {} (users a)"]);
 }
 
 /// Only the configured module speaks for a notification's metadata: a module loaded first,
