@@ -154,6 +154,9 @@ pub struct Evaluator {
     health: Vec<Health>,
     /// By module, by guest rule of the plan: rules set aside apart from their module.
     rule_health: Vec<Vec<Health>>,
+    /// By module: whether a rule of it has ever been set aside in this evaluator, so that
+    /// the others need not look.
+    rules_aside: Vec<bool>,
     ruleset: Arc<RuleSet>,
     plan: Arc<Plan>,
     relations: Arc<Relations>,
@@ -181,6 +184,7 @@ impl Evaluator {
                 .iter()
                 .map(|m| vec![Health::default(); m.guest_rules.len()])
                 .collect(),
+            rules_aside: vec![false; modules],
             live: (0..modules).map(|_| None).collect(),
             topic_rules: vec![HashMap::new(); modules],
             guest: plan
@@ -347,8 +351,9 @@ impl Evaluator {
         message: &[u8],
         rules: &[u32],
     ) -> Result<Answer, CallError> {
-        let extractors = self.plan.modules[m].extractors.clone();
-        let first = self.call_rules(m, message, rules, &extractors);
+        let plan = self.plan.clone();
+        let extractors = &plan.modules[m].extractors;
+        let first = self.call_rules(m, message, rules, extractors);
         match first {
             Ok(o) if o.message_error.is_none() => {
                 let outcomes = (0..rules.len())
@@ -369,7 +374,7 @@ impl Evaluator {
             Err(_) => {}
         }
         // Does the module fail on this message whatever the rules?
-        let base = match self.call_rules(m, message, &[], &extractors) {
+        let base = match self.call_rules(m, message, &[], extractors) {
             Ok(o) if o.message_error.is_none() => o,
             Ok(o) => return Err(self.parse_failure(m, o.message_error.unwrap_or_default())),
             Err(e) => return Err(e),
@@ -437,6 +442,7 @@ impl Evaluator {
         out.rule_errors.push(self.rule_error(m, r, error));
         let policy = self.policy;
         if let Some(length) = penalise(&mut self.rule_health[m][r], policy) {
+            self.rules_aside[m] = true;
             let e = self.rule_error(m, r, String::new());
             out.newly_quarantined
                 .push((format!("{}: rule {} {}", e.module, e.rule, e.args), length));
@@ -505,11 +511,17 @@ impl Evaluator {
                 }
                 continue;
             }
-            let rules: Vec<u32> = rules
-                .iter()
-                .copied()
-                .filter(|&r| !self.rule_set_aside(m, r as usize))
-                .collect();
+            // Only a module with rules set aside pays for leaving them out.
+            let rules: std::borrow::Cow<'_, [u32]> = if self.rules_aside[m] {
+                let kept: Vec<u32> = rules
+                    .iter()
+                    .copied()
+                    .filter(|&r| !self.rule_set_aside(m, r as usize))
+                    .collect();
+                std::borrow::Cow::Owned(kept)
+            } else {
+                std::borrow::Cow::Borrowed(rules.as_slice())
+            };
             let answer = self.call_module(m, message, &rules);
             let ok = answer.is_ok();
             if let Some(length) = self.record(m, ok) {
@@ -520,13 +532,13 @@ impl Evaluator {
                 Ok(a) => a,
                 Err(e) => {
                     out.failures.push(e);
-                    for &r in &rules {
+                    for &r in rules.iter() {
                         self.guest[m][r as usize] = Verdict::Failed;
                     }
                     continue;
                 }
             };
-            for (outcome, &r) in outcomes.into_iter().zip(&rules) {
+            for (outcome, &r) in outcomes.into_iter().zip(rules.iter()) {
                 self.guest[m][r as usize] = self.verdict(m, r as usize, outcome, &mut out);
             }
             for (i, x) in extracted.into_iter().enumerate() {
