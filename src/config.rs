@@ -289,6 +289,22 @@ pub struct WorkerSection {
     /// milliseconds (a publication also wakes the workers at once); 0 turns hot reload off.
     #[serde(default = "default_reload_ms")]
     pub reload_ms: u64,
+    /// How many times a message whose evaluation could not be completed (a module failed on
+    /// it as a whole, or was in quarantine) is evaluated again before it becomes a dead letter.
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+    /// The wait before the first of those retries, in seconds; each next one waits four times
+    /// longer, up to 30 minutes.
+    #[serde(default = "default_retry_first_s")]
+    pub retry_first_s: u64,
+}
+
+fn default_retries() -> u32 {
+    fmn_host::RetryPolicy::default().retries
+}
+
+fn default_retry_first_s() -> u64 {
+    fmn_host::RetryPolicy::default().first.as_secs()
 }
 
 impl WorkerSection {
@@ -320,6 +336,8 @@ impl Default for WorkerSection {
             memory_mb: default_memory_mb(),
             cache_dir: None,
             reload_ms: default_reload_ms(),
+            retries: default_retries(),
+            retry_first_s: default_retry_first_s(),
         }
     }
 }
@@ -379,8 +397,14 @@ impl ConsumerSection {
 impl WorkerSection {
     /// The options of worker `id` as this section sets them.
     pub fn options(&self, id: String) -> fmn_host::WorkerOptions {
+        let retry = fmn_host::RetryPolicy {
+            retries: self.retries,
+            first: Duration::from_secs(self.retry_first_s),
+            ..fmn_host::RetryPolicy::default()
+        };
         fmn_host::WorkerOptions {
             batch: self.batch,
+            retry,
             ..fmn_host::WorkerOptions::new(id)
         }
     }

@@ -156,9 +156,8 @@ pub async fn consume<T: Transport, S: Source>(
                 Ok(envelope) => {
                     changes.extend(fmn_core::data_feed::changes(&envelope));
                     items.push(WorkItem {
-                        envelope,
-                        origin: raw.origin.clone(),
                         read_at_us,
+                        ..WorkItem::new(envelope, raw.origin.clone())
                     })
                 }
                 Err(e) => {

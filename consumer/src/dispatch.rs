@@ -180,11 +180,10 @@ mod tests {
 
     fn item(i: usize) -> WorkItem {
         let line = format!(r#"{{"topic": "t", "id": "m{i}", "body": {{}}}}"#);
-        WorkItem {
-            envelope: fmn_core::Envelope::from_bus_json(line.as_bytes(), 1 << 20).unwrap(),
-            origin: "test".into(),
-            read_at_us: 0,
-        }
+        WorkItem::new(
+            fmn_core::Envelope::from_bus_json(line.as_bytes(), 1 << 20).unwrap(),
+            "test",
+        )
     }
 
     #[tokio::test]

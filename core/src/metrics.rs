@@ -38,7 +38,8 @@ pub struct Metrics {
     pub notifications: Family<Label, Counter>,
     /// Rule module calls that failed (trap, timeout, bad output), by module.
     pub module_failures: Family<Label, Counter>,
-    /// Messages a module failure left not wholly evaluated: kept as dead letters to replay.
+    /// Evaluations a module failure left incomplete: each message is evaluated again later,
+    /// then kept as a dead letter to replay.
     pub messages_unevaluated: Counter,
     /// 1 while a module is quarantined in a worker of this process, else 0, by module.
     pub module_quarantined: Family<Label, Gauge>,

@@ -9,6 +9,7 @@
 //! - [`plan`]: preferences compiled against the modules, with the key index.
 //! - [`eval`]: one message against a plan.
 //! - [`reload`]: new module versions, from files or Redis, swapped in between batches.
+//! - [`retry`]: backoff, and when a message not wholly evaluated is evaluated again.
 //! - [`worker`]: the loop that reads messages and writes notifications.
 
 pub mod backend;
@@ -21,6 +22,7 @@ pub mod isolate;
 pub mod module;
 pub mod plan;
 pub mod reload;
+pub mod retry;
 pub mod ruleset;
 pub mod sandbox;
 pub mod worker;
@@ -31,6 +33,7 @@ pub use eval::{Evaluation, Evaluator, Match, QuarantinePolicy};
 pub use module::WasmModule;
 pub use plan::Plan;
 pub use reload::{ModuleVersion, PrefsGate, Refusal, Reloader, RulesReport, Sources};
+pub use retry::RetryPolicy;
 pub use ruleset::RuleSet;
 pub use sandbox::{Sandbox, SandboxConfig};
 pub use worker::{LatencyLog, SharedSnapshot, Snapshot, WorkerOptions, WorkerReport, run_worker};

@@ -8,12 +8,13 @@ use arc_swap::ArcSwap;
 use fmn_core::Relations;
 use fmn_core::metrics::label;
 use fmn_core::notification::{Notification, delivery_id};
-use fmn_core::transport::{DeadLetter, Entry, Stage, Transport, WorkItem, WorkerInfo};
+use fmn_core::transport::{DeadLetter, Entry, EntryId, Stage, Transport, WorkItem, WorkerInfo};
 use tokio_util::sync::CancellationToken;
 
 use crate::eval::{Evaluation, Evaluator};
 use crate::plan::Plan;
 use crate::reload::PrefsGate;
+use crate::retry::{Later, RetryPolicy, until_ok};
 use crate::ruleset::RuleSet;
 
 /// The rules and preferences a worker evaluates with; replaced as a whole, between batches.
@@ -69,6 +70,10 @@ pub struct WorkerOptions {
     /// With preferences kept in Redis: evaluate each batch with preferences at least as new as
     /// Redis' version once the batch was read.
     pub prefs_gate: Option<PrefsGate>,
+    /// When a message whose evaluation could not be completed is evaluated again.
+    pub retry: RetryPolicy,
+    /// How often the worker queues the messages whose retry is due.
+    pub promote_every: Duration,
 }
 
 /// Every message's latency, in microseconds, as workers finish them.
@@ -103,6 +108,8 @@ impl WorkerOptions {
             heartbeat: Duration::from_secs(2),
             latencies: None,
             prefs_gate: None,
+            retry: RetryPolicy::default(),
+            promote_every: Duration::from_secs(1),
         }
     }
 }
@@ -116,7 +123,10 @@ pub struct WorkerReport {
     pub notifications: u64,
     /// Module calls that failed (each logged).
     pub module_failures: u64,
-    /// Messages a module failure left not wholly evaluated, kept as dead letters.
+    /// Messages a module failure left not wholly evaluated, kept to be evaluated again later.
+    pub retried: u64,
+    /// Messages a module failure left not wholly evaluated after their retries, kept as dead
+    /// letters.
     pub dead_lettered: u64,
 }
 
@@ -253,197 +263,331 @@ async fn report_generation<T: Transport>(transport: &T, worker: &str, generation
     }
 }
 
-pub(crate) async fn backoff(attempt: &mut u32, cancel: &CancellationToken) -> bool {
-    let ms = 50u64.saturating_mul(1 << (*attempt).min(7)).min(5_000);
-    *attempt += 1;
-    tokio::select! {
-        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
-        _ = cancel.cancelled() => false,
-    }
-}
+pub(crate) use crate::retry::backoff;
 
 /// Runs a worker until `cancel` fires: registers, heartbeats, evaluates, acknowledges.
 /// Transport failures are retried with backoff; a message is acknowledged only once its
-/// notifications are written, and nothing is acknowledged after cancellation.
+/// notifications are written (and, if its evaluation could not be completed, once it is kept
+/// for a retry or as a dead letter), and nothing is acknowledged after cancellation.
 pub async fn run_worker<T: Transport>(
     transport: T,
     rules: SharedSnapshot,
     opts: WorkerOptions,
     cancel: CancellationToken,
 ) -> WorkerReport {
-    let mut report = WorkerReport::default();
     let info = WorkerInfo::local(opts.id.clone());
-    let mut attempt = 0;
-    loop {
-        match transport.register_worker(&info).await {
-            Ok(()) => break,
-            Err(e) => {
-                tracing::warn!(worker = %opts.id, "cannot register: {e}; retrying");
-                if !backoff(&mut attempt, &cancel).await {
-                    return report;
+    let registered = until_ok("registering the worker", &cancel, || {
+        transport.register_worker(&info)
+    })
+    .await;
+    if !registered {
+        return WorkerReport::default();
+    }
+    tracing::info!(worker = %opts.id, "worker registered");
+    let beat = cancel.child_token();
+    let heartbeat = spawn_heartbeat(
+        transport.clone(),
+        opts.id.clone(),
+        opts.heartbeat,
+        beat.clone(),
+    );
+    let mut serve = Serve::new(transport.clone(), rules, opts, cancel).await;
+    while serve.step().await {}
+    let report = serve.report;
+    beat.cancel();
+    let _ = heartbeat.await;
+    if let Err(e) = transport.deregister_worker(&serve.opts.id).await {
+        tracing::warn!(worker = %serve.opts.id, "cannot deregister: {e}");
+    }
+    tracing::info!(worker = %serve.opts.id, processed = report.processed, notifications = report.notifications, "worker stopped");
+    report
+}
+
+/// Says every `every` that worker `id` is alive, until `stop` fires.
+fn spawn_heartbeat<T: Transport>(
+    t: T,
+    id: String,
+    every: Duration,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.cancelled() => return,
+            }
+            if let Err(e) = t.heartbeat(&id).await {
+                tracing::warn!(worker = %id, "heartbeat failed: {e}");
+            }
+        }
+    })
+}
+
+/// What one batch comes to: the notifications to write, the messages to evaluate again
+/// later and those kept as dead letters.
+#[derive(Default)]
+struct Outcome {
+    notifications: Vec<Notification>,
+    retries: Vec<(WorkItem, Duration)>,
+    dead: Vec<DeadLetter>,
+}
+
+/// The worker loop's state between batches.
+struct Serve<T> {
+    transport: T,
+    rules: SharedSnapshot,
+    opts: WorkerOptions,
+    cancel: CancellationToken,
+    snapshot: Arc<Snapshot>,
+    evaluator: Evaluator,
+    quarantine_reported: String,
+    /// When due retries were last moved to the shared queue.
+    promoted: Option<std::time::Instant>,
+    report: WorkerReport,
+}
+
+impl<T: Transport> Serve<T> {
+    async fn new(
+        transport: T,
+        rules: SharedSnapshot,
+        opts: WorkerOptions,
+        cancel: CancellationToken,
+    ) -> Self {
+        let snapshot = rules.load_full();
+        let evaluator = snapshot.evaluator();
+        report_generation(&transport, &opts.id, snapshot.ruleset.generation).await;
+        Serve {
+            transport,
+            rules,
+            opts,
+            cancel,
+            snapshot,
+            evaluator,
+            quarantine_reported: String::from("[]"),
+            promoted: None,
+            report: WorkerReport::default(),
+        }
+    }
+
+    /// Reads and handles one batch (or finds none); false once the worker must stop.
+    async fn step(&mut self) -> bool {
+        if self.cancel.is_cancelled() {
+            return false;
+        }
+        self.promote_due_retries().await;
+        let Some(entries) = self.read().await else {
+            return false;
+        };
+        // Every message of this batch was dispatched before the read: preferences changed
+        // before it was dispatched have a version at most Redis' now, which the gate waits for.
+        if let (Some(gate), false) = (&self.opts.prefs_gate, entries.is_empty())
+            && !gate.wait_current(&self.rules, &self.cancel).await
+        {
+            return false;
+        }
+        self.take_new_snapshot().await;
+        if entries.is_empty() {
+            return true;
+        }
+        let outcome = self.evaluate_batch(&entries);
+        self.finish(&entries, outcome).await
+    }
+
+    /// The next batch, empty when none came in time; `None` when cancelled.
+    async fn read(&mut self) -> Option<Vec<Entry<WorkItem>>> {
+        let mut attempt = 0;
+        loop {
+            let r = tokio::select! {
+                r = self.transport.read_work(&self.opts.id, self.opts.batch, self.opts.block) => r,
+                _ = self.cancel.cancelled() => return None,
+            };
+            match r {
+                Ok(e) => return Some(e),
+                Err(e) => {
+                    tracing::warn!(worker = %self.opts.id, "reading work failed: {e}; retrying");
+                    if !backoff(&mut attempt, &self.cancel).await {
+                        return None;
+                    }
                 }
             }
         }
     }
-    tracing::info!(worker = %opts.id, "worker registered");
 
-    let beat = cancel.child_token();
-    let heartbeat = {
-        let (t, id, every, stop) = (
-            transport.clone(),
-            opts.id.clone(),
-            opts.heartbeat,
-            beat.clone(),
-        );
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(every) => {}
-                    _ = stop.cancelled() => return,
-                }
-                if let Err(e) = t.heartbeat(&id).await {
-                    tracing::warn!(worker = %id, "heartbeat failed: {e}");
-                }
-            }
-        })
-    };
-
-    let mut snapshot = rules.load_full();
-    let mut evaluator = snapshot.evaluator();
-    let mut quarantine_reported = String::from("[]");
-    report_generation(&transport, &opts.id, snapshot.ruleset.generation).await;
-    let mut attempt = 0;
-    'serve: while !cancel.is_cancelled() {
-        let entries: Vec<Entry<WorkItem>> = tokio::select! {
-            r = transport.read_work(&opts.id, opts.batch, opts.block) => match r {
-                Ok(e) => { attempt = 0; e }
-                Err(e) => {
-                    tracing::warn!(worker = %opts.id, "reading work failed: {e}; retrying");
-                    if !backoff(&mut attempt, &cancel).await { break 'serve; }
-                    continue;
-                }
-            },
-            _ = cancel.cancelled() => break,
-        };
-        // Every message of this batch was dispatched before the read: preferences changed
-        // before it was dispatched have a version at most Redis' now, which the gate waits for.
-        if let (Some(gate), false) = (&opts.prefs_gate, entries.is_empty())
-            && !gate.wait_current(&rules, &cancel).await
+    /// Queues the messages whose retry is due, at most once per `promote_every`: every worker
+    /// does, so retries go on while any worker lives. A failure only delays them.
+    async fn promote_due_retries(&mut self) {
+        if self
+            .promoted
+            .is_some_and(|t| t.elapsed() < self.opts.promote_every)
         {
-            break 'serve;
+            return;
         }
-        // A new rule set or new preferences take effect between batches, never within one;
-        // an idle worker takes it too, so that the status it reports is current.
-        let current = rules.load();
-        if !Arc::ptr_eq(&current, &snapshot) {
-            snapshot = rules.load_full();
-            let before = std::mem::replace(&mut evaluator, snapshot.evaluator());
-            evaluator.keep_quarantines_of(&before);
-            report_generation(&transport, &opts.id, snapshot.ruleset.generation).await;
+        self.promoted = Some(std::time::Instant::now());
+        match self.transport.promote_work().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(worker = %self.opts.id, "{n} messages queued again for their retry")
+            }
+            Err(e) => {
+                tracing::warn!(worker = %self.opts.id, "cannot queue the messages due for a retry: {e}")
+            }
         }
-        if entries.is_empty() {
-            continue;
+    }
+
+    /// A new rule set or new preferences take effect between batches, never within one; an
+    /// idle worker takes them too, so that the status it reports is current.
+    async fn take_new_snapshot(&mut self) {
+        let current = self.rules.load();
+        if Arc::ptr_eq(&current, &self.snapshot) {
+            return;
         }
-        let generation = snapshot.ruleset.generation;
-        let mut out = Vec::new();
-        let mut dead = Vec::new();
-        let mut ids = Vec::with_capacity(entries.len());
+        self.snapshot = self.rules.load_full();
+        let before = std::mem::replace(&mut self.evaluator, self.snapshot.evaluator());
+        self.evaluator.keep_quarantines_of(&before);
+        report_generation(
+            &self.transport,
+            &self.opts.id,
+            self.snapshot.ruleset.generation,
+        )
+        .await;
+    }
+
+    /// Evaluates every message of the batch. What an evaluation could decide goes out now; a
+    /// message it could not wholly decide is also kept whole, to be evaluated again later (the
+    /// notifications sent now are not sent twice: deliveries are remembered by id).
+    fn evaluate_batch(&mut self, entries: &[Entry<WorkItem>]) -> Outcome {
         let metrics = fmn_core::metrics::metrics();
-        for e in &entries {
+        let mut outcome = Outcome::default();
+        for e in entries {
             let started = std::time::Instant::now();
-            let ev = evaluate(&mut evaluator, &e.item);
+            let ev = evaluate(&mut self.evaluator, &e.item);
             metrics
                 .eval_seconds
                 .observe(started.elapsed().as_secs_f64());
-            report.module_failures += ev.failures.len() as u64;
+            self.report.module_failures += ev.failures.len() as u64;
             for f in &ev.failures {
                 metrics
                     .module_failures
                     .get_or_create(&label("module", f.module.as_str()))
                     .inc();
             }
-            // What the evaluation could decide goes out now; a message it could not wholly
-            // decide is kept whole as a dead letter, to be replayed (the notifications sent
-            // now are not sent twice: deliveries are remembered by id).
             if let Some(why) = unevaluated(&ev) {
-                tracing::error!(message_id = %e.item.envelope.id, origin = %e.item.origin, "message not wholly evaluated, dead-lettered for replay: {why}");
                 metrics.messages_unevaluated.inc();
-                dead.push(DeadLetter::work(&e.item.origin, why, &e.item));
+                self.keep_unevaluated(&e.item, why, &mut outcome);
             }
-            out.extend(notifications(
-                &snapshot.plan,
+            outcome.notifications.extend(notifications(
+                &self.snapshot.plan,
                 &ev,
                 &e.item,
-                &opts.id,
-                generation,
+                &self.opts.id,
+                self.snapshot.ruleset.generation,
             ));
-            ids.push(e.id.clone());
         }
-        // The dead letters are kept before the messages are acknowledged: a message is
-        // acknowledged with its notifications, its dead letter, or both.
-        let mut attempt = 0;
-        while !dead.is_empty() {
-            match transport.dead_letter(&dead).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(worker = %opts.id, "keeping dead letters failed: {e}; retrying");
-                    if !backoff(&mut attempt, &cancel).await {
-                        break 'serve;
-                    }
-                }
+        outcome
+    }
+
+    /// Schedules a message not wholly evaluated for a retry, or keeps it as a dead letter
+    /// once its retries are spent.
+    fn keep_unevaluated(&mut self, item: &WorkItem, why: String, outcome: &mut Outcome) {
+        let (id, origin) = (&item.envelope.id, &item.origin);
+        match self.opts.retry.after_failure(item, why.clone()) {
+            Later::Retry(again, delay) => {
+                tracing::warn!(message_id = %id, %origin, attempt = again.failed_attempts(), "message not wholly evaluated, evaluated again in {} s: {why}", delay.as_secs());
+                self.report.retried += 1;
+                outcome.retries.push((again, delay));
+            }
+            Later::Dead(letter) => {
+                tracing::error!(message_id = %id, %origin, "message not wholly evaluated after its retries, dead-lettered for replay: {why}");
+                outcome.dead.push(letter);
             }
         }
-        report.dead_lettered += dead.len() as u64;
-        if !dead.is_empty() {
-            metrics
+    }
+
+    /// Keeps the batch's retries and dead letters, then writes its notifications and
+    /// acknowledges it: a message is acknowledged with its notifications, its retry or dead
+    /// letter, or both. False when cancelled before the batch was acknowledged.
+    async fn finish(&mut self, entries: &[Entry<WorkItem>], outcome: Outcome) -> bool {
+        let Outcome {
+            notifications: out,
+            retries,
+            dead,
+        } = outcome;
+        let (t, cancel) = (&self.transport, &self.cancel);
+        if !retries.is_empty()
+            && !until_ok("keeping messages for a retry", cancel, || {
+                t.retry_work(&retries)
+            })
+            .await
+        {
+            return false;
+        }
+        if !dead.is_empty()
+            && !until_ok("keeping dead letters", cancel, || t.dead_letter(&dead)).await
+        {
+            return false;
+        }
+        self.count_dead(dead.len());
+        self.report_quarantine().await;
+        let ids: Vec<EntryId> = entries.iter().map(|e| e.id.clone()).collect();
+        // Not acknowledged while this fails: after a restart these messages are read again.
+        let (t, id) = (&self.transport, &self.opts.id);
+        if !until_ok("writing notifications", &self.cancel, || {
+            t.complete_work(id, &ids, &out)
+        })
+        .await
+        {
+            return false;
+        }
+        self.count_done(entries, &out);
+        true
+    }
+
+    fn count_dead(&mut self, n: usize) {
+        self.report.dead_lettered += n as u64;
+        if n > 0 {
+            fmn_core::metrics::metrics()
                 .dead_letters
                 .get_or_create(&label("stage", Stage::Worker.as_str()))
-                .inc_by(dead.len() as u64);
+                .inc_by(n as u64);
         }
-        publish_quarantine(&evaluator);
-        let mut quarantined = evaluator.quarantined_modules();
-        quarantined.extend(evaluator.set_aside_rules());
-        let quarantined = serde_json::to_string(&quarantined).unwrap_or_default();
-        report_quarantine(&transport, &opts.id, quarantined, &mut quarantine_reported).await;
-        let mut attempt = 0;
-        loop {
-            match transport.complete_work(&opts.id, &ids, &out).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::warn!(worker = %opts.id, "writing notifications failed: {e}; retrying");
-                    // Not acknowledged: after a restart these messages are read again.
-                    if !backoff(&mut attempt, &cancel).await {
-                        break 'serve;
-                    }
-                }
-            }
-        }
-        report.processed += ids.len() as u64;
-        report.notifications += out.len() as u64;
-        metrics.messages_processed.inc_by(ids.len() as u64);
-        for n in &out {
+    }
+
+    /// Publishes the modules and rules in quarantine, as metrics and in the registry.
+    async fn report_quarantine(&mut self) {
+        publish_quarantine(&self.evaluator);
+        let mut quarantined = self.evaluator.quarantined_modules();
+        quarantined.extend(self.evaluator.set_aside_rules());
+        let json = serde_json::to_string(&quarantined).unwrap_or_default();
+        report_quarantine(
+            &self.transport,
+            &self.opts.id,
+            json,
+            &mut self.quarantine_reported,
+        )
+        .await;
+    }
+
+    fn count_done(&mut self, entries: &[Entry<WorkItem>], out: &[Notification]) {
+        let metrics = fmn_core::metrics::metrics();
+        self.report.processed += entries.len() as u64;
+        self.report.notifications += out.len() as u64;
+        metrics.messages_processed.inc_by(entries.len() as u64);
+        for n in out {
             metrics
                 .notifications
                 .get_or_create(&label("channel", n.channel.as_str()))
                 .inc();
         }
-        for e in &entries {
+        for e in entries {
             let latency = fmn_core::metrics::since_us(e.item.read_at_us);
             if e.item.read_at_us != 0 {
                 metrics
                     .message_latency_seconds
                     .observe(latency.as_secs_f64());
             }
-            if let Some(log) = &opts.latencies {
+            if let Some(log) = &self.opts.latencies {
                 log.record(latency);
             }
         }
     }
-    beat.cancel();
-    let _ = heartbeat.await;
-    if let Err(e) = transport.deregister_worker(&opts.id).await {
-        tracing::warn!(worker = %opts.id, "cannot deregister: {e}");
-    }
-    tracing::info!(worker = %opts.id, processed = report.processed, notifications = report.notifications, "worker stopped");
-    report
 }

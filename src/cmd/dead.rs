@@ -214,7 +214,14 @@ async fn replay(
     }
     let queued = if d.stage == Stage::Worker {
         match serde_json::from_str::<fmn_core::transport::WorkItem>(&d.payload) {
-            Ok(item) => redis.requeue_dead_work(&e.id, &item).await?,
+            // A replay is the operator's new start: the message gets every retry again.
+            Ok(item) => {
+                let item = fmn_core::transport::WorkItem {
+                    failed: None,
+                    ..item
+                };
+                redis.requeue_dead_work(&e.id, &item).await?
+            }
             Err(err) => return Ok(Err(format!("its payload is not a message: {err}"))),
         }
     } else {

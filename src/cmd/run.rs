@@ -1,11 +1,11 @@
 //! `fmn run`: the whole pipeline in one process.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fmn_consumer::consume;
 use fmn_core::ChannelKind;
 use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
@@ -51,6 +51,13 @@ pub struct RunSummary {
     messages_in: u64,
     dispatched: u64,
     dead_lettered: u64,
+    /// Messages workers could not wholly evaluate, kept as dead letters (`fmn dead list`):
+    /// after their retries, or still waiting for one when the run ended.
+    unevaluated: u64,
+    /// Where the in-memory bus' dead letters were written, if it had any (with Redis they stay
+    /// there, for `fmn dead`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dead_file: Option<PathBuf>,
     seconds: f64,
     workers: Vec<WorkerCounts>,
     notifications: Vec<ChannelSummary>,
@@ -119,6 +126,15 @@ fn print_summary(s: &RunSummary) {
         "fmn run: {} messages in {:.2} s ({rate:.0} msg/s): {} dispatched, {} dead-lettered",
         s.messages_in, s.seconds, s.dispatched, s.dead_lettered
     );
+    if let Some(path) = &s.dead_file {
+        println!("  dead letters written to {}", path.display());
+    }
+    if s.unevaluated > 0 {
+        println!(
+            "  {} messages not wholly evaluated (a rule module failed on them): kept as dead letters",
+            s.unevaluated
+        );
+    }
     let total: u64 = s.workers.iter().map(|w| w.received).sum();
     println!(
         "  {:<28} {:>9} {:>9} {:>13} {:>7}",
@@ -144,6 +160,24 @@ fn print_summary(s: &RunSummary) {
             c.destination
         );
     }
+}
+
+/// Writes every dead letter of `transport` to `out/dead-letters.jsonl`, one JSON object a
+/// line: the in-memory bus ends with the run, and what could not go on must outlive it.
+async fn keep_dead_letters<T: Transport>(transport: &T, out: &Path) -> Result<Option<PathBuf>> {
+    let dead = transport.dead_letters(usize::MAX).await?;
+    if dead.is_empty() {
+        return Ok(None);
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let path = out.join("dead-letters.jsonl");
+    let mut text = String::new();
+    for d in &dead {
+        text.push_str(&serde_json::to_string(&d.item)?);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(Some(path))
 }
 
 async fn pipeline<T: Transport>(
@@ -216,9 +250,15 @@ async fn pipeline<T: Transport>(
     }
     let seconds = started.elapsed().as_secs_f64();
     stop_workers.cancel();
+    let mut unevaluated = 0;
     for w in workers {
-        w.await?;
+        unevaluated += w.await?.dead_lettered;
     }
+    // A message waiting for a retry would be lost with the in-memory bus, and wait for a
+    // worker that may never come with Redis: the run keeps it as a dead letter to replay.
+    unevaluated += transport
+        .dead_letter_work_retries(usize::MAX, "waiting for a retry when fmn run ended")
+        .await? as u64;
     stop_senders.cancel();
     let mut notifications = Vec::new();
     for (channel, destination, handle) in senders {
@@ -232,10 +272,16 @@ async fn pipeline<T: Transport>(
             dead_lettered: r.dead_lettered,
         });
     }
+    let dead_file = match args.redis {
+        Some(_) => None,
+        None => keep_dead_letters(&transport, &args.out).await?,
+    };
     Ok(RunSummary {
         messages_in: report.read,
         dispatched: report.dispatched,
         dead_lettered: report.dead_lettered,
+        unevaluated,
+        dead_file,
         seconds,
         workers: transport
             .worker_counts()

@@ -55,6 +55,8 @@ struct Status {
     backlog: u64,
     max_backlog: u64,
     dead_letters: u64,
+    /// Messages a module failed on as a whole, waiting to be evaluated again.
+    work_retries: u64,
 }
 
 /// Runs `fmn status`.
@@ -99,6 +101,7 @@ pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
         workers,
         queues: t.queue_depths().await?,
         dead_letters: t.dead_letter_count().await?,
+        work_retries: t.work_retries_waiting().await?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -135,7 +138,7 @@ fn print(s: &Status) {
         .filter(|w| w.live && !w.quarantined.is_empty())
     {
         println!(
-            "  {} holds in quarantine or sets aside: {} (messages a module was needed for are dead-lettered, to replay; a rule set aside fails its users' filters)",
+            "  {} holds in quarantine or sets aside: {} (messages a module was needed for are evaluated again later, then dead-lettered; a rule set aside fails its users' filters)",
             w.id,
             w.quarantined.join(", ")
         );
@@ -163,4 +166,8 @@ fn print(s: &Status) {
         s.backlog, s.max_backlog
     );
     println!("dead letters: {}", s.dead_letters);
+    println!(
+        "messages waiting to be evaluated again (a module failed on them): {}",
+        s.work_retries
+    );
 }

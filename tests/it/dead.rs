@@ -153,11 +153,10 @@ async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
     let bus = serde_json::json!({"topic": "org.fedoraproject.prod.buildsys.build.state.change",
         "msg_id": "m-big", "msg": {"owner": "ralph", "name": "vim", "notes": big}})
     .to_string();
-    let item = WorkItem {
-        envelope: fmn_core::Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap(),
-        origin: "bus.jsonl:9".into(),
-        read_at_us: 0,
-    };
+    let item = WorkItem::new(
+        fmn_core::Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap(),
+        "bus.jsonl:9",
+    );
     transport
         .dead_letter(&[DeadLetter::work(
             "bus.jsonl:9",

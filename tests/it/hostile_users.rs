@@ -113,14 +113,7 @@ async fn a_thousand_users_are_served_beside_two_hundred_hostile_ones() {
         .map(|(i, m)| {
             let envelope = Envelope::from_bus_json(m.as_bytes(), 1 << 20).unwrap();
             let w = if i % 2 == 0 { "w1" } else { "w2" };
-            (
-                w.to_owned(),
-                WorkItem {
-                    envelope,
-                    origin: format!("test:{i}"),
-                    read_at_us: 0,
-                },
-            )
+            (w.to_owned(), WorkItem::new(envelope, format!("test:{i}")))
         })
         .collect();
 

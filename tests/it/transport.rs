@@ -33,11 +33,10 @@ fn item(id: &str) -> WorkItem {
     let bus = format!(
         r#"{{"topic": "org.fedoraproject.prod.test.x", "msg_id": "{id}", "msg": {{"n": 1}}}}"#
     );
-    WorkItem {
-        envelope: Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap(),
-        origin: format!("test:{id}"),
-        read_at_us: 0,
-    }
+    WorkItem::new(
+        Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap(),
+        format!("test:{id}"),
+    )
 }
 
 pub(crate) fn notification(id: &str, channel: ChannelKind) -> Notification {
@@ -239,6 +238,75 @@ async fn dead_letters_and_deliveries<T: Transport>(t: &T) {
     assert!(
         !t.was_delivered("k").await.unwrap() && !t.was_delivered("k3").await.unwrap(),
         "forgotten after their window"
+    );
+}
+
+/// Work items whose evaluation could not be completed wait for their retry apart from the
+/// queues, soonest first, go to the shared work queue once due (each once), and a run that
+/// ends moves those still waiting to the dead letters with their last failure.
+async fn work_retries<T: Transport>(t: &T) {
+    use fmn_core::transport::Failed;
+    let failed = |id: &str, attempts| WorkItem {
+        failed: Some(Failed {
+            attempts,
+            reason: format!("module m: trapped on {id}"),
+        }),
+        ..item(id)
+    };
+    t.register_worker(&WorkerInfo::local("w")).await.unwrap();
+    t.retry_work(&[
+        (failed("soon", 1), Duration::from_millis(100)),
+        (failed("later", 2), Duration::from_secs(3600)),
+        (failed("last", 1), Duration::from_secs(7200)),
+    ])
+    .await
+    .unwrap();
+    t.retry_work(&[]).await.unwrap();
+    assert_eq!(t.work_retries_waiting().await.unwrap(), 3);
+    assert_eq!(t.promote_work().await.unwrap(), 0, "none is due yet");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(t.promote_work().await.unwrap(), 1);
+    assert_eq!(t.promote_work().await.unwrap(), 0, "promoted once");
+    assert_eq!(t.work_retries_waiting().await.unwrap(), 2);
+    let got = t
+        .read_work("w", 10, Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].item.envelope.id, "soon");
+    assert_eq!(
+        got[0].item.failed_attempts(),
+        1,
+        "the count travels with the message"
+    );
+
+    assert_eq!(
+        t.dead_letter_work_retries(1, "the run ended")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        t.dead_letter_work_retries(10, "the run ended")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(t.work_retries_waiting().await.unwrap(), 0);
+    let dead = t.dead_letters(10).await.unwrap();
+    let reasons: Vec<&str> = dead.iter().map(|d| d.item.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "the run ended; last failure: module m: trapped on later",
+            "the run ended; last failure: module m: trapped on last",
+        ],
+        "soonest first"
+    );
+    let kept: WorkItem = serde_json::from_str(&dead[0].item.payload).unwrap();
+    assert_eq!(
+        (kept.envelope.id.as_str(), dead[0].item.stage),
+        ("later", Stage::Worker)
     );
 }
 
@@ -774,6 +842,7 @@ conformance!(oneshot_claims);
 conformance!(digests);
 conformance!(address_failures);
 conformance!(rate_limits);
+conformance!(work_retries);
 
 /// Redis only: an entry that is not ours is moved to the dead letters instead of blocking its
 /// reader forever.

@@ -474,32 +474,32 @@ fn a_50_mb_file_is_refused_before_it_is_read() {
     );
 }
 
-/// What a worker made of `n` koji builds of ralph's, beside a module (`hostile_bytes`) whose
-/// rule `rule` user a follows (user b follows ralph): its report, the dead letters, and the
-/// email notifications written, with the messages dispatched.
-async fn worker_beside(
-    hostile_bytes: &[u8],
-    rule: &str,
-    n: usize,
-) -> (
+/// `n` koji builds of ralph's queued for worker `w`, beside a module (the bytes given) whose
+/// rule `rule` user a follows (user b follows ralph).
+struct Beside {
+    t: fmn_core::transport::MemoryTransport,
+    snapshot: fmn_host::SharedSnapshot,
+    prefs: Preferences,
+    items: Vec<fmn_core::transport::WorkItem>,
+}
+
+/// What a worker run beside a module came to: its report, the dead letters, and the email
+/// notifications written.
+type Outcome = (
     fmn_host::WorkerReport,
     Vec<fmn_core::transport::Entry<fmn_core::transport::DeadLetter>>,
     Vec<fmn_core::transport::Entry<fmn_core::Notification>>,
-    Vec<fmn_core::transport::WorkItem>,
-) {
-    use fmn_core::transport::{MemoryTransport, Transport, WorkItem, WorkerInfo};
-    use fmn_core::{ChannelKind, Envelope};
+);
 
-    let sb = sandbox();
-    let modules = vec![
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, hostile_bytes, "hostile.wasm").unwrap()),
-    ];
-    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
-    let prefs = Preferences::from_text(
-        "p.toml",
-        &format!(
-            r#"
+impl Beside {
+    async fn new(hostile_bytes: &[u8], rule: &str, n: usize) -> Beside {
+        use fmn_core::Envelope;
+        use fmn_core::transport::{MemoryTransport, Transport, WorkItem, WorkerInfo};
+
+        let prefs = Preferences::from_text(
+            "p.toml",
+            &format!(
+                r#"
 [users.a.channels.email]
 addresses = ["a@x"]
 filters = [{{ name = "hostile", rules = [{{ rule = "hostile::{rule}" }}] }}]
@@ -507,74 +507,149 @@ filters = [{{ name = "hostile", rules = [{{ rule = "hostile::{rule}" }}] }}]
 addresses = ["b@x"]
 filters = [{{ name = "ralph", rules = [{{ rule = "fedora::user_filter", args = {{ fasnick = "ralph" }} }}] }}]
 "#
-        ),
-        false,
-    )
-    .unwrap();
-    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let t = MemoryTransport::default();
-    t.register_worker(&WorkerInfo::local("w")).await.unwrap();
-    let batch: Vec<(String, WorkItem)> = (0..n)
-        .map(|i| {
-            let bus = format!(
-                r#"{{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k{i}",
-                     "msg": {{"owner": "ralph", "name": "vim", "version": "9", "release": "{i}", "new": 3, "build_id": {i}}}}}"#
-            );
-            let envelope = Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap();
-            ("w".to_owned(), WorkItem { envelope, origin: format!("test:{i}"), read_at_us: 0 })
-        })
-        .collect();
-    t.dispatch(&batch).await.unwrap();
-    let stop = tokio_util::sync::CancellationToken::new();
-    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
-    let worker = tokio::spawn(fmn_host::run_worker(
-        t.clone(),
-        snapshot,
-        fmn_host::WorkerOptions::new("w"),
-        stop.clone(),
-    ));
-    crate::support::wait_until(
-        std::time::Duration::from_secs(60),
-        "every message processed",
-        async || {
-            t.worker_counts()
-                .await
-                .unwrap()
-                .iter()
-                .any(|c| c.processed == n as u64)
-        },
-    )
-    .await;
-    stop.cancel();
-    let report = worker.await.unwrap();
-    let dead = t.dead_letters(100).await.unwrap();
-    let out = t
-        .read_notifications(
-            ChannelKind::Email,
-            "s",
-            100,
-            std::time::Duration::from_millis(50),
+            ),
+            false,
         )
-        .await
         .unwrap();
-    (
-        report,
-        dead,
-        out,
-        batch.into_iter().map(|(_, w)| w).collect(),
-    )
+        let (ruleset, plan) = Self::compile(hostile_bytes, &prefs, 1);
+        let t = MemoryTransport::default();
+        t.register_worker(&WorkerInfo::local("w")).await.unwrap();
+        let items: Vec<WorkItem> = (0..n)
+            .map(|i| {
+                let bus = format!(
+                    r#"{{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k{i}",
+                     "msg": {{"owner": "ralph", "name": "vim", "version": "9", "release": "{i}", "new": 3, "build_id": {i}}}}}"#
+                );
+                let envelope = Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap();
+                WorkItem::new(envelope, format!("test:{i}"))
+            })
+            .collect();
+        let batch: Vec<(String, WorkItem)> =
+            items.iter().map(|i| ("w".to_owned(), i.clone())).collect();
+        t.dispatch(&batch).await.unwrap();
+        let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
+        Beside {
+            t,
+            snapshot,
+            prefs,
+            items,
+        }
+    }
+
+    /// The bundled module and `hostile_bytes`, and the preferences compiled against them.
+    fn compile(
+        hostile_bytes: &[u8],
+        prefs: &Preferences,
+        generation: u64,
+    ) -> (Arc<RuleSet>, Arc<Plan>) {
+        let sb = sandbox();
+        let modules = vec![
+            LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
+            LoadedModule::wasm(WasmModule::from_bytes(&sb, hostile_bytes, "hostile.wasm").unwrap()),
+        ];
+        let ruleset = Arc::new(RuleSet::new(generation, modules).unwrap());
+        let plan = Arc::new(Plan::build(&ruleset, prefs).unwrap());
+        (ruleset, plan)
+    }
+
+    /// Replaces the hostile module by `bytes`, as a reload would.
+    fn swap(&self, bytes: &[u8]) {
+        let (ruleset, plan) = Self::compile(bytes, &self.prefs, 2);
+        self.snapshot.store(Arc::new(fmn_host::Snapshot {
+            ruleset,
+            plan,
+            relations: Default::default(),
+            prefs_version: 0,
+        }));
+    }
+
+    /// Runs worker `w` with `opts` until `done` says so.
+    async fn run(
+        &self,
+        opts: fmn_host::WorkerOptions,
+        what: &str,
+        done: impl AsyncFn(&fmn_core::transport::MemoryTransport) -> bool,
+    ) -> Outcome {
+        use fmn_core::ChannelKind;
+        use fmn_core::transport::Transport;
+
+        let stop = tokio_util::sync::CancellationToken::new();
+        let worker = tokio::spawn(fmn_host::run_worker(
+            self.t.clone(),
+            self.snapshot.clone(),
+            opts,
+            stop.clone(),
+        ));
+        crate::support::wait_until(std::time::Duration::from_secs(60), what, async || {
+            done(&self.t).await
+        })
+        .await;
+        stop.cancel();
+        let report = worker.await.unwrap();
+        let dead = self.t.dead_letters(100).await.unwrap();
+        let out = self
+            .t
+            .read_notifications(
+                ChannelKind::Email,
+                "s",
+                100,
+                std::time::Duration::from_millis(50),
+            )
+            .await
+            .unwrap();
+        (report, dead, out)
+    }
+}
+
+/// Worker `w`'s options, with retries `first` apart.
+fn retrying(retries: u32, first_ms: u64) -> fmn_host::WorkerOptions {
+    fmn_host::WorkerOptions {
+        retry: fmn_host::RetryPolicy {
+            retries,
+            first: std::time::Duration::from_millis(first_ms),
+            longest: std::time::Duration::from_secs(5),
+        },
+        promote_every: std::time::Duration::from_millis(10),
+        ..fmn_host::WorkerOptions::new("w")
+    }
+}
+
+async fn processed(t: &fmn_core::transport::MemoryTransport, n: u64) -> bool {
+    use fmn_core::transport::Transport;
+    t.worker_counts()
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| c.processed >= n)
+}
+
+/// Whether no message waits for a worker: none queued, none waiting for a retry.
+async fn no_work(t: &fmn_core::transport::MemoryTransport) -> bool {
+    use fmn_core::transport::Transport;
+    let queued = t.queue_depths().await.unwrap();
+    let idle = queued
+        .iter()
+        .filter(|q| q.name.starts_with("work") || q.name.starts_with("shared"))
+        .all(|q| q.waiting == 0);
+    idle && t.work_retries_waiting().await.unwrap() == 0
 }
 
 /// Through a real worker: a rule that panics on every message makes no message lost, and the
 /// other module's notifications all go out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_keeps_serving_beside_a_panicking_module() {
-    let (report, dead, out, _) = worker_beside(HOSTILE, "panics", 20).await;
+    let b = Beside::new(HOSTILE, "panics", 20).await;
+    let opts = fmn_host::WorkerOptions::new("w");
+    let (report, dead, out) = b
+        .run(opts, "every message processed", async |t| {
+            processed(t, 20).await
+        })
+        .await;
     assert_eq!(report.processed, 20, "every message acknowledged");
     // The panic is the rule's, found by calling the module without it: the module answers,
     // nothing is left unevaluated, and the rule is set aside after failing 5 times in a row.
     assert_eq!(report.module_failures, 0);
-    assert_eq!(report.dead_lettered, 0);
+    assert_eq!((report.retried, report.dead_lettered), (0, 0));
     assert!(dead.is_empty());
     assert_eq!(out.len(), 20);
     assert!(out.iter().all(|n| n.item.user == "b"));
@@ -658,38 +733,79 @@ fn wasm_and_native_agree_on_every_corpus_line_and_case() {
 }
 
 /// A module that fails on every message whatever it is asked (no rule to blame) leaves the
-/// messages it was needed for not wholly evaluated: each is kept whole as a worker dead letter
-/// naming the module and why, to replay once the module is fixed, and the other module's
-/// users still get their notifications. Nothing is acknowledged without one or the other.
+/// messages it was needed for not wholly evaluated: each is evaluated again later, with a
+/// growing wait, and once its retries are spent kept whole as a worker dead letter naming the
+/// module and why, to replay once the module is fixed; the other module's users still get
+/// their notifications. Nothing is acknowledged without one or the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messages_a_failed_module_was_needed_for_become_dead_letters() {
-    use fmn_core::transport::{Stage, WorkItem};
+async fn messages_a_failed_module_was_needed_for_are_retried_then_dead_lettered() {
+    use fmn_core::transport::{Stage, Transport, WorkItem};
 
-    let (report, dead, out, items) = worker_beside(&hostile("unreachable"), "spin", 8).await;
-    assert_eq!((report.processed, report.dead_lettered), (8, 8));
-    assert_eq!(dead.len(), 8);
-    for (i, d) in dead.iter().enumerate() {
-        assert_eq!(d.item.stage, Stage::Worker);
-        assert_eq!(d.item.origin, format!("test:{i}"));
-        // Failing 5 times in a row puts the module in quarantine; the reason says which.
+    let b = Beside::new(&hostile("unreachable"), "spin", 8).await;
+    let (report, dead, out) = b
+        .run(retrying(2, 20), "every message dead-lettered", async |t| {
+            t.dead_letters(100).await.unwrap().len() == 8 && no_work(t).await
+        })
+        .await;
+    // Three evaluations of each: the first and two retries.
+    assert_eq!(
+        (report.processed, report.retried, report.dead_lettered),
+        (24, 16, 8)
+    );
+    let mut dead: Vec<_> = dead.into_iter().map(|d| d.item).collect();
+    dead.sort_by(|x, y| x.origin.cmp(&y.origin));
+    for (d, sent) in dead.iter().zip(&b.items) {
+        assert_eq!(d.stage, Stage::Worker);
+        assert_eq!(d.origin, sent.origin);
+        // Failing 5 times in a row puts the module in quarantine: the last attempts find it
+        // there, and the reason says so.
         assert!(
-            d.item.reason.starts_with("module hostile: "),
+            d.reason
+                .starts_with("not wholly evaluated in 3 attempts: module hostile: ")
+                && d.reason.contains("quarantined"),
             "{}",
-            d.item.reason
+            d.reason
         );
-        let item: WorkItem = serde_json::from_str(&d.item.payload).unwrap();
+        let item: WorkItem = serde_json::from_str(&d.payload).unwrap();
         assert_eq!(
-            item.envelope.id, items[i].envelope.id,
+            item.envelope.id, sent.envelope.id,
             "the whole message is kept"
         );
+        assert_eq!(item.failed_attempts(), 2);
     }
-    assert!(
-        dead[7].item.reason.contains("quarantined"),
-        "{}",
-        dead[7].item.reason
-    );
-    assert_eq!(out.len(), 8);
+    // User b's notifications went out on the first evaluation, and again on each retry (the
+    // senders skip a delivery made before): eight deliveries.
+    let ids: std::collections::BTreeSet<_> =
+        out.iter().map(|n| n.item.delivery_id.clone()).collect();
+    assert_eq!(ids.len(), 8);
     assert!(out.iter().all(|n| n.item.user == "b"));
+}
+
+/// Messages a module failed on are held, not dropped: once a fixed version of the module is
+/// loaded, their retries are evaluated with it, and nothing becomes a dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_a_failed_module_was_needed_for_are_evaluated_again_once_it_is_fixed() {
+    let b = Beside::new(&hostile("unreachable"), "spin", 8).await;
+    let fixed = hostile(NO_MATCH);
+    let (report, dead, _) = b
+        .run(
+            retrying(5, 200),
+            "every message evaluated with the fixed module",
+            async |t| {
+                // The fix arrives once every message failed once.
+                if processed(t, 8).await && b.snapshot.load().ruleset.generation == 1 {
+                    b.swap(&fixed);
+                }
+                processed(t, 16).await && no_work(t).await
+            },
+        )
+        .await;
+    assert!(dead.is_empty(), "{dead:?}");
+    assert_eq!(report.dead_lettered, 0);
+    // Each message failed at least once, and every evaluation after its last failure
+    // completed (a retry that ran before the fix failed again and was retried once more).
+    assert!(report.retried >= 8, "{report:?}");
+    assert_eq!(report.processed, 8 + report.retried);
 }
 
 /// One call carries every user's rules of a module. When one rule fails the call, the rule is

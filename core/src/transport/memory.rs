@@ -41,6 +41,9 @@ struct State {
     delivered: HashMap<String, Instant>,
     /// Notifications waiting for a retry, by channel: (when due, the notification).
     retries: HashMap<ChannelKind, Vec<(Instant, String)>>,
+    /// Work items waiting for a retry, by (when due, arrival), encoded.
+    work_retries: BTreeMap<(Instant, u64), String>,
+    next_work_retry: u64,
     /// One-shot filter (user, channel, filter) -> the delivery id that used it.
     oneshots: HashMap<(String, ChannelKind, String), String>,
     /// Digests by (channel, user).
@@ -448,6 +451,57 @@ impl Transport for MemoryTransport {
 
     async fn retries_waiting(&self, channel: ChannelKind) -> Result<u64, TransportError> {
         Ok(self.lock().retries.get(&channel).map_or(0, Vec::len) as u64)
+    }
+
+    async fn retry_work(&self, items: &[(WorkItem, Duration)]) -> Result<(), TransportError> {
+        let encoded: Vec<(Duration, String)> = items.iter().map(|(i, d)| (*d, encode(i))).collect();
+        let now = Instant::now();
+        let mut st = self.lock();
+        for (delay, data) in encoded {
+            st.next_work_retry += 1;
+            let key = (now + delay, st.next_work_retry);
+            st.work_retries.insert(key, data);
+        }
+        Ok(())
+    }
+
+    async fn promote_work(&self) -> Result<usize, TransportError> {
+        let mut st = self.lock();
+        let now = Instant::now();
+        let mut n = 0;
+        // Soonest first: only the due ones are visited.
+        while let Some(entry) = st.work_retries.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let data = entry.remove();
+            self.push(&mut st, SHARED_QUEUE.to_owned(), data);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    async fn work_retries_waiting(&self) -> Result<u64, TransportError> {
+        Ok(self.lock().work_retries.len() as u64)
+    }
+
+    async fn dead_letter_work_retries(
+        &self,
+        max: usize,
+        why: &str,
+    ) -> Result<usize, TransportError> {
+        let mut st = self.lock();
+        let mut n = 0;
+        while n < max {
+            let Some((_, data)) = st.work_retries.pop_first() else {
+                break;
+            };
+            st.next_dead += 1;
+            let id = st.next_dead;
+            st.dead.push((id, DeadLetter::waiting_work(&data, why)));
+            n += 1;
+        }
+        Ok(n)
     }
 
     async fn dead_letter(&self, letters: &[DeadLetter]) -> Result<(), TransportError> {

@@ -54,6 +54,36 @@ pub struct WorkItem {
     /// clock (0: unknown): workers measure the message's latency from it.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub read_at_us: u64,
+    /// Evaluations of it that could not be completed so far (0: none), and why the last one
+    /// could not: a worker retries it later, then keeps it as a dead letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failed>,
+}
+
+/// Evaluations of a work item that could not be completed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failed {
+    /// How many.
+    pub attempts: u32,
+    /// Why the last one could not.
+    pub reason: String,
+}
+
+impl WorkItem {
+    /// A message read from `origin`, not yet evaluated.
+    pub fn new(envelope: Envelope, origin: impl Into<String>) -> Self {
+        WorkItem {
+            envelope,
+            origin: origin.into(),
+            read_at_us: 0,
+            failed: None,
+        }
+    }
+
+    /// Evaluations of it that could not be completed so far.
+    pub fn failed_attempts(&self) -> u32 {
+        self.failed.as_ref().map_or(0, |f| f.attempts)
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -123,6 +153,27 @@ impl DeadLetter {
             reason: reason.into(),
             payload: text,
             payload_bytes: payload.len(),
+        }
+    }
+
+    /// The dead letter of a work item that was waiting for a retry (`encoded`, as queued) when
+    /// `why`.
+    pub fn waiting_work(encoded: &str, why: &str) -> Self {
+        match serde_json::from_str::<WorkItem>(encoded) {
+            Ok(item) => {
+                let last = item.failed.as_ref().map_or("", |f| f.reason.as_str());
+                Self::work(
+                    item.origin.clone(),
+                    format!("{why}; last failure: {last}"),
+                    &item,
+                )
+            }
+            Err(e) => Self::new(
+                Stage::Worker,
+                "work retries",
+                format!("{why}; not a work item: {e}"),
+                encoded.as_bytes(),
+            ),
         }
     }
 
@@ -334,6 +385,26 @@ pub trait Transport: Clone + Send + Sync + 'static {
         &self,
         letters: &[DeadLetter],
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Keeps work items whose evaluation could not be completed, each to be queued again on
+    /// the shared work queue once its delay has passed. The caller acknowledges them
+    /// afterwards, as it does after keeping dead letters: a failure in between makes a message
+    /// evaluated once more, never zero times.
+    fn retry_work(
+        &self,
+        items: &[(WorkItem, Duration)],
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    /// Queues on the shared work queue the work items whose retry is due; returns how many.
+    fn promote_work(&self) -> impl Future<Output = Result<usize, TransportError>> + Send;
+    /// Work items waiting for a retry.
+    fn work_retries_waiting(&self) -> impl Future<Output = Result<u64, TransportError>> + Send;
+    /// Moves up to `max` work items waiting for a retry, due or not, soonest first, to the dead
+    /// letters (stage worker, the reason `why` and the last failure's): a run that ends keeps
+    /// them there rather than leave them behind. Returns how many moved.
+    fn dead_letter_work_retries(
+        &self,
+        max: usize,
+        why: &str,
+    ) -> impl Future<Output = Result<usize, TransportError>> + Send;
     /// The oldest `max` dead letters.
     fn dead_letters(
         &self,

@@ -105,6 +105,40 @@ redis.call('XADD', KEYS[2], '*', 'd', ARGV[2])
 return 1
 ";
 
+/// Schedules work items again: KEYS = the work retry set; ARGV = pairs of (delay in
+/// milliseconds, work item). Redis' clock decides when they are due.
+const RETRY_WORK: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+for i = 1, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[i]), ARGV[i + 1])
+end
+return 1
+";
+
+/// Moves a work item waiting for a retry to the dead letters, unless someone took it first:
+/// KEYS = the work retry set, the dead letters; ARGV = the item as queued, then the dead
+/// letter's fields and values.
+const DEAD_LETTER_RETRY: &str = r"
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+return 1
+";
+
+/// Work items waiting for a retry: a sorted set scored by when each is due.
+const WORK_RETRIES: &str = "work-retries";
+
+/// A dead letter's fields and values, as its stream entry holds them.
+fn dead_letter_fields(l: &DeadLetter) -> Vec<(&'static str, String)> {
+    vec![
+        ("stage", l.stage.as_str().to_owned()),
+        ("origin", l.origin.clone()),
+        ("reason", l.reason.clone()),
+        ("payload", l.payload.clone()),
+        ("payload_bytes", l.payload_bytes.to_string()),
+    ]
+}
+
 /// Acknowledges a notification and schedules it again: KEYS = the channel's retry set, its
 /// queue; ARGV = the group, the entry id, the notification, the delay in milliseconds. Redis'
 /// clock decides when it is due, as for heartbeats.
@@ -1103,21 +1137,71 @@ impl Transport for RedisTransport {
             pipe.cmd("XADD")
                 .arg(self.key("dead"))
                 .arg("*")
-                .arg("stage")
-                .arg(l.stage.as_str())
-                .arg("origin")
-                .arg(&l.origin)
-                .arg("reason")
-                .arg(&l.reason)
-                .arg("payload")
-                .arg(&l.payload)
-                .arg("payload_bytes")
-                .arg(l.payload_bytes)
+                .arg(dead_letter_fields(l))
                 .ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await?;
         Ok(())
+    }
+
+    async fn retry_work(&self, items: &[(WorkItem, Duration)]) -> Result<(), TransportError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let script = Script::new(RETRY_WORK);
+        let mut call = script.key(self.key(WORK_RETRIES));
+        for (item, delay) in items {
+            call.arg(delay.as_millis() as u64).arg(encode(item));
+        }
+        let mut conn = self.conn.clone();
+        let _: i64 = call.invoke_async(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn promote_work(&self) -> Result<usize, TransportError> {
+        let mut conn = self.conn.clone();
+        let n: usize = Script::new(PROMOTE)
+            .key(self.key(WORK_RETRIES))
+            .key(self.key(SHARED_QUEUE))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(n)
+    }
+
+    async fn work_retries_waiting(&self) -> Result<u64, TransportError> {
+        let mut conn = self.conn.clone();
+        Ok(redis::cmd("ZCARD")
+            .arg(self.key(WORK_RETRIES))
+            .query_async(&mut conn)
+            .await?)
+    }
+
+    async fn dead_letter_work_retries(
+        &self,
+        max: usize,
+        why: &str,
+    ) -> Result<usize, TransportError> {
+        let mut conn = self.conn.clone();
+        let waiting: Vec<String> = redis::cmd("ZRANGE")
+            .arg(self.key(WORK_RETRIES))
+            .arg(0)
+            .arg(max.saturating_sub(1))
+            .query_async(&mut conn)
+            .await?;
+        let mut moved = 0;
+        for data in waiting.iter().take(max) {
+            let letter = DeadLetter::waiting_work(data, why);
+            let n: i64 = Script::new(DEAD_LETTER_RETRY)
+                .key(self.key(WORK_RETRIES))
+                .key(self.key("dead"))
+                .arg(data)
+                .arg(dead_letter_fields(&letter))
+                .invoke_async(&mut conn)
+                .await?;
+            moved += n as usize;
+        }
+        Ok(moved)
     }
 
     async fn dead_letters(&self, max: usize) -> Result<Vec<Entry<DeadLetter>>, TransportError> {
