@@ -19,7 +19,7 @@ fn sandbox() -> Arc<Sandbox> {
 }
 
 /// The description of the WAT test modules: one rule, `spin`.
-const DESCRIPTION: &str = r#"{"abi":1,"name":"hostile","version":"0","doc":"","rules":[{"name":"spin","doc":"","args":[],"topics":[],"key":null}],"extractors":[]}"#;
+pub const DESCRIPTION: &str = r#"{"abi":1,"name":"hostile","version":"0","doc":"","rules":[{"name":"spin","doc":"","args":[],"topics":[],"key":null}],"extractors":[]}"#;
 
 /// A module that speaks the ABI, with `eval` as its `fmn_eval` body and `abi` as its version.
 pub fn hostile_with(eval: &str, abi: i32, extra: &str) -> Vec<u8> {
@@ -27,7 +27,7 @@ pub fn hostile_with(eval: &str, abi: i32, extra: &str) -> Vec<u8> {
 }
 
 /// A module that speaks the ABI and describes itself as `desc`.
-fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
+pub fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
     let wat = format!(
         r#"(module
   {extra}
@@ -65,7 +65,7 @@ const SPIN: &str = "(loop $l (br $l)) (i64.const 0)";
 const MEMORY_BOMB: &str =
     "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (i64.const 0)";
 /// Grows its table (outside linear memory) by 200 million elements at a time.
-const TABLE_BOMB: &str = "(loop $l (br_if $l (i32.ne (table.grow $t (ref.null func) (i32.const 200000000)) (i32.const -1)))) (i64.const 0)";
+pub const TABLE_BOMB: &str = "(loop $l (br_if $l (i32.ne (table.grow $t (ref.null func) (i32.const 200000000)) (i32.const -1)))) (i64.const 0)";
 const BAD_POINTER: &str = "(i64.const 0x7fff000000000010)";
 const HUGE_OUTPUT: &str = "(i64.const 104857600)";
 

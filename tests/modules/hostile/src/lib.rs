@@ -53,6 +53,20 @@ pub fn hoards(msg: &Message) -> bool {
     }
 }
 
+/// Says in the state block that it is running rule `ok` (the first), then loops: the host
+/// must find the rule at fault without taking the module's word for it.
+#[rule]
+pub fn lies(msg: &Message) -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        // The state block is the SDK's, laid out as the ABI's GuestState: magic, phase, index.
+        let index = (fmn_rules_sdk::guest::state() as usize as *mut u32).wrapping_add(2);
+        // SAFETY: a wasm32 address of the SDK's static state block, valid for the whole run.
+        unsafe { index.write_volatile(0) };
+    }
+    spins(msg)
+}
+
 /// Returns an error.
 #[rule]
 pub fn errs(_msg: &Message) -> Result<bool, String> {
@@ -74,6 +88,6 @@ pub fn summary(_msg: &Message) -> Option<String> {
 module! {
     name: "hostile",
     doc: "Rules that misbehave, one way each.",
-    rules: [ok, panics, recurses, spins, hoards, errs],
+    rules: [ok, panics, recurses, spins, hoards, errs, lies],
     extractors: [broken, summary],
 }
