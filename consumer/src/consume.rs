@@ -280,7 +280,7 @@ pub async fn consume<T: Transport, S: Source>(
                 r
             };
             match written {
-                Ok(()) => {
+                Ok(_) => {
                     report.dispatched += n as u64;
                     // The family's guard is dropped at once: it must not live across an await.
                     metrics
@@ -379,7 +379,7 @@ mod tests {
             [3],
             "one commit, after the batch was written"
         );
-        assert_eq!(t.backlogs(&["w".to_owned()]).await.unwrap(), [2]);
+        assert_eq!(t.backlogs(&["w".to_owned()]).await.unwrap()[0].entries, 2);
     }
 
     #[tokio::test]

@@ -99,10 +99,11 @@ impl Dispatcher {
             .is_none_or(|t| t.elapsed() >= self.refresh_every);
         if stale || self.live.is_empty() {
             self.live = transport.live_workers().await?;
-            self.backlog = match self.mode {
+            let backlogs = match self.mode {
                 DispatchMode::Shared => vec![transport.shared_backlog().await?],
                 _ => transport.backlogs(&self.live).await?,
             };
+            self.backlog = backlogs.iter().map(|b| b.entries).collect();
             self.refreshed = Some(Instant::now());
         }
         Ok(self.live.len())

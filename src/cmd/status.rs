@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use fmn_core::transport::{QueueDepth, Transport};
+use fmn_core::transport::{Backlog, QueueDepth, Transport};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -90,9 +90,10 @@ pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
         .filter(|w| w.live)
         .map(|w| w.received)
         .collect();
-    let backlog: u64 = t.backlogs(&live).await?.iter().sum::<u64>() + t.shared_backlog().await?;
+    let backlog =
+        t.backlogs(&live).await?.into_iter().sum::<Backlog>() + t.shared_backlog().await?;
     let status = Status {
-        backlog,
+        backlog: backlog.entries,
         max_backlog: config.consumer.max_backlog,
         live_workers: live.len(),
         spread_p_value: (live_received.len() > 1).then(|| chi_square_uniform(&live_received).1),

@@ -351,6 +351,21 @@ pub fn wasm_variant(wasm: &[u8], tag: &str) -> Vec<u8> {
     fmn_host::module::with_custom_section(wasm, "fmn-test-variant", tag.as_bytes())
 }
 
+/// Keeps `worker` live on `t`, a heartbeat every `every`, until the task is aborted.
+pub fn keep_alive<T: fmn_core::transport::Transport>(
+    t: &T,
+    worker: &str,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let (t, worker) = (t.clone(), worker.to_owned());
+    tokio::spawn(async move {
+        loop {
+            t.heartbeat(&worker).await.unwrap();
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
 /// A worker `w` registered on `redis` that stays live and reads nothing: its stream shows what
 /// a consumer dispatched. Abort the task to let it die.
 pub async fn idle_worker(
