@@ -50,10 +50,14 @@ struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     spread_p_value: Option<f64>,
     queues: Vec<QueueDepth>,
-    /// Entries in the live workers' queues, and the bound at which the consumer stops
-    /// reading the bus (`[consumer] max_backlog` of this configuration).
+    /// Entries in the live workers' queues and the shared queue, and the bound at which the
+    /// consumer stops reading the bus (`[consumer] max_backlog` of this configuration).
     backlog: u64,
     max_backlog: u64,
+    /// The bytes of work those queues hold, and the bound in bytes
+    /// (`[consumer] max_backlog_bytes`): the consumer stops at whichever it reaches first.
+    backlog_bytes: u64,
+    max_backlog_bytes: u64,
     dead_letters: u64,
 }
 
@@ -95,6 +99,8 @@ pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
     let status = Status {
         backlog: backlog.entries,
         max_backlog: config.consumer.max_backlog,
+        backlog_bytes: backlog.bytes,
+        max_backlog_bytes: config.consumer.max_backlog_bytes,
         live_workers: live.len(),
         spread_p_value: (live_received.len() > 1).then(|| chi_square_uniform(&live_received).1),
         workers,
@@ -160,8 +166,8 @@ fn print(s: &Status) {
         );
     }
     println!(
-        "backlog: {} entries in the live workers' queues and the shared queue; the consumer stops reading at {}",
-        s.backlog, s.max_backlog
+        "backlog: {} entries, {} bytes in the live workers' queues and the shared queue; the consumer stops reading at {} entries or {} bytes",
+        s.backlog, s.backlog_bytes, s.max_backlog, s.max_backlog_bytes
     );
     println!("dead letters: {}", s.dead_letters);
 }

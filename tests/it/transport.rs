@@ -791,6 +791,82 @@ async fn work_bytes_follow_entries<T: Transport>(t: &T) {
     }
 }
 
+/// Messages of 1 MiB and no worker reading: the consumer stops once the queue holds
+/// `max_backlog_bytes` (plus at most one batch), far below `max_backlog` entries, says which
+/// bound stopped it, and goes on, losing nothing, once a worker drains the queue; dispatching
+/// to the worker's own queue and to the shared one alike.
+async fn consumer_stops_at_max_backlog_bytes<T: Transport>(t: &T) {
+    use fmn_consumer::DispatchMode;
+    t.register_worker(&WorkerInfo::local("w")).await.unwrap();
+    for mode in [DispatchMode::Random, DispatchMode::Shared] {
+        stop_at_bytes(t, mode).await;
+    }
+}
+
+async fn stop_at_bytes<T: Transport>(t: &T, mode: fmn_consumer::DispatchMode) {
+    const TOTAL: usize = 40;
+    const PAD: usize = 1 << 20;
+    const BOUND: u64 = 8 << 20;
+    const BATCH: usize = 2;
+    let (logs, _guard) = crate::support::Logs::capture();
+    let beat = keep_alive(t, "w", Duration::from_millis(50));
+    let pad = "x".repeat(PAD);
+    let input: String = (0..TOTAL)
+        .map(|i| format!("{{\"topic\": \"org.example.t\", \"id\": \"m{i}\", \"body\": {{\"pad\": \"{pad}\"}}}}\n"))
+        .collect();
+    let consumer = spawn_consumer(
+        t,
+        input,
+        fmn_consumer::ConsumerOptions {
+            batch: BATCH,
+            dispatch: mode,
+            max_message_bytes: 2 * PAD,
+            max_backlog_bytes: BOUND,
+            // Not re-read while it dispatches: it must count what it sends itself.
+            refresh_workers: Duration::from_secs(60),
+            ..Default::default()
+        },
+    );
+    // The consumer says when it stops; from then on it dispatches nothing until the queue
+    // drains, so what the queue holds is all it dispatched.
+    let paused = || {
+        logs.text()
+            .contains("reached [consumer] max_backlog_bytes (8388608)")
+    };
+    crate::support::wait_until(Duration::from_secs(60), "a pause", async || {
+        paused() || consumer.is_finished()
+    })
+    .await;
+    let held = async || {
+        t.backlogs(&["w".to_owned()]).await.unwrap()[0] + t.shared_backlog().await.unwrap()
+    };
+    let held = held().await;
+    eprintln!("{mode}: stopped holding {held:?}, bound {BOUND} bytes");
+    assert!(
+        paused(),
+        "the consumer never paused; the queues hold {held:?}"
+    );
+    assert!(held.bytes >= BOUND, "stopped before the bound: {held:?}");
+    // Every item is more than its pad.
+    let most = BOUND / PAD as u64 + BATCH as u64;
+    assert!(held.entries <= most, "{held:?}, at most {most}");
+    assert!(!consumer.is_finished(), "the consumer waits");
+
+    drain(t, "w", TOTAL, 4).await;
+    let report = consumer.await.unwrap();
+    beat.abort();
+    assert_eq!(
+        (report.read, report.dispatched),
+        (TOTAL as u64, TOTAL as u64)
+    );
+    assert!(report.backpressure_pauses >= 1, "{report:?}");
+    assert!(logs.text().contains("drained; reading again"));
+    assert_eq!(
+        t.backlogs(&["w".to_owned()]).await.unwrap()[0] + t.shared_backlog().await.unwrap(),
+        Backlog::default()
+    );
+}
+
 /// Shared data: an import replaces relations whole, changes edit one key, and every step
 /// moves the version on.
 async fn shared_data<T: Transport>(t: &T) {
@@ -871,6 +947,7 @@ conformance!(shared_data);
 conformance!(reclaim_from_a_stopped_worker);
 conformance!(consumer_backpressure);
 conformance!(work_bytes_follow_entries);
+conformance!(consumer_stops_at_max_backlog_bytes);
 conformance!(shared_queue);
 conformance!(oneshot_claims);
 conformance!(digests);
