@@ -700,7 +700,7 @@ fn spawn_consumer<T: Transport>(
 
 /// Reads and acknowledges as `worker`, `max` at a time, until `total` distinct messages came,
 /// none twice.
-async fn drain<T: Transport>(t: &T, worker: &str, total: usize, max: usize) {
+pub(crate) async fn drain<T: Transport>(t: &T, worker: &str, total: usize, max: usize) {
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < total {
         let got = t
