@@ -544,7 +544,7 @@ async fn dispatch<T: Transport>(
         let Some(id) = ids.last().filter(|_| stall) else {
             return Ok(0);
         };
-        let own = transport.backlogs(std::slice::from_ref(id)).await?[0];
+        let own = transport.backlogs(std::slice::from_ref(id)).await?[0].entries;
         let shared = transport
             .queue_depths()
             .await?

@@ -209,6 +209,9 @@ pub struct ConsumerSection {
     /// Entries the live workers' queues may hold in all before the consumer stops reading.
     #[serde(default = "default_max_backlog")]
     pub max_backlog: u64,
+    /// Bytes of queued work they may hold in all before the consumer stops reading.
+    #[serde(default = "default_max_backlog_bytes")]
+    pub max_backlog_bytes: u64,
 }
 
 impl Default for ConsumerSection {
@@ -219,6 +222,7 @@ impl Default for ConsumerSection {
             batch: default_consumer_batch(),
             dispatch: default_dispatch(),
             max_backlog: default_max_backlog(),
+            max_backlog_bytes: default_max_backlog_bytes(),
         }
     }
 }
@@ -229,6 +233,10 @@ fn default_dispatch() -> String {
 
 fn default_max_backlog() -> u64 {
     fmn_consumer::consume::DEFAULT_MAX_BACKLOG
+}
+
+fn default_max_backlog_bytes() -> u64 {
+    fmn_consumer::consume::DEFAULT_MAX_BACKLOG_BYTES
 }
 
 fn default_max_message() -> usize {
@@ -389,6 +397,7 @@ impl ConsumerSection {
                 .parse()
                 .map_err(|e| anyhow::anyhow!("[consumer] dispatch: {e}"))?,
             max_backlog: self.max_backlog,
+            max_backlog_bytes: self.max_backlog_bytes,
             ..Default::default()
         })
     }

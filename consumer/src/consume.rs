@@ -29,6 +29,9 @@ pub struct ConsumerOptions {
     /// When the live workers' queues hold this many entries in all, the consumer stops
     /// reading the bus until they drain below it: Redis stays bounded and nothing is dropped.
     pub max_backlog: u64,
+    /// The same in bytes of queued work items: whichever bound is reached first stops the
+    /// reading, so large messages cannot make the entry bound cost Redis without end.
+    pub max_backlog_bytes: u64,
 }
 
 impl Default for ConsumerOptions {
@@ -41,12 +44,19 @@ impl Default for ConsumerOptions {
             dispatch: DispatchMode::Random,
             refresh_workers: Duration::from_millis(200),
             max_backlog: DEFAULT_MAX_BACKLOG,
+            max_backlog_bytes: DEFAULT_MAX_BACKLOG_BYTES,
         }
     }
 }
 
 /// The default bound on the entries waiting in the live workers' queues.
 pub const DEFAULT_MAX_BACKLOG: u64 = 100_000;
+
+/// The default bound on the bytes waiting in the live workers' queues: 1 GiB. The entry bound
+/// alone lets messages of the largest accepted size (1 MiB) hold about 100 GiB; this one stops
+/// those at about a thousand, and leaves the entry bound to act first on messages of up to
+/// 10 KiB, as bus messages are.
+pub const DEFAULT_MAX_BACKLOG_BYTES: u64 = 1 << 30;
 
 /// What the consumer did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -104,6 +114,84 @@ async fn pause(attempt: &mut u32, cancel: &CancellationToken) -> bool {
     }
 }
 
+/// One of the bounds on the workers' queues, as configuration names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Entries,
+    Bytes,
+}
+
+impl Bound {
+    /// The first bound the queues, as `dispatcher` sees them, have reached.
+    fn reached(dispatcher: &Dispatcher, opts: &ConsumerOptions) -> Option<Bound> {
+        if dispatcher.backlog() >= opts.max_backlog {
+            Some(Bound::Entries)
+        } else if dispatcher.backlog_bytes() >= opts.max_backlog_bytes {
+            Some(Bound::Bytes)
+        } else {
+            None
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Bound::Entries => "max_backlog",
+            Bound::Bytes => "max_backlog_bytes",
+        }
+    }
+
+    fn limit(self, opts: &ConsumerOptions) -> u64 {
+        match self {
+            Bound::Entries => opts.max_backlog,
+            Bound::Bytes => opts.max_backlog_bytes,
+        }
+    }
+}
+
+/// Backpressure: whether the consumer must stop reading, said once when a pause starts and
+/// once when it ends.
+#[derive(Default)]
+struct Throttle {
+    paused: bool,
+}
+
+impl Throttle {
+    /// Whether the workers' queues hold either bound's worth; records the bytes they hold.
+    fn full(
+        &mut self,
+        dispatcher: &Dispatcher,
+        opts: &ConsumerOptions,
+        report: &mut ConsumeReport,
+    ) -> bool {
+        let (entries, bytes) = (dispatcher.backlog(), dispatcher.backlog_bytes());
+        let metrics = fmn_core::metrics::metrics();
+        metrics
+            .backlog_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        let Some(bound) = Bound::reached(dispatcher, opts) else {
+            if std::mem::take(&mut self.paused) {
+                tracing::info!(entries, bytes, "the workers' queues drained; reading again");
+            }
+            return false;
+        };
+        if !self.paused {
+            tracing::warn!(
+                entries,
+                bytes,
+                bound = bound.name(),
+                limit = bound.limit(opts),
+                "the workers' queues reached [consumer] {} ({}); reading nothing more from the bus until they drain",
+                bound.name(),
+                bound.limit(opts)
+            );
+            report.backpressure_pauses += 1;
+            metrics.backpressure_pauses.inc();
+            self.paused = true;
+        }
+        true
+    }
+}
+
 /// Reads `source` until it ends or `cancel` fires, dispatching every message to a live worker.
 ///
 /// A batch is read only once the previous one is written: when Redis or the workers are
@@ -118,7 +206,7 @@ pub async fn consume<T: Transport, S: Source>(
     let mut dispatcher = Dispatcher::new(opts.dispatch, opts.refresh_workers);
     let max = opts.max_message_bytes;
     let mut ended = false;
-    let mut throttled = false;
+    let mut throttle = Throttle::default();
     while !ended && !cancel.is_cancelled() {
         let mut batch: Vec<RawMessage> = Vec::new();
         let first = tokio::select! {
@@ -232,17 +320,7 @@ pub async fn consume<T: Transport, S: Source>(
                 }
                 continue;
             }
-            if dispatcher.backlog() >= opts.max_backlog {
-                if !throttled {
-                    tracing::warn!(
-                        backlog = dispatcher.backlog(),
-                        bound = opts.max_backlog,
-                        "the workers' queues are full; reading nothing more from the bus until they drain"
-                    );
-                    report.backpressure_pauses += 1;
-                    metrics.backpressure_pauses.inc();
-                    throttled = true;
-                }
+            if throttle.full(&dispatcher, opts, &mut report) {
                 dispatcher.invalidate();
                 // Short, steady waits: the queues drain at the workers' pace.
                 let mut short = 0;
@@ -250,13 +328,6 @@ pub async fn consume<T: Transport, S: Source>(
                     return Ok(report);
                 }
                 continue;
-            }
-            if throttled {
-                tracing::info!(
-                    backlog = dispatcher.backlog(),
-                    "the workers' queues drained; reading again"
-                );
-                throttled = false;
             }
             let n = items.len();
             let written = if dispatcher.mode() == DispatchMode::Shared {
@@ -279,7 +350,8 @@ pub async fn consume<T: Transport, S: Source>(
                 r
             };
             match written {
-                Ok(()) => {
+                Ok(bytes) => {
+                    dispatcher.sent_bytes(bytes);
                     report.dispatched += n as u64;
                     // The family's guard is dropped at once: it must not live across an await.
                     metrics
@@ -378,7 +450,7 @@ mod tests {
             [3],
             "one commit, after the batch was written"
         );
-        assert_eq!(t.backlogs(&["w".to_owned()]).await.unwrap(), [2]);
+        assert_eq!(t.backlogs(&["w".to_owned()]).await.unwrap()[0].entries, 2);
     }
 
     #[tokio::test]

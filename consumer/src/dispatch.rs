@@ -65,6 +65,8 @@ pub struct Dispatcher {
     live: Vec<String>,
     /// Each live worker's queue length when last read, plus what was sent to it since.
     backlog: Vec<u64>,
+    /// The bytes the live workers' queues held in all when last read, plus what was sent since.
+    bytes: u64,
     refreshed: Option<Instant>,
     refresh_every: Duration,
     rng: SmallRng,
@@ -77,6 +79,7 @@ impl Dispatcher {
             mode,
             live: Vec::new(),
             backlog: Vec::new(),
+            bytes: 0,
             refreshed: None,
             refresh_every,
             rng: SmallRng::from_rng(&mut rand::rng()),
@@ -99,10 +102,12 @@ impl Dispatcher {
             .is_none_or(|t| t.elapsed() >= self.refresh_every);
         if stale || self.live.is_empty() {
             self.live = transport.live_workers().await?;
-            self.backlog = match self.mode {
+            let backlogs = match self.mode {
                 DispatchMode::Shared => vec![transport.shared_backlog().await?],
                 _ => transport.backlogs(&self.live).await?,
             };
+            self.backlog = backlogs.iter().map(|b| b.entries).collect();
+            self.bytes = backlogs.iter().map(|b| b.bytes).sum();
             self.refreshed = Some(Instant::now());
         }
         Ok(self.live.len())
@@ -112,6 +117,17 @@ impl Dispatcher {
     /// what was sent since.
     pub fn backlog(&self) -> u64 {
         self.backlog.iter().sum()
+    }
+
+    /// The bytes the live workers' queues (or the shared queue) hold, as last read plus what
+    /// was sent since.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Counts `bytes` written to the queues, as the transport's dispatch reported them.
+    pub fn sent_bytes(&mut self, bytes: u64) {
+        self.bytes += bytes;
     }
 
     /// The mode this dispatcher picks by.
@@ -193,11 +209,17 @@ mod tests {
             t.register_worker(&WorkerInfo::local(w)).await.unwrap();
         }
         let backlog: Vec<(String, WorkItem)> = (0..100).map(|i| ("busy".into(), item(i))).collect();
-        t.dispatch(&backlog).await.unwrap();
+
+        let written = t.dispatch(&backlog).await.unwrap();
 
         let mut p2c = Dispatcher::seeded(DispatchMode::P2c, Duration::from_secs(60), 7);
         p2c.refresh(&t).await.unwrap();
         assert_eq!(p2c.backlog(), 100);
+        assert_eq!(
+            p2c.backlog_bytes(),
+            written,
+            "the bytes the transport reported"
+        );
         let to_idle = (0..100).filter(|_| p2c.choose() == Some("idle")).count();
         assert_eq!(to_idle, 100, "the idle worker's queue catches up first");
         assert_eq!(p2c.backlog(), 200);

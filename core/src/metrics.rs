@@ -30,6 +30,9 @@ pub struct Metrics {
     pub messages_dispatched: Family<Label, Counter>,
     /// Times the consumer stopped reading because the workers' queues were full.
     pub backpressure_pauses: Counter,
+    /// Bytes of work the consumer last saw queued for the workers (the live workers' queues,
+    /// or the shared queue), which `[consumer] max_backlog_bytes` bounds.
+    pub backlog_bytes: Gauge,
     /// Dead letters written, by stage (`consumer`, `worker`, `sender`).
     pub dead_letters: Family<Label, Counter>,
     /// Messages a worker evaluated and acknowledged.
@@ -85,6 +88,7 @@ impl Metrics {
             messages_read: Counter::default(),
             messages_dispatched: Family::default(),
             backpressure_pauses: Counter::default(),
+            backlog_bytes: Gauge::default(),
             dead_letters: Family::default(),
             messages_processed: Counter::default(),
             notifications: Family::default(),
@@ -122,6 +126,11 @@ impl Metrics {
             "consumer_backpressure_pauses",
             "Times the consumer stopped reading because the workers' queues were full",
             m.backpressure_pauses.clone(),
+        );
+        m.registry.register(
+            "consumer_backlog_bytes",
+            "Bytes of work queued for the workers as the consumer last saw them",
+            m.backlog_bytes.clone(),
         );
         m.registry.register(
             "dead_letters",

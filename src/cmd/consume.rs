@@ -159,8 +159,8 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     );
     if r.backpressure_pauses > 0 {
         println!(
-            "fmn consume: paused {} time(s) while the workers' queues held {} entries or more",
-            r.backpressure_pauses, opts.max_backlog
+            "fmn consume: paused {} time(s) while the workers' queues held {} entries or {} bytes or more",
+            r.backpressure_pauses, opts.max_backlog, opts.max_backlog_bytes
         );
     }
     Ok(ExitCode::SUCCESS)

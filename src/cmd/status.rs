@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use fmn_core::transport::{QueueDepth, Transport};
+use fmn_core::transport::{Backlog, QueueDepth, Transport};
 use serde::Serialize;
 
 use crate::config::Config;
@@ -50,10 +50,14 @@ struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     spread_p_value: Option<f64>,
     queues: Vec<QueueDepth>,
-    /// Entries in the live workers' queues, and the bound at which the consumer stops
-    /// reading the bus (`[consumer] max_backlog` of this configuration).
+    /// Entries in the live workers' queues and the shared queue, and the bound at which the
+    /// consumer stops reading the bus (`[consumer] max_backlog` of this configuration).
     backlog: u64,
     max_backlog: u64,
+    /// The bytes of work those queues hold, and the bound in bytes
+    /// (`[consumer] max_backlog_bytes`): the consumer stops at whichever it reaches first.
+    backlog_bytes: u64,
+    max_backlog_bytes: u64,
     dead_letters: u64,
     /// Messages a module failed on as a whole, waiting to be evaluated again.
     work_retries: u64,
@@ -92,10 +96,13 @@ pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
         .filter(|w| w.live)
         .map(|w| w.received)
         .collect();
-    let backlog: u64 = t.backlogs(&live).await?.iter().sum::<u64>() + t.shared_backlog().await?;
+    let backlog =
+        t.backlogs(&live).await?.into_iter().sum::<Backlog>() + t.shared_backlog().await?;
     let status = Status {
-        backlog,
+        backlog: backlog.entries,
         max_backlog: config.consumer.max_backlog,
+        backlog_bytes: backlog.bytes,
+        max_backlog_bytes: config.consumer.max_backlog_bytes,
         live_workers: live.len(),
         spread_p_value: (live_received.len() > 1).then(|| chi_square_uniform(&live_received).1),
         workers,
@@ -162,8 +169,8 @@ fn print(s: &Status) {
         );
     }
     println!(
-        "backlog: {} entries in the live workers' queues and the shared queue; the consumer stops reading at {}",
-        s.backlog, s.max_backlog
+        "backlog: {} entries, {} bytes in the live workers' queues and the shared queue; the consumer stops reading at {} entries or {} bytes",
+        s.backlog, s.backlog_bytes, s.max_backlog, s.max_backlog_bytes
     );
     println!("dead letters: {}", s.dead_letters);
     println!(

@@ -137,7 +137,7 @@ async fn a_refused_mail_is_dead_lettered_listed_replayed_and_delivered() {
 /// on the shared work queue, where any worker reads it as it was, and deletes its dead letter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
-    use fmn_core::transport::{WorkItem, WorkerInfo};
+    use fmn_core::transport::{Backlog, WorkItem, WorkerInfo};
 
     let redis = crate::support::RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
@@ -157,12 +157,13 @@ async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
         fmn_core::Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap(),
         "bus.jsonl:9",
     );
+    let letter = DeadLetter::work(
+        "bus.jsonl:9",
+        "module hostile: rule spin: ran past its time limit (20 ms)",
+        &item,
+    );
     transport
-        .dead_letter(&[DeadLetter::work(
-            "bus.jsonl:9",
-            "module hostile: rule spin: ran past its time limit (20 ms)",
-            &item,
-        )])
+        .dead_letter(std::slice::from_ref(&letter))
         .await
         .unwrap();
     let out = run(&mut with(&["dead", "list", "--stage", "worker"]));
@@ -180,6 +181,14 @@ async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
         "fmn dead replay: 0 notification(s) and 1 message(s) requeued, 0 left"
     );
     assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+    assert_eq!(
+        transport.shared_backlog().await.unwrap(),
+        Backlog {
+            entries: 1,
+            bytes: letter.payload_bytes as u64
+        },
+        "the replayed item counts against the consumer's bound"
+    );
     transport
         .register_worker(&WorkerInfo::local("w"))
         .await
@@ -193,5 +202,13 @@ async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
     assert_eq!(
         read[0].item.envelope.rules_json(),
         item.envelope.rules_json()
+    );
+    transport
+        .complete_work("w", &[read[0].id.clone()], &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        transport.shared_backlog().await.unwrap(),
+        Backlog::default()
     );
 }

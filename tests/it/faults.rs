@@ -341,15 +341,7 @@ async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
     t.register_worker(&WorkerInfo::local("stalled"))
         .await
         .unwrap();
-    let beat = {
-        let t = t.clone();
-        tokio::spawn(async move {
-            loop {
-                t.heartbeat("stalled").await.unwrap();
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        })
-    };
+    let beat = crate::support::keep_alive(&t, "stalled", Duration::from_millis(200));
     let in_hand = {
         let t = t.clone();
         tokio::spawn(async move {
@@ -393,7 +385,7 @@ async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
             .into_iter()
             .find(|q| q.name == "shared-work")
             .map_or(0, |q| q.pending);
-        t.backlogs(&["stalled".to_owned()]).await.unwrap()[0] + shared
+        t.backlogs(&["stalled".to_owned()]).await.unwrap()[0].entries + shared
     };
     wait_until(Duration::from_secs(60), "the others done", async || {
         processed(&t).await + held().await >= TOTAL

@@ -1,6 +1,7 @@
 //! fmn's integration tests: real Redis, real SMTP, real wasm modules, the real binary.
 
 mod amqp;
+mod backpressure;
 mod bad_input;
 mod cli;
 mod data;

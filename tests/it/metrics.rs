@@ -37,6 +37,25 @@ pub(crate) fn sample(body: &str, series: &str) -> Option<f64> {
     })
 }
 
+/// `fmn consume --messages - --metrics 127.0.0.1:port`, its standard streams piped.
+pub(crate) fn consume_stdin(
+    with: &impl Fn(&[&str]) -> std::process::Command,
+    port: u16,
+) -> std::process::Child {
+    with(&[
+        "consume",
+        "--messages",
+        "-",
+        "--metrics",
+        &format!("127.0.0.1:{port}"),
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
 pub(crate) async fn scrape(port: u16) -> String {
     let mut body = String::new();
     wait_until(
@@ -89,18 +108,7 @@ async fn consumer_worker_and_sender_serve_metrics_and_health() {
     // The consumer reads stdin, kept open until its metrics are scraped.
     let messages = crate::support::fixture("bench_messages.jsonl");
     let lines = messages.lines().filter(|l| !l.trim().is_empty()).count() as f64;
-    let mut consumer = with(&[
-        "consume",
-        "--messages",
-        "-",
-        "--metrics",
-        &format!("127.0.0.1:{cp}"),
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut consumer = consume_stdin(&with, cp);
     let mut stdin = consumer.stdin.take().unwrap();
     stdin.write_all(messages.as_bytes()).unwrap();
     stdin.flush().unwrap();

@@ -351,6 +351,21 @@ pub fn wasm_variant(wasm: &[u8], tag: &str) -> Vec<u8> {
     fmn_host::module::with_custom_section(wasm, "fmn-test-variant", tag.as_bytes())
 }
 
+/// Keeps `worker` live on `t`, a heartbeat every `every`, until the task is aborted.
+pub fn keep_alive<T: fmn_core::transport::Transport>(
+    t: &T,
+    worker: &str,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let (t, worker) = (t.clone(), worker.to_owned());
+    tokio::spawn(async move {
+        loop {
+            t.heartbeat(&worker).await.unwrap();
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
 /// A worker `w` registered on `redis` that stays live and reads nothing: its stream shows what
 /// a consumer dispatched. Abort the task to let it die.
 pub async fn idle_worker(
@@ -642,4 +657,51 @@ pub fn serve_http_on(
         }
     });
     port
+}
+
+/// What the code under test logs on this thread, kept to be searched: for tests whose only
+/// sign that something happened (a consumer pausing) is what it says.
+#[derive(Clone, Default)]
+pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Captures this thread's logs (with a current-thread runtime, those of the tasks it
+    /// spawns too) while the guard lives.
+    pub fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// Everything logged so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.lock()).into_owned()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Logs;
+
+    fn make_writer(&'a self) -> Logs {
+        self.clone()
+    }
 }

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use fmn_core::transport::redis::RedisOptions;
 use fmn_core::transport::{
-    DeadLetter, EntryId, MemoryTransport, RedisTransport, Stage, Transport, WorkItem, WorkerInfo,
+    Backlog, DeadLetter, EntryId, MemoryTransport, RedisTransport, Stage, Transport, WorkItem,
+    WorkerInfo,
 };
 use fmn_core::{ChannelKind, Envelope, MessageMeta, Notification};
 
-use crate::support::RedisServer;
+use crate::support::{RedisServer, keep_alive};
 
 /// What the suite needs beyond [`Transport`]: a second view of the same queues, as a restarted
 /// process would have.
@@ -279,6 +280,15 @@ async fn work_retries<T: Transport>(t: &T) {
         1,
         "the count travels with the message"
     );
+    let queued = t.shared_backlog().await.unwrap();
+    assert_eq!(queued.entries, 1);
+    assert!(
+        queued.bytes > 100,
+        "a promoted retry counts its bytes: {queued:?}"
+    );
+    let ids: Vec<_> = got.iter().map(|e| e.id.clone()).collect();
+    t.complete_work("w", &ids, &[]).await.unwrap();
+    assert_eq!(t.shared_backlog().await.unwrap().bytes, 0);
 
     assert_eq!(
         t.dead_letter_work_retries(1, "the run ended")
@@ -622,10 +632,16 @@ async fn shared_queue<T: Reopen>(t: &T) {
     }
     let ids: Vec<String> = (0..10).map(|i| format!("s{i}")).collect();
     let items: Vec<WorkItem> = ids.iter().map(|i| item(i)).collect();
-    t.dispatch_shared(&items).await.unwrap();
+    let bytes = t.dispatch_shared(&items).await.unwrap();
+    // Ten items of one size: each is a tenth of the bytes.
+    let each = bytes / 10;
+    assert_eq!(each * 10, bytes);
     // w1 also has work of its own: both come through one read.
     t.dispatch(&[("w1".to_owned(), item("own"))]).await.unwrap();
-    assert_eq!(t.shared_backlog().await.unwrap(), 10);
+    assert_eq!(
+        t.shared_backlog().await.unwrap(),
+        Backlog { entries: 10, bytes }
+    );
     let first = t
         .read_work("w1", 4, Duration::from_millis(100))
         .await
@@ -646,8 +662,11 @@ async fn shared_queue<T: Reopen>(t: &T) {
     t.complete_work("w2", &w2_ids, &[]).await.unwrap();
     assert_eq!(
         t.shared_backlog().await.unwrap(),
-        8,
-        "w2's two are acknowledged on the shared queue"
+        Backlog {
+            entries: 8,
+            bytes: 8 * each
+        },
+        "w2's two are acknowledged on the shared queue, bytes and all"
     );
     // w1 acknowledges only its own entry, then restarts: it gets back what it held.
     let own: Vec<EntryId> = first
@@ -672,6 +691,14 @@ async fn shared_queue<T: Reopen>(t: &T) {
     let sweep = fmn_consumer::sweep(t).await.unwrap();
     assert_eq!(sweep.reclaimed, [("w1".to_owned(), held.len())]);
     assert_eq!(fmn_consumer::sweep(t).await.unwrap().total(), 0, "once");
+    assert_eq!(
+        t.shared_backlog().await.unwrap(),
+        Backlog {
+            entries: 8,
+            bytes: 8 * each
+        },
+        "put back, not counted twice"
+    );
     let mut got: Vec<String> = w2.iter().map(|e| e.item.envelope.id.clone()).collect();
     loop {
         let entries = t
@@ -689,7 +716,7 @@ async fn shared_queue<T: Reopen>(t: &T) {
     let mut want = ids.clone();
     want.sort();
     assert_eq!(got, want, "every entry, once");
-    assert_eq!(t.shared_backlog().await.unwrap(), 0);
+    assert_eq!(t.shared_backlog().await.unwrap(), Backlog::default());
     let counts = t.worker_counts().await.unwrap();
     let received = |w: &str| counts.iter().find(|c| c.id == w).unwrap().received;
     assert_eq!(received("w2"), 10, "what w2 read from the shared queue");
@@ -705,57 +732,216 @@ async fn shared_queue<T: Reopen>(t: &T) {
 /// queues hold `max_backlog` entries (plus at most one batch), and goes on, losing nothing,
 /// once they drain.
 async fn consumer_backpressure<T: Transport>(t: &T) {
-    use fmn_consumer::{ConsumerOptions, JsonLines, consume};
-    use tokio_util::sync::CancellationToken;
     t.register_worker(&WorkerInfo::local("slow")).await.unwrap();
-    let beat = {
-        let t = t.clone();
-        tokio::spawn(async move {
-            loop {
-                t.heartbeat("slow").await.unwrap();
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    };
+    let beat = keep_alive(t, "slow", Duration::from_millis(50));
     let input: String = (0..1000)
         .map(|i| format!("{{\"topic\": \"org.example.t\", \"id\": \"m{i}\", \"body\": {{}}}}\n"))
         .collect();
-    let consumer = {
-        let t = t.clone();
-        tokio::spawn(async move {
-            let opts = ConsumerOptions {
-                batch: 10,
-                max_backlog: 100,
-                refresh_workers: Duration::from_millis(20),
-                ..Default::default()
-            };
-            let mut source = JsonLines::new(input.as_bytes(), "generated");
-            consume(&t, &mut source, &opts, &CancellationToken::new())
-                .await
-                .unwrap()
-        })
-    };
+    let consumer = spawn_consumer(
+        t,
+        input,
+        fmn_consumer::ConsumerOptions {
+            batch: 10,
+            max_backlog: 100,
+            refresh_workers: Duration::from_millis(20),
+            ..Default::default()
+        },
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let held = t.backlogs(&["slow".to_owned()]).await.unwrap()[0];
+    let held = t.backlogs(&["slow".to_owned()]).await.unwrap()[0].entries;
     assert!((100..=110).contains(&held), "the queue holds {held}");
     assert!(!consumer.is_finished(), "the consumer waits");
 
+    drain(t, "slow", 1000, 50).await;
+    let report = consumer.await.unwrap();
+    beat.abort();
+    assert_eq!((report.read, report.dispatched), (1000, 1000));
+    assert!(report.backpressure_pauses >= 1, "{report:?}");
+}
+
+/// Runs a consumer of JSON lines `input` on `t` until the input ends.
+fn spawn_consumer<T: Transport>(
+    t: &T,
+    input: String,
+    opts: fmn_consumer::ConsumerOptions,
+) -> tokio::task::JoinHandle<fmn_consumer::ConsumeReport> {
+    let t = t.clone();
+    tokio::spawn(async move {
+        let mut source = fmn_consumer::JsonLines::new(input.as_bytes(), "generated");
+        let cancel = tokio_util::sync::CancellationToken::new();
+        fmn_consumer::consume(&t, &mut source, &opts, &cancel)
+            .await
+            .unwrap()
+    })
+}
+
+/// Reads and acknowledges as `worker`, `max` at a time, until `total` distinct messages came,
+/// none twice.
+pub(crate) async fn drain<T: Transport>(t: &T, worker: &str, total: usize, max: usize) {
     let mut seen = std::collections::BTreeSet::new();
-    while seen.len() < 1000 {
+    while seen.len() < total {
         let got = t
-            .read_work("slow", 50, Duration::from_millis(200))
+            .read_work(worker, max, Duration::from_millis(200))
             .await
             .unwrap();
         let ids: Vec<EntryId> = got.iter().map(|e| e.id.clone()).collect();
         for e in got {
             assert!(seen.insert(e.item.envelope.id), "read twice");
         }
-        t.complete_work("slow", &ids, &[]).await.unwrap();
+        t.complete_work(worker, &ids, &[]).await.unwrap();
     }
+}
+
+/// The bytes a work queue holds follow its entries exactly, whatever their sizes: dispatch
+/// adds what it reports writing, an acknowledgement takes off the entry's bytes (once, however
+/// often it is repeated), reclaiming moves them with the entries.
+async fn work_bytes_follow_entries<T: Transport>(t: &T) {
+    for w in ["w1", "w2", "w3"] {
+        t.register_worker(&WorkerInfo::local(w)).await.unwrap();
+    }
+    // Items of different sizes, each dispatched alone to learn its size.
+    let sized = |i: usize| {
+        let mut it = item(&format!("m{i}"));
+        it.origin = "x".repeat(100 * i);
+        it
+    };
+    let mut sizes = Vec::new();
+    for i in 0..6 {
+        sizes.push(t.dispatch(&[("w1".to_owned(), sized(i))]).await.unwrap());
+    }
+    assert!(sizes.windows(2).all(|w| w[0] + 100 == w[1]), "{sizes:?}");
+    let both = t
+        .dispatch(&[("w2".to_owned(), sized(0)), ("w3".to_owned(), sized(5))])
+        .await
+        .unwrap();
+    assert_eq!(both, sizes[0] + sizes[5], "a batch reports the sum");
+    let backlog = |w: &'static str| async move { t.backlogs(&[w.to_owned()]).await.unwrap()[0] };
+    let on_w1: u64 = sizes.iter().sum();
+    assert_eq!(
+        backlog("w1").await,
+        Backlog {
+            entries: 6,
+            bytes: on_w1
+        }
+    );
+
+    // w1 reads three (m0, m1, m2) and acknowledges the first two, then the first again.
+    let got = t
+        .read_work("w1", 3, Duration::from_millis(100))
+        .await
+        .unwrap();
+    let ids: Vec<EntryId> = got.iter().map(|e| e.id.clone()).collect();
+    t.complete_work("w1", &ids[..2], &[]).await.unwrap();
+    t.complete_work("w1", &ids[..1], &[]).await.unwrap();
+    let left = on_w1 - sizes[0] - sizes[1];
+    assert_eq!(
+        backlog("w1").await,
+        Backlog {
+            entries: 4,
+            bytes: left
+        }
+    );
+
+    // w1 stops: its four go to w2 and w3, bytes and all.
+    t.deregister_worker("w1").await.unwrap();
+    assert_eq!(fmn_consumer::sweep(t).await.unwrap().total(), 4);
+    assert_eq!(backlog("w1").await, Backlog::default());
+    let moved = t
+        .backlogs(&["w2".to_owned(), "w3".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        moved.into_iter().sum::<Backlog>(),
+        Backlog {
+            entries: 6,
+            bytes: left + both
+        }
+    );
+    for w in ["w2", "w3"] {
+        let got = t
+            .read_work(w, 10, Duration::from_millis(100))
+            .await
+            .unwrap();
+        let ids: Vec<EntryId> = got.iter().map(|e| e.id.clone()).collect();
+        t.complete_work(w, &ids, &[]).await.unwrap();
+        assert_eq!(backlog(w).await, Backlog::default(), "{w} drained");
+    }
+}
+
+/// Messages of 1 MiB and no worker reading: the consumer stops once the queue holds
+/// `max_backlog_bytes` (plus at most one batch), far below `max_backlog` entries, says which
+/// bound stopped it, and goes on, losing nothing, once a worker drains the queue; dispatching
+/// to the worker's own queue and to the shared one alike.
+async fn consumer_stops_at_max_backlog_bytes<T: Transport>(t: &T) {
+    use fmn_consumer::DispatchMode;
+    t.register_worker(&WorkerInfo::local("w")).await.unwrap();
+    for mode in [DispatchMode::Random, DispatchMode::Shared] {
+        stop_at_bytes(t, mode).await;
+    }
+}
+
+async fn stop_at_bytes<T: Transport>(t: &T, mode: fmn_consumer::DispatchMode) {
+    const TOTAL: usize = 40;
+    const PAD: usize = 1 << 20;
+    const BOUND: u64 = 8 << 20;
+    const BATCH: usize = 2;
+    let (logs, _guard) = crate::support::Logs::capture();
+    let beat = keep_alive(t, "w", Duration::from_millis(50));
+    let pad = "x".repeat(PAD);
+    let input: String = (0..TOTAL)
+        .map(|i| format!("{{\"topic\": \"org.example.t\", \"id\": \"m{i}\", \"body\": {{\"pad\": \"{pad}\"}}}}\n"))
+        .collect();
+    let consumer = spawn_consumer(
+        t,
+        input,
+        fmn_consumer::ConsumerOptions {
+            batch: BATCH,
+            dispatch: mode,
+            max_message_bytes: 2 * PAD,
+            max_backlog_bytes: BOUND,
+            // Not re-read while it dispatches: it must count what it sends itself.
+            refresh_workers: Duration::from_secs(60),
+            ..Default::default()
+        },
+    );
+    // The consumer says when it stops; from then on it dispatches nothing until the queue
+    // drains, so what the queue holds is all it dispatched.
+    let paused = || {
+        logs.text()
+            .contains("reached [consumer] max_backlog_bytes (8388608)")
+    };
+    crate::support::wait_until(Duration::from_secs(60), "a pause", async || {
+        paused() || consumer.is_finished()
+    })
+    .await;
+    let held = async || {
+        t.backlogs(&["w".to_owned()]).await.unwrap()[0] + t.shared_backlog().await.unwrap()
+    };
+    let held = held().await;
+    eprintln!("{mode}: stopped holding {held:?}, bound {BOUND} bytes");
+    assert!(
+        paused(),
+        "the consumer never paused; the queues hold {held:?}"
+    );
+    assert!(held.bytes >= BOUND, "stopped before the bound: {held:?}");
+    // Every item is more than its pad.
+    let most = BOUND / PAD as u64 + BATCH as u64;
+    assert!(held.entries <= most, "{held:?}, at most {most}");
+    assert!(!consumer.is_finished(), "the consumer waits");
+
+    drain(t, "w", TOTAL, 4).await;
     let report = consumer.await.unwrap();
     beat.abort();
-    assert_eq!((report.read, report.dispatched), (1000, 1000));
+    assert_eq!(
+        (report.read, report.dispatched),
+        (TOTAL as u64, TOTAL as u64)
+    );
     assert!(report.backpressure_pauses >= 1, "{report:?}");
+    assert!(logs.text().contains("drained; reading again"));
+    assert_eq!(
+        t.backlogs(&["w".to_owned()]).await.unwrap()[0] + t.shared_backlog().await.unwrap(),
+        Backlog::default()
+    );
 }
 
 /// Shared data: an import replaces relations whole, changes edit one key, and every step
@@ -837,6 +1023,8 @@ conformance!(dead_letters_and_deliveries);
 conformance!(shared_data);
 conformance!(reclaim_from_a_stopped_worker);
 conformance!(consumer_backpressure);
+conformance!(work_bytes_follow_entries);
+conformance!(consumer_stops_at_max_backlog_bytes);
 conformance!(shared_queue);
 conformance!(oneshot_claims);
 conformance!(digests);
@@ -884,4 +1072,20 @@ async fn redis_undecodable_entries_are_dead_lettered() {
         dead[0].item
     );
     assert_eq!(dead[0].item.payload, "garbage");
+    // The stray entry was never counted and its bytes were taken off: the count does not go
+    // below zero, so what comes next counts in full.
+    t.complete_work("w1", &[got[0].id.clone()], &[])
+        .await
+        .unwrap();
+    let next = t
+        .dispatch(&[("w1".to_owned(), item("next"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        t.backlogs(&["w1".to_owned()]).await.unwrap()[0],
+        Backlog {
+            entries: 1,
+            bytes: next
+        }
+    );
 }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::{
-    AddressFailure, DEFAULT_WORKER_TTL, DIGEST_LONGEST_WAIT, DeadLetter, DigestBatch, Entry,
-    EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError,
+    AddressFailure, Backlog, DEFAULT_WORKER_TTL, DIGEST_LONGEST_WAIT, DeadLetter, DigestBatch,
+    Entry, EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError,
     WorkItem, WorkerCounts, WorkerInfo, count_shared, decode, digest_due_in, encode,
     out_queue_name, split_shared, work_queue_name,
 };
@@ -95,6 +95,8 @@ impl HeldDigest {
 #[derive(Default)]
 struct Queue {
     entries: BTreeMap<u64, String>,
+    /// The bytes of `entries`' data, kept as they come and go.
+    bytes: u64,
     /// When each entry was added.
     born: BTreeMap<u64, Instant>,
     next_id: u64,
@@ -110,6 +112,7 @@ struct Queue {
 impl Queue {
     fn push(&mut self, data: String) {
         self.next_id += 1;
+        self.bytes += data.len() as u64;
         self.entries.insert(self.next_id, data);
         self.born.insert(self.next_id, Instant::now());
     }
@@ -152,8 +155,7 @@ impl Queue {
         ids.iter()
             .filter_map(|id| {
                 self.pending.remove(id);
-                self.born.remove(id);
-                self.entries.remove(id)
+                self.drop_entry(*id)
             })
             .collect()
     }
@@ -161,9 +163,23 @@ impl Queue {
     fn ack(&mut self, ids: &[EntryId]) {
         for id in ids.iter().filter_map(|i| i.0.parse::<u64>().ok()) {
             if self.pending.remove(&id).is_some() {
-                self.entries.remove(&id);
-                self.born.remove(&id);
+                self.drop_entry(id);
             }
+        }
+    }
+
+    /// Forgets an entry and its bytes; returns its data.
+    fn drop_entry(&mut self, id: u64) -> Option<String> {
+        self.born.remove(&id);
+        let data = self.entries.remove(&id)?;
+        self.bytes -= data.len() as u64;
+        Some(data)
+    }
+
+    fn backlog(&self) -> Backlog {
+        Backlog {
+            entries: self.entries.len() as u64,
+            bytes: self.bytes,
         }
     }
 }
@@ -313,34 +329,37 @@ impl Transport for MemoryTransport {
             .collect())
     }
 
-    async fn dispatch(&self, batch: &[(String, WorkItem)]) -> Result<(), TransportError> {
+    async fn dispatch(&self, batch: &[(String, WorkItem)]) -> Result<u64, TransportError> {
         let encoded: Vec<(String, String)> = batch
             .iter()
             .map(|(w, item)| (w.clone(), encode(item)))
             .collect();
+        let mut bytes = 0;
         let mut st = self.lock();
         for (worker, data) in encoded {
             st.counts_of(&worker).received += 1;
+            bytes += data.len() as u64;
             self.push(&mut st, work_queue_name(&worker), data);
         }
-        Ok(())
+        Ok(bytes)
     }
 
-    async fn dispatch_shared(&self, items: &[WorkItem]) -> Result<(), TransportError> {
+    async fn dispatch_shared(&self, items: &[WorkItem]) -> Result<u64, TransportError> {
         let encoded: Vec<String> = items.iter().map(encode).collect();
+        let bytes = encoded.iter().map(|d| d.len() as u64).sum();
         let mut st = self.lock();
         for data in encoded {
             self.push(&mut st, SHARED_QUEUE.to_owned(), data);
         }
-        Ok(())
+        Ok(bytes)
     }
 
-    async fn shared_backlog(&self) -> Result<u64, TransportError> {
+    async fn shared_backlog(&self) -> Result<Backlog, TransportError> {
         Ok(self
             .lock()
             .queues
             .get(SHARED_QUEUE)
-            .map_or(0, |q| q.entries.len() as u64))
+            .map_or_else(Backlog::default, Queue::backlog))
     }
 
     async fn read_work(
@@ -829,14 +848,14 @@ impl Transport for MemoryTransport {
         Ok(out)
     }
 
-    async fn backlogs(&self, workers: &[String]) -> Result<Vec<u64>, TransportError> {
+    async fn backlogs(&self, workers: &[String]) -> Result<Vec<Backlog>, TransportError> {
         let st = self.lock();
         Ok(workers
             .iter()
             .map(|w| {
                 st.queues
                     .get(&work_queue_name(w))
-                    .map_or(0, |q| q.entries.len() as u64)
+                    .map_or_else(Backlog::default, Queue::backlog)
             })
             .collect())
     }

@@ -250,6 +250,34 @@ pub struct QueueDepth {
     pub oldest_ms: Option<u64>,
 }
 
+/// What a work queue holds that is not yet acknowledged (read or not): what the consumer's
+/// backpressure bounds ([`Transport::backlogs`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backlog {
+    /// Entries.
+    pub entries: u64,
+    /// Bytes of those entries' work items as queued (their JSON), counted as they are written
+    /// and removed; what the queue costs its store, less the store's own overhead per entry.
+    pub bytes: u64,
+}
+
+impl std::ops::Add for Backlog {
+    type Output = Backlog;
+
+    fn add(self, other: Backlog) -> Backlog {
+        Backlog {
+            entries: self.entries + other.entries,
+            bytes: self.bytes + other.bytes,
+        }
+    }
+}
+
+impl std::iter::Sum for Backlog {
+    fn sum<I: Iterator<Item = Backlog>>(iter: I) -> Backlog {
+        iter.fold(Backlog::default(), |a, b| a + b)
+    }
+}
+
 /// A transport failed; the caller retries with backoff.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -333,19 +361,21 @@ pub trait Transport: Clone + Send + Sync + 'static {
     /// The workers whose last heartbeat is younger than the worker TTL, sorted.
     fn live_workers(&self) -> impl Future<Output = Result<Vec<String>, TransportError>> + Send;
 
-    /// Appends each item to its worker's queue, in one round trip.
+    /// Appends each item to its worker's queue, in one round trip. Returns the bytes written:
+    /// what the queues' [`Backlog::bytes`] grew by.
     fn dispatch(
         &self,
         batch: &[(String, WorkItem)],
-    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
     /// Appends items to the shared work queue, which every worker pulls from (the `shared`
     /// dispatch mode), in one round trip. A worker's `received` counter grows when it reads.
+    /// Returns the bytes written, as [`Self::dispatch`] does.
     fn dispatch_shared(
         &self,
         items: &[WorkItem],
-    ) -> impl Future<Output = Result<(), TransportError>> + Send;
-    /// How many entries the shared work queue holds (read or not, not yet acknowledged).
-    fn shared_backlog(&self) -> impl Future<Output = Result<u64, TransportError>> + Send;
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+    /// What the shared work queue holds (read or not, not yet acknowledged).
+    fn shared_backlog(&self) -> impl Future<Output = Result<Backlog, TransportError>> + Send;
     /// Reads up to `max` entries from a worker's own queue and from the shared queue, waiting
     /// up to `block` for the first. Entries this worker read before and did not acknowledge
     /// come first.
@@ -571,12 +601,14 @@ pub trait Transport: Clone + Send + Sync + 'static {
         >,
     > + Send;
 
-    /// How many entries each of `workers`' queues holds (read or not, not yet acknowledged),
-    /// in the order given, in one round trip.
+    /// What each of `workers`' queues holds (read or not, not yet acknowledged), in the order
+    /// given, in one round trip. Every way an entry leaves a work queue (acknowledged by
+    /// [`Self::complete_work`], moved by [`Self::reclaim`], dead-lettered as undecodable)
+    /// takes its bytes off, and every way one arrives adds them.
     fn backlogs(
         &self,
         workers: &[String],
-    ) -> impl Future<Output = Result<Vec<u64>, TransportError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Backlog>, TransportError>> + Send;
 
     /// Moves up to `max` of the entries `dead`'s work queue still owes (read and not
     /// acknowledged, or not read at all) to the queues of `targets`, spread evenly, each

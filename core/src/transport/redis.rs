@@ -10,6 +10,7 @@
 //! | `{ns}:work:{id}` | stream, group `workers` | field `d`: a [`WorkItem`] as JSON |
 //! | `{ns}:shared-work` | stream, group `workers` | the same, for any worker (`shared` dispatch) |
 //! | `{ns}:shared-work:requeued` | hash | `received`: entries of dead workers put back |
+//! | `{ns}:work-bytes` | hash | work stream key -> bytes of its entries' `d` fields |
 //! | `{ns}:out:{channel}` | stream, group `senders` | field `d`: a [`Notification`] as JSON |
 //! | `{ns}:retry:{channel}` | sorted set | a [`Notification`] as JSON -> when its retry is due (ms) |
 //! | `{ns}:digest:{channel}:{user}` | list | notifications held for the user's digest, as JSON, oldest first |
@@ -33,6 +34,13 @@
 //!
 //! Acknowledged entries are deleted (`XACK` then `XDEL` in one transaction), so a stream's
 //! length is what is still owed; nothing is ever trimmed by length.
+//!
+//! `{ns}:work-bytes` is kept in the same transaction as every change to a work stream:
+//! dispatching adds the bytes it writes, and acknowledging, reclaiming or dead-lettering an
+//! entry takes off the length of the `d` field it finds in the stream (read in a Lua script),
+//! so the count is exact whatever the sizes. It cannot go below zero, and an empty stream's
+//! count is dropped when the backlog is read: entries queued before the count was kept, or
+//! removed by a version that did not keep it, cannot hold the consumer back for good.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -44,16 +52,18 @@ use redis::{Client, Script, Value};
 use super::DIGEST_LONGEST_WAIT;
 
 use super::{
-    AddressFailure, DEFAULT_WORKER_TTL, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth,
-    SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError, WorkItem, WorkerCounts,
-    WorkerInfo, count_shared, decode, digest_due_in, encode, out_queue_name, split_shared,
-    work_queue_name,
+    AddressFailure, Backlog, DEFAULT_WORKER_TTL, DeadLetter, DigestBatch, Entry, EntryId,
+    QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError, WorkItem,
+    WorkerCounts, WorkerInfo, count_shared, decode, digest_due_in, encode, out_queue_name,
+    split_shared, work_queue_name,
 };
 use crate::channel::ChannelKind;
 use crate::notification::Notification;
 use crate::prefs::Digest;
 
 const WORK_GROUP: &str = "workers";
+/// The hash of work streams' byte counts, under the namespace.
+const WORK_BYTES: &str = "work-bytes";
 const OUT_GROUP: &str = "senders";
 
 /// Heartbeats use Redis' clock, so workers on machines with skewed clocks are judged alike.
@@ -77,31 +87,96 @@ redis.call('SADD', KEYS[2], ARGV[1])
 return #out
 ";
 
-/// Moves entries of a dead worker's queue, each only if it is still there: KEYS = the dead
-/// queue, then (queue, counters hash) per target; ARGV = the group, then (entry id, index in
-/// KEYS of the target's queue) pairs.
-const RECLAIM: &str = r"
+/// The bytes of work streams' entries (`{ns}:work-bytes`), for the Lua scripts that change
+/// them: `entry_bytes(fields)` is the length of an entry's `d` field, as `XRANGE` gives its
+/// fields; `take_bytes(counts, stream, n)` takes `n` off a stream's count, never below zero.
+macro_rules! lua_work_bytes {
+    () => {
+        r"
+local function entry_bytes(f)
+  for j = 1, #f, 2 do
+    if f[j] == 'd' then return #f[j + 1] end
+  end
+  return 0
+end
+local function take_bytes(counts, stream, n)
+  if n > 0 and redis.call('HINCRBY', counts, stream, -n) <= 0 then
+    redis.call('HDEL', counts, stream)
+  end
+end
+"
+    };
+}
+
+/// Moves entries of a dead worker's queue, each only if it is still there, with their bytes:
+/// KEYS = the dead queue, the byte counts, then (queue, counters hash) per target; ARGV = the
+/// group, then (entry id, index in KEYS of the target's queue) pairs.
+const RECLAIM: &str = concat!(
+    lua_work_bytes!(),
+    r"
 local moved = 0
+local freed = 0
 for i = 2, #ARGV, 2 do
   local id = ARGV[i]
   local k = tonumber(ARGV[i + 1])
   local e = redis.call('XRANGE', KEYS[1], id, id)
   if #e > 0 then
+    local n = entry_bytes(e[1][2])
     redis.call('XADD', KEYS[k], '*', unpack(e[1][2]))
     redis.call('HINCRBY', KEYS[k + 1], 'received', 1)
+    redis.call('HINCRBY', KEYS[2], KEYS[k], n)
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)
+    freed = freed + n
     moved = moved + 1
   end
 end
+take_bytes(KEYS[2], KEYS[1], freed)
 return moved
+"
+);
+
+/// Acknowledges and deletes entries of a work stream, taking their bytes off its count: KEYS =
+/// the stream, the byte counts; ARGV = the group, then the entry ids. Returns the bytes freed.
+const ACK_WORK: &str = concat!(
+    lua_work_bytes!(),
+    r"
+local freed = 0
+for i = 2, #ARGV do
+  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if #e > 0 then freed = freed + entry_bytes(e[1][2]) end
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+end
+take_bytes(KEYS[2], KEYS[1], freed)
+return freed
+"
+);
+
+/// What work streams hold: KEYS = the byte counts, then the streams; returns (entries, bytes)
+/// per stream. The count of an empty stream is dropped: whatever it says, it holds nothing.
+const WORK_BACKLOGS: &str = r"
+local out = {}
+for i = 2, #KEYS do
+  local len = redis.call('XLEN', KEYS[i])
+  local bytes = 0
+  if len == 0 then
+    redis.call('HDEL', KEYS[1], KEYS[i])
+  else
+    bytes = math.max(0, tonumber(redis.call('HGET', KEYS[1], KEYS[i]) or '0'))
+  end
+  table.insert(out, {len, bytes})
+end
+return out
 ";
 
-/// Moves a dead notification back to its queue, if the dead letter is still there: KEYS = the
-/// dead-letter stream, the channel's queue; ARGV = the dead letter's id, the notification.
+/// Moves a dead item back to a queue, if the dead letter is still there: KEYS = the
+/// dead-letter stream, the queue, and for a work queue its byte counts; ARGV = the dead
+/// letter's id, the item.
 const REQUEUE: &str = r"
 if redis.call('XDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('XADD', KEYS[2], '*', 'd', ARGV[2])
+if KEYS[3] then redis.call('HINCRBY', KEYS[3], KEYS[2], #ARGV[2]) end
 return 1
 ";
 
@@ -151,7 +226,8 @@ redis.call('XDEL', KEYS[2], ARGV[2])
 return 1
 ";
 
-/// Queues again what is due: KEYS = the retry set, the queue. At most 500 at a time.
+/// Queues again what is due: KEYS = the retry set, the queue, and for a work queue its byte
+/// counts. At most 500 at a time.
 const PROMOTE: &str = r"
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -159,6 +235,7 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 500)
 for _, d in ipairs(due) do
   redis.call('XADD', KEYS[2], '*', 'd', d)
   redis.call('ZREM', KEYS[1], d)
+  if KEYS[3] then redis.call('HINCRBY', KEYS[3], KEYS[2], #d) end
 end
 return #due
 ";
@@ -331,6 +408,7 @@ pub struct RedisTransport {
     live: Arc<Script>,
     change: Arc<Script>,
     reclaim: Arc<Script>,
+    work_backlogs: Arc<Script>,
 }
 
 impl RedisTransport {
@@ -353,6 +431,7 @@ impl RedisTransport {
             live: Arc::new(Script::new(LIVE)),
             change: Arc::new(Script::new(CHANGE)),
             reclaim: Arc::new(Script::new(RECLAIM)),
+            work_backlogs: Arc::new(Script::new(WORK_BACKLOGS)),
         })
     }
 
@@ -584,6 +663,7 @@ impl RedisTransport {
         let queued: i64 = Script::new(REQUEUE)
             .key(self.key("dead"))
             .key(self.key(SHARED_QUEUE))
+            .key(self.key(WORK_BYTES))
             .arg(&dead.0)
             .arg(encode(item))
             .invoke_async(&mut conn)
@@ -709,7 +789,12 @@ impl RedisTransport {
             self.dead_letter(&letters).await?;
             let mut pipe = redis::pipe();
             for (key, id, _, _) in &bad {
-                self.ack_into(key, group, &[EntryId(id.clone())], &mut pipe);
+                let ids = [EntryId(id.clone())];
+                if group == WORK_GROUP {
+                    self.ack_work_into(key, &ids, &mut pipe);
+                } else {
+                    self.ack_into(key, group, &ids, &mut pipe);
+                }
             }
             self.exec(&mut pipe).await?;
         }
@@ -788,6 +873,50 @@ impl RedisTransport {
             pipe.cmd("XACK").arg(stream).arg(group).arg(&ids).ignore();
             pipe.cmd("XDEL").arg(stream).arg(&ids).ignore();
         }
+    }
+
+    /// Adds acknowledging and deleting entries of a work stream to `pipe`, with their bytes
+    /// taken off its count. The script's text goes along (`EVAL`): a transaction cannot load
+    /// a missing script and retry.
+    fn ack_work_into(&self, stream: &str, ids: &[EntryId], pipe: &mut redis::Pipeline) {
+        if !ids.is_empty() {
+            let ids: Vec<&str> = ids.iter().map(|i| i.0.as_str()).collect();
+            pipe.cmd("EVAL")
+                .arg(ACK_WORK)
+                .arg(2)
+                .arg(stream)
+                .arg(self.key(WORK_BYTES))
+                .arg(WORK_GROUP)
+                .arg(&ids)
+                .ignore();
+        }
+    }
+
+    /// What work streams hold, in one round trip.
+    async fn work_backlogs(&self, streams: &[String]) -> Result<Vec<Backlog>, TransportError> {
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.work_backlogs.prepare_invoke();
+        inv.key(self.key(WORK_BYTES));
+        for s in streams {
+            inv.key(s);
+        }
+        let mut conn = self.conn.clone();
+        let raw: Vec<(u64, u64)> = inv.invoke_async(&mut conn).await?;
+        Ok(raw
+            .into_iter()
+            .map(|(entries, bytes)| Backlog { entries, bytes })
+            .collect())
+    }
+
+    /// Adds counting `bytes` written to a work stream to `pipe`.
+    fn add_bytes_into(&self, stream: &str, bytes: u64, pipe: &mut redis::Pipeline) {
+        pipe.cmd("HINCRBY")
+            .arg(self.key(WORK_BYTES))
+            .arg(stream)
+            .arg(bytes)
+            .ignore();
     }
 
     /// Runs `pipe` as one transaction.
@@ -975,56 +1104,64 @@ impl Transport for RedisTransport {
         Ok(live)
     }
 
-    async fn dispatch(&self, batch: &[(String, WorkItem)]) -> Result<(), TransportError> {
+    async fn dispatch(&self, batch: &[(String, WorkItem)]) -> Result<u64, TransportError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut pipe = redis::pipe();
-        let mut per_worker: HashMap<&str, u64> = HashMap::new();
+        // Per worker: (entries, bytes).
+        let mut per_worker: HashMap<&str, (u64, u64)> = HashMap::new();
         for (worker, item) in batch {
+            let data = encode(item);
+            let sums = per_worker.entry(worker).or_default();
+            sums.0 += 1;
+            sums.1 += data.len() as u64;
             pipe.cmd("XADD")
                 .arg(self.key(&work_queue_name(worker)))
                 .arg("*")
                 .arg("d")
-                .arg(encode(item))
+                .arg(data)
                 .ignore();
-            *per_worker.entry(worker).or_default() += 1;
         }
-        for (worker, n) in per_worker {
+        let mut bytes = 0;
+        for (worker, (n, b)) in per_worker {
             pipe.cmd("HINCRBY")
                 .arg(self.key(&format!("worker:{worker}")))
                 .arg("received")
                 .arg(n)
                 .ignore();
+            self.add_bytes_into(&self.key(&work_queue_name(worker)), b, &mut pipe);
+            bytes += b;
         }
-        let mut conn = self.conn.clone();
-        pipe.atomic().query_async::<()>(&mut conn).await?;
-        Ok(())
+        self.exec(&mut pipe).await?;
+        Ok(bytes)
     }
 
-    async fn dispatch_shared(&self, items: &[WorkItem]) -> Result<(), TransportError> {
+    async fn dispatch_shared(&self, items: &[WorkItem]) -> Result<u64, TransportError> {
         if items.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut pipe = redis::pipe();
         let key = self.key(SHARED_QUEUE);
+        let mut bytes = 0;
         for item in items {
+            let data = encode(item);
+            bytes += data.len() as u64;
             pipe.cmd("XADD")
                 .arg(&key)
                 .arg("*")
                 .arg("d")
-                .arg(encode(item))
+                .arg(data)
                 .ignore();
         }
-        self.exec(&mut pipe).await
+        self.add_bytes_into(&key, bytes, &mut pipe);
+        self.exec(&mut pipe).await?;
+        Ok(bytes)
     }
 
-    async fn shared_backlog(&self) -> Result<u64, TransportError> {
-        let mut conn = self.conn.clone();
-        Ok(redis::cmd("XLEN")
-            .arg(self.key(SHARED_QUEUE))
-            .query_async(&mut conn)
-            .await?)
+    async fn shared_backlog(&self) -> Result<Backlog, TransportError> {
+        let shared = self.work_backlogs(&[self.key(SHARED_QUEUE)]).await?;
+        Ok(shared.into_iter().next().unwrap_or_default())
     }
 
     async fn read_work(
@@ -1083,13 +1220,8 @@ impl Transport for RedisTransport {
             .arg(notifications.len())
             .ignore();
         let (shared, own) = split_shared(done);
-        self.ack_into(
-            &self.key(&work_queue_name(worker)),
-            WORK_GROUP,
-            &own,
-            &mut pipe,
-        );
-        self.ack_into(&self.key(SHARED_QUEUE), WORK_GROUP, &shared, &mut pipe);
+        self.ack_work_into(&self.key(&work_queue_name(worker)), &own, &mut pipe);
+        self.ack_work_into(&self.key(SHARED_QUEUE), &shared, &mut pipe);
         self.exec(&mut pipe).await
     }
 
@@ -1164,6 +1296,7 @@ impl Transport for RedisTransport {
         let n: usize = Script::new(PROMOTE)
             .key(self.key(WORK_RETRIES))
             .key(self.key(SHARED_QUEUE))
+            .key(self.key(WORK_BYTES))
             .invoke_async(&mut conn)
             .await?;
         Ok(n)
@@ -1584,16 +1717,12 @@ impl Transport for RedisTransport {
         Ok(out)
     }
 
-    async fn backlogs(&self, workers: &[String]) -> Result<Vec<u64>, TransportError> {
-        if workers.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipe = redis::pipe();
-        for w in workers {
-            pipe.cmd("XLEN").arg(self.key(&work_queue_name(w)));
-        }
-        let mut conn = self.conn.clone();
-        Ok(pipe.query_async(&mut conn).await?)
+    async fn backlogs(&self, workers: &[String]) -> Result<Vec<Backlog>, TransportError> {
+        let streams: Vec<String> = workers
+            .iter()
+            .map(|w| self.key(&work_queue_name(w)))
+            .collect();
+        self.work_backlogs(&streams).await
     }
 
     async fn reclaim(
@@ -1619,14 +1748,14 @@ impl Transport for RedisTransport {
         let mut moved = 0;
         if !entries.is_empty() {
             let mut inv = self.reclaim.prepare_invoke();
-            inv.key(&queue);
+            inv.key(&queue).key(self.key(WORK_BYTES));
             for t in targets {
                 inv.key(self.key(&work_queue_name(t)));
                 inv.key(self.key(&format!("worker:{t}")));
             }
             inv.arg(WORK_GROUP);
             for (i, (id, _)) in entries.iter().enumerate() {
-                inv.arg(id).arg(2 + 2 * (i % targets.len()));
+                inv.arg(id).arg(3 + 2 * (i % targets.len()));
             }
             moved += inv.invoke_async::<usize>(&mut conn).await?;
         }
@@ -1651,11 +1780,12 @@ impl Transport for RedisTransport {
         if !pending.is_empty() {
             let mut inv = self.reclaim.prepare_invoke();
             inv.key(&shared)
+                .key(self.key(WORK_BYTES))
                 .key(&shared)
                 .key(self.key(&format!("{SHARED_QUEUE}:requeued")))
                 .arg(WORK_GROUP);
             for (id, _, _, _) in &pending {
-                inv.arg(id).arg(2);
+                inv.arg(id).arg(3);
             }
             moved += inv.invoke_async::<usize>(&mut conn).await?;
         }
