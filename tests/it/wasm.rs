@@ -54,6 +54,28 @@ fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
     wat::parse_str(wat).unwrap()
 }
 
+/// The description of a module `name` with one rule, `spin`, and `samples` samples of it
+/// (each: no match on topic `a.b`).
+fn samples_description(name: &str, samples: usize) -> String {
+    let sample = r#"{"rule":"spin","args":{},"message":{"topic":"a.b","body":{}},"matches":false}"#;
+    format!(
+        r#"{{"abi":1,"name":"{name}","version":"0","doc":"","rules":[{{"name":"spin","doc":"","args":[],"topics":[],"key":null}}],"extractors":[],"samples":[{}]}}"#,
+        vec![sample; samples].join(",")
+    )
+}
+
+/// A module `name` with `samples` samples (at most 600, to fit the template's memory), each
+/// of which counts to `count` before answering "no match": its load costs as much as the
+/// samples ask.
+pub(crate) fn counting_module(name: &str, samples: usize, count: u32) -> Vec<u8> {
+    let eval = format!(
+        "(global.set $i (i32.const 0)) (loop $l (global.set $i (i32.add (global.get $i) (i32.const 1))) \
+         (br_if $l (i32.lt_u (global.get $i) (i32.const {count})))) {NO_MATCH}"
+    );
+    let desc = samples_description(name, samples);
+    module_wat(&desc, &eval, 1, "(global $i (mut i32) (i32.const 0))")
+}
+
 /// The `fmn_eval` body that answers "no match".
 const NO_MATCH: &str = "(i64.const 257698037760021)";
 
@@ -800,16 +822,9 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
 #[test]
 fn a_module_whose_samples_cost_too_much_is_refused() {
     let sb = sandbox();
-    let sample = r#"{"rule":"spin","args":{},"message":{"topic":"a.b","body":{}},"matches":false}"#;
-    let desc = |n: usize| {
-        format!(
-            r#"{{"abi":1,"name":"hostile","version":"0","doc":"","rules":[{{"name":"spin","doc":"","args":[],"topics":[],"key":null}}],"extractors":[],"samples":[{}]}}"#,
-            vec![sample; n].join(",")
-        )
-    };
     // Its description does not fit below the template's canned answer: put it in memory of
     // its own (the module is refused before any call).
-    let d = desc(1001);
+    let d = samples_description("hostile", 1001);
     let too_many = wat::parse_str(format!(
         r#"(module
   (memory (export "memory") 4)
@@ -837,9 +852,7 @@ fn a_module_whose_samples_cost_too_much_is_refused() {
     );
     // Each sample counts to a million, well under its 20 ms deadline; 600 of them take far
     // longer than a budget of 50 ms.
-    let count = "(global.set $i (i32.const 0)) (loop $l (global.set $i (i32.add (global.get $i) (i32.const 1))) \
-                 (br_if $l (i32.lt_u (global.get $i) (i32.const 1000000)))) (i64.const 257698037760021)";
-    let slow = module_wat(&desc(600), count, 1, "(global $i (mut i32) (i32.const 0))");
+    let slow = counting_module("hostile", 600, 1_000_000);
     let tight = Sandbox::new(SandboxConfig {
         samples_budget: std::time::Duration::from_millis(50),
         ..SandboxConfig::default()
