@@ -421,8 +421,8 @@ impl<T: Transport> Reloader<T> {
     pub async fn run(mut self, cancel: CancellationToken) {
         let mut subs = Subscriptions::default();
         self.subscribe(&mut subs).await;
-        // What the workers start with: the files and publications as they are now.
-        self.check().await;
+        // The files and publications as they are now (new versions among them load as any).
+        self.look().await;
         self.report().await;
         let wake = self.wake.clone();
         loop {

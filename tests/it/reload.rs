@@ -534,6 +534,8 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
         s.ruleset.modules().iter().any(|m| m.name() == "slow")
     };
 
+    report_until(&redis.url(), "the reloader running", |r| r.generation == 1).await;
+
     let slow = crate::wasm::counting_module("slow", 600, 2_000_000);
     let sha = sha256(&slow);
     t.publish_module("slow", &sha, &slow).await.unwrap();
