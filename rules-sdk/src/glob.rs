@@ -193,10 +193,10 @@ mod tests {
         assert!(matches("*[[[b]", "x[") && matches("*[[[b]", "xb") && !matches("*[[[b]", "x]"));
     }
 
-    /// The worst shapes a module could give on 255-byte topics take at most (pattern length
-    /// + 1) x (text length + 1) steps. Before, a `[` that nothing closes was read to the end
-    /// of the pattern at every attempt: `*` + 170 x `[` + `b` took 1,264,716 steps against
-    /// 255 `[`, 29 times this bound.
+    /// The worst shapes a module could give on 255-byte topics take at most
+    /// (pattern length + 1) x (text length + 1) steps. Before, a `[` that nothing closes was
+    /// read to the end of the pattern at every attempt: `*`, 170 `[` and `b` took 1,264,716
+    /// steps against 255 `[`, 29 times this bound.
     #[test]
     fn matching_is_bounded_by_pattern_times_text() {
         let a = "a".repeat(255);
