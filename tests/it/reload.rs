@@ -499,7 +499,7 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
 
     let sandbox = Sandbox::new(SandboxConfig {
         cache_dir: None,
-        samples_budget: Duration::from_secs(600),
+        load_budget: Duration::from_secs(600),
         ..crate::support::generous_sandbox()
     })
     .unwrap();
