@@ -355,7 +355,7 @@ impl<T: Transport> Reloader<T> {
             .map(|m| (m.version_id.clone(), m.clone()))
             .collect();
         Reloader {
-            sandbox,
+            sandbox: sandbox.clone(),
             sources,
             prefs,
             generation: current.ruleset.generation,
@@ -363,7 +363,7 @@ impl<T: Transport> Reloader<T> {
             registry,
             poll: Duration::from_secs(1),
             loaded,
-            loads: Loads::default(),
+            loads: Loads::new(sandbox.clone()),
             refused: Vec::new(),
             refused_shas: BTreeSet::new(),
             refusals: 0,
@@ -528,6 +528,8 @@ impl<T: Transport> Reloader<T> {
         self.published = published;
         let mut offers = self.file_offers();
         offers.extend(self.published_offers().await);
+        self.loads
+            .drop_waiting(|sha| offers.iter().any(|o| o.sha == sha));
         self.offers = offers;
         true
     }
@@ -794,7 +796,7 @@ impl<T: Transport> Reloader<T> {
     /// Starts loading `bytes` (of sha256 `sha`) unless that version is known already.
     fn start_load(&mut self, bytes: Vec<u8>, sha: &str, origin: String, label: String) {
         if !self.is_known(sha) {
-            self.loads.start(&self.sandbox, bytes, sha, origin, label);
+            self.loads.start(bytes, sha, origin, label);
         }
     }
 

@@ -20,6 +20,8 @@ use crate::pipeline::{corpus_messages, predict_per_message, preferences};
 use crate::support::{RedisServer, wait_until, wasm_variant};
 
 const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+/// A module whose rules misbehave, one way each (tests/modules/hostile).
+const HOSTILE: &[u8] = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
 
 fn sha256(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
@@ -433,9 +435,8 @@ async fn watched_directory_swaps_refuses_adds_and_drops() {
     std::fs::remove_file(&copy).unwrap();
 
     // A module of another name is added; then removed again.
-    let hostile = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
     let other = dir.path().join("hostile.wasm");
-    std::fs::write(&other, hostile).unwrap();
+    std::fs::write(&other, HOSTILE).unwrap();
     assert!(reloader.check().await);
     let (g, mods) = running();
     assert_eq!(g, 3);
@@ -472,8 +473,9 @@ async fn report_until(redis_url: &str, what: &str, done: impl Fn(&RulesReport) -
 
 /// A module that takes seconds to load (600 samples counting to two million each) does not
 /// hold back preferences: while it loads, a `prefs set` reaches the workers' batch gate, which
-/// lets their batches go with the new preferences and the old rules; the module is swapped in
-/// when its load ends, compiled against the new preferences.
+/// lets their batches go with the new preferences and the old rules. Nor does it hold back
+/// another module published meanwhile. It is swapped in when its load ends, compiled against
+/// the new preferences.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preferences_catch_up_while_a_slow_module_loads() {
     let redis = RedisServer::start();
@@ -497,12 +499,14 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
     let prefs = Arc::new(prefs_of("alice"));
     let first = t.import_prefs(&prefs).await.unwrap();
 
+    let cache = tempfile::tempdir().unwrap();
     let sandbox = Sandbox::new(SandboxConfig {
-        cache_dir: None,
+        cache_dir: Some(cache.path().to_owned()),
         load_budget: Duration::from_secs(600),
         ..crate::support::generous_sandbox()
     })
     .unwrap();
+    WasmModule::from_bytes(&sandbox, HOSTILE, "hostile.wasm").unwrap();
     let bundled = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
     let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
     let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
@@ -561,6 +565,26 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
     let loading = rules_of(&redis.url(), "w0").await.unwrap().loading;
     assert_eq!(loading.len(), 1, "{loading:?}");
 
+    // A module published meanwhile (compiled before, into the disk cache: it loads in
+    // milliseconds) does not wait for the slow one either.
+    t.publish_module("hostile", &sha256(HOSTILE), HOSTILE)
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the other module swapped in",
+        async || {
+            snapshot
+                .load()
+                .ruleset
+                .modules()
+                .iter()
+                .any(|m| m.name() == "hostile")
+        },
+    )
+    .await;
+    assert!(!has_slow(), "the other module went first");
+
     // Then the load ends: the module joins, under the new preferences.
     wait_until(
         Duration::from_secs(300),
@@ -569,7 +593,7 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
     )
     .await;
     let s = snapshot.load_full();
-    assert_eq!((s.ruleset.generation, s.prefs_version), (2, second));
+    assert_eq!((s.ruleset.generation, s.prefs_version), (3, second));
     report_until(&redis.url(), "the report up to date", |r| {
         r.loading.is_empty() && r.modules.iter().any(|m| m.sha256 == sha)
     })
