@@ -290,6 +290,10 @@ pub struct WorkerSection {
     /// The most memory a rule module instance may use, in MiB.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: usize,
+    /// How long loading a module may take once compiled (instantiation, description,
+    /// checks and samples together), in milliseconds.
+    #[serde(default = "default_load_budget_ms")]
+    pub load_budget_ms: u64,
     /// Where compiled modules are cached (default `~/.cache/fmn/modules`); `""` disables it.
     #[serde(default)]
     pub cache_dir: Option<PathBuf>,
@@ -342,6 +346,7 @@ impl Default for WorkerSection {
             batch: default_worker_batch(),
             timeout_ms: default_timeout_ms(),
             memory_mb: default_memory_mb(),
+            load_budget_ms: default_load_budget_ms(),
             cache_dir: None,
             reload_ms: default_reload_ms(),
             retries: default_retries(),
@@ -375,6 +380,10 @@ fn default_worker_batch() -> usize {
 
 fn default_timeout_ms() -> u64 {
     20
+}
+
+fn default_load_budget_ms() -> u64 {
+    fmn_host::sandbox::DEFAULT_LOAD_BUDGET.as_millis() as u64
 }
 
 fn default_reload_ms() -> u64 {
@@ -429,6 +438,7 @@ impl WorkerSection {
         fmn_host::SandboxConfig {
             timeout: Duration::from_millis(self.timeout_ms),
             memory_bytes: self.memory_mb << 20,
+            load_budget: Duration::from_millis(self.load_budget_ms),
             cache_dir,
             ..defaults
         }

@@ -69,6 +69,14 @@ pub enum LoadError {
         /// Ours.
         expected: u32,
     },
+    /// Its shape would cost the compiler too much time or memory.
+    #[error("{origin}: too costly to compile: {reason}; the module is refused")]
+    TooCostly {
+        /// The file.
+        origin: String,
+        /// Which limit it is over.
+        reason: String,
+    },
     /// Its self-description is unusable.
     #[error("{origin}: bad self-description: {reason}")]
     Description {
@@ -88,6 +96,18 @@ pub enum LoadError {
         rule: String,
         /// What went wrong.
         reason: String,
+    },
+    /// Loading it took longer than the sandbox's load budget.
+    #[error(
+        "{origin}: the load budget of {budget_ms} ms (instantiation, description, checks and samples together) ran out {during}; the module is refused"
+    )]
+    OverBudget {
+        /// The file.
+        origin: String,
+        /// The budget.
+        budget_ms: u128,
+        /// Where the load was when the budget ran out, e.g. `before sample #7 of rule spin`.
+        during: String,
     },
     /// A call made while loading it failed.
     #[error("{origin}: {source}")]

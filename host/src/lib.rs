@@ -32,7 +32,7 @@ pub use error::{CallError, FailureKind, LoadError};
 pub use eval::{Evaluation, Evaluator, Match, QuarantinePolicy};
 pub use module::WasmModule;
 pub use plan::Plan;
-pub use reload::{ModuleVersion, PrefsGate, Refusal, Reloader, RulesReport, Sources};
+pub use reload::{Loading, ModuleVersion, PrefsGate, Refusal, Reloader, RulesReport, Sources};
 pub use retry::RetryPolicy;
 pub use ruleset::RuleSet;
 pub use sandbox::{Sandbox, SandboxConfig};

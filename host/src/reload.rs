@@ -1,16 +1,19 @@
 //! Hot reload: new rule modules from a watched directory or from Redis (`fmn rules publish`),
 //! compiled and validated off the hot path, and swapped in between batches.
 //!
-//! The reloader watches its sources. When a module changes it loads the new version in a
-//! blocking task (compilation, ABI and export checks, the module's own samples), compiles the
-//! preferences against the new set, and only if all of that succeeds replaces the snapshot
-//! workers read. A worker takes the new snapshot at its next batch: a batch, and so every
-//! message, is evaluated wholly by one generation; none is lost or evaluated twice. A version
-//! that fails is refused, with the reason logged and reported in the worker registry, and the
-//! previous version keeps running.
+//! The reloader watches its sources. When a module changes it starts loading the new version
+//! in a blocking task of its own (compilation, ABI and export checks, the module's own
+//! samples) and goes on following preferences and data meanwhile: a slow load holds back
+//! neither the workers' batches nor the preferences they wait for. When the load ends it
+//! compiles the preferences against the new set, and only if all of that succeeds replaces
+//! the snapshot workers read; until then the previous version of that module keeps running. A
+//! worker takes the new snapshot at its next batch: a batch, and so every message, is
+//! evaluated wholly by one generation; none is lost or evaluated twice. A version that fails
+//! is refused, with the reason logged and reported in the worker registry, and the previous
+//! version keeps running.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,6 +24,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+mod loads;
+
+use loads::{Finished, Loads};
 
 use crate::backend::LoadedModule;
 use crate::module::WasmModule;
@@ -50,6 +57,15 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// A module version being loaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loading {
+    /// The name it is published under, or its file.
+    pub module: String,
+    /// The sha256 of its bytes.
+    pub sha256: String,
+}
+
 /// One module a worker runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModuleVersion {
@@ -71,6 +87,9 @@ pub struct RulesReport {
     pub modules: Vec<ModuleVersion>,
     /// Versions refused since the process started, latest last (at most the last 20).
     pub refused: Vec<Refusal>,
+    /// Versions being loaded: the previous version of each keeps running meanwhile.
+    #[serde(default)]
+    pub loading: Vec<Loading>,
     /// The version of the ownership and group data in use (0: none from Redis).
     #[serde(default)]
     pub data_version: u64,
@@ -232,10 +251,16 @@ pub struct Reloader<T: Transport> {
     poll: Duration,
     /// Loaded versions by sha256, reused while unchanged.
     loaded: BTreeMap<String, LoadedModule>,
+    /// Versions being loaded.
+    loads: Loads,
     refused: Vec<Refusal>,
     refused_shas: BTreeSet<String>,
+    /// Refusals made so far, to tell whether a step made one.
+    refusals: u64,
     files: BTreeMap<PathBuf, (u64, Option<SystemTime>)>,
     published: Option<(u64, BTreeMap<String, String>)>,
+    /// The versions the files and publications offer, as last read.
+    offers: Vec<Offer>,
     generation: u64,
     /// The data from files, under what Redis holds, and the version of Redis' data in use.
     base_data: Arc<Relations>,
@@ -244,6 +269,25 @@ pub struct Reloader<T: Transport> {
     prefs_from_redis: bool,
     prefs_version: u64,
     wake: Arc<Notify>,
+    /// The report last written, not written again while unchanged.
+    reported: String,
+}
+
+/// A module version a source offers.
+struct Offer {
+    /// A file, or `redis:NAME@SHA`.
+    origin: String,
+    /// The sha256 of its bytes.
+    sha: String,
+    /// The name it is published under; `None` for a file (it names itself).
+    published_as: Option<String>,
+}
+
+/// The subscriptions that wake the reloader: module publications, preference changes.
+#[derive(Default)]
+struct Subscriptions {
+    modules: Option<Subscription>,
+    prefs: Option<Subscription>,
 }
 
 /// Gives `users` back the preferences they had before a change: from the whole previous set
@@ -311,7 +355,7 @@ impl<T: Transport> Reloader<T> {
             .map(|m| (m.version_id.clone(), m.clone()))
             .collect();
         Reloader {
-            sandbox,
+            sandbox: sandbox.clone(),
             sources,
             prefs,
             generation: current.ruleset.generation,
@@ -319,15 +363,19 @@ impl<T: Transport> Reloader<T> {
             registry,
             poll: Duration::from_secs(1),
             loaded,
+            loads: Loads::new(sandbox.clone()),
             refused: Vec::new(),
             refused_shas: BTreeSet::new(),
+            refusals: 0,
             files: BTreeMap::new(),
             published: None,
+            offers: Vec::new(),
             base_data: current.relations.clone(),
             data_version: 0,
             prefs_from_redis: false,
             prefs_version: current.prefs_version,
             wake: Arc::new(Notify::new()),
+            reported: String::new(),
         }
     }
 
@@ -367,63 +415,101 @@ impl<T: Transport> Reloader<T> {
         &self.refused
     }
 
-    /// Runs until `cancel` fires.
+    /// Runs until `cancel` fires. Loads run in tasks of their own ([`Loads`]): while one
+    /// compiles and checks a module, the loop goes on following preferences and data, and the
+    /// rule set is built again when it ends.
     pub async fn run(mut self, cancel: CancellationToken) {
-        let mut modules_sub = None;
-        let mut prefs_sub = None;
-        self.subscribe(&mut modules_sub, &mut prefs_sub).await;
-        // What the workers start with: the files and publications as they are now.
-        self.check().await;
+        let mut subs = Subscriptions::default();
+        self.subscribe(&mut subs).await;
+        // The files and publications as they are now (new versions among them load as any).
+        self.look().await;
         self.report().await;
         let wake = self.wake.clone();
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(self.poll) => {}
-                _ = next_message(&mut modules_sub) => {}
-                _ = next_message(&mut prefs_sub) => {}
-                _ = wake.notified() => {}
+                done = self.loads.next() => {
+                    self.finished(done).await;
+                }
+                _ = tokio::time::sleep(self.poll) => self.look_again(&mut subs).await,
+                _ = next_message(&mut subs.modules) => self.look_again(&mut subs).await,
+                _ = next_message(&mut subs.prefs) => self.look_again(&mut subs).await,
+                _ = wake.notified() => self.look_again(&mut subs).await,
             }
-            // A subscription that ended (Redis restarted, the connection was cut) is made
-            // again; meanwhile polling, and for preferences the workers' gate, cover for it.
-            self.subscribe(&mut modules_sub, &mut prefs_sub).await;
-            if self.check().await {
-                self.report().await;
-            }
+            self.report().await;
         }
+    }
+
+    /// Makes again a subscription that ended (Redis restarted, the connection was cut;
+    /// meanwhile polling, and for preferences the workers' gate, cover for it), then looks at
+    /// the sources.
+    async fn look_again(&mut self, subs: &mut Subscriptions) {
+        self.subscribe(subs).await;
+        self.look().await;
     }
 
     /// Subscribes to module publications and, when followed, preference changes, where not
     /// subscribed yet.
-    async fn subscribe(
-        &self,
-        modules: &mut Option<Subscription>,
-        prefs: &mut Option<Subscription>,
-    ) {
+    async fn subscribe(&self, subs: &mut Subscriptions) {
         let Some(r) = &self.sources.redis else {
             return;
         };
-        if modules.is_none() {
+        if subs.modules.is_none() {
             match r.module_changes().await {
-                Ok(p) => *modules = Some(p),
+                Ok(p) => subs.modules = Some(p),
                 Err(e) => {
                     tracing::warn!("cannot subscribe to module publications ({e}); polling")
                 }
             }
         }
-        if prefs.is_none() && self.prefs_from_redis {
+        if subs.prefs.is_none() && self.prefs_from_redis {
             match r.prefs_announcements().await {
-                Ok(p) => *prefs = Some(p),
+                Ok(p) => subs.prefs = Some(p),
                 Err(e) => tracing::warn!("cannot subscribe to preference changes ({e}); polling"),
             }
         }
     }
 
-    /// Looks at the sources once; rebuilds when something changed. Returns whether the
-    /// snapshot or the refusals changed.
+    /// Looks at the sources once and waits for the loads that starts; rebuilds when something
+    /// changed. Returns whether the snapshot or the refusals changed.
     pub async fn check(&mut self) -> bool {
-        let prefs_changed = self.check_prefs().await;
-        let data_changed = self.check_data().await || prefs_changed;
+        let mut changed = self.look().await;
+        while !self.loads.is_empty() {
+            let done = self.loads.next().await;
+            changed |= self.finished(done).await;
+        }
+        changed
+    }
+
+    /// Looks at the sources once: swaps in new preferences and data, and starts loading the
+    /// module versions not seen before, without waiting for them. Returns whether the
+    /// snapshot or the refusals changed.
+    async fn look(&mut self) -> bool {
+        let refusals = self.refusals;
+        let prefs = self.check_prefs().await;
+        let data = self.check_data().await;
+        let rules = self.check_sources().await && self.rebuild().await;
+        prefs || data || rules || self.refusals != refusals
+    }
+
+    /// Takes a load that ended: the module joins those loaded (unless no source offers it
+    /// any more), or its version is refused; then the rule set is built again. Returns
+    /// whether the snapshot or the refusals changed.
+    async fn finished(&mut self, done: Finished) -> bool {
+        let refusals = self.refusals;
+        match done.result {
+            Ok(m) if self.offers.iter().any(|o| o.sha == done.sha) => {
+                self.loaded.insert(done.sha, m);
+            }
+            Ok(_) => {}
+            Err(reason) => self.refuse(&done.label, &done.sha, reason),
+        }
+        self.rebuild().await || self.refusals != refusals
+    }
+
+    /// Reads the module sources when they changed: the files (by size and modification time)
+    /// and the publications. Returns whether they changed.
+    async fn check_sources(&mut self) -> bool {
         let files = self.scan();
         let published = match &self.sources.redis {
             Some(r) => match r.published_modules().await {
@@ -436,11 +522,16 @@ impl<T: Transport> Reloader<T> {
             None => None,
         };
         if files == self.files && published == self.published && self.generation > 0 {
-            return data_changed;
+            return false;
         }
         self.files = files;
         self.published = published;
-        self.rebuild().await
+        let mut offers = self.file_offers();
+        offers.extend(self.published_offers().await);
+        self.loads
+            .drop_waiting(|sha| offers.iter().any(|o| o.sha == sha));
+        self.offers = offers;
+        true
     }
 
     /// Follows the preferences in Redis: applies the users changed since the version in use,
@@ -611,244 +702,213 @@ impl<T: Transport> Reloader<T> {
     }
 
     fn refuse(&mut self, module: &str, sha256: &str, reason: String) {
-        tracing::error!(
-            module,
-            sha256,
-            "rule module refused, the previous version keeps running: {reason}"
-        );
-        self.refused_shas.insert(sha256.to_owned());
-        if self.refused.len() >= 4 * MAX_REPORTED_REFUSALS {
-            self.refused.drain(..MAX_REPORTED_REFUSALS);
-        }
-        self.refused.push(Refusal {
+        let refusal = Refusal {
             module: module.to_owned(),
             sha256: sha256.to_owned(),
             reason,
-        });
-    }
-
-    /// Loads (off the async threads) a module version unless loaded or refused before.
-    async fn load(&mut self, bytes: Vec<u8>, origin: String, label: &str) -> Option<LoadedModule> {
-        let sha = sha256(&bytes);
-        if let Some(m) = self.loaded.get(&sha) {
-            return Some(m.clone());
-        }
-        if self.refused_shas.contains(&sha) {
-            return None;
-        }
-        let sandbox = self.sandbox.clone();
-        let o = origin.clone();
-        let result =
-            tokio::task::spawn_blocking(move || WasmModule::from_bytes(&sandbox, &bytes, &o)).await;
-        match result {
-            Ok(Ok(m)) => {
-                let m = LoadedModule::wasm(m);
-                self.loaded.insert(sha, m.clone());
-                Some(m)
-            }
-            Ok(Err(e)) => {
-                self.refuse(label, &sha, e.to_string());
-                None
-            }
-            Err(e) => {
-                self.refuse(label, &sha, format!("loading panicked: {e}"));
-                None
-            }
-        }
-    }
-
-    async fn rebuild(&mut self) -> bool {
-        let started = std::time::Instant::now();
-        let refusals_before = self.refused.len();
-        let current = self.shared.load_full();
-        let keep = |name: &str| {
-            current
-                .ruleset
-                .modules()
-                .iter()
-                .find(|m| m.name() == name)
-                .cloned()
         };
-
-        // Local modules: the files (a failed new version keeps the one running), or the fixed set.
-        let mut by_name: BTreeMap<String, LoadedModule> = BTreeMap::new();
-        if self.sources.paths.is_empty() {
-            for m in &self.sources.fixed {
-                by_name.insert(m.name().to_owned(), m.clone());
-            }
-        } else {
-            let files: Vec<PathBuf> = self.files.keys().cloned().collect();
-            let mut candidates: Vec<(String, LoadedModule)> = Vec::new();
-            for f in files {
-                let limit = self.sandbox.config().max_module_bytes;
-                let bytes = match std::fs::metadata(&f) {
-                    Ok(m) if m.len() as usize > limit => {
-                        let reason = format!(
-                            "{} bytes, over the limit of {limit} bytes for a rule module",
-                            m.len()
-                        );
-                        self.refuse(&f.display().to_string(), "-", reason);
-                        continue;
-                    }
-                    _ => match std::fs::read(&f) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            tracing::warn!("cannot read {}: {e}", f.display());
-                            continue;
-                        }
-                    },
-                };
-                let origin = f.display().to_string();
-                match self.load(bytes, origin.clone(), &origin).await {
-                    Some(m) => candidates.push((origin, m)),
-                    None => {
-                        // Keep whatever this file provided before.
-                        if let Some(old) = current
-                            .ruleset
-                            .modules()
-                            .iter()
-                            .find(|m| m.origin == origin)
-                        {
-                            candidates.push((origin, old.clone()));
-                        }
-                    }
-                }
-            }
-            // Two files with one module name: the one running keeps it, else the first.
-            let running = |name: &str, origin: &str| {
-                current
-                    .ruleset
-                    .modules()
-                    .iter()
-                    .any(|m| m.name() == name && m.origin == origin)
-            };
-            candidates.sort_by_key(|(origin, m)| !running(m.name(), origin));
-            for (origin, m) in candidates {
-                match by_name.get(m.name()) {
-                    Some(first) => {
-                        let reason = format!(
-                            "module {:?} is already loaded from {}",
-                            m.name(),
-                            first.origin
-                        );
-                        self.refuse(&origin, &m.version_id, reason);
-                    }
-                    None => {
-                        by_name.insert(m.name().to_owned(), m);
-                    }
-                }
-            }
+        // Said once: the same refusal again (a file over the size limit, read again when
+        // another file changes) is no news.
+        if self.refused.contains(&refusal) {
+            return;
         }
+        tracing::error!(
+            module,
+            sha256,
+            "rule module refused, the previous version keeps running: {}",
+            refusal.reason
+        );
+        self.refused_shas.insert(sha256.to_owned());
+        self.refusals += 1;
+        if self.refused.len() >= 4 * MAX_REPORTED_REFUSALS {
+            self.refused.drain(..MAX_REPORTED_REFUSALS);
+        }
+        self.refused.push(refusal);
+    }
 
-        // Published modules replace local ones of the same name.
+    /// What the watched files offer, starting to load the versions not seen before.
+    fn file_offers(&mut self) -> Vec<Offer> {
+        let files: Vec<PathBuf> = self.files.keys().cloned().collect();
+        let mut offers = Vec::new();
+        for f in files {
+            let Some(bytes) = self.read_module_file(&f) else {
+                continue;
+            };
+            let sha = sha256(&bytes);
+            let origin = f.display().to_string();
+            self.start_load(bytes, &sha, origin.clone(), origin.clone());
+            offers.push(Offer {
+                origin,
+                sha,
+                published_as: None,
+            });
+        }
+        offers
+    }
+
+    /// The bytes of module file `f`; `None` when it is over the size limit (refused unread)
+    /// or cannot be read.
+    fn read_module_file(&mut self, f: &Path) -> Option<Vec<u8>> {
+        let limit = self.sandbox.config().max_module_bytes;
+        match std::fs::metadata(f) {
+            Ok(m) if m.len() as usize > limit => {
+                let reason = format!(
+                    "{} bytes, over the limit of {limit} bytes for a rule module",
+                    m.len()
+                );
+                self.refuse(&f.display().to_string(), "-", reason);
+                None
+            }
+            _ => std::fs::read(f)
+                .map_err(|e| tracing::warn!("cannot read {}: {e}", f.display()))
+                .ok(),
+        }
+    }
+
+    /// What the publications offer, fetching and starting to load the versions not seen
+    /// before. A version that cannot be fetched leaves the running one in place.
+    async fn published_offers(&mut self) -> Vec<Offer> {
         let published = self.published.clone().map(|(_, p)| p).unwrap_or_default();
+        let mut offers = Vec::new();
         for (name, sha) in published {
-            let loaded = match self.loaded.get(&sha) {
-                Some(m) => Some(m.clone()),
-                None if self.refused_shas.contains(&sha) => None,
-                None => match self.fetch(&name, &sha).await {
-                    Some(bytes) => {
-                        let origin = format!("redis:{name}@{}", &sha[..12.min(sha.len())]);
-                        self.load(bytes, origin, &name).await
-                    }
-                    None => None,
-                },
-            };
-            match loaded {
-                Some(m) if m.name() == name => {
-                    by_name.insert(name, m);
-                }
-                Some(m) => {
-                    let reason = format!("published as {name:?} but names itself {:?}", m.name());
-                    self.refuse(&name, &sha, reason);
-                    if let Some(old) = keep(&name) {
-                        by_name.insert(name, old);
-                    }
-                }
-                None => {
-                    if let Some(old) = keep(&name) {
-                        by_name.insert(name, old);
-                    }
-                }
+            let origin = format!("redis:{name}@{}", &sha[..12.min(sha.len())]);
+            if !self.is_known(&sha)
+                && let Some(bytes) = self.fetch(&name, &sha).await
+            {
+                self.start_load(bytes, &sha, origin.clone(), name.clone());
             }
+            offers.push(Offer {
+                origin,
+                sha,
+                published_as: Some(name),
+            });
         }
+        offers
+    }
 
-        let same = by_name.len() == current.ruleset.modules().len()
-            && current.ruleset.modules().iter().all(|m| {
+    /// Whether the version of sha256 `sha` is loaded, refused or loading.
+    fn is_known(&self, sha: &str) -> bool {
+        self.loaded.contains_key(sha)
+            || self.refused_shas.contains(sha)
+            || self.loads.is_loading(sha)
+    }
+
+    /// Starts loading `bytes` (of sha256 `sha`) unless that version is known already.
+    fn start_load(&mut self, bytes: Vec<u8>, sha: &str, origin: String, label: String) {
+        if !self.is_known(sha) {
+            self.loads.start(bytes, sha, origin, label);
+        }
+    }
+
+    /// Builds the rule set the offers make from the versions loaded, and swaps it in if it
+    /// differs from the running one. A version not loaded (still loading, or refused) leaves
+    /// the one running for its file or name in place. Returns whether it swapped one in.
+    async fn rebuild(&mut self) -> bool {
+        let current = self.shared.load_full();
+        let mut by_name = self.local_modules(&current.ruleset);
+        self.add_published(&current.ruleset, &mut by_name);
+        let running = current.ruleset.modules();
+        let same = by_name.len() == running.len()
+            && running.iter().all(|m| {
                 by_name
                     .get(m.name())
                     .is_some_and(|n| n.version_id == m.version_id)
             });
         if same && self.generation > 0 {
-            return self.refused.len() != refusals_before;
+            return false;
         }
+        self.swap_in(&current, by_name.into_values().collect())
+            .await
+    }
 
+    /// The local modules by name: the fixed ones, or the files'. Two files with one module
+    /// name: the one running keeps it, else the first; the other is refused.
+    fn local_modules(&mut self, running: &RuleSet) -> BTreeMap<String, LoadedModule> {
+        if self.sources.paths.is_empty() {
+            let fixed = self.sources.fixed.iter();
+            return fixed.map(|m| (m.name().to_owned(), m.clone())).collect();
+        }
+        let mut candidates: Vec<(String, LoadedModule)> = self
+            .offers
+            .iter()
+            .filter(|o| o.published_as.is_none())
+            .filter_map(|o| {
+                let m = self
+                    .loaded
+                    .get(&o.sha)
+                    .or_else(|| running.modules().iter().find(|m| m.origin == o.origin))?;
+                Some((o.origin.clone(), m.clone()))
+            })
+            .collect();
+        let is_running = |name: &str, origin: &str| {
+            running
+                .modules()
+                .iter()
+                .any(|m| m.name() == name && m.origin == origin)
+        };
+        candidates.sort_by_key(|(origin, m)| !is_running(m.name(), origin));
+        let mut by_name: BTreeMap<String, LoadedModule> = BTreeMap::new();
+        for (origin, m) in candidates {
+            match by_name.get(m.name()) {
+                Some(first) => {
+                    let reason = format!(
+                        "module {:?} is already loaded from {}",
+                        m.name(),
+                        first.origin
+                    );
+                    self.refuse(&origin, &m.version_id, reason);
+                }
+                None => {
+                    by_name.insert(m.name().to_owned(), m);
+                }
+            }
+        }
+        by_name
+    }
+
+    /// Puts the published modules in place of (or beside) the local ones of the same name.
+    fn add_published(&mut self, running: &RuleSet, by_name: &mut BTreeMap<String, LoadedModule>) {
+        let keep = |name: &str| running.modules().iter().find(|m| m.name() == name).cloned();
+        let published: Vec<(String, String)> = self
+            .offers
+            .iter()
+            .filter_map(|o| Some((o.published_as.clone()?, o.sha.clone())))
+            .collect();
+        for (name, sha) in published {
+            let chosen = match self.loaded.get(&sha) {
+                Some(m) if m.name() == name => Some(m.clone()),
+                Some(m) => {
+                    let reason = format!("published as {name:?} but names itself {:?}", m.name());
+                    self.loaded.remove(&sha);
+                    self.refuse(&name, &sha, reason);
+                    keep(&name)
+                }
+                None => keep(&name),
+            };
+            if let Some(m) = chosen {
+                by_name.insert(name, m);
+            }
+        }
+    }
+
+    /// Makes generation N+1 of `modules` with its plan and swaps it in. Returns whether it did;
+    /// when it cannot, the new versions are refused.
+    async fn swap_in(&mut self, current: &Snapshot, modules: Vec<LoadedModule>) -> bool {
+        let started = std::time::Instant::now();
         let generation = self.generation + 1;
-        let modules: Vec<LoadedModule> = by_name.into_values().collect();
         let ruleset = match RuleSet::new(generation, modules) {
             Ok(r) => Arc::new(r.with_meta_module(current.ruleset.meta_module())),
             Err(e) => {
                 self.refuse("(set)", "-", e.to_string());
-                return true;
+                return false;
             }
         };
-        let prefs = self.prefs.clone();
-        let rs = ruleset.clone();
-        let old = current.clone();
-        let plan = tokio::task::spawn_blocking(move || {
-            if old.plan.holds_for(&old.ruleset, &rs) {
-                Ok(old.plan.clone())
-            } else {
-                Plan::build(&rs, &prefs).map(Arc::new)
-            }
-        })
-        .await;
-        let plan = match plan {
-            Ok(Ok(p)) => p,
-            Ok(Err(problems)) => {
-                let is_new = |m: &&LoadedModule| {
-                    !current
-                        .ruleset
-                        .modules()
-                        .iter()
-                        .any(|c| c.version_id == m.version_id)
-                };
-                let first: Vec<String> = problems.iter().take(3).map(|p| p.to_string()).collect();
-                let reason = format!(
-                    "the preferences do not compile against it ({} problem(s)): {}",
-                    problems.len(),
-                    first.join("; ")
-                );
-                let new: Vec<&LoadedModule> = ruleset.modules().iter().filter(is_new).collect();
-                for m in &new {
-                    self.refuse(m.name(), &m.version_id, reason.clone());
-                }
-                let new: Vec<String> = new.into_iter().map(label).collect();
-                tracing::error!(modules = ?new, "new rule set refused");
-                return true;
-            }
-            Err(e) => {
-                self.refuse(
-                    "(set)",
-                    "-",
-                    format!("compiling the preferences panicked: {e}"),
-                );
-                return true;
-            }
+        let Some(plan) = self.plan_for(current, &ruleset).await else {
+            return false;
         };
         self.generation = generation;
+        self.drop_unused(&ruleset);
         let names: Vec<String> = ruleset.modules().iter().map(label).collect();
-        // Versions no longer running are dropped (their compiled code is large); the disk cache
-        // makes a return to one of them cheap.
-        let fixed: BTreeSet<&str> = self
-            .sources
-            .fixed
-            .iter()
-            .map(|m| m.version_id.as_str())
-            .collect();
-        self.loaded.retain(|sha, _| {
-            fixed.contains(sha.as_str()) || ruleset.modules().iter().any(|m| &m.version_id == sha)
-        });
         self.shared.store(Arc::new(Snapshot {
             ruleset,
             plan,
@@ -862,6 +922,67 @@ impl<T: Transport> Reloader<T> {
             "rule set swapped in"
         );
         true
+    }
+
+    /// The plan of `ruleset` for the preferences in use: the running one while it still holds,
+    /// else compiled again. `None` when the preferences do not compile against the new set:
+    /// its new versions are then refused.
+    async fn plan_for(&mut self, current: &Snapshot, ruleset: &Arc<RuleSet>) -> Option<Arc<Plan>> {
+        let prefs = self.prefs.clone();
+        let (old_set, old_plan, new_set) = (
+            current.ruleset.clone(),
+            current.plan.clone(),
+            ruleset.clone(),
+        );
+        let plan = tokio::task::spawn_blocking(move || {
+            if old_plan.holds_for(&old_set, &new_set) {
+                Ok(old_plan)
+            } else {
+                Plan::build(&new_set, &prefs).map(Arc::new)
+            }
+        })
+        .await;
+        let problems = match plan {
+            Ok(Ok(p)) => return Some(p),
+            Ok(Err(problems)) => problems,
+            Err(e) => {
+                let reason = format!("compiling the preferences panicked: {e}");
+                self.refuse("(set)", "-", reason);
+                return None;
+            }
+        };
+        let first: Vec<String> = problems.iter().take(3).map(|p| p.to_string()).collect();
+        let reason = format!(
+            "the preferences do not compile against it ({} problem(s)): {}",
+            problems.len(),
+            first.join("; ")
+        );
+        let running = current.ruleset.modules();
+        let new: Vec<&LoadedModule> = ruleset
+            .modules()
+            .iter()
+            .filter(|m| !running.iter().any(|c| c.version_id == m.version_id))
+            .collect();
+        for m in &new {
+            self.refuse(m.name(), &m.version_id, reason.clone());
+        }
+        let new: Vec<String> = new.into_iter().map(label).collect();
+        tracing::error!(modules = ?new, "new rule set refused");
+        None
+    }
+
+    /// Drops the versions `ruleset` does not run (their compiled code is large); the disk
+    /// cache makes a return to one of them cheap.
+    fn drop_unused(&mut self, ruleset: &RuleSet) {
+        let fixed: BTreeSet<&str> = self
+            .sources
+            .fixed
+            .iter()
+            .map(|m| m.version_id.as_str())
+            .collect();
+        self.loaded.retain(|sha, _| {
+            fixed.contains(sha.as_str()) || ruleset.modules().iter().any(|m| &m.version_id == sha)
+        });
     }
 
     async fn fetch(&mut self, name: &str, sha: &str) -> Option<Vec<u8>> {
@@ -896,20 +1017,37 @@ impl<T: Transport> Reloader<T> {
                 })
                 .collect(),
             refused: self.refused[skip..].to_vec(),
+            loading: self
+                .loads
+                .versions()
+                .map(|(module, sha)| Loading {
+                    module: module.to_owned(),
+                    sha256: sha.to_owned(),
+                })
+                .collect(),
             data_version: self.data_version,
             prefs_version: current.prefs_version,
         }
     }
 
-    async fn report(&self) {
+    /// Writes the report to the registry when it changed since last written.
+    async fn report(&mut self) {
         let Some((transport, workers)) = &self.registry else {
             return;
         };
         let json = serde_json::to_string(&self.report_now()).unwrap_or_default();
+        if json == self.reported {
+            return;
+        }
+        let mut written = true;
         for w in workers {
             if let Err(e) = transport.set_worker_field(w, "rules", &json).await {
                 tracing::warn!(worker = %w, "cannot report the rules it runs: {e}");
+                written = false;
             }
+        }
+        if written {
+            self.reported = json;
         }
     }
 }

@@ -20,6 +20,8 @@ use crate::pipeline::{corpus_messages, predict_per_message, preferences};
 use crate::support::{RedisServer, wait_until, wasm_variant};
 
 const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+/// A module whose rules misbehave, one way each (tests/modules/hostile).
+const HOSTILE: &[u8] = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
 
 fn sha256(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
@@ -433,9 +435,8 @@ async fn watched_directory_swaps_refuses_adds_and_drops() {
     std::fs::remove_file(&copy).unwrap();
 
     // A module of another name is added; then removed again.
-    let hostile = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
     let other = dir.path().join("hostile.wasm");
-    std::fs::write(&other, hostile).unwrap();
+    std::fs::write(&other, HOSTILE).unwrap();
     assert!(reloader.check().await);
     let (g, mods) = running();
     assert_eq!(g, 3);
@@ -446,4 +447,157 @@ async fn watched_directory_swaps_refuses_adds_and_drops() {
     std::fs::remove_file(&other).unwrap();
     assert!(reloader.check().await);
     assert_eq!(running(), (4, vec![("fedora".into(), sha256(&v2))]));
+}
+
+/// The rules report the reloader keeps for worker `id` (read directly: the test registers no
+/// worker).
+async fn rules_of(redis_url: &str, id: &str) -> Option<RulesReport> {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let json: Option<String> = redis::cmd("HGET")
+        .arg(format!("fmn:worker:{id}"))
+        .arg("rules")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    json.map(|j| serde_json::from_str(&j).unwrap())
+}
+
+/// Waits until the rules report for worker `w0` says `done`.
+async fn report_until(redis_url: &str, what: &str, done: impl Fn(&RulesReport) -> bool) {
+    wait_until(Duration::from_secs(60), what, async || {
+        rules_of(redis_url, "w0").await.is_some_and(|r| done(&r))
+    })
+    .await;
+}
+
+/// A module that takes seconds to load (600 samples counting to two million each) does not
+/// hold back preferences: while it loads, a `prefs set` reaches the workers' batch gate, which
+/// lets their batches go with the new preferences and the old rules. Nor does it hold back
+/// another module published meanwhile. It is swapped in when its load ends, compiled against
+/// the new preferences.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preferences_catch_up_while_a_slow_module_loads() {
+    let redis = RedisServer::start();
+    let t = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let prefs_of = |fasnick: &str| {
+        fmn_core::Preferences::from_text(
+            "p.toml",
+            &format!(
+                r#"
+[users.alice.channels.email]
+addresses = ["alice@x"]
+filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{ fasnick = "{fasnick}" }} }}] }}]
+"#
+            ),
+            false,
+        )
+        .unwrap()
+    };
+    let prefs = Arc::new(prefs_of("alice"));
+    let first = t.import_prefs(&prefs).await.unwrap();
+
+    let cache = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::new(SandboxConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        load_budget: Duration::from_secs(600),
+        ..crate::support::generous_sandbox()
+    })
+    .unwrap();
+    WasmModule::from_bytes(&sandbox, HOSTILE, "hostile.wasm").unwrap();
+    let bundled = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
+    let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let snapshot = fmn_host::worker::shared(ruleset.clone(), plan.clone(), Default::default());
+    snapshot.store(Arc::new(fmn_host::Snapshot {
+        ruleset,
+        plan,
+        relations: Default::default(),
+        prefs_version: first,
+    }));
+    let reloader = Reloader::new(
+        sandbox,
+        Sources {
+            fixed: vec![bundled],
+            paths: Vec::new(),
+            redis: Some(t.clone()),
+        },
+        prefs,
+        snapshot.clone(),
+        Some((t.clone(), vec!["w0".to_owned()])),
+    )
+    .with_redis_prefs()
+    .with_poll(Duration::from_millis(100));
+    let gate = reloader.prefs_gate().unwrap();
+    let stop = CancellationToken::new();
+    let reload = tokio::spawn(reloader.run(stop.clone()));
+    let has_slow = || {
+        let s = snapshot.load();
+        s.ruleset.modules().iter().any(|m| m.name() == "slow")
+    };
+
+    report_until(&redis.url(), "the reloader running", |r| r.generation == 1).await;
+
+    let slow = crate::wasm::counting_module("slow", 600, 2_000_000);
+    let sha = sha256(&slow);
+    t.publish_module("slow", &sha, &slow).await.unwrap();
+    report_until(&redis.url(), "the slow module loading", |r| {
+        r.loading.iter().any(|l| l.sha256 == sha)
+    })
+    .await;
+
+    let user = prefs_of("bob").users.remove("alice").unwrap();
+    let second = t.set_user_prefs("alice", Some(&user), None).await.unwrap();
+    assert!(second > first);
+    assert!(gate.wait_current(&snapshot, &stop).await);
+    let s = snapshot.load_full();
+    assert_eq!(
+        s.prefs_version, second,
+        "the gate waits for the new preferences"
+    );
+    assert!(
+        !has_slow(),
+        "the batch went before the load ended, with the rules it had"
+    );
+    assert_eq!(s.ruleset.generation, 1);
+    let loading = rules_of(&redis.url(), "w0").await.unwrap().loading;
+    assert_eq!(loading.len(), 1, "{loading:?}");
+
+    // A module published meanwhile (compiled before, into the disk cache: it loads in
+    // milliseconds) does not wait for the slow one either.
+    t.publish_module("hostile", &sha256(HOSTILE), HOSTILE)
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        "the other module swapped in",
+        async || {
+            snapshot
+                .load()
+                .ruleset
+                .modules()
+                .iter()
+                .any(|m| m.name() == "hostile")
+        },
+    )
+    .await;
+    assert!(!has_slow(), "the other module went first");
+
+    // Then the load ends: the module joins, under the new preferences.
+    wait_until(
+        Duration::from_secs(300),
+        "the slow module swapped in",
+        async || has_slow(),
+    )
+    .await;
+    let s = snapshot.load_full();
+    assert_eq!((s.ruleset.generation, s.prefs_version), (3, second));
+    report_until(&redis.url(), "the report up to date", |r| {
+        r.loading.is_empty() && r.modules.iter().any(|m| m.sha256 == sha)
+    })
+    .await;
+    stop.cancel();
+    reload.await.unwrap();
 }

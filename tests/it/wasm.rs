@@ -54,6 +54,28 @@ pub fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
     wat::parse_str(wat).unwrap()
 }
 
+/// The description of a module `name` with one rule, `spin`, and `samples` samples of it
+/// (each: no match on topic `a.b`).
+fn samples_description(name: &str, samples: usize) -> String {
+    let sample = r#"{"rule":"spin","args":{},"message":{"topic":"a.b","body":{}},"matches":false}"#;
+    format!(
+        r#"{{"abi":1,"name":"{name}","version":"0","doc":"","rules":[{{"name":"spin","doc":"","args":[],"topics":[],"key":null}}],"extractors":[],"samples":[{}]}}"#,
+        vec![sample; samples].join(",")
+    )
+}
+
+/// A module `name` with `samples` samples (at most 600, to fit the template's memory), each
+/// of which counts to `count` before answering "no match": its load costs as much as the
+/// samples ask.
+pub(crate) fn counting_module(name: &str, samples: usize, count: u32) -> Vec<u8> {
+    let eval = format!(
+        "(global.set $i (i32.const 0)) (loop $l (global.set $i (i32.add (global.get $i) (i32.const 1))) \
+         (br_if $l (i32.lt_u (global.get $i) (i32.const {count})))) {NO_MATCH}"
+    );
+    let desc = samples_description(name, samples);
+    module_wat(&desc, &eval, 1, "(global $i (mut i32) (i32.const 0))")
+}
+
 /// The `fmn_eval` body that answers "no match".
 const NO_MATCH: &str = "(i64.const 257698037760021)";
 
@@ -916,16 +938,9 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
 #[test]
 fn a_module_whose_samples_cost_too_much_is_refused() {
     let sb = sandbox();
-    let sample = r#"{"rule":"spin","args":{},"message":{"topic":"a.b","body":{}},"matches":false}"#;
-    let desc = |n: usize| {
-        format!(
-            r#"{{"abi":1,"name":"hostile","version":"0","doc":"","rules":[{{"name":"spin","doc":"","args":[],"topics":[],"key":null}}],"extractors":[],"samples":[{}]}}"#,
-            vec![sample; n].join(",")
-        )
-    };
     // Its description does not fit below the template's canned answer: put it in memory of
     // its own (the module is refused before any call).
-    let d = desc(1001);
+    let d = samples_description("hostile", 1001);
     let too_many = wat::parse_str(format!(
         r#"(module
   (memory (export "memory") 4)
@@ -952,27 +967,84 @@ fn a_module_whose_samples_cost_too_much_is_refused() {
         "many.wasm: sample #1001 of rule spin: 1001 samples, over the limit of 1000 a module"
     );
     // Each sample counts to a million, well under its 20 ms deadline; 600 of them take far
-    // longer than a budget of 50 ms.
-    let count = "(global.set $i (i32.const 0)) (loop $l (global.set $i (i32.add (global.get $i) (i32.const 1))) \
-                 (br_if $l (i32.lt_u (global.get $i) (i32.const 1000000)))) (i64.const 257698037760021)";
-    let slow = module_wat(&desc(600), count, 1, "(global $i (mut i32) (i32.const 0))");
-    let tight = Sandbox::new(SandboxConfig {
-        samples_budget: std::time::Duration::from_millis(50),
-        ..SandboxConfig::default()
-    })
-    .unwrap();
-    let started = std::time::Instant::now();
-    let e = WasmModule::from_bytes(&tight, &slow, "slow.wasm")
+    // longer than a load budget of 50 ms: refused before the last.
+    let slow = counting_module("hostile", 600, 1_000_000);
+    let e = WasmModule::from_bytes(&tight_budget(), &slow, "slow.wasm")
         .err()
         .unwrap()
         .to_string();
     assert!(
-        e.starts_with("slow.wasm: sample #")
-            && e.ends_with("checking the samples took over 50 ms: the module is refused"),
+        e.starts_with("slow.wasm: the load budget of 50 ms (instantiation, description, checks and samples together) ran out ")
+            && e.ends_with("; the module is refused")
+            && !e.contains("after its last sample"),
         "{e}"
     );
+}
+
+/// A sandbox whose loads may take 50 ms once compiled, and whose calls may each take 5 s.
+fn tight_budget() -> Arc<Sandbox> {
+    Sandbox::new(SandboxConfig {
+        load_budget: std::time::Duration::from_millis(50),
+        timeout: std::time::Duration::from_secs(5),
+        ..SandboxConfig::default()
+    })
+    .unwrap()
+}
+
+/// The budget covers the whole load, not only the samples: a module without samples whose
+/// start function runs long (each call within its own deadline) is refused once instantiated.
+#[test]
+fn a_module_slow_to_instantiate_is_refused_by_the_load_budget() {
+    let start = "(global $i (mut i32) (i32.const 0)) \
+        (func $count (loop $l (global.set $i (i32.add (global.get $i) (i32.const 1))) \
+        (br_if $l (i32.lt_u (global.get $i) (i32.const 200000000))))) (start $count)";
+    let module = hostile_with(NO_MATCH, 1, start);
+    let e = WasmModule::from_bytes(&tight_budget(), &module, "start.wasm")
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        "start.wasm: the load budget of 50 ms (instantiation, description, checks and samples together) ran out after instantiating it; the module is refused"
+    );
+    // The same module under a budget of a minute loads: what refused it was the budget.
+    let minute = Sandbox::new(SandboxConfig {
+        load_budget: std::time::Duration::from_secs(60),
+        ..crate::support::generous_sandbox()
+    })
+    .unwrap();
+    let ok = WasmModule::from_bytes(&minute, &module, "start.wasm");
+    assert!(ok.is_ok(), "{:?}", ok.err());
+}
+
+/// Compiling cannot be interrupted: a module shaped to cost the compiler more than the limits
+/// allow is refused before it is compiled, with the limit it is over.
+#[test]
+fn a_module_too_costly_to_compile_is_refused_unread_by_the_compiler() {
+    let many = wat::parse_str(format!("(module {})", "(func)".repeat(20_001))).unwrap();
+    let e = WasmModule::from_bytes(&sandbox(), &many, "many.wasm")
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        "many.wasm: too costly to compile: 20001 functions, over the limit of 20000; the module is refused"
+    );
+    // 50,000 locals (declared in a few bytes) in a function of 3,000 bytes.
+    let locals = format!(
+        "(module (func (local {}) {}))",
+        "i32 ".repeat(50_000),
+        "nop ".repeat(3_000)
+    );
+    let e = WasmModule::from_bytes(&sandbox(), &wat::parse_str(locals).unwrap(), "locals.wasm")
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
-        "refused within its budget"
+        e.starts_with("locals.wasm: too costly to compile: ")
+            && e.ends_with(
+                " function bytes times locals, over the limit of 134217728; the module is refused"
+            ),
+        "{e}"
     );
 }

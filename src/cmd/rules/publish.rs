@@ -90,6 +90,13 @@ impl WorkerStatus {
         })
     }
 
+    /// Whether the worker is loading `sha`.
+    fn loading(&self, sha: &str) -> bool {
+        self.rules
+            .as_ref()
+            .is_some_and(|r| r.loading.iter().any(|x| x.sha256 == sha))
+    }
+
     fn refused(&self, sha: &str) -> Option<&Refusal> {
         self.rules
             .as_ref()
@@ -194,6 +201,9 @@ pub async fn publish(args: PublishArgs, config: Config) -> Result<ExitCode> {
                 } else if w.rules.is_none() {
                     println!("  {}: has hot reload turned off", w.id);
                     code = ExitCode::FAILURE;
+                } else if w.loading(&sha) {
+                    println!("  {}: still loading it after {} s", w.id, args.wait);
+                    code = ExitCode::FAILURE;
                 } else {
                     println!("  {}: not yet after {} s", w.id, args.wait);
                     code = ExitCode::FAILURE;
@@ -252,6 +262,9 @@ pub async fn status(args: StatusArgs, config: Config) -> Result<ExitCode> {
             Some(r) => {
                 for m in &r.modules {
                     println!("    {}@{}  {}", m.name, short(&m.sha256), m.origin);
+                }
+                for x in &r.loading {
+                    println!("    loading {}@{}", x.module, short(&x.sha256));
                 }
                 for x in &r.refused {
                     println!(
