@@ -13,9 +13,10 @@ use crate::error::LoadError;
 use crate::instance::GuestInstance;
 use crate::sandbox::Sandbox;
 
-/// What a store of a module instance holds: its limits.
+/// What a store of a module instance holds: its limits, and the clock of the call running.
 pub struct StoreState {
     pub(crate) limits: StoreLimits,
+    pub(crate) clock: crate::clock::CallClock,
 }
 
 /// A compiled, validated wasm rule module.

@@ -54,14 +54,23 @@ fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
     wat::parse_str(wat).unwrap()
 }
 
+/// An evaluator of `modules` for the preferences `prefs` (TOML), and its plan.
+pub(crate) fn evaluator_for(modules: Vec<LoadedModule>, prefs: &str) -> (Evaluator, Arc<Plan>) {
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = Preferences::from_text("p.toml", prefs, false).unwrap();
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let e = Evaluator::new(ruleset, plan.clone(), Default::default());
+    (e, plan)
+}
+
 /// The `fmn_eval` body that answers "no match".
-const NO_MATCH: &str = "(i64.const 257698037760021)";
+pub(crate) const NO_MATCH: &str = "(i64.const 257698037760021)";
 
 fn hostile(eval: &str) -> Vec<u8> {
     hostile_with(eval, 1, "")
 }
 
-const SPIN: &str = "(loop $l (br $l)) (i64.const 0)";
+pub(crate) const SPIN: &str = "(loop $l (br $l)) (i64.const 0)";
 const MEMORY_BOMB: &str =
     "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (i64.const 0)";
 /// Grows its table (outside linear memory) by 200 million elements at a time.
@@ -152,7 +161,7 @@ fn bad_module_files_are_refused_with_the_reason() {
 }
 
 /// A koji build failure of `vim` by ralph, normalised.
-fn koji() -> String {
+pub(crate) fn koji() -> String {
     fmn_rules_sdk::testing::envelope(
         r#"{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k1",
             "msg": {"owner": "ralph", "name": "vim", "version": "9", "release": "1", "new": 3, "build_id": 1}}"#,
@@ -702,9 +711,8 @@ fn a_failing_rule_costs_only_the_filters_that_contain_it() {
         LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
         LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
     ];
-    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
-    let prefs = Preferences::from_text(
-        "p.toml",
+    let (mut e, plan) = evaluator_for(
+        modules,
         r#"
 [users.a.channels.email]
 addresses = ["a@x"]
@@ -716,11 +724,7 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
 addresses = ["c@x"]
 filters = [{ name = "same module", rules = [{ rule = "hostile::ok" }] }]
 "#,
-        false,
-    )
-    .unwrap();
-    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let mut e = Evaluator::new(ruleset, plan.clone(), Default::default());
+    );
     let ev = e.evaluate(
         koji().as_bytes(),
         "org.fedoraproject.prod.buildsys.build.state.change",
