@@ -28,7 +28,12 @@ pub fn hostile_with(eval: &str, abi: i32, extra: &str) -> Vec<u8> {
 
 /// A module that speaks the ABI and describes itself as `desc`.
 fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
-    let wat = format!(
+    wat::parse_str(module_text(desc, eval, abi, extra)).unwrap()
+}
+
+/// The text of [`module_wat`]'s module.
+fn module_text(desc: &str, eval: &str, abi: i32, extra: &str) -> String {
+    format!(
         r#"(module
   {extra}
   (memory (export "memory") 2)
@@ -50,8 +55,7 @@ fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
     {eval}))"#,
         data = desc.replace('"', "\\\""),
         describe = (4096i64 << 32) | desc.len() as i64,
-    );
-    wat::parse_str(wat).unwrap()
+    )
 }
 
 /// An evaluator of `modules` for the preferences `prefs` (TOML), and its plan.
@@ -863,4 +867,43 @@ fn a_module_whose_samples_cost_too_much_is_refused() {
         started.elapsed() < std::time::Duration::from_secs(2),
         "refused within its budget"
     );
+}
+
+/// Every resource of the sandbox has its limit: a module that declares more memories or tables
+/// than one, or starts with a memory or table larger than a call may grow, is refused when it
+/// is loaded, named with what it declares. (Time, memory and table growth, stack and output
+/// are each contained at run time by the tests above; a module cannot make instances.)
+#[test]
+fn a_module_declaring_more_memories_or_tables_than_the_sandbox_allows_is_refused() {
+    let sb = sandbox();
+    let refused = |wat: String| {
+        let bytes = wat::parse_str(wat).unwrap();
+        match WasmModule::from_bytes(&sb, &bytes, "m.wasm") {
+            Err(e @ LoadError::Resources { .. }) => e.to_string(),
+            other => panic!("refused for its resources expected: {:?}", other.err()),
+        }
+    };
+    let text = |extra: &str| module_text(DESCRIPTION, NO_MATCH, 1, extra);
+    assert_eq!(
+        refused(text("(memory $second 1)")),
+        "m.wasm: defines 2 memories; a rule module may have one"
+    );
+    assert_eq!(
+        refused(text("(table $a 1 funcref) (table $b 1 funcref)")),
+        "m.wasm: defines 2 tables; a rule module may have one"
+    );
+    assert_eq!(
+        refused(text("(table $a 100000 funcref)")),
+        "m.wasm: starts with a table of 100000 elements, over the limit of 65536"
+    );
+    // 1,025 pages of 64 KiB: one page over the 64 MiB limit.
+    let memory = r#"(memory (export "memory") 2)"#;
+    assert_eq!(
+        refused(text("").replace(memory, r#"(memory (export "memory") 1025)"#)),
+        "m.wasm: starts with a memory of 67174400 bytes, over the limit of 67108864 bytes"
+    );
+    // At the limits, the same module loads.
+    let fits =
+        text("(table $a 65536 funcref)").replace(memory, r#"(memory (export "memory") 1024)"#);
+    WasmModule::from_bytes(&sb, &wat::parse_str(fits).unwrap(), "m.wasm").unwrap();
 }
