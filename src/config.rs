@@ -284,7 +284,8 @@ pub struct WorkerSection {
     /// Messages read and acknowledged at once.
     #[serde(default = "default_worker_batch")]
     pub batch: usize,
-    /// How long one call into a rule module may run, in milliseconds.
+    /// How much CPU time one call into a rule module may use, in milliseconds (and 10 times
+    /// that of wall-clock time at most).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// The most memory a rule module instance may use, in MiB.

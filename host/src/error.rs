@@ -47,6 +47,14 @@ pub enum LoadError {
         /// What it imports.
         imports: String,
     },
+    /// It declares more memories or tables than the sandbox allows, or larger ones.
+    #[error("{origin}: {reason}")]
+    Resources {
+        /// The file.
+        origin: String,
+        /// What it declares, against the limit.
+        reason: String,
+    },
     /// An export the ABI needs is missing or has the wrong type.
     #[error(
         "{origin}: no export `{name}` of type {expected}; is it built with `fmn_rules_sdk::module!`?"

@@ -1,8 +1,11 @@
 //! One live instance of a wasm rule module, and every call into it, checked.
 
-use fmn_rules_sdk::abi::{self, EvalOutput, GuestState, Phase, exports};
-use wasmtime::{Memory, Store, StoreLimitsBuilder, Trap, TypedFunc};
+use std::time::Duration;
 
+use fmn_rules_sdk::abi::{self, EvalOutput, GuestState, Phase, exports};
+use wasmtime::{Memory, Store, StoreLimitsBuilder, Trap, TypedFunc, UpdateDeadline};
+
+use crate::clock::{CallClock, Decision};
 use crate::error::{CallError, FailureKind};
 use crate::module::{StoreState, WasmModule};
 
@@ -28,6 +31,10 @@ pub struct GuestInstance {
     deadline_ticks: u64,
     /// The deadline of a call that is not given more (`deadline_ticks` is the current one's).
     base_ticks: u64,
+    /// How long a tick is: a call's CPU-time budget is its deadline in ticks times this.
+    tick: Duration,
+    /// A call's wall-clock cap, in multiples of its budget.
+    wall_cap_factor: u32,
     max_output: usize,
     request: Vec<u8>,
     poisoned: bool,
@@ -45,10 +52,21 @@ impl GuestInstance {
             .table_elements(cfg.max_table_elements)
             .trap_on_grow_failure(true)
             .build();
-        let mut store = Store::new(module.sandbox.engine(), StoreState { limits });
+        let state = StoreState {
+            limits,
+            clock: CallClock::default(),
+        };
+        let mut store = Store::new(module.sandbox.engine(), state);
         store.limiter(|s| &mut s.limits);
         store.set_epoch_deadline(cfg.deadline_ticks());
-        store.epoch_deadline_trap();
+        // The deadline in ticks is wall-clock time: when it is reached, the call's clock says
+        // whether the call has really used its CPU time, or only waited for a core.
+        store.epoch_deadline_callback(|mut cx| {
+            Ok(match cx.data_mut().clock.on_deadline() {
+                Decision::Continue(ticks) => UpdateDeadline::Continue(ticks),
+                Decision::Interrupt => UpdateDeadline::Interrupt,
+            })
+        });
         let name = module.description.name.clone();
         let fail = |detail: String| CallError {
             module: name.clone(),
@@ -106,6 +124,8 @@ impl GuestInstance {
             input_len: 0,
             deadline_ticks: cfg.deadline_ticks(),
             base_ticks: cfg.deadline_ticks(),
+            tick: cfg.tick,
+            wall_cap_factor: cfg.wall_cap_factor,
             max_output: cfg.max_output,
             request: Vec::new(),
             poisoned: false,
@@ -280,7 +300,7 @@ impl GuestInstance {
                 detail: "the instance failed earlier and must be rebuilt".into(),
             });
         }
-        self.store.set_epoch_deadline(self.deadline_ticks);
+        self.start_clock();
         match f.call(&mut self.store, params) {
             Ok(r) => Ok(r),
             Err(e) => {
@@ -288,6 +308,35 @@ impl GuestInstance {
                 Err(self.classify(e, during))
             }
         }
+    }
+
+    /// Sets the deadline of the call about to start and starts its clock.
+    fn start_clock(&mut self) {
+        let ticks = u32::try_from(self.deadline_ticks).unwrap_or(u32::MAX);
+        let budget = self.tick.saturating_mul(ticks);
+        let cap = budget.saturating_mul(self.wall_cap_factor.max(1));
+        self.store.data_mut().clock = CallClock::start(budget, cap, self.tick);
+        self.store.set_epoch_deadline(self.deadline_ticks);
+    }
+
+    /// Why a call was interrupted: its CPU time, or the wall-clock cap.
+    fn interrupted(&self) -> String {
+        let clock = &self.store.data().clock;
+        if clock.capped() {
+            let cpu = clock
+                .cpu_at_deadline()
+                .map_or_else(|| "unknown".to_owned(), |c| format!("{} ms", c.as_millis()));
+            return format!(
+                "ran past its wall-clock cap ({} ms, {} times its time limit of {} ms) with {cpu} of CPU time: its thread was starved",
+                clock.cap().as_millis(),
+                self.wall_cap_factor,
+                clock.budget().as_millis()
+            );
+        }
+        format!(
+            "ran past its time limit ({} ms)",
+            clock.budget().as_millis()
+        )
     }
 
     /// Says what a failed call was doing (from the guest's state block) and why it failed.
@@ -308,10 +357,7 @@ impl GuestInstance {
         };
         let text = format!("{e:#}");
         let (kind, detail) = match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => (
-                FailureKind::Timeout,
-                format!("ran past its time limit ({} ms)", self.deadline_ticks),
-            ),
+            Some(Trap::Interrupt) => (FailureKind::Timeout, self.interrupted()),
             Some(Trap::StackOverflow) => (
                 FailureKind::StackOverflow,
                 "overflowed its stack".to_owned(),

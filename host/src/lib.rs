@@ -2,6 +2,7 @@
 //!
 //! - [`conformance`]: the extractors against corpus files with known answers.
 //! - [`sandbox`]: the engine and the limits every module runs under.
+//! - [`clock`]: the CPU time a call has used, against its budget.
 //! - [`module`]: loading a module file: checked, compiled, described.
 //! - [`instance`]: a live module instance and every call into it, bounds-checked.
 //! - [`backend`]: wasm or native, behind one trait.
@@ -14,6 +15,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod clock;
 pub mod conformance;
 pub mod error;
 pub mod eval;

@@ -15,9 +15,10 @@ use crate::error::{CallError, LoadError};
 use crate::instance::GuestInstance;
 use crate::sandbox::Sandbox;
 
-/// What a store of a module instance holds: its limits.
+/// What a store of a module instance holds: its limits, and the clock of the call running.
 pub struct StoreState {
     pub(crate) limits: StoreLimits,
+    pub(crate) clock: crate::clock::CallClock,
 }
 
 /// A compiled, validated wasm rule module.
@@ -119,6 +120,10 @@ impl WasmModule {
         let sha256 = hex::encode(Sha256::digest(bytes));
         let module = compile(sandbox, bytes, &origin, &sha256)?;
         check_exports(&module, &origin)?;
+        check_resources(&module, sandbox.config()).map_err(|reason| LoadError::Resources {
+            origin: origin.clone(),
+            reason,
+        })?;
         let linker: Linker<StoreState> = Linker::new(sandbox.engine());
         let pre = linker
             .instantiate_pre(&module)
@@ -222,6 +227,43 @@ fn check_exports(module: &Module, origin: &str) -> Result<(), LoadError> {
                 expected: signature(params, results),
             });
         }
+    }
+    Ok(())
+}
+
+/// What a module declares against the sandbox's limits, before anything instantiates it: one
+/// memory and one table at most (Wasmtime accepts several of each by default: multi-memory and
+/// reference types), neither larger at the start than a call may grow it. The store limiter
+/// enforces the same at instantiation and on every growth; refused here, the module is named
+/// with what it declares rather than failing on its first call.
+fn check_resources(module: &Module, cfg: &crate::sandbox::SandboxConfig) -> Result<(), String> {
+    const PAGE: u64 = 64 << 10;
+    let r = module.resources_required();
+    if r.num_memories > 1 {
+        return Err(format!(
+            "defines {} memories; a rule module may have one",
+            r.num_memories
+        ));
+    }
+    if r.num_tables > 1 {
+        return Err(format!(
+            "defines {} tables; a rule module may have one",
+            r.num_tables
+        ));
+    }
+    let memory = r.max_initial_memory_size.unwrap_or(0).saturating_mul(PAGE);
+    if memory > cfg.memory_bytes as u64 {
+        return Err(format!(
+            "starts with a memory of {memory} bytes, over the limit of {} bytes",
+            cfg.memory_bytes
+        ));
+    }
+    let elements = r.max_initial_table_size.unwrap_or(0);
+    if elements > cfg.max_table_elements as u64 {
+        return Err(format!(
+            "starts with a table of {elements} elements, over the limit of {}",
+            cfg.max_table_elements
+        ));
     }
     Ok(())
 }

@@ -15,8 +15,13 @@ pub const DEFAULT_LOAD_BUDGET: Duration = Duration::from_secs(2);
 /// Limits of the sandbox (DESIGN.md section 3).
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
-    /// How long one call into a module may run before it is interrupted.
+    /// How much CPU time one call into a module may use before it is interrupted (counted on
+    /// the calling thread, so time spent waiting for a core does not count; see
+    /// [`crate::clock`]).
     pub timeout: Duration,
+    /// A call is interrupted after this many times its time limit of wall-clock time, whatever
+    /// CPU time it used: a call whose thread is starved cannot hold a worker for ever.
+    pub wall_cap_factor: u32,
     /// How often the epoch advances; `timeout` is counted in these ticks.
     pub tick: Duration,
     /// The most linear memory a module instance may have.
@@ -44,6 +49,7 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             timeout: Duration::from_millis(20),
+            wall_cap_factor: 10,
             tick: Duration::from_millis(1),
             memory_bytes: 64 << 20,
             max_stack: 256 << 10,

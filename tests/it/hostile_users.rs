@@ -107,8 +107,7 @@ fn table_module() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_users_are_served_beside_two_hundred_hostile_ones() {
     let huge = Preferences::from_text("huge.toml", &huge_filter_user(), false)
-        .err()
-        .expect("a 50,000-rule filter is refused")
+        .expect_err("a 50,000-rule filter is refused")
         .to_string();
     assert!(
         huge.contains("hostile-huge") && huge.contains("over the limit of 2000 a user"),

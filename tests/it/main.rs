@@ -4,6 +4,8 @@ mod amqp;
 mod backpressure;
 mod bad_input;
 mod cli;
+#[cfg(target_os = "linux")]
+mod cpu_time;
 mod data;
 mod dead;
 mod digests;

@@ -28,7 +28,12 @@ pub fn hostile_with(eval: &str, abi: i32, extra: &str) -> Vec<u8> {
 
 /// A module that speaks the ABI and describes itself as `desc`.
 pub fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
-    let wat = format!(
+    wat::parse_str(module_text(desc, eval, abi, extra)).unwrap()
+}
+
+/// The text of [`module_wat`]'s module.
+fn module_text(desc: &str, eval: &str, abi: i32, extra: &str) -> String {
+    format!(
         r#"(module
   {extra}
   (memory (export "memory") 2)
@@ -50,8 +55,16 @@ pub fn module_wat(desc: &str, eval: &str, abi: i32, extra: &str) -> Vec<u8> {
     {eval}))"#,
         data = desc.replace('"', "\\\""),
         describe = (4096i64 << 32) | desc.len() as i64,
-    );
-    wat::parse_str(wat).unwrap()
+    )
+}
+
+/// An evaluator of `modules` for the preferences `prefs` (TOML), and its plan.
+pub(crate) fn evaluator_for(modules: Vec<LoadedModule>, prefs: &str) -> (Evaluator, Arc<Plan>) {
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = Preferences::from_text("p.toml", prefs, false).unwrap();
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let e = Evaluator::new(ruleset, plan.clone(), Default::default());
+    (e, plan)
 }
 
 /// The description of a module `name` with one rule, `spin`, and `samples` samples of it
@@ -77,13 +90,13 @@ pub(crate) fn counting_module(name: &str, samples: usize, count: u32) -> Vec<u8>
 }
 
 /// The `fmn_eval` body that answers "no match".
-const NO_MATCH: &str = "(i64.const 257698037760021)";
+pub(crate) const NO_MATCH: &str = "(i64.const 257698037760021)";
 
 fn hostile(eval: &str) -> Vec<u8> {
     hostile_with(eval, 1, "")
 }
 
-const SPIN: &str = "(loop $l (br $l)) (i64.const 0)";
+pub(crate) const SPIN: &str = "(loop $l (br $l)) (i64.const 0)";
 const MEMORY_BOMB: &str =
     "(loop $l (br_if $l (i32.ne (memory.grow (i32.const 16)) (i32.const -1)))) (i64.const 0)";
 /// Grows its table (outside linear memory) by 200 million elements at a time.
@@ -174,7 +187,7 @@ fn bad_module_files_are_refused_with_the_reason() {
 }
 
 /// A koji build failure of `vim` by ralph, normalised.
-fn koji() -> String {
+pub(crate) fn koji() -> String {
     fmn_rules_sdk::testing::envelope(
         r#"{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k1",
             "msg": {"owner": "ralph", "name": "vim", "version": "9", "release": "1", "new": 3, "build_id": 1}}"#,
@@ -840,9 +853,8 @@ fn a_failing_rule_costs_only_the_filters_that_contain_it() {
         LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
         LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
     ];
-    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
-    let prefs = Preferences::from_text(
-        "p.toml",
+    let (mut e, plan) = evaluator_for(
+        modules,
         r#"
 [users.a.channels.email]
 addresses = ["a@x"]
@@ -854,11 +866,7 @@ filters = [{ name = "ralph", rules = [{ rule = "fedora::user_filter", args = { f
 addresses = ["c@x"]
 filters = [{ name = "same module", rules = [{ rule = "hostile::ok" }] }]
 "#,
-        false,
-    )
-    .unwrap();
-    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let mut e = Evaluator::new(ruleset, plan.clone(), Default::default());
+    );
     let ev = e.evaluate(
         koji().as_bytes(),
         "org.fedoraproject.prod.buildsys.build.state.change",
@@ -1047,4 +1055,43 @@ fn a_module_too_costly_to_compile_is_refused_unread_by_the_compiler() {
             ),
         "{e}"
     );
+}
+
+/// Every resource of the sandbox has its limit: a module that declares more memories or tables
+/// than one, or starts with a memory or table larger than a call may grow, is refused when it
+/// is loaded, named with what it declares. (Time, memory and table growth, stack and output
+/// are each contained at run time by the tests above; a module cannot make instances.)
+#[test]
+fn a_module_declaring_more_memories_or_tables_than_the_sandbox_allows_is_refused() {
+    let sb = sandbox();
+    let refused = |wat: String| {
+        let bytes = wat::parse_str(wat).unwrap();
+        match WasmModule::from_bytes(&sb, &bytes, "m.wasm") {
+            Err(e @ LoadError::Resources { .. }) => e.to_string(),
+            other => panic!("refused for its resources expected: {:?}", other.err()),
+        }
+    };
+    let text = |extra: &str| module_text(DESCRIPTION, NO_MATCH, 1, extra);
+    assert_eq!(
+        refused(text("(memory $second 1)")),
+        "m.wasm: defines 2 memories; a rule module may have one"
+    );
+    assert_eq!(
+        refused(text("(table $a 1 funcref) (table $b 1 funcref)")),
+        "m.wasm: defines 2 tables; a rule module may have one"
+    );
+    assert_eq!(
+        refused(text("(table $a 100000 funcref)")),
+        "m.wasm: starts with a table of 100000 elements, over the limit of 65536"
+    );
+    // 1,025 pages of 64 KiB: one page over the 64 MiB limit.
+    let memory = r#"(memory (export "memory") 2)"#;
+    assert_eq!(
+        refused(text("").replace(memory, r#"(memory (export "memory") 1025)"#)),
+        "m.wasm: starts with a memory of 67174400 bytes, over the limit of 67108864 bytes"
+    );
+    // At the limits, the same module loads.
+    let fits =
+        text("(table $a 65536 funcref)").replace(memory, r#"(memory (export "memory") 1024)"#);
+    WasmModule::from_bytes(&sb, &wat::parse_str(fits).unwrap(), "m.wasm").unwrap();
 }
