@@ -290,6 +290,7 @@ async fn work_retries<T: Transport>(t: &T) {
     t.complete_work("w", &ids, &[]).await.unwrap();
     assert_eq!(t.shared_backlog().await.unwrap().bytes, 0);
 
+    assert_eq!(t.dead_letter_work_retries(0, "x").await.unwrap(), 0);
     assert_eq!(
         t.dead_letter_work_retries(1, "the run ended")
             .await
@@ -297,7 +298,7 @@ async fn work_retries<T: Transport>(t: &T) {
         1
     );
     assert_eq!(
-        t.dead_letter_work_retries(10, "the run ended")
+        t.dead_letter_work_retries(usize::MAX, "the run ended")
             .await
             .unwrap(),
         1

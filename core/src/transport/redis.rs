@@ -1315,11 +1315,15 @@ impl Transport for RedisTransport {
         max: usize,
         why: &str,
     ) -> Result<usize, TransportError> {
+        if max == 0 {
+            return Ok(0);
+        }
         let mut conn = self.conn.clone();
         let waiting: Vec<String> = redis::cmd("ZRANGE")
             .arg(self.key(WORK_RETRIES))
             .arg(0)
-            .arg(max.saturating_sub(1))
+            // Redis' indices are signed 64-bit: "all" is -1, not usize::MAX.
+            .arg(i64::try_from(max).map_or(-1, |m| m - 1))
             .query_async(&mut conn)
             .await?;
         let mut moved = 0;
