@@ -858,6 +858,19 @@ async fn work_bytes_follow_entries<T: Transport>(t: &T) {
             bytes: left + both
         }
     );
+    // w1 comes back and acknowledges the one it held, moved meanwhile: nothing changes.
+    t.complete_work("w1", &ids[2..], &[]).await.unwrap();
+    let after = t
+        .backlogs(&["w1".to_owned(), "w2".to_owned(), "w3".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        after.into_iter().sum::<Backlog>(),
+        Backlog {
+            entries: 6,
+            bytes: left + both
+        }
+    );
     for w in ["w2", "w3"] {
         let got = t
             .read_work(w, 10, Duration::from_millis(100))

@@ -36,11 +36,12 @@
 //! length is what is still owed; nothing is ever trimmed by length.
 //!
 //! `{ns}:work-bytes` is kept in the same transaction as every change to a work stream:
-//! dispatching adds the bytes it writes, and acknowledging, reclaiming or dead-lettering an
-//! entry takes off the length of the `d` field it finds in the stream (read in a Lua script),
-//! so the count is exact whatever the sizes. It cannot go below zero, and an empty stream's
-//! count is dropped when the backlog is read: entries queued before the count was kept, or
-//! removed by a version that did not keep it, cannot hold the consumer back for good.
+//! dispatching and dead replay add the bytes they write; reclaiming moves the length of the
+//! `d` field it finds in the stream; acknowledging takes off the bytes the entry's id carries
+//! (read_work hands ids out as `{stream id}#{bytes}`), for each entry that was still there. So
+//! the count is exact whatever the sizes. It cannot go below zero, and an empty stream's count
+//! is dropped when the backlog is read: entries queued before the count was kept, or removed
+//! by a version that did not keep it, cannot hold the consumer back for good.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -136,22 +137,58 @@ return moved
 "
 );
 
-/// Acknowledges and deletes entries of a work stream, taking their bytes off its count: KEYS =
-/// the stream, the byte counts; ARGV = the group, then the entry ids. Returns the bytes freed.
+/// Acknowledges and deletes entries of a work stream, taking the bytes of those still there
+/// off its count: KEYS = the stream, the byte counts; ARGV = the group, then (entry id, its
+/// bytes) pairs. Returns the bytes freed. An entry leaves the group's pending list and the
+/// stream at once, so when every id was pending every entry was there: one `XACK` and one
+/// `XDEL` for them all, as without the count. Otherwise (an entry reclaimed meanwhile, an id
+/// given twice) each is deleted alone, to learn which were there.
 const ACK_WORK: &str = concat!(
     lua_work_bytes!(),
     r"
+local ids = {}
 local freed = 0
-for i = 2, #ARGV do
-  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
-  if #e > 0 then freed = freed + entry_bytes(e[1][2]) end
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
+for i = 2, #ARGV, 2 do
+  ids[#ids + 1] = ARGV[i]
+  freed = freed + tonumber(ARGV[i + 1])
+end
+if redis.call('XACK', KEYS[1], ARGV[1], unpack(ids)) == #ids then
+  redis.call('XDEL', KEYS[1], unpack(ids))
+else
+  freed = 0
+  for i = 2, #ARGV, 2 do
+    if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then freed = freed + tonumber(ARGV[i + 1]) end
+  end
 end
 take_bytes(KEYS[2], KEYS[1], freed)
 return freed
 "
 );
+
+/// Entries acknowledged by one [`ACK_WORK`] at most: Lua's `unpack` takes a few thousand.
+const ACK_CHUNK: usize = 1000;
+
+/// A work entry's id, as [`Transport::read_work`] hands it out, carries the bytes of its `d`
+/// field after this mark (stream ids are digits and `-`), so that acknowledging it takes them
+/// off the count without reading the entry again.
+const BYTES_MARK: char = '#';
+
+/// The id an entry read by `group` is handed out under: a work entry's carries its bytes.
+fn handed_out_id(group: &str, id: &str, bytes: usize) -> String {
+    if group == WORK_GROUP {
+        format!("{id}{BYTES_MARK}{bytes}")
+    } else {
+        id.to_owned()
+    }
+}
+
+/// A work entry id's stream id and bytes (0 when it carries none).
+fn split_bytes(id: &str) -> (&str, u64) {
+    match id.rsplit_once(BYTES_MARK) {
+        Some((id, bytes)) => (id, bytes.parse().unwrap_or(0)),
+        None => (id, 0),
+    }
+}
 
 /// What work streams hold: KEYS = the byte counts, then the streams; returns (entries, bytes)
 /// per stream. The count of an empty stream is dropped: whatever it says, it holds nothing.
@@ -757,6 +794,7 @@ impl RedisTransport {
             let Some((key, prefix)) = streams.iter().find(|(k, _)| *k == stream) else {
                 continue;
             };
+            let bytes = data.as_ref().map_or(0, Vec::len);
             let decoded = match &data {
                 Some(d) => decode::<T>(key, &id, d),
                 None => Err(TransportError::Decode {
@@ -767,7 +805,7 @@ impl RedisTransport {
             };
             match decoded {
                 Ok(item) => out.push(Entry {
-                    id: EntryId(format!("{prefix}{id}")),
+                    id: EntryId(format!("{prefix}{}", handed_out_id(group, &id, bytes))),
                     item,
                 }),
                 Err(e) => bad.push((key, id, data.unwrap_or_default(), e.to_string())),
@@ -788,8 +826,8 @@ impl RedisTransport {
             );
             self.dead_letter(&letters).await?;
             let mut pipe = redis::pipe();
-            for (key, id, _, _) in &bad {
-                let ids = [EntryId(id.clone())];
+            for (key, id, data, _) in &bad {
+                let ids = [EntryId(handed_out_id(group, id, data.len()))];
                 if group == WORK_GROUP {
                     self.ack_work_into(key, &ids, &mut pipe);
                 } else {
@@ -875,20 +913,22 @@ impl RedisTransport {
         }
     }
 
-    /// Adds acknowledging and deleting entries of a work stream to `pipe`, with their bytes
-    /// taken off its count. The script's text goes along (`EVAL`): a transaction cannot load
-    /// a missing script and retry.
+    /// Adds acknowledging and deleting entries of a work stream to `pipe`, with the bytes
+    /// their ids carry taken off its count. The script's text goes along (`EVAL`): a
+    /// transaction cannot load a missing script and retry.
     fn ack_work_into(&self, stream: &str, ids: &[EntryId], pipe: &mut redis::Pipeline) {
-        if !ids.is_empty() {
-            let ids: Vec<&str> = ids.iter().map(|i| i.0.as_str()).collect();
+        for chunk in ids.chunks(ACK_CHUNK) {
             pipe.cmd("EVAL")
                 .arg(ACK_WORK)
                 .arg(2)
                 .arg(stream)
                 .arg(self.key(WORK_BYTES))
-                .arg(WORK_GROUP)
-                .arg(&ids)
-                .ignore();
+                .arg(WORK_GROUP);
+            for id in chunk {
+                let (id, bytes) = split_bytes(&id.0);
+                pipe.arg(id).arg(bytes);
+            }
+            pipe.ignore();
         }
     }
 
