@@ -37,6 +37,9 @@ pub enum BenchCommand {
     /// What preferences kept in Redis cost at N generated users: the import, a worker's start
     /// (read and compile), and one user's change reaching a worker.
     Prefs(crate::bench_prefs::PrefsArgs),
+    /// The whole pipeline as `fmn run` runs it, over M real messages for N generated users,
+    /// in memory or on Redis: start-up, evaluation, notifications written, senders drained.
+    Pipeline(crate::bench_pipeline::PipelineArgs),
 }
 
 /// `fmn bench eval` options.
@@ -112,7 +115,7 @@ pub struct DispatchArgs {
 }
 
 /// Real messages from the bundled corpus, cycled with fresh ids.
-struct Generated {
+pub(crate) struct Generated {
     lines: Vec<serde_json::Value>,
     total: u64,
     next: u64,
@@ -122,7 +125,7 @@ struct Generated {
 }
 
 impl Generated {
-    fn new(total: u64, rate: u64) -> Result<Self> {
+    pub(crate) fn new(total: u64, rate: u64) -> Result<Self> {
         let lines = setup::bundled::SAMPLE_MESSAGES
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
@@ -240,6 +243,7 @@ pub async fn run(cmd: BenchCommand, config: Config) -> Result<ExitCode> {
         BenchCommand::Eval(args) => crate::bench_eval::run(args, &config),
         BenchCommand::Reload(args) => crate::bench_reload::run(args, &config),
         BenchCommand::Prefs(args) => crate::bench_prefs::run(args, &config).await,
+        BenchCommand::Pipeline(args) => crate::bench_pipeline::run(args, &config).await,
         BenchCommand::Dispatch(args) => {
             let modes: Vec<DispatchMode> = match args.dispatch.as_str() {
                 "all" => DispatchMode::ALL.to_vec(),

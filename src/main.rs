@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_eval;
+mod bench_pipeline;
 mod bench_prefs;
 mod bench_raw;
 mod bench_reload;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use fmn_consumer::consume;
+use fmn_consumer::source::Source;
 use fmn_core::ChannelKind;
 use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
 use fmn_host::run_worker;
@@ -58,16 +59,40 @@ pub struct RunSummary {
     /// there, for `fmn dead`).
     #[serde(skip_serializing_if = "Option::is_none")]
     dead_file: Option<PathBuf>,
-    seconds: f64,
-    workers: Vec<WorkerCounts>,
-    notifications: Vec<ChannelSummary>,
+    pub(crate) seconds: f64,
+    /// When each stage ended, in seconds from the start of intake.
+    pub(crate) stages: Stages,
+    pub(crate) workers: Vec<WorkerCounts>,
+    pub(crate) notifications: Vec<ChannelSummary>,
+}
+
+/// When the stages of a run ended, in seconds from the start of intake.
+#[derive(Serialize, Clone, Copy, Default)]
+pub(crate) struct Stages {
+    /// Every message read, dispatched, evaluated and acknowledged by a worker.
+    pub(crate) evaluated: f64,
+    /// Every notification acknowledged by its sender: written, held for a digest or retried.
+    pub(crate) written: f64,
+    /// The senders stopped, their digests and retries drained.
+    pub(crate) drained: f64,
+}
+
+/// What the pipeline runs on besides its transport and messages.
+pub(crate) struct Parts {
+    pub(crate) snapshot: fmn_host::SharedSnapshot,
+    pub(crate) ids: Vec<String>,
+    pub(crate) prefs_gate: Option<fmn_host::PrefsGate>,
+    /// Where the file senders write, and the in-memory bus' dead letters.
+    pub(crate) out: PathBuf,
+    /// Whether dead letters stay in Redis rather than go to a file.
+    pub(crate) on_redis: bool,
 }
 
 #[derive(Serialize)]
-struct ChannelSummary {
+pub(crate) struct ChannelSummary {
     channel: ChannelKind,
     destination: String,
-    sent: u64,
+    pub(crate) sent: u64,
     /// Digest messages sent; their notifications count in `sent`.
     digests: u64,
     duplicates: u64,
@@ -93,19 +118,19 @@ pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
     let reload = workers
         .reloader
         .map(|r| tokio::spawn(r.run(stop_reload.clone())));
-    let summary = match redis {
-        Some(t) => pipeline(t, snapshot, ids, prefs_gate, &args, &config).await,
-        None => {
-            pipeline(
-                MemoryTransport::default(),
-                snapshot,
-                ids,
-                None,
-                &args,
-                &config,
-            )
-            .await
-        }
+    let parts = Parts {
+        snapshot,
+        ids,
+        prefs_gate,
+        out: args.out.clone(),
+        on_redis: redis.is_some(),
+    };
+    let summary = match super::messages(args.messages.as_deref()).await {
+        Ok((mut source, _)) => match redis {
+            Some(t) => pipeline(t, parts, &mut source, &config).await,
+            None => pipeline(MemoryTransport::default(), parts, &mut source, &config).await,
+        },
+        Err(e) => Err(e),
     };
     stop_reload.cancel();
     if let Some(r) = reload {
@@ -180,14 +205,20 @@ async fn keep_dead_letters<T: Transport>(transport: &T, out: &Path) -> Result<Op
     Ok(Some(path))
 }
 
-async fn pipeline<T: Transport>(
+/// Runs workers and senders, feeds them `source` and waits until everything is through.
+pub(crate) async fn pipeline<T: Transport, S: Source>(
     transport: T,
-    snapshot: fmn_host::SharedSnapshot,
-    ids: Vec<String>,
-    prefs_gate: Option<fmn_host::PrefsGate>,
-    args: &RunArgs,
+    parts: Parts,
+    source: &mut S,
     config: &Config,
 ) -> Result<RunSummary> {
+    let Parts {
+        snapshot,
+        ids,
+        prefs_gate,
+        out,
+        on_redis,
+    } = parts;
     let plan = snapshot.load().plan.clone();
     let stop_workers = CancellationToken::new();
     let stop_senders = CancellationToken::new();
@@ -215,7 +246,7 @@ async fn pipeline<T: Transport>(
     let mut senders = Vec::new();
     for ch in channels {
         let (sender, destination) =
-            setup::sender_for(ch, config.senders.get(&ch), &templates, &args.out)?;
+            setup::sender_for(ch, config.senders.get(&ch), &templates, &out)?;
         let opts = SenderOptions {
             drain_digests: true,
             ..config.sender_options(ch, format!("{}-{ch}", fmn_core::transport::hostname()))?
@@ -230,25 +261,25 @@ async fn pipeline<T: Transport>(
     }
 
     let started = Instant::now();
-    let (mut source, _) = super::messages(args.messages.as_deref()).await?;
     let opts = config.consumer.options()?;
     let stop_consumer = super::shutdown_on_signal();
-    let report = consume(&transport, &mut source, &opts, &stop_consumer).await?;
+    let report = consume(&transport, source, &opts, &stop_consumer).await?;
 
-    // Done when every queue is empty: each message acknowledged by a worker, each
-    // notification by its sender.
-    loop {
-        if stop_consumer.is_cancelled() {
-            break;
-        }
-        match transport.queue_depths().await {
-            Ok(d) if d.iter().all(|q| q.waiting == 0) => break,
-            Ok(_) => {}
-            Err(e) => tracing::warn!("cannot read queue depths: {e}"),
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Evaluated when every work queue is empty: each message acknowledged by a worker.
+    let out_queues: Vec<String> = ChannelKind::ALL
+        .iter()
+        .map(|c| fmn_core::transport::out_queue_name(*c))
+        .collect();
+    let work_only = |name: &str| !out_queues.iter().any(|o| o == name);
+    settle(&transport, &stop_consumer, work_only).await;
+    let mut stages = Stages {
+        evaluated: started.elapsed().as_secs_f64(),
+        ..Stages::default()
+    };
+    // Done when every queue is empty: each notification acknowledged by its sender too.
+    settle(&transport, &stop_consumer, |_| true).await;
     let seconds = started.elapsed().as_secs_f64();
+    stages.written = seconds;
     stop_workers.cancel();
     let mut unevaluated = 0;
     for w in workers {
@@ -272,9 +303,10 @@ async fn pipeline<T: Transport>(
             dead_lettered: r.dead_lettered,
         });
     }
-    let dead_file = match args.redis {
-        Some(_) => None,
-        None => keep_dead_letters(&transport, &args.out).await?,
+    stages.drained = started.elapsed().as_secs_f64();
+    let dead_file = match on_redis {
+        true => None,
+        false => keep_dead_letters(&transport, &out).await?,
     };
     Ok(RunSummary {
         messages_in: report.read,
@@ -283,6 +315,7 @@ async fn pipeline<T: Transport>(
         unevaluated,
         dead_file,
         seconds,
+        stages,
         workers: transport
             .worker_counts()
             .await?
@@ -291,4 +324,20 @@ async fn pipeline<T: Transport>(
             .collect(),
         notifications,
     })
+}
+
+/// Waits until the queues `which` names are empty, or intake was stopped by a signal.
+async fn settle<T: Transport>(
+    transport: &T,
+    stop: &CancellationToken,
+    which: impl Fn(&str) -> bool,
+) {
+    while !stop.is_cancelled() {
+        match transport.queue_depths().await {
+            Ok(d) if d.iter().filter(|q| which(&q.name)).all(|q| q.waiting == 0) => break,
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot read queue depths: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

@@ -567,3 +567,82 @@ fn rules_new_build_and_test_a_scaffolded_crate() {
         "{stderr}"
     );
 }
+
+/// `fmn bench pipeline --json` with `--keep` in `dir`; its report.
+fn bench_pipeline(dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let out = run(fmn()
+        .args(["bench", "pipeline", "--users", "200", "--messages", "2000"])
+        .args(["--json", "--keep", "inputs"])
+        .args(extra)
+        .current_dir(dir));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Its stages are reported in order, and its notifications are those `fmn run` makes of the
+/// same generated inputs, and the lines the senders wrote.
+fn check_bench_pipeline(dir: &Path, report: &serde_json::Value) {
+    let secs = |k: &str| report[k].as_f64().unwrap_or(-1.0);
+    for stage in ["startup_seconds", "evaluated_seconds", "peak_rss_mib"] {
+        assert!(secs(stage) > 0.0, "{stage}: {report}");
+    }
+    assert!(
+        secs("evaluated_seconds") <= secs("written_seconds"),
+        "{report}"
+    );
+    assert!(
+        secs("written_seconds") <= secs("drained_seconds"),
+        "{report}"
+    );
+    assert!(secs("drained_seconds") < secs("total_seconds"), "{report}");
+    let n = report["notifications"].as_u64().unwrap();
+    assert!(n > 100, "{report}");
+    assert_eq!(report["sent"].as_u64(), Some(n), "{report}");
+    assert!(secs("notifications_per_second") > 0.0, "{report}");
+
+    let inputs = dir.join("inputs");
+    let written: usize = ["email", "irc"]
+        .iter()
+        .map(|c| std::fs::read_to_string(inputs.join(format!("out/{c}.jsonl"))).unwrap())
+        .map(|t| t.lines().count())
+        .sum();
+    assert_eq!(written as u64, n, "lines the senders wrote");
+
+    let out = run(fmn()
+        .args([
+            "run",
+            "--messages",
+            "messages.jsonl",
+            "--prefs",
+            "prefs.json",
+        ])
+        .args(["--owners", "owners.json", "--out", "run-out", "--json"])
+        .current_dir(&inputs));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["messages_in"].as_u64(), report["messages"].as_u64());
+    let sent: u64 = summary["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sent"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sent, n, "fmn run on the same inputs: {summary}");
+}
+
+#[test]
+fn bench_pipeline_in_memory_reports_stages_and_the_notifications_fmn_run_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = bench_pipeline(dir.path(), &[]);
+    assert_eq!(report["transport"], "in-memory");
+    check_bench_pipeline(dir.path(), &report);
+}
+
+#[test]
+fn bench_pipeline_on_redis_reports_stages_and_the_notifications_fmn_run_makes() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let report = bench_pipeline(dir.path(), &["--redis", &redis.url()]);
+    assert_eq!(report["transport"], "redis");
+    check_bench_pipeline(dir.path(), &report);
+}

@@ -297,6 +297,7 @@ async fn work_retries<T: Transport>(t: &T) {
             .unwrap(),
         1
     );
+    // `fmn run` asks for all of them, and for every dead letter, with usize::MAX.
     assert_eq!(
         t.dead_letter_work_retries(usize::MAX, "the run ended")
             .await
@@ -304,7 +305,7 @@ async fn work_retries<T: Transport>(t: &T) {
         1
     );
     assert_eq!(t.work_retries_waiting().await.unwrap(), 0);
-    let dead = t.dead_letters(10).await.unwrap();
+    let dead = t.dead_letters(usize::MAX).await.unwrap();
     let reasons: Vec<&str> = dead.iter().map(|d| d.item.reason.as_str()).collect();
     assert_eq!(
         reasons,

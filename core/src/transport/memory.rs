@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use super::expiry::{DueIndex, DueQueue, Ledger};
 use super::{
     AddressFailure, Backlog, DEFAULT_WORKER_TTL, DIGEST_LONGEST_WAIT, DeadLetter, DigestBatch,
     Entry, EntryId, QueueDepth, SHARED_ID_PREFIX, SHARED_QUEUE, Stage, Transport, TransportError,
@@ -38,16 +39,19 @@ struct State {
     counts: BTreeMap<String, WorkerCounts>,
     dead: Vec<(u64, DeadLetter)>,
     next_dead: u64,
-    delivered: HashMap<String, Instant>,
-    /// Notifications waiting for a retry, by channel: (when due, the notification).
-    retries: HashMap<ChannelKind, Vec<(Instant, String)>>,
-    /// Work items waiting for a retry, by (when due, arrival), encoded.
-    work_retries: BTreeMap<(Instant, u64), String>,
-    next_work_retry: u64,
+    /// Delivery keys, remembered until they expire.
+    delivered: Ledger,
+    /// Notifications waiting for a retry, by channel, encoded.
+    retries: HashMap<ChannelKind, DueQueue>,
+    /// Work items waiting for a retry, encoded.
+    work_retries: DueQueue,
     /// One-shot filter (user, channel, filter) -> the delivery id that used it.
     oneshots: HashMap<(String, ChannelKind, String), String>,
     /// Digests by (channel, user).
     digests: HashMap<(ChannelKind, String), HeldDigest>,
+    /// The users of `digests` by channel and due time, so finding the due ones does not
+    /// visit every digest held.
+    digest_due: HashMap<ChannelKind, DueIndex>,
     /// Deliveries made within the rate window, by (channel, address).
     rates: HashMap<(ChannelKind, String), std::collections::VecDeque<Instant>>,
     /// Addresses refused for good, by user.
@@ -65,6 +69,18 @@ impl State {
                 id: worker.to_owned(),
                 ..Default::default()
             })
+    }
+
+    /// Files the digest of (`channel`, `user`) under its due time, after it changed from `was`.
+    fn reindex_digest(&mut self, channel: ChannelKind, user: &str, was: Option<Instant>) {
+        let now = self
+            .digests
+            .get(&(channel, user.to_owned()))
+            .and_then(|d| d.due);
+        self.digest_due
+            .entry(channel)
+            .or_default()
+            .set(user, was, now);
     }
 }
 
@@ -449,27 +465,27 @@ impl Transport for MemoryTransport {
         st.retries
             .entry(channel)
             .or_default()
-            .push((Instant::now() + delay, data));
+            .push(Instant::now() + delay, data);
         Ok(())
     }
 
     async fn promote_retries(&self, channel: ChannelKind) -> Result<usize, TransportError> {
         let mut st = self.lock();
         let now = Instant::now();
-        let waiting = st.retries.remove(&channel).unwrap_or_default();
-        let (due, later): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(at, _)| *at <= now);
-        if !later.is_empty() {
-            st.retries.insert(channel, later);
-        }
+        let due = st
+            .retries
+            .get_mut(&channel)
+            .map(|q| q.pop_due(now))
+            .unwrap_or_default();
         let n = due.len();
-        for (_, data) in due {
+        for data in due {
             self.push(&mut st, out_queue_name(channel), data);
         }
         Ok(n)
     }
 
     async fn retries_waiting(&self, channel: ChannelKind) -> Result<u64, TransportError> {
-        Ok(self.lock().retries.get(&channel).map_or(0, Vec::len) as u64)
+        Ok(self.lock().retries.get(&channel).map_or(0, DueQueue::len) as u64)
     }
 
     async fn retry_work(&self, items: &[(WorkItem, Duration)]) -> Result<(), TransportError> {
@@ -477,9 +493,7 @@ impl Transport for MemoryTransport {
         let now = Instant::now();
         let mut st = self.lock();
         for (delay, data) in encoded {
-            st.next_work_retry += 1;
-            let key = (now + delay, st.next_work_retry);
-            st.work_retries.insert(key, data);
+            st.work_retries.push(now + delay, data);
         }
         Ok(())
     }
@@ -487,15 +501,10 @@ impl Transport for MemoryTransport {
     async fn promote_work(&self) -> Result<usize, TransportError> {
         let mut st = self.lock();
         let now = Instant::now();
-        let mut n = 0;
-        // Soonest first: only the due ones are visited.
-        while let Some(entry) = st.work_retries.first_entry() {
-            if entry.key().0 > now {
-                break;
-            }
-            let data = entry.remove();
+        let due = st.work_retries.pop_due(now);
+        let n = due.len();
+        for data in due {
             self.push(&mut st, SHARED_QUEUE.to_owned(), data);
-            n += 1;
         }
         Ok(n)
     }
@@ -512,7 +521,7 @@ impl Transport for MemoryTransport {
         let mut st = self.lock();
         let mut n = 0;
         while n < max {
-            let Some((_, data)) = st.work_retries.pop_first() else {
+            let Some(data) = st.work_retries.pop_first() else {
                 break;
             };
             st.next_dead += 1;
@@ -549,19 +558,15 @@ impl Transport for MemoryTransport {
     async fn mark_delivered(&self, keys: &[&str], ttl: Duration) -> Result<(), TransportError> {
         let mut st = self.lock();
         let now = Instant::now();
-        st.delivered.retain(|_, until| *until > now);
+        st.delivered.expire(now);
         for key in keys {
-            st.delivered.insert((*key).to_owned(), now + ttl);
+            st.delivered.mark(key, now + ttl);
         }
         Ok(())
     }
 
     async fn was_delivered(&self, key: &str) -> Result<bool, TransportError> {
-        Ok(self
-            .lock()
-            .delivered
-            .get(key)
-            .is_some_and(|until| *until > Instant::now()))
+        Ok(self.lock().delivered.contains(key, Instant::now()))
     }
 
     async fn claim_oneshot(&self, n: &Notification) -> Result<bool, TransportError> {
@@ -595,6 +600,7 @@ impl Transport for MemoryTransport {
         if let (Some(was), Some(now)) = (was, d.due) {
             d.due = Some(was.min(now));
         }
+        st.reindex_digest(channel, &n.user, was);
         Ok(())
     }
 
@@ -605,15 +611,12 @@ impl Transport for MemoryTransport {
         max: usize,
     ) -> Result<Vec<String>, TransportError> {
         let now = Instant::now() + within.min(DIGEST_LONGEST_WAIT * 2);
-        let st = self.lock();
-        let mut due: Vec<(Instant, String)> = st
-            .digests
-            .iter()
-            .filter(|((c, _), d)| *c == channel && d.due.is_some_and(|t| t <= now))
-            .filter_map(|((_, user), d)| Some((d.due?, user.clone())))
-            .collect();
-        due.sort();
-        Ok(due.into_iter().take(max).map(|(_, u)| u).collect())
+        Ok(self
+            .lock()
+            .digest_due
+            .get(&channel)
+            .map(|ix| ix.due(now, max))
+            .unwrap_or_default())
     }
 
     async fn take_digest(
@@ -681,11 +684,13 @@ impl Transport for MemoryTransport {
         d.taken = None;
         d.failures = 0;
         d.lease = None;
+        let was = d.due;
         if d.items.is_empty() {
             st.digests.remove(&key);
         } else {
             d.fall_due(digest);
         }
+        st.reindex_digest(channel, user, was);
         Ok(())
     }
 
@@ -697,9 +702,11 @@ impl Transport for MemoryTransport {
     ) -> Result<(), TransportError> {
         let mut st = self.lock();
         if let Some(d) = st.digests.get_mut(&(channel, user.to_owned())) {
+            let was = d.due;
             d.failures += 1;
             d.lease = None;
             d.due = Some(Instant::now() + delay);
+            st.reindex_digest(channel, user, was);
         }
         Ok(())
     }

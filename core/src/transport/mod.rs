@@ -18,6 +18,7 @@ use crate::envelope::Envelope;
 use crate::notification::Notification;
 use crate::prefs::Digest;
 
+mod expiry;
 pub mod memory;
 pub mod prefs_store;
 pub mod redis;

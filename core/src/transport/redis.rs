@@ -612,7 +612,7 @@ impl RedisTransport {
             .arg(start)
             .arg("+")
             .arg("COUNT")
-            .arg(max.max(1))
+            .arg(redis_count(max.max(1)))
             .query_async(&mut conn)
             .await?;
         let Value::Array(entries) = v else {
@@ -1943,4 +1943,10 @@ impl Transport for RedisTransport {
 fn rand_suffix() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     u64::from(std::process::id()) << 32 | NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `n` as Redis takes a count or an index: a signed 64-bit integer, so "all" (`usize::MAX`)
+/// becomes the largest it accepts rather than an error.
+fn redis_count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
