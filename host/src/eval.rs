@@ -5,7 +5,6 @@
 //! (user, channel). A rule whose module failed on the message, or that returned an error, makes
 //! every filter containing it fail, negated or not: when in doubt, do not notify.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,6 +17,7 @@ use crate::error::CallError;
 use crate::isolate::Outcome;
 use crate::plan::{Plan, Term};
 use crate::ruleset::RuleSet;
+use crate::topics::{TOPIC_CACHE_BYTES, TopicCache, TopicRules};
 
 /// A (user, channel) that wants the message, and the first of its filters that matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -129,23 +129,11 @@ enum SlotResult {
     Text(Option<String>),
 }
 
-/// The guest rules of a module that apply to one topic: those to call, and those answered by
-/// the topic alone (exact topic rules), by position in the module's plan.
-#[derive(Default)]
-struct TopicRules {
-    call: Vec<u32>,
-    exact: Vec<u32>,
-}
-
 /// A live module in this evaluator: its instance and the handles of the plan's guest rules.
 struct Live {
     backend: Box<dyn Backend>,
     handles: Vec<u32>,
 }
-
-/// Topics seen recently, with the guest rules that apply to each: most messages share a few
-/// hundred topics, and matching globs per message would cost more than the lookup.
-const TOPIC_CACHE: usize = 4096;
 
 /// Evaluates messages for one worker. Holds a live instance of each module, rebuilt after a
 /// failure; not shared between threads.
@@ -162,7 +150,7 @@ pub struct Evaluator {
     relations: Arc<Relations>,
     live: Vec<Option<Live>>,
     /// By module, by topic: the guest rules whose topics match.
-    topic_rules: Vec<HashMap<String, Arc<TopicRules>>>,
+    topic_rules: Vec<TopicCache>,
     guest: Vec<Vec<Verdict>>,
     slots: Vec<SlotResult>,
     seen: Vec<u32>,
@@ -186,7 +174,9 @@ impl Evaluator {
                 .collect(),
             rules_aside: vec![false; modules],
             live: (0..modules).map(|_| None).collect(),
-            topic_rules: vec![HashMap::new(); modules],
+            topic_rules: (0..modules)
+                .map(|_| TopicCache::new(TOPIC_CACHE_BYTES))
+                .collect(),
             guest: plan
                 .modules
                 .iter()
@@ -201,6 +191,20 @@ impl Evaluator {
             plan,
             relations,
         }
+    }
+
+    /// Bounds each module's cache of topics and their rules to `bytes` (by default
+    /// [`TOPIC_CACHE_BYTES`]).
+    pub fn with_topic_cache_bytes(mut self, bytes: usize) -> Self {
+        for c in &mut self.topic_rules {
+            *c = TopicCache::new(bytes);
+        }
+        self
+    }
+
+    /// The bytes the topic caches hold now, all modules together (each is bounded on its own).
+    pub fn topic_cache_bytes(&self) -> usize {
+        self.topic_rules.iter().map(TopicCache::bytes).sum()
     }
 
     /// Uses `policy` to quarantine modules that keep failing.
@@ -333,12 +337,7 @@ impl Evaluator {
                 .push(i as u32);
             }
         }
-        let rules = Arc::new(rules);
-        if self.topic_rules[m].len() >= TOPIC_CACHE {
-            self.topic_rules[m].clear();
-        }
-        self.topic_rules[m].insert(topic.to_owned(), rules.clone());
-        rules
+        self.topic_rules[m].insert(topic, rules)
     }
 
     /// Calls module `m` on the message for guest rules `rules` (positions in its plan) and
