@@ -5,6 +5,7 @@
 //! (user, channel). A rule whose module failed on the message, or that returned an error, makes
 //! every filter containing it fail, negated or not: when in doubt, do not notify.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,6 +92,15 @@ struct Health {
     quarantined_until: Option<Instant>,
     /// The next quarantine's length; doubles while the module keeps failing.
     next_quarantine: Option<Duration>,
+}
+
+impl Health {
+    /// Whether it has failed since it last answered: counted, quarantined, or on probation.
+    fn failed(&self) -> bool {
+        self.failures_in_a_row > 0
+            || self.quarantined_until.is_some()
+            || self.next_quarantine.is_some()
+    }
 }
 
 /// Counts one more failure in a row; returns the quarantine it starts, if any.
@@ -227,10 +237,12 @@ impl Evaluator {
     }
 
     /// Takes over from `old` (the evaluator of the snapshot before) the quarantines and failure
-    /// counts of the modules both run in the same version: new preferences or data do not
-    /// make a failing module new again.
+    /// counts of the modules both run in the same version, and of their guest rules that are
+    /// the same (same rule, same arguments) in both plans: new preferences or data (any user's
+    /// edit makes a new plan) do not make a failing module or rule new again.
     pub fn keep_quarantines_of(&mut self, old: &Evaluator) {
-        for (m, module) in self.ruleset.modules().iter().enumerate() {
+        let ruleset = self.ruleset.clone();
+        for (m, module) in ruleset.modules().iter().enumerate() {
             let same = old
                 .ruleset
                 .modules()
@@ -238,8 +250,45 @@ impl Evaluator {
                 .position(|o| o.name() == module.name() && o.version_id == module.version_id);
             if let Some(o) = same {
                 self.health[m] = old.health[o].clone();
+                self.keep_rule_health_of(m, old, o);
             }
         }
+    }
+
+    /// Takes over the health of the guest rules of module `o` in `old` that failed, for the
+    /// same rules of module `m` (the same module version) in this plan.
+    fn keep_rule_health_of(&mut self, m: usize, old: &Evaluator, o: usize) {
+        let unwell: HashMap<(&str, &str), &Health> = old.rule_health[o]
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.failed())
+            .map(|(r, h)| ((old.guest_rule_name(o, r), old.guest_args(o, r)), h))
+            .collect();
+        if unwell.is_empty() {
+            return;
+        }
+        for r in 0..self.rule_health[m].len() {
+            let key = (self.guest_rule_name(m, r), self.guest_args(m, r));
+            if let Some(&h) = unwell.get(&key) {
+                self.rules_aside[m] |= h.quarantined_until.is_some();
+                self.rule_health[m][r] = h.clone();
+            }
+        }
+    }
+
+    /// The name of guest rule `r` of module `m`.
+    fn guest_rule_name(&self, m: usize, r: usize) -> &str {
+        let rule = self.plan.modules[m].guest_rules[r].rule as usize;
+        self.ruleset.modules()[m]
+            .description
+            .rules
+            .get(rule)
+            .map_or("", |d| d.name.as_str())
+    }
+
+    /// The arguments (JSON) of guest rule `r` of module `m`.
+    fn guest_args(&self, m: usize, r: usize) -> &str {
+        &self.plan.modules[m].guest_rules[r].args
     }
 
     /// The names of the modules in quarantine now.
@@ -460,16 +509,10 @@ impl Evaluator {
     }
 
     fn rule_error(&self, m: usize, r: usize, error: String) -> RuleError {
-        let module = &self.ruleset.modules()[m].description;
-        let g = &self.plan.modules[m].guest_rules[r];
         RuleError {
-            module: module.name.clone(),
-            rule: module
-                .rules
-                .get(g.rule as usize)
-                .map(|d| d.name.clone())
-                .unwrap_or_default(),
-            args: g.args.chars().take(200).collect(),
+            module: self.ruleset.modules()[m].name().to_owned(),
+            rule: self.guest_rule_name(m, r).to_owned(),
+            args: self.guest_args(m, r).chars().take(200).collect(),
             users: self
                 .plan
                 .users_of_guest_rule(m as u32, r as u32, 10)
