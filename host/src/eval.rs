@@ -18,6 +18,7 @@ use crate::error::CallError;
 use crate::isolate::Outcome;
 use crate::plan::{Plan, Term};
 use crate::ruleset::RuleSet;
+use crate::topics::{TOPIC_CACHE_BYTES, TopicCache, TopicRules};
 
 /// A (user, channel) that wants the message, and the first of its filters that matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -93,6 +94,15 @@ struct Health {
     next_quarantine: Option<Duration>,
 }
 
+impl Health {
+    /// Whether it has failed since it last answered: counted, quarantined, or on probation.
+    fn failed(&self) -> bool {
+        self.failures_in_a_row > 0
+            || self.quarantined_until.is_some()
+            || self.next_quarantine.is_some()
+    }
+}
+
 /// Counts one more failure in a row; returns the quarantine it starts, if any.
 fn penalise(h: &mut Health, policy: QuarantinePolicy) -> Option<Duration> {
     h.failures_in_a_row += 1;
@@ -129,23 +139,11 @@ enum SlotResult {
     Text(Option<String>),
 }
 
-/// The guest rules of a module that apply to one topic: those to call, and those answered by
-/// the topic alone (exact topic rules), by position in the module's plan.
-#[derive(Default)]
-struct TopicRules {
-    call: Vec<u32>,
-    exact: Vec<u32>,
-}
-
 /// A live module in this evaluator: its instance and the handles of the plan's guest rules.
 struct Live {
     backend: Box<dyn Backend>,
     handles: Vec<u32>,
 }
-
-/// Topics seen recently, with the guest rules that apply to each: most messages share a few
-/// hundred topics, and matching globs per message would cost more than the lookup.
-const TOPIC_CACHE: usize = 4096;
 
 /// Evaluates messages for one worker. Holds a live instance of each module, rebuilt after a
 /// failure; not shared between threads.
@@ -162,7 +160,7 @@ pub struct Evaluator {
     relations: Arc<Relations>,
     live: Vec<Option<Live>>,
     /// By module, by topic: the guest rules whose topics match.
-    topic_rules: Vec<HashMap<String, Arc<TopicRules>>>,
+    topic_rules: Vec<TopicCache>,
     guest: Vec<Vec<Verdict>>,
     slots: Vec<SlotResult>,
     seen: Vec<u32>,
@@ -186,7 +184,9 @@ impl Evaluator {
                 .collect(),
             rules_aside: vec![false; modules],
             live: (0..modules).map(|_| None).collect(),
-            topic_rules: vec![HashMap::new(); modules],
+            topic_rules: (0..modules)
+                .map(|_| TopicCache::new(TOPIC_CACHE_BYTES))
+                .collect(),
             guest: plan
                 .modules
                 .iter()
@@ -201,6 +201,20 @@ impl Evaluator {
             plan,
             relations,
         }
+    }
+
+    /// Bounds each module's cache of topics and their rules to `bytes` (by default
+    /// [`TOPIC_CACHE_BYTES`]).
+    pub fn with_topic_cache_bytes(mut self, bytes: usize) -> Self {
+        for c in &mut self.topic_rules {
+            *c = TopicCache::new(bytes);
+        }
+        self
+    }
+
+    /// The bytes the topic caches hold now, all modules together (each is bounded on its own).
+    pub fn topic_cache_bytes(&self) -> usize {
+        self.topic_rules.iter().map(TopicCache::bytes).sum()
     }
 
     /// Uses `policy` to quarantine modules that keep failing.
@@ -223,10 +237,12 @@ impl Evaluator {
     }
 
     /// Takes over from `old` (the evaluator of the snapshot before) the quarantines and failure
-    /// counts of the modules both run in the same version: new preferences or data do not
-    /// make a failing module new again.
+    /// counts of the modules both run in the same version, and of their guest rules that are
+    /// the same (same rule, same arguments) in both plans: new preferences or data (any user's
+    /// edit makes a new plan) do not make a failing module or rule new again.
     pub fn keep_quarantines_of(&mut self, old: &Evaluator) {
-        for (m, module) in self.ruleset.modules().iter().enumerate() {
+        let ruleset = self.ruleset.clone();
+        for (m, module) in ruleset.modules().iter().enumerate() {
             let same = old
                 .ruleset
                 .modules()
@@ -234,8 +250,45 @@ impl Evaluator {
                 .position(|o| o.name() == module.name() && o.version_id == module.version_id);
             if let Some(o) = same {
                 self.health[m] = old.health[o].clone();
+                self.keep_rule_health_of(m, old, o);
             }
         }
+    }
+
+    /// Takes over the health of the guest rules of module `o` in `old` that failed, for the
+    /// same rules of module `m` (the same module version) in this plan.
+    fn keep_rule_health_of(&mut self, m: usize, old: &Evaluator, o: usize) {
+        let unwell: HashMap<(&str, &str), &Health> = old.rule_health[o]
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.failed())
+            .map(|(r, h)| ((old.guest_rule_name(o, r), old.guest_args(o, r)), h))
+            .collect();
+        if unwell.is_empty() {
+            return;
+        }
+        for r in 0..self.rule_health[m].len() {
+            let key = (self.guest_rule_name(m, r), self.guest_args(m, r));
+            if let Some(&h) = unwell.get(&key) {
+                self.rules_aside[m] |= h.quarantined_until.is_some();
+                self.rule_health[m][r] = h.clone();
+            }
+        }
+    }
+
+    /// The name of guest rule `r` of module `m`.
+    fn guest_rule_name(&self, m: usize, r: usize) -> &str {
+        let rule = self.plan.modules[m].guest_rules[r].rule as usize;
+        self.ruleset.modules()[m]
+            .description
+            .rules
+            .get(rule)
+            .map_or("", |d| d.name.as_str())
+    }
+
+    /// The arguments (JSON) of guest rule `r` of module `m`.
+    fn guest_args(&self, m: usize, r: usize) -> &str {
+        &self.plan.modules[m].guest_rules[r].args
     }
 
     /// The names of the modules in quarantine now.
@@ -333,12 +386,7 @@ impl Evaluator {
                 .push(i as u32);
             }
         }
-        let rules = Arc::new(rules);
-        if self.topic_rules[m].len() >= TOPIC_CACHE {
-            self.topic_rules[m].clear();
-        }
-        self.topic_rules[m].insert(topic.to_owned(), rules.clone());
-        rules
+        self.topic_rules[m].insert(topic, rules)
     }
 
     /// Calls module `m` on the message for guest rules `rules` (positions in its plan) and
@@ -461,16 +509,10 @@ impl Evaluator {
     }
 
     fn rule_error(&self, m: usize, r: usize, error: String) -> RuleError {
-        let module = &self.ruleset.modules()[m].description;
-        let g = &self.plan.modules[m].guest_rules[r];
         RuleError {
-            module: module.name.clone(),
-            rule: module
-                .rules
-                .get(g.rule as usize)
-                .map(|d| d.name.clone())
-                .unwrap_or_default(),
-            args: g.args.chars().take(200).collect(),
+            module: self.ruleset.modules()[m].name().to_owned(),
+            rule: self.guest_rule_name(m, r).to_owned(),
+            args: self.guest_args(m, r).chars().take(200).collect(),
             users: self
                 .plan
                 .users_of_guest_rule(m as u32, r as u32, 10)

@@ -9,6 +9,7 @@
 //! - [`ruleset`]: the loaded modules.
 //! - [`plan`]: preferences compiled against the modules, with the key index.
 //! - [`eval`]: one message against a plan.
+//! - [`topics`]: which rules apply to a topic, cached within a bound in bytes.
 //! - [`reload`]: new module versions, from files or Redis, swapped in between batches.
 //! - [`retry`]: backoff, and when a message not wholly evaluated is evaluated again.
 //! - [`worker`]: the loop that reads messages and writes notifications.
@@ -27,6 +28,7 @@ pub mod reload;
 pub mod retry;
 pub mod ruleset;
 pub mod sandbox;
+pub mod topics;
 pub mod worker;
 
 pub use backend::{Backend, LoadedModule, ModuleCode, NativeBackend};

@@ -58,6 +58,15 @@ fn module_text(desc: &str, eval: &str, abi: i32, extra: &str) -> String {
     )
 }
 
+/// The bundled module and the hostile one (tests/modules/hostile), loaded.
+fn bundled_and_hostile() -> Vec<LoadedModule> {
+    let sb = sandbox();
+    vec![
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
+        LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
+    ]
+}
+
 /// An evaluator of `modules` for the preferences `prefs` (TOML), and its plan.
 pub(crate) fn evaluator_for(modules: Vec<LoadedModule>, prefs: &str) -> (Evaluator, Arc<Plan>) {
     let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
@@ -448,11 +457,7 @@ fn a_rust_memory_hoarder_hits_the_memory_limit() {
 
 #[test]
 fn a_rule_error_fails_only_its_filter() {
-    let sb = sandbox();
-    let modules = vec![
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
-    ];
+    let modules = bundled_and_hostile();
     let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
     let prefs = Preferences::from_text(
         "p.toml",
@@ -848,11 +853,7 @@ async fn messages_a_failed_module_was_needed_for_are_evaluated_again_once_it_is_
 /// of the same module still matches, and the failure is reported against the rule at fault.
 #[test]
 fn a_failing_rule_costs_only_the_filters_that_contain_it() {
-    let sb = sandbox();
-    let modules = vec![
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, BUNDLED, "bundled").unwrap()),
-        LoadedModule::wasm(WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap()),
-    ];
+    let modules = bundled_and_hostile();
     let (mut e, plan) = evaluator_for(
         modules,
         r#"
@@ -1094,4 +1095,66 @@ fn a_module_declaring_more_memories_or_tables_than_the_sandbox_allows_is_refused
     let fits =
         text("(table $a 65536 funcref)").replace(memory, r#"(memory (export "memory") 1024)"#);
     WasmModule::from_bytes(&sb, &wat::parse_str(fits).unwrap(), "m.wasm").unwrap();
+}
+
+/// A rule set aside stays aside when the preferences change: another user's edit makes a new
+/// plan and a new evaluator, which takes over the health of the rules that are the same
+/// (module version, rule, arguments).
+#[test]
+fn a_rule_set_aside_stays_aside_when_another_user_changes_their_preferences() {
+    let modules = bundled_and_hostile();
+    let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
+    let prefs = |fasnick: &str| {
+        let text = format!(
+            r#"
+[users.a.channels.email]
+addresses = ["a@x"]
+filters = [{{ name = "hostile", rules = [{{ rule = "hostile::spins" }}] }}]
+[users.b.channels.email]
+addresses = ["b@x"]
+filters = [{{ name = "follow", rules = [{{ rule = "fedora::user_filter", args = {{ fasnick = "{fasnick}" }} }}] }}, {{ name = "ok", rules = [{{ rule = "hostile::ok" }}] }}]
+"#
+        );
+        let prefs = Preferences::from_text("p.toml", &text, false).unwrap();
+        Arc::new(Plan::build(&ruleset, &prefs).unwrap())
+    };
+    let topic = "org.fedoraproject.prod.buildsys.build.state.change";
+    let mut e = Evaluator::new(ruleset.clone(), prefs("ralph"), Default::default());
+    for _ in 0..5 {
+        e.evaluate(koji().as_bytes(), topic);
+    }
+    let aside = ["hostile: rule spins {} (users a)"];
+    assert_eq!(e.set_aside_rules(), aside);
+    // User b follows someone else now: a new plan, in which user a's rule is the same.
+    let mut next = Evaluator::new(ruleset.clone(), prefs("someone"), Default::default());
+    next.keep_quarantines_of(&e);
+    assert_eq!(next.set_aside_rules(), aside);
+    let ev = next.evaluate(koji().as_bytes(), topic);
+    assert!(
+        ev.rule_errors.is_empty() && ev.failures.is_empty(),
+        "the rule set aside is not called: {:?} {:?}",
+        ev.rule_errors,
+        ev.failures
+    );
+    let filters: Vec<(u32, u32, u32)> = ev
+        .matches
+        .iter()
+        .map(|m| (m.user, m.channel, m.filter))
+        .collect();
+    let plan = next.plan();
+    let names: Vec<String> = filters
+        .iter()
+        .map(|&(u, c, f)| {
+            format!(
+                "{}: {}",
+                plan.users[u as usize].name,
+                plan.filter_name(u, c, f)
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        ["b: ok"],
+        "a's filter fails without a call, b's others answer"
+    );
 }
