@@ -415,7 +415,7 @@ impl<T: Transport> Reloader<T> {
         &self.refused
     }
 
-    /// Runs until `cancel` fires. Loads run in tasks of their own ([`Loads`]): while one
+    /// Runs until `cancel` fires. Loads run in tasks of their own (`Loads`): while one
     /// compiles and checks a module, the loop goes on following preferences and data, and the
     /// rule set is built again when it ends.
     pub async fn run(mut self, cancel: CancellationToken) {
