@@ -127,7 +127,7 @@ impl PrefsGate {
                 Ok(v) => break v,
                 Err(e) => {
                     tracing::warn!("cannot read the preferences version: {e}; retrying");
-                    if !crate::worker::backoff(&mut attempt, cancel).await {
+                    if !crate::retry::backoff(&mut attempt, cancel).await {
                         return false;
                     }
                 }

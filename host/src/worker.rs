@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::eval::{Evaluation, Evaluator};
 use crate::plan::Plan;
 use crate::reload::PrefsGate;
-use crate::retry::{Later, RetryPolicy, until_ok};
+use crate::retry::{Later, RetryPolicy, backoff, until_ok};
 use crate::ruleset::RuleSet;
 
 /// The rules and preferences a worker evaluates with; replaced as a whole, between batches.
@@ -262,8 +262,6 @@ async fn report_generation<T: Transport>(transport: &T, worker: &str, generation
         tracing::warn!(worker, "cannot report the rule set generation: {e}");
     }
 }
-
-pub(crate) use crate::retry::backoff;
 
 /// Runs a worker until `cancel` fires: registers, heartbeats, evaluates, acknowledges.
 /// Transport failures are retried with backoff; a message is acknowledged only once its
