@@ -9,6 +9,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{SendError, Sender};
 
+/// Lines written at once: the loop reads this many notifications per turn (a write, a flush
+/// and a few round trips to Redis are shared by all of them).
+const BATCH: usize = 512;
+
 /// Appends deliveries to a JSON-lines file.
 pub struct FileSender {
     path: PathBuf,
@@ -76,7 +80,7 @@ impl Sender for FileSender {
     }
 
     fn max_batch(&self) -> usize {
-        usize::MAX
+        BATCH
     }
 
     /// One write and one flush for the whole batch: a line that cannot be encoded fails

@@ -114,8 +114,9 @@ pub trait Sender: Send {
         }
     }
     /// The most deliveries handed to [`Self::send_batch`] at once; the loop records those
-    /// made after each call, so a crash sends again at most one call's. 1 (the default) for a
-    /// sender that sends one by one: each delivery is recorded as soon as it is made.
+    /// made after each call, so a crash sends again at most one call's, and reads at least
+    /// this many notifications per turn (up to 1,024). 1 (the default) for a sender that
+    /// sends one by one: each delivery is recorded as soon as it is made.
     fn max_batch(&self) -> usize {
         1
     }

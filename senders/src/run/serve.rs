@@ -36,6 +36,9 @@ pub(super) struct Serve<T, S> {
     catching_up: bool,
 }
 
+/// The most notifications read at once for a sender's [`Sender::max_batch`].
+const MAX_READ: usize = 1024;
+
 /// What a read gave.
 enum Read {
     /// Entries to serve (perhaps none: nothing came within the block time).
@@ -101,10 +104,12 @@ impl<T: Transport, S: Sender> Serve<T, S> {
         if !self.flush_digests().await? {
             return Some(());
         }
+        // A sender that takes many deliveries per call gets as many to read.
+        let batch = self.opts.batch.max(self.sender.max_batch().min(MAX_READ));
         let max = if self.catching_up {
-            self.opts.batch.max(CATCH_UP_BATCH)
+            batch.max(CATCH_UP_BATCH)
         } else {
-            self.opts.batch
+            batch
         };
         match self.read_batch(max).await? {
             Read::Entries(entries) => self.serve_batch(entries, max).await,
