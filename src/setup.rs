@@ -247,6 +247,26 @@ impl Sender for AnySender {
         }
     }
 
+    async fn send_batch(&mut self, batch: &[(&Notification, &str)]) -> Vec<Result<(), SendError>> {
+        match self {
+            AnySender::Email(s) => s.send_batch(batch).await,
+            AnySender::File(s) => s.send_batch(batch).await,
+            AnySender::Irc(s) => s.send_batch(batch).await,
+            AnySender::Push(s) => s.send_batch(batch).await,
+            AnySender::Matrix(s) => s.send_batch(batch).await,
+        }
+    }
+
+    fn max_batch(&self) -> usize {
+        match self {
+            AnySender::Email(s) => s.max_batch(),
+            AnySender::File(s) => s.max_batch(),
+            AnySender::Irc(s) => s.max_batch(),
+            AnySender::Push(s) => s.max_batch(),
+            AnySender::Matrix(s) => s.max_batch(),
+        }
+    }
+
     fn fold_backlog(&self) -> Option<usize> {
         match self {
             AnySender::Email(s) => s.fold_backlog(),
@@ -446,4 +466,19 @@ pub async fn workers(
         prefs_gate: reloader.prefs_gate(),
         reloader: Some(reloader),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file sender's batches reach the loop through `AnySender`: a provided method it did
+    /// not forward would fall back to one delivery per call.
+    #[test]
+    fn any_sender_forwards_the_file_senders_batches() {
+        let file = FileSender::new("out.jsonl");
+        let any = AnySender::File(FileSender::new("out.jsonl"));
+        assert!(file.max_batch() > 1);
+        assert_eq!(any.max_batch(), file.max_batch());
+    }
 }

@@ -9,6 +9,10 @@ use tokio::io::AsyncWriteExt;
 
 use crate::{SendError, Sender};
 
+/// Lines written at once: the loop reads this many notifications per turn (a write, a flush
+/// and a few round trips to Redis are shared by all of them).
+const BATCH: usize = 512;
+
 /// Appends deliveries to a JSON-lines file.
 pub struct FileSender {
     path: PathBuf,
@@ -75,6 +79,41 @@ impl Sender for FileSender {
         self.append(line).await
     }
 
+    fn max_batch(&self) -> usize {
+        BATCH
+    }
+
+    /// One write and one flush for the whole batch: a line that cannot be encoded fails
+    /// alone, a write that fails fails every line of it (some may be in the file: they are
+    /// sent again, as a failed single write's would be).
+    async fn send_batch(&mut self, batch: &[(&Notification, &str)]) -> Vec<Result<(), SendError>> {
+        let mut lines = Vec::new();
+        let mut results = Vec::with_capacity(batch.len());
+        for (n, address) in batch {
+            let at = lines.len();
+            let line = Line {
+                address,
+                notification: n,
+            };
+            results.push(match serde_json::to_writer(&mut lines, &line) {
+                Ok(()) => {
+                    lines.push(b'\n');
+                    Ok(())
+                }
+                Err(e) => {
+                    lines.truncate(at);
+                    Err(SendError::Permanent(format!("cannot encode: {e}")))
+                }
+            });
+        }
+        if let Err(error) = self.write(&lines).await {
+            for r in results.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(error.clone());
+            }
+        }
+        results
+    }
+
     async fn send_digest(
         &mut self,
         items: &[Notification],
@@ -93,10 +132,18 @@ impl Sender for FileSender {
 impl FileSender {
     async fn append(&mut self, mut line: Vec<u8>) -> Result<(), SendError> {
         line.push(b'\n');
+        self.write(&line).await
+    }
+
+    /// Writes `lines` and flushes.
+    async fn write(&mut self, lines: &[u8]) -> Result<(), SendError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
         let path = self.path.display().to_string();
         let f = self.file().await?;
         let res = async {
-            f.write_all(&line).await?;
+            f.write_all(lines).await?;
             f.flush().await
         }
         .await;

@@ -90,6 +90,36 @@ pub trait Sender: Send {
         n: &Notification,
         address: &str,
     ) -> impl Future<Output = Result<(), SendError>> + Send;
+    /// Delivers each of `batch` (at most [`Self::max_batch`] of a notification and one of
+    /// its addresses), in order: result `i` is item `i`'s. It may stop early, returning fewer
+    /// results than items (at least one): the rest were not attempted. The default sends them
+    /// one by one with [`Self::send`] and stops after the first [`SendError::Unreachable`]; a
+    /// sender that can deliver several in fewer round trips (the file sender: one write) does
+    /// so.
+    fn send_batch(
+        &mut self,
+        batch: &[(&Notification, &str)],
+    ) -> impl Future<Output = Vec<Result<(), SendError>>> + Send {
+        async move {
+            let mut results = Vec::with_capacity(batch.len());
+            for (n, address) in batch {
+                let result = self.send(n, address).await;
+                let out_of_reach = matches!(result, Err(SendError::Unreachable(_)));
+                results.push(result);
+                if out_of_reach {
+                    break;
+                }
+            }
+            results
+        }
+    }
+    /// The most deliveries handed to [`Self::send_batch`] at once; the loop records those
+    /// made after each call, so a crash sends again at most one call's, and reads at least
+    /// this many notifications per turn (up to 1,024). 1 (the default) for a sender that
+    /// sends one by one: each delivery is recorded as soon as it is made.
+    fn max_batch(&self) -> usize {
+        1
+    }
     /// Delivers a digest, the notifications `items` (oldest first, at least one) in one
     /// message, to `address`.
     fn send_digest(

@@ -235,6 +235,14 @@ async fn dead_letters_and_deliveries<T: Transport>(t: &T) {
         assert!(t.was_delivered(k).await.unwrap(), "{k}");
     }
     assert!(!t.was_delivered("k4").await.unwrap());
+    assert_eq!(
+        t.was_delivered_many(&["k3", "k4", "k", "k3"])
+            .await
+            .unwrap(),
+        [true, false, true, true],
+        "each key answered, in the order asked"
+    );
+    assert!(t.was_delivered_many(&[]).await.unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !t.was_delivered("k").await.unwrap() && !t.was_delivered("k3").await.unwrap(),

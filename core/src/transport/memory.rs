@@ -569,6 +569,12 @@ impl Transport for MemoryTransport {
         Ok(self.lock().delivered.contains(key, Instant::now()))
     }
 
+    async fn was_delivered_many(&self, keys: &[&str]) -> Result<Vec<bool>, TransportError> {
+        let st = self.lock();
+        let now = Instant::now();
+        Ok(keys.iter().map(|k| st.delivered.contains(k, now)).collect())
+    }
+
     async fn claim_oneshot(&self, n: &Notification) -> Result<bool, TransportError> {
         let mut st = self.lock();
         let winner = st

@@ -452,6 +452,12 @@ pub trait Transport: Clone + Send + Sync + 'static {
     /// Whether a delivery was made within its remembered window.
     fn was_delivered(&self, key: &str)
     -> impl Future<Output = Result<bool, TransportError>> + Send;
+    /// Whether each of the deliveries `keys` was made within its remembered window, in the
+    /// order given, in one round trip: what a sender asks for a whole batch it read.
+    fn was_delivered_many(
+        &self,
+        keys: &[&str],
+    ) -> impl Future<Output = Result<Vec<bool>, TransportError>> + Send;
 
     /// Acknowledges notification `id` of `channel`, which failed for now, and schedules `n`
     /// (its attempts counted) to be queued again `delay` from now: both or neither. Until then

@@ -1412,6 +1412,21 @@ impl Transport for RedisTransport {
         Ok(n > 0)
     }
 
+    async fn was_delivered_many(&self, keys: &[&str]) -> Result<Vec<bool>, TransportError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One EXISTS per key, pipelined: EXISTS of many keys only counts them.
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("EXISTS")
+                .arg(self.key(&format!("delivered:{key}")));
+        }
+        let mut conn = self.conn.clone();
+        let found: Vec<i64> = pipe.query_async(&mut conn).await?;
+        Ok(found.into_iter().map(|n| n > 0).collect())
+    }
+
     async fn retry_later(
         &self,
         channel: ChannelKind,

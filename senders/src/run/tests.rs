@@ -95,8 +95,17 @@ impl Sender for Scripted {
 }
 
 fn notification(user: &str, summary: &str) -> Notification {
+    sized(user, summary, 0)
+}
+
+/// A notification whose message body carries `body` bytes more.
+pub(super) fn sized(user: &str, summary: &str, body: usize) -> Notification {
+    let msg = match body {
+        0 => String::new(),
+        _ => format!(r#""body": "{}""#, "x".repeat(body)),
+    };
     let bus = format!(
-        r#"{{"topic": "org.fedoraproject.prod.test", "msg_id": "{summary}", "msg": {{}}}}"#
+        r#"{{"topic": "org.fedoraproject.prod.test", "msg_id": "{summary}", "msg": {{{msg}}}}}"#
     );
     Notification {
         delivery_id: fmn_core::delivery_id(summary, user, ChannelKind::Irc),
@@ -113,11 +122,11 @@ fn notification(user: &str, summary: &str) -> Notification {
             summary: Some(summary.into()),
             ..MessageMeta::default()
         },
-        message: Envelope::from_bus_json(bus.as_bytes(), 1 << 20).expect("a bus message"),
+        message: Envelope::from_bus_json(bus.as_bytes(), 4 << 20).expect("a bus message"),
     }
 }
 
-fn options() -> SenderOptions {
+pub(super) fn options() -> SenderOptions {
     SenderOptions {
         block: Duration::from_millis(20),
         max_attempts: 2,
