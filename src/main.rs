@@ -7,6 +7,7 @@ mod bench;
 mod bench_eval;
 mod bench_pipeline;
 mod bench_prefs;
+mod bench_prefs_steady;
 mod bench_raw;
 mod bench_reload;
 mod cmd;
