@@ -64,6 +64,9 @@ struct PrefsReport {
     catch_up_apply_ms: f64,
     /// ... what it replaces: everything compiled again.
     catch_up_compile_ms: f64,
+    /// 20 more changes of one user each, applied one after another: median and slowest.
+    next_apply_median_ms: f64,
+    next_apply_max_ms: f64,
     /// Evaluation over the corpus with no change, then with `rate` changes a second, twice.
     steady: Vec<SteadyRun>,
 }
@@ -188,7 +191,9 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
     let changes = Changes::new(loaded.users.iter(), 1000);
     drop(loaded);
     let (rate, seconds) = (args.rate, args.seconds);
-    let steady = tokio::task::spawn_blocking(move || {
+    let (next_applies, steady) = tokio::task::spawn_blocking(move || {
+        let mut next = crate::bench_prefs_steady::apply_one_by_one(&ruleset, &plan, &changes, 20);
+        next.sort_by(f64::total_cmp);
         let mut runs = Vec::new();
         for _ in 0..2 {
             for r in [0.0, rate] {
@@ -197,7 +202,7 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
                 ));
             }
         }
-        runs
+        (next, runs)
     })
     .await?;
 
@@ -216,6 +221,11 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
         catch_up_read_ms,
         catch_up_apply_ms,
         catch_up_compile_ms,
+        next_apply_median_ms: next_applies
+            .get(next_applies.len() / 2)
+            .copied()
+            .unwrap_or(0.0),
+        next_apply_max_ms: next_applies.last().copied().unwrap_or(0.0),
         steady,
     };
     if args.json {
@@ -244,9 +254,10 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
             r.set_ms
         );
         println!(
-            "plan: {} users, {} shapes, {} guest rules, {} keyed rules; RSS {:.0} -> {:.0} MiB",
+            "plan: {} users, {} shapes ({} unanchored), {} guest rules, {} keyed rules; RSS {:.0} -> {:.0} MiB",
             r.plan.users,
             r.plan.shapes,
+            r.plan.unanchored,
             r.plan.guest_rules,
             r.plan.keyed_rules,
             r.rss_before_plan_mib,
@@ -273,6 +284,10 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
         println!(
             "worker catch-up: compile again (before)    {:>9.0} ms",
             r.catch_up_compile_ms
+        );
+        println!(
+            "20 more changes, one by one: apply median {:.1} ms, max {:.1} ms",
+            r.next_apply_median_ms, r.next_apply_max_ms
         );
         for s in &r.steady {
             println!(

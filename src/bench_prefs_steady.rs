@@ -55,8 +55,28 @@ impl Changes {
     fn nth(&self, i: usize) -> (&str, &User) {
         let (name, whole, less) = &self.users[i % self.users.len()];
         let round = i / self.users.len();
-        (name, if round % 2 == 0 { less } else { whole })
+        (name, if round.is_multiple_of(2) { less } else { whole })
     }
+}
+
+/// Applies changes `0..n`, one at a time, each to the plan the one before made; returns each
+/// apply's time in milliseconds.
+pub fn apply_one_by_one(
+    ruleset: &RuleSet,
+    plan: &Arc<Plan>,
+    changes: &Changes,
+    n: usize,
+) -> Vec<f64> {
+    let mut plan = plan.clone();
+    (0..n)
+        .map(|i| {
+            let started = Instant::now();
+            let applied = plan.apply(ruleset, [changes.nth(i)].map(|(n, u)| (n, Some(u))));
+            let t = started.elapsed().as_secs_f64() * 1e3;
+            plan = Arc::new(applied.plan);
+            t
+        })
+        .collect()
 }
 
 /// Evaluates the corpus over and over for `seconds`, with `rate` changes a second applied to
@@ -87,7 +107,7 @@ pub fn run(
         messages,
         messages_per_second: messages as f64 / elapsed,
         swaps,
-        apply_mean_ms: applies.iter().sum::<f64>() / applies.len().max(1) as f64,
+        apply_mean_ms: applies.iter().fold(0.0, |a, b| a + b) / applies.len().max(1) as f64,
         apply_max_ms: applies.iter().copied().fold(0.0, f64::max),
     }
 }

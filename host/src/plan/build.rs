@@ -64,12 +64,15 @@ pub(super) struct Builder<'r> {
     pub(super) plan: Plan,
 }
 
+/// An active filter's terms, and its (channel, filter) position.
+pub(super) type CompiledFilter = (Vec<(Term, bool)>, u32, u32);
+
 /// One user compiled, not yet placed in the plan: their channels, and each active filter's
 /// terms with its (channel, filter) position.
 #[derive(Debug, Default)]
 pub(super) struct CompiledUser {
     pub(super) channels: Vec<ChannelPlan>,
-    pub(super) filters: Vec<(Vec<(Term, bool)>, u32, u32)>,
+    pub(super) filters: Vec<CompiledFilter>,
 }
 
 impl<'r> Builder<'r> {
@@ -171,10 +174,21 @@ impl<'r> Builder<'r> {
         };
         let (mi, ri) = (mi as u32, ri as u32);
         let canonical = serde_json::Value::Object(args.clone()).to_string();
-        validator
-            .check(mi, ri, &canonical)
-            .map_err(|e| format!("invalid arguments {canonical}: {e}"))?;
         let rule = &desc.rules[ri as usize];
+        // Arguments the plan holds were validated when they came in: a change that uses them
+        // again needs no scratch instance.
+        let index = &self.plan.index;
+        let args_key = (mi, ri, canonical);
+        if index.guest_of.get(&args_key).is_none() && index.keyed_args.get(&args_key).is_none() {
+            let canonical = &args_key.2;
+            validator
+                .check(mi, ri, canonical)
+                .map_err(|e| format!("invalid arguments {canonical}: {e}"))?;
+            if rule.key.is_some() {
+                self.plan.index.keyed_args.insert(args_key.clone(), ());
+            }
+        }
+        let canonical = args_key.2;
         if let Some(key) = &rule.key {
             let value = key_values(&key.arg, args.get(&key.arg))?;
             let Some(xi) = desc.extractors.iter().position(|x| x.name == key.extractor) else {

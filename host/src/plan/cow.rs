@@ -13,7 +13,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 const CHUNK_BITS: u32 = 7;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
-/// A vector in chunks of [`CHUNK`] elements, each shared until written.
+/// A vector in chunks of 128 elements, each shared until written.
 #[derive(Debug)]
 pub struct Chunked<T> {
     chunks: Vec<Arc<Vec<T>>>,
@@ -75,7 +75,7 @@ impl<T: PartialEq> Chunked<T> {
 impl<T: Clone> Chunked<T> {
     /// Appends `value`.
     pub(crate) fn push(&mut self, value: T) {
-        if self.len % CHUNK == 0 {
+        if self.len.is_multiple_of(CHUNK) {
             self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
         }
         if let Some(last) = self.chunks.last_mut() {
@@ -113,7 +113,7 @@ impl<T> std::ops::Index<usize> for Chunked<T> {
     }
 }
 
-/// Shards of a [`Sharded`] map: a change copies one shard, about 1/1024 of the map.
+/// Shards of a `Sharded` map: a change copies one shard, about 1/1024 of the map.
 const SHARD_BITS: u32 = 10;
 
 /// A hash map in shards, each shared until written. One hash per lookup: its middle bits pick

@@ -88,6 +88,7 @@ impl Plan {
                 .sum::<usize>()
                 + self.keyed.iter().map(keyed).sum::<usize>(),
             index: map(&ix.guest_of, |k, _| k.2.capacity())
+                + map(&ix.keyed_args, |k, _| k.2.capacity())
                 + map(&ix.keyed_of, |k, _| strings(&k.1))
                 + map(&ix.shape_of, |_, _| 0)
                 + map(&ix.user_of, |k, _| k.capacity()),

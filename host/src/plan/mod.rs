@@ -184,6 +184,8 @@ pub(crate) struct Index {
     slot_of: HashMap<(u32, u32), u32>,
     via_of: HashMap<(u32, String), u32>,
     guest_of: Sharded<(u32, u32, String), u32>,
+    /// The (rule, arguments) of keyed rules, validated.
+    keyed_args: Sharded<(u32, u32, String), ()>,
     keyed_of: Sharded<(u32, Vec<String>), u32>,
     shape_of: Sharded<Terms, u32>,
     user_of: Sharded<String, u32>,
