@@ -508,28 +508,7 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
     .unwrap();
     WasmModule::from_bytes(&sandbox, HOSTILE, "hostile.wasm").unwrap();
     let bundled = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
-    let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
-    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let snapshot = fmn_host::worker::shared(ruleset.clone(), plan.clone(), Default::default());
-    snapshot.store(Arc::new(fmn_host::Snapshot {
-        ruleset,
-        plan,
-        relations: Default::default(),
-        prefs_version: first,
-    }));
-    let reloader = Reloader::new(
-        sandbox,
-        Sources {
-            fixed: vec![bundled],
-            paths: Vec::new(),
-            redis: Some(t.clone()),
-        },
-        prefs,
-        snapshot.clone(),
-        Some((t.clone(), vec!["w0".to_owned()])),
-    )
-    .with_redis_prefs()
-    .with_poll(Duration::from_millis(100));
+    let (snapshot, reloader) = following_redis_prefs(&t, sandbox, bundled, prefs, first);
     let gate = reloader.prefs_gate().unwrap();
     let stop = CancellationToken::new();
     let reload = tokio::spawn(reloader.run(stop.clone()));
@@ -602,6 +581,40 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
     reload.await.unwrap();
 }
 
+/// A snapshot of `prefs` (at `version`) compiled against `bundled`, and a reloader (worker
+/// `w0`) that follows the preferences in Redis through `t`, polling every 100 ms.
+fn following_redis_prefs(
+    t: &RedisTransport,
+    sandbox: Arc<Sandbox>,
+    bundled: LoadedModule,
+    prefs: Arc<fmn_core::Preferences>,
+    version: u64,
+) -> (fmn_host::SharedSnapshot, Reloader<RedisTransport>) {
+    let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let snapshot = fmn_host::worker::shared(ruleset.clone(), plan.clone(), Default::default());
+    snapshot.store(Arc::new(fmn_host::Snapshot {
+        ruleset,
+        plan,
+        relations: Default::default(),
+        prefs_version: version,
+    }));
+    let reloader = Reloader::new(
+        sandbox,
+        Sources {
+            fixed: vec![bundled],
+            paths: Vec::new(),
+            redis: Some(t.clone()),
+        },
+        prefs,
+        snapshot.clone(),
+        Some((t.clone(), vec!["w0".to_owned()])),
+    )
+    .with_redis_prefs()
+    .with_poll(Duration::from_millis(100));
+    (snapshot, reloader)
+}
+
 /// Who a Koji build failure of `owner`'s package notifies, by the worker's current plan.
 fn notified_for(snapshot: &fmn_host::SharedSnapshot, owner: &str) -> Vec<String> {
     let s = snapshot.load_full();
@@ -647,28 +660,7 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::{rule}", args = {{ fasn
 
     let sandbox = Sandbox::new(crate::support::generous_sandbox()).unwrap();
     let bundled = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
-    let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
-    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let snapshot = fmn_host::worker::shared(ruleset.clone(), plan.clone(), Default::default());
-    snapshot.store(Arc::new(fmn_host::Snapshot {
-        ruleset,
-        plan,
-        relations: Default::default(),
-        prefs_version: first,
-    }));
-    let reloader = Reloader::new(
-        sandbox,
-        Sources {
-            fixed: vec![bundled],
-            paths: Vec::new(),
-            redis: Some(t.clone()),
-        },
-        prefs,
-        snapshot.clone(),
-        Some((t.clone(), vec!["w0".to_owned()])),
-    )
-    .with_redis_prefs()
-    .with_poll(Duration::from_millis(100));
+    let (snapshot, reloader) = following_redis_prefs(&t, sandbox, bundled, prefs, first);
     let gate = reloader.prefs_gate().unwrap();
     let stop = CancellationToken::new();
     let reload = tokio::spawn(reloader.run(stop.clone()));
