@@ -1,6 +1,8 @@
 //! `fmn bench prefs`: what preferences kept in Redis cost at N users: storing them
-//! (`fmn prefs import`), a worker's start (reading them all, compiling them), and one user's
-//! change reaching a worker (the users changed since its version, applied, compiled again).
+//! (`fmn prefs import`), a worker's start (reading them all, compiling them), one user's
+//! change reaching a worker (the users changed since its version, applied to the plan; and,
+//! for comparison, everything compiled again as before), and evaluation throughput while
+//! changes keep coming.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,10 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use fmn_core::transport::redis::RedisOptions;
 use fmn_core::transport::{PrefsDelta, RedisTransport};
-use fmn_host::{Plan, RuleSet};
+use fmn_host::{Evaluator, Plan, RuleSet};
 use serde::Serialize;
 
-use crate::bench_eval::{corpus, mentioned, population};
+use crate::bench_eval::{corpus, memory, mentioned, population};
+use crate::bench_prefs_steady::{Changes, SteadyRun};
 use crate::config::Config;
 use crate::setup;
 
@@ -25,6 +28,12 @@ pub struct PrefsArgs {
     /// Redis URL; default `[redis] url` of the configuration, else redis://127.0.0.1:6379.
     #[arg(long)]
     redis: Option<String>,
+    /// User changes a second applied during the steady run.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Seconds of each steady run (without changes, then with, twice).
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -41,12 +50,29 @@ struct PrefsReport {
     load_ms: f64,
     /// A worker's start: the preferences compiled against the bundled module.
     compile_ms: f64,
+    /// The process' resident memory before and after that compile (MiB).
+    rss_before_plan_mib: f64,
+    rss_after_plan_mib: f64,
+    plan: fmn_host::plan::PlanStats,
+    /// The plan's bytes by part (estimated).
+    plan_memory: fmn_host::plan::PlanMemory,
     /// One user changed (`fmn prefs set`'s write).
     set_ms: f64,
-    /// A worker catching up with it: the changed users read, applied, and everything compiled
-    /// again.
+    /// A worker catching up with it: the changed users read and applied to the preferences.
     catch_up_read_ms: f64,
+    /// ... then the change applied to the plan, and the evaluator moved to the new plan.
+    catch_up_apply_ms: f64,
+    /// ... what it replaces: everything compiled again.
     catch_up_compile_ms: f64,
+    /// 20 more changes of one user each, applied one after another: median and slowest.
+    next_apply_median_ms: f64,
+    next_apply_max_ms: f64,
+    /// Evaluation over the corpus with no change, then with `rate` changes a second, twice.
+    steady: Vec<SteadyRun>,
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
 }
 
 fn ms(d: Duration) -> f64 {
@@ -56,7 +82,8 @@ fn ms(d: Duration) -> f64 {
 pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
     let messages = corpus(None)?;
     let (real_users, real_packages) = mentioned(&messages);
-    let (prefs, _) = population(args.users, &real_users, &real_packages);
+    let (prefs, relations) = population(args.users, &real_users, &real_packages);
+    let relations = Arc::new(relations);
     let rule_references = prefs
         .users
         .values()
@@ -95,6 +122,7 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
     let t = Instant::now();
     let (_, loaded) = redis.load_prefs().await?;
     let load_ms = ms(t.elapsed());
+    let (rss_before_plan_mib, _) = memory();
     let t = Instant::now();
     let rs = ruleset.clone();
     let (plan, mut loaded) = tokio::task::spawn_blocking(move || {
@@ -103,12 +131,15 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
     })
     .await?;
     let compile_ms = ms(t.elapsed());
-    plan.map_err(|p| {
+    let plan = Arc::new(plan.map_err(|p| {
         anyhow::anyhow!(
             "the generated preferences do not compile: {} problems",
             p.len()
         )
-    })?;
+    })?);
+    let (rss_after_plan_mib, _) = memory();
+    let plan_stats = plan.stats();
+    let plan_memory = plan.memory();
 
     // One user drops a filter, as `fmn prefs set USER --remove-filter` does.
     let (name, mut user) = loaded
@@ -129,18 +160,51 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
     let PrefsDelta::Users(changed) = delta else {
         anyhow::bail!("expected one user's change, found a whole import");
     };
-    for (n, u) in changed {
+    for (n, u) in &changed {
         match u {
-            Some(u) => loaded.users.insert(n, u),
-            None => loaded.users.remove(&n),
+            Some(u) => loaded.users.insert(n.clone(), u.clone()),
+            None => loaded.users.remove(n),
         };
     }
     let catch_up_read_ms = ms(t.elapsed());
+    redis.purge_namespace().await?;
+
+    let (rs, before) = (ruleset.clone(), plan.clone());
+    let rel = relations.clone();
+    let (catch_up_apply_ms, loaded) = tokio::task::spawn_blocking(move || {
+        let mut evaluator = Evaluator::new(rs.clone(), before.clone(), rel.clone());
+        let t = Instant::now();
+        let applied = before.apply(&rs, changed.iter().map(|(n, u)| (n.as_str(), u.as_ref())));
+        let moved =
+            applied.problems.is_empty() && evaluator.advance(&rs, Arc::new(applied.plan), rel);
+        (moved.then(|| ms(t.elapsed())), loaded)
+    })
+    .await?;
+    let catch_up_apply_ms = catch_up_apply_ms.context("the change did not apply")?;
     let t = Instant::now();
-    let built = tokio::task::spawn_blocking(move || Plan::build(&ruleset, &loaded).is_ok()).await?;
+    let rs = ruleset.clone();
+    let (built, loaded) =
+        tokio::task::spawn_blocking(move || (Plan::build(&rs, &loaded).is_ok(), loaded)).await?;
     let catch_up_compile_ms = ms(t.elapsed());
     anyhow::ensure!(built, "the changed preferences do not compile");
-    redis.purge_namespace().await?;
+
+    let changes = Changes::new(loaded.users.iter(), 1000);
+    drop(loaded);
+    let (rate, seconds) = (args.rate, args.seconds);
+    let (next_applies, steady) = tokio::task::spawn_blocking(move || {
+        let mut next = crate::bench_prefs_steady::apply_one_by_one(&ruleset, &plan, &changes, 20);
+        next.sort_by(f64::total_cmp);
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            for r in [0.0, rate] {
+                runs.push(crate::bench_prefs_steady::run(
+                    &ruleset, &plan, &relations, &messages, &changes, r, seconds,
+                ));
+            }
+        }
+        (next, runs)
+    })
+    .await?;
 
     let r = PrefsReport {
         users: args.users,
@@ -149,9 +213,20 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
         import_ms,
         load_ms,
         compile_ms,
+        rss_before_plan_mib,
+        rss_after_plan_mib,
+        plan: plan_stats,
+        plan_memory,
         set_ms,
         catch_up_read_ms,
+        catch_up_apply_ms,
         catch_up_compile_ms,
+        next_apply_median_ms: next_applies
+            .get(next_applies.len() / 2)
+            .copied()
+            .unwrap_or(0.0),
+        next_apply_max_ms: next_applies.last().copied().unwrap_or(0.0),
+        steady,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -179,13 +254,51 @@ pub async fn run(args: PrefsArgs, config: &Config) -> Result<ExitCode> {
             r.set_ms
         );
         println!(
+            "plan: {} users, {} shapes ({} unanchored), {} guest rules, {} keyed rules; RSS {:.0} -> {:.0} MiB",
+            r.plan.users,
+            r.plan.shapes,
+            r.plan.unanchored,
+            r.plan.guest_rules,
+            r.plan.keyed_rules,
+            r.rss_before_plan_mib,
+            r.rss_after_plan_mib
+        );
+        let m = &r.plan_memory;
+        println!(
+            "plan memory (estimated): {:.0} MiB: users {:.0}, shapes {:.0}, anchors {:.0}, rules {:.0}, index {:.0}",
+            mib(m.total()),
+            mib(m.users),
+            mib(m.shapes),
+            mib(m.anchors),
+            mib(m.rules),
+            mib(m.index)
+        );
+        println!(
             "worker catch-up: read and apply the change {:>9.1} ms",
             r.catch_up_read_ms
         );
         println!(
-            "worker catch-up: compile again             {:>9.0} ms",
+            "worker catch-up: apply to the plan         {:>9.1} ms",
+            r.catch_up_apply_ms
+        );
+        println!(
+            "worker catch-up: compile again (before)    {:>9.0} ms",
             r.catch_up_compile_ms
         );
+        println!(
+            "20 more changes, one by one: apply median {:.1} ms, max {:.1} ms",
+            r.next_apply_median_ms, r.next_apply_max_ms
+        );
+        for s in &r.steady {
+            println!(
+                "steady, {:>4.0} changes/s: {:>9.0} messages/s ({} plan swaps, apply mean {:.2} ms, max {:.2} ms)",
+                s.changes_per_second,
+                s.messages_per_second,
+                s.swaps,
+                s.apply_mean_ms,
+                s.apply_max_ms
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

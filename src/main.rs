@@ -9,6 +9,7 @@ mod bench_pipeline;
 mod bench_population;
 mod bench_predict;
 mod bench_prefs;
+mod bench_prefs_steady;
 mod bench_raw;
 mod bench_reload;
 mod cmd;

@@ -236,6 +236,43 @@ impl Evaluator {
             .collect()
     }
 
+    /// Moves to `plan`, made from this evaluator's by changes of preferences ([`Plan::apply`]),
+    /// and to `relations`: the live instances, the topic caches and every module's and rule's
+    /// health carry over, and only the guest rules the changes appended are registered. False,
+    /// and nothing changed, when `plan` is not for the same rule set or its guest rules are not
+    /// this plan's with more appended: then make a new evaluator and
+    /// [`Evaluator::keep_quarantines_of`].
+    pub fn advance(
+        &mut self,
+        ruleset: &Arc<RuleSet>,
+        plan: Arc<Plan>,
+        relations: Arc<Relations>,
+    ) -> bool {
+        let derives = Arc::ptr_eq(ruleset, &self.ruleset)
+            && plan.modules.len() == self.plan.modules.len()
+            && plan
+                .modules
+                .iter()
+                .zip(&self.plan.modules)
+                .all(|(new, old)| new.guest_rules.starts_with(&old.guest_rules));
+        if !derives {
+            return false;
+        }
+        for (m, mp) in plan.modules.iter().enumerate() {
+            let rules = mp.guest_rules.len();
+            if rules > self.rule_health[m].len() {
+                self.rule_health[m].resize(rules, Health::default());
+                self.guest[m].resize(rules, Verdict::No);
+                // The cached lists do not have the new rules.
+                self.topic_rules[m].clear();
+            }
+        }
+        self.seen.resize(plan.shapes.len(), 0);
+        self.plan = plan;
+        self.relations = relations;
+        true
+    }
+
     /// Takes over from `old` (the evaluator of the snapshot before) the quarantines and failure
     /// counts of the modules both run in the same version, and of their guest rules that are
     /// the same (same rule, same arguments) in both plans: new preferences or data (any user's
@@ -339,31 +376,43 @@ impl Evaluator {
         &self.ruleset
     }
 
-    /// A live instance of module `m` with the plan's guest rules registered.
+    /// A live instance of module `m` with the plan's guest rules registered: those a change
+    /// of preferences appended are registered in the instance that runs already.
     fn live(&mut self, m: usize) -> Result<&mut Live, CallError> {
         if self.live[m]
             .as_ref()
             .is_none_or(|l| l.backend.is_poisoned())
         {
             self.live[m] = None;
-            let module = &self.ruleset.modules()[m];
-            let mut backend = module.instantiate()?;
-            let mut handles = Vec::with_capacity(self.plan.modules[m].guest_rules.len());
-            for g in &self.plan.modules[m].guest_rules {
-                match backend.register(g.rule as usize, g.args.as_bytes())? {
-                    Ok(h) => handles.push(h),
-                    Err(reason) => {
-                        // The plan validated these arguments against the same module.
-                        return Err(CallError {
-                            module: module.name().to_owned(),
-                            during: format!("registering rule #{}", g.rule),
-                            kind: crate::error::FailureKind::BadOutput,
-                            detail: format!("refused arguments it accepted before: {reason}"),
-                        });
-                    }
+            let backend = self.ruleset.modules()[m].instantiate()?;
+            self.live[m] = Some(Live {
+                backend,
+                handles: Vec::with_capacity(self.plan.modules[m].guest_rules.len()),
+            });
+        }
+        let module = &self.ruleset.modules()[m];
+        let rules = &self.plan.modules[m].guest_rules;
+        let Some(live) = self.live[m].as_mut() else {
+            return Err(unreachable_error(&self.ruleset, m));
+        };
+        while let Some(g) = rules.get(live.handles.len()) {
+            match live.backend.register(g.rule as usize, g.args.as_bytes()) {
+                Ok(Ok(h)) => live.handles.push(h),
+                Ok(Err(reason)) => {
+                    self.live[m] = None;
+                    // The plan validated these arguments against the same module.
+                    return Err(CallError {
+                        module: module.name().to_owned(),
+                        during: format!("registering rule #{}", g.rule),
+                        kind: crate::error::FailureKind::BadOutput,
+                        detail: format!("refused arguments it accepted before: {reason}"),
+                    });
+                }
+                Err(e) => {
+                    self.live[m] = None;
+                    return Err(e);
                 }
             }
-            self.live[m] = Some(Live { backend, handles });
         }
         self.live[m]
             .as_mut()
@@ -680,7 +729,7 @@ impl Evaluator {
         }
         *seen = self.stamp;
         let s = &plan.shapes[shape as usize];
-        for &(term, negated) in &s.terms {
+        for &(term, negated) in s.terms.iter() {
             let v = match term {
                 Term::Keyed(k) => {
                     let kr = &plan.keyed[k as usize];

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use fmn_core::prefs::PrefsProblem;
 use fmn_core::transport::{PrefsDelta, RedisTransport, Subscription, Transport, TransportError};
 use fmn_core::{Preferences, Relations};
 use futures_util::StreamExt;
@@ -311,6 +312,65 @@ fn put_back(
     }
 }
 
+/// Compiles preferences imported whole; users at fault get what they had in `before` and the
+/// rest is compiled again; if that still fails, `before` stays as a whole.
+fn compile_whole(
+    ruleset: &RuleSet,
+    mut prefs: Arc<Preferences>,
+    before: Arc<Preferences>,
+) -> (Arc<Preferences>, Result<Plan, Vec<PrefsProblem>>) {
+    let mut plan = Plan::build(ruleset, &prefs);
+    if let Err(problems) = &plan {
+        log_refused(problems);
+        let at_fault: BTreeSet<String> = problems.iter().map(|p| p.location.user.clone()).collect();
+        put_back(
+            Arc::make_mut(&mut prefs),
+            at_fault,
+            &Some(before.clone()),
+            &BTreeMap::new(),
+        );
+        plan = Plan::build(ruleset, &prefs);
+    }
+    if plan.is_err() {
+        prefs = before;
+    }
+    (prefs, plan)
+}
+
+/// Applies the changed users to `plan`, the plan of the preferences before them; users whose
+/// new preferences do not compile get their `previous` ones back in `prefs` (the plan kept
+/// them).
+fn apply_changes(
+    ruleset: &RuleSet,
+    plan: &Plan,
+    mut prefs: Arc<Preferences>,
+    users: &BTreeMap<String, Option<fmn_core::prefs::User>>,
+    previous: &BTreeMap<String, Option<fmn_core::prefs::User>>,
+) -> (Arc<Preferences>, Result<Plan, Vec<PrefsProblem>>) {
+    let applied = plan.apply(
+        ruleset,
+        users
+            .iter()
+            .map(|(name, user)| (name.as_str(), user.as_ref())),
+    );
+    if !applied.problems.is_empty() {
+        log_refused(&applied.problems);
+        let at_fault: BTreeSet<String> = applied
+            .problems
+            .iter()
+            .map(|p| p.location.user.clone())
+            .collect();
+        put_back(Arc::make_mut(&mut prefs), at_fault, &None, previous);
+    }
+    (prefs, Ok(applied.plan))
+}
+
+fn log_refused(problems: &[PrefsProblem]) {
+    for problem in problems.iter().take(10) {
+        tracing::error!("preferences refused, the user's previous ones kept: {problem}");
+    }
+}
+
 /// Waits for the next message of a subscription; forgets the subscription when it ends.
 async fn next_message(sub: &mut Option<Subscription>) {
     let Some(p) = sub.as_mut() else {
@@ -560,14 +620,18 @@ impl<T: Transport> Reloader<T> {
         // What the users changed had before, to put back a user whose new preferences do not
         // compile: the previous set after a whole import, else each changed user's entry.
         let mut previous: BTreeMap<String, Option<fmn_core::prefs::User>> = BTreeMap::new();
-        let mut before: Option<Arc<Preferences>> = None;
         let mut prefs = std::mem::take(&mut self.prefs);
-        let changed = match delta {
+        let current = self.shared.load_full();
+        let ruleset = current.ruleset.clone();
+        let (changed, built) = match delta {
             PrefsDelta::Reset => match redis.load_prefs().await {
                 Ok((v, all)) => {
                     version = v;
-                    before = Some(std::mem::replace(&mut prefs, Arc::new(all)));
-                    None
+                    let before = std::mem::replace(&mut prefs, Arc::new(all));
+                    let built =
+                        tokio::task::spawn_blocking(move || compile_whole(&ruleset, prefs, before))
+                            .await;
+                    (None, built)
                 }
                 Err(e) => {
                     tracing::warn!("cannot load the preferences: {e}");
@@ -578,45 +642,21 @@ impl<T: Transport> Reloader<T> {
             PrefsDelta::Users(users) => {
                 let p = Arc::make_mut(&mut prefs);
                 let n = users.len();
-                for (name, user) in users {
+                for (name, user) in &users {
                     let old = match user {
-                        Some(u) => p.users.insert(name.clone(), u),
-                        None => p.users.remove(&name),
+                        Some(u) => p.users.insert(name.clone(), u.clone()),
+                        None => p.users.remove(name),
                     };
-                    previous.insert(name, old);
+                    previous.insert(name.clone(), old);
                 }
-                Some(n)
+                let plan = current.plan.clone();
+                let built = tokio::task::spawn_blocking(move || {
+                    apply_changes(&ruleset, &plan, prefs, &users, &previous)
+                })
+                .await;
+                (Some(n), built)
             }
         };
-        let current = self.shared.load_full();
-        let ruleset = current.ruleset.clone();
-        let built = tokio::task::spawn_blocking(move || {
-            let mut prefs = prefs;
-            let mut plan = Plan::build(&ruleset, &prefs);
-            if let Err(problems) = &plan {
-                for problem in problems.iter().take(10) {
-                    tracing::error!(
-                        "preferences refused, the user's previous ones kept: {problem}"
-                    );
-                }
-                let at_fault: BTreeSet<String> =
-                    problems.iter().map(|p| p.location.user.clone()).collect();
-                put_back(Arc::make_mut(&mut prefs), at_fault, &before, &previous);
-                plan = Plan::build(&ruleset, &prefs);
-            }
-            if plan.is_err() {
-                // Still no: every changed user goes back to what the running plan compiles.
-                match before {
-                    Some(b) => prefs = b,
-                    None => {
-                        let changed: Vec<String> = previous.keys().cloned().collect();
-                        put_back(Arc::make_mut(&mut prefs), changed, &None, &previous);
-                    }
-                }
-            }
-            (prefs, plan)
-        })
-        .await;
         let (prefs, plan) = match built {
             Ok((prefs, Ok(plan))) => (prefs, Arc::new(plan)),
             Ok((prefs, Err(problems))) => {

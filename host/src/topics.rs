@@ -112,7 +112,8 @@ impl TopicCache {
         self.bytes
     }
 
-    fn clear(&mut self) {
+    /// Forgets every topic: the rules' list changed.
+    pub(crate) fn clear(&mut self) {
         self.topics.clear();
         self.distinct.clear();
         self.bytes = 0;

@@ -440,8 +440,16 @@ impl<T: Transport> Serve<T> {
             return;
         }
         self.snapshot = self.rules.load_full();
-        let before = std::mem::replace(&mut self.evaluator, self.snapshot.evaluator());
-        self.evaluator.keep_quarantines_of(&before);
+        // Changed preferences (or data) go on from the evaluator in use: its instances, caches
+        // and health stay. A new rule set, or preferences compiled whole, start a new one.
+        let s = &self.snapshot;
+        if !self
+            .evaluator
+            .advance(&s.ruleset, s.plan.clone(), s.relations.clone())
+        {
+            let before = std::mem::replace(&mut self.evaluator, s.evaluator());
+            self.evaluator.keep_quarantines_of(&before);
+        }
         report_generation(
             &self.transport,
             &self.opts.id,

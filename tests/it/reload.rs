@@ -508,28 +508,7 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
     .unwrap();
     WasmModule::from_bytes(&sandbox, HOSTILE, "hostile.wasm").unwrap();
     let bundled = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
-    let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
-    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let snapshot = fmn_host::worker::shared(ruleset.clone(), plan.clone(), Default::default());
-    snapshot.store(Arc::new(fmn_host::Snapshot {
-        ruleset,
-        plan,
-        relations: Default::default(),
-        prefs_version: first,
-    }));
-    let reloader = Reloader::new(
-        sandbox,
-        Sources {
-            fixed: vec![bundled],
-            paths: Vec::new(),
-            redis: Some(t.clone()),
-        },
-        prefs,
-        snapshot.clone(),
-        Some((t.clone(), vec!["w0".to_owned()])),
-    )
-    .with_redis_prefs()
-    .with_poll(Duration::from_millis(100));
+    let (snapshot, reloader) = following_redis_prefs(&t, sandbox, bundled, prefs, first);
     let gate = reloader.prefs_gate().unwrap();
     let stop = CancellationToken::new();
     let reload = tokio::spawn(reloader.run(stop.clone()));
@@ -598,6 +577,124 @@ filters = [{{ name = "mine", rules = [{{ rule = "fedora::user_filter", args = {{
         r.loading.is_empty() && r.modules.iter().any(|m| m.sha256 == sha)
     })
     .await;
+    stop.cancel();
+    reload.await.unwrap();
+}
+
+/// A snapshot of `prefs` (at `version`) compiled against `bundled`, and a reloader (worker
+/// `w0`) that follows the preferences in Redis through `t`, polling every 100 ms.
+fn following_redis_prefs(
+    t: &RedisTransport,
+    sandbox: Arc<Sandbox>,
+    bundled: LoadedModule,
+    prefs: Arc<fmn_core::Preferences>,
+    version: u64,
+) -> (fmn_host::SharedSnapshot, Reloader<RedisTransport>) {
+    let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let snapshot = fmn_host::worker::shared(ruleset.clone(), plan.clone(), Default::default());
+    snapshot.store(Arc::new(fmn_host::Snapshot {
+        ruleset,
+        plan,
+        relations: Default::default(),
+        prefs_version: version,
+    }));
+    let reloader = Reloader::new(
+        sandbox,
+        Sources {
+            fixed: vec![bundled],
+            paths: Vec::new(),
+            redis: Some(t.clone()),
+        },
+        prefs,
+        snapshot.clone(),
+        Some((t.clone(), vec!["w0".to_owned()])),
+    )
+    .with_redis_prefs()
+    .with_poll(Duration::from_millis(100));
+    (snapshot, reloader)
+}
+
+/// Who a Koji build failure of `owner`'s package notifies, by the worker's current plan.
+fn notified_for(snapshot: &fmn_host::SharedSnapshot, owner: &str) -> Vec<String> {
+    let s = snapshot.load_full();
+    let topic = "org.fedoraproject.prod.buildsys.build.state.change";
+    let msg = fmn_rules_sdk::testing::envelope(&format!(
+        r#"{{"topic": "{topic}", "msg_id": "{owner}", "msg": {{"owner": "{owner}", "name": "nethack", "new": 3}}}}"#
+    ))
+    .unwrap();
+    let ev = s.evaluator().evaluate(msg.as_bytes(), topic);
+    let mut users: Vec<String> = ev
+        .matches
+        .iter()
+        .map(|m| s.plan.users[m.user as usize].name.clone())
+        .collect();
+    users.sort();
+    users
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_does_not_compile_here_keeps_its_user_and_the_others_apply() {
+    let redis = RedisServer::start();
+    let t = RedisTransport::connect(&redis.url(), RedisOptions::default())
+        .await
+        .unwrap();
+    let user = |rule: &str, fasnick: &str| {
+        let text = format!(
+            r#"
+[users.x.channels.email]
+addresses = ["x@example.org"]
+filters = [{{ name = "mine", rules = [{{ rule = "fedora::{rule}", args = {{ fasnick = "{fasnick}" }} }}] }}]
+"#
+        );
+        let mut p = fmn_core::Preferences::from_text("p.toml", &text, false).unwrap();
+        p.users.remove("x").unwrap()
+    };
+    let mut prefs = fmn_core::Preferences::default();
+    prefs
+        .users
+        .insert("alice".into(), user("user_filter", "alice"));
+    prefs.users.insert("bob".into(), user("user_filter", "bob"));
+    let prefs = Arc::new(prefs);
+    let first = t.import_prefs(&prefs).await.unwrap();
+
+    let sandbox = Sandbox::new(crate::support::generous_sandbox()).unwrap();
+    let bundled = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
+    let (snapshot, reloader) = following_redis_prefs(&t, sandbox, bundled, prefs, first);
+    let gate = reloader.prefs_gate().unwrap();
+    let stop = CancellationToken::new();
+    let reload = tokio::spawn(reloader.run(stop.clone()));
+    assert_eq!(notified_for(&snapshot, "bob"), ["bob"]);
+
+    // Bob's new rule does not exist here (it was never checked: written straight to Redis);
+    // Alice now follows Carol, and Dave is new.
+    t.set_user_prefs("alice", Some(&user("user_filter", "carol")), None)
+        .await
+        .unwrap();
+    t.set_user_prefs("bob", Some(&user("no_such_rule", "bob")), None)
+        .await
+        .unwrap();
+    let last = t
+        .set_user_prefs("dave", Some(&user("user_filter", "dave")), None)
+        .await
+        .unwrap();
+    assert!(gate.wait_current(&snapshot, &stop).await);
+    assert_eq!(snapshot.load().prefs_version, last);
+    assert_eq!(notified_for(&snapshot, "carol"), ["alice"]);
+    assert!(notified_for(&snapshot, "alice").is_empty());
+    assert_eq!(
+        notified_for(&snapshot, "bob"),
+        ["bob"],
+        "bob keeps his previous preferences"
+    );
+    assert_eq!(notified_for(&snapshot, "dave"), ["dave"]);
+
+    // A user removed leaves; the others stay as they are.
+    let later = t.set_user_prefs("dave", None, None).await.unwrap();
+    assert!(gate.wait_current(&snapshot, &stop).await);
+    assert_eq!(snapshot.load().prefs_version, later);
+    assert_eq!(notified_for(&snapshot, "bob"), ["bob"]);
+    assert!(notified_for(&snapshot, "dave").is_empty());
     stop.cancel();
     reload.await.unwrap();
 }
