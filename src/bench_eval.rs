@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use fmn_core::data::PACKAGERS;
-use fmn_core::prefs::{Channel, Preferences, User};
-use fmn_core::{ChannelKind, Envelope, Relations};
+use fmn_core::Envelope;
 use fmn_host::{Evaluator, LoadedModule, RuleSet};
 use fmn_rules_sdk::ModuleState;
 use fmn_rules_sdk::abi::Extracted;
@@ -17,9 +15,6 @@ use serde::Serialize;
 use crate::bench::EvalArgs;
 use crate::config::Config;
 use crate::setup;
-
-/// Packages each generated user owns.
-const PACKAGES_PER_USER: usize = 3;
 
 #[derive(Serialize)]
 struct EvalReport {
@@ -107,49 +102,7 @@ pub(crate) fn mentioned(messages: &[(String, String)]) -> (Vec<String>, Vec<Stri
     (by_count(users), by_count(packages))
 }
 
-/// `n` users (the corpus' own first, then generated ones), each owning a few packages (the
-/// corpus' own spread over the first users), with FMN's defaults on email and IRC.
-pub(crate) fn population(
-    n: usize,
-    real_users: &[String],
-    real_packages: &[String],
-) -> (Preferences, Relations) {
-    let names: Vec<String> = real_users
-        .iter()
-        .take(n)
-        .cloned()
-        .chain((real_users.len().min(n)..n).map(|i| format!("user{i:06}")))
-        .collect();
-    let total_packages = (n * PACKAGES_PER_USER / 2).max(real_packages.len()).max(1);
-    let package = |i: usize| -> String {
-        real_packages
-            .get(i)
-            .cloned()
-            .unwrap_or_else(|| format!("pkg{i:06}"))
-    };
-    let mut relations = Relations::new();
-    let mut prefs = Preferences::default();
-    for (i, name) in names.iter().enumerate() {
-        for j in 0..PACKAGES_PER_USER {
-            let p = package((i * PACKAGES_PER_USER + j) % total_packages);
-            relations.add(PACKAGERS, &p, [name.clone()]);
-        }
-        let filters = fmn_core::presets::fmn_defaults(name);
-        let channel = |address: String| Channel {
-            enabled: true,
-            addresses: vec![address],
-            digest: None,
-            filters: filters.clone(),
-        };
-        let mut user = User::default();
-        user.channels
-            .insert(ChannelKind::Email, channel(format!("{name}@example.org")));
-        user.channels
-            .insert(ChannelKind::Irc, channel(name.clone()));
-        prefs.users.insert(name.clone(), user);
-    }
-    (prefs, relations)
-}
+pub(crate) use crate::bench_population::population;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

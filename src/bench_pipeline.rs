@@ -1,18 +1,20 @@
 //! `fmn bench pipeline`: the whole pipeline as `fmn run` runs it (consumer, workers, the file
 //! senders), in memory or on Redis, over M real messages for N generated users, timed by stage.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use fmn_core::data::PACKAGERS;
-use fmn_core::prefs::Preferences;
 use fmn_core::transport::MemoryTransport;
 use serde::Serialize;
 
 use crate::bench::Generated;
-use crate::bench_eval::{corpus, memory, mentioned, population};
+use crate::bench_eval::{corpus, memory, mentioned};
+use crate::bench_population::Population;
+use crate::bench_predict;
 use crate::cmd::run::{Parts, RunSummary, Stages, pipeline};
 use crate::config::{Config, PrefsFrom};
 use crate::setup;
@@ -47,7 +49,9 @@ struct PipelineReport {
     messages: u64,
     workers: usize,
     transport: &'static str,
-    /// Preferences generated and written, read back, compiled into the plan.
+    /// The benchmark's own work before the run: users generated and written to files.
+    inputs_seconds: f64,
+    /// The preferences and ownership read, the plan compiled, the workers ready.
     startup_seconds: f64,
     /// From the start of intake: every message evaluated and acknowledged.
     evaluated_seconds: f64,
@@ -62,26 +66,52 @@ struct PipelineReport {
     /// Notifications the senders delivered (a digest's count each).
     sent: u64,
     notifications_per_second: f64,
+    /// Resident memory once the workers are ready (their plan built, the inputs dropped).
+    rss_after_startup_mib: f64,
     peak_rss_mib: f64,
+    prediction: SampleCheck,
 }
 
-/// The generated inputs, written where `fmn run` can read them.
-fn write_inputs(dir: &Path, prefs: &Preferences, relations: &fmn_core::Relations) -> Result<()> {
+/// A sample of the users: what they got against the independent prediction.
+#[derive(Serialize, Default)]
+struct SampleCheck {
+    users: usize,
+    predicted: u64,
+    delivered: u64,
+}
+
+/// The generated inputs, written where `fmn run` can read them, a user at a time.
+fn write_inputs(dir: &Path, population: &Population) -> Result<()> {
+    let relations = population.relations();
     let owners: serde_json::Map<String, serde_json::Value> = relations
         .tables()
         .filter(|(name, _)| *name == PACKAGERS)
         .flat_map(|(_, table)| table.iter())
         .map(|(pkg, users)| (pkg.clone(), serde_json::json!(users)))
         .collect();
-    let write = |name: &str, text: String| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
-    };
-    write("prefs.json", serde_json::to_string(prefs)?)?;
-    write(
-        "owners.json",
-        serde_json::json!({ "rpms": owners }).to_string(),
-    )
+    let path = dir.join("owners.json");
+    let text = serde_json::json!({ "rpms": owners }).to_string();
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    let path = dir.join("prefs.json");
+    write_prefs(&path, population).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `{"users": {name: user, ...}}`, one user made and written at a time.
+fn write_prefs(path: &Path, population: &Population) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    out.write_all(b"{\"users\":{")?;
+    for i in 0..population.len() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut out, population.name(i))?;
+        out.write_all(b":")?;
+        serde_json::to_writer(&mut out, &population.user(i))?;
+    }
+    out.write_all(b"}}")?;
+    out.flush()?;
+    Ok(())
 }
 
 /// The messages `Generated` produces, as JSON lines, for `fmn run --messages`.
@@ -107,20 +137,27 @@ pub async fn run(args: PipelineArgs, config: &Config) -> Result<ExitCode> {
         // What the senders wrote is only a by-product here: the figures are the result.
         let _ = std::fs::remove_dir_all(&dir);
     }
-    print(&r?, args.json)?;
+    let r = r?;
+    print(&r, args.json)?;
+    if r.prediction.delivered != r.prediction.predicted {
+        eprintln!("fmn bench pipeline: the sample's notifications differ from the prediction");
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn measure(args: &PipelineArgs, dir: &Path, config: &Config) -> Result<PipelineReport> {
-    let started = Instant::now();
+    let generating = Instant::now();
     let messages = corpus(None)?;
     let (real_users, real_packages) = mentioned(&messages);
-    let (prefs, relations) = population(args.users, &real_users, &real_packages);
-    write_inputs(dir, &prefs, &relations)?;
-    drop((prefs, relations));
+    let population = Population::new(args.users, &real_users, &real_packages);
+    write_inputs(dir, &population)?;
     if args.keep.is_some() {
         write_messages(&dir.join("messages.jsonl"), args.messages).await?;
     }
+    let inputs_seconds = generating.elapsed().as_secs_f64();
+    // From here on, what `fmn run` on the same inputs would do.
+    let started = Instant::now();
     let redis = match &args.redis {
         Some(url) => {
             let ns = format!(
@@ -146,6 +183,7 @@ async fn measure(args: &PipelineArgs, dir: &Path, config: &Config) -> Result<Pip
     };
     let workers = setup::workers(config, inputs, redis.as_ref(), ids.clone()).await?;
     let startup_seconds = started.elapsed().as_secs_f64();
+    let rss_after_startup = memory().0;
     let parts = Parts {
         snapshot: workers.snapshot,
         ids,
@@ -162,7 +200,31 @@ async fn measure(args: &PipelineArgs, dir: &Path, config: &Config) -> Result<Pip
         }
         None => pipeline(MemoryTransport::default(), parts, &mut source, config).await?,
     };
-    Ok(report(args, startup_seconds, &summary))
+    let mut r = report(args, startup_seconds, &summary);
+    r.rss_after_startup_mib = rss_after_startup;
+    r.inputs_seconds = inputs_seconds;
+    r.prediction = check_sample(&population, args.messages, &dir.join("out"))?;
+    Ok(r)
+}
+
+/// The notifications a sample of the users got, against the independent prediction.
+fn check_sample(population: &Population, messages: u64, out: &Path) -> Result<SampleCheck> {
+    let sample = bench_predict::sample(population, 50, population.len() / 100);
+    let lines: Vec<&[u8]> = setup::bundled::SAMPLE_MESSAGES
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let predicted = bench_predict::predict(population, &sample, &lines, messages)?;
+    let names: BTreeSet<String> = sample
+        .iter()
+        .map(|&i| population.name(i).to_owned())
+        .collect();
+    let delivered = bench_predict::delivered(out, &names)?;
+    Ok(SampleCheck {
+        users: names.len(),
+        predicted,
+        delivered,
+    })
 }
 
 fn report(args: &PipelineArgs, startup_seconds: f64, s: &RunSummary) -> PipelineReport {
@@ -181,6 +243,7 @@ fn report(args: &PipelineArgs, startup_seconds: f64, s: &RunSummary) -> Pipeline
         } else {
             "in-memory"
         },
+        inputs_seconds: 0.0,
         startup_seconds,
         evaluated_seconds: evaluated,
         written_seconds: written,
@@ -189,7 +252,9 @@ fn report(args: &PipelineArgs, startup_seconds: f64, s: &RunSummary) -> Pipeline
         notifications,
         sent: s.notifications.iter().map(|c| c.sent).sum(),
         notifications_per_second: notifications as f64 / drained.max(1e-9),
+        rss_after_startup_mib: 0.0,
         peak_rss_mib: memory().1,
+        prediction: SampleCheck::default(),
     }
 }
 
@@ -199,15 +264,15 @@ fn print(r: &PipelineReport, json: bool) -> Result<()> {
         return Ok(());
     }
     println!(
-        "fmn bench pipeline: {} users, {} messages, {} workers, {}",
-        r.users, r.messages, r.workers, r.transport
+        "fmn bench pipeline: {} users, {} messages, {} workers, {} (inputs generated in {:.2} s)",
+        r.users, r.messages, r.workers, r.transport, r.inputs_seconds
     );
     println!(
-        "| start-up | evaluated | written | drained | total | notifications | sent | notifications/s | peak RSS |"
+        "| start-up | evaluated | written | drained | total | notifications | sent | notifications/s | RSS after start-up | peak RSS |"
     );
-    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     println!(
-        "| {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {} | {} | {:.0} | {:.0} MiB |",
+        "| {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {} | {} | {:.0} | {:.0} MiB | {:.0} MiB |",
         r.startup_seconds,
         r.evaluated_seconds,
         r.written_seconds,
@@ -216,7 +281,20 @@ fn print(r: &PipelineReport, json: bool) -> Result<()> {
         r.notifications,
         r.sent,
         r.notifications_per_second,
+        r.rss_after_startup_mib,
         r.peak_rss_mib
+    );
+    let p = &r.prediction;
+    println!(
+        "sample of {} users: {} notifications delivered, {} predicted independently{}",
+        p.users,
+        p.delivered,
+        p.predicted,
+        if p.delivered == p.predicted {
+            ""
+        } else {
+            " (MISMATCH)"
+        }
     );
     Ok(())
 }
@@ -230,8 +308,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let messages = corpus(None).unwrap();
         let (users, packages) = mentioned(&messages);
-        let (prefs, relations) = population(50, &users, &packages);
-        write_inputs(dir.path(), &prefs, &relations).unwrap();
+        let population = Population::new(50, &users, &packages);
+        write_inputs(dir.path(), &population).unwrap();
+        let relations = population.relations();
+        let prefs =
+            fmn_core::prefs::Preferences::from_path(&dir.path().join("prefs.json")).unwrap();
+        assert_eq!(prefs, population.preferences());
         let mut read = fmn_core::Relations::new();
         read.load_owners_file(&dir.path().join("owners.json"))
             .unwrap();

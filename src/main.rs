@@ -6,6 +6,8 @@
 mod bench;
 mod bench_eval;
 mod bench_pipeline;
+mod bench_population;
+mod bench_predict;
 mod bench_prefs;
 mod bench_prefs_steady;
 mod bench_raw;

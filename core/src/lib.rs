@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notification;
 pub mod prefs;
 pub mod prefs_fmn;
+pub mod prefs_stream;
 pub mod presets;
 #[cfg(feature = "transport")]
 pub mod transport;

@@ -286,80 +286,85 @@ impl Preferences {
     /// Problems that need no rule module to see: empty names, malformed rule references,
     /// arguments that are not objects, enabled channels with filters but no address.
     pub fn problems(&self) -> Vec<PrefsProblem> {
+        self.users
+            .iter()
+            .flat_map(|(name, user)| user.problems(name))
+            .collect()
+    }
+}
+
+impl User {
+    /// [`Preferences::problems`] of this one user, named `user`.
+    pub fn problems(&self, user: &str) -> Vec<PrefsProblem> {
         let mut out = Vec::new();
-        for (user, u) in &self.users {
-            let at =
-                |channel, filter: Option<(usize, &Filter)>, rule: Option<(usize, &RuleRef)>| {
-                    Location {
-                        user: user.clone(),
-                        channel,
-                        filter: filter.map(|(i, f)| (i + 1, f.name.clone())),
-                        rule: rule.map(|(i, r)| (i + 1, r.rule.clone())),
-                    }
-                };
-            if user.trim().is_empty() {
+        let u = self;
+        let at =
+            |channel, filter: Option<(usize, &Filter)>, rule: Option<(usize, &RuleRef)>| Location {
+                user: user.to_owned(),
+                channel,
+                filter: filter.map(|(i, f)| (i + 1, f.name.clone())),
+                rule: rule.map(|(i, r)| (i + 1, r.rule.clone())),
+            };
+        if user.trim().is_empty() {
+            out.push(PrefsProblem {
+                location: at(None, None, None),
+                problem: "the user name is empty".into(),
+            });
+        }
+        let mut cost = Cost::default();
+        for (&kind, ch) in &u.channels {
+            let active = ch.filters.iter().any(|f| f.active);
+            if ch.enabled && active && ch.addresses.iter().all(|a| a.trim().is_empty()) {
                 out.push(PrefsProblem {
-                    location: at(None, None, None),
-                    problem: "the user name is empty".into(),
+                    location: at(Some(kind), None, None),
+                    problem: "the channel is enabled and has active filters, but no address".into(),
                 });
             }
-            let mut cost = Cost::default();
-            for (&kind, ch) in &u.channels {
-                let active = ch.filters.iter().any(|f| f.active);
-                if ch.enabled && active && ch.addresses.iter().all(|a| a.trim().is_empty()) {
-                    out.push(PrefsProblem {
-                        location: at(Some(kind), None, None),
-                        problem: "the channel is enabled and has active filters, but no address"
-                            .into(),
-                    });
-                }
-                if let Some(d) = ch.digest
-                    && d.max_count.is_none()
-                    && d.max_delay.is_none()
-                {
-                    out.push(PrefsProblem {
-                        location: at(Some(kind), None, None),
-                        problem: "a digest needs `max_count`, `max_delay` or both".into(),
-                    });
-                }
-                for (fi, f) in ch.filters.iter().enumerate() {
-                    if f.name.trim().is_empty() {
-                        out.push(PrefsProblem {
-                            location: at(Some(kind), Some((fi, f)), None),
-                            problem: "the filter has no name".into(),
-                        });
-                    }
-                    if f.rules.is_empty() {
-                        out.push(PrefsProblem {
-                            location: at(Some(kind), Some((fi, f)), None),
-                            problem: "the filter has no rules (it would match every message)"
-                                .into(),
-                        });
-                    }
-                    for (ri, r) in f.rules.iter().enumerate() {
-                        cost.rules += 1;
-                        cost.args_bytes += text_bytes(&r.args);
-                        if r.split().is_none() {
-                            out.push(PrefsProblem {
-                                location: at(Some(kind), Some((fi, f)), Some((ri, r))),
-                                problem: "a rule is named `module::rule`".into(),
-                            });
-                        }
-                        if !r.args.is_object() {
-                            out.push(PrefsProblem {
-                                location: at(Some(kind), Some((fi, f)), Some((ri, r))),
-                                problem: format!("`args` must be a table/object, found {}", r.args),
-                            });
-                        }
-                    }
-                }
-            }
-            if let Some(problem) = cost.over_limits() {
+            if let Some(d) = ch.digest
+                && d.max_count.is_none()
+                && d.max_delay.is_none()
+            {
                 out.push(PrefsProblem {
-                    location: at(None, None, None),
-                    problem,
+                    location: at(Some(kind), None, None),
+                    problem: "a digest needs `max_count`, `max_delay` or both".into(),
                 });
             }
+            for (fi, f) in ch.filters.iter().enumerate() {
+                if f.name.trim().is_empty() {
+                    out.push(PrefsProblem {
+                        location: at(Some(kind), Some((fi, f)), None),
+                        problem: "the filter has no name".into(),
+                    });
+                }
+                if f.rules.is_empty() {
+                    out.push(PrefsProblem {
+                        location: at(Some(kind), Some((fi, f)), None),
+                        problem: "the filter has no rules (it would match every message)".into(),
+                    });
+                }
+                for (ri, r) in f.rules.iter().enumerate() {
+                    cost.rules += 1;
+                    cost.args_bytes += text_bytes(&r.args);
+                    if r.split().is_none() {
+                        out.push(PrefsProblem {
+                            location: at(Some(kind), Some((fi, f)), Some((ri, r))),
+                            problem: "a rule is named `module::rule`".into(),
+                        });
+                    }
+                    if !r.args.is_object() {
+                        out.push(PrefsProblem {
+                            location: at(Some(kind), Some((fi, f)), Some((ri, r))),
+                            problem: format!("`args` must be a table/object, found {}", r.args),
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(problem) = cost.over_limits() {
+            out.push(PrefsProblem {
+                location: at(None, None, None),
+                problem,
+            });
         }
         out
     }

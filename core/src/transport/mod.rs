@@ -24,7 +24,7 @@ pub mod prefs_store;
 pub mod redis;
 
 pub use memory::MemoryTransport;
-pub use prefs_store::{PrefsDelta, SetUserError};
+pub use prefs_store::{PrefsDelta, PrefsPages, SetUserError};
 pub use redis::RedisTransport;
 
 /// A Redis pub/sub subscription, as [`RedisTransport::module_changes`] and

@@ -129,6 +129,50 @@ fn user_json(user: &User) -> String {
     serde_json::to_string(user).unwrap_or_default()
 }
 
+/// Every user's preferences, read a page at a time (`HSCAN`, 512 users a page) after the
+/// version: what the pages hold is at least [`PrefsPages::version`] and perhaps some changes
+/// after it, which catching up from that version ([`RedisTransport::prefs_changes_since`])
+/// applies again. A user `HSCAN` returns twice is handed on once. A worker compiles each page
+/// as it comes and never holds every user's preferences at once.
+pub struct PrefsPages {
+    transport: RedisTransport,
+    version: u64,
+    /// `None` once the scan is over.
+    cursor: Option<u64>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl PrefsPages {
+    /// The version read before the first page.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The next page of users, `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<(String, User)>>, TransportError> {
+        let Some(cursor) = self.cursor else {
+            return Ok(None);
+        };
+        let mut conn = self.transport.conn.clone();
+        let (next, page): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+            .arg(self.transport.key("prefs:users"))
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(512)
+            .query_async(&mut conn)
+            .await?;
+        self.cursor = (next != 0).then_some(next);
+        let mut users = Vec::with_capacity(page.len());
+        for (name, json) in page {
+            if self.seen.insert(name.clone()) {
+                let user = decode_user(&name, &json)?;
+                users.push((name, user));
+            }
+        }
+        Ok(Some(users))
+    }
+}
+
 fn decode_user(name: &str, json: &str) -> Result<User, TransportError> {
     serde_json::from_str(json).map_err(|e| TransportError::Decode {
         queue: "prefs:users".into(),
@@ -165,6 +209,31 @@ impl RedisTransport {
             prefs.users.insert(name, user);
         }
         Ok((version.unwrap_or(0), prefs))
+    }
+
+    /// Every user's preferences a page at a time, instead of gathered: see [`PrefsPages`].
+    pub async fn prefs_pages(&self) -> Result<PrefsPages, TransportError> {
+        Ok(PrefsPages {
+            version: self.prefs_version().await?,
+            transport: self.clone(),
+            cursor: Some(0),
+            seen: std::collections::HashSet::new(),
+        })
+    }
+
+    /// Every user's preferences, handed to `each` a page at a time (see [`PrefsPages`]);
+    /// returns the version they are at least.
+    pub async fn each_user_prefs(
+        &self,
+        mut each: impl FnMut(String, User),
+    ) -> Result<u64, TransportError> {
+        let mut pages = self.prefs_pages().await?;
+        while let Some(page) = pages.next_page().await? {
+            for (name, user) in page {
+                each(name, user);
+            }
+        }
+        Ok(pages.version())
     }
 
     /// One user's preferences, `None` if Redis has none for them.
