@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 use fmn_core::transport::{RedisTransport, Transport, redis::RedisOptions};
 use fmn_core::{ChannelKind, Notification, Preferences};
-use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule};
+use fmn_host::{LoadedModule, Plan, PrefsSource, RuleSet, Sandbox, WasmModule};
 use fmn_senders::{
     EmailSender, FileSender, IrcSender, MatrixSender, PushSender, SendError, Sender, Templates,
 };
@@ -87,6 +87,28 @@ pub fn compile(ruleset: &RuleSet, prefs: &Preferences, name: &str) -> Result<Arc
                 list.join("\n")
             )
         })
+}
+
+/// Compiles every user's preferences from `source`, read a user at a time: the plan, and the
+/// version of Redis' preferences it holds (0 for a file). Every problem is listed in the error.
+pub async fn compile_from(
+    source: &PrefsSource,
+    ruleset: &Arc<RuleSet>,
+) -> Result<(Arc<Plan>, u64)> {
+    let c = source
+        .compile(ruleset.clone(), None)
+        .await
+        .with_context(|| format!("reading the preferences ({})", source.name()))?;
+    if !c.problems.is_empty() {
+        let list: Vec<String> = c.problems.iter().map(|p| format!("  {p}")).collect();
+        bail!(
+            "{}: {} problem(s):\n{}",
+            source.name(),
+            c.problems.len(),
+            list.join("\n")
+        );
+    }
+    Ok((Arc::new(c.plan), c.version))
 }
 
 /// Data files for the rules keyed through relations, as `fmn data import` takes them: for
@@ -390,25 +412,14 @@ pub async fn workers(
             Some(redis.context("preferences from Redis need Redis: give --redis or [redis] url")?)
         }
     };
-    let (prefs, prefs_version, prefs_name) = match from_redis {
-        Some(r) => {
-            let (v, p) = r
-                .load_prefs()
-                .await
-                .context("reading the preferences from Redis")?;
-            (p, v, format!("redis (version {v})"))
-        }
-        None => {
-            let path = inputs.prefs.or_else(|| w.prefs.clone());
-            let prefs = load_prefs(path.as_deref())?;
-            let name = path
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| bundled::EXAMPLE_PREFS_NAME.into());
-            (prefs, 0, name)
-        }
+    let source = match from_redis {
+        Some(r) => PrefsSource::Redis(Box::new(r.clone())),
+        None => match inputs.prefs.or_else(|| w.prefs.clone()) {
+            Some(path) => PrefsSource::File(path),
+            None => PrefsSource::Given(Arc::new(load_prefs(None)?)),
+        },
     };
-    let prefs = Arc::new(prefs);
-    let plan = compile(&ruleset, &prefs, &prefs_name)?;
+    let (plan, prefs_version) = compile_from(&source, &ruleset).await?;
     let stats = plan.stats();
     let base = load_relations(&inputs.data.or(&w.data()))?;
     // Redis' data (`fmn data import`, kept current from the bus) over the files', from the
@@ -453,9 +464,10 @@ pub async fn workers(
         redis: redis.cloned(),
     };
     let registry = redis.cloned().map(|r| (r, workers));
-    let mut reloader = fmn_host::Reloader::new(sandbox, sources, prefs, snapshot.clone(), registry)
-        .with_poll(std::time::Duration::from_millis(w.reload_ms))
-        .with_data(base, data_version);
+    let mut reloader =
+        fmn_host::Reloader::new(sandbox, sources, source, snapshot.clone(), registry)
+            .with_poll(std::time::Duration::from_millis(w.reload_ms))
+            .with_data(base, data_version);
     if from_redis.is_some() {
         reloader = reloader.with_redis_prefs();
     }

@@ -8,6 +8,7 @@
 //! - [`backend`]: wasm or native, behind one trait.
 //! - [`ruleset`]: the loaded modules.
 //! - [`plan`]: preferences compiled against the modules, with the key index.
+//! - [`prefs_source`]: where preferences are read from for a whole compile, a user at a time.
 //! - [`eval`]: one message against a plan.
 //! - [`topics`]: which rules apply to a topic, cached within a bound in bytes.
 //! - [`reload`]: new module versions, from files or Redis, swapped in between batches.
@@ -24,6 +25,7 @@ pub mod instance;
 pub mod isolate;
 pub mod module;
 pub mod plan;
+pub mod prefs_source;
 pub mod reload;
 pub mod retry;
 pub mod ruleset;
@@ -35,7 +37,8 @@ pub use backend::{Backend, LoadedModule, ModuleCode, NativeBackend};
 pub use error::{CallError, FailureKind, LoadError};
 pub use eval::{Evaluation, Evaluator, Match, QuarantinePolicy};
 pub use module::WasmModule;
-pub use plan::Plan;
+pub use plan::{Plan, PlanBuilder};
+pub use prefs_source::{PrefsSource, PrefsSourceError};
 pub use reload::{Loading, ModuleVersion, PrefsGate, Refusal, Reloader, RulesReport, Sources};
 pub use retry::RetryPolicy;
 pub use ruleset::RuleSet;

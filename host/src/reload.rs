@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
 use fmn_core::transport::{PrefsDelta, RedisTransport, Subscription, Transport, TransportError};
-use fmn_core::{Preferences, Relations};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -33,6 +33,7 @@ use loads::{Finished, Loads};
 use crate::backend::LoadedModule;
 use crate::module::WasmModule;
 use crate::plan::Plan;
+use crate::prefs_source::PrefsSource;
 use crate::ruleset::{RuleSet, wasm_files};
 use crate::sandbox::Sandbox;
 use crate::worker::{SharedSnapshot, Snapshot};
@@ -245,7 +246,8 @@ pub async fn with_published(
 pub struct Reloader<T: Transport> {
     sandbox: Arc<Sandbox>,
     sources: Sources,
-    prefs: Arc<Preferences>,
+    /// Where the preferences are read again for a whole compile.
+    prefs: PrefsSource,
     shared: SharedSnapshot,
     /// Where to report, and the workers to report for.
     registry: Option<(T, Vec<String>)>,
@@ -291,81 +293,13 @@ struct Subscriptions {
     prefs: Option<Subscription>,
 }
 
-/// Gives `users` back the preferences they had before a change: from the whole previous set
-/// after an import (`before`), else from each changed user's previous entry (`None`: the
-/// user did not exist).
-fn put_back(
-    prefs: &mut Preferences,
-    users: impl IntoIterator<Item = String>,
-    before: &Option<Arc<Preferences>>,
-    previous: &BTreeMap<String, Option<fmn_core::prefs::User>>,
-) {
-    for name in users {
-        let old = match before {
-            Some(b) => b.users.get(&name).cloned(),
-            None => previous.get(&name).cloned().flatten(),
-        };
-        match old {
-            Some(u) => prefs.users.insert(name, u),
-            None => prefs.users.remove(&name),
-        };
-    }
-}
-
-/// Compiles preferences imported whole; users at fault get what they had in `before` and the
-/// rest is compiled again; if that still fails, `before` stays as a whole.
-fn compile_whole(
-    ruleset: &RuleSet,
-    mut prefs: Arc<Preferences>,
-    before: Arc<Preferences>,
-) -> (Arc<Preferences>, Result<Plan, Vec<PrefsProblem>>) {
-    let mut plan = Plan::build(ruleset, &prefs);
-    if let Err(problems) = &plan {
-        log_refused(problems);
-        let at_fault: BTreeSet<String> = problems.iter().map(|p| p.location.user.clone()).collect();
-        put_back(
-            Arc::make_mut(&mut prefs),
-            at_fault,
-            &Some(before.clone()),
-            &BTreeMap::new(),
-        );
-        plan = Plan::build(ruleset, &prefs);
-    }
-    if plan.is_err() {
-        prefs = before;
-    }
-    (prefs, plan)
-}
-
-/// Applies the changed users to `plan`, the plan of the preferences before them; users whose
-/// new preferences do not compile get their `previous` ones back in `prefs` (the plan kept
-/// them).
-fn apply_changes(
-    ruleset: &RuleSet,
-    plan: &Plan,
-    mut prefs: Arc<Preferences>,
-    users: &BTreeMap<String, Option<fmn_core::prefs::User>>,
-    previous: &BTreeMap<String, Option<fmn_core::prefs::User>>,
-) -> (Arc<Preferences>, Result<Plan, Vec<PrefsProblem>>) {
-    let applied = plan.apply(
-        ruleset,
-        users
-            .iter()
-            .map(|(name, user)| (name.as_str(), user.as_ref())),
-    );
-    if !applied.problems.is_empty() {
-        log_refused(&applied.problems);
-        let at_fault: BTreeSet<String> = applied
-            .problems
-            .iter()
-            .map(|p| p.location.user.clone())
-            .collect();
-        put_back(Arc::make_mut(&mut prefs), at_fault, &None, previous);
-    }
-    (prefs, Ok(applied.plan))
-}
-
 fn log_refused(problems: &[PrefsProblem]) {
+    if problems.len() > 10 {
+        tracing::error!(
+            "preferences of {} place(s) refused, the users' previous ones kept; the first 10:",
+            problems.len()
+        );
+    }
     for problem in problems.iter().take(10) {
         tracing::error!("preferences refused, the user's previous ones kept: {problem}");
     }
@@ -403,7 +337,7 @@ impl<T: Transport> Reloader<T> {
     pub fn new(
         sandbox: Arc<Sandbox>,
         sources: Sources,
-        prefs: Arc<Preferences>,
+        prefs: impl Into<PrefsSource>,
         shared: SharedSnapshot,
         registry: Option<(T, Vec<String>)>,
     ) -> Self {
@@ -417,7 +351,7 @@ impl<T: Transport> Reloader<T> {
         Reloader {
             sandbox: sandbox.clone(),
             sources,
-            prefs,
+            prefs: prefs.into(),
             generation: current.ruleset.generation,
             shared,
             registry,
@@ -439,10 +373,14 @@ impl<T: Transport> Reloader<T> {
         }
     }
 
-    /// Follows the preferences in Redis from the current snapshot's version on: `prefs` must
-    /// be what Redis held at that version.
+    /// Follows the preferences in Redis from the current snapshot's version on (the plan
+    /// must be what Redis held at that version), and reads them from Redis for a whole
+    /// compile.
     pub fn with_redis_prefs(mut self) -> Self {
         self.prefs_from_redis = true;
+        if let Some(redis) = &self.sources.redis {
+            self.prefs = PrefsSource::Redis(Box::new(redis.clone()));
+        }
         self
     }
 
@@ -617,67 +555,49 @@ impl<T: Transport> Reloader<T> {
         if version <= self.prefs_version {
             return false;
         }
-        // What the users changed had before, to put back a user whose new preferences do not
-        // compile: the previous set after a whole import, else each changed user's entry.
-        let mut previous: BTreeMap<String, Option<fmn_core::prefs::User>> = BTreeMap::new();
-        let mut prefs = std::mem::take(&mut self.prefs);
         let current = self.shared.load_full();
         let ruleset = current.ruleset.clone();
+        // Users whose new preferences do not compile keep what they had in the plan, both ways.
         let (changed, built) = match delta {
-            PrefsDelta::Reset => match redis.load_prefs().await {
-                Ok((v, all)) => {
-                    version = v;
-                    let before = std::mem::replace(&mut prefs, Arc::new(all));
-                    let built =
-                        tokio::task::spawn_blocking(move || compile_whole(&ruleset, prefs, before))
-                            .await;
-                    (None, built)
+            PrefsDelta::Reset => {
+                let onto = Some(current.plan.clone());
+                match self.prefs.compile(ruleset, onto).await {
+                    Ok(c) => {
+                        version = version.max(c.version);
+                        let built: Result<(Plan, Vec<PrefsProblem>), tokio::task::JoinError> =
+                            Ok((c.plan, c.problems));
+                        (None, built)
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot load the preferences: {e}");
+                        return false;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!("cannot load the preferences: {e}");
-                    self.prefs = prefs;
-                    return false;
-                }
-            },
+            }
             PrefsDelta::Users(users) => {
-                let p = Arc::make_mut(&mut prefs);
                 let n = users.len();
-                for (name, user) in &users {
-                    let old = match user {
-                        Some(u) => p.users.insert(name.clone(), u.clone()),
-                        None => p.users.remove(name),
-                    };
-                    previous.insert(name.clone(), old);
-                }
                 let plan = current.plan.clone();
                 let built = tokio::task::spawn_blocking(move || {
-                    apply_changes(&ruleset, &plan, prefs, &users, &previous)
+                    let changes = users.iter().map(|(name, u)| (name.as_str(), u.as_ref()));
+                    let applied = plan.apply(&ruleset, changes);
+                    (applied.plan, applied.problems)
                 })
                 .await;
                 (Some(n), built)
             }
         };
-        let (prefs, plan) = match built {
-            Ok((prefs, Ok(plan))) => (prefs, Arc::new(plan)),
-            Ok((prefs, Err(problems))) => {
-                // The version counts as taken, with the previous preferences, so that workers
-                // holding batches for it go on rather than wait for a compile that cannot
-                // succeed.
-                tracing::error!(
-                    version,
-                    "preferences version refused on this worker ({} problem(s) left after putting back the users at fault); the previous preferences stay",
-                    problems.len()
-                );
-                (prefs, current.plan.clone())
+        let plan = match built {
+            Ok((plan, problems)) => {
+                log_refused(&problems);
+                Arc::new(plan)
             }
             Err(e) => {
-                // The preferences went with the panic: start again from a whole load.
+                // Start again from a whole load.
                 tracing::error!("compiling the preferences panicked: {e}");
                 self.prefs_version = 0;
                 return false;
             }
         };
-        self.prefs = prefs;
         self.prefs_version = version;
         let latest = self.shared.load_full();
         self.shared.store(Arc::new(Snapshot {
@@ -968,25 +888,25 @@ impl<T: Transport> Reloader<T> {
     /// else compiled again. `None` when the preferences do not compile against the new set:
     /// its new versions are then refused.
     async fn plan_for(&mut self, current: &Snapshot, ruleset: &Arc<RuleSet>) -> Option<Arc<Plan>> {
-        let prefs = self.prefs.clone();
         let (old_set, old_plan, new_set) = (
             current.ruleset.clone(),
             current.plan.clone(),
             ruleset.clone(),
         );
-        let plan = tokio::task::spawn_blocking(move || {
-            if old_plan.holds_for(&old_set, &new_set) {
-                Ok(old_plan)
-            } else {
-                Plan::build(&new_set, &prefs).map(Arc::new)
-            }
+        let holds = tokio::task::spawn_blocking(move || {
+            old_plan.holds_for(&old_set, &new_set).then_some(old_plan)
         })
         .await;
-        let problems = match plan {
-            Ok(Ok(p)) => return Some(p),
-            Ok(Err(problems)) => problems,
+        if let Ok(Some(plan)) = holds {
+            return Some(plan);
+        }
+        // The preferences are read again from where they are kept: the worker holds only
+        // the plan.
+        let problems = match self.prefs.compile(ruleset.clone(), None).await {
+            Ok(c) if c.problems.is_empty() => return Some(Arc::new(c.plan)),
+            Ok(c) => c.problems,
             Err(e) => {
-                let reason = format!("compiling the preferences panicked: {e}");
+                let reason = format!("reading the preferences again failed: {e}");
                 self.refuse("(set)", "-", reason);
                 return None;
             }

@@ -28,10 +28,12 @@ mod build;
 pub mod cow;
 mod delta;
 mod memory;
+mod stream;
 
 pub use cow::Chunked;
 pub use delta::Applied;
 pub use memory::PlanMemory;
+pub use stream::PlanBuilder;
 
 use build::{Builder, Validator};
 use cow::Sharded;
@@ -216,17 +218,11 @@ impl Plan {
     /// Compiles `prefs` against `ruleset`, checking every rule reference and every argument.
     /// All problems are reported, each with the user, channel, filter and rule it concerns.
     pub fn build(ruleset: &RuleSet, prefs: &Preferences) -> Result<Plan, Vec<PrefsProblem>> {
-        let mut b = Builder::new(ruleset);
-        let mut validator = Validator::new(ruleset);
-        let mut problems = prefs.problems();
+        let mut b = PlanBuilder::new(ruleset);
         for (name, user) in &prefs.users {
-            let compiled = b.compile_user(&mut validator, name, user, &mut problems);
-            b.place_user(name, compiled);
+            b.add(name, user);
         }
-        if !problems.is_empty() {
-            return Err(problems);
-        }
-        Ok(b.plan)
+        b.finish()
     }
 
     /// An empty plan: nothing matches, but metadata is still extracted.
