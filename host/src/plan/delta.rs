@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use fmn_core::Preferences;
 use fmn_core::prefs::{PrefsProblem, User};
 
-use super::build::{Builder, CompiledUser, Validator};
+use super::PlanBuilder;
+use super::build::{Builder, CompiledUser};
 use super::{Plan, Shape, Sub, Term, UserPlan};
 use crate::ruleset::RuleSet;
 
@@ -34,34 +34,16 @@ impl Plan {
         ruleset: &RuleSet,
         changes: impl IntoIterator<Item = (&'u str, Option<&'u User>)>,
     ) -> Applied {
-        let mut b = Builder::resume(ruleset, self.clone());
-        let mut validator = Validator::new(ruleset);
-        let mut problems = Vec::new();
+        let mut b = PlanBuilder::onto(ruleset, self);
         for (name, user) in changes {
-            let Some(user) = user else {
-                b.place_user(name, CompiledUser::default());
-                continue;
-            };
-            let mut theirs = structural_problems(name, user);
-            let compiled = b.compile_user(&mut validator, name, user, &mut theirs);
-            if theirs.is_empty() {
-                b.place_user(name, compiled);
-            } else {
-                problems.extend(theirs);
+            match user {
+                Some(user) => b.add(name, user),
+                None => b.remove(name),
             }
         }
-        Applied {
-            plan: b.plan,
-            problems,
-        }
+        let (plan, problems) = b.finish_partial();
+        Applied { plan, problems }
     }
-}
-
-/// What [`Preferences::problems`] says of one user.
-fn structural_problems(name: &str, user: &User) -> Vec<PrefsProblem> {
-    let mut one = Preferences::default();
-    one.users.insert(name.to_owned(), user.clone());
-    one.problems()
 }
 
 impl Builder<'_> {
