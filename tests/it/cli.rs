@@ -599,6 +599,12 @@ fn check_bench_pipeline(dir: &Path, report: &serde_json::Value) {
     assert!(n > 100, "{report}");
     assert_eq!(report["sent"].as_u64(), Some(n), "{report}");
     assert!(secs("notifications_per_second") > 0.0, "{report}");
+    assert!(secs("rss_after_startup_mib") > 0.0, "{report}");
+    // The sample's notifications, against the prediction made without the pipeline.
+    let sample = &report["prediction"];
+    assert!(sample["users"].as_u64() > Some(50), "{report}");
+    assert!(sample["predicted"].as_u64() > Some(100), "{report}");
+    assert_eq!(sample["delivered"], sample["predicted"], "{report}");
 
     let inputs = dir.join("inputs");
     let written: usize = ["email", "irc"]
