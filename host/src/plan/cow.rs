@@ -185,12 +185,23 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        let (hash, shard) = self.shard_with(key)?;
+        shard
+            .find_mut(hash, |(k, _)| k.borrow() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The shard holding `key`, writable (copied first if shared), with the key's hash;
+    /// `None` when the key is absent, so that a miss copies nothing.
+    fn shard_with<Q>(&mut self, key: &Q) -> Option<(u64, &mut HashTable<(K, V)>)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let hash = self.hasher.hash_one(key);
         let shard = self.shards.get_mut(shard_of(hash))?;
         shard.find(hash, |(k, _)| k.borrow() == key)?;
-        Arc::make_mut(shard)
-            .find_mut(hash, |(k, _)| k.borrow() == key)
-            .map(|(_, v)| v)
+        Some((hash, Arc::make_mut(shard)))
     }
 
     /// Sets `key` to `value`.
@@ -218,12 +229,8 @@ impl<K: Hash + Eq + Clone, V: Clone> Sharded<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let hash = self.hasher.hash_one(key);
-        let shard = self.shards.get_mut(shard_of(hash))?;
-        shard.find(hash, |(k, _)| k.borrow() == key)?;
-        let entry = Arc::make_mut(shard)
-            .find_entry(hash, |(k, _)| k.borrow() == key)
-            .ok()?;
+        let (hash, shard) = self.shard_with(key)?;
+        let entry = shard.find_entry(hash, |(k, _)| k.borrow() == key).ok()?;
         let ((_, v), _) = entry.remove();
         self.len -= 1;
         Some(v)
