@@ -8,25 +8,13 @@ use std::sync::Arc;
 
 use fmn_core::data::PACKAGERS;
 use fmn_core::prefs::User;
-use fmn_core::{Envelope, Preferences, Relations};
-use fmn_host::{Evaluator, LoadedModule, Plan, RuleSet};
+use fmn_core::{Preferences, Relations};
+use fmn_host::{Evaluator, Plan, RuleSet};
 use serde_json::{Value, json};
 
-const CORPUS: &str = include_str!("../../tests/fixtures/corpus/bench_messages.jsonl");
+mod common;
 
-/// (rules JSON, topic) of every corpus message.
-fn messages() -> Vec<(String, String)> {
-    CORPUS
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| Envelope::from_bus_json(l.as_bytes(), usize::MAX).ok())
-        .map(|e| (e.rules_json(), e.topic))
-        .collect()
-}
-
-fn ruleset() -> Arc<RuleSet> {
-    Arc::new(RuleSet::new(1, vec![LoadedModule::native(&fmn_rules::MODULE)]).unwrap())
-}
+use common::{messages, ruleset};
 
 /// The usernames and packages the corpus mentions, as the module extracts them.
 fn mentioned(rs: &Arc<RuleSet>, messages: &[(String, String)]) -> (Vec<String>, Vec<String>) {

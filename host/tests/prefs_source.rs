@@ -5,23 +5,12 @@
 
 use std::sync::Arc;
 
-use fmn_core::{Envelope, Preferences, Relations};
-use fmn_host::{Evaluator, LoadedModule, Plan, PrefsSource, RuleSet};
+use fmn_core::{Preferences, Relations};
+use fmn_host::{Evaluator, Plan, PrefsSource, RuleSet};
 
-const CORPUS: &str = include_str!("../../tests/fixtures/corpus/bench_messages.jsonl");
+mod common;
 
-fn messages() -> Vec<(String, String)> {
-    CORPUS
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter_map(|l| Envelope::from_bus_json(l.as_bytes(), usize::MAX).ok())
-        .map(|e| (e.rules_json(), e.topic))
-        .collect()
-}
-
-fn ruleset() -> Arc<RuleSet> {
-    Arc::new(RuleSet::new(1, vec![LoadedModule::native(&fmn_rules::MODULE)]).unwrap())
-}
+use common::{messages, ruleset};
 
 /// A user with one email filter of `rules` (TOML inline tables).
 fn user_toml(name: &str, rules: &str) -> String {
