@@ -97,8 +97,13 @@ impl PrefsSource {
                     let mut g = Gather::new(&ruleset, onto.as_deref());
                     let file_problems =
                         fmn_core::prefs_stream::each_user_in_file(&path, |name, user| {
-                            g.add(&name, &user)
+                            g.add_checked(&name, &user)
                         })?;
+                    // Users the file holds with problems were not handed on: going on from a
+                    // plan, they keep what they had rather than count as gone.
+                    for p in &file_problems {
+                        g.saw(&p.location.user);
+                    }
                     let mut c = g.finish(0);
                     c.problems.extend(file_problems);
                     Ok(c)
@@ -132,10 +137,21 @@ impl<'r> Gather<'r> {
     }
 
     fn add(&mut self, name: &str, user: &User) {
+        self.saw(name);
+        self.builder.add(name, user);
+    }
+
+    /// [`Gather::add`] of a user checked for structural problems already.
+    fn add_checked(&mut self, name: &str, user: &User) {
+        self.saw(name);
+        self.builder.add_checked(name, user);
+    }
+
+    /// Counts `name` as read, so that going on from a plan does not take them out.
+    fn saw(&mut self, name: &str) {
         if let Some(seen) = &mut self.seen {
             seen.insert(name.to_owned());
         }
-        self.builder.add(name, user);
     }
 
     fn finish(mut self, version: u64) -> Compiled {

@@ -145,3 +145,50 @@ fn a_whole_import_onto_the_plan_keeps_users_at_fault_and_takes_out_the_users_gon
     }
     assert_eq!(reached(&rs, compiled.plan), want);
 }
+
+#[test]
+fn a_file_read_onto_the_plan_keeps_a_user_whose_entry_has_a_structural_problem() {
+    let rs = ruleset();
+    let topic =
+        |glob: &str| format!("{{ rule = \"fedora::topic\", args = {{ glob = \"{glob}\" }} }}");
+    let before = prefs(
+        &[
+            user_toml("alice", &topic("*bodhi*")),
+            user_toml("bob", &topic("*koji*")),
+        ]
+        .concat(),
+    );
+    let plan = Arc::new(Plan::build(&rs, &before).unwrap());
+    // Bob's new entry has an active filter on an enabled channel and no address: the file
+    // reader keeps it back, so bob must keep his previous preferences, not be taken out.
+    let json = serde_json::json!({"users": {
+        "alice": serde_json::to_value(&prefs(&user_toml("alice", &topic("*copr*"))).users["alice"]).unwrap(),
+        "bob": {"channels": {"email": {"addresses": [], "filters": [
+            {"name": "f", "rules": [{"rule": "fedora::topic", "args": {"glob": "*"}}]}]}}},
+    }});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("prefs.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let compiled = runtime()
+        .block_on(PrefsSource::File(path).compile(rs.clone(), Some(plan)))
+        .unwrap();
+    let at_fault: Vec<&str> = compiled
+        .problems
+        .iter()
+        .map(|p| p.location.user.as_str())
+        .collect();
+    assert_eq!(at_fault, ["bob"], "{:?}", compiled.problems);
+    let expected = prefs(
+        &[
+            user_toml("alice", &topic("*copr*")),
+            user_toml("bob", &topic("*koji*")),
+        ]
+        .concat(),
+    );
+    let want = reached(&rs, Plan::build(&rs, &expected).unwrap());
+    assert!(
+        want.iter().flatten().any(|r| r.starts_with("bob")),
+        "the corpus reaches bob"
+    );
+    assert_eq!(reached(&rs, compiled.plan), want);
+}

@@ -54,9 +54,18 @@ impl<'r> PlanBuilder<'r> {
     /// ([`User::problems`]) or against the modules, are kept for [`Self::finish`]; a user
     /// with problems is left out of the plan (or, going on from a plan, keeps what they had).
     pub fn add(&mut self, name: &str, user: &User) {
-        self.users += 1;
         // Compiled even with structural problems, so that every problem is named at once.
-        let mut theirs = user.problems(name);
+        self.compile(name, user, user.problems(name));
+    }
+
+    /// [`Self::add`] for a user already checked for structural problems and found without
+    /// ([`fmn_core::prefs_stream`] checks each user it reads): the check is not made twice.
+    pub fn add_checked(&mut self, name: &str, user: &User) {
+        self.compile(name, user, Vec::new());
+    }
+
+    fn compile(&mut self, name: &str, user: &User, mut theirs: Vec<PrefsProblem>) {
+        self.users += 1;
         let compiled = self
             .builder
             .compile_user(&mut self.validator, name, user, &mut theirs);
