@@ -73,7 +73,7 @@ struct PipelineReport {
 }
 
 /// A sample of the users: what they got against the independent prediction.
-#[derive(Serialize, Default)]
+#[derive(Serialize)]
 struct SampleCheck {
     users: usize,
     predicted: u64,
@@ -200,11 +200,23 @@ async fn measure(args: &PipelineArgs, dir: &Path, config: &Config) -> Result<Pip
         }
         None => pipeline(MemoryTransport::default(), parts, &mut source, config).await?,
     };
-    let mut r = report(args, startup_seconds, &summary);
-    r.rss_after_startup_mib = rss_after_startup;
-    r.inputs_seconds = inputs_seconds;
-    r.prediction = check_sample(&population, args.messages, &dir.join("out"))?;
-    Ok(r)
+    let process = Process {
+        inputs_seconds,
+        startup_seconds,
+        rss_after_startup_mib: rss_after_startup,
+        // Before the sample check's own work.
+        peak_rss_mib: memory().1,
+    };
+    let prediction = check_sample(&population, args.messages, &dir.join("out"))?;
+    Ok(report(args, process, &summary, prediction))
+}
+
+/// What the run's summary does not hold: the time before it, and the process' memory.
+struct Process {
+    inputs_seconds: f64,
+    startup_seconds: f64,
+    rss_after_startup_mib: f64,
+    peak_rss_mib: f64,
 }
 
 /// The notifications a sample of the users got, against the independent prediction.
@@ -227,7 +239,12 @@ fn check_sample(population: &Population, messages: u64, out: &Path) -> Result<Sa
     })
 }
 
-fn report(args: &PipelineArgs, startup_seconds: f64, s: &RunSummary) -> PipelineReport {
+fn report(
+    args: &PipelineArgs,
+    p: Process,
+    s: &RunSummary,
+    prediction: SampleCheck,
+) -> PipelineReport {
     let Stages {
         evaluated,
         written,
@@ -243,18 +260,18 @@ fn report(args: &PipelineArgs, startup_seconds: f64, s: &RunSummary) -> Pipeline
         } else {
             "in-memory"
         },
-        inputs_seconds: 0.0,
-        startup_seconds,
+        inputs_seconds: p.inputs_seconds,
+        startup_seconds: p.startup_seconds,
         evaluated_seconds: evaluated,
         written_seconds: written,
         drained_seconds: drained,
-        total_seconds: startup_seconds + drained,
+        total_seconds: p.startup_seconds + drained,
         notifications,
         sent: s.notifications.iter().map(|c| c.sent).sum(),
         notifications_per_second: notifications as f64 / drained.max(1e-9),
-        rss_after_startup_mib: 0.0,
-        peak_rss_mib: memory().1,
-        prediction: SampleCheck::default(),
+        rss_after_startup_mib: p.rss_after_startup_mib,
+        peak_rss_mib: p.peak_rss_mib,
+        prediction,
     }
 }
 

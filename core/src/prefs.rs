@@ -297,7 +297,6 @@ impl User {
     /// [`Preferences::problems`] of this one user, named `user`.
     pub fn problems(&self, user: &str) -> Vec<PrefsProblem> {
         let mut out = Vec::new();
-        let u = self;
         let at =
             |channel, filter: Option<(usize, &Filter)>, rule: Option<(usize, &RuleRef)>| Location {
                 user: user.to_owned(),
@@ -312,7 +311,7 @@ impl User {
             });
         }
         let mut cost = Cost::default();
-        for (&kind, ch) in &u.channels {
+        for (&kind, ch) in &self.channels {
             let active = ch.filters.iter().any(|f| f.active);
             if ch.enabled && active && ch.addresses.iter().all(|a| a.trim().is_empty()) {
                 out.push(PrefsProblem {
