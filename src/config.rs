@@ -310,6 +310,11 @@ pub struct WorkerSection {
     /// longer, up to 30 minutes.
     #[serde(default = "default_retry_first_s")]
     pub retry_first_s: u64,
+    /// How much of the message each notification carries: `reference` (id, topic, timestamp,
+    /// bus format: what the bundled senders use) or `whole` (headers and body too, and `raw`
+    /// when the consumer keeps it).
+    #[serde(default)]
+    pub notification_message: fmn_core::MessageCopy,
 }
 
 fn default_retries() -> u32 {
@@ -352,6 +357,7 @@ impl Default for WorkerSection {
             reload_ms: default_reload_ms(),
             retries: default_retries(),
             retry_first_s: default_retry_first_s(),
+            notification_message: fmn_core::MessageCopy::Reference,
         }
     }
 }
@@ -376,7 +382,7 @@ fn one() -> usize {
 }
 
 fn default_worker_batch() -> usize {
-    64
+    fmn_host::DEFAULT_WORKER_BATCH
 }
 
 fn default_timeout_ms() -> u64 {
@@ -424,6 +430,7 @@ impl WorkerSection {
         fmn_host::WorkerOptions {
             batch: self.batch,
             retry,
+            message_copy: self.notification_message,
             ..fmn_host::WorkerOptions::new(id)
         }
     }

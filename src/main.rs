@@ -24,6 +24,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// jemalloc: glibc's malloc made the multi-threaded pipeline spend up to half of its time
+/// allocating (docs/benchmarks.md, "The allocator").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A notification engine for message buses: bus messages in, rule modules (wasm) decide who
 /// wants them, senders deliver.
 #[derive(Parser)]

@@ -147,14 +147,21 @@ impl Envelope {
         let text = std::str::from_utf8(input).map_err(|e| {
             EnvelopeError::NotJson(format!("invalid UTF-8 at byte {}", e.valid_up_to()))
         })?;
-        let raw: &RawValue =
-            serde_json::from_str(text).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
-        let kind = json_kind(raw);
-        if kind != "an object" {
-            return Err(EnvelopeError::NotObject(kind));
+        let not_json = |e: serde_json::Error| EnvelopeError::NotJson(e.to_string());
+        // An object is read once, straight into its fields (which checks it is JSON); anything
+        // else is read whole only to say what it is.
+        if !text
+            .trim_start_matches([' ', '\t', '\n', '\r'])
+            .starts_with('{')
+        {
+            let raw: &RawValue = serde_json::from_str(text).map_err(not_json)?;
+            return Err(EnvelopeError::NotObject(json_kind(raw)));
         }
-        let incoming: Incoming<'_> =
-            serde_json::from_str(raw.get()).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+        let incoming: Incoming<'_> = serde_json::from_str(text).map_err(not_json)?;
+        let raw = match keep_raw {
+            true => Some(serde_json::from_str::<&RawValue>(text).map_err(not_json)?),
+            false => None,
+        };
 
         let topic = match incoming.topic {
             None => return Err(EnvelopeError::NoTopic),
@@ -209,7 +216,7 @@ impl Envelope {
             headers,
             body: body.to_owned(),
             format,
-            raw: keep_raw.then(|| raw.to_owned()),
+            raw: raw.map(|r| r.to_owned()),
         })
     }
 

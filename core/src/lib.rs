@@ -25,5 +25,5 @@ pub mod transport;
 pub use channel::ChannelKind;
 pub use data::Relations;
 pub use envelope::{BusFormat, Envelope, EnvelopeError};
-pub use notification::{MessageMeta, Notification, delivery_id};
+pub use notification::{MessageCopy, MessageMeta, Notification, NotifiedMessage, delivery_id};
 pub use prefs::Preferences;

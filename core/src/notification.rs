@@ -1,10 +1,11 @@
 //! What a worker writes to a channel's queue, and the delivery id that makes it idempotent.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 use crate::channel::ChannelKind;
-use crate::envelope::Envelope;
+use crate::envelope::{BusFormat, Envelope};
 use crate::prefs::Digest;
 
 /// One message to deliver to one user on one channel.
@@ -40,8 +41,9 @@ pub struct Notification {
     pub worker: String,
     /// What the rule modules' extractors said about the message.
     pub meta: MessageMeta,
-    /// The message itself.
-    pub message: Envelope,
+    /// The message it is about: by reference unless the worker was asked for the whole of it
+    /// ([`MessageCopy`]).
+    pub message: NotifiedMessage,
 }
 
 impl Notification {
@@ -56,6 +58,71 @@ impl Notification {
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
+}
+
+/// How much of the message a worker puts in each notification.
+///
+/// A message that notifies many users is written once per (user, channel): its body, a
+/// kilobyte or more, would be most of every notification's bytes in the channel queues, and
+/// no bundled sender reads it (they render from [`MessageMeta`], the topic and the id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageCopy {
+    /// Id, topic, timestamp and bus format: what the senders use.
+    #[default]
+    Reference,
+    /// Also headers and body (and `raw`, when the consumer keeps it), for a sender or a file
+    /// sink's reader that wants the message itself.
+    Whole,
+}
+
+/// The message a notification is about: always what names it, its headers and body only when
+/// the worker was asked for them ([`MessageCopy::Whole`]).
+///
+/// A notification written whole by an earlier version reads as one of these, body included.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotifiedMessage {
+    /// The message id.
+    pub id: String,
+    /// The topic.
+    pub topic: String,
+    /// Seconds since the Unix epoch, when the message said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<f64>,
+    /// Which bus shape the message arrived in.
+    pub format: BusFormat,
+    /// The message's headers, with [`MessageCopy::Whole`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<Box<RawValue>>,
+    /// The message's body, with [`MessageCopy::Whole`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Box<RawValue>>,
+    /// The message as it arrived, with [`MessageCopy::Whole`] when the consumer kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Box<RawValue>>,
+}
+
+impl NotifiedMessage {
+    /// As much of `envelope` as `copy` asks for.
+    pub fn of(envelope: &Envelope, copy: MessageCopy) -> NotifiedMessage {
+        let whole = copy == MessageCopy::Whole;
+        NotifiedMessage {
+            id: envelope.id.clone(),
+            topic: envelope.topic.clone(),
+            timestamp: envelope.timestamp,
+            format: envelope.format,
+            headers: whole.then(|| envelope.headers.clone()),
+            body: whole.then(|| envelope.body.clone()),
+            raw: envelope.raw.clone().filter(|_| whole),
+        }
+    }
+}
+
+impl From<&Envelope> for NotifiedMessage {
+    /// The reference to `envelope`.
+    fn from(envelope: &Envelope) -> NotifiedMessage {
+        NotifiedMessage::of(envelope, MessageCopy::Reference)
+    }
 }
 
 /// What the extractors of the loaded rule modules said about a message.
@@ -102,5 +169,50 @@ mod tests {
             delivery_id("ab", "c", ChannelKind::Irc),
             delivery_id("a", "bc", ChannelKind::Irc)
         );
+    }
+
+    fn envelope() -> Envelope {
+        let line = br#"{"id": "m1", "topic": "org.fedoraproject.prod.a.b", "headers": {"sent-at": "2026-12-07T12:00:00+00:00"}, "body": {"agent": "ralph"}}"#;
+        match Envelope::from_bus_json_keeping_raw(line, 1 << 20) {
+            Ok(e) => e,
+            Err(e) => panic!("the sample is a bus message: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_reference_names_the_message_without_its_body() {
+        let env = envelope();
+        let r = NotifiedMessage::of(&env, MessageCopy::Reference);
+        assert_eq!(
+            (r.id.as_str(), r.topic.as_str()),
+            ("m1", env.topic.as_str())
+        );
+        assert_eq!(r.timestamp, env.timestamp);
+        assert!(r.timestamp.is_some());
+        assert_eq!(r.format, BusFormat::FedoraMessaging);
+        assert!(r.headers.is_none() && r.body.is_none() && r.raw.is_none());
+        let json = serde_json::to_string(&r).unwrap_or_default();
+        assert!(!json.contains("ralph"), "{json}");
+    }
+
+    #[test]
+    fn the_whole_copy_keeps_headers_body_and_raw() {
+        let env = envelope();
+        let w = NotifiedMessage::of(&env, MessageCopy::Whole);
+        assert_eq!(w.body.as_ref().map(|b| b.get()), Some(env.body.get()));
+        assert_eq!(w.headers.as_ref().map(|h| h.get()), Some(env.headers.get()));
+        assert!(w.raw.is_some());
+    }
+
+    #[test]
+    fn a_whole_envelope_written_before_reads_as_a_notified_message() {
+        let env = envelope();
+        let old = serde_json::to_string(&env).unwrap_or_default();
+        let read: NotifiedMessage = match serde_json::from_str(&old) {
+            Ok(m) => m,
+            Err(e) => panic!("{old}: {e}"),
+        };
+        assert_eq!(read.id, "m1");
+        assert_eq!(read.body.as_ref().map(|b| b.get()), Some(env.body.get()));
     }
 }

@@ -43,4 +43,7 @@ pub use reload::{Loading, ModuleVersion, PrefsGate, Refusal, Reloader, RulesRepo
 pub use retry::RetryPolicy;
 pub use ruleset::RuleSet;
 pub use sandbox::{Sandbox, SandboxConfig};
-pub use worker::{LatencyLog, SharedSnapshot, Snapshot, WorkerOptions, WorkerReport, run_worker};
+pub use worker::{
+    DEFAULT_WORKER_BATCH, LatencyLog, SharedSnapshot, Snapshot, WorkerOptions, WorkerReport,
+    run_worker,
+};

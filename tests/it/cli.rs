@@ -79,6 +79,48 @@ fn run_without_arguments_replays_the_bundled_sample() {
     }
 }
 
+/// Notifications name their message by default; `notification_message = "whole"` carries its
+/// body too, as the bus sent it.
+#[test]
+fn notifications_carry_the_message_whole_only_when_asked() {
+    let bodies: std::collections::HashMap<String, serde_json::Value> =
+        crate::support::fixture("bench_messages.jsonl")
+            .lines()
+            .filter_map(|l| fmn_core::Envelope::from_bus_json(l.as_bytes(), 1 << 20).ok())
+            .map(|e| (e.id, serde_json::from_str(e.body.get()).unwrap()))
+            .collect();
+    for (copy, whole) in [("reference", false), ("whole", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let with = configured(
+            dir.path(),
+            &format!("[worker]\nnotification_message = \"{copy}\"\n"),
+        );
+        let out = run(&mut with(&["run"]));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let lines = std::fs::read_to_string(dir.path().join("fmn-out/email.jsonl")).unwrap();
+        let mut checked = 0;
+        for line in lines.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            // A line is one notification, or a digest of several.
+            let each = match v["digest"].as_array() {
+                Some(held) => held.clone(),
+                None => vec![v],
+            };
+            for n in each {
+                let m = &n["message"];
+                let id = m["id"].as_str().unwrap();
+                assert!(m["topic"].as_str().is_some_and(|t| !t.is_empty()), "{line}");
+                match whole {
+                    true => assert_eq!(&m["body"], &bodies[id], "{copy}: {line}"),
+                    false => assert!(m.get("body").is_none() && m.get("headers").is_none()),
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 300, "{copy}: {checked} notifications");
+    }
+}
+
 #[test]
 fn run_reports_malformed_lines_by_file_and_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -54,7 +54,7 @@ pub(crate) fn notification(id: &str, channel: ChannelKind) -> Notification {
         generation: 1,
         worker: "w".into(),
         meta: MessageMeta::default(),
-        message: w.envelope,
+        message: (&w.envelope).into(),
     }
 }
 

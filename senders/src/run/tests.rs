@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fmn_core::transport::{MemoryTransport, Transport};
-use fmn_core::{ChannelKind, Envelope, MessageMeta, Notification};
+use fmn_core::{ChannelKind, Envelope, MessageCopy, MessageMeta, Notification, NotifiedMessage};
 use tokio_util::sync::CancellationToken;
 
 use super::{SenderOptions, SenderReport, run_sender};
@@ -122,7 +122,11 @@ pub(super) fn sized(user: &str, summary: &str, body: usize) -> Notification {
             summary: Some(summary.into()),
             ..MessageMeta::default()
         },
-        message: Envelope::from_bus_json(bus.as_bytes(), 4 << 20).expect("a bus message"),
+        // Whole, so that `body` bytes travel with it as they do with `notification_message = "whole"`.
+        message: NotifiedMessage::of(
+            &Envelope::from_bus_json(bus.as_bytes(), 4 << 20).expect("a bus message"),
+            MessageCopy::Whole,
+        ),
     }
 }
 
