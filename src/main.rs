@@ -25,7 +25,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// jemalloc: glibc's malloc made the multi-threaded pipeline spend up to half of its time
-/// allocating (docs/benchmarks.md, "The allocator").
+/// allocating (docs/benchmarks.md, "A notification names its message; jemalloc; worker
+/// batches of 256").
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
