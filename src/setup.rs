@@ -343,6 +343,9 @@ pub struct WorkerInputs {
     pub prefs: Option<PathBuf>,
     /// Where preferences come from, if not as the configuration says.
     pub prefs_from: Option<crate::config::PrefsFrom>,
+    /// Whether the bundled example preferences stand in when none are given (`fmn run`):
+    /// otherwise that is an error, since a worker would notify the example's users.
+    pub example_prefs: bool,
     /// Ownership, watchers, groups and aliases.
     pub data: DataFiles,
 }
@@ -413,7 +416,7 @@ pub async fn workers(
 }
 
 /// Where workers read the preferences: Redis, the file given or configured, or the bundled
-/// example.
+/// example where `inputs` allow it.
 fn prefs_source(
     w: &crate::config::WorkerSection,
     inputs: &WorkerInputs,
@@ -423,9 +426,15 @@ fn prefs_source(
         let r = redis.context("preferences from Redis need Redis: give --redis or [redis] url")?;
         return Ok(PrefsSource::Redis(Box::new(r.clone())));
     }
-    match inputs.prefs.clone().or_else(|| w.prefs.clone()) {
-        Some(path) => Ok(PrefsSource::File(path)),
-        None => Ok(PrefsSource::Given(Arc::new(load_prefs(None)?))),
+    match (
+        inputs.prefs.clone().or_else(|| w.prefs.clone()),
+        inputs.example_prefs,
+    ) {
+        (Some(path), _) => Ok(PrefsSource::File(path)),
+        (None, true) => Ok(PrefsSource::Given(Arc::new(load_prefs(None)?))),
+        (None, false) => bail!(
+            "no preferences to evaluate with: give --prefs FILE (or --prefs-from redis), or set [worker] prefs (or [worker] prefs_from = \"redis\") in the configuration"
+        ),
     }
 }
 
