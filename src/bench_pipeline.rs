@@ -176,6 +176,7 @@ async fn measure(args: &PipelineArgs, dir: &Path, config: &Config) -> Result<Pip
         rules: Vec::new(),
         prefs: Some(dir.join("prefs.json")),
         prefs_from: Some(PrefsFrom::File),
+        example_prefs: false,
         data: setup::DataFiles {
             owners: Some(dir.join("owners.json")),
             ..Default::default()

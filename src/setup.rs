@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use fmn_core::transport::{RedisTransport, Transport, redis::RedisOptions};
+use fmn_core::transport::{RedisTransport, redis::RedisOptions};
 use fmn_core::{ChannelKind, Notification, Preferences};
 use fmn_host::{LoadedModule, Plan, PrefsSource, RuleSet, Sandbox, WasmModule};
 use fmn_senders::{
@@ -87,28 +87,6 @@ pub fn compile(ruleset: &RuleSet, prefs: &Preferences, name: &str) -> Result<Arc
                 list.join("\n")
             )
         })
-}
-
-/// Compiles every user's preferences from `source`, read a user at a time: the plan, and the
-/// version of Redis' preferences it holds (0 for a file). Every problem is listed in the error.
-pub async fn compile_from(
-    source: &PrefsSource,
-    ruleset: &Arc<RuleSet>,
-) -> Result<(Arc<Plan>, u64)> {
-    let c = source
-        .compile(ruleset.clone(), None)
-        .await
-        .with_context(|| format!("reading the preferences ({})", source.name()))?;
-    if !c.problems.is_empty() {
-        let list: Vec<String> = c.problems.iter().map(|p| format!("  {p}")).collect();
-        bail!(
-            "{}: {} problem(s):\n{}",
-            source.name(),
-            c.problems.len(),
-            list.join("\n")
-        );
-    }
-    Ok((Arc::new(c.plan), c.version))
 }
 
 /// Data files for the rules keyed through relations, as `fmn data import` takes them: for
@@ -365,6 +343,9 @@ pub struct WorkerInputs {
     pub prefs: Option<PathBuf>,
     /// Where preferences come from, if not as the configuration says.
     pub prefs_from: Option<crate::config::PrefsFrom>,
+    /// Whether the bundled example preferences stand in when none are given (`fmn run`):
+    /// otherwise that is an error, since a worker would notify the example's users.
+    pub example_prefs: bool,
     /// Ownership, watchers, groups and aliases.
     pub data: DataFiles,
 }
@@ -381,9 +362,10 @@ pub struct Workers {
     pub prefs_gate: Option<fmn_host::PrefsGate>,
 }
 
-/// Loads the rules (with the versions published in Redis in place of local ones), compiles the
-/// preferences against them, and sets up hot reload; with Redis, the reloader reports there
-/// what `workers` run. Published versions are applied before the first message, so none is
+/// Starts what `workers` share: the reloader loads the rules (with the versions published in
+/// Redis in place of local ones), compiles the preferences against them and, unless
+/// `[worker] reload_ms` is 0, goes on following them; with Redis it reports there what
+/// `workers` run. Published versions are applied before the first message, so none is
 /// evaluated with a version Redis has already replaced.
 pub async fn workers(
     config: &crate::config::Config,
@@ -392,92 +374,68 @@ pub async fn workers(
     workers: Vec<String>,
 ) -> Result<Workers> {
     let w = &config.worker;
+    let prefs = prefs_source(w, &inputs, redis)?;
+    if matches!(prefs, PrefsSource::Redis(_)) && w.reload_ms == 0 {
+        bail!(
+            "[worker] prefs_from = \"redis\" needs hot reload to follow changes: set reload_ms above 0"
+        );
+    }
     let sandbox = Sandbox::new(w.sandbox())?;
     let paths = if inputs.rules.is_empty() {
         w.rules.clone()
     } else {
         inputs.rules
     };
-    let local = local_modules(&sandbox, &paths)?;
-    let modules = match redis {
-        Some(r) => fmn_host::reload::with_published(&sandbox, local.clone(), r)
-            .await
-            .context("reading the modules published in Redis")?,
-        None => local.clone(),
-    };
-    let ruleset = Arc::new(RuleSet::new(1, modules)?.with_meta_module(&w.meta_module));
-    let from_redis = match inputs.prefs_from.unwrap_or(w.prefs_from) {
-        crate::config::PrefsFrom::File => None,
-        crate::config::PrefsFrom::Redis => {
-            Some(redis.context("preferences from Redis need Redis: give --redis or [redis] url")?)
-        }
-    };
-    let source = match from_redis {
-        Some(r) => PrefsSource::Redis(Box::new(r.clone())),
-        None => match inputs.prefs.or_else(|| w.prefs.clone()) {
-            Some(path) => PrefsSource::File(path),
-            None => PrefsSource::Given(Arc::new(load_prefs(None)?)),
-        },
-    };
-    let (plan, prefs_version) = compile_from(&source, &ruleset).await?;
-    let stats = plan.stats();
-    let base = load_relations(&inputs.data.or(&w.data()))?;
-    // Redis' data (`fmn data import`, kept current from the bus) over the files', from the
-    // first message on.
-    let (data_version, relations) = match redis {
-        Some(r) => {
-            let (v, data) = r
-                .load_data()
-                .await
-                .context("reading ownership and group data from Redis")?;
-            (v, Arc::new(base.overlaid(&data)))
-        }
-        None => (0, base.clone()),
-    };
-    warn_missing_data(&ruleset, &plan, &relations);
-    let snapshot = fmn_host::worker::shared(ruleset, plan, relations);
-    if prefs_version > 0 {
-        let first = snapshot.load_full();
-        snapshot.store(Arc::new(fmn_host::Snapshot {
-            ruleset: first.ruleset.clone(),
-            plan: first.plan.clone(),
-            relations: first.relations.clone(),
-            prefs_version,
-        }));
-    }
-    if from_redis.is_some() && w.reload_ms == 0 {
-        bail!(
-            "[worker] prefs_from = \"redis\" needs hot reload to follow changes: set reload_ms above 0"
-        );
-    }
-    if w.reload_ms == 0 {
-        return Ok(Workers {
-            snapshot,
-            stats,
-            reloader: None,
-            prefs_gate: None,
-        });
-    }
     let sources = fmn_host::Sources {
-        fixed: if paths.is_empty() { local } else { Vec::new() },
+        fixed: if paths.is_empty() {
+            bundled_modules(&sandbox)?
+        } else {
+            Vec::new()
+        },
         paths,
         redis: redis.cloned(),
     };
+    let start = fmn_host::Start {
+        sandbox,
+        sources,
+        prefs,
+        base_data: load_relations(&inputs.data.or(&w.data()))?,
+        meta_module: w.meta_module.clone(),
+        poll: (w.reload_ms > 0).then(|| std::time::Duration::from_millis(w.reload_ms)),
+    };
     let registry = redis.cloned().map(|r| (r, workers));
-    let mut reloader =
-        fmn_host::Reloader::new(sandbox, sources, source, snapshot.clone(), registry)
-            .with_poll(std::time::Duration::from_millis(w.reload_ms))
-            .with_data(base, data_version);
-    if from_redis.is_some() {
-        reloader = reloader.with_redis_prefs();
-    }
-    reloader.check().await;
+    let (snapshot, reloader) = fmn_host::Reloader::start(start, registry).await?;
+    let first = snapshot.load_full();
+    warn_missing_data(&first.ruleset, &first.plan, &first.relations);
     Ok(Workers {
+        stats: first.plan.stats(),
+        prefs_gate: reloader.as_ref().and_then(|r| r.prefs_gate()),
         snapshot,
-        stats,
-        prefs_gate: reloader.prefs_gate(),
-        reloader: Some(reloader),
+        reloader,
     })
+}
+
+/// Where workers read the preferences: Redis, the file given or configured, or the bundled
+/// example where `inputs` allow it.
+fn prefs_source(
+    w: &crate::config::WorkerSection,
+    inputs: &WorkerInputs,
+    redis: Option<&RedisTransport>,
+) -> Result<PrefsSource> {
+    if inputs.prefs_from.unwrap_or(w.prefs_from) == crate::config::PrefsFrom::Redis {
+        let r = redis.context("preferences from Redis need Redis: give --redis or [redis] url")?;
+        return Ok(PrefsSource::Redis(Box::new(r.clone())));
+    }
+    match (
+        inputs.prefs.clone().or_else(|| w.prefs.clone()),
+        inputs.example_prefs,
+    ) {
+        (Some(path), _) => Ok(PrefsSource::File(path)),
+        (None, true) => Ok(PrefsSource::Given(Arc::new(load_prefs(None)?))),
+        (None, false) => bail!(
+            "no preferences to evaluate with: give --prefs FILE (or --prefs-from redis), or set [worker] prefs (or [worker] prefs_from = \"redis\") in the configuration"
+        ),
+    }
 }
 
 #[cfg(test)]

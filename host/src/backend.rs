@@ -158,7 +158,7 @@ impl LoadedModule {
     /// A fresh live instance.
     pub fn instantiate(&self) -> Result<Box<dyn Backend>, CallError> {
         Ok(match &self.code {
-            ModuleCode::Wasm(m) => Box::new(GuestInstance::new(m)?),
+            ModuleCode::Wasm(m) => Box::new(m.instantiate()?),
             ModuleCode::Native(def) => Box::new(NativeBackend::new(def)),
         })
     }

@@ -477,7 +477,7 @@ pub fn run_case(modules: &[LoadedModule], relations: &Relations, case: &Case) ->
         }
         let mut backend = module.instantiate().map_err(|e| e.to_string())?;
         if let Some(key) = &rule.key {
-            let wanted = crate::plan::key_values(&key.arg, args.get(&key.arg))?;
+            let wanted = crate::keys::key_values(&key.arg, args.get(&key.arg))?;
             let x = module
                 .description
                 .extractors

@@ -2,12 +2,15 @@
 
 use std::time::Duration;
 
+use fmn_rules_sdk::ModuleDescription;
 use fmn_rules_sdk::abi::{self, EvalOutput, GuestState, Phase, exports};
-use wasmtime::{Memory, Store, StoreLimitsBuilder, Trap, TypedFunc, UpdateDeadline};
+use wasmtime::{
+    InstancePre, Memory, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, UpdateDeadline,
+};
 
 use crate::clock::{CallClock, Decision};
 use crate::error::{CallError, FailureKind};
-use crate::module::{StoreState, WasmModule};
+use crate::sandbox::Sandbox;
 
 /// A module instance in its own store, under the sandbox's limits. After a failed call it is
 /// poisoned: its memory may be inconsistent, so the owner drops it and makes a new one.
@@ -16,14 +19,7 @@ pub struct GuestInstance {
     rule_names: Vec<String>,
     extractor_names: Vec<String>,
     store: Store<StoreState>,
-    memory: Memory,
-    input: TypedFunc<i32, i32>,
-    register: TypedFunc<(i32, i32), i64>,
-    unregister: TypedFunc<i32, i32>,
-    eval: TypedFunc<i32, i64>,
-    error: TypedFunc<(), i64>,
-    abi_version: TypedFunc<(), i32>,
-    describe: TypedFunc<(), i64>,
+    exports: Exports,
     state_ptr: u32,
     /// The guest's input buffer: its address and how long it is (0 until first used).
     input_ptr: u32,
@@ -40,85 +36,116 @@ pub struct GuestInstance {
     poisoned: bool,
 }
 
+/// What a store of a module instance holds: its limits, and the clock of the call running.
+pub struct StoreState {
+    pub(crate) limits: StoreLimits,
+    pub(crate) clock: CallClock,
+}
+
+/// A fresh store under the sandbox's limits, its deadline checked against the call's clock.
+fn new_store(sandbox: &Sandbox) -> Store<StoreState> {
+    let cfg = sandbox.config();
+    let limits = StoreLimitsBuilder::new()
+        .memory_size(cfg.memory_bytes)
+        .instances(1)
+        .memories(1)
+        .tables(1)
+        .table_elements(cfg.max_table_elements)
+        .trap_on_grow_failure(true)
+        .build();
+    let state = StoreState {
+        limits,
+        clock: CallClock::default(),
+    };
+    let mut store = Store::new(sandbox.engine(), state);
+    store.limiter(|s| &mut s.limits);
+    store.set_epoch_deadline(cfg.deadline_ticks());
+    // The deadline in ticks is wall-clock time: when it is reached, the call's clock says
+    // whether the call has really used its CPU time, or only waited for a core.
+    store.epoch_deadline_callback(|mut cx| {
+        Ok(match cx.data_mut().clock.on_deadline() {
+            Decision::Continue(ticks) => UpdateDeadline::Continue(ticks),
+            Decision::Interrupt => UpdateDeadline::Interrupt,
+        })
+    });
+    store
+}
+
+/// What an instance exports, typed as the ABI says.
+struct Exports {
+    memory: Memory,
+    input: TypedFunc<i32, i32>,
+    register: TypedFunc<(i32, i32), i64>,
+    unregister: TypedFunc<i32, i32>,
+    eval: TypedFunc<i32, i64>,
+    error: TypedFunc<(), i64>,
+    abi_version: TypedFunc<(), i32>,
+    describe: TypedFunc<(), i64>,
+    state: TypedFunc<(), i32>,
+}
+
+impl Exports {
+    /// The exports of `instance`; `fail` says which one is missing or mistyped.
+    fn find(
+        instance: &wasmtime::Instance,
+        store: &mut Store<StoreState>,
+        fail: impl Fn(String) -> CallError,
+    ) -> Result<Exports, CallError> {
+        let memory = instance
+            .get_memory(&mut *store, exports::MEMORY)
+            .ok_or_else(|| fail("no memory export".into()))?;
+        macro_rules! func {
+            ($name:expr) => {
+                instance
+                    .get_typed_func(&mut *store, $name)
+                    .map_err(|e| fail(format!("export `{}`: {e:#}", $name)))?
+            };
+        }
+        Ok(Exports {
+            memory,
+            input: func!(exports::INPUT),
+            register: func!(exports::REGISTER),
+            unregister: func!(exports::UNREGISTER),
+            eval: func!(exports::EVAL),
+            error: func!(exports::ERROR),
+            abi_version: func!(exports::ABI_VERSION),
+            describe: func!(exports::DESCRIBE),
+            state: func!(exports::STATE),
+        })
+    }
+}
+
 impl GuestInstance {
-    /// Instantiates `module` in a fresh store.
-    pub fn new(module: &WasmModule) -> Result<GuestInstance, CallError> {
-        let cfg = module.sandbox.config();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(cfg.memory_bytes)
-            .instances(1)
-            .memories(1)
-            .tables(1)
-            .table_elements(cfg.max_table_elements)
-            .trap_on_grow_failure(true)
-            .build();
-        let state = StoreState {
-            limits,
-            clock: CallClock::default(),
-        };
-        let mut store = Store::new(module.sandbox.engine(), state);
-        store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(cfg.deadline_ticks());
-        // The deadline in ticks is wall-clock time: when it is reached, the call's clock says
-        // whether the call has really used its CPU time, or only waited for a core.
-        store.epoch_deadline_callback(|mut cx| {
-            Ok(match cx.data_mut().clock.on_deadline() {
-                Decision::Continue(ticks) => UpdateDeadline::Continue(ticks),
-                Decision::Interrupt => UpdateDeadline::Interrupt,
-            })
-        });
-        let name = module.description.name.clone();
+    /// Instantiates `pre`, a module that describes itself as `description`, in a fresh store
+    /// under `sandbox`'s limits.
+    pub fn new(
+        sandbox: &Sandbox,
+        pre: &InstancePre<StoreState>,
+        description: &ModuleDescription,
+    ) -> Result<GuestInstance, CallError> {
+        let cfg = sandbox.config();
+        let mut store = new_store(sandbox);
+        let name = description.name.clone();
         let fail = |detail: String| CallError {
             module: name.clone(),
             during: "instantiating".into(),
             kind: FailureKind::Trap,
             detail,
         };
-        let instance = module
-            .pre
+        let instance = pre
             .instantiate(&mut store)
             .map_err(|e| fail(format!("{e:#}")))?;
-        let memory = instance
-            .get_memory(&mut store, exports::MEMORY)
-            .ok_or_else(|| fail("no memory export".into()))?;
-        macro_rules! func {
-            ($name:expr) => {
-                instance
-                    .get_typed_func(&mut store, $name)
-                    .map_err(|e| fail(format!("export `{}`: {e:#}", $name)))?
-            };
-        }
-        let input = func!(exports::INPUT);
-        let register = func!(exports::REGISTER);
-        let unregister = func!(exports::UNREGISTER);
-        let eval = func!(exports::EVAL);
-        let error = func!(exports::ERROR);
-        let abi_version = func!(exports::ABI_VERSION);
-        let describe = func!(exports::DESCRIBE);
-        let state: TypedFunc<(), i32> = func!(exports::STATE);
+        let exports = Exports::find(&instance, &mut store, fail)?;
         let mut inst = GuestInstance {
-            module_name: name.clone(),
-            rule_names: module
-                .description
-                .rules
-                .iter()
-                .map(|r| r.name.clone())
-                .collect(),
-            extractor_names: module
-                .description
+            module_name: description.name.clone(),
+            rule_names: description.rules.iter().map(|r| r.name.clone()).collect(),
+            extractor_names: description
                 .extractors
                 .iter()
                 .map(|x| x.name.clone())
                 .collect(),
-            input,
-            register,
-            unregister,
-            eval,
-            error,
-            abi_version,
-            describe,
             store,
-            memory,
+            exports,
             state_ptr: 0,
             input_ptr: 0,
             input_len: 0,
@@ -130,6 +157,7 @@ impl GuestInstance {
             request: Vec::new(),
             poisoned: false,
         };
+        let state = inst.exports.state.clone();
         inst.state_ptr = inst.call(&state, (), "locating its state block")? as u32;
         Ok(inst)
     }
@@ -141,13 +169,13 @@ impl GuestInstance {
 
     /// `fmn_abi_version`.
     pub fn abi_version(&mut self) -> Result<i64, CallError> {
-        let f = self.abi_version.clone();
+        let f = self.exports.abi_version.clone();
         Ok(self.call(&f, (), "reporting its ABI version")? as i64)
     }
 
     /// `fmn_describe`: the description's JSON bytes.
     pub fn describe(&mut self) -> Result<Vec<u8>, CallError> {
-        let f = self.describe.clone();
+        let f = self.exports.describe.clone();
         let packed = self.call(&f, (), "describing itself")?;
         Ok(self.output(packed, "describing itself")?.to_vec())
     }
@@ -156,12 +184,12 @@ impl GuestInstance {
     pub fn register(&mut self, rule: usize, args: &[u8]) -> Result<Result<u32, String>, CallError> {
         let during = format!("registering rule {}", self.rule_name(rule as u32));
         self.write_input(args, &during)?;
-        let f = self.register.clone();
+        let f = self.exports.register.clone();
         let h = self.call(&f, (rule as i32, args.len() as i32), &during)?;
         if h >= 0 {
             return Ok(Ok(h as u32));
         }
-        let f = self.error.clone();
+        let f = self.exports.error.clone();
         let packed = self.call(&f, (), &during)?;
         let reason = String::from_utf8_lossy(self.output(packed, &during)?).into_owned();
         Ok(Err(reason))
@@ -169,7 +197,7 @@ impl GuestInstance {
 
     /// Forgets a handle.
     pub fn unregister(&mut self, handle: u32) -> Result<bool, CallError> {
-        let f = self.unregister.clone();
+        let f = self.exports.unregister.clone();
         Ok(self.call(&f, handle as i32, "unregistering a rule")? == 0)
     }
 
@@ -186,7 +214,7 @@ impl GuestInstance {
         let len = request.len();
         self.request = request;
         res?;
-        let f = self.eval.clone();
+        let f = self.exports.eval.clone();
         // A larger message takes longer to parse, and every rule that reads the body (a
         // regular expression over it) longer to answer: per 32 KiB of message, 1 tick (ms)
         // more, and 1 more per 16 rules of the call; at most a hundred times the deadline.
@@ -231,7 +259,7 @@ impl GuestInstance {
     fn write_input(&mut self, bytes: &[u8], during: &str) -> Result<(), CallError> {
         if bytes.len() > self.input_len || self.input_len == 0 {
             let want = bytes.len().next_power_of_two().max(4096);
-            let f = self.input.clone();
+            let f = self.exports.input.clone();
             let ptr = self.call(&f, want as i32, during)? as u32;
             self.input_ptr = ptr;
             self.input_len = want;
@@ -239,7 +267,7 @@ impl GuestInstance {
         let ptr = self.input_ptr as usize;
         let fits = ptr
             .checked_add(bytes.len())
-            .is_some_and(|end| end <= self.memory.data_size(&self.store));
+            .is_some_and(|end| end <= self.exports.memory.data_size(&self.store));
         if !fits {
             return Err(self.bad_output(
                 format!(
@@ -249,7 +277,8 @@ impl GuestInstance {
                 during,
             ));
         }
-        self.memory.data_mut(&mut self.store)[ptr..ptr + bytes.len()].copy_from_slice(bytes);
+        self.exports.memory.data_mut(&mut self.store)[ptr..ptr + bytes.len()]
+            .copy_from_slice(bytes);
         Ok(())
     }
 
@@ -266,14 +295,14 @@ impl GuestInstance {
                 during,
             ));
         }
-        let size = self.memory.data_size(&self.store);
+        let size = self.exports.memory.data_size(&self.store);
         if ptr.checked_add(len).is_none_or(|end| end > size) {
             return Err(self.bad_output(
                 format!("returned {len} bytes at {ptr:#x}, outside its {size}-byte memory"),
                 during,
             ));
         }
-        Ok(&self.memory.data(&self.store)[ptr..ptr + len])
+        Ok(&self.exports.memory.data(&self.store)[ptr..ptr + len])
     }
 
     fn bad_output(&mut self, detail: String, during: &str) -> CallError {
@@ -391,7 +420,7 @@ impl GuestInstance {
 
     /// (phase, index, panic message) from the state block, if it is where the module said.
     fn read_state(&self) -> (Option<Phase>, u32, Option<String>) {
-        let data = self.memory.data(&self.store);
+        let data = self.exports.memory.data(&self.store);
         let base = self.state_ptr as usize;
         let Some(block) = base
             .checked_add(GuestState::SIZE)

@@ -11,7 +11,9 @@
 //! - [`prefs_source`]: where preferences are read from for a whole compile, a user at a time.
 //! - [`eval`]: one message against a plan.
 //! - [`topics`]: which rules apply to a topic, cached within a bound in bytes.
-//! - [`reload`]: new module versions, from files or Redis, swapped in between batches.
+//! - [`snapshot`]: what workers evaluate with, replaced as a whole between batches.
+//! - [`reload`]: a worker process's first snapshot, then new module versions, preferences and
+//!   data, from files or Redis, swapped in between batches.
 //! - [`retry`]: backoff, and when a message not wholly evaluated is evaluated again.
 //! - [`worker`]: the loop that reads messages and writes notifications.
 
@@ -23,6 +25,7 @@ pub mod error;
 pub mod eval;
 pub mod instance;
 pub mod isolate;
+mod keys;
 pub mod module;
 pub mod plan;
 pub mod prefs_source;
@@ -30,6 +33,7 @@ pub mod reload;
 pub mod retry;
 pub mod ruleset;
 pub mod sandbox;
+pub mod snapshot;
 pub mod topics;
 pub mod worker;
 
@@ -39,11 +43,11 @@ pub use eval::{Evaluation, Evaluator, Match, QuarantinePolicy};
 pub use module::WasmModule;
 pub use plan::{Plan, PlanBuilder};
 pub use prefs_source::{PrefsSource, PrefsSourceError};
-pub use reload::{Loading, ModuleVersion, PrefsGate, Refusal, Reloader, RulesReport, Sources};
+pub use reload::{
+    Loading, ModuleVersion, Refusal, Reloader, RulesReport, Sources, Start, StartError,
+};
 pub use retry::RetryPolicy;
 pub use ruleset::RuleSet;
 pub use sandbox::{Sandbox, SandboxConfig};
-pub use worker::{
-    DEFAULT_WORKER_BATCH, LatencyLog, SharedSnapshot, Snapshot, WorkerOptions, WorkerReport,
-    run_worker,
-};
+pub use snapshot::{PrefsGate, SharedSnapshot, Snapshot};
+pub use worker::{DEFAULT_WORKER_BATCH, LatencyLog, WorkerOptions, WorkerReport, run_worker};

@@ -9,17 +9,11 @@ use fmn_rules_sdk::ModuleDescription;
 use fmn_rules_sdk::abi::{ABI_VERSION, exports};
 use fmn_rules_sdk::describe::SampleDescription;
 use sha2::{Digest, Sha256};
-use wasmtime::{ExternType, InstancePre, Linker, Module, StoreLimits, ValType};
+use wasmtime::{ExternType, InstancePre, Linker, Module, ValType};
 
 use crate::error::{CallError, LoadError};
-use crate::instance::GuestInstance;
+use crate::instance::{GuestInstance, StoreState};
 use crate::sandbox::Sandbox;
-
-/// What a store of a module instance holds: its limits, and the clock of the call running.
-pub struct StoreState {
-    pub(crate) limits: StoreLimits,
-    pub(crate) clock: crate::clock::CallClock,
-}
 
 /// A compiled, validated wasm rule module.
 pub struct WasmModule {
@@ -158,6 +152,11 @@ impl WasmModule {
     /// The module's name.
     pub fn name(&self) -> &str {
         &self.description.name
+    }
+
+    /// A fresh instance, in a store of its own under the sandbox's limits.
+    pub fn instantiate(&self) -> Result<GuestInstance, CallError> {
+        GuestInstance::new(&self.sandbox, &self.pre, &self.description)
     }
 }
 
@@ -388,7 +387,7 @@ fn describe(module: &WasmModule, budget: &Budget) -> Result<ModuleDescription, L
         origin: origin.clone(),
         source,
     };
-    let mut probe = GuestInstance::new(module).map_err(call)?;
+    let mut probe = module.instantiate().map_err(call)?;
     budget.check("after instantiating it")?;
     let version = probe.abi_version().map_err(call)?;
     if version != ABI_VERSION as i64 {
@@ -512,7 +511,7 @@ fn check_samples(module: &WasmModule, budget: &Budget) -> Result<(), LoadError> 
             ),
         });
     }
-    let mut inst = GuestInstance::new(module).map_err(|source| LoadError::Call {
+    let mut inst = module.instantiate().map_err(|source| LoadError::Call {
         origin: origin.clone(),
         source,
     })?;
@@ -611,7 +610,7 @@ fn sample_answer(
         return Ok(None);
     }
     let wanted =
-        crate::plan::key_values(&key.arg, sample.args.get(&key.arg)).map_err(Failed::Wrong)?;
+        crate::keys::key_values(&key.arg, sample.args.get(&key.arg)).map_err(Failed::Wrong)?;
     let Some(xi) = d.extractors.iter().position(|x| x.name == key.extractor) else {
         let reason = format!("keyed on a missing extractor {:?}", key.extractor);
         return Err(Failed::Wrong(reason));

@@ -11,6 +11,9 @@
 //! evaluated wholly by one generation; none is lost or evaluated twice. A version that fails
 //! is refused, with the reason logged and reported in the worker registry, and the previous
 //! version keeps running.
+//!
+//! The reloader also builds a worker process's first snapshot ([`Reloader::start`]) from the
+//! same sources, preferences and data.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -27,8 +30,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 mod loads;
+mod start;
 
 use loads::{Finished, Loads};
+pub use start::{Start, StartError};
 
 use crate::backend::LoadedModule;
 use crate::module::WasmModule;
@@ -36,7 +41,7 @@ use crate::plan::Plan;
 use crate::prefs_source::PrefsSource;
 use crate::ruleset::{RuleSet, wasm_files};
 use crate::sandbox::Sandbox;
-use crate::worker::{SharedSnapshot, Snapshot};
+use crate::snapshot::{PrefsGate, SharedSnapshot, Snapshot};
 
 /// Where the reloader finds modules.
 pub struct Sources {
@@ -98,76 +103,6 @@ pub struct RulesReport {
     /// The version of the preferences in use (0: not from Redis).
     #[serde(default)]
     pub prefs_version: u64,
-}
-
-/// The longest a worker holds a batch for its preferences to catch up.
-const MAX_HOLD: Duration = Duration::from_secs(60);
-
-/// Holds a worker's batch until the preferences it evaluates with are at least as new as
-/// Redis' version, waking the reloader to fetch them. Made by [`Reloader::prefs_gate`].
-#[derive(Clone)]
-pub struct PrefsGate {
-    redis: RedisTransport,
-    wake: Arc<Notify>,
-}
-
-impl std::fmt::Debug for PrefsGate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrefsGate")
-            .field("namespace", &self.redis.namespace())
-            .finish_non_exhaustive()
-    }
-}
-
-impl PrefsGate {
-    /// Waits until `rules` compiles Redis' current preferences version (or a later one).
-    /// Returns false if `cancel` fired first: the caller must not acknowledge its batch.
-    pub async fn wait_current(&self, rules: &SharedSnapshot, cancel: &CancellationToken) -> bool {
-        let mut attempt = 0u32;
-        let wanted = loop {
-            match self.redis.prefs_version().await {
-                Ok(v) => break v,
-                Err(e) => {
-                    tracing::warn!("cannot read the preferences version: {e}; retrying");
-                    if !crate::retry::backoff(&mut attempt, cancel).await {
-                        return false;
-                    }
-                }
-            }
-        };
-        if rules.load().prefs_version >= wanted {
-            return true;
-        }
-        self.wake.notify_one();
-        let started = std::time::Instant::now();
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(2)) => {}
-                _ = cancel.cancelled() => return false,
-            }
-            if started.elapsed() > MAX_HOLD {
-                // The reloader is gone or stuck: evaluating with older preferences beats
-                // holding every message from now on.
-                tracing::error!(
-                    version = wanted,
-                    have = rules.load().prefs_version,
-                    "preferences not caught up after {} s; evaluating with the previous ones",
-                    MAX_HOLD.as_secs()
-                );
-                return true;
-            }
-            if rules.load().prefs_version >= wanted {
-                tracing::debug!(
-                    version = wanted,
-                    waited_ms = started.elapsed().as_millis() as u64,
-                    "batch held until the preferences caught up"
-                );
-                return true;
-            }
-            // The reloader may have been busy with an older version when woken.
-            self.wake.notify_one();
-        }
-    }
 }
 
 enum FetchError {
@@ -240,6 +175,15 @@ pub async fn with_published(
         }
     }
     Ok(by_name.into_values().collect())
+}
+
+/// Redis' ownership and group data over `base` (the files'), and its version.
+async fn overlaid_by_redis(
+    base: &Relations,
+    redis: &RedisTransport,
+) -> Result<(u64, Arc<Relations>), TransportError> {
+    let (version, data) = redis.load_data().await?;
+    Ok((version, Arc::new(base.overlaid(&data))))
 }
 
 /// Watches module sources and swaps in new versions.
@@ -388,10 +332,8 @@ impl<T: Transport> Reloader<T> {
     /// Redis.
     pub fn prefs_gate(&self) -> Option<PrefsGate> {
         let redis = self.sources.redis.clone()?;
-        self.prefs_from_redis.then(|| PrefsGate {
-            redis,
-            wake: self.wake.clone(),
-        })
+        self.prefs_from_redis
+            .then(|| PrefsGate::new(redis, self.wake.clone()))
     }
 
     /// The data loaded from files (`base`), which Redis' data at `version` overlays in the
@@ -600,12 +542,8 @@ impl<T: Transport> Reloader<T> {
         };
         self.prefs_version = version;
         let latest = self.shared.load_full();
-        self.shared.store(Arc::new(Snapshot {
-            ruleset: latest.ruleset.clone(),
-            plan,
-            relations: latest.relations.clone(),
-            prefs_version: version,
-        }));
+        self.shared
+            .store(Arc::new(latest.with_prefs(plan, version)));
         tracing::info!(
             version,
             users_changed = changed.map(|n| n as i64).unwrap_or(-1),
@@ -628,21 +566,16 @@ impl<T: Transport> Reloader<T> {
                 return false;
             }
         }
-        let (version, data) = match redis.load_data().await {
+        let (version, relations) = match overlaid_by_redis(&self.base_data, redis).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("cannot load ownership and group data: {e}");
                 return false;
             }
         };
-        let relations = Arc::new(self.base_data.overlaid(&data));
         let current = self.shared.load_full();
-        self.shared.store(Arc::new(Snapshot {
-            ruleset: current.ruleset.clone(),
-            plan: current.plan.clone(),
-            relations,
-            prefs_version: current.prefs_version,
-        }));
+        self.shared
+            .store(Arc::new(current.with_relations(relations)));
         tracing::info!(version, "ownership and group data swapped in");
         self.data_version = version;
         true
@@ -869,12 +802,8 @@ impl<T: Transport> Reloader<T> {
         self.generation = generation;
         self.drop_unused(&ruleset);
         let names: Vec<String> = ruleset.modules().iter().map(label).collect();
-        self.shared.store(Arc::new(Snapshot {
-            ruleset,
-            plan,
-            relations: current.relations.clone(),
-            prefs_version: current.prefs_version,
-        }));
+        self.shared
+            .store(Arc::new(current.with_rules(ruleset, plan)));
         tracing::info!(
             generation,
             modules = ?names,

@@ -4,8 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
-use fmn_core::Relations;
 use fmn_core::metrics::label;
 use fmn_core::notification::{MessageCopy, Notification, NotifiedMessage, delivery_id};
 use fmn_core::transport::{DeadLetter, Entry, EntryId, Stage, Transport, WorkItem, WorkerInfo};
@@ -13,45 +11,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::eval::{Evaluation, Evaluator};
 use crate::plan::Plan;
-use crate::reload::PrefsGate;
 use crate::retry::{Later, RetryPolicy, backoff, until_ok};
-use crate::ruleset::RuleSet;
+use crate::snapshot::{PrefsGate, SharedSnapshot, Snapshot};
 
-/// The rules and preferences a worker evaluates with; replaced as a whole, between batches.
-pub struct Snapshot {
-    /// The modules.
-    pub ruleset: Arc<RuleSet>,
-    /// The preferences, compiled against them.
-    pub plan: Arc<Plan>,
-    /// The data rules keyed `via` a relation are answered from.
-    pub relations: Arc<Relations>,
-    /// The version of the preferences in Redis that `plan` compiles (0: not from Redis).
-    pub prefs_version: u64,
-}
-
-/// Where workers get the current [`Snapshot`].
-pub type SharedSnapshot = Arc<ArcSwap<Snapshot>>;
-
-/// Makes a [`SharedSnapshot`].
-pub fn shared(ruleset: Arc<RuleSet>, plan: Arc<Plan>, relations: Arc<Relations>) -> SharedSnapshot {
-    Arc::new(ArcSwap::from_pointee(Snapshot {
-        ruleset,
-        plan,
-        relations,
-        prefs_version: 0,
-    }))
-}
-
-impl Snapshot {
-    /// An evaluator for this snapshot.
-    pub fn evaluator(&self) -> Evaluator {
-        Evaluator::new(
-            self.ruleset.clone(),
-            self.plan.clone(),
-            self.relations.clone(),
-        )
-    }
-}
+/// Makes the snapshot [`run_worker`] reads (defined in [`crate::snapshot`]).
+pub use crate::snapshot::shared;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]

@@ -109,6 +109,7 @@ pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
         rules: args.rules.clone(),
         prefs: args.prefs.clone(),
         prefs_from: None,
+        example_prefs: true,
         data: args.data.clone(),
     };
     let workers = setup::workers(&config, inputs, redis.as_ref(), ids.clone()).await?;

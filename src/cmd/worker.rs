@@ -15,7 +15,8 @@ pub struct WorkerArgs {
     /// Redis URL (or `[redis] url` in the configuration).
     #[arg(long)]
     redis: Option<String>,
-    /// Preferences file (TOML or JSON); the bundled example if omitted.
+    /// Preferences file (TOML or JSON); `[worker] prefs` if omitted. One of them is needed
+    /// unless preferences come from Redis.
     #[arg(long)]
     prefs: Option<PathBuf>,
     /// Where preferences come from: `file` (`--prefs`) or `redis` (`fmn prefs import|set`,
@@ -43,6 +44,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
         rules: args.rules,
         prefs: args.prefs,
         prefs_from: args.prefs_from,
+        example_prefs: false,
         data: args.data,
     };
     let setup::Workers {

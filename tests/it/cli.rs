@@ -361,6 +361,29 @@ async fn consumer_workers_and_sender_as_separate_processes_on_redis() {
     );
 }
 
+/// `fmn worker` given no preferences (no `--prefs`, no `[worker] prefs`, preferences not from
+/// Redis) refuses to start, naming the flag and the keys, rather than run the bundled example
+/// (whose users are real people); `fmn run` alone falls back to the example.
+#[test]
+fn worker_without_preferences_refuses_to_start() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(dir.path(), &format!("[redis]\nurl = \"{}\"\n", redis.url()));
+    for args in [&["worker"][..], &["worker", "--prefs-from", "file"]] {
+        let out = run(&mut with(args));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        let named = [
+            "no preferences to evaluate with: give --prefs FILE",
+            "[worker] prefs ",
+            "[worker] prefs_from = \"redis\"",
+        ];
+        for wanted in named {
+            assert!(stderr.contains(wanted), "{args:?}: {stderr}");
+        }
+    }
+}
+
 /// `fmn rules publish`, `status` and `unpublish` against two worker processes on Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_publish_status_and_unpublish_reach_every_worker() {
@@ -385,9 +408,12 @@ async fn rules_publish_status_and_unpublish_reach_every_worker() {
         assert!(out.status.success(), "{}", text(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     };
+    // `fmn worker` needs preferences: the example's, as `fmn run` would take.
+    let example = root().join("examples/prefs.toml");
+    let example = example.to_str().unwrap();
     let workers = [
-        spawn(&mut with(&["worker"])),
-        spawn(&mut with(&["worker", "--threads", "2"])),
+        spawn(&mut with(&["worker", "--prefs", example])),
+        spawn(&mut with(&["worker", "--prefs", example, "--threads", "2"])),
     ];
     wait_until(Duration::from_secs(60), "three live workers", async || {
         status()["workers"].as_array().unwrap().len() == 3
@@ -413,7 +439,7 @@ async fn rules_publish_status_and_unpublish_reach_every_worker() {
         assert_eq!(w["rules"]["modules"][0]["sha256"], variant_sha.as_str());
     }
     // A worker started now begins with the published version.
-    let late = spawn(&mut with(&["worker"]));
+    let late = spawn(&mut with(&["worker", "--prefs", example]));
     wait_until(
         Duration::from_secs(60),
         "a fourth live worker",

@@ -86,8 +86,11 @@ async fn consumer_worker_and_sender_serve_metrics_and_health() {
         ),
     );
     let (wp, cp, sp) = (free_port(), free_port(), free_port());
+    let example = crate::support::root().join("examples/prefs.toml");
     let worker = spawn(&mut with(&[
         "worker",
+        "--prefs",
+        example.to_str().unwrap(),
         "--metrics",
         &format!("127.0.0.1:{wp}"),
     ]));

@@ -10,8 +10,8 @@ use fmn_core::transport::redis::RedisOptions;
 use fmn_core::transport::{MemoryTransport, RedisTransport, Transport};
 use fmn_core::{ChannelKind, Envelope, Notification};
 use fmn_host::{
-    LoadedModule, Plan, Reloader, RuleSet, RulesReport, Sandbox, SandboxConfig, Sources,
-    WasmModule, WorkerOptions, run_worker,
+    LoadedModule, Plan, Reloader, RuleSet, RulesReport, Sandbox, SandboxConfig, Sources, Start,
+    StartError, WasmModule, WorkerOptions, run_worker,
 };
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -359,10 +359,9 @@ async fn republishing_under_load_loses_nothing_and_mixes_no_generations() {
     }
 }
 
-/// A watched directory: a replaced file is swapped in; a broken one is refused and the
-/// version before it keeps running; a new file adds a module; a removed one drops it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watched_directory_swaps_refuses_adds_and_drops() {
+/// A directory holding the bundled module as `fedora.wasm`, that file, and a sandbox without
+/// a disk cache to load it into.
+fn watched_bundled() -> (tempfile::TempDir, std::path::PathBuf, Arc<Sandbox>) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fedora.wasm");
     std::fs::write(&file, BUNDLED).unwrap();
@@ -371,6 +370,14 @@ async fn watched_directory_swaps_refuses_adds_and_drops() {
         ..crate::support::generous_sandbox()
     })
     .unwrap();
+    (dir, file, sandbox)
+}
+
+/// A watched directory: a replaced file is swapped in; a broken one is refused and the
+/// version before it keeps running; a new file adds a module; a removed one drops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_directory_swaps_refuses_adds_and_drops() {
+    let (dir, file, sandbox) = watched_bundled();
     let modules = fmn_host::ruleset::load_paths(&sandbox, &[dir.path().to_owned()]).unwrap();
     let ruleset = Arc::new(RuleSet::new(1, modules).unwrap());
     let prefs = Arc::new(preferences(&corpus_messages(1000)));
@@ -447,6 +454,69 @@ async fn watched_directory_swaps_refuses_adds_and_drops() {
     std::fs::remove_file(&other).unwrap();
     assert!(reloader.check().await);
     assert_eq!(running(), (4, vec![("fedora".into(), sha256(&v2))]));
+}
+
+/// A worker process's first snapshot comes from the reloader: generation 1 of the watched
+/// files with the preferences compiled whole, which the reloader then goes on from as from any
+/// later one; preferences that do not compile stop the start, every problem listed; without a
+/// poll there is no reloader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reloader_builds_the_first_snapshot_and_goes_on_from_it() {
+    let (dir, file, sandbox) = watched_bundled();
+    let start = |prefs: Arc<fmn_core::Preferences>, poll| Start {
+        sandbox: sandbox.clone(),
+        sources: Sources {
+            fixed: Vec::new(),
+            paths: vec![dir.path().to_owned()],
+            redis: None,
+        },
+        prefs: prefs.into(),
+        base_data: Default::default(),
+        meta_module: "fedora".into(),
+        poll,
+    };
+    let prefs = Arc::new(preferences(&corpus_messages(200)));
+    let poll = Some(Duration::from_millis(100));
+    let (snapshot, reloader) = Reloader::<MemoryTransport>::start(start(prefs.clone(), poll), None)
+        .await
+        .unwrap();
+    let first = snapshot.load_full();
+    assert_eq!(first.ruleset.generation, 1);
+    assert_eq!(first.ruleset.modules()[0].version_id, sha256(BUNDLED));
+    assert_eq!(first.prefs_version, 0);
+    let users = first.plan.stats().users;
+    assert!(users > 0);
+    let mut reloader = reloader.expect("a reloader, with a poll");
+    assert!(!reloader.check().await, "nothing changed since the start");
+    let v2 = wasm_variant(BUNDLED, "v2");
+    std::fs::write(&file, &v2).unwrap();
+    assert!(reloader.check().await);
+    let second = snapshot.load_full();
+    assert_eq!(second.ruleset.generation, 2);
+    assert_eq!(second.ruleset.modules()[0].version_id, sha256(&v2));
+    assert_eq!(second.plan.stats().users, users);
+
+    let (_, none) = Reloader::<MemoryTransport>::start(start(prefs, None), None)
+        .await
+        .unwrap();
+    assert!(none.is_none(), "no poll, no reloader");
+
+    let typo = r#"
+[users.ralph.channels.email]
+addresses = ["ralph@example.org"]
+filters = [{ name = "typo", rules = [{ rule = "fedora::pakage_filter", args = { package = "vim" } }] }]
+"#;
+    let bad = Arc::new(fmn_core::Preferences::from_text("typo.toml", typo, false).unwrap());
+    let Err(e) = Reloader::<MemoryTransport>::start(start(bad, poll), None).await else {
+        panic!("preferences that do not compile started a worker");
+    };
+    assert!(matches!(e, StartError::Problems { .. }), "{e}");
+    let said = e.to_string();
+    assert!(
+        said.starts_with("the preferences given: 1 problem(s):\n  user \"ralph\"")
+            && said.contains("module fedora has no rule \"pakage_filter\""),
+        "{said}"
+    );
 }
 
 /// The rules report the reloader keeps for worker `id` (read directly: the test registers no
@@ -593,12 +663,12 @@ fn following_redis_prefs(
     let ruleset = Arc::new(RuleSet::new(1, vec![bundled.clone()]).unwrap());
     let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
     let snapshot = fmn_host::worker::shared(ruleset.clone(), plan.clone(), Default::default());
-    snapshot.store(Arc::new(fmn_host::Snapshot {
+    snapshot.store(Arc::new(fmn_host::Snapshot::new(
         ruleset,
         plan,
-        relations: Default::default(),
-        prefs_version: version,
-    }));
+        Default::default(),
+        version,
+    )));
     let reloader = Reloader::new(
         sandbox,
         Sources {

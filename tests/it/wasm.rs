@@ -404,7 +404,7 @@ fn a_rust_panic_is_reported_with_its_message() {
     );
     let sb = sandbox();
     let m = WasmModule::from_bytes(&sb, HOSTILE, "hostile.wasm").unwrap();
-    let mut inst = fmn_host::instance::GuestInstance::new(&m).unwrap();
+    let mut inst = m.instantiate().unwrap();
     let idx = m
         .description
         .rules
@@ -595,12 +595,12 @@ filters = [{{ name = "ralph", rules = [{{ rule = "fedora::user_filter", args = {
     /// Replaces the hostile module by `bytes`, as a reload would.
     fn swap(&self, bytes: &[u8]) {
         let (ruleset, plan) = Self::compile(bytes, &self.prefs, 2);
-        self.snapshot.store(Arc::new(fmn_host::Snapshot {
+        self.snapshot.store(Arc::new(fmn_host::Snapshot::new(
             ruleset,
             plan,
-            relations: Default::default(),
-            prefs_version: 0,
-        }));
+            Default::default(),
+            0,
+        )));
     }
 
     /// Runs worker `w` with `opts` until `done` says so.

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 
 use fmn_core::prefs::{Location, PrefsProblem, User};
 use fmn_rules_sdk::ExtractorKind;
+use fmn_rules_sdk::describe::{KeyDescription, RuleDescription};
 
 use super::cow::Sharded;
-use super::{ChannelPlan, GuestRule, KeyedRule, ModulePlan, Plan, Term, key_values, suggestion};
+use super::{ChannelPlan, GuestRule, KeyedRule, ModulePlan, Plan, Term, suggestion};
 use crate::backend::Backend;
 use crate::error::CallError;
+use crate::keys::key_values;
 use crate::ruleset::RuleSet;
 
 /// Validates arguments by registering them in a scratch instance of each module.
@@ -153,10 +155,24 @@ impl<'r> Builder<'r> {
         validator: &mut Validator<'_>,
         r: &fmn_core::prefs::RuleRef,
     ) -> Result<Term, String> {
-        let Some((module_name, rule_name)) = r.split() else {
+        let Some(args) = r.args.as_object() else {
             return Err(String::new());
         };
-        let Some(args) = r.args.as_object() else {
+        let (mi, ri) = self.rule_of(r)?;
+        let ruleset = self.ruleset;
+        let rule = &ruleset.modules()[mi as usize].description.rules[ri as usize];
+        let args_key = (mi, ri, serde_json::Value::Object(args.clone()).to_string());
+        self.validate(validator, &args_key, rule.key.is_some())?;
+        match &rule.key {
+            Some(key) => self.keyed_term(mi, &rule.name, key, args),
+            None => Ok(self.guest_term(args_key, rule)),
+        }
+    }
+
+    /// The (module, rule) indices `r` names; `Err("")` for a reference that is not
+    /// `module::rule` (reported already).
+    fn rule_of(&self, r: &fmn_core::prefs::RuleRef) -> Result<(u32, u32), String> {
+        let Some((module_name, rule_name)) = r.split() else {
             return Err(String::new());
         };
         let Some(mi) = self.ruleset.module_index(module_name) else {
@@ -172,68 +188,91 @@ impl<'r> Builder<'r> {
                 suggestion(&desc.rules, rule_name)
             ));
         };
-        let (mi, ri) = (mi as u32, ri as u32);
-        let canonical = serde_json::Value::Object(args.clone()).to_string();
-        let rule = &desc.rules[ri as usize];
-        // Arguments the plan holds were validated when they came in: a change that uses them
-        // again needs no scratch instance.
+        Ok((mi as u32, ri as u32))
+    }
+
+    /// Checks (module, rule, canonical arguments) in a scratch instance, unless the plan
+    /// holds them: arguments the plan holds were validated when they came in, and a change
+    /// that uses them again needs no scratch instance.
+    fn validate(
+        &mut self,
+        validator: &mut Validator<'_>,
+        args_key: &(u32, u32, String),
+        keyed: bool,
+    ) -> Result<(), String> {
         let index = &self.plan.index;
-        let args_key = (mi, ri, canonical);
-        if index.guest_of.get(&args_key).is_none() && index.keyed_args.get(&args_key).is_none() {
-            let canonical = &args_key.2;
-            validator
-                .check(mi, ri, canonical)
-                .map_err(|e| format!("invalid arguments {canonical}: {e}"))?;
-            if rule.key.is_some() {
-                self.plan.index.keyed_args.insert(args_key.clone(), ());
-            }
+        if index.guest_of.get(args_key).is_some() || index.keyed_args.get(args_key).is_some() {
+            return Ok(());
         }
-        let canonical = args_key.2;
-        if let Some(key) = &rule.key {
-            let value = key_values(&key.arg, args.get(&key.arg))?;
-            let Some(xi) = desc.extractors.iter().position(|x| x.name == key.extractor) else {
-                return Err(format!(
-                    "rule {rule_name} is keyed on a missing extractor {:?}",
-                    key.extractor
-                ));
-            };
-            let mut slot = self.slot(mi, xi as u32);
-            if let Some(relation) = &key.via {
-                slot = self.via_slot(slot, relation);
-            }
-            let id = match self.plan.index.keyed_of.get(&(slot, value.clone())) {
-                Some(id) => *id,
-                None => {
-                    let id = self.plan.keyed.len() as u32;
-                    self.plan.keyed.push(KeyedRule {
-                        slot,
-                        keys: value.clone(),
-                    });
-                    self.plan.index.keyed_of.insert((slot, value), id);
-                    id
-                }
-            };
-            return Ok(Term::Keyed(id));
+        let (mi, ri, canonical) = args_key;
+        validator
+            .check(*mi, *ri, canonical)
+            .map_err(|e| format!("invalid arguments {canonical}: {e}"))?;
+        if keyed {
+            self.plan.index.keyed_args.insert(args_key.clone(), ());
         }
-        let id = match self.plan.index.guest_of.get(&(mi, ri, canonical.clone())) {
+        Ok(())
+    }
+
+    /// The term of rule `rule_name` of module `mi`, keyed as `key` says, with `args`: a
+    /// lookup among the keys of its extractor's slot.
+    fn keyed_term(
+        &mut self,
+        mi: u32,
+        rule_name: &str,
+        key: &KeyDescription,
+        args: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Term, String> {
+        let value = key_values(&key.arg, args.get(&key.arg))?;
+        let desc = &self.ruleset.modules()[mi as usize].description;
+        let Some(xi) = desc.extractors.iter().position(|x| x.name == key.extractor) else {
+            return Err(format!(
+                "rule {rule_name} is keyed on a missing extractor {:?}",
+                key.extractor
+            ));
+        };
+        let mut slot = self.slot(mi, xi as u32);
+        if let Some(relation) = &key.via {
+            slot = self.via_slot(slot, relation);
+        }
+        let id = match self.plan.index.keyed_of.get(&(slot, value.clone())) {
+            Some(id) => *id,
+            None => {
+                let id = self.plan.keyed.len() as u32;
+                self.plan.keyed.push(KeyedRule {
+                    slot,
+                    keys: value.clone(),
+                });
+                self.plan.index.keyed_of.insert((slot, value), id);
+                id
+            }
+        };
+        Ok(Term::Keyed(id))
+    }
+
+    /// The term of guest rule `rule` with (module, rule, canonical arguments) `args_key`:
+    /// registered in the module once per distinct arguments.
+    fn guest_term(&mut self, args_key: (u32, u32, String), rule: &RuleDescription) -> Term {
+        let (mi, ri) = (args_key.0, args_key.1);
+        let id = match self.plan.index.guest_of.get(&args_key) {
             Some(id) => *id,
             None => {
                 let mp = &mut self.plan.modules[mi as usize];
                 let id = mp.guest_rules.len() as u32;
                 mp.guest_rules.push(GuestRule {
                     rule: ri,
-                    args: canonical.clone(),
+                    args: args_key.2.clone(),
                     topics: rule.topics.clone(),
                     exact: rule.exact,
                 });
-                self.plan.index.guest_of.insert((mi, ri, canonical), id);
+                self.plan.index.guest_of.insert(args_key, id);
                 id
             }
         };
-        Ok(Term::Guest {
+        Term::Guest {
             module: mi,
             rule: id,
-        })
+        }
     }
 }
 
