@@ -30,7 +30,8 @@ pub enum BusFormat {
 /// a longer one is refused at the door rather than paid for on every hop.
 pub const MAX_TOPIC_BYTES: usize = 255;
 
-/// A bus message, normalised (DESIGN.md section 2).
+/// A bus message, normalised (docs/architecture.md, "The envelope": the fields of both bus
+/// eras).
 ///
 /// `headers` and `body` are kept as raw JSON objects: the consumer validates them, and nothing
 /// between the bus and the rule modules needs to look inside them.

@@ -112,127 +112,147 @@ impl Metrics {
             queue_oldest_seconds: Family::default(),
             live_workers: Gauge::default(),
         };
-        m.registry.register(
+        m.register_consumer();
+        m.register_worker();
+        m.register_sender();
+        m.register_queues();
+        m
+    }
+
+    /// Registers the consumer's metrics, and the dead letters every part writes.
+    fn register_consumer(&mut self) {
+        self.registry.register(
             "consumer_messages_read",
             "Messages the consumer read from its source",
-            m.messages_read.clone(),
+            self.messages_read.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "consumer_messages_dispatched",
             "Messages dispatched to workers, by dispatch mode",
-            m.messages_dispatched.clone(),
+            self.messages_dispatched.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "consumer_backpressure_pauses",
             "Times the consumer stopped reading because the workers' queues were full",
-            m.backpressure_pauses.clone(),
+            self.backpressure_pauses.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "consumer_backlog_bytes",
             "Bytes of work queued for the workers as the consumer last saw them",
-            m.backlog_bytes.clone(),
+            self.backlog_bytes.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "dead_letters",
             "Dead letters written, by stage",
-            m.dead_letters.clone(),
+            self.dead_letters.clone(),
         );
-        m.registry.register(
+    }
+
+    /// Registers the workers' and the janitor's metrics.
+    fn register_worker(&mut self) {
+        self.registry.register(
             "worker_messages_processed",
             "Messages evaluated and acknowledged",
-            m.messages_processed.clone(),
+            self.messages_processed.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "worker_notifications",
             "Notifications written, by channel",
-            m.notifications.clone(),
+            self.notifications.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "worker_module_failures",
             "Rule module calls that failed, by module",
-            m.module_failures.clone(),
+            self.module_failures.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "worker_messages_unevaluated",
             "Messages a module failure left not wholly evaluated, kept as dead letters",
-            m.messages_unevaluated.clone(),
+            self.messages_unevaluated.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "worker_module_quarantined",
             "1 while a rule module is quarantined in a worker of this process, by module",
-            m.module_quarantined.clone(),
+            self.module_quarantined.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "worker_eval_seconds",
             "Time to evaluate one message",
-            m.eval_seconds.clone(),
+            self.eval_seconds.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "worker_message_latency_seconds",
             "From the consumer reading a message to its notifications being written",
-            m.message_latency_seconds.clone(),
+            self.message_latency_seconds.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "janitor_reclaimed",
             "Entries moved from workers that were not live",
-            m.reclaimed.clone(),
+            self.reclaimed.clone(),
         );
-        m.registry.register(
+    }
+
+    /// Registers the senders' metrics.
+    fn register_sender(&mut self) {
+        self.registry.register(
             "sender_delivered",
             "Deliveries made, by channel",
-            m.delivered.clone(),
+            self.delivered.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "sender_held_for_digest",
             "Notifications held for a digest, by channel",
-            m.held_for_digest.clone(),
+            self.held_for_digest.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "sender_outages",
             "Times a sender found its remote side out of reach, by channel",
-            m.outages.clone(),
+            self.outages.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "sender_out_of_reach",
             "1 while a sender's remote side is out of reach and it sends nothing, by channel",
-            m.out_of_reach.clone(),
+            self.out_of_reach.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "sender_digests_sent",
             "Digest messages sent, by channel",
-            m.digests_sent.clone(),
+            self.digests_sent.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "sender_duplicates_suppressed",
             "Deliveries skipped as already made (same delivery id), by channel",
-            m.duplicates_suppressed.clone(),
+            self.duplicates_suppressed.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "sender_delivery_failures",
             "Deliveries that failed, by channel",
-            m.delivery_failures.clone(),
+            self.delivery_failures.clone(),
         );
-        m.registry.register(
+    }
+
+    /// Registers the queues and live workers, as last scraped.
+    fn register_queues(&mut self) {
+        self.registry.register(
             "queue_waiting",
             "Entries not yet acknowledged, by queue",
-            m.queue_waiting.clone(),
+            self.queue_waiting.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "queue_pending",
             "Entries read and not yet acknowledged, by queue",
-            m.queue_pending.clone(),
+            self.queue_pending.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "queue_oldest_seconds",
             "Age of the oldest entry not yet acknowledged, by queue",
-            m.queue_oldest_seconds.clone(),
+            self.queue_oldest_seconds.clone(),
         );
-        m.registry.register(
+        self.registry.register(
             "live_workers",
             "Workers whose heartbeat is current",
-            m.live_workers.clone(),
+            self.live_workers.clone(),
         );
-        m
     }
 
     /// Records the queues and live workers read from the transport.

@@ -1,4 +1,5 @@
-//! Users' preferences: FMN's model of users, channels, filters and rules (DESIGN.md section 4).
+//! Users' preferences: FMN's model of users, channels, filters and rules (the file format is in
+//! docs/preferences.md).
 //!
 //! user -> channel (email, irc, push, matrix) -> { enabled, addresses, digest, filters } ->
 //! filter { name, active, oneshot, rules } -> rule { rule: "module::name", args, negated }.

@@ -12,7 +12,8 @@ use wasmtime::{Config, Engine};
 /// 20 samples) takes 11 ms.
 pub const DEFAULT_LOAD_BUDGET: Duration = Duration::from_secs(2);
 
-/// Limits of the sandbox (DESIGN.md section 3).
+/// Limits of the sandbox (docs/architecture.md, "Rule modules and the host": the table of
+/// limits).
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// How much CPU time one call into a module may use before it is interrupted (counted on

@@ -119,6 +119,7 @@ pub use fmn_rules_sdk_macros::Args;
 ///
 /// ```
 /// fmn_rules_sdk::topic_rules! {
+///     /// Koji's rules answered from the topic.
 ///     pub const KOJI: {
 ///         /// Koji: a package has been tagged
 ///         koji_tag => ["*buildsys.tag"],
@@ -132,7 +133,8 @@ pub use fmn_rules_sdk_macros::Args;
 /// List the table in `module!` as `..KOJI`. Globs are matched as in [`glob::matches`].
 #[macro_export]
 macro_rules! topic_rules {
-    ($vis:vis const $table:ident : { $( $(#[doc = $doc:literal])* $name:ident => [$($glob:literal),+ $(,)?] ),* $(,)? }) => {
+    ($(#[$attr:meta])* $vis:vis const $table:ident : { $( $(#[doc = $doc:literal])* $name:ident => [$($glob:literal),+ $(,)?] ),* $(,)? }) => {
+        $(#[$attr])*
         $vis const $table: &[$crate::RuleDef] = &[ $( $crate::RuleDef {
             name: ::core::stringify!($name),
             doc: ::core::concat!($($doc, "\n"),*),

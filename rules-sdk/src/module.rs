@@ -199,12 +199,10 @@ pub struct ModuleState {
     track: fn(Phase, u32),
 }
 
-fn no_tracking(_: Phase, _: u32) {}
-
 impl ModuleState {
     /// A fresh state with no rule registered.
     pub fn new(def: &'static ModuleDef) -> Self {
-        Self::with_tracker(def, no_tracking)
+        Self::with_tracker(def, |_, _| {})
     }
 
     /// A fresh state that reports what it is doing to `track` (the guest writes it where the

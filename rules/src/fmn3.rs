@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::meta;
 
+/// FMN 3's rules.
 pub const RULES: &[RuleDef] = rules![
     artifacts_owned,
     artifacts_group_owned,

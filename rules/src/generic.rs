@@ -6,7 +6,8 @@ use serde::{Deserialize, Deserializer};
 use crate::fmn2::list;
 use crate::meta;
 
-pub const RULES: &[RuleDef] = rules![
+/// The generic rules.
+pub(crate) const RULES: &[RuleDef] = rules![
     topic,
     category,
     user_filter,
@@ -63,7 +64,7 @@ fn user_filter(msg: &Message, args: &UserArgs) -> bool {
 
 /// Arguments of `not_user_filter`.
 #[derive(Debug, Deserialize, Args)]
-pub struct UsersArgs {
+pub(crate) struct UsersArgs {
     /// Account names, comma-separated.
     pub fasnick: String,
 }
@@ -78,7 +79,7 @@ fn not_user_filter(msg: &Message, args: &UsersArgs) -> bool {
 
 /// Arguments of `fas_group_member_filter`.
 #[derive(Debug, Deserialize, Args)]
-pub struct GroupArgs {
+pub(crate) struct GroupArgs {
     /// The group's name, e.g. `python-sig`.
     pub group: String,
 }
@@ -153,7 +154,7 @@ fn package_filter(msg: &Message, args: &PackageArgs) -> bool {
 /// A regular expression, compiled once when the rule is registered. Its compiled forms are
 /// bounded (1 MiB each), so one user's pattern cannot take a worker's memory.
 #[derive(Debug)]
-pub struct Pattern(regex::Regex);
+pub(crate) struct Pattern(regex::Regex);
 
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -171,7 +172,7 @@ impl<'de> Deserialize<'de> for Pattern {
 
 /// Arguments of the regular-expression rules.
 #[derive(Debug, Deserialize, Args)]
-pub struct PatternArgs {
+pub(crate) struct PatternArgs {
     /// A regular expression, searched anywhere (e.g. `(maven|javapackages-tools)`).
     pub pattern: Pattern,
 }
@@ -192,7 +193,7 @@ fn regex_filter(msg: &Message, args: &PatternArgs) -> bool {
 
 /// Arguments of `trac_hosted_filter`.
 #[derive(Debug, Deserialize, Args)]
-pub struct ProjectArgs {
+pub(crate) struct ProjectArgs {
     /// fedorahosted project names, comma-separated.
     pub project: String,
 }

@@ -25,7 +25,7 @@ const TASKOTRON_FAILED: &str = r#"{"topic": "org.fedoraproject.prod.taskotron.re
           "result": {"outcome": "FAILED", "prev_outcome": "PASSED"}}}"#;
 
 /// The module's samples.
-pub const SAMPLES: &[Sample] = &[
+pub(crate) const SAMPLES: &[Sample] = &[
     Sample {
         rule: "koji_build_failed",
         args: "{}",

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 /// A user's name, whether written as a string or as `{"name": ...}` / `{"username": ...}`.
-pub fn user_name(v: Option<&Value>) -> Option<&str> {
+pub(crate) fn user_name(v: Option<&Value>) -> Option<&str> {
     match v? {
         Value::String(s) => Some(s),
         Value::Object(o) => o.get("name").or_else(|| o.get("username"))?.as_str(),
@@ -12,7 +12,7 @@ pub fn user_name(v: Option<&Value>) -> Option<&str> {
 }
 
 /// Items as English prose: `a`, `a and b`, `a, b, and c`.
-pub fn series<S: AsRef<str>>(items: &[S]) -> String {
+pub(crate) fn series<S: AsRef<str>>(items: &[S]) -> String {
     match items {
         [] => String::new(),
         [a] => a.as_ref().to_owned(),

@@ -126,6 +126,47 @@ fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
     let name_str = name.to_string();
     let doc = doc_of(&func.attrs);
     let def = def_ident(name);
+    let args_ty = rule_args(func)?;
+    let topics = &attr.topics;
+    let exact = attr.exact;
+    if exact && (topics.is_empty() || args_ty.is_some()) {
+        return Err(Error::new(
+            Span::call_site(),
+            "`exact` rules take no arguments and name their `topics = [...]`",
+        ));
+    }
+    let (key, key_check) = key_spec(&attr, args_ty)?;
+    let (ty, call) = rule_call(name, args_ty);
+    Ok(quote! {
+        #func
+
+        #key_check
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        pub const #def: ::fmn_rules_sdk::RuleDef = ::fmn_rules_sdk::RuleDef {
+            name: #name_str,
+            doc: #doc,
+            topics: &[#(#topics),*],
+            exact: #exact,
+            key: #key,
+            args: <#ty as ::fmn_rules_sdk::Args>::SCHEMA,
+            prepare: ::fmn_rules_sdk::__private::prepare::<#ty>,
+            eval: {
+                fn thunk(
+                    msg: &::fmn_rules_sdk::Message<'_>,
+                    args: &(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync),
+                ) -> ::core::result::Result<bool, ::std::string::String> {
+                    #call
+                }
+                thunk
+            },
+        };
+    })
+}
+
+/// The type of a rule's arguments (`None` for a rule without), once its signature is checked.
+fn rule_args(func: &ItemFn) -> syn::Result<Option<&Type>> {
     let inputs: Vec<&FnArg> = func.sig.inputs.iter().collect();
     let args_ty: Option<&Type> = match inputs.as_slice() {
         [FnArg::Typed(_)] => None,
@@ -149,15 +190,12 @@ fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
             "a rule returns `bool` or `Result<bool, E>`",
         ));
     }
-    let topics = &attr.topics;
-    let exact = attr.exact;
-    if exact && (topics.is_empty() || args_ty.is_some()) {
-        return Err(Error::new(
-            Span::call_site(),
-            "`exact` rules take no arguments and name their `topics = [...]`",
-        ));
-    }
-    let (key, key_check) = match (&attr.key, args_ty) {
+    Ok(args_ty)
+}
+
+/// The `RuleDef::key` of a rule, and the compile-time check that its argument exists.
+fn key_spec(attr: &RuleAttr, args_ty: Option<&Type>) -> syn::Result<(TokenStream2, TokenStream2)> {
+    Ok(match (&attr.key, args_ty) {
         (Some(_), None) => {
             return Err(Error::new(
                 Span::call_site(),
@@ -188,8 +226,12 @@ fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
             )
         }
         (None, _) => (quote!(::core::option::Option::None), quote!()),
-    };
-    let (ty, call) = match args_ty {
+    })
+}
+
+/// The arguments' type (`NoArgs` for a rule without) and the call the thunk makes.
+fn rule_call(name: &Ident, args_ty: Option<&Type>) -> (TokenStream2, TokenStream2) {
+    match args_ty {
         Some(ty) => (
             quote!(#ty),
             quote! {
@@ -204,33 +246,7 @@ fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
                 ::fmn_rules_sdk::IntoVerdict::into_verdict(#name(msg))
             },
         ),
-    };
-    Ok(quote! {
-        #func
-
-        #key_check
-
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals)]
-        pub const #def: ::fmn_rules_sdk::RuleDef = ::fmn_rules_sdk::RuleDef {
-            name: #name_str,
-            doc: #doc,
-            topics: &[#(#topics),*],
-            exact: #exact,
-            key: #key,
-            args: <#ty as ::fmn_rules_sdk::Args>::SCHEMA,
-            prepare: ::fmn_rules_sdk::__private::prepare::<#ty>,
-            eval: {
-                fn thunk(
-                    msg: &::fmn_rules_sdk::Message<'_>,
-                    args: &(dyn ::core::any::Any + ::core::marker::Send + ::core::marker::Sync),
-                ) -> ::core::result::Result<bool, ::std::string::String> {
-                    #call
-                }
-                thunk
-            },
-        };
-    })
+    }
 }
 
 /// See `fmn_rules_sdk::extractor`.

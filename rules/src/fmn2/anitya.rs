@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::{is, list};
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Anitya: a distribution is added.
         anitya_distro_add => ["*anitya.distro.add"],
@@ -32,6 +33,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![
     anitya_catchall,
     anitya_unmapped_new_update,

@@ -3,6 +3,7 @@
 use fmn_rules_sdk::topic_rules;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Ansible: every message about Fedora Infrastructure's ansible runs.
         all_ansible => ["*.ansible.*"],

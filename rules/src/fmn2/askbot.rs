@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Ask Fedora: a question or an answer is deleted.
         askbot_post_deleted => ["*askbot.post.delete"],
@@ -19,6 +20,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![askbot_catchall];
 
 /// Ask Fedora: every event (answers, tag changes, moderation flags, ...).

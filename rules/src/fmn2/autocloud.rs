@@ -3,6 +3,7 @@
 use fmn_rules_sdk::topic_rules;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Autocloud: a compose is queued for testing.
         autocloud_compose_test_queued => ["*autocloud.compose.queued"],

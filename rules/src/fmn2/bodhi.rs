@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Bodhi: someone requests a buildroot override.
         bodhi_buildroot_override_tag => ["*bodhi.buildroot_override.tag"],
@@ -49,6 +50,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![bodhi_catchall, bodhi_critpath];
 
 /// Bodhi: every event of the updates system (new updates, comments, overrides, ...).

@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Bugzilla: a new bug is filed against Fedora or EPEL.
         bugzilla_bug_new => ["*bugzilla.bug.new"],
@@ -13,6 +14,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![bugzilla_catchall];
 
 /// Bugzilla: all activity.

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::{is, list};
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Koji: any scratch build changes state (started, completed, failed, cancelled).
         koji_scratch_build_state_change => ["*buildsys.task.state.change"],
@@ -26,6 +27,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![
     koji_catchall,
     koji_instance,

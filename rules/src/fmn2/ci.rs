@@ -8,6 +8,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// CI: the pipeline ignores a package.
         ci_package_ignore => ["*ci.pipeline.package.ignore"],
@@ -44,6 +45,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![ci_catchall, ci_test_passed, ci_step_complete];
 
 /// CI: every event of the pipeline (builds, composes, images, tests).

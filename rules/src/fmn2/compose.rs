@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Compose: the whole compose of the branched pre-release completes.
         compose_branched_complete => ["*compose.branched.complete"],
@@ -43,6 +44,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![compose_catchall];
 
 /// Compose: every event of the compose process.

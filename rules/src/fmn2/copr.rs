@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Copr: a build starts.
         copr_build_start => ["*copr.build.start"],
@@ -17,6 +18,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![
     copr_catchall,
     copr_build_failed,

@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// FAF: a new crash report appears.
         faf_report_threshold1 => ["*faf.report.threshold1"],
@@ -37,6 +38,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![faf_catchall];
 
 /// FAF: every event (new and frequent crash reports and problems).

@@ -3,6 +3,7 @@
 use fmn_rules_sdk::topic_rules;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Badges: someone is awarded a badge.
         fedbadges_badge_award => ["*fedbadges.badge.award"],

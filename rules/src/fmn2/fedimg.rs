@@ -3,6 +3,7 @@
 use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Fedimg: an image test changes state (started, completed or failed).
         fedimg_image_test_state => ["*fedimg.image.test"],
@@ -11,6 +12,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![
     fedimg_image_test_started,
     fedimg_image_test_completed,

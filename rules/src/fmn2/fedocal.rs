@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Fedocal: an admin clears all meetings from a calendar.
         fedocal_calendar_clear => ["*fedocal.calendar.clear"],
@@ -25,6 +26,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![fedocal_catchall];
 
 /// Fedocal: every event (calendars, meetings, reminders).

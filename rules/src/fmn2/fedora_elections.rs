@@ -3,6 +3,7 @@
 use fmn_rules_sdk::topic_rules;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Elections: a candidate is removed from an election.
         fedora_elections_candidate_delete => ["*fedora_elections.candidate.delete"],

@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Tagger: someone changes the rating of a package.
         fedoratagger_rating_update => ["*fedoratagger.rating.update"],
@@ -19,6 +20,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![fedoratagger_catchall];
 
 /// Tagger: every event (votes on tags, usage counts, ...).

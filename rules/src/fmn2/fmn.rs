@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// FMN: the status of a confirmation changes.
         fmn_confirmation_update => ["*fmn.confirmation.update"],
@@ -15,6 +16,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![fmn_catchall];
 
 /// FMN: every message about the notification service itself.

@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// GitHub: someone comments on a commit.
         github_commit_comment => ["*github.commit_comment"],
@@ -33,6 +34,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![github_catchall];
 
 /// GitHub: all activity on the repositories mapped to Fedora.

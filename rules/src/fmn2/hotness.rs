@@ -3,6 +3,7 @@
 use fmn_rules_sdk::topic_rules;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Hotness: a Bugzilla bug is filed for a new upstream release.
         hotness_bug_file => ["*hotness.update.bug.file"],

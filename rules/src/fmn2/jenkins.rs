@@ -3,6 +3,7 @@
 use fmn_rules_sdk::topic_rules;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Jenkins: a build is aborted.
         jenkins_build_aborted => ["*jenkins.build.aborted"],

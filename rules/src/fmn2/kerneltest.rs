@@ -3,6 +3,7 @@
 use fmn_rules_sdk::topic_rules;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Kernel Test: an admin edits a release.
         kerneltest_release_edit => ["*kerneltest.release.edit"],

@@ -6,12 +6,14 @@ use serde::Deserialize;
 use super::list;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Koschei: the build or resolution state of a package changes.
         koschei_package_state_change => ["*koschei.package.state.change"],
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![koschei_group];
 
 /// Arguments of `koschei_group`.

@@ -8,12 +8,14 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// MBS: a module build changes state (any state).
         mbs_build_state_change => ["*mbs.module.state.change"],
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![
     mbs_catchall,
     mbs_build_started,

@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Meetbot: an IRC meeting ends.
         meetbot_meeting_complete => ["*meetbot.meeting.complete"],
@@ -31,6 +32,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![meetbot_catchall];
 
 /// Meetbot: every event of IRC meetings.

@@ -4,6 +4,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules};
 
 use super::is;
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![nagios_catchall];
 
 /// Nagios: every notification about the health of Fedora Infrastructure's services.

@@ -3,6 +3,7 @@
 use fmn_rules_sdk::topic_rules;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Nuancier: an admin approves a wallpaper candidate.
         nuancier_candidate_approved => ["*nuancier.candidate.approved"],

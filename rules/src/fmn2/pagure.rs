@@ -10,6 +10,7 @@ use super::{is, list};
 use crate::meta;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Pagure: a project is created.
         pagure_project_new => ["*pagure.project.new"],
@@ -54,6 +55,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![
     pagure_catchall,
     pagure_specific_project_filter,

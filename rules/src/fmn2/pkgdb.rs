@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// pkgdb: a package's ACL is updated.
         pkgdb_acl_update => ["*pkgdb.acl.update"],
@@ -45,6 +46,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![pkgdb_catchall];
 
 /// pkgdb: every event (ACL changes, new packages, ownership requests, ...).

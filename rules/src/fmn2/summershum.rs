@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// summershum: it starts ingesting a newly uploaded tarball.
         summershum_ingest_start => ["*summershum.ingest.start"],
@@ -15,6 +16,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![summershum_catchall];
 
 /// summershum: every event.

@@ -10,12 +10,14 @@ pub const RELEASE_CRITICAL_TASKS: &[&str] =
     &["dist.abicheck", "dist.rpmdeplint", "dist.upgradepath"];
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Taskotron: a new task result.
         taskotron_result_new => ["*.taskotron.result.new"],
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![
     taskotron_task,
     taskotron_changed_outcome,

@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// fedorahosted: someone pushes to a git repository.
         trac_git_receive => ["*trac.git.receive"],
@@ -27,6 +28,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![trac_catchall];
 
 /// fedorahosted: all activity.

@@ -5,6 +5,7 @@ use fmn_rules_sdk::{Message, RuleDef, rule, rules, topic_rules};
 use super::is;
 
 topic_rules! {
+    /// The rules answered from the topic alone.
     pub const TOPIC: {
         /// Wiki: someone edits a page.
         wiki_article_edit => ["*wiki.article.edit"],
@@ -13,6 +14,7 @@ topic_rules! {
     }
 }
 
+/// The rules that look inside the message.
 pub const RULES: &[RuleDef] = rules![wiki_catchall];
 
 /// Wiki: every event (page edits, uploads, ...).

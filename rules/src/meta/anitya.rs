@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{list_to_series, py_str, truthy_at};
 
-pub struct Anitya;
+pub(super) struct Anitya;
 
 const ANITYA: &str = "https://release-monitoring.org";
 
@@ -284,101 +284,110 @@ fn fedmsg_packages(msg: &Message) -> Option<Vec<String>> {
     Some(Vec::new())
 }
 
+/// The topic fragments `AnityaProcessor.subtitle` tests, in its order: the first the topic
+/// contains wins.
+const SUBTITLE_BRANCHES: &[&str] = &[
+    "project.map.new",
+    "project.map.update",
+    "distro.add",
+    "distro.edit",
+    "project.add.tried",
+    "project.add",
+    "project.edit",
+    "project.remove",
+    "project.map.remove",
+    "project.version.update",
+    "project.version.remove",
+    "distro.remove",
+];
+
 fn fedmsg_subtitle(msg: &Message) -> Option<String> {
     let topic = msg.topic();
     let user = fedmsg_user(msg)?;
-    let at = |path: &[&str]| text_at(msg, path);
-    let project = || at(&["project", "name"]);
-    let branches: &[(&str, &dyn Fn() -> Option<String>)] = &[
-        ("project.map.new", &|| {
-            Some(format!(
-                "{user} mapped the name of \"{}\" in {} to \"{}\"",
-                project()?,
-                at(&["distro", "name"])?,
-                at(&["message", "new"])?
-            ))
-        }),
-        ("project.map.update", &|| {
-            Some(format!(
-                "{user} updated the name of \"{}\" in \"{}\" from \"{}\" to \"{}\"",
-                project()?,
-                at(&["distro", "name"])?,
-                at(&["message", "prev"])?,
-                at(&["message", "new"])?
-            ))
-        }),
-        ("distro.add", &|| {
-            Some(format!(
-                "{user} added the distro named \"{}\" to anitya",
-                at(&["distro", "name"])?
-            ))
-        }),
-        ("distro.edit", &|| {
-            Some(format!(
-                "{user} changed a distro name from \"{}\" to \"{}\"",
-                at(&["message", "old"])?,
-                at(&["message", "new"])?
-            ))
-        }),
-        ("project.add.tried", &|| {
-            Some(format!(
-                "{user} tried to add the project \"{}\" to anitya (but it already exists there)",
-                project()?
-            ))
-        }),
-        ("project.add", &|| {
-            Some(format!(
-                "{user} added the project \"{}\" to anitya",
-                project()?
-            ))
-        }),
-        ("project.edit", &|| {
-            let project = project()?;
-            let fields = texts(msg.get(&["message", "fields"])?)?;
-            Some(format!(
-                "{user} edited the following fields of the \"{project}\" project: {}",
-                fields.join(", ")
-            ))
-        }),
-        ("project.remove", &|| {
-            Some(format!("{user} deleted the \"{}\" project", project()?))
-        }),
-        ("project.map.remove", &|| {
-            Some(format!(
-                "{user} deleted the mapping of \"{}\" project on \"{}\"",
-                project()?,
-                at(&["message", "distro"])?
-            ))
-        }),
-        ("project.version.update", &|| version_update(msg)),
-        ("project.version.remove", &|| {
-            Some(format!(
-                "{user} deleted the version {} of \"{}\"",
-                at(&["message", "version"])?,
-                project()?
-            ))
-        }),
-        ("distro.remove", &|| {
-            Some(format!(
-                "{user} deleted the distro \"{}\"",
-                at(&["distro", "name"])?
-            ))
-        }),
-    ];
-    if let Some((_, make)) = branches.iter().find(|(t, _)| topic.contains(t)) {
-        return make();
+    if let Some(branch) = SUBTITLE_BRANCHES.iter().find(|t| topic.contains(*t)) {
+        return if branch.starts_with("distro.") {
+            distro_subtitle(msg, &user, branch)
+        } else {
+            project_subtitle(msg, &user, branch)
+        };
     }
     if topic.ends_with("project.flag.set") {
         return Some(format!(
             "{user} {} flag \"{}\"",
-            at(&["message", "state"])?,
-            at(&["message", "flag"])?
+            text_at(msg, &["message", "state"])?,
+            text_at(msg, &["message", "flag"])?
         ));
     }
     if topic.ends_with("project.flag") {
-        return Some(format!("{user} flagged the project \"{}\"", project()?));
+        let project = text_at(msg, &["project", "name"])?;
+        return Some(format!("{user} flagged the project \"{project}\""));
     }
     None
+}
+
+/// Distributions added, renamed, removed.
+fn distro_subtitle(msg: &Message, user: &str, branch: &str) -> Option<String> {
+    let at = |path: &[&str]| text_at(msg, path);
+    Some(match branch {
+        "distro.add" => format!(
+            "{user} added the distro named \"{}\" to anitya",
+            at(&["distro", "name"])?
+        ),
+        "distro.edit" => format!(
+            "{user} changed a distro name from \"{}\" to \"{}\"",
+            at(&["message", "old"])?,
+            at(&["message", "new"])?
+        ),
+        "distro.remove" => format!("{user} deleted the distro \"{}\"", at(&["distro", "name"])?),
+        _ => return None,
+    })
+}
+
+/// Projects added, edited, removed, mapped to a distribution's name, and their versions.
+fn project_subtitle(msg: &Message, user: &str, branch: &str) -> Option<String> {
+    let at = |path: &[&str]| text_at(msg, path);
+    let project = || at(&["project", "name"]);
+    Some(match branch {
+        "project.map.new" => format!(
+            "{user} mapped the name of \"{}\" in {} to \"{}\"",
+            project()?,
+            at(&["distro", "name"])?,
+            at(&["message", "new"])?
+        ),
+        "project.map.update" => format!(
+            "{user} updated the name of \"{}\" in \"{}\" from \"{}\" to \"{}\"",
+            project()?,
+            at(&["distro", "name"])?,
+            at(&["message", "prev"])?,
+            at(&["message", "new"])?
+        ),
+        "project.map.remove" => format!(
+            "{user} deleted the mapping of \"{}\" project on \"{}\"",
+            project()?,
+            at(&["message", "distro"])?
+        ),
+        "project.add.tried" => format!(
+            "{user} tried to add the project \"{}\" to anitya (but it already exists there)",
+            project()?
+        ),
+        "project.add" => format!("{user} added the project \"{}\" to anitya", project()?),
+        "project.edit" => {
+            let project = project()?;
+            let fields = texts(msg.get(&["message", "fields"])?)?;
+            format!(
+                "{user} edited the following fields of the \"{project}\" project: {}",
+                fields.join(", ")
+            )
+        }
+        "project.remove" => format!("{user} deleted the \"{}\" project", project()?),
+        "project.version.update" => return version_update(msg),
+        "project.version.remove" => format!(
+            "{user} deleted the version {} of \"{}\"",
+            at(&["message", "version"])?,
+            project()?
+        ),
+        _ => return None,
+    })
 }
 
 /// A new upstream version, what it is newer than, and the Fedora packages it is mapped to.

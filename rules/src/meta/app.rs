@@ -75,7 +75,7 @@ fn absolute(icon: &str) -> String {
 }
 
 /// The message's icon: its application's; in the fedmsg era, a badge award's own image.
-pub fn icon(msg: &Message) -> Option<String> {
+pub(super) fn icon(msg: &Message) -> Option<String> {
     if msg.is_fedmsg()
         && let Some(image) = msg.get(&["badge", "image_url"]).and_then(Value::as_str)
     {
@@ -91,7 +91,7 @@ pub fn icon(msg: &Message) -> Option<String> {
 }
 
 /// The application's name as its message schemas give it (`app_name`).
-pub fn app_name(msg: &Message) -> Option<&'static str> {
+pub(super) fn app_name(msg: &Message) -> Option<&'static str> {
     Some(match msg.category() {
         "anitya" => "anitya",
         "badges" | "fedbadges" => "tahrir",

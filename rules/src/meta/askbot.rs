@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::Family;
 
-pub struct Askbot;
+pub(super) struct Askbot;
 
 fn title<'m>(msg: &'m Message) -> Option<&'m str> {
     msg.str_at(&["thread", "title"])

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 
 /// The avatar of account `name`, 64 pixels, libravatar's `retro` default; the applications
 /// fedmsg.meta gave pictures of their own keep them.
-pub fn avatar_url(name: &str) -> String {
+pub(crate) fn avatar_url(name: &str) -> String {
     if let Some(app) = ["bodhi", "koschei", "taskotron"]
         .iter()
         .find(|a| **a == name)

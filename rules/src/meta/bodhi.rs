@@ -14,9 +14,9 @@ use super::py::{py_scalar_str as py, truthy_at as truthy};
 
 mod schema;
 
-pub use schema::package;
+pub(super) use schema::package;
 
-pub struct Bodhi;
+pub(super) struct Bodhi;
 
 const BODHI: &str = "https://bodhi.fedoraproject.org";
 
@@ -332,11 +332,7 @@ fn comment_subtitle(msg: &Message) -> Option<String> {
 
 /// `bodhi.py`'s subtitle, branch by branch in its order (topics are matched as substrings).
 fn fedmsg_summary(msg: &Message) -> Option<String> {
-    let topic = msg.topic();
-    let has = |t: &str| topic.contains(t);
-    let title = || titlestring(msg).map(|t| truncate(&t));
-    let update_author = || update_author(msg).unwrap_or("None");
-    let masher = |what: &str| Some(format!("bodhi masher {what}"));
+    let has = |t: &str| msg.topic().contains(t);
     if is_ftp_sync(msg) {
         return sync_subtitle(msg);
     }
@@ -353,6 +349,25 @@ fn fedmsg_summary(msg: &Message) -> Option<String> {
     if has("bodhi.update.comment") {
         return comment_subtitle(msg);
     }
+    let update = [
+        "bodhi.update.complete.",
+        "bodhi.update.eject",
+        "bodhi.update.edit",
+        "bodhi.update.request",
+    ];
+    if update.into_iter().any(has) {
+        return update_subtitle(msg);
+    }
+    mashtask_subtitle(msg)
+}
+
+/// An update pushed, ejected from a mash, edited, or requested for a repository; the branches
+/// in `fedmsg_summary`'s order.
+fn update_subtitle(msg: &Message) -> Option<String> {
+    let topic = msg.topic();
+    let has = |t: &str| topic.contains(t);
+    let title = || titlestring(msg).map(|t| truncate(&t));
+    let update_author = || update_author(msg).unwrap_or("None");
     if has("bodhi.update.complete.") {
         let status = py(msg.get(&["update"])?.get("status")?)?;
         let pkgs = title()?;
@@ -386,6 +401,13 @@ fn fedmsg_summary(msg: &Message) -> Option<String> {
             format!("{agent} submitted {title} to {status}")
         });
     }
+    None
+}
+
+/// The masher's tasks, then the composer's and the other branches.
+fn mashtask_subtitle(msg: &Message) -> Option<String> {
+    let has = |t: &str| msg.topic().contains(t);
+    let masher = |what: &str| Some(format!("bodhi masher {what}"));
     let repo = || get_or_none(msg, "repo");
     if has("bodhi.mashtask.start") {
         return masher("started a push");

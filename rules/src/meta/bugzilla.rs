@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Family;
 
-pub struct Bugzilla;
+pub(super) struct Bugzilla;
 
 fn login(v: Option<&Value>) -> Option<&str> {
     match v? {

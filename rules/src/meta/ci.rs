@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{py_str, truthy_at};
 
-pub struct Ci;
+pub(super) struct Ci;
 
 const CENTOS_CI: &str = "http://ci.centos.org/";
 

@@ -6,8 +6,8 @@ use fmn_rules_sdk::Message;
 use super::Family;
 use super::py::{join, py_len, py_str, truthy_at};
 
-pub struct Autocloud;
-pub struct Fedimg;
+pub(super) struct Autocloud;
+pub(super) struct Fedimg;
 
 const AUTOCLOUD: &str = "https://apps.fedoraproject.org/autocloud";
 const FEDIMG_ICON: &str = "https://apps.fedoraproject.org/img/icons/fedimg.png";
@@ -169,7 +169,7 @@ impl Family for Fedimg {
 
 /// fedora-image-uploader, which publishes cloud images and containers
 /// (`fedora_image_uploader`).
-pub struct ImageUploader;
+pub(super) struct ImageUploader;
 
 const UPLOADER: &str = "fedora-image-uploader";
 

@@ -10,11 +10,11 @@ mod meetbot;
 mod people;
 mod wiki;
 
-pub use badges::Badges;
-pub use elections::Elections;
-pub use meetbot::{Cookies, Meetbot};
-pub use people::{College, Fmn, Mailman, Nuancier, Planet};
-pub use wiki::Wiki;
+pub(super) use badges::Badges;
+pub(super) use elections::Elections;
+pub(super) use meetbot::{Cookies, Meetbot};
+pub(super) use people::{College, Fmn, Mailman, Nuancier, Planet};
+pub(super) use wiki::Wiki;
 
 fn names(v: Option<&Value>) -> Vec<&str> {
     v.and_then(Value::as_array)

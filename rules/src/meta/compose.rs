@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{py_scalar_str as py_str, truthy_at as py_truthy};
 
-pub struct Compose;
+pub(super) struct Compose;
 
 /// The steps a topic may name, in the processor's order (the first found wins), with their
 /// text and whether they are old (pre-pungi 4) and respin (`make-updates`) steps.

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{py_str, py_str_opt, truthy_at};
 
-pub struct Copr;
+pub(super) struct Copr;
 
 const ICON: &str = "https://apps.fedoraproject.org/img/icons/copr.png";
 

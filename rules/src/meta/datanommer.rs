@@ -4,7 +4,7 @@ use fmn_rules_sdk::Message;
 
 use super::Family;
 
-pub struct Datanommer;
+pub(super) struct Datanommer;
 
 impl Family for Datanommer {
     /// Nobody is involved in the archive's own troubles.

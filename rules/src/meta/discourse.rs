@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::py_str;
 
-pub struct Discourse;
+pub(super) struct Discourse;
 
 fn header<'m>(msg: &'m Message, name: &str) -> Option<&'m Value> {
     msg.get(&["webhook_headers", name])

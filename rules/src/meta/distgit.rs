@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{py_str, truthy};
 
-pub struct DistGit;
+pub(super) struct DistGit;
 
 const SRC: &str = "https://src.fedoraproject.org";
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{join, py_at};
 
-pub struct Faf;
+pub(super) struct Faf;
 
 /// A list field's strings (`components`, `maintainers`).
 fn strings<'m>(msg: &'m Message, key: &str) -> impl Iterator<Item = &'m str> {

@@ -49,7 +49,7 @@ fn article(word: &str) -> &'static str {
 
 /// `ralph signed a koji rpm`, `A koji repo was initialized`, `bodhi reported: compose
 /// frobnicate` (an action it cannot put in words), `planet reported a build`.
-pub fn summary(msg: &Message, app: &str, agent: Option<&str>) -> String {
+pub(super) fn summary(msg: &Message, app: &str, agent: Option<&str>) -> String {
     let words: Vec<String> = msg
         .subtopic()
         .split('.')
@@ -88,7 +88,7 @@ pub fn summary(msg: &Message, app: &str, agent: Option<&str>) -> String {
 
 /// fedora-messaging's own long text of a message whose class says nothing more
 /// (`Message.__str__`): its id, topic, headers and body, the JSON as Python writes it.
-pub fn default_str(msg: &Message) -> String {
+pub(super) fn default_str(msg: &Message) -> String {
     format!(
         "Id: {}\nTopic: {}\nHeaders: {}\nBody: {}",
         msg.id(),

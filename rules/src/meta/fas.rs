@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::Family;
 use super::py;
 
-pub struct Fas;
+pub(super) struct Fas;
 
 /// A user or group, written as a name or as `{"username"|"name": ...}`; fedora-messaging's
 /// FAS messages keep them under `msg`.

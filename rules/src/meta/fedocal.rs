@@ -4,7 +4,7 @@ use super::Family;
 use super::py;
 use fmn_rules_sdk::{Keys, Message};
 
-pub struct Fedocal;
+pub(super) struct Fedocal;
 
 const FEDOCAL: &str = "https://apps.fedoraproject.org/calendar";
 

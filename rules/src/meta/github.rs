@@ -9,7 +9,7 @@ use super::Family;
 use super::py::{py_str, truthy};
 use super::webhook;
 
-pub struct GitHub;
+pub(super) struct GitHub;
 
 /// A GitHub login as github2fedmsg's `fas_usernames` maps it (`.get(login, login)`).
 fn mapped(msg: &Message, login: &Value) -> String {

@@ -9,7 +9,7 @@ use super::Family;
 use super::py::{py_scalar_str as py_str, truthy_at as py_truthy};
 use crate::meta::bodhi::package;
 
-pub struct Greenwave;
+pub(super) struct Greenwave;
 
 /// Whether the policies were satisfied, under either spelling greenwave gave the key.
 fn satisfied<'m>(msg: &'m Message) -> Option<&'m Value> {

@@ -6,7 +6,7 @@ use fmn_rules_sdk::{Keys, Message};
 use super::Family;
 use super::py::py_str;
 
-pub struct HappinessPacket;
+pub(super) struct HappinessPacket;
 
 const ICON: &str = "https://pagure.io/fedora-commops/fedora-happiness-packets/blob/master/f/assets/images/logo.png";
 

@@ -9,7 +9,7 @@ use super::Family;
 use super::anitya::fedora_packages;
 use super::py::{percent_i, py_str, truthy_at};
 
-pub struct Hotness;
+pub(super) struct Hotness;
 
 /// The message that made hotness act, and its topic.
 fn trigger<'m>(msg: &'m Message) -> Option<&'m Value> {

@@ -6,14 +6,14 @@ use super::Family;
 use super::py::{py_at, py_str, truthy_at};
 use fmn_rules_sdk::{Keys, Message};
 
-pub struct Ansible;
-pub struct InfraGit;
-pub struct Nagios;
-pub struct Jenkins;
-pub struct Zanata;
-pub struct Pdc;
-pub struct Releng;
-pub struct Summershum;
+pub(super) struct Ansible;
+pub(super) struct InfraGit;
+pub(super) struct Nagios;
+pub(super) struct Jenkins;
+pub(super) struct Zanata;
+pub(super) struct Pdc;
+pub(super) struct Releng;
+pub(super) struct Summershum;
 
 const ANSIBLE_CHECKOUT: &str = "/srv/web/infra/ansible/";
 const IMG: &str = "https://apps.fedoraproject.org/img/icons/";

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::Family;
 
-pub struct Ipa;
+pub(super) struct Ipa;
 
 /// The API call's parameters: JSON inside a journal field.
 fn params(msg: &Message) -> Option<Value> {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{iso_date_text, list_to_series, percent_i, py_str, py_str_opt, truthy_at};
 
-pub struct Koji;
+pub(super) struct Koji;
 
 const ICON: &str = "https://apps.fedoraproject.org/img/icons/koji.png";
 
@@ -365,21 +365,36 @@ fn on_instance(msg: &Message) -> String {
 fn fedmsg_subtitle(msg: &Message) -> Option<String> {
     let b = msg.body();
     let inst = on_instance(msg);
+    match kind(msg) {
+        k @ (Kind::Tag | Kind::Untag | Kind::RepoInit | Kind::RepoDone | Kind::ListChange) => {
+            tag_subtitle(b, k, &inst)
+        }
+        Kind::Sign => sign_subtitle(b),
+        Kind::Build => build_subtitle(b, &inst),
+        Kind::Task => task_subtitle(b, &inst),
+        Kind::Other => None,
+    }
+}
+
+/// `NAME-VERSION-RELEASE` of a build.
+fn nvr(b: &Value) -> Option<String> {
+    Some(format!(
+        "{}-{}-{}",
+        field(b, "name")?,
+        field(b, "version")?,
+        field(b, "release")?
+    ))
+}
+
+/// Builds tagged and untagged, repos initialised and done, package lists changed.
+fn tag_subtitle(b: &Value, kind: Kind, inst: &str) -> Option<String> {
     let f = |k: &str| field(b, k);
-    let nvr = || {
-        Some(format!(
-            "{}-{}-{}",
-            f("name")?,
-            f("version")?,
-            f("release")?
-        ))
-    };
-    Some(match kind(msg) {
+    Some(match kind {
         Kind::Tag | Kind::Untag => format!(
             "{}'s {} {} {} by {}{inst}",
             f("owner")?,
-            nvr()?,
-            if kind(msg) == Kind::Tag {
+            nvr(b)?,
+            if kind == Kind::Tag {
                 "tagged into"
             } else {
                 "untagged from"
@@ -389,7 +404,7 @@ fn fedmsg_subtitle(msg: &Message) -> Option<String> {
         ),
         Kind::RepoInit | Kind::RepoDone => format!(
             "Repo {}:  {}{inst}",
-            if kind(msg) == Kind::RepoInit {
+            if kind == Kind::RepoInit {
                 "initialized"
             } else {
                 "done"
@@ -401,54 +416,60 @@ fn fedmsg_subtitle(msg: &Message) -> Option<String> {
             f("package")?,
             f("tag")?
         ),
-        Kind::Sign => {
-            let (info, sigkey) = match b.get("info") {
-                Some(info) => (info, info.get("sigkey")?),
-                None => (b.get("rpm")?, b.get("sigkey")?),
-            };
-            format!(
-                "Koji build {}-{}-{}.{}.rpm signed with sigkey '{}'",
-                field(info, "name")?,
-                field(info, "version")?,
-                field(info, "release")?,
-                field(info, "arch")?,
-                py_str(sigkey)
-            )
-        }
-        Kind::Build => {
-            const DONE: [&str; 5] = [
-                "started building",
-                "completed",
-                "was deleted",
-                "failed to build",
-                "was cancelled",
-            ];
-            let new = match b.get("new")? {
-                Value::Bool(x) => i64::from(*x),
-                n => n.as_i64()?,
-            };
-            // Python indexes its list of templates, from the end for a negative state.
-            let idx = usize::try_from(if new < 0 { new + 5 } else { new }).ok()?;
-            let what = DONE.get(idx)?;
-            format!("{}{} {what}{inst}", owner_prefix(b)?, nvr()?)
-        }
-        Kind::Task => {
-            let what = match b.get("new")? {
-                Value::String(s) if s == "OPEN" => "started",
-                Value::String(s) if s == "FAILED" => "failed",
-                Value::String(s) if s == "CLOSED" => "completed",
-                Value::String(s) if s == "CANCELED" => "was cancelled",
-                _ => "changed",
-            };
-            format!(
-                "{}scratch build of {}{} {what}{inst}",
-                owner_prefix(b)?,
-                f("srpm")?,
-                task_target(b)?
-            )
-        }
-        Kind::Other => return None,
+        _ => return None,
     })
+}
+
+/// An RPM signed.
+fn sign_subtitle(b: &Value) -> Option<String> {
+    let (info, sigkey) = match b.get("info") {
+        Some(info) => (info, info.get("sigkey")?),
+        None => (b.get("rpm")?, b.get("sigkey")?),
+    };
+    Some(format!(
+        "Koji build {}-{}-{}.{}.rpm signed with sigkey '{}'",
+        field(info, "name")?,
+        field(info, "version")?,
+        field(info, "release")?,
+        field(info, "arch")?,
+        py_str(sigkey)
+    ))
+}
+
+/// A build's state changed.
+fn build_subtitle(b: &Value, inst: &str) -> Option<String> {
+    const DONE: [&str; 5] = [
+        "started building",
+        "completed",
+        "was deleted",
+        "failed to build",
+        "was cancelled",
+    ];
+    let new = match b.get("new")? {
+        Value::Bool(x) => i64::from(*x),
+        n => n.as_i64()?,
+    };
+    // Python indexes its list of templates, from the end for a negative state.
+    let idx = usize::try_from(if new < 0 { new + 5 } else { new }).ok()?;
+    let what = DONE.get(idx)?;
+    Some(format!("{}{} {what}{inst}", owner_prefix(b)?, nvr(b)?))
+}
+
+/// A scratch build's task changed state.
+fn task_subtitle(b: &Value, inst: &str) -> Option<String> {
+    let what = match b.get("new")? {
+        Value::String(s) if s == "OPEN" => "started",
+        Value::String(s) if s == "FAILED" => "failed",
+        Value::String(s) if s == "CLOSED" => "completed",
+        Value::String(s) if s == "CANCELED" => "was cancelled",
+        _ => "changed",
+    };
+    Some(format!(
+        "{}scratch build of {}{} {what}{inst}",
+        owner_prefix(b)?,
+        field(b, "srpm")?,
+        task_target(b)?
+    ))
 }
 
 /// `OWNER's `, or nothing when the message names no owner.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{py_len, py_str, truthy_at};
 
-pub struct MirrorManager;
+pub(super) struct MirrorManager;
 
 /// The host and site messages of mirrormanager-messages, by topic.
 #[derive(Clone, Copy, PartialEq)]

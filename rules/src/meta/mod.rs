@@ -159,7 +159,7 @@ fn family(msg: &Message) -> &'static dyn Family {
 /// Users involved in the message: who acted (`agent`), and whoever the application names
 /// (build owners, update submitters, commenters, people mentioned with `@`).
 #[extractor]
-pub fn usernames(msg: &Message) -> Keys {
+pub(crate) fn usernames(msg: &Message) -> Keys {
     let mut out = Keys::new();
     // The message's own `agent`; a family that knows its actor otherwise adds it itself.
     let f = family(msg);
@@ -174,7 +174,7 @@ pub fn usernames(msg: &Message) -> Keys {
 /// fedoraproject.org address stands for its local part, another email address for no account.
 /// Rules evaluated inside a module see no alias table; the host maps `usernames` itself
 /// (with its aliases) wherever a rule is answered from its index.
-pub fn accounts(msg: &Message) -> Keys {
+pub(crate) fn accounts(msg: &Message) -> Keys {
     usernames(msg)
         .iter()
         .filter_map(account)
@@ -194,7 +194,7 @@ pub fn account(name: &str) -> Option<&str> {
 
 /// Packages involved in the message: built, updated, overridden, pushed to.
 #[extractor]
-pub fn packages(msg: &Message) -> Keys {
+pub(crate) fn packages(msg: &Message) -> Keys {
     let mut out = Keys::new();
     family(msg).packages(msg, &mut out);
     out
@@ -202,7 +202,7 @@ pub fn packages(msg: &Message) -> Keys {
 
 /// Groups involved in the message: account groups joined or left, groups given access.
 #[extractor]
-pub fn groups(msg: &Message) -> Keys {
+pub(crate) fn groups(msg: &Message) -> Keys {
     let mut out = Keys::new();
     family(msg).groups(msg, &mut out);
     out
@@ -210,7 +210,7 @@ pub fn groups(msg: &Message) -> Keys {
 
 /// Who did what the message reports, when it says: its `agent`.
 #[extractor]
-pub fn agent(msg: &Message) -> Option<String> {
+pub(crate) fn agent(msg: &Message) -> Option<String> {
     user_name(msg.get(&["agent"]))
         .map(str::to_owned)
         .or_else(|| family(msg).agent(msg))
@@ -218,14 +218,14 @@ pub fn agent(msg: &Message) -> Option<String> {
 
 /// The icon of the message's application (or of what it is about, such as a badge).
 #[extractor]
-pub fn icon(msg: &Message) -> Option<String> {
+pub(crate) fn icon(msg: &Message) -> Option<String> {
     family(msg).icon(msg).or_else(|| app::icon(msg))
 }
 
 /// The name of the application that sent the message, as its message schemas give it
 /// (`bodhi`, `koji`, `Discourse`, ...).
 #[extractor]
-pub fn app_name(msg: &Message) -> Option<String> {
+pub(crate) fn app_name(msg: &Message) -> Option<String> {
     family(msg)
         .app_name(msg)
         .or_else(|| app::app_name(msg).map(str::to_owned))
@@ -233,7 +233,7 @@ pub fn app_name(msg: &Message) -> Option<String> {
 
 /// A one-line human summary of the message.
 #[extractor]
-pub fn summary(msg: &Message) -> Option<String> {
+pub(crate) fn summary(msg: &Message) -> Option<String> {
     family(msg).summary(msg).or_else(|| {
         let app = app_name(msg).unwrap_or_else(|| msg.category().to_owned());
         Some(fallback::summary(msg, &app, agent(msg).as_deref()))
@@ -243,7 +243,7 @@ pub fn summary(msg: &Message) -> Option<String> {
 /// The long human text of the message (fedora-messaging's `str()`, fedmsg.meta's long form):
 /// several lines where the application says more, else the summary.
 #[extractor]
-pub fn long_text(msg: &Message) -> Option<String> {
+pub(crate) fn long_text(msg: &Message) -> Option<String> {
     let f = family(msg);
     f.long_text(msg).or_else(|| {
         if !msg.is_fedmsg() && f.default_str(msg) {
@@ -256,6 +256,6 @@ pub fn long_text(msg: &Message) -> Option<String> {
 
 /// A link to what the message is about.
 #[extractor]
-pub fn link(msg: &Message) -> Option<String> {
+pub(crate) fn link(msg: &Message) -> Option<String> {
     family(msg).link(msg)
 }

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{py_scalar_str as py_str, truthy_at as py_truthy};
 
-pub struct Odcs;
+pub(super) struct Odcs;
 
 fn compose<'m>(msg: &'m Message, key: &str) -> Option<&'m Value> {
     msg.get(&["compose", key])

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{py_scalar_str as py_str, truthy_at as py_truthy};
 
-pub struct OpenQa;
+pub(super) struct OpenQa;
 
 const ICON: &str = "https://apps.fedoraproject.org/img/icons/openqa.png";
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::{py_str, truthy_at};
 
-pub struct Pkgdb;
+pub(super) struct Pkgdb;
 
 /// How Python's lookups fail, for the definition's `try`/`except KeyError` branches.
 #[derive(Debug, PartialEq)]
@@ -260,7 +260,24 @@ fn branch_of(b: &Value, listing: &str) -> R<String> {
     s(b, &[listing, "collection", "branchname"])
 }
 
+/// The processor's subtitle: the first branch whose topic test passes, in the processor's
+/// order (the families below are tried one after another, each its branches in turn).
 fn subtitle(topic: &str, b: &Value) -> R<String> {
+    for family in [
+        acls_and_updates,
+        owners_and_collections,
+        deletions_and_requests,
+        flags_and_actions,
+    ] {
+        if let Some(text) = family(topic, b)? {
+            return Ok(text);
+        }
+    }
+    Err(PyErr::Other)
+}
+
+/// ACLs, clones and updates of packages, the critical path, new packages, ACL requests.
+fn acls_and_updates(topic: &str, b: &Value) -> R<Option<String>> {
     let has = |t: &str| topic.contains(t);
     let ends = |t: &str| topic.ends_with(t);
     if has("pkgdb.acl.update") {
@@ -268,67 +285,73 @@ fn subtitle(topic: &str, b: &Value) -> R<String> {
         let status = s(b, &["status"])?;
         let pkg = listed(b, &["package_listing", "package"])?;
         let acl = s(b, &["acl"])?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{} changed {user}'s '{acl}' permission on {pkg} ({}) to '{status}'",
             agent_text(b)?,
             branch_of(b, "package_listing")?
-        ));
+        )));
     }
     if has("pkgdb.branch.clone") {
         let agent = agent_text(b)?;
         let ns = namespace(b, "namespace")?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} branched {ns}/{} {} from {}",
             s(b, &["package"])?,
             s(b, &["branch"])?,
             s(b, &["master"])?
-        ));
+        )));
     }
     if has("pkgdb.package.update.status") {
-        return update_status(b);
+        return update_status(b).map(Some);
     }
     if ends("pkgdb.package.update") {
         let agent = agent_text(b)?;
         let (ns, package) = updated_package(b)?;
-        return Ok(if contains(b, "fields")? {
+        return Ok(Some(if contains(b, "fields")? {
             let fields = join(item(b, "fields")?)?;
             format!("{agent} updated: {fields} of {ns}/{package}")
         } else {
             format!("{agent} made some updates to {ns}/{package}")
-        });
+        }));
     }
     if has("pkgdb.critpath.update") {
-        return Ok(format!(
+        return Ok(Some(format!(
             "{} altered the critpath status for some packages",
             agent_text(b)?
-        ));
+        )));
     }
     if ends("pkgdb.package.new") {
         let agent = agent_text(b)?;
         let pkg = listed(b, &["package_listing", "package"])?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} added a new package '{pkg}' ({})",
             branch_of(b, "package_listing")?
-        ));
+        )));
     }
     if has("pkgdb.acl.request.toggle") {
         let pkg = listed(b, &["package_listing", "package"])?;
         let acl = s(b, &["acl"])?;
         let agent = agent_text(b)?;
         let branch = branch_of(b, "package_listing")?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} has {} '{acl}' on {pkg} ({branch})",
             s(b, &["acl_action"])?
-        ));
+        )));
     }
+    Ok(None)
+}
+
+/// Retirements, owners, users removed, mass branching, collections.
+fn owners_and_collections(topic: &str, b: &Value) -> R<Option<String>> {
+    let has = |t: &str| topic.contains(t);
     if has("pkgdb.package.retire") {
         let pkg = listed(b, &["package_listing", "package"])?;
         let action = s(b, &["retirement"])?;
         let agent = agent_text(b)?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} {action} {pkg} ({})!",
             branch_of(b, "package_listing")?
-        ));
+        )));
     }
     if has("pkgdb.owner.update") {
         // Owners became points of contact in pkgdb2.
@@ -338,10 +361,10 @@ fn subtitle(topic: &str, b: &Value) -> R<String> {
         )?;
         let pkg = listed(b, &["package_listing", "package"])?;
         let agent = agent_text(b)?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} changed owner of {pkg} ({}) to '{owner}'",
             branch_of(b, "package_listing")?
-        ));
+        )));
     }
     if has("pkgdb.acl.user.remove") {
         let pkg = listed(b, &["package_listings", "0", "package"])?;
@@ -354,28 +377,28 @@ fn subtitle(topic: &str, b: &Value) -> R<String> {
             .iter()
             .map(|l| s(l, &["collection", "branchname"]))
             .collect();
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} removed {user} from {pkg} ({})",
             branches?.join(", ")
-        ));
+        )));
     }
     if has("pkgdb.branch.start") || has("pkgdb.branch.complete") {
         let agent = agent_text(b)?;
         let from = s(b, &["collection_from", "branchname"])?;
         let to = s(b, &["collection_to", "branchname"])?;
-        return Ok(if has("pkgdb.branch.start") {
+        return Ok(Some(if has("pkgdb.branch.start") {
             format!("{agent} started a branch of {to} from {from}")
         } else {
             format!("{agent}'s branch of {to} from {from} completed")
-        });
+        }));
     }
     if has("pkgdb.collection.new") {
         let agent = agent_text(b)?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} created a new collection for {} {}",
             s(b, &["collection", "name"])?,
             s(b, &["collection", "version"])?
-        ));
+        )));
     }
     if has("pkgdb.collection.update") {
         let agent = agent_text(b)?;
@@ -383,64 +406,77 @@ fn subtitle(topic: &str, b: &Value) -> R<String> {
             s(b, &["collection", "name"])?,
             s(b, &["collection", "version"])?,
         );
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} updated the following fields of the {name} {version} collection: {}",
             join(item(b, "fields")?)?
-        ));
+        )));
     }
+    Ok(None)
+}
+
+/// Packages and branches deleted or created, ACLs deleted, branches and packages requested.
+fn deletions_and_requests(topic: &str, b: &Value) -> R<Option<String>> {
+    let has = |t: &str| topic.contains(t);
+    let ends = |t: &str| topic.ends_with(t);
     if has("pkgdb.package.delete") {
         let agent = agent_text(b)?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} deleted the '{}' package from the pkgdb",
             listed(b, &["package"])?
-        ));
+        )));
     }
     if has("pkgdb.package.branch.delete") {
         let agent = agent_text(b)?;
         let pkg = listed(b, &["package_listing", "package"])?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} deleted the {} branch of the '{pkg}' package",
             branch_of(b, "package_listing")?
-        ));
+        )));
     }
     if ends("pkgdb.package.branch.new") {
         let agent = agent_text(b)?;
         let pkg = listed(b, &["package"])?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} created the branch '{}' for the package '{pkg}'",
             branch_of(b, "package_listing")?
-        ));
+        )));
     }
     if has("pkgdb.acl.delete") {
         let acl = item(b, "acl")?;
         let pkg = listed(acl, &["packagelist", "package"])?;
         let branch = s(acl, &["packagelist", "collection", "branchname"])?;
         let (right, user) = (s(acl, &["acl"])?, s(acl, &["fas_name"])?);
-        return Ok(format!(
+        return Ok(Some(format!(
             "{} deleted {user}'s {right} rights from {pkg} ({branch})",
             s(b, &["agent"])?
-        ));
+        )));
     }
     if ends("pkgdb.package.branch.request") {
         let pkg = listed(b, &["package"])?;
         let branch = s(b, &["collection_to", "branchname"])?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{} requested branch {branch} for package {pkg}",
             s(b, &["agent"])?
-        ));
+        )));
     }
     if ends("pkgdb.package.new.request") {
         let info = item(b, "info")?;
         let ns = namespace(info, "namespace")?;
         let package = s(info, &["pkg_name"])?;
         let branch = s(b, &["collection", "branchname"])?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{} requested package {ns}/{package} on branch {branch}",
             s(b, &["agent"])?
-        ));
+        )));
     }
+    Ok(None)
+}
+
+/// Admin actions, the critpath, monitor and koschei flags, unretirement requests.
+fn flags_and_actions(topic: &str, b: &Value) -> R<Option<String>> {
+    let ends = |t: &str| topic.ends_with(t);
     if ends("pkgdb.admin.action.status.update") {
-        return action_status(b);
+        return action_status(b).map(Some);
     }
     if ends("pkgdb.package.critpath.update") {
         let agent = s(b, &["agent"])?;
@@ -455,10 +491,10 @@ fn subtitle(topic: &str, b: &Value) -> R<String> {
             _ => return Err(PyErr::Type),
         };
         let pkg = listed(b, &["package"])?;
-        return Ok(format!(
+        return Ok(Some(format!(
             "{agent} {action} the critpath flag on the {pkg} package ({})",
             join(item(b, "branches")?)?
-        ));
+        )));
     }
     for (t, what) in [
         ("pkgdb.package.monitor.update", "monitor flag"),
@@ -468,16 +504,18 @@ fn subtitle(topic: &str, b: &Value) -> R<String> {
             let agent = s(b, &["agent"])?;
             let status = s(b, &["status"])?;
             let pkg = listed(b, &["package"])?;
-            return Ok(format!("{agent} set the {what} of {pkg} to {status}"));
+            return Ok(Some(format!("{agent} set the {what} of {pkg} to {status}")));
         }
     }
     if ends("pkgdb.package.unretire.request") {
         let agent = s(b, &["agent"])?;
         let branch = s(b, &["collection", "branchname"])?;
         let pkg = listed(b, &["package"])?;
-        return Ok(format!("{agent} asks that {pkg} be unretired on {branch}"));
+        return Ok(Some(format!(
+            "{agent} asks that {pkg} be unretired on {branch}"
+        )));
     }
-    Err(PyErr::Other)
+    Ok(None)
 }
 
 /// A package orphaned, retired, or given back, or otherwise updated.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::Family;
 use super::py::py_scalar_str as py_str;
 
-pub struct Pungi;
+pub(super) struct Pungi;
 
 /// `msg.get(key)` rendered, a missing key as `None`.
 fn get_or_none(msg: &Message, key: &str) -> Option<String> {

@@ -7,7 +7,7 @@ use fmn_rules_sdk::Message;
 use serde_json::Value;
 
 /// `str(v)` of a value parsed from JSON.
-pub fn py_str(v: &Value) -> String {
+pub(super) fn py_str(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => py_repr(other),
@@ -15,12 +15,12 @@ pub fn py_str(v: &Value) -> String {
 }
 
 /// `str(v)` of a value that may be absent, as `dict.get` gives it (`None`).
-pub fn py_str_opt(v: Option<&Value>) -> String {
+pub(super) fn py_str_opt(v: Option<&Value>) -> String {
     v.map_or_else(|| "None".to_owned(), py_str)
 }
 
 /// `repr(v)` of a value parsed from JSON.
-pub fn py_repr(v: &Value) -> String {
+pub(super) fn py_repr(v: &Value) -> String {
     match v {
         Value::Null => "None".to_owned(),
         Value::Bool(true) => "True".to_owned(),
@@ -49,7 +49,7 @@ pub fn py_repr(v: &Value) -> String {
 /// Python's `str()` of a JSON scalar, as `format` and f-strings render the values the
 /// definitions format: `None`, `True`, `42`. Lists and dicts (rendered as Python reprs) give
 /// nothing.
-pub fn py_scalar_str(v: &Value) -> Option<String> {
+pub(super) fn py_scalar_str(v: &Value) -> Option<String> {
     Some(match v {
         Value::String(s) => s.clone(),
         Value::Null => "None".into(),
@@ -61,7 +61,7 @@ pub fn py_scalar_str(v: &Value) -> Option<String> {
 }
 
 /// Python's truth of a value: `None`, `""`, `0`, `[]`, `{}` and `False` are false.
-pub fn truthy(v: &Value) -> bool {
+pub(super) fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -73,17 +73,17 @@ pub fn truthy(v: &Value) -> bool {
 }
 
 /// The truth of a value that may be absent (`if msg.get(key):`): absent is false.
-pub fn truthy_at(v: Option<&Value>) -> bool {
+pub(super) fn truthy_at(v: Option<&Value>) -> bool {
     v.is_some_and(truthy)
 }
 
 /// `str(msg[path])`, with `None` for a missing value (as `dict.get` gives it).
-pub fn py_at(msg: &Message, path: &[&str]) -> String {
+pub(super) fn py_at(msg: &Message, path: &[&str]) -> String {
     py_str_opt(msg.get(path))
 }
 
 /// `len(value)` in Python, where it has one.
-pub fn py_len(v: &Value) -> Option<usize> {
+pub(super) fn py_len(v: &Value) -> Option<usize> {
     match v {
         Value::String(s) => Some(s.chars().count()),
         Value::Array(a) => Some(a.len()),
@@ -94,7 +94,7 @@ pub fn py_len(v: &Value) -> Option<usize> {
 
 /// `sep.join(value)` in Python: the items of a list of strings, a dict's keys, a string's
 /// characters; nothing (Python raises) for anything else.
-pub fn join(v: &Value, sep: &str) -> Option<String> {
+pub(super) fn join(v: &Value, sep: &str) -> Option<String> {
     if let Value::Array(a) = v
         && a.iter().any(|x| !x.is_string())
     {
@@ -105,7 +105,7 @@ pub fn join(v: &Value, sep: &str) -> Option<String> {
 
 /// The items Python iterates over in `for x in v`: a list's items, a string's characters,
 /// a dict's keys; nothing for what it cannot iterate.
-pub fn iter_strs(v: &Value) -> Option<Vec<String>> {
+pub(super) fn iter_strs(v: &Value) -> Option<Vec<String>> {
     match v {
         Value::String(s) => Some(s.chars().map(String::from).collect()),
         Value::Array(a) => Some(a.iter().map(py_str).collect()),
@@ -115,7 +115,7 @@ pub fn iter_strs(v: &Value) -> Option<Vec<String>> {
 }
 
 /// `repr()` of a string: single quotes unless it holds one and no double quote.
-pub fn str_repr(s: &str) -> String {
+pub(super) fn str_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
@@ -145,7 +145,7 @@ pub fn str_repr(s: &str) -> String {
 }
 
 /// `repr()` of a float: the shortest digits that read back, positional from 1e-4 up to 1e16.
-pub fn float_repr(f: f64) -> String {
+pub(super) fn float_repr(f: f64) -> String {
     if f.is_nan() {
         return "nan".to_owned();
     }
@@ -168,7 +168,7 @@ pub fn float_repr(f: f64) -> String {
 
 /// fedmsg.meta's `list_to_series`: sorted unique items, `a, b, and c`, the fourth and later
 /// ones counted as `N others`.
-pub fn list_to_series(items: &[String], n: usize) -> String {
+pub(super) fn list_to_series(items: &[String], n: usize) -> String {
     let mut items: Vec<String> = items.to_vec();
     items.sort();
     items.dedup();
@@ -191,7 +191,7 @@ pub fn list_to_series(items: &[String], n: usize) -> String {
 }
 
 /// Python's `"%i" % v`: an integer, or a float cut to one; anything else fails.
-pub fn percent_i(v: Option<&Value>) -> Option<String> {
+pub(super) fn percent_i(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::Number(n) => match n.as_i64() {
             Some(i) => Some(i.to_string()),
@@ -209,7 +209,7 @@ pub fn percent_i(v: Option<&Value>) -> Option<String> {
 /// `datetime.fromisoformat(s).strftime("%a, %d %b %Y %H:%M:%S %Z")` for the ISO forms
 /// applications write (`2023-06-09T07:16:27.818161+00:00`, `...Z`, naive, date only); `None`
 /// where Python would refuse the text.
-pub fn iso_date_text(s: &str) -> Option<String> {
+pub(super) fn iso_date_text(s: &str) -> Option<String> {
     let (date, rest) = (s.get(..10)?, s.get(10..)?);
     let num = |t: &str| -> Option<u32> {
         (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))

@@ -7,13 +7,13 @@ use serde_json::Value;
 use super::Family;
 use super::py::{join, py_at, py_len, py_str, truthy_at};
 
-pub struct Koschei;
-pub struct Taskotron;
-pub struct Rats;
-pub struct WaiverDb;
-pub struct Mdapi;
-pub struct Mbs;
-pub struct KernelTest;
+pub(super) struct Koschei;
+pub(super) struct Taskotron;
+pub(super) struct Rats;
+pub(super) struct WaiverDb;
+pub(super) struct Mdapi;
+pub(super) struct Mbs;
+pub(super) struct KernelTest;
 
 const IMG: &str = "https://apps.fedoraproject.org/img/icons/";
 const PACKAGE_ICON: &str =

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Family;
 
-pub struct Tagger;
+pub(super) struct Tagger;
 
 fn user<'m>(msg: &'m Message) -> Option<&'m str> {
     msg.str_at(&["vote", "user", "username"])

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::Family;
 
-pub struct Trac;
+pub(super) struct Trac;
 
 fn project<'m>(msg: &'m Message) -> Option<&'m str> {
     msg.str_at(&["instance", "project_name"])

@@ -12,9 +12,9 @@ use super::py::{py_str, truthy};
 
 const ICON: &str = "https://apps.fedoraproject.org/img/icons/webhook-to-fedora-messaging.png";
 
-pub struct GitLab;
-pub struct Forgejo;
-pub struct Pretix;
+pub(super) struct GitLab;
+pub(super) struct Forgejo;
+pub(super) struct Pretix;
 
 /// `str()` of the value at `path` of the webhook's own body (`body.body`).
 fn hook(msg: &Message, path: &[&str]) -> Option<String> {
@@ -112,26 +112,26 @@ fn branch(msg: &Message) -> Option<String> {
 
 // ---- GitHub (its fedmsg era is in github.rs, which hands the rest here) ----
 
-pub fn github_app_name() -> &'static str {
+pub(super) fn github_app_name() -> &'static str {
     "GitHub"
 }
 
-pub fn github_icon() -> &'static str {
+pub(super) fn github_icon() -> &'static str {
     ICON
 }
 
-pub fn github_groups(msg: &Message, out: &mut Keys) {
+pub(super) fn github_groups(msg: &Message, out: &mut Keys) {
     groups(msg, out);
 }
 
 /// `GitHubMessageV1.summary`.
-pub fn github_summary(msg: &Message) -> Option<String> {
+pub(super) fn github_summary(msg: &Message) -> Option<String> {
     let repo = msg.get(&["body", "repository", "full_name"])?;
     Some(created(msg, header(msg, "x-github-event")?, repo))
 }
 
 /// `GitHubMessageV1.__str__`: the repository events it knows, spelled out.
-pub fn github_text(msg: &Message) -> Option<String> {
+pub(super) fn github_text(msg: &Message) -> Option<String> {
     if msg.str_at(&["headers", "x-github-hook-installation-target-type"])? != "repository" {
         return Some("Event type not supported".into());
     }

@@ -27,7 +27,7 @@ fn truncate(title: &str) -> String {
 }
 
 /// `BuildV1.package`: `nvr.rsplit('-', 2)[0]`.
-pub fn package(nvr: &str) -> &str {
+pub(crate) fn package(nvr: &str) -> &str {
     nvr.rsplitn(3, '-').last().unwrap_or(nvr)
 }
 
@@ -169,12 +169,12 @@ fn agent_name<'m>(msg: &'m Message) -> Option<&'m str> {
 }
 
 /// The agent the class names where its body's `agent` does not.
-pub fn agent(msg: &Message) -> Option<String> {
+pub(super) fn agent(msg: &Message) -> Option<String> {
     agent_name(msg).map(str::to_owned)
 }
 
 /// Whether the body's own `agent` is among the users: not where the class names another.
-pub fn agent_involved(msg: &Message) -> bool {
+pub(super) fn agent_involved(msg: &Message) -> bool {
     !matches!(
         class(msg),
         Some(Class::Comment | Class::Override | Class::Errata)
@@ -190,7 +190,7 @@ fn artifact_builds<'m>(msg: &'m Message, key: &str) -> Option<Vec<&'m str>> {
         .collect()
 }
 
-pub fn usernames(msg: &Message, out: &mut Keys) {
+pub(super) fn usernames(msg: &Message, out: &mut Keys) {
     let Some(c) = class(msg) else { return };
     match c {
         Class::Override => out.extend(agent_name(msg)),
@@ -214,7 +214,7 @@ pub fn usernames(msg: &Message, out: &mut Keys) {
     }
 }
 
-pub fn packages(msg: &Message, out: &mut Keys) {
+pub(super) fn packages(msg: &Message, out: &mut Keys) {
     match class(msg) {
         Some(Class::Override) => out.extend(msg.str_at(&["override", "nvr"]).map(package)),
         Some(Class::ReadyArtifact { .. }) => {
@@ -229,7 +229,7 @@ pub fn packages(msg: &Message, out: &mut Keys) {
     }
 }
 
-pub fn link(msg: &Message) -> Option<String> {
+pub(super) fn link(msg: &Message) -> Option<String> {
     match class(msg)? {
         Class::Override => Some(format!(
             "https://bodhi.fedoraproject.org/overrides/{}",
@@ -287,7 +287,7 @@ fn compose_summary(msg: &Message) -> Option<String> {
     })
 }
 
-pub fn summary(msg: &Message) -> Option<String> {
+pub(super) fn summary(msg: &Message) -> Option<String> {
     let c = class(msg)?;
     match c {
         Class::Compose => return compose_summary(msg),
@@ -373,7 +373,7 @@ fn count(msg: &Message, key: &str) -> Option<usize> {
 }
 
 /// The classes' `str()`.
-pub fn long_text(msg: &Message) -> Option<String> {
+pub(super) fn long_text(msg: &Message) -> Option<String> {
     let c = class(msg)?;
     match c {
         Class::Errata => return msg.str_at(&["body"]).map(str::to_owned),

@@ -5,7 +5,7 @@ use fmn_rules_sdk::{Keys, Message};
 use crate::meta::Family;
 use crate::meta::py;
 
-pub struct Badges;
+pub(crate) struct Badges;
 
 const ICON: &str = "https://apps.fedoraproject.org/img/icons/badges.png";
 

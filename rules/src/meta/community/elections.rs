@@ -6,7 +6,7 @@ use crate::meta::Family;
 use crate::meta::py;
 use crate::meta::py::truthy;
 
-pub struct Elections;
+pub(crate) struct Elections;
 
 /// fedmsg's voter: `agent` in old messages, `fas_user` in new ones.
 fn elector<'m>(msg: &'m Message) -> Option<&'m str> {

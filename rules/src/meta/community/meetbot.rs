@@ -9,8 +9,8 @@ use super::names;
 use crate::meta::Family;
 use crate::meta::py;
 
-pub struct Meetbot;
-pub struct Cookies;
+pub(crate) struct Meetbot;
+pub(crate) struct Cookies;
 
 const MEETBOT_ICON: &str = "https://apps.fedoraproject.org/img/icons/meetbot.png";
 

@@ -10,11 +10,11 @@ use crate::meta::Family;
 use crate::meta::py;
 use crate::meta::py::truthy;
 
-pub struct Nuancier;
-pub struct Planet;
-pub struct Mailman;
-pub struct Fmn;
-pub struct College;
+pub(crate) struct Nuancier;
+pub(crate) struct Planet;
+pub(crate) struct Mailman;
+pub(crate) struct Fmn;
+pub(crate) struct College;
 
 // ---- nuancier, the wallpaper elections ------------------------------------------------
 

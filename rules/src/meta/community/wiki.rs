@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::meta::Family;
 use crate::meta::py;
 
-pub struct Wiki;
+pub(crate) struct Wiki;
 
 /// fedmsg.meta's one person of a wiki message: the editor (`user`) or uploader
 /// (`user_text`), lower-cased as account names are.

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::meta::py::{iter_strs, join, py_str, truthy};
 
-pub const ICON: &str = "https://apps.fedoraproject.org/img/icons/pagure.png";
-pub const APP_NAME: &str = "Pagure";
+pub(super) const ICON: &str = "https://apps.fedoraproject.org/img/icons/pagure.png";
+pub(super) const APP_NAME: &str = "Pagure";
 
 /// The topics `pagure-messages` has a class for.
 const TOPICS: &[&str] = &[
@@ -61,7 +61,7 @@ const TOPICS: &[&str] = &[
 ];
 
 /// Whether a class describes this message.
-pub fn known(msg: &Message) -> bool {
+pub(super) fn known(msg: &Message) -> bool {
     TOPICS.contains(&msg.subtopic())
 }
 
@@ -114,7 +114,7 @@ fn count(msg: &Message, key: &str) -> Option<f64> {
     }
 }
 
-pub fn usernames(msg: &Message, out: &mut Keys) {
+pub(super) fn usernames(msg: &Message, out: &mut Keys) {
     let Some(kind) = object_type(msg) else {
         // `[agent_name]`: the agent, which the dispatcher adds already.
         return;
@@ -130,26 +130,27 @@ pub fn usernames(msg: &Message, out: &mut Keys) {
 }
 
 /// `GitMessage.packages`: the repository's name when it is under `rpms`.
-pub fn packages(msg: &Message, out: &mut Keys) {
+pub(super) fn packages(msg: &Message, out: &mut Keys) {
     if msg.subtopic().starts_with("git.") && msg.str_at(&["repo", "namespace"]) == Some("rpms") {
         out.extend(at(msg, &["repo", "name"]));
     }
 }
 
-pub fn summary(msg: &Message) -> Option<String> {
+pub(super) fn summary(msg: &Message) -> Option<String> {
     match msg.subtopic() {
         "Test.notification" => Some("Test notification".into()),
         s if s.starts_with("issue.") => issue_summary(msg),
         s if s.starts_with("pull-request.") => pr_summary(msg),
-        _ => other_summary(msg),
+        s if s.starts_with("project.") => project_summary(msg),
+        _ => repo_summary(msg),
     }
 }
 
-fn other_summary(msg: &Message) -> Option<String> {
+/// Commit flags, group edits, branches, pushes and tags.
+fn repo_summary(msg: &Message) -> Option<String> {
     let a = agent(msg);
     let f = |p: &[&str]| at(msg, p);
     let repo = || f(&["repo", "fullname"]);
-    let proj = || f(&["project", "fullname"]);
     let flag = |k: &str| f(&["flag", k]);
     Some(match msg.subtopic() {
         "commit.flag.added" => format!(
@@ -195,6 +196,16 @@ fn other_summary(msg: &Message) -> Option<String> {
             f(&["rev"])?,
             repo()?
         ),
+        _ => return None,
+    })
+}
+
+/// Projects: created, edited, forked, deleted, given to groups and users, tagged.
+fn project_summary(msg: &Message) -> Option<String> {
+    let a = agent(msg);
+    let f = |p: &[&str]| at(msg, p);
+    let proj = || f(&["project", "fullname"]);
+    Some(match msg.subtopic() {
         "project.new" => format!("{a} created project \"{}\"", proj()?),
         "project.edit" => format!(
             "{a} edited the fields {} of project \"{}\"",
@@ -395,30 +406,36 @@ fn pr_summary(msg: &Message) -> Option<String> {
 }
 
 /// `__str__`: what happened, then who did it.
-pub fn long_text(msg: &Message) -> Option<String> {
+pub(super) fn long_text(msg: &Message) -> Option<String> {
     let a = agent(msg);
-    let f = |p: &[&str]| at(msg, p);
-    let proj = || f(&["project", "fullname"]);
-    let flag = || {
-        Some(format!(
-            "{} {}",
-            f(&["flag", "username"])?,
-            f(&["flag", "status"])?
-        ))
-    };
-    let ir = || issue_ref(msg);
-    let pr = || pr_ref(msg);
     let what = match msg.subtopic() {
         "Test.notification" => return Some("Test notification".into()),
         "git.receive" => return git_receive_text(msg),
         "project.forked" => {
             return Some(format!(
                 "Project: {}\nForked by: {a}",
-                f(&["project", "parent", "fullname"])?
+                at(msg, &["project", "parent", "fullname"])?
             ));
         }
-        "project.deleted" => return Some(format!("Project: {}\nDeleted by: {a}", proj()?)),
-        "commit.flag.added" | "commit.flag.updated" => format!("New commit flag: {}", flag()?),
+        "project.deleted" => {
+            let proj = at(msg, &["project", "fullname"])?;
+            return Some(format!("Project: {proj}\nDeleted by: {a}"));
+        }
+        s if s.starts_with("issue.") => issue_text(msg)?,
+        s if s.starts_with("pull-request.") => pr_text(msg)?,
+        _ => repo_text(msg)?,
+    };
+    Some(format!("{what}\nBy: {a}"))
+}
+
+/// What `__str__` says of a commit flag, a group, a branch, a tag or a project, before `By:`.
+fn repo_text(msg: &Message) -> Option<String> {
+    let f = |p: &[&str]| at(msg, p);
+    let proj = || f(&["project", "fullname"]);
+    Some(match msg.subtopic() {
+        "commit.flag.added" | "commit.flag.updated" => {
+            format!("New commit flag: {}", flag_text(msg)?)
+        }
         "group.edit" => format!("Group edit: {}", f(&["group", "name"])?),
         "git.branch.creation" => format!("Git branch: {} created", f(&["branch"])?),
         "git.branch.deletion" => format!("Git branch: {} deleted", f(&["branch"])?),
@@ -457,6 +474,15 @@ pub fn long_text(msg: &Message) -> Option<String> {
         "project.user.removed" => {
             format!("User: {} removed from {}", f(&["removed_user"])?, proj()?)
         }
+        _ => return None,
+    })
+}
+
+/// What `__str__` says of an issue, before `By:`.
+fn issue_text(msg: &Message) -> Option<String> {
+    let f = |p: &[&str]| at(msg, p);
+    let ir = || issue_ref(msg);
+    Some(match msg.subtopic() {
         "issue.assigned.added" => format!(
             "Issue: {} assigned to {}",
             ir()?,
@@ -478,6 +504,14 @@ pub fn long_text(msg: &Message) -> Option<String> {
         "issue.tag.removed" => {
             format!("Issue: {} un-tagged with {}", ir()?, joined(msg, "tags")?)
         }
+        _ => return None,
+    })
+}
+
+/// What `__str__` says of a pull request, before `By:`.
+fn pr_text(msg: &Message) -> Option<String> {
+    let pr = || pr_ref(msg);
+    Some(match msg.subtopic() {
         "pull-request.assigned.added" => format!("Pull-request {} was assigned", pr()?),
         "pull-request.assigned.reset" => format!("Pull-request {} was un-assigned", pr()?),
         "pull-request.closed" => {
@@ -488,8 +522,8 @@ pub fn long_text(msg: &Message) -> Option<String> {
         "pull-request.comment.edited" => {
             format!("Edited comment on Pull-Request: {}", pr()?)
         }
-        "pull-request.flag.added" => format!("New pull-request flag: {}", flag()?),
-        "pull-request.flag.updated" => format!("Pull-request flag updated: {}", flag()?),
+        "pull-request.flag.added" => format!("New pull-request flag: {}", flag_text(msg)?),
+        "pull-request.flag.updated" => format!("Pull-request flag updated: {}", flag_text(msg)?),
         "pull-request.initial_comment.edited" => {
             format!("Description of pull-request {} edited", pr()?)
         }
@@ -500,8 +534,16 @@ pub fn long_text(msg: &Message) -> Option<String> {
         "pull-request.tag.removed" => format!("Pull-request {} was un-tagged", pr()?),
         "pull-request.updated" => format!("Pull-request {} was updated", pr()?),
         _ => return None,
-    };
-    Some(format!("{what}\nBy: {a}"))
+    })
+}
+
+/// `USERNAME STATUS` of a flag.
+fn flag_text(msg: &Message) -> Option<String> {
+    Some(format!(
+        "{} {}",
+        at(msg, &["flag", "username"])?,
+        at(msg, &["flag", "status"])?
+    ))
 }
 
 /// `GitReceiveV1.__str__`: the first author, by full name and name, pushed N commits.
@@ -528,7 +570,7 @@ fn git_receive_text(msg: &Message) -> Option<String> {
 }
 
 /// `url`: the issue's or pull request's page, the repository's, or a commit's.
-pub fn link(msg: &Message) -> Option<String> {
+pub(super) fn link(msg: &Message) -> Option<String> {
     let f = |p: &[&str]| at(msg, p);
     let repo_url = || f(&["repo", "full_url"]);
     match msg.subtopic() {

@@ -1,0 +1,8 @@
+use fmn_rules_sdk::{Message, extractor};
+
+#[extractor]
+fn packages(msg: &Message) {
+    let _ = msg;
+}
+
+fn main() {}

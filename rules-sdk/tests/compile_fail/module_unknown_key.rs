@@ -1,0 +1,6 @@
+fmn_rules_sdk::module! {
+    name: "example",
+    description: "An example module.",
+}
+
+fn main() {}

@@ -1,0 +1,5 @@
+fmn_rules_sdk::module! {
+    doc: "An example module.",
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use fmn_rules_sdk::rule;
+
+#[rule]
+fn nothing() -> bool {
+    true
+}
+
+fn main() {}
