@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use fmn_core::{Preferences, Relations};
+use fmn_host::prefs_source::Compiled;
 use fmn_host::{Evaluator, Plan, PrefsSource, RuleSet};
 
 mod common;
@@ -121,12 +122,7 @@ fn a_whole_import_onto_the_plan_keeps_users_at_fault_and_takes_out_the_users_gon
     let compiled = runtime()
         .block_on(source.compile(rs.clone(), Some(plan)))
         .unwrap();
-    let at_fault: Vec<&str> = compiled
-        .problems
-        .iter()
-        .map(|p| p.location.user.as_str())
-        .collect();
-    assert_eq!(at_fault, ["bob"], "{:?}", compiled.problems);
+    assert_eq!(at_fault(&compiled), ["bob"], "{:?}", compiled.problems);
 
     let expected = prefs(
         &[
@@ -172,12 +168,7 @@ fn a_file_read_onto_the_plan_keeps_a_user_whose_entry_has_a_structural_problem()
     let compiled = runtime()
         .block_on(PrefsSource::File(path).compile(rs.clone(), Some(plan)))
         .unwrap();
-    let at_fault: Vec<&str> = compiled
-        .problems
-        .iter()
-        .map(|p| p.location.user.as_str())
-        .collect();
-    assert_eq!(at_fault, ["bob"], "{:?}", compiled.problems);
+    assert_eq!(at_fault(&compiled), ["bob"], "{:?}", compiled.problems);
     let expected = prefs(
         &[
             user_toml("alice", &topic("*copr*")),
@@ -191,4 +182,13 @@ fn a_file_read_onto_the_plan_keeps_a_user_whose_entry_has_a_structural_problem()
         "the corpus reaches bob"
     );
     assert_eq!(reached(&rs, compiled.plan), want);
+}
+
+/// The users whose preferences the compile refused.
+fn at_fault(compiled: &Compiled) -> Vec<&str> {
+    compiled
+        .problems
+        .iter()
+        .map(|p| p.location.user.as_str())
+        .collect()
 }
