@@ -12,10 +12,12 @@ pub mod channel;
 pub mod data;
 pub mod data_feed;
 pub mod envelope;
+pub mod lenient;
 #[cfg(feature = "transport")]
 pub mod metrics;
 pub mod notification;
 pub mod prefs;
+pub mod prefs_edit;
 pub mod prefs_fmn;
 pub mod prefs_stream;
 pub mod presets;

@@ -150,7 +150,7 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::E
 }
 
 /// Where in a preferences set something is: the user, and as far down as known.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
     /// The user's account name.
     pub user: String,
@@ -179,7 +179,7 @@ impl fmt::Display for Location {
 }
 
 /// A problem found in a preferences set, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[error("{location}: {problem}")]
 pub struct PrefsProblem {
     /// Where.
