@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::ChannelKind;
+use fmn_core::lenient::Lenient;
 use fmn_senders::{EmailConfig, IrcConfig, MatrixConfig, PushConfig};
 use serde::Deserialize;
 
@@ -169,23 +170,6 @@ fn default_reclaim_ms() -> u64 {
     5000
 }
 
-impl RedisSection {
-    /// Starts the janitor on `transport` unless it is turned off.
-    pub fn janitor<T: fmn_core::transport::Transport>(
-        &self,
-        transport: &T,
-        cancel: &tokio_util::sync::CancellationToken,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        (self.reclaim_ms > 0).then(|| {
-            tokio::spawn(fmn_consumer::run_janitor(
-                transport.clone(),
-                std::time::Duration::from_millis(self.reclaim_ms),
-                cancel.clone(),
-            ))
-        })
-    }
-}
-
 fn default_namespace() -> String {
     "fmn".into()
 }
@@ -325,18 +309,6 @@ fn default_retry_first_s() -> u64 {
     fmn_host::RetryPolicy::default().first.as_secs()
 }
 
-impl WorkerSection {
-    /// The data files this section names.
-    pub fn data(&self) -> crate::setup::DataFiles {
-        crate::setup::DataFiles {
-            owners: self.owners.clone(),
-            watchers: self.watchers.clone(),
-            groups: self.groups.clone(),
-            aliases: self.aliases.clone(),
-        }
-    }
-}
-
 impl Default for WorkerSection {
     fn default() -> Self {
         WorkerSection {
@@ -453,16 +425,14 @@ impl WorkerSection {
     }
 }
 
-/// `[senders.CHANNEL]`: how a channel is delivered.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
+/// `[senders.CHANNEL]`: how a channel is delivered, chosen by its `backend` key.
+#[derive(Debug, Clone)]
 pub enum SenderConfig {
     /// SMTP.
     Smtp(EmailConfig),
     /// IRC private messages.
     Irc(IrcConfig),
     /// Firebase Cloud Messaging HTTP v1 (`gcm` is accepted: FMN's name for it).
-    #[serde(alias = "gcm")]
     Fcm(PushConfig),
     /// Matrix notices.
     Matrix(MatrixConfig),
@@ -471,6 +441,35 @@ pub enum SenderConfig {
         /// The file.
         path: PathBuf,
     },
+}
+
+impl<'de> Deserialize<'de> for SenderConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        /// `backend = "file"`'s one key.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct FileConfig {
+            path: PathBuf,
+        }
+        fmn_core::lenient::tagged(d, "backend", |backend, rest| {
+            Ok(match backend {
+                "smtp" => SenderConfig::Smtp(EmailConfig::deserialize(rest)?),
+                "irc" => SenderConfig::Irc(IrcConfig::deserialize(rest)?),
+                "fcm" | "gcm" => SenderConfig::Fcm(PushConfig::deserialize(rest)?),
+                "matrix" => SenderConfig::Matrix(MatrixConfig::deserialize(rest)?),
+                "file" => SenderConfig::File {
+                    path: FileConfig::deserialize(rest)?.path,
+                },
+                other => {
+                    return Err(toml::de::Error::unknown_variant(
+                        other,
+                        &["smtp", "irc", "fcm", "matrix", "file"],
+                    ));
+                }
+            })
+        })
+    }
 }
 
 impl Config {
@@ -495,7 +494,7 @@ impl Config {
         let name = path
             .map(|p| p.display().to_string())
             .unwrap_or_else(|| "the configuration".into());
-        Config::deserialize(toml::Value::Table(table))
+        Config::deserialize(Lenient(toml::Value::Table(table)))
             .with_context(|| format!("invalid configuration in {name}"))
     }
 }
@@ -503,14 +502,9 @@ impl Config {
 fn set(table: &mut toml::Table, path: &[String], value: &str) -> Result<()> {
     match path {
         [] => bail!("names no key"),
+        // Text, read as the type of its key (`fmn_core::lenient`).
         [last] => {
-            let parsed = format!("v = {value}")
-                .parse::<toml::Table>()
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .filter(|v| !v.is_table() && !v.is_array())
-                .unwrap_or_else(|| toml::Value::String(value.to_owned()));
-            table.insert(last.clone(), parsed);
+            table.insert(last.clone(), toml::Value::String(value.to_owned()));
             Ok(())
         }
         [first, rest @ ..] => {
@@ -561,16 +555,19 @@ path = "out/irc.jsonl"
         .parse()
         .unwrap();
         set(&mut t, &["redis".into(), "url".into()], "redis://b:2").unwrap();
-        set(
-            &mut t,
-            &["senders".into(), "email".into(), "port".into()],
-            "2525",
-        )
-        .unwrap();
-        let c = Config::deserialize(toml::Value::Table(t)).unwrap();
+        let email = |key: &str| ["senders".into(), "email".into(), key.to_owned()];
+        set(&mut t, &email("port"), "2525").unwrap();
+        // Text that looks like a number stays text where the key is text.
+        set(&mut t, &email("password"), "123456").unwrap();
+        set(&mut t, &email("username"), "true").unwrap();
+        let c = Config::deserialize(Lenient(toml::Value::Table(t))).unwrap();
         assert_eq!(c.redis.url.as_deref(), Some("redis://b:2"));
         match &c.senders[&ChannelKind::Email] {
-            SenderConfig::Smtp(e) => assert_eq!((e.host.as_str(), e.port), ("mail", 2525)),
+            SenderConfig::Smtp(e) => {
+                assert_eq!((e.host.as_str(), e.port), ("mail", 2525));
+                assert_eq!(e.password.as_deref(), Some("123456"));
+                assert_eq!(e.username.as_deref(), Some("true"));
+            }
             other => panic!("{other:?}"),
         }
         assert!(matches!(

@@ -4,17 +4,10 @@
 //! `fmn worker`, `fmn send`, plus `fmn prefs`, `fmn rules` and `fmn bench`.
 
 mod bench;
-mod bench_eval;
-mod bench_pipeline;
-mod bench_population;
-mod bench_predict;
-mod bench_prefs;
-mod bench_prefs_steady;
-mod bench_raw;
-mod bench_reload;
 mod cmd;
 mod config;
 mod metrics_http;
+mod progress;
 mod setup;
 mod stats;
 
@@ -84,7 +77,9 @@ enum Command {
 }
 
 fn init_logs(format: LogFormat) {
+    // FMN_LOG first (an fmn deployment's own), then the ecosystem's RUST_LOG.
     let filter = tracing_subscriber::EnvFilter::try_from_env("FMN_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

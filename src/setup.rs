@@ -63,6 +63,16 @@ pub fn local_modules(sandbox: &Arc<Sandbox>, paths: &[PathBuf]) -> Result<Vec<Lo
 }
 
 /// The rule set of the modules at `paths`, or of the bundled ones when there are none.
+/// The rule modules given on the command line, else the configuration's (`[worker] rules`;
+/// empty: the bundled ones).
+pub fn rule_paths(config: &crate::config::Config, given: &[PathBuf]) -> Vec<PathBuf> {
+    if given.is_empty() {
+        config.worker.rules.clone()
+    } else {
+        given.to_vec()
+    }
+}
+
 pub fn load_rules(sandbox: &Arc<Sandbox>, paths: &[PathBuf]) -> Result<Arc<RuleSet>> {
     Ok(Arc::new(RuleSet::new(1, local_modules(sandbox, paths)?)?))
 }
@@ -108,6 +118,16 @@ pub struct DataFiles {
 }
 
 impl DataFiles {
+    /// The data files `[worker]` names.
+    pub fn of(w: &crate::config::WorkerSection) -> DataFiles {
+        DataFiles {
+            owners: w.owners.clone(),
+            watchers: w.watchers.clone(),
+            groups: w.groups.clone(),
+            aliases: w.aliases.clone(),
+        }
+    }
+
     /// These files, each falling back to the one `other` names.
     pub fn or(self, other: &DataFiles) -> DataFiles {
         DataFiles {
@@ -399,7 +419,7 @@ pub async fn workers(
         sandbox,
         sources,
         prefs,
-        base_data: load_relations(&inputs.data.or(&w.data()))?,
+        base_data: load_relations(&inputs.data.or(&DataFiles::of(w)))?,
         meta_module: w.meta_module.clone(),
         poll: (w.reload_ms > 0).then(|| std::time::Duration::from_millis(w.reload_ms)),
     };

@@ -12,9 +12,29 @@ use fmn_rules_sdk::ModuleState;
 use fmn_rules_sdk::abi::Extracted;
 use serde::Serialize;
 
-use crate::bench::EvalArgs;
 use crate::config::Config;
 use crate::setup;
+
+/// `fmn bench eval` options.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// Users, each with their own name, packages and FMN's default filters on two channels.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) users: usize,
+    /// Bus messages as JSON lines (corpus lines with an `envelope` are accepted too); the
+    /// bundled sample of 887 real messages if omitted.
+    #[arg(long)]
+    pub(crate) corpus: Option<std::path::PathBuf>,
+    /// Evaluate the same rules compiled natively into this binary instead of the wasm module.
+    #[arg(long)]
+    pub(crate) native: bool,
+    /// Timed passes over the corpus (after one warm-up pass).
+    #[arg(long, default_value_t = 5)]
+    pub(crate) rounds: usize,
+    /// Print JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 #[derive(Serialize)]
 struct EvalReport {
@@ -102,7 +122,7 @@ pub(crate) fn mentioned(messages: &[(String, String)]) -> (Vec<String>, Vec<Stri
     (by_count(users), by_count(packages))
 }
 
-pub(crate) use crate::bench_population::population;
+pub(crate) use crate::bench::population::population;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -172,7 +192,14 @@ pub fn run(args: EvalArgs, config: &Config) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        let r = &report;
+        report.print();
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl EvalReport {
+    fn print(&self) {
+        let r = self;
         println!(
             "fmn bench eval: {} users x 2 channels x 3 filters ({} distinct), {} backend, {} messages x {} rounds",
             r.users, r.distinct_filters, r.backend, r.messages, r.rounds
@@ -193,5 +220,4 @@ pub fn run(args: EvalArgs, config: &Config) -> Result<ExitCode> {
             r.peak_rss_mib
         );
     }
-    Ok(ExitCode::SUCCESS)
 }

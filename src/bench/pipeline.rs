@@ -11,10 +11,10 @@ use fmn_core::data::PACKAGERS;
 use fmn_core::transport::MemoryTransport;
 use serde::Serialize;
 
-use crate::bench::Generated;
-use crate::bench_eval::{corpus, memory, mentioned};
-use crate::bench_population::Population;
-use crate::bench_predict;
+use crate::bench::eval::{corpus, memory, mentioned};
+use crate::bench::generated::Generated;
+use crate::bench::population::Population;
+use crate::bench::predict;
 use crate::cmd::run::{Parts, RunSummary, Stages, pipeline};
 use crate::config::{Config, PrefsFrom};
 use crate::setup;
@@ -222,17 +222,17 @@ struct Process {
 
 /// The notifications a sample of the users got, against the independent prediction.
 fn check_sample(population: &Population, messages: u64, out: &Path) -> Result<SampleCheck> {
-    let sample = bench_predict::sample(population, 50, population.len() / 100);
+    let sample = predict::sample(population, 50, population.len() / 100);
     let lines: Vec<&[u8]> = setup::bundled::SAMPLE_MESSAGES
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .collect();
-    let predicted = bench_predict::predict(population, &sample, &lines, messages)?;
+    let predicted = predict::predict(population, &sample, &lines, messages)?;
     let names: BTreeSet<String> = sample
         .iter()
         .map(|&i| population.name(i).to_owned())
         .collect();
-    let delivered = bench_predict::delivered(out, &names)?;
+    let delivered = predict::delivered(out, &names)?;
     Ok(SampleCheck {
         users: names.len(),
         predicted,

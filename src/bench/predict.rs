@@ -13,7 +13,7 @@ use fmn_core::data::PACKAGERS;
 use fmn_core::prefs::User;
 use fmn_rules_sdk::{Message, Prepared};
 
-use crate::bench_population::Population;
+use crate::bench::population::Population;
 
 /// The users a prediction is made for: the first `first` (the corpus' own people, who get
 /// most notifications) and every `step`-th after them.

@@ -41,50 +41,36 @@ pub async fn raw_streams(
     }
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
-    let mut readers = Vec::new();
-    for (w, key) in keys.iter().enumerate() {
-        let (client, key, done) = (client.clone(), key.clone(), done.clone());
-        readers.push(tokio::spawn(async move {
-            let mut conn = client.get_multiplexed_async_connection().await?;
-            while done.load(Ordering::Relaxed) < messages {
-                let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
-                    .arg("GROUP")
-                    .arg(GROUP)
-                    .arg(format!("r{w}"))
-                    .arg("COUNT")
-                    .arg(READ_BATCH)
-                    .arg("BLOCK")
-                    .arg(50)
-                    .arg("STREAMS")
-                    .arg(&key)
-                    .arg(">")
-                    .query_async(&mut conn)
-                    .await?;
-                let ids: Vec<String> = reply
-                    .keys
-                    .into_iter()
-                    .flat_map(|k| k.ids.into_iter().map(|e| e.id))
-                    .collect();
-                if ids.is_empty() {
-                    continue;
-                }
-                let mut pipe = redis::pipe();
-                pipe.atomic()
-                    .cmd("XACK")
-                    .arg(&key)
-                    .arg(GROUP)
-                    .arg(&ids)
-                    .ignore()
-                    .cmd("XDEL")
-                    .arg(&key)
-                    .arg(&ids)
-                    .ignore();
-                pipe.query_async::<()>(&mut conn).await?;
-                done.fetch_add(ids.len() as u64, Ordering::Relaxed);
-            }
-            Ok::<(), redis::RedisError>(())
-        }));
+    let readers: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(w, key)| {
+            let reader = Reader {
+                client: client.clone(),
+                key: key.clone(),
+                consumer: format!("r{w}"),
+                done: done.clone(),
+                messages,
+            };
+            tokio::spawn(reader.run())
+        })
+        .collect();
+    produce(&mut conn, &keys, messages, payloads).await?;
+    for r in readers {
+        r.await??;
     }
+    let seconds = started.elapsed().as_secs_f64();
+    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
+    Ok(messages as f64 / seconds.max(1e-9))
+}
+
+/// `messages` entries, round robin over `keys`, in transactions of [`PRODUCE_BATCH`].
+async fn produce(
+    conn: &mut redis::aio::MultiplexedConnection,
+    keys: &[String],
+    messages: u64,
+    payloads: &[String],
+) -> redis::RedisResult<()> {
     let mut sent = 0u64;
     while sent < messages {
         let n = (messages - sent).min(PRODUCE_BATCH as u64);
@@ -92,7 +78,7 @@ pub async fn raw_streams(
         pipe.atomic();
         for i in 0..n {
             let at = sent + i;
-            let key = &keys[(at % workers as u64) as usize];
+            let key = &keys[(at % keys.len() as u64) as usize];
             let payload = &payloads[(at % payloads.len() as u64) as usize];
             pipe.cmd("XADD")
                 .arg(key)
@@ -101,13 +87,67 @@ pub async fn raw_streams(
                 .arg(payload)
                 .ignore();
         }
-        pipe.query_async::<()>(&mut conn).await?;
+        pipe.query_async::<()>(conn).await?;
         sent += n;
     }
-    for r in readers {
-        r.await??;
+    Ok(())
+}
+
+/// One stream's reader: reads, acknowledges and deletes until every message is done.
+struct Reader {
+    client: redis::Client,
+    key: String,
+    consumer: String,
+    done: Arc<AtomicU64>,
+    messages: u64,
+}
+
+impl Reader {
+    async fn run(self) -> redis::RedisResult<()> {
+        let mut conn = self.client.get_multiplexed_async_connection().await?;
+        while self.done.load(Ordering::Relaxed) < self.messages {
+            let ids = self.read(&mut conn).await?;
+            if ids.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("XACK")
+                .arg(&self.key)
+                .arg(GROUP)
+                .arg(&ids)
+                .ignore()
+                .cmd("XDEL")
+                .arg(&self.key)
+                .arg(&ids)
+                .ignore();
+            pipe.query_async::<()>(&mut conn).await?;
+            self.done.fetch_add(ids.len() as u64, Ordering::Relaxed);
+        }
+        Ok(())
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let _: () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
-    Ok(messages as f64 / seconds.max(1e-9))
+
+    async fn read(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+    ) -> redis::RedisResult<Vec<String>> {
+        let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(READ_BATCH)
+            .arg("BLOCK")
+            .arg(50)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(">")
+            .query_async(conn)
+            .await?;
+        Ok(reply
+            .keys
+            .into_iter()
+            .flat_map(|k| k.ids.into_iter().map(|e| e.id))
+            .collect())
+    }
 }

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, SandboxConfig, WasmModule};
 use serde::Serialize;
 
-use crate::bench_eval::{corpus, mentioned, population};
+use crate::bench::eval::{corpus, mentioned, population};
 use crate::config::Config;
 use crate::setup;
 

@@ -3,21 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fmn_consumer::consume;
 
 use crate::config::Config;
-use crate::setup;
 
 /// `fmn consume` options.
 #[derive(clap::Args)]
 pub struct ConsumeArgs {
-    /// Bus messages as JSON lines (`-` for stdin); the bundled sample if omitted.
+    /// Bus messages as JSON lines (`-` for stdin).
     #[arg(long)]
     messages: Option<PathBuf>,
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: super::RedisArg,
     /// Consume fedora-messaging from this AMQP broker instead of a file, e.g.
     /// `amqp://guest:guest@127.0.0.1:5672/%2f`; deliveries are acknowledged only once
     /// dispatched. Without it, `[amqp] url` is used when no other source is given.
@@ -64,27 +62,34 @@ pub struct ConsumeArgs {
     /// Only this topic (repeatable); every topic if omitted.
     #[arg(long = "datagrepper-topic", requires = "datagrepper")]
     datagrepper_topics: Vec<String>,
-    /// How a worker is picked: `random`, `p2c` or `shared` (or `[consumer] dispatch`).
-    #[arg(long)]
+    /// How a worker is picked (or `[consumer] dispatch`).
+    #[arg(long, value_parser = ["random", "p2c", "shared"])]
     dispatch: Option<String>,
     #[command(flatten)]
     metrics: super::MetricsArgs,
 }
 
+/// The one message source a consumer reads; there is no default outside `fmn run`.
+const NO_SOURCE: &str = "no source of messages: give --messages FILE (- for stdin), --amqp URL, \
+     --zmq ENDPOINT or --datagrepper URL, or set [amqp] url in the configuration";
+
 pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
-    let url = super::redis_url(args.redis.clone(), &config)?;
-    let transport = setup::redis(&url, &config.redis.namespace).await?;
+    // Everything the command line and configuration decide is checked before connecting.
     let mut consumer = config.consumer.clone();
     if let Some(d) = args.dispatch.clone() {
         consumer.dispatch = d;
     }
     let opts = consumer.options()?;
-    let stop = super::shutdown_on_signal();
-    let janitor_stop = stop.child_token();
-    let janitor = config.redis.janitor(&transport, &janitor_stop);
-    let metrics = args.metrics.start(&transport, &janitor_stop).await?;
     let other_source =
         args.messages.is_some() || !args.zmq.is_empty() || args.datagrepper.is_some();
+    if !other_source && args.amqp.is_none() && config.amqp.url.is_none() {
+        anyhow::bail!(NO_SOURCE);
+    }
+    let transport = args.redis.connect(&config).await?;
+    let stop = super::shutdown_on_signal();
+    let janitor_stop = stop.child_token();
+    let janitor = super::start_janitor(&config.redis, &transport, &janitor_stop);
+    let metrics = args.metrics.start(&transport, &janitor_stop).await?;
     let amqp_url = args
         .amqp
         .clone()
@@ -126,14 +131,18 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
                 topics: args.datagrepper_topics.clone(),
                 ..fmn_consumer::DatagrepperOptions::new(url.clone(), since, until)
             };
-            let mut source = fmn_consumer::DatagrepperSource::new(opts_dg)?;
+            let mut source = crate::progress::Counted::new(
+                fmn_consumer::DatagrepperSource::new(opts_dg)?,
+                crate::progress::Progress::counter("messages replayed"),
+            );
             (
                 consume(&transport, &mut source, &opts, &stop).await,
                 format!("datagrepper {url}"),
             )
         }
         None => {
-            let (mut source, name) = super::messages(args.messages.as_deref()).await?;
+            let path = args.messages.as_deref().context(NO_SOURCE)?;
+            let (mut source, name) = super::messages(Some(path)).await?;
             (consume(&transport, &mut source, &opts, &stop).await, name)
         }
     };

@@ -12,7 +12,6 @@ use fmn_core::transport::Transport;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::setup;
 
 /// `fmn data` subcommands.
 #[derive(clap::Subcommand)]
@@ -39,9 +38,8 @@ pub struct ImportArgs {
     /// Aliases: `{"old-nick": "account", "someone@example.org": "account"}`.
     #[arg(long)]
     aliases: Option<PathBuf>,
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: super::RedisArg,
 }
 
 /// `fmn data show` options.
@@ -59,9 +57,8 @@ pub struct ShowArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: super::RedisArg,
 }
 
 /// Runs a `fmn data` subcommand.
@@ -91,8 +88,7 @@ async fn import(args: ImportArgs, config: Config) -> Result<ExitCode> {
             read.push(format!("{n} entries from {}", path.display()));
         }
     }
-    let url = super::redis_url(args.redis, &config)?;
-    let transport = setup::redis(&url, &config.redis.namespace).await?;
+    let transport = args.redis.connect(&config).await?;
     let version = transport.import_data(&data).await?;
     let mut relations: Vec<String> = data
         .tables()
@@ -133,8 +129,7 @@ fn keys_holding(data: &Relations, relation: &str, value: &str) -> Vec<String> {
 }
 
 async fn show(args: ShowArgs, config: Config) -> Result<ExitCode> {
-    let url = super::redis_url(args.redis, &config)?;
-    let transport = setup::redis(&url, &config.redis.namespace).await?;
+    let transport = args.redis.connect(&config).await?;
     let (version, data) = transport.load_data().await?;
     let mut shown = Shown {
         version,

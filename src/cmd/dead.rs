@@ -14,8 +14,8 @@ pub enum DeadCommand {
     /// List dead letters, oldest first: id, stage, origin, reason and size (`--json`: with
     /// their payloads, e.g. to feed a consumer's back to `fmn consume --messages -`).
     List {
-        /// Only those of this stage: consumer, worker or sender.
-        #[arg(long, value_parser = stage)]
+        /// Only those of this stage.
+        #[arg(long, value_parser = stage())]
         stage: Option<Stage>,
         /// At most this many.
         #[arg(long, default_value_t = 100)]
@@ -24,19 +24,25 @@ pub enum DeadCommand {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        redis: super::prefs::RedisArg,
+        redis: super::RedisArg,
     },
     /// Put what senders and workers gave up on back to work, once the cause is fixed, and
     /// delete their dead letters: notifications on their channel's queue (their deliveries
     /// tried again from the first attempt), messages a worker could not wholly evaluate on the
     /// shared work queue (deliveries made before are not made twice). Every sender and worker
-    /// dead letter, or those given with `--id`.
+    /// dead letter (`--all`), or those given with `--id`. Exits 2 if any is left.
     Replay {
-        /// A dead letter's id (repeatable); every sender and worker dead letter if omitted.
-        #[arg(long)]
+        /// A dead letter's id (repeatable).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
         id: Vec<String>,
+        /// Every sender and worker dead letter.
+        #[arg(long)]
+        all: bool,
+        /// One JSON object on stdout: what was requeued, what was left and why.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
-        redis: super::prefs::RedisArg,
+        redis: super::RedisArg,
     },
     /// Delete dead letters: those given with `--id`, those of a `--stage`, or `--all`.
     Purge {
@@ -44,25 +50,27 @@ pub enum DeadCommand {
         #[arg(long, conflicts_with_all = ["stage", "all"])]
         id: Vec<String>,
         /// Every dead letter of this stage.
-        #[arg(long, value_parser = stage, conflicts_with = "all")]
+        #[arg(long, value_parser = stage(), conflicts_with = "all")]
         stage: Option<Stage>,
         /// Every dead letter.
         #[arg(long)]
         all: bool,
+        /// One JSON object on stdout: how many were deleted.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
-        redis: super::prefs::RedisArg,
+        redis: super::RedisArg,
     },
 }
 
-fn stage(s: &str) -> Result<Stage, String> {
-    match s {
-        "consumer" => Ok(Stage::Consumer),
-        "worker" => Ok(Stage::Worker),
-        "sender" => Ok(Stage::Sender),
-        other => Err(format!(
-            "{other:?} is not a stage (consumer, worker or sender)"
-        )),
-    }
+/// A stage's name, as `--help` lists them.
+fn stage() -> impl clap::builder::TypedValueParser<Value = Stage> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(["consumer", "worker", "sender"]).map(|s| match s.as_str() {
+        "consumer" => Stage::Consumer,
+        "worker" => Stage::Worker,
+        _ => Stage::Sender,
+    })
 }
 
 /// The dead letters `keep` takes, oldest first, read a page at a time until `limit` are
@@ -96,99 +104,141 @@ pub async fn run(cmd: DeadCommand, config: Config) -> Result<ExitCode> {
             limit,
             json,
             redis,
-        } => {
-            let redis = redis.connect(&config).await?;
-            let shown = matching(&redis, limit, |d| stage.is_none_or(|s| d.stage == s)).await?;
-            for e in &shown {
-                let d = &e.item;
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({
-                            "id": e.id.0, "stage": d.stage, "origin": d.origin,
-                            "reason": d.reason, "payload_bytes": d.payload_bytes,
-                            "payload": d.payload,
-                        })
-                    );
-                } else {
-                    println!(
-                        "{}  {:<8}  {}  {}  ({} bytes)",
-                        e.id.0,
-                        d.stage.as_str(),
-                        d.origin,
-                        d.reason,
-                        d.payload_bytes
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        DeadCommand::Replay { id, redis } => {
-            let redis = redis.connect(&config).await?;
-            let letters = all(&redis).await?;
-            let chosen: Vec<&Entry<DeadLetter>> = if id.is_empty() {
-                letters
-                    .iter()
-                    .filter(|e| e.item.stage != Stage::Consumer)
-                    .collect()
-            } else {
-                let mut chosen = Vec::new();
-                for i in &id {
-                    match letters.iter().find(|e| e.id.0 == *i) {
-                        Some(e) => chosen.push(e),
-                        None => anyhow::bail!("no dead letter {i}"),
-                    }
-                }
-                chosen
-            };
-            let (mut notifications, mut messages, mut refused) = (0, 0, 0);
-            for e in chosen {
-                match replay(&redis, e).await? {
-                    Ok(Stage::Worker) => messages += 1,
-                    Ok(_) => notifications += 1,
-                    Err(why) => {
-                        eprintln!("fmn dead replay: {} left: {why}", e.id.0);
-                        refused += 1;
-                    }
-                }
-            }
-            println!(
-                "fmn dead replay: {notifications} notification(s) and {messages} message(s) requeued, {refused} left"
-            );
-            Ok(if refused > 0 {
-                ExitCode::FAILURE
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        } => list(&redis.connect(&config).await?, stage, limit, json).await,
+        DeadCommand::Replay {
+            id,
+            all: _,
+            json,
+            redis,
+        } => replay_chosen(&redis.connect(&config).await?, &id, json).await,
         DeadCommand::Purge {
             id,
             stage,
             all: everything,
+            json,
             redis,
         } => {
             if id.is_empty() && stage.is_none() && !everything {
                 anyhow::bail!("say what to purge: --id ID, --stage STAGE or --all");
             }
-            let redis = redis.connect(&config).await?;
-            let ids: Vec<EntryId> = if id.is_empty() {
-                all(&redis)
-                    .await?
-                    .into_iter()
-                    .filter(|e| everything || stage.is_some_and(|s| e.item.stage == s))
-                    .map(|e| e.id)
-                    .collect()
-            } else {
-                id.into_iter().map(EntryId).collect()
-            };
-            let mut removed = 0;
-            for chunk in ids.chunks(1000) {
-                removed += redis.remove_dead_letters(chunk).await?;
-            }
-            println!("fmn dead purge: {removed} dead letter(s) deleted");
-            Ok(ExitCode::SUCCESS)
+            purge(&redis.connect(&config).await?, id, stage, json).await
         }
     }
+}
+
+/// `fmn dead list`.
+async fn list(
+    redis: &RedisTransport,
+    stage: Option<Stage>,
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode> {
+    let shown = matching(redis, limit, |d| stage.is_none_or(|s| d.stage == s)).await?;
+    for e in &shown {
+        let d = &e.item;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": e.id.0, "stage": d.stage, "origin": d.origin,
+                    "reason": d.reason, "payload_bytes": d.payload_bytes,
+                    "payload": d.payload,
+                })
+            );
+        } else {
+            println!(
+                "{}  {:<8}  {}  {}  ({} bytes)",
+                e.id.0,
+                d.stage.as_str(),
+                d.origin,
+                d.reason,
+                d.payload_bytes
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The dead letters `ids` names (every sender and worker one when empty: `--all`).
+async fn chosen(redis: &RedisTransport, ids: &[String]) -> Result<Vec<Entry<DeadLetter>>> {
+    let letters = all(redis).await?;
+    if ids.is_empty() {
+        return Ok(letters
+            .into_iter()
+            .filter(|e| e.item.stage != Stage::Consumer)
+            .collect());
+    }
+    let mut chosen = Vec::new();
+    for i in ids {
+        match letters.iter().find(|e| e.id.0 == *i) {
+            Some(e) => chosen.push(e.clone()),
+            None => anyhow::bail!("no dead letter {i}"),
+        }
+    }
+    Ok(chosen)
+}
+
+/// `fmn dead replay`: exit code 2 when a dead letter could not be replayed.
+async fn replay_chosen(redis: &RedisTransport, ids: &[String], json: bool) -> Result<ExitCode> {
+    let (mut notifications, mut messages, mut left) = (0, 0, Vec::new());
+    for e in chosen(redis, ids).await? {
+        match replay(redis, &e).await? {
+            Ok(Stage::Worker) => messages += 1,
+            Ok(_) => notifications += 1,
+            Err(why) => {
+                if !json {
+                    eprintln!("fmn dead replay: {} left: {why}", e.id.0);
+                }
+                left.push(serde_json::json!({"id": e.id.0, "reason": why}));
+            }
+        }
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"notifications": notifications, "messages": messages,
+                "left": left})
+        );
+    } else {
+        println!(
+            "fmn dead replay: {notifications} notification(s) and {messages} message(s) requeued, {} left",
+            left.len()
+        );
+    }
+    Ok(if left.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        super::problems_found()
+    })
+}
+
+/// `fmn dead purge`: the ids given, else every dead letter of `stage`, else every one.
+async fn purge(
+    redis: &RedisTransport,
+    id: Vec<String>,
+    stage: Option<Stage>,
+    json: bool,
+) -> Result<ExitCode> {
+    let ids: Vec<EntryId> = if id.is_empty() {
+        all(redis)
+            .await?
+            .into_iter()
+            .filter(|e| stage.is_none_or(|s| e.item.stage == s))
+            .map(|e| e.id)
+            .collect()
+    } else {
+        id.into_iter().map(EntryId).collect()
+    };
+    let mut removed = 0;
+    for chunk in ids.chunks(1000) {
+        removed += redis.remove_dead_letters(chunk).await?;
+    }
+    if json {
+        println!("{}", serde_json::json!({"deleted": removed}));
+    } else {
+        println!("fmn dead purge: {removed} dead letter(s) deleted");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Queues one dead letter again: a notification on its channel's queue, a message a worker

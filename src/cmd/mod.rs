@@ -4,7 +4,6 @@ pub mod consume;
 pub mod data;
 pub mod dead;
 pub mod prefs;
-pub mod prefs_redis;
 pub mod rules;
 pub mod run;
 pub mod send;
@@ -12,6 +11,7 @@ pub mod status;
 pub mod worker;
 
 use std::path::Path;
+use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use fmn_consumer::JsonLines;
@@ -71,6 +71,62 @@ pub fn shutdown_on_signal() -> CancellationToken {
         t.cancel();
     });
     token
+}
+
+/// Exit code 2: the command ran and found problems (in a preferences file, a rule module's
+/// tests, dead letters it could not replay); 1 is kept for failures to run at all.
+pub fn problems_found() -> ExitCode {
+    ExitCode::from(2)
+}
+
+/// A channel's name, as `--help` lists them; `gcm` and `fcm` still name push.
+pub fn channel_kind() -> impl clap::builder::TypedValueParser<Value = fmn_core::ChannelKind> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new("email"),
+        PossibleValue::new("irc"),
+        PossibleValue::new("push").aliases(["gcm", "fcm"]),
+        PossibleValue::new("matrix"),
+    ])
+    .try_map(|s| s.parse::<fmn_core::ChannelKind>())
+}
+
+/// `--redis URL`, shared by every command that talks to a deployment.
+#[derive(clap::Args, Clone, Default)]
+pub struct RedisArg {
+    /// Redis URL (or `[redis] url` in the configuration, or FMN__REDIS__URL).
+    #[arg(long = "redis", value_name = "URL")]
+    pub url: Option<String>,
+}
+
+impl RedisArg {
+    /// The URL from the command line, else the configuration's.
+    pub fn url(&self, config: &crate::config::Config) -> Result<String> {
+        redis_url(self.url.clone(), config)
+    }
+
+    /// Connects to the deployment's Redis, in the configured namespace.
+    pub async fn connect(
+        &self,
+        config: &crate::config::Config,
+    ) -> Result<fmn_core::transport::RedisTransport> {
+        crate::setup::redis(&self.url(config)?, &config.redis.namespace).await
+    }
+}
+
+/// Starts the janitor (`[redis] reclaim_ms`; 0 turns it off) on `transport` until `cancel`.
+pub fn start_janitor<T: fmn_core::transport::Transport>(
+    redis: &crate::config::RedisSection,
+    transport: &T,
+    cancel: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    (redis.reclaim_ms > 0).then(|| {
+        tokio::spawn(fmn_consumer::run_janitor(
+            transport.clone(),
+            std::time::Duration::from_millis(redis.reclaim_ms),
+            cancel.clone(),
+        ))
+    })
 }
 
 /// The Redis URL from the command line or the configuration.

@@ -13,7 +13,7 @@ use crate::setup;
 mod conformance;
 mod publish;
 mod scaffold;
-mod trial;
+mod test;
 mod wasm_build;
 
 /// `fmn rules` subcommands.
@@ -22,6 +22,10 @@ pub enum RulesCommand {
     /// List the rules and extractors of modules, with their arguments and docs.
     List {
         /// Module files or directories; the bundled modules if omitted.
+        #[arg(long = "rules")]
+        rules: Vec<PathBuf>,
+        /// The same, given without `--rules` as earlier versions took them.
+        #[arg(hide = true)]
         modules: Vec<PathBuf>,
         /// Print Markdown (docs/rules.md is made this way).
         #[arg(long, conflicts_with = "json")]
@@ -60,7 +64,7 @@ pub enum RulesCommand {
     },
     /// Run a module over bus messages as a worker would, and print what matched, the
     /// errors and the time per message.
-    Test(trial::TestArgs),
+    Test(test::TestArgs),
     /// Score the extractors against corpus files with known answers (per field and family),
     /// or, with `--cases`, the rules against recorded rule cases.
     Conformance(conformance::ConformanceArgs),
@@ -89,12 +93,14 @@ fn key_sentence(k: &fmn_rules_sdk::describe::KeyDescription) -> String {
 pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
     match cmd {
         RulesCommand::List {
+            mut rules,
             modules,
             markdown,
             json,
         } => {
+            rules.extend(modules);
             let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
-            let ruleset = setup::load_rules(&sandbox, &modules)?;
+            let ruleset = setup::load_rules(&sandbox, &rules)?;
             let descriptions: Vec<&ModuleDescription> =
                 ruleset.modules().iter().map(|m| &m.description).collect();
             if json {
@@ -143,7 +149,7 @@ pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        RulesCommand::Test(a) => trial::run(a, config).await,
+        RulesCommand::Test(a) => test::run(a, config).await,
         RulesCommand::Conformance(a) => conformance::run(a, config).await,
     }
 }

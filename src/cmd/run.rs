@@ -41,6 +41,10 @@ pub struct RunArgs {
     /// Run on Redis at this URL instead of the in-memory bus.
     #[arg(long)]
     redis: Option<String>,
+    /// The key namespace on Redis; a fresh one per run if omitted (`fmn-run-SECONDS-PID`),
+    /// so a second run is not taken for the first one's duplicates.
+    #[arg(long, requires = "redis")]
+    namespace: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -99,9 +103,22 @@ pub(crate) struct ChannelSummary {
     dead_lettered: u64,
 }
 
+/// A namespace no earlier run used: the deliveries a run records (to skip duplicates) must not
+/// hide the next run's.
+fn fresh_namespace() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("fmn-run-{secs}-{}", std::process::id())
+}
+
 pub async fn run(args: RunArgs, config: Config) -> Result<ExitCode> {
     let redis = match &args.redis {
-        Some(url) => Some(setup::redis(url, &config.redis.namespace).await?),
+        Some(url) => {
+            let namespace = args.namespace.clone().unwrap_or_else(fresh_namespace);
+            eprintln!("fmn run: on {url}, namespace {namespace}");
+            Some(setup::redis(url, &namespace).await?)
+        }
         None => None,
     };
     let ids: Vec<String> = (0..args.workers.max(1)).map(setup::worker_id).collect();

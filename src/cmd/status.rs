@@ -9,15 +9,13 @@ use fmn_core::transport::{Backlog, QueueDepth, Transport};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::setup;
 use crate::stats::chi_square_uniform;
 
 /// `fmn status` options.
 #[derive(clap::Args)]
 pub struct StatusArgs {
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: super::RedisArg,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -65,8 +63,7 @@ struct Status {
 
 /// Runs `fmn status`.
 pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
-    let url = super::redis_url(args.redis, &config)?;
-    let t = setup::redis(&url, &config.redis.namespace).await?;
+    let t = args.redis.connect(&config).await?;
     let live = t.live_workers().await?;
     let counts = t.worker_counts().await?;
     let fields = t.worker_fields().await?;

@@ -12,9 +12,8 @@ use crate::setup;
 /// `fmn worker` options.
 #[derive(clap::Args)]
 pub struct WorkerArgs {
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: super::RedisArg,
     /// Preferences file (TOML or JSON); `[worker] prefs` if omitted. One of them is needed
     /// unless preferences come from Redis.
     #[arg(long)]
@@ -28,17 +27,17 @@ pub struct WorkerArgs {
     rules: Vec<PathBuf>,
     #[command(flatten)]
     data: setup::DataFiles,
-    /// Worker loops in this process, each a worker of its own in the registry.
-    #[arg(long)]
-    threads: Option<usize>,
+    /// Worker loops in this process, each a worker of its own in the registry (`--threads`
+    /// is an older name for it).
+    #[arg(long, alias = "threads")]
+    workers: Option<usize>,
     #[command(flatten)]
     metrics: super::MetricsArgs,
 }
 
 pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
-    let url = super::redis_url(args.redis, &config)?;
-    let transport = setup::redis(&url, &config.redis.namespace).await?;
-    let threads = args.threads.unwrap_or(config.worker.threads).max(1);
+    let transport = args.redis.connect(&config).await?;
+    let threads = args.workers.unwrap_or(config.worker.threads).max(1);
     let ids: Vec<String> = (0..threads).map(setup::worker_id).collect();
     let inputs = setup::WorkerInputs {
         rules: args.rules,
@@ -56,7 +55,7 @@ pub async fn run(args: WorkerArgs, config: Config) -> Result<ExitCode> {
     let stop = super::shutdown_on_signal();
     let metrics = args.metrics.start(&transport, &stop).await?;
     let reload = reloader.map(|r| tokio::spawn(r.run(stop.clone())));
-    let janitor = config.redis.janitor(&transport, &stop);
+    let janitor = super::start_janitor(&config.redis, &transport, &stop);
     eprintln!(
         "fmn worker: {threads} loop(s), {} users, {} distinct filters; stop with SIGTERM or Ctrl-C",
         stats.users, stats.shapes

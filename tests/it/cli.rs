@@ -167,7 +167,7 @@ filters = [{ name = "koji", rules = [{ rule = "fedora::category", args = { categ
     )
     .unwrap();
     let out = run(fmn().args(["prefs", "check"]).arg(&bad));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "problems found: exit code 2");
     let stdout = text(&out.stdout);
     let name = bad.display();
     assert_eq!(
@@ -180,10 +180,22 @@ filters = [{ name = "koji", rules = [{ rule = "fedora::category", args = { categ
         )
     );
 
+    let out = run(fmn().args(["prefs", "check", "--json"]).arg(&bad));
+    assert_eq!(out.status.code(), Some(2));
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["ok"], false);
+    let problems = found["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 3);
+    assert_eq!(
+        problems[2]["location"],
+        serde_json::json!({"user": "ralph", "channel": "email", "filter": [2, "typo"],
+            "rule": [1, "fedora::pakage_filter"]})
+    );
+
     let broken = dir.path().join("broken.toml");
     std::fs::write(&broken, "[users.ralph\nfilters = 3\n").unwrap();
     let out = run(fmn().args(["prefs", "check"]).arg(&broken));
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stdout).starts_with(&format!(
         "{}: invalid TOML preferences: TOML parse error at line 1",
         broken.display()
@@ -439,7 +451,7 @@ async fn rules_publish_status_and_unpublish_reach_every_worker() {
         assert_eq!(w["rules"]["modules"][0]["sha256"], variant_sha.as_str());
     }
     // A worker started now begins with the published version.
-    let late = spawn(&mut with(&["worker", "--prefs", example]));
+    let late = spawn(&mut with(&["worker", "--prefs", example, "--workers", "1"]));
     wait_until(
         Duration::from_secs(60),
         "a fourth live worker",
@@ -467,7 +479,7 @@ async fn rules_publish_status_and_unpublish_reach_every_worker() {
 
     // A broken module is not published, unless forced; then every worker refuses it.
     let out = run(&mut with(&["rules", "publish", broken.to_str().unwrap()]));
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "not published: a failure");
     let stderr = text(&out.stderr);
     assert!(
         stderr.contains(&format!("{}: invalid wasm module", broken.display()))
@@ -481,10 +493,23 @@ async fn rules_publish_status_and_unpublish_reach_every_worker() {
         "--force",
         "--name",
         "fedora",
+        "--json",
     ]));
-    assert!(!out.status.success());
-    let stdout = text(&out.stdout);
-    assert_eq!(stdout.matches(": REFUSED it: ").count(), 3, "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "refused by workers: problems found"
+    );
+    let rollout: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rollout["module"], "fedora");
+    let uptake = rollout["workers"].as_array().unwrap();
+    assert_eq!(uptake.len(), 3, "{rollout}");
+    assert!(
+        uptake
+            .iter()
+            .all(|u| u["outcome"] == "refused" && u["reason"].as_str().is_some()),
+        "{rollout}"
+    );
     for w in status()["workers"].as_array().unwrap() {
         assert_eq!(w["generation"], 2, "the previous version keeps running");
         assert_eq!(w["rules"]["modules"][0]["sha256"], variant_sha.as_str());
@@ -603,6 +628,34 @@ fn rules_new_build_and_test_a_scaffolded_crate() {
         r#"{"package": "other"}"#,
     ]);
     assert_eq!(r["matches"], serde_json::json!({"package_build_failed": 0}));
+    // A line that is not a bus message is a problem found: exit code 2, the line named.
+    let with_bad = dir.path().join("with-bad.jsonl");
+    std::fs::write(
+        &with_bad,
+        format!(
+            "{}\nnot json\n",
+            std::fs::read_to_string(&messages).unwrap()
+        ),
+    )
+    .unwrap();
+    let out = run(fmn()
+        .args(["rules", "test"])
+        .arg(&wasm)
+        .arg("--messages")
+        .arg(&with_bad)
+        .arg("--json"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["messages"], 3);
+    let unreadable = r["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1);
+    assert!(
+        unreadable[0]
+            .as_str()
+            .unwrap()
+            .contains("with-bad.jsonl:4: "),
+        "{r}"
+    );
     let out = run(fmn()
         .args(["rules", "test"])
         .arg(&wasm)
@@ -719,4 +772,138 @@ fn bench_pipeline_on_redis_reports_stages_and_the_notifications_fmn_run_makes() 
     let report = bench_pipeline(dir.path(), &["--redis", &redis.url()]);
     assert_eq!(report["transport"], "redis");
     check_bench_pipeline(dir.path(), &report);
+}
+
+/// Operator conventions: a command that would act on a default the operator did not choose
+/// refuses, naming what to give, before it connects anywhere (Redis on port 1 would fail).
+#[test]
+fn consume_without_a_source_refuses_before_connecting() {
+    let out = run(fmn().args(["consume", "--redis", "redis://127.0.0.1:1"]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no source of messages: give --messages FILE")
+            && stderr.contains("[amqp] url"),
+        "{stderr}"
+    );
+}
+
+/// Values with a closed set are listed in `--help` and refused before connecting.
+#[test]
+fn closed_values_are_listed_and_checked_first() {
+    let out = run(fmn().args([
+        "consume",
+        "--dispatch",
+        "roundrobin",
+        "--messages",
+        "-",
+        "--redis",
+        "redis://127.0.0.1:1",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("invalid value 'roundrobin' for '--dispatch")
+            && stderr.contains("[possible values: random, p2c, shared]"),
+        "{stderr}"
+    );
+    for (args, listed) in [
+        (
+            &["consume", "--help"][..],
+            "[possible values: random, p2c, shared]",
+        ),
+        (
+            &["dead", "list", "--help"],
+            "[possible values: consumer, worker, sender]",
+        ),
+        (
+            &["prefs", "set", "--help"],
+            "[possible values: email, irc, push, matrix]",
+        ),
+    ] {
+        let help = text(&run(fmn().args(args)).stdout);
+        assert!(help.contains(listed), "{args:?}: {help}");
+    }
+    // An old name of a channel still reads.
+    let out = run(fmn().args([
+        "prefs",
+        "set",
+        "alice",
+        "--enable",
+        "gcm",
+        "--redis",
+        "redis://127.0.0.1:1",
+    ]));
+    assert!(
+        !text(&out.stderr).contains("invalid value"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `FMN__...` overrides are text read as their key's type: a numeric password stays a
+/// password, a port written as text is a port.
+#[test]
+fn environment_overrides_take_the_type_of_their_key() {
+    let out = run(fmn()
+        .env("FMN__SENDERS__EMAIL__BACKEND", "smtp")
+        .env("FMN__SENDERS__EMAIL__HOST", "mail.example.org")
+        .env("FMN__SENDERS__EMAIL__FROM", "fmn <fmn@example.org>")
+        .env("FMN__SENDERS__EMAIL__PORT", "2525")
+        .env("FMN__SENDERS__EMAIL__PASSWORD", "123456")
+        .env("FMN__WORKER__RELOAD_MS", "0")
+        .args(["prefs", "check"])
+        .arg(root().join("examples/prefs.toml")));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(fmn()
+        .env("FMN__SENDERS__EMAIL__BACKEND", "smtp")
+        .env("FMN__SENDERS__EMAIL__HOST", "mail.example.org")
+        .env("FMN__SENDERS__EMAIL__FROM", "fmn <fmn@example.org>")
+        .env("FMN__SENDERS__EMAIL__PORT", "smtp")
+        .args(["prefs", "check"])
+        .arg(root().join("examples/prefs.toml")));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("\"smtp\" is not a number"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `fmn run --redis` twice on one Redis delivers twice: each run has a namespace of its own
+/// unless `--namespace` names one, and then the second run's are the first's duplicates.
+#[test]
+fn run_on_redis_takes_a_fresh_namespace_unless_told() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sent = |extra: &[&str]| {
+        let out = run(fmn()
+            .args(["run", "--json", "--redis", &redis.url()])
+            .args(extra)
+            .current_dir(dir.path()));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sent: u64 = summary["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["sent"].as_u64().unwrap())
+            .sum();
+        (sent, text(&out.stderr))
+    };
+    let (first, said) = sent(&[]);
+    assert!(first > 0);
+    assert!(said.contains(", namespace fmn-run-"), "{said}");
+    let (second, _) = sent(&[]);
+    assert_eq!(
+        second, first,
+        "a fresh namespace: nothing taken for a duplicate"
+    );
+    let (named, _) = sent(&["--namespace", "mine"]);
+    assert_eq!(named, first);
+    let (again, _) = sent(&["--namespace", "mine"]);
+    assert_eq!(
+        again, 0,
+        "the same namespace: the first run's deliveries are remembered"
+    );
 }

@@ -311,7 +311,7 @@ rules = [{ rule = "fedora::no_such_rule" }, { rule = "fedora::topic", args = { p
     );
     std::fs::write(d.join("bad.toml"), bad).unwrap();
     let out = run(&mut with(&["prefs", "import", "bad.toml"]));
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "problems found: exit code 2");
     let err = text(&out.stderr);
     assert!(
         err.contains("bad.toml: ") && err.contains(" problem(s), nothing stored"),
@@ -320,6 +320,16 @@ rules = [{ rule = "fedora::no_such_rule" }, { rule = "fedora::topic", args = { p
     assert!(err.contains("user \"carol\""), "{err}");
     assert!(err.contains("fedora::no_such_rule"), "{err}");
     assert!(err.contains("fedora::topic"), "{err}");
+    let out = run(&mut with(&["prefs", "import", "--json", "bad.toml"]));
+    assert_eq!(out.status.code(), Some(2));
+    let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(refused["stored"], false);
+    let problems = refused["problems"].as_array().unwrap();
+    assert!(!problems.is_empty());
+    assert!(
+        problems.iter().all(|p| p["location"]["user"] == "carol"),
+        "{refused}"
+    );
 
     // One user's edit is checked the same way.
     std::fs::write(
@@ -347,7 +357,11 @@ rules = [{ rule = "fedora::no_such_rule" }, { rule = "fedora::topic", args = { p
         "--deactivate",
         "email:nope",
     ]));
-    assert!(!out.status.success());
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an edit that cannot apply is a failure"
+    );
     assert!(
         text(&out.stderr).contains("user \"alice\" has no filter \"nope\" on email"),
         "{}",
@@ -439,11 +453,17 @@ rules = [{ rule = "fedora::no_such_rule" }, { rule = "fedora::topic", args = { p
     let out = run(&mut with(&[
         "prefs",
         "set",
+        "--json",
         "alice",
         "--no-digest",
         "email",
     ]));
     assert!(out.status.success(), "{}", text(&out.stderr));
+    let stored: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        stored,
+        serde_json::json!({"stored": true, "user": "alice", "change": "stored", "version": 4})
+    );
     let alice = transport.user_prefs("alice").await.unwrap().unwrap();
     assert_eq!(alice.channels[&fmn_core::ChannelKind::Email].digest, None);
     let out = run(&mut with(&["prefs", "set", "bob", "--disable", "irc"]));

@@ -12,16 +12,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::setup;
 
 /// `fmn rules publish` options.
 #[derive(clap::Args)]
 pub struct PublishArgs {
     /// The module file.
     module: PathBuf,
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: crate::cmd::RedisArg,
     /// Publish even if the module fails validation here (workers will refuse it; for tests
     /// of that path). Needs `--name` when the module cannot describe itself.
     #[arg(long)]
@@ -33,6 +31,9 @@ pub struct PublishArgs {
     /// at once.
     #[arg(long, default_value_t = 30)]
     wait: u64,
+    /// One JSON object on stdout: the publication and what each live worker did with it.
+    #[arg(long)]
+    json: bool,
 }
 
 /// `fmn rules unpublish` options.
@@ -40,17 +41,15 @@ pub struct PublishArgs {
 pub struct UnpublishArgs {
     /// The module's name.
     name: String,
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: crate::cmd::RedisArg,
 }
 
 /// `fmn rules status` options.
 #[derive(clap::Args)]
 pub struct StatusArgs {
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
+    #[command(flatten)]
+    redis: crate::cmd::RedisArg,
     /// Include workers that are no longer live.
     #[arg(long)]
     all: bool,
@@ -104,11 +103,6 @@ impl WorkerStatus {
     }
 }
 
-async fn connect(arg: Option<String>, config: &Config) -> Result<RedisTransport> {
-    let url = super::super::redis_url(arg, config)?;
-    setup::redis(&url, &config.redis.namespace).await
-}
-
 async fn status_of(t: &RedisTransport, all: bool) -> Result<Status> {
     let (publication, published) = t.published_modules().await?;
     let live = t.live_workers().await?;
@@ -145,13 +139,11 @@ fn short(sha: &str) -> &str {
     &sha[..12.min(sha.len())]
 }
 
-pub async fn publish(args: PublishArgs, config: Config) -> Result<ExitCode> {
-    let bytes = std::fs::read(&args.module)
-        .with_context(|| format!("cannot read {}", args.module.display()))?;
-    let sha = hex::encode(Sha256::digest(&bytes));
+/// The module's name, unless it fails validation here (then only with `--force`).
+fn validated_name(args: &PublishArgs, config: &Config, bytes: &[u8]) -> Result<String> {
     let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
     let origin = args.module.display().to_string();
-    let own_name = match WasmModule::from_bytes(&sandbox, &bytes, &origin) {
+    let own_name = match WasmModule::from_bytes(&sandbox, bytes, &origin) {
         Ok(m) => Some(m.name().to_owned()),
         Err(e) if args.force => {
             eprintln!("fmn rules publish: publishing anyway (--force): {e}");
@@ -159,64 +151,118 @@ pub async fn publish(args: PublishArgs, config: Config) -> Result<ExitCode> {
         }
         Err(e) => bail!("{e}\nnot published: workers would refuse it"),
     };
-    let name = match (args.name, own_name) {
-        (Some(n), _) | (None, Some(n)) => n,
+    match (args.name.clone(), own_name) {
+        (Some(n), _) | (None, Some(n)) => Ok(n),
         (None, None) => bail!("--name is needed: the module cannot say its own name"),
-    };
-    let t = connect(args.redis, &config).await?;
-    let publication = t.publish_module(&name, &sha, &bytes).await?;
-    println!(
-        "published {name}@{} ({} bytes), publication {publication}",
-        short(&sha),
-        bytes.len()
-    );
-    if args.wait == 0 {
-        return Ok(ExitCode::SUCCESS);
+    }
+}
+
+/// What one live worker did with a publication.
+#[derive(Serialize)]
+struct Uptake {
+    worker: String,
+    /// `runs`, `refused`, `no_reload`, `loading` or `pending`.
+    outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generation: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+impl Uptake {
+    fn of(w: &WorkerStatus, name: &str, sha: &str) -> Uptake {
+        let (outcome, reason) = if w.runs(name, sha) {
+            ("runs", None)
+        } else if let Some(r) = w.refused(sha) {
+            ("refused", Some(r.reason.clone()))
+        } else if w.rules.is_none() {
+            ("no_reload", None)
+        } else if w.loading(sha) {
+            ("loading", None)
+        } else {
+            ("pending", None)
+        };
+        Uptake {
+            worker: w.id.clone(),
+            outcome,
+            generation: (outcome == "runs").then(|| w.generation.unwrap_or(0)),
+            reason,
+        }
     }
 
-    // Until every live worker runs it or has refused it.
-    let deadline = Instant::now() + Duration::from_secs(args.wait);
+    fn line(&self, wait: u64) -> String {
+        match (self.outcome, &self.reason) {
+            ("runs", _) => format!("runs it (generation {})", self.generation.unwrap_or(0)),
+            ("refused", Some(r)) => format!("REFUSED it: {r}"),
+            ("no_reload", _) => "has hot reload turned off".into(),
+            ("loading", _) => format!("still loading it after {wait} s"),
+            _ => format!("not yet after {wait} s"),
+        }
+    }
+}
+
+/// Waits up to `wait` seconds for every live worker to run `sha` or refuse it.
+async fn rollout(t: &RedisTransport, name: &str, sha: &str, wait: u64) -> Result<Vec<Uptake>> {
+    let deadline = Instant::now() + Duration::from_secs(wait);
     loop {
-        let status = status_of(&t, false).await?;
-        let pending: Vec<&WorkerStatus> = status
+        let status = status_of(t, false).await?;
+        let pending = status
             .workers
             .iter()
-            .filter(|w| !w.runs(&name, &sha) && w.refused(&sha).is_none())
-            .collect();
-        if pending.is_empty() || Instant::now() >= deadline {
-            let mut code = ExitCode::SUCCESS;
-            if status.workers.is_empty() {
-                println!("no live worker: each picks it up when it starts");
-            }
-            for w in &status.workers {
-                if w.runs(&name, &sha) {
-                    println!(
-                        "  {}: runs it (generation {})",
-                        w.id,
-                        w.generation.unwrap_or(0)
-                    );
-                } else if let Some(r) = w.refused(&sha) {
-                    println!("  {}: REFUSED it: {}", w.id, r.reason);
-                    code = ExitCode::FAILURE;
-                } else if w.rules.is_none() {
-                    println!("  {}: has hot reload turned off", w.id);
-                    code = ExitCode::FAILURE;
-                } else if w.loading(&sha) {
-                    println!("  {}: still loading it after {} s", w.id, args.wait);
-                    code = ExitCode::FAILURE;
-                } else {
-                    println!("  {}: not yet after {} s", w.id, args.wait);
-                    code = ExitCode::FAILURE;
-                }
-            }
-            return Ok(code);
+            .any(|w| !w.runs(name, sha) && w.refused(sha).is_none());
+        if !pending || Instant::now() >= deadline {
+            return Ok(status
+                .workers
+                .iter()
+                .map(|w| Uptake::of(w, name, sha))
+                .collect());
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
+/// `fmn rules publish`: exit code 2 when a live worker refused it or did not take it in time.
+pub async fn publish(args: PublishArgs, config: Config) -> Result<ExitCode> {
+    let bytes = std::fs::read(&args.module)
+        .with_context(|| format!("cannot read {}", args.module.display()))?;
+    let sha = hex::encode(Sha256::digest(&bytes));
+    let name = validated_name(&args, &config, &bytes)?;
+    let t = args.redis.connect(&config).await?;
+    let publication = t.publish_module(&name, &sha, &bytes).await?;
+    if !args.json {
+        println!(
+            "published {name}@{} ({} bytes), publication {publication}",
+            short(&sha),
+            bytes.len()
+        );
+    }
+    let uptake = if args.wait == 0 {
+        Vec::new()
+    } else {
+        rollout(&t, &name, &sha, args.wait).await?
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"module": name, "sha256": sha, "bytes": bytes.len(),
+                "publication": publication, "workers": uptake})
+        );
+    } else if args.wait > 0 && uptake.is_empty() {
+        println!("no live worker: each picks it up when it starts");
+    } else {
+        for u in &uptake {
+            println!("  {}: {}", u.worker, u.line(args.wait));
+        }
+    }
+    Ok(if uptake.iter().all(|u| u.outcome == "runs") {
+        ExitCode::SUCCESS
+    } else {
+        crate::cmd::problems_found()
+    })
+}
+
 pub async fn unpublish(args: UnpublishArgs, config: Config) -> Result<ExitCode> {
-    let t = connect(args.redis, &config).await?;
+    let t = args.redis.connect(&config).await?;
     if t.unpublish_module(&args.name).await? {
         println!(
             "{} withdrawn: workers go back to their own copy of it, if any",
@@ -230,7 +276,7 @@ pub async fn unpublish(args: UnpublishArgs, config: Config) -> Result<ExitCode> 
 }
 
 pub async fn status(args: StatusArgs, config: Config) -> Result<ExitCode> {
-    let t = connect(args.redis, &config).await?;
+    let t = args.redis.connect(&config).await?;
     let status = status_of(&t, args.all).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);

@@ -139,126 +139,44 @@ fn read_module(path: &Path, config: &Config) -> Result<LoadedModule> {
     )?))
 }
 
-pub async fn run(args: TestArgs, config: Config) -> Result<std::process::ExitCode> {
-    let module = read_module(&args.module, &config)?;
-    let d = &module.description;
-    let (rules, untested): (Vec<(String, serde_json::Value)>, Vec<String>) = match &args.rule {
-        Some(r) => {
-            if !d.rules.iter().any(|x| &x.name == r) {
-                bail!("module {} has no rule {r:?}", d.name);
-            }
-            let a: serde_json::Value = serde_json::from_str(&args.args)
-                .with_context(|| format!("--args is not JSON: {}", args.args))?;
-            (vec![(r.clone(), a)], Vec::new())
-        }
-        None => {
-            let (plain, with_args): (Vec<_>, Vec<_>) = d
-                .rules
-                .iter()
-                .partition(|r| r.args.iter().all(|a| !a.required));
-            (
-                plain
-                    .iter()
-                    .map(|r| (r.name.clone(), serde_json::json!({})))
-                    .collect(),
-                with_args.iter().map(|r| r.name.clone()).collect(),
-            )
-        }
-    };
-    let prefs = probe_preferences(&d.name, &rules)?;
-    let ruleset = Arc::new(RuleSet::new(1, vec![module.clone()])?);
-    let plan = match fmn_host::Plan::build(&ruleset, &prefs) {
-        Ok(p) => Arc::new(p),
-        Err(problems) => {
-            let list: Vec<String> = problems
-                .iter()
-                .map(|p| format!("  rule {}: {}", p.location.user, p.problem))
-                .collect();
-            bail!("the rules cannot be registered:\n{}", list.join("\n"));
-        }
-    };
-    let relations = setup::load_relations(&args.data)?;
-    // Every message is evaluated, however often the module fails.
-    let mut evaluator =
-        Evaluator::new(ruleset, plan.clone(), relations).with_quarantine(QuarantinePolicy {
-            after: u32::MAX,
-            ..QuarantinePolicy::default()
-        });
+/// The rules under test with their arguments, and those left out for needing arguments.
+type Chosen = (Vec<(String, serde_json::Value)>, Vec<String>);
 
+/// `--rule` with `--args`, or every rule that needs no arguments.
+fn chosen_rules(args: &TestArgs, d: &fmn_rules_sdk::ModuleDescription) -> Result<Chosen> {
+    if let Some(r) = &args.rule {
+        if !d.rules.iter().any(|x| &x.name == r) {
+            bail!("module {} has no rule {r:?}", d.name);
+        }
+        let a: serde_json::Value = serde_json::from_str(&args.args)
+            .with_context(|| format!("--args is not JSON: {}", args.args))?;
+        return Ok((vec![(r.clone(), a)], Vec::new()));
+    }
+    let (plain, with_args): (Vec<_>, Vec<_>) = d
+        .rules
+        .iter()
+        .partition(|r| r.args.iter().all(|a| !a.required));
+    Ok((
+        plain
+            .iter()
+            .map(|r| (r.name.clone(), serde_json::json!({})))
+            .collect(),
+        with_args.iter().map(|r| r.name.clone()).collect(),
+    ))
+}
+
+/// `fmn rules test`: exit code 2 when a message could not be read or a rule failed on one.
+pub async fn run(args: TestArgs, config: Config) -> Result<std::process::ExitCode> {
     let text = std::fs::read_to_string(&args.messages)
         .with_context(|| format!("cannot read {}", args.messages.display()))?;
-    let mut report = Report {
-        module: d.name.clone(),
-        sha256: module.version_id.clone(),
-        rules: rules.iter().map(|r| r.0.clone()).collect(),
-        untested,
-        messages: 0,
-        unreadable: Vec::new(),
-        matches: rules.iter().map(|r| (r.0.clone(), 0)).collect(),
-        errors: 0,
-        p50_micros: 0.0,
-        p99_micros: 0.0,
-        max_micros: 0.0,
-        results: Vec::new(),
-    };
-    // The first call instantiates the module; it is made, untimed, before the others.
-    if let Some(env) = text
-        .lines()
-        .find_map(|l| Envelope::from_bus_json(l.as_bytes(), config.consumer.max_message_bytes).ok())
-    {
-        evaluator.evaluate(env.rules_json().as_bytes(), &env.topic);
-    }
-    let mut times = Vec::new();
+    let mut trial = Trial::new(&args, &config)?;
+    trial.warm_up(&text);
     for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let place = format!("{}:{}", args.messages.display(), i + 1);
-        let env = match Envelope::from_bus_json(line.as_bytes(), config.consumer.max_message_bytes)
-        {
-            Ok(e) => e,
-            Err(e) => {
-                report.unreadable.push(format!("{place}: {e}"));
-                continue;
-            }
-        };
-        let json = env.rules_json();
-        let started = Instant::now();
-        let ev = evaluator.evaluate(json.as_bytes(), &env.topic);
-        let micros = started.elapsed().as_secs_f64() * 1e6;
-        times.push(micros);
-        report.messages += 1;
-        let matched: Vec<String> = ev
-            .matches
-            .iter()
-            .map(|m| plan.users[m.user as usize].name.clone())
-            .collect();
-        let mut errors: Vec<String> = ev.failures.iter().map(|f| f.to_string()).collect();
-        errors.extend(
-            ev.rule_errors
-                .iter()
-                .map(|e| format!("rule {}: {}", e.rule, e.error)),
-        );
-        for m in &matched {
-            *report.matches.entry(m.clone()).or_default() += 1;
-        }
-        report.errors += errors.len();
-        if args.verbose || !matched.is_empty() || !errors.is_empty() {
-            report.results.push(MessageReport {
-                line: i + 1,
-                id: env.id.clone(),
-                topic: env.topic.clone(),
-                matched,
-                errors,
-                extracted: extracted(&module, json.as_bytes()),
-                micros,
-            });
+        if !line.trim().is_empty() {
+            trial.line(i + 1, line);
         }
     }
-    times.sort_by(f64::total_cmp);
-    report.p50_micros = percentile(&times, 0.5);
-    report.p99_micros = percentile(&times, 0.99);
-    report.max_micros = times.last().copied().unwrap_or(0.0);
+    let report = trial.finish();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -267,8 +185,132 @@ pub async fn run(args: TestArgs, config: Config) -> Result<std::process::ExitCod
     Ok(if report.errors == 0 && report.unreadable.is_empty() {
         std::process::ExitCode::SUCCESS
     } else {
-        std::process::ExitCode::FAILURE
+        crate::cmd::problems_found()
     })
+}
+
+/// One run of a module's rules over messages, as a worker's evaluator runs them.
+struct Trial<'a> {
+    args: &'a TestArgs,
+    max_bytes: usize,
+    module: LoadedModule,
+    plan: Arc<fmn_host::Plan>,
+    evaluator: Evaluator,
+    report: Report,
+    times: Vec<f64>,
+}
+
+impl<'a> Trial<'a> {
+    fn new(args: &'a TestArgs, config: &Config) -> Result<Self> {
+        let module = read_module(&args.module, config)?;
+        let d = &module.description;
+        let (rules, untested) = chosen_rules(args, d)?;
+        let prefs = probe_preferences(&d.name, &rules)?;
+        let ruleset = Arc::new(RuleSet::new(1, vec![module.clone()])?);
+        let plan = match fmn_host::Plan::build(&ruleset, &prefs) {
+            Ok(p) => Arc::new(p),
+            Err(problems) => {
+                let list: Vec<String> = problems
+                    .iter()
+                    .map(|p| format!("  rule {}: {}", p.location.user, p.problem))
+                    .collect();
+                bail!("the rules cannot be registered:\n{}", list.join("\n"));
+            }
+        };
+        let relations = setup::load_relations(&args.data)?;
+        // Every message is evaluated, however often the module fails.
+        let evaluator =
+            Evaluator::new(ruleset, plan.clone(), relations).with_quarantine(QuarantinePolicy {
+                after: u32::MAX,
+                ..QuarantinePolicy::default()
+            });
+        let report = Report {
+            module: d.name.clone(),
+            sha256: module.version_id.clone(),
+            rules: rules.iter().map(|r| r.0.clone()).collect(),
+            untested,
+            messages: 0,
+            unreadable: Vec::new(),
+            matches: rules.iter().map(|r| (r.0.clone(), 0)).collect(),
+            errors: 0,
+            p50_micros: 0.0,
+            p99_micros: 0.0,
+            max_micros: 0.0,
+            results: Vec::new(),
+        };
+        Ok(Trial {
+            args,
+            max_bytes: config.consumer.max_message_bytes,
+            module,
+            plan,
+            evaluator,
+            report,
+            times: Vec::new(),
+        })
+    }
+
+    /// The first call instantiates the module; it is made, untimed, before the others.
+    fn warm_up(&mut self, text: &str) {
+        if let Some(env) = text
+            .lines()
+            .find_map(|l| Envelope::from_bus_json(l.as_bytes(), self.max_bytes).ok())
+        {
+            self.evaluator
+                .evaluate(env.rules_json().as_bytes(), &env.topic);
+        }
+    }
+
+    /// Line `no` of the messages, evaluated and counted.
+    fn line(&mut self, no: usize, line: &str) {
+        let env = match Envelope::from_bus_json(line.as_bytes(), self.max_bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                let place = format!("{}:{no}", self.args.messages.display());
+                self.report.unreadable.push(format!("{place}: {e}"));
+                return;
+            }
+        };
+        let json = env.rules_json();
+        let started = Instant::now();
+        let ev = self.evaluator.evaluate(json.as_bytes(), &env.topic);
+        let micros = started.elapsed().as_secs_f64() * 1e6;
+        self.times.push(micros);
+        self.report.messages += 1;
+        let matched: Vec<String> = ev
+            .matches
+            .iter()
+            .map(|m| self.plan.users[m.user as usize].name.clone())
+            .collect();
+        let mut errors: Vec<String> = ev.failures.iter().map(|f| f.to_string()).collect();
+        errors.extend(
+            ev.rule_errors
+                .iter()
+                .map(|e| format!("rule {}: {}", e.rule, e.error)),
+        );
+        for m in &matched {
+            *self.report.matches.entry(m.clone()).or_default() += 1;
+        }
+        self.report.errors += errors.len();
+        if self.args.verbose || !matched.is_empty() || !errors.is_empty() {
+            self.report.results.push(MessageReport {
+                line: no,
+                id: env.id.clone(),
+                topic: env.topic.clone(),
+                matched,
+                errors,
+                extracted: extracted(&self.module, json.as_bytes()),
+                micros,
+            });
+        }
+    }
+
+    fn finish(mut self) -> Report {
+        self.times.sort_by(f64::total_cmp);
+        self.report.p50_micros = percentile(&self.times, 0.5);
+        self.report.p99_micros = percentile(&self.times, 0.99);
+        self.report.max_micros = self.times.last().copied().unwrap_or(0.0);
+        self.report
+    }
 }
 
 fn print_text(r: &Report) {
