@@ -326,6 +326,9 @@ async fn group_owners_count_for_their_members_embedded_and_through_redis() {
         "run",
         "--redis",
         &redis.url(),
+        // The namespace the data was imported into: a run's own would have none.
+        "--namespace",
+        "fmn",
         "--messages",
         &messages,
         "--prefs",
