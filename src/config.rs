@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::ChannelKind;
-use fmn_senders::{EmailConfig, IrcConfig, MatrixConfig, PushConfig};
+use fmn_senders::SenderConfig;
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -451,26 +451,6 @@ impl WorkerSection {
             ..defaults
         }
     }
-}
-
-/// `[senders.CHANNEL]`: how a channel is delivered.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "backend", rename_all = "lowercase", deny_unknown_fields)]
-pub enum SenderConfig {
-    /// SMTP.
-    Smtp(EmailConfig),
-    /// IRC private messages.
-    Irc(IrcConfig),
-    /// Firebase Cloud Messaging HTTP v1 (`gcm` is accepted: FMN's name for it).
-    #[serde(alias = "gcm")]
-    Fcm(PushConfig),
-    /// Matrix notices.
-    Matrix(MatrixConfig),
-    /// Append JSON lines to a file.
-    File {
-        /// The file.
-        path: PathBuf,
-    },
 }
 
 impl Config {

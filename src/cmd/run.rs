@@ -11,7 +11,7 @@ use fmn_consumer::source::Source;
 use fmn_core::ChannelKind;
 use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
 use fmn_host::run_worker;
-use fmn_senders::{SenderOptions, SenderReport, run_sender};
+use fmn_senders::{SenderOptions, SenderReport, run_sender, sender_for};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -246,8 +246,7 @@ pub(crate) async fn pipeline<T: Transport, S: Source>(
     let templates = config.load_templates()?;
     let mut senders = Vec::new();
     for ch in channels {
-        let (sender, destination) =
-            setup::sender_for(ch, config.senders.get(&ch), &templates, &out)?;
+        let (sender, destination) = sender_for(ch, config.senders.get(&ch), &templates, &out)?;
         let opts = SenderOptions {
             drain_digests: true,
             ..config.sender_options(ch, format!("{}-{ch}", fmn_core::transport::hostname()))?

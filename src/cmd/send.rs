@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use fmn_core::ChannelKind;
-use fmn_senders::run_sender;
+use fmn_senders::{run_sender, sender_for};
 
 use crate::config::Config;
 use crate::setup;
@@ -33,7 +33,7 @@ pub struct SendArgs {
 pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
     let url = super::redis_url(args.redis, &config)?;
     let transport = setup::redis(&url, &config.redis.namespace).await?;
-    let (sender, destination) = setup::sender_for(
+    let (sender, destination) = sender_for(
         args.channel,
         config.senders.get(&args.channel),
         &config.load_templates()?,
