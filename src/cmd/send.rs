@@ -1,11 +1,10 @@
 //! `fmn send`: deliver one channel's notifications, through Redis, until stopped.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fmn_core::ChannelKind;
-use fmn_senders::{run_sender, sender_for};
+use fmn_senders::run_sender;
 
 use crate::config::Config;
 use crate::setup;
@@ -19,9 +18,6 @@ pub struct SendArgs {
     /// Redis URL (or `[redis] url` in the configuration).
     #[arg(long)]
     redis: Option<String>,
-    /// Directory of the file sender, when the channel has no `[senders.CHANNEL]` configured.
-    #[arg(long, default_value = "fmn-out")]
-    out: PathBuf,
     /// This sender's name in the channel's consumer group; a restarted sender with the same
     /// name takes back the notifications it held.
     #[arg(long)]
@@ -31,14 +27,20 @@ pub struct SendArgs {
 }
 
 pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
+    // Checked before connecting anywhere: a sender without its configuration would have
+    // nowhere to deliver, and acknowledging into a file would lose the notifications.
+    let channel = args.channel;
+    let (sender, destination) = config
+        .senders
+        .get(&channel)
+        .with_context(|| {
+            format!(
+                "no sender configured for channel {channel}: add [senders.{channel}] to the configuration"
+            )
+        })?
+        .build(&config.load_templates()?)?;
     let url = super::redis_url(args.redis, &config)?;
     let transport = setup::redis(&url, &config.redis.namespace).await?;
-    let (sender, destination) = sender_for(
-        args.channel,
-        config.senders.get(&args.channel),
-        &config.load_templates()?,
-        &args.out,
-    )?;
     let consumer = args
         .consumer
         .unwrap_or_else(|| format!("{}-{}", fmn_core::transport::hostname(), args.channel));
