@@ -32,12 +32,13 @@ use std::future::Future;
 use fmn_core::Notification;
 
 pub use any::{AnySender, SenderConfig, SenderConfigError, sender_for};
-pub use email::{EmailConfig, EmailSender, TlsMode};
+pub use email::{EmailConfig, EmailSender};
 pub use file::FileSender;
 pub use irc::{IrcConfig, IrcSender};
 pub use matrix::{MatrixConfig, MatrixSender};
 pub use push::{PushConfig, PushSender};
 pub use run::{RateLimit, SenderOptions, SenderReport, run_sender};
+pub use smtp::TlsMode;
 pub use template::Templates;
 
 /// Why a delivery failed.
