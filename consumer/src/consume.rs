@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use fmn_core::Backoff;
 use fmn_core::envelope::{DEFAULT_MAX_MESSAGE_BYTES, Envelope, EnvelopeError};
 use fmn_core::metrics::label;
 use fmn_core::transport::{DeadLetter, Stage, Transport, WorkItem};
@@ -105,11 +106,13 @@ pub fn parse(
     }
 }
 
-async fn pause(attempt: &mut u32, cancel: &CancellationToken) -> bool {
-    let ms = 50u64.saturating_mul(1 << (*attempt).min(6)).min(3_000);
-    *attempt += 1;
+/// Between attempts at a transport call: 50 ms doubling, up to 3 s.
+const TRANSPORT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(3));
+
+/// Waits `backoff`'s next delay; false when `cancel` fired meanwhile.
+async fn pause(backoff: &mut Backoff, cancel: &CancellationToken) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        _ = tokio::time::sleep(backoff.next_delay()) => true,
         _ = cancel.cancelled() => false,
     }
 }
@@ -255,7 +258,7 @@ pub async fn consume<T: Transport, S: Source>(
             }
         }
 
-        let mut attempt = 0;
+        let mut backoff = TRANSPORT_BACKOFF;
         while !dead.is_empty() {
             match transport.dead_letter(&dead).await {
                 Ok(()) => {
@@ -268,7 +271,7 @@ pub async fn consume<T: Transport, S: Source>(
                 }
                 Err(e) => {
                     tracing::warn!("cannot write dead letters: {e}; retrying");
-                    if !pause(&mut attempt, cancel).await {
+                    if !pause(&mut backoff, cancel).await {
                         return Ok(report);
                     }
                 }
@@ -277,7 +280,7 @@ pub async fn consume<T: Transport, S: Source>(
 
         // Ownership and membership changes go to the shared data before the batch goes on,
         // so that the messages after them are evaluated with them.
-        let mut attempt = 0;
+        let mut backoff = TRANSPORT_BACKOFF;
         while !changes.is_empty() {
             match transport.apply_data(&changes).await {
                 Ok(version) => {
@@ -291,14 +294,14 @@ pub async fn consume<T: Transport, S: Source>(
                 }
                 Err(e) => {
                     tracing::warn!("cannot apply data changes: {e}; retrying");
-                    if !pause(&mut attempt, cancel).await {
+                    if !pause(&mut backoff, cancel).await {
                         return Ok(report);
                     }
                 }
             }
         }
 
-        let mut attempt = 0;
+        let mut backoff = TRANSPORT_BACKOFF;
         while !items.is_empty() {
             let live = match dispatcher.refresh(transport).await {
                 Ok(n) => n,
@@ -308,14 +311,14 @@ pub async fn consume<T: Transport, S: Source>(
                 }
             };
             if live == 0 {
-                if attempt == 0 {
+                if backoff.attempts() == 0 {
                     tracing::warn!(
                         "no live worker; holding {} messages until one registers",
                         items.len()
                     );
                 }
                 dispatcher.invalidate();
-                if !pause(&mut attempt, cancel).await {
+                if !pause(&mut backoff, cancel).await {
                     return Ok(report);
                 }
                 continue;
@@ -323,7 +326,7 @@ pub async fn consume<T: Transport, S: Source>(
             if throttle.full(&dispatcher, opts, &mut report) {
                 dispatcher.invalidate();
                 // Short, steady waits: the queues drain at the workers' pace.
-                let mut short = 0;
+                let mut short = TRANSPORT_BACKOFF;
                 if !pause(&mut short, cancel).await {
                     return Ok(report);
                 }
@@ -362,7 +365,7 @@ pub async fn consume<T: Transport, S: Source>(
                 Err(e) => {
                     tracing::warn!("dispatch failed: {e}; retrying");
                     dispatcher.invalidate();
-                    if !pause(&mut attempt, cancel).await {
+                    if !pause(&mut backoff, cancel).await {
                         return Ok(report);
                     }
                 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fmn_core::{MessageMeta, Relations};
+use fmn_core::{Backoff, MessageMeta, Relations};
 use fmn_rules_sdk::abi::Extracted;
 use fmn_rules_sdk::glob;
 
@@ -90,16 +90,15 @@ impl Default for QuarantinePolicy {
 struct Health {
     failures_in_a_row: u32,
     quarantined_until: Option<Instant>,
-    /// The next quarantine's length; doubles while the module keeps failing.
-    next_quarantine: Option<Duration>,
+    /// The quarantines' lengths once it was quarantined (on probation): each doubles the
+    /// last while the module keeps failing.
+    quarantines: Option<Backoff>,
 }
 
 impl Health {
     /// Whether it has failed since it last answered: counted, quarantined, or on probation.
     fn failed(&self) -> bool {
-        self.failures_in_a_row > 0
-            || self.quarantined_until.is_some()
-            || self.next_quarantine.is_some()
+        self.failures_in_a_row > 0 || self.quarantined_until.is_some() || self.quarantines.is_some()
     }
 }
 
@@ -107,13 +106,15 @@ impl Health {
 fn penalise(h: &mut Health, policy: QuarantinePolicy) -> Option<Duration> {
     h.failures_in_a_row += 1;
     // After a quarantine, one more failure is enough to go back in.
-    let probation = h.next_quarantine.is_some();
+    let probation = h.quarantines.is_some();
     if h.failures_in_a_row < policy.after && !probation {
         return None;
     }
-    let length = h.next_quarantine.unwrap_or(policy.first).min(policy.max);
+    let length = h
+        .quarantines
+        .get_or_insert(Backoff::new(policy.first, policy.max))
+        .next_delay();
     h.quarantined_until = Some(Instant::now() + length);
-    h.next_quarantine = Some(length.saturating_mul(2).min(policy.max));
     h.failures_in_a_row = 0;
     Some(length)
 }
