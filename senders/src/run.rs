@@ -217,6 +217,30 @@ where
     }
 }
 
+/// Keeps `dead` as dead letters in one round trip, counted in `report`; `None` when
+/// cancelled.
+pub(crate) async fn keep_dead_letters<T: Transport>(
+    transport: &T,
+    dead: &[DeadLetter],
+    report: &mut SenderReport,
+    cancel: &CancellationToken,
+) -> Option<()> {
+    if dead.is_empty() {
+        return Some(());
+    }
+    retry_transport("writing dead letters", cancel, move || {
+        transport.dead_letter(dead)
+    })
+    .await?;
+    let count = dead.len() as u64;
+    report.dead_lettered += count;
+    fmn_core::metrics::metrics()
+        .dead_letters
+        .get_or_create(&fmn_core::metrics::label("stage", "sender"))
+        .inc_by(count);
+    Some(())
+}
+
 /// Runs a sender until `cancel` fires. A notification is acknowledged once every address was
 /// delivered or given up on; on cancellation, what is in hand is left unacknowledged (it will
 /// be read again, and its deliveries already made are skipped).
