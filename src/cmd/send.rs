@@ -27,8 +27,8 @@ pub struct SendArgs {
 }
 
 pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
-    // Checked before connecting anywhere: a sender without its configuration would have
-    // nowhere to deliver, and acknowledging into a file would lose the notifications.
+    // Checked before connecting anywhere: with no configuration there is nowhere to deliver,
+    // and writing the notifications to a local file would take them off the queue undelivered.
     let channel = args.channel;
     let (sender, destination) = config
         .senders
