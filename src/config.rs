@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use fmn_core::ChannelKind;
 use fmn_core::lenient::Lenient;
-use fmn_senders::{EmailConfig, IrcConfig, MatrixConfig, PushConfig};
+use fmn_senders::SenderConfig;
 use serde::Deserialize;
 
 /// The whole configuration.
@@ -422,53 +422,6 @@ impl WorkerSection {
             cache_dir,
             ..defaults
         }
-    }
-}
-
-/// `[senders.CHANNEL]`: how a channel is delivered, chosen by its `backend` key.
-#[derive(Debug, Clone)]
-pub enum SenderConfig {
-    /// SMTP.
-    Smtp(EmailConfig),
-    /// IRC private messages.
-    Irc(IrcConfig),
-    /// Firebase Cloud Messaging HTTP v1 (`gcm` is accepted: FMN's name for it).
-    Fcm(PushConfig),
-    /// Matrix notices.
-    Matrix(MatrixConfig),
-    /// Append JSON lines to a file.
-    File {
-        /// The file.
-        path: PathBuf,
-    },
-}
-
-impl<'de> Deserialize<'de> for SenderConfig {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error as _;
-        /// `backend = "file"`'s one key.
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct FileConfig {
-            path: PathBuf,
-        }
-        fmn_core::lenient::tagged(d, "backend", |backend, rest| {
-            Ok(match backend {
-                "smtp" => SenderConfig::Smtp(EmailConfig::deserialize(rest)?),
-                "irc" => SenderConfig::Irc(IrcConfig::deserialize(rest)?),
-                "fcm" | "gcm" => SenderConfig::Fcm(PushConfig::deserialize(rest)?),
-                "matrix" => SenderConfig::Matrix(MatrixConfig::deserialize(rest)?),
-                "file" => SenderConfig::File {
-                    path: FileConfig::deserialize(rest)?.path,
-                },
-                other => {
-                    return Err(toml::de::Error::unknown_variant(
-                        other,
-                        &["smtp", "irc", "fcm", "matrix", "file"],
-                    ));
-                }
-            })
-        })
     }
 }
 

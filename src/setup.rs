@@ -1,17 +1,12 @@
-//! Building the parts from configuration: rules, preferences, transports, senders.
+//! Building the parts from configuration: rules, preferences, transports.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use fmn_core::Preferences;
 use fmn_core::transport::{RedisTransport, redis::RedisOptions};
-use fmn_core::{ChannelKind, Notification, Preferences};
 use fmn_host::{LoadedModule, Plan, PrefsSource, RuleSet, Sandbox, WasmModule};
-use fmn_senders::{
-    EmailSender, FileSender, IrcSender, MatrixSender, PushSender, SendError, Sender, Templates,
-};
-
-use crate::config::SenderConfig;
 
 /// What ships inside the binary, so `fmn run` works with no files at all.
 pub mod bundled {
@@ -207,144 +202,6 @@ pub async fn redis(url: &str, namespace: &str) -> Result<RedisTransport> {
     .with_context(|| format!("connecting to Redis at {url}"))
 }
 
-/// A sender of any configured kind.
-pub enum AnySender {
-    /// SMTP.
-    Email(Box<EmailSender>),
-    /// JSON lines.
-    File(FileSender),
-    /// IRC.
-    Irc(Box<IrcSender>),
-    /// FCM.
-    Push(Box<PushSender>),
-    /// Matrix.
-    Matrix(Box<MatrixSender>),
-}
-
-impl Sender for AnySender {
-    fn name(&self) -> &'static str {
-        match self {
-            AnySender::Email(s) => s.name(),
-            AnySender::File(s) => s.name(),
-            AnySender::Irc(s) => s.name(),
-            AnySender::Push(s) => s.name(),
-            AnySender::Matrix(s) => s.name(),
-        }
-    }
-
-    async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
-        match self {
-            AnySender::Email(s) => s.send(n, address).await,
-            AnySender::File(s) => s.send(n, address).await,
-            AnySender::Irc(s) => s.send(n, address).await,
-            AnySender::Push(s) => s.send(n, address).await,
-            AnySender::Matrix(s) => s.send(n, address).await,
-        }
-    }
-
-    async fn send_digest(
-        &mut self,
-        items: &[Notification],
-        address: &str,
-    ) -> Result<(), SendError> {
-        match self {
-            AnySender::Email(s) => s.send_digest(items, address).await,
-            AnySender::File(s) => s.send_digest(items, address).await,
-            AnySender::Irc(s) => s.send_digest(items, address).await,
-            AnySender::Push(s) => s.send_digest(items, address).await,
-            AnySender::Matrix(s) => s.send_digest(items, address).await,
-        }
-    }
-
-    // Each provided method is forwarded too: the trait's default would hide the sender's own.
-    async fn ready(&mut self) -> Result<(), SendError> {
-        match self {
-            AnySender::Email(s) => s.ready().await,
-            AnySender::File(s) => s.ready().await,
-            AnySender::Irc(s) => s.ready().await,
-            AnySender::Push(s) => s.ready().await,
-            AnySender::Matrix(s) => s.ready().await,
-        }
-    }
-
-    async fn send_batch(&mut self, batch: &[(&Notification, &str)]) -> Vec<Result<(), SendError>> {
-        match self {
-            AnySender::Email(s) => s.send_batch(batch).await,
-            AnySender::File(s) => s.send_batch(batch).await,
-            AnySender::Irc(s) => s.send_batch(batch).await,
-            AnySender::Push(s) => s.send_batch(batch).await,
-            AnySender::Matrix(s) => s.send_batch(batch).await,
-        }
-    }
-
-    fn max_batch(&self) -> usize {
-        match self {
-            AnySender::Email(s) => s.max_batch(),
-            AnySender::File(s) => s.max_batch(),
-            AnySender::Irc(s) => s.max_batch(),
-            AnySender::Push(s) => s.max_batch(),
-            AnySender::Matrix(s) => s.max_batch(),
-        }
-    }
-
-    fn fold_backlog(&self) -> Option<usize> {
-        match self {
-            AnySender::Email(s) => s.fold_backlog(),
-            AnySender::File(s) => s.fold_backlog(),
-            AnySender::Irc(s) => s.fold_backlog(),
-            AnySender::Push(s) => s.fold_backlog(),
-            AnySender::Matrix(s) => s.fold_backlog(),
-        }
-    }
-}
-
-/// The sender for `channel`: as configured, or a file `out_dir/CHANNEL.jsonl`; with the
-/// operator's `templates` for its channel.
-pub fn sender_for(
-    channel: ChannelKind,
-    config: Option<&SenderConfig>,
-    templates: &Templates,
-    out_dir: &Path,
-) -> Result<(AnySender, String)> {
-    Ok(match config {
-        Some(SenderConfig::Smtp(cfg)) => (
-            AnySender::Email(Box::new(
-                EmailSender::new(cfg)?.with_templates(templates.email.clone()),
-            )),
-            format!("smtp://{}:{}", cfg.host, cfg.port),
-        ),
-        Some(SenderConfig::Irc(cfg)) => (
-            AnySender::Irc(Box::new(
-                IrcSender::new(cfg).with_templates(templates.irc.clone()),
-            )),
-            format!("irc://{}:{}", cfg.server, cfg.port),
-        ),
-        Some(SenderConfig::Fcm(cfg)) => (
-            AnySender::Push(Box::new(
-                PushSender::new(cfg)?.with_templates(templates.push.clone()),
-            )),
-            cfg.endpoint.clone(),
-        ),
-        Some(SenderConfig::Matrix(cfg)) => (
-            AnySender::Matrix(Box::new(
-                MatrixSender::new(cfg)?.with_templates(templates.matrix.clone()),
-            )),
-            cfg.homeserver.clone(),
-        ),
-        Some(SenderConfig::File { path }) => (
-            AnySender::File(FileSender::new(path)),
-            path.display().to_string(),
-        ),
-        None => {
-            let path = out_dir.join(format!("{channel}.jsonl"));
-            (
-                AnySender::File(FileSender::new(&path)),
-                path.display().to_string(),
-            )
-        }
-    })
-}
-
 /// Worker ids: unique per machine, process and loop.
 pub fn worker_id(i: usize) -> String {
     format!(
@@ -455,20 +312,5 @@ fn prefs_source(
         (None, false) => bail!(
             "no preferences to evaluate with: give --prefs FILE (or --prefs-from redis), or set [worker] prefs (or [worker] prefs_from = \"redis\") in the configuration"
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The file sender's batches reach the loop through `AnySender`: a provided method it did
-    /// not forward would fall back to one delivery per call.
-    #[test]
-    fn any_sender_forwards_the_file_senders_batches() {
-        let file = FileSender::new("out.jsonl");
-        let any = AnySender::File(FileSender::new("out.jsonl"));
-        assert!(file.max_batch() > 1);
-        assert_eq!(any.max_batch(), file.max_batch());
     }
 }

@@ -2,9 +2,10 @@
 
 use std::time::Duration;
 
+use fmn_core::Backoff;
 use fmn_core::envelope::{DEFAULT_MAX_MESSAGE_BYTES, Envelope, EnvelopeError};
 use fmn_core::metrics::label;
-use fmn_core::transport::{DeadLetter, Stage, Transport, WorkItem};
+use fmn_core::transport::{DeadLetter, Stage, Transport, TransportError, WorkItem};
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::{DispatchMode, Dispatcher};
@@ -105,11 +106,13 @@ pub fn parse(
     }
 }
 
-async fn pause(attempt: &mut u32, cancel: &CancellationToken) -> bool {
-    let ms = 50u64.saturating_mul(1 << (*attempt).min(6)).min(3_000);
-    *attempt += 1;
+/// Between attempts at a transport call: 50 ms doubling, up to 3 s.
+const TRANSPORT_BACKOFF: Backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(3));
+
+/// Waits `backoff`'s next delay; false when `cancel` fired meanwhile.
+async fn pause(backoff: &mut Backoff, cancel: &CancellationToken) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        _ = tokio::time::sleep(backoff.next_delay()) => true,
         _ = cancel.cancelled() => false,
     }
 }
@@ -192,6 +195,27 @@ impl Throttle {
     }
 }
 
+/// Calls `call` until it succeeds, logging each failure after `what` and waiting
+/// [`TRANSPORT_BACKOFF`] between attempts; `None` when `cancel` fired first.
+async fn until_ok<R, F, Fut>(what: &str, cancel: &CancellationToken, mut call: F) -> Option<R>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<R, TransportError>>,
+{
+    let mut backoff = TRANSPORT_BACKOFF;
+    loop {
+        match call().await {
+            Ok(r) => return Some(r),
+            Err(e) => {
+                tracing::warn!("{what}: {e}; retrying");
+                if !pause(&mut backoff, cancel).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// Reads `source` until it ends or `cancel` fires, dispatching every message to a live worker.
 ///
 /// A batch is read only once the previous one is written: when Redis or the workers are
@@ -202,182 +226,266 @@ pub async fn consume<T: Transport, S: Source>(
     opts: &ConsumerOptions,
     cancel: &CancellationToken,
 ) -> Result<ConsumeReport, SourceError> {
-    let mut report = ConsumeReport::default();
-    let mut dispatcher = Dispatcher::new(opts.dispatch, opts.refresh_workers);
-    let max = opts.max_message_bytes;
-    let mut ended = false;
-    let mut throttle = Throttle::default();
-    while !ended && !cancel.is_cancelled() {
-        let mut batch: Vec<RawMessage> = Vec::new();
+    Consume {
+        transport,
+        opts,
+        cancel,
+        report: ConsumeReport::default(),
+        dispatcher: Dispatcher::new(opts.dispatch, opts.refresh_workers),
+        throttle: Throttle::default(),
+        ended: false,
+    }
+    .run(source)
+    .await
+}
+
+/// The consumer loop's state, batch after batch. A method that waits returns false when
+/// `cancel` fired meanwhile.
+struct Consume<'a, T> {
+    transport: &'a T,
+    opts: &'a ConsumerOptions,
+    cancel: &'a CancellationToken,
+    report: ConsumeReport,
+    dispatcher: Dispatcher,
+    throttle: Throttle,
+    /// The source has no more messages.
+    ended: bool,
+}
+
+/// A batch as read: what goes to the workers, what is dead-lettered, and the data changes
+/// the messages carry.
+struct Parsed {
+    items: Vec<WorkItem>,
+    dead: Vec<DeadLetter>,
+    changes: Vec<fmn_core::data::Change>,
+}
+
+impl<T: Transport> Consume<'_, T> {
+    async fn run<S: Source>(mut self, source: &mut S) -> Result<ConsumeReport, SourceError> {
+        while !self.ended && !self.cancel.is_cancelled() {
+            let Some((batch, read_at_us)) = self.read(source).await? else {
+                break;
+            };
+            let Parsed {
+                items,
+                dead,
+                changes,
+            } = self.parse(&batch, read_at_us);
+            // Ownership and membership changes go to the shared data before the batch goes
+            // on, so that the messages after them are evaluated with them.
+            if !(self.write_dead(dead).await
+                && self.apply(changes).await
+                && self.dispatch(items).await)
+            {
+                return Ok(self.report);
+            }
+            // Only now may the bus forget them. A failed acknowledgement is not fatal: the
+            // bus hands the messages out again, and the senders' delivery ids keep them from
+            // being notified twice.
+            if let Err(e) = source.commit().await {
+                tracing::warn!("{e}; the bus will deliver those messages again");
+            }
+        }
+        Ok(self.report)
+    }
+
+    /// The next batch: it closes when full or `linger` after its first message, whichever is
+    /// first, so a steady trickle cannot hold a message back for longer than that. `None`
+    /// when the source ended or `cancel` fired before a first message. With the batch, when
+    /// its first message was read (µs): they all count as read then, so latency is not
+    /// understated.
+    async fn read<S: Source>(
+        &mut self,
+        source: &mut S,
+    ) -> Result<Option<(Vec<RawMessage>, u64)>, SourceError> {
+        let max = self.opts.max_message_bytes;
         let first = tokio::select! {
             m = source.next(max) => m,
-            _ = cancel.cancelled() => break,
+            _ = self.cancel.cancelled() => return Ok(None),
         };
-        match first {
-            None => break,
-            Some(m) => batch.push(m?),
-        }
-        // The batch's messages count as read when its first was: latency is not understated.
+        let Some(first) = first else {
+            return Ok(None);
+        };
+        let mut batch = vec![first?];
         let read_at_us = fmn_core::metrics::now_us();
-        // The batch closes when full or `linger` after its first message, whichever is first:
-        // a steady trickle cannot hold a message back for longer than that.
-        let close_at = tokio::time::Instant::now() + opts.linger;
-        while batch.len() < opts.batch {
+        let close_at = tokio::time::Instant::now() + self.opts.linger;
+        while batch.len() < self.opts.batch {
             match tokio::time::timeout_at(close_at, source.next(max)).await {
                 Ok(Some(m)) => batch.push(m?),
                 Ok(None) => {
-                    ended = true;
+                    self.ended = true;
                     break;
                 }
                 Err(_) => break,
             }
         }
-        report.read += batch.len() as u64;
-        let metrics = fmn_core::metrics::metrics();
-        metrics.messages_read.inc_by(batch.len() as u64);
+        self.report.read += batch.len() as u64;
+        fmn_core::metrics::metrics()
+            .messages_read
+            .inc_by(batch.len() as u64);
+        Ok(Some((batch, read_at_us)))
+    }
 
-        let mut items = Vec::with_capacity(batch.len());
-        let mut dead = Vec::new();
-        let mut changes = Vec::new();
-        for raw in &batch {
-            match parse(raw, max, opts.keep_raw) {
+    /// Normalises `batch`: work items, dead letters for what is not a bus message.
+    fn parse(&self, batch: &[RawMessage], read_at_us: u64) -> Parsed {
+        let mut parsed = Parsed {
+            items: Vec::with_capacity(batch.len()),
+            dead: Vec::new(),
+            changes: Vec::new(),
+        };
+        for raw in batch {
+            match parse(raw, self.opts.max_message_bytes, self.opts.keep_raw) {
                 Ok(envelope) => {
-                    changes.extend(fmn_core::data_feed::changes(&envelope));
-                    items.push(WorkItem {
+                    parsed
+                        .changes
+                        .extend(fmn_core::data_feed::changes(&envelope));
+                    parsed.items.push(WorkItem {
                         read_at_us,
                         ..WorkItem::new(envelope, raw.origin.clone())
                     })
                 }
                 Err(e) => {
                     tracing::warn!(origin = %raw.origin, "{}: not a bus message, dead-lettered: {e}", raw.origin);
-                    dead.push(reject(raw, &e));
+                    parsed.dead.push(reject(raw, &e));
                 }
             }
         }
+        parsed
+    }
 
-        let mut attempt = 0;
-        while !dead.is_empty() {
-            match transport.dead_letter(&dead).await {
-                Ok(()) => {
-                    report.dead_lettered += dead.len() as u64;
-                    metrics
-                        .dead_letters
-                        .get_or_create(&label("stage", "consumer"))
-                        .inc_by(dead.len() as u64);
-                    dead.clear();
-                }
-                Err(e) => {
-                    tracing::warn!("cannot write dead letters: {e}; retrying");
-                    if !pause(&mut attempt, cancel).await {
-                        return Ok(report);
-                    }
-                }
-            }
+    /// Writes the dead letters, retrying until it can.
+    async fn write_dead(&mut self, dead: Vec<DeadLetter>) -> bool {
+        if dead.is_empty() {
+            return true;
         }
-
-        // Ownership and membership changes go to the shared data before the batch goes on,
-        // so that the messages after them are evaluated with them.
-        let mut attempt = 0;
-        while !changes.is_empty() {
-            match transport.apply_data(&changes).await {
-                Ok(version) => {
-                    tracing::info!(
-                        changes = changes.len(),
-                        version,
-                        "ownership and group data changed"
-                    );
-                    report.data_changes += changes.len() as u64;
-                    changes.clear();
-                }
-                Err(e) => {
-                    tracing::warn!("cannot apply data changes: {e}; retrying");
-                    if !pause(&mut attempt, cancel).await {
-                        return Ok(report);
-                    }
-                }
-            }
+        let t = self.transport;
+        let written = until_ok("cannot write dead letters", self.cancel, || {
+            t.dead_letter(&dead)
+        });
+        if written.await.is_none() {
+            return false;
         }
+        self.report.dead_lettered += dead.len() as u64;
+        fmn_core::metrics::metrics()
+            .dead_letters
+            .get_or_create(&label("stage", "consumer"))
+            .inc_by(dead.len() as u64);
+        true
+    }
 
-        let mut attempt = 0;
+    /// Applies the data changes, retrying until it can.
+    async fn apply(&mut self, changes: Vec<fmn_core::data::Change>) -> bool {
+        if changes.is_empty() {
+            return true;
+        }
+        let t = self.transport;
+        let Some(version) = until_ok("cannot apply data changes", self.cancel, || {
+            t.apply_data(&changes)
+        })
+        .await
+        else {
+            return false;
+        };
+        tracing::info!(
+            changes = changes.len(),
+            version,
+            "ownership and group data changed"
+        );
+        self.report.data_changes += changes.len() as u64;
+        true
+    }
+
+    /// Dispatches `items` to live workers, waiting while there is none or their queues are
+    /// full, and retrying until it can.
+    async fn dispatch(&mut self, mut items: Vec<WorkItem>) -> bool {
+        let mut backoff = TRANSPORT_BACKOFF;
         while !items.is_empty() {
-            let live = match dispatcher.refresh(transport).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!("cannot read the worker registry: {e}; retrying");
-                    0
-                }
+            let Some(ready) = self.room(&mut backoff, items.len()).await else {
+                return false;
             };
-            if live == 0 {
-                if attempt == 0 {
-                    tracing::warn!(
-                        "no live worker; holding {} messages until one registers",
-                        items.len()
-                    );
-                }
-                dispatcher.invalidate();
-                if !pause(&mut attempt, cancel).await {
-                    return Ok(report);
-                }
-                continue;
-            }
-            if throttle.full(&dispatcher, opts, &mut report) {
-                dispatcher.invalidate();
-                // Short, steady waits: the queues drain at the workers' pace.
-                let mut short = 0;
-                if !pause(&mut short, cancel).await {
-                    return Ok(report);
-                }
+            if !ready {
                 continue;
             }
             let n = items.len();
-            let written = if dispatcher.mode() == DispatchMode::Shared {
-                let r = transport.dispatch_shared(&items).await;
-                if r.is_ok() {
-                    dispatcher.sent_shared(n);
-                    items.clear();
-                }
-                r
-            } else {
-                let assigned: Vec<(String, WorkItem)> = items
-                    .drain(..)
-                    .map(|item| (dispatcher.choose().unwrap_or_default().to_owned(), item))
-                    .collect();
-                let r = transport.dispatch(&assigned).await;
-                if r.is_err() {
-                    // Picked again on the next attempt, among the workers live then.
-                    items = assigned.into_iter().map(|(_, item)| item).collect();
-                }
-                r
-            };
-            match written {
+            match self.write(&mut items).await {
                 Ok(bytes) => {
-                    dispatcher.sent_bytes(bytes);
-                    report.dispatched += n as u64;
+                    self.dispatcher.sent_bytes(bytes);
+                    self.report.dispatched += n as u64;
                     // The family's guard is dropped at once: it must not live across an await.
-                    metrics
+                    fmn_core::metrics::metrics()
                         .messages_dispatched
-                        .get_or_create(&label("mode", dispatcher.mode().as_str()))
+                        .get_or_create(&label("mode", self.dispatcher.mode().as_str()))
                         .inc_by(n as u64);
                 }
                 Err(e) => {
                     tracing::warn!("dispatch failed: {e}; retrying");
-                    dispatcher.invalidate();
-                    if !pause(&mut attempt, cancel).await {
-                        return Ok(report);
+                    self.dispatcher.invalidate();
+                    if !pause(&mut backoff, self.cancel).await {
+                        return false;
                     }
                 }
             }
         }
-        // Only now may the bus forget them. A failed acknowledgement is not fatal: the bus
-        // hands the messages out again, and the senders' delivery ids keep them from being
-        // notified twice.
-        if let Err(e) = source.commit().await {
-            tracing::warn!("{e}; the bus will deliver those messages again");
-        }
+        true
     }
-    Ok(report)
-}
 
+    /// Whether `waiting` items may be written now: `Some(false)` after waiting for a live
+    /// worker, or for the workers' queues to drain; `None` when cancelled.
+    async fn room(&mut self, backoff: &mut Backoff, waiting: usize) -> Option<bool> {
+        let live = match self.dispatcher.refresh(self.transport).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("cannot read the worker registry: {e}; retrying");
+                0
+            }
+        };
+        if live == 0 {
+            if backoff.attempts() == 0 {
+                tracing::warn!("no live worker; holding {waiting} messages until one registers");
+            }
+            self.dispatcher.invalidate();
+            return pause(backoff, self.cancel).await.then_some(false);
+        }
+        if self
+            .throttle
+            .full(&self.dispatcher, self.opts, &mut self.report)
+        {
+            self.dispatcher.invalidate();
+            // Short, steady waits: the queues drain at the workers' pace.
+            let mut short = TRANSPORT_BACKOFF;
+            return pause(&mut short, self.cancel).await.then_some(false);
+        }
+        Some(true)
+    }
+
+    /// Writes `items` to the workers' queues in one round trip; the bytes written. On
+    /// failure, `items` are kept, to be picked for again among the workers live then.
+    async fn write(&mut self, items: &mut Vec<WorkItem>) -> Result<u64, TransportError> {
+        let n = items.len();
+        if self.dispatcher.mode() == DispatchMode::Shared {
+            let r = self.transport.dispatch_shared(items).await;
+            if r.is_ok() {
+                self.dispatcher.sent_shared(n);
+                items.clear();
+            }
+            return r;
+        }
+        let assigned: Vec<(String, WorkItem)> = items
+            .drain(..)
+            .map(|item| {
+                (
+                    self.dispatcher.choose().unwrap_or_default().to_owned(),
+                    item,
+                )
+            })
+            .collect();
+        let r = self.transport.dispatch(&assigned).await;
+        if r.is_err() {
+            items.extend(assigned.into_iter().map(|(_, item)| item));
+        }
+        r
+    }
+}
 #[cfg(test)]
 mod tests {
     use fmn_core::transport::{MemoryTransport, WorkerInfo};

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use fmn_core::Backoff;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -113,6 +114,7 @@ impl DatagrepperSource {
         let request = self.client.get(self.page_url()).query(&query);
         let (attempts, base, page) = (self.opts.attempts.max(1), self.opts.retry_base, self.page);
         Box::pin(async move {
+            let mut backoff = Backoff::new(base, Duration::from_secs(10));
             let mut attempt = 0;
             loop {
                 attempt += 1;
@@ -122,9 +124,7 @@ impl DatagrepperSource {
                 match fetch_once(request).await {
                     Ok(p) => return Ok(p),
                     Err((true, reason)) if attempt < attempts => {
-                        let wait = base
-                            .saturating_mul(1 << (attempt - 1).min(8))
-                            .min(Duration::from_secs(10));
+                        let wait = backoff.next_delay();
                         tracing::warn!(
                             page,
                             "datagrepper: attempt {attempt} failed: {reason}; retrying in {} ms",

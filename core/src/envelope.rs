@@ -139,15 +139,7 @@ impl Envelope {
     }
 
     fn parse(input: &[u8], max_bytes: usize, keep_raw: bool) -> Result<Envelope, EnvelopeError> {
-        if input.len() > max_bytes {
-            return Err(EnvelopeError::TooLarge {
-                size: input.len(),
-                limit: max_bytes,
-            });
-        }
-        let text = std::str::from_utf8(input).map_err(|e| {
-            EnvelopeError::NotJson(format!("invalid UTF-8 at byte {}", e.valid_up_to()))
-        })?;
+        let text = text_within(input, max_bytes)?;
         let not_json = |e: serde_json::Error| EnvelopeError::NotJson(e.to_string());
         // An object is read once, straight into its fields (which checks it is JSON); anything
         // else is read whole only to say what it is.
@@ -164,26 +156,7 @@ impl Envelope {
             false => None,
         };
 
-        let topic = match incoming.topic {
-            None => return Err(EnvelopeError::NoTopic),
-            Some(t) => string_field("topic", t)?,
-        };
-        if topic.is_empty() {
-            return Err(EnvelopeError::BadValue {
-                field: "topic",
-                reason: "it is empty".into(),
-            });
-        }
-        if topic.len() > MAX_TOPIC_BYTES {
-            return Err(EnvelopeError::BadValue {
-                field: "topic",
-                reason: format!(
-                    "{} bytes, over the {MAX_TOPIC_BYTES} an AMQP routing key may have",
-                    topic.len()
-                ),
-            });
-        }
-
+        let topic = topic(incoming.topic)?;
         let (format, body_field, body) = match (incoming.msg, incoming.body) {
             (Some(msg), _) => (BusFormat::Fedmsg, "msg", msg),
             (None, Some(body)) => (BusFormat::FedoraMessaging, "body", body),
@@ -191,15 +164,7 @@ impl Envelope {
         };
         expect_object(body_field, body)?;
 
-        let (id_field, id) = match format {
-            BusFormat::Fedmsg => ("msg_id", incoming.msg_id),
-            BusFormat::FedoraMessaging => ("id", incoming.id),
-        };
-        let id = match id {
-            Some(v) if v.get() != "null" => Some(id_text(id_field, v)?),
-            _ => None,
-        };
-
+        let id = given_id(format, &incoming)?;
         let (timestamp, headers) = match format {
             BusFormat::Fedmsg => fedmsg_headers(&incoming)?,
             BusFormat::FedoraMessaging => fedora_messaging_headers(incoming.headers)?,
@@ -270,6 +235,54 @@ fn expect_object(field: &'static str, v: &RawValue) -> Result<(), EnvelopeError>
             expected: "a JSON object",
             found,
         }),
+    }
+}
+
+/// `input` as text, if it is UTF-8 of at most `max_bytes`.
+fn text_within(input: &[u8], max_bytes: usize) -> Result<&str, EnvelopeError> {
+    if input.len() > max_bytes {
+        return Err(EnvelopeError::TooLarge {
+            size: input.len(),
+            limit: max_bytes,
+        });
+    }
+    std::str::from_utf8(input)
+        .map_err(|e| EnvelopeError::NotJson(format!("invalid UTF-8 at byte {}", e.valid_up_to())))
+}
+
+/// The topic, which must be a string usable as an AMQP routing key.
+fn topic(field: Option<&RawValue>) -> Result<String, EnvelopeError> {
+    let topic = match field {
+        None => return Err(EnvelopeError::NoTopic),
+        Some(t) => string_field("topic", t)?,
+    };
+    if topic.is_empty() {
+        return Err(EnvelopeError::BadValue {
+            field: "topic",
+            reason: "it is empty".into(),
+        });
+    }
+    if topic.len() > MAX_TOPIC_BYTES {
+        return Err(EnvelopeError::BadValue {
+            field: "topic",
+            reason: format!(
+                "{} bytes, over the {MAX_TOPIC_BYTES} an AMQP routing key may have",
+                topic.len()
+            ),
+        });
+    }
+    Ok(topic)
+}
+
+/// The id the message gives in its format's field, if any (`null` is none).
+fn given_id(format: BusFormat, incoming: &Incoming<'_>) -> Result<Option<String>, EnvelopeError> {
+    let (id_field, id) = match format {
+        BusFormat::Fedmsg => ("msg_id", incoming.msg_id),
+        BusFormat::FedoraMessaging => ("id", incoming.id),
+    };
+    match id {
+        Some(v) if v.get() != "null" => Ok(Some(id_text(id_field, v)?)),
+        _ => Ok(None),
     }
 }
 

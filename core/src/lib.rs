@@ -1,5 +1,6 @@
 //! The types every part of fmn speaks.
 //!
+//! - [`backoff`]: delays between attempts, doubling up to a cap.
 //! - [`envelope`]: the one normalised message shape, parsed from either bus era.
 //! - [`data`], [`data_feed`]: ownership, groups and aliases the host holds for rules, and
 //!   the bus messages that change them.
@@ -8,6 +9,7 @@
 //! - [`transport`] (feature `transport`): the queues between consumer, workers and senders,
 //!   over Redis or in process.
 
+pub mod backoff;
 pub mod channel;
 pub mod data;
 pub mod data_feed;
@@ -24,6 +26,7 @@ pub mod presets;
 #[cfg(feature = "transport")]
 pub mod transport;
 
+pub use backoff::Backoff;
 pub use channel::ChannelKind;
 pub use data::Relations;
 pub use envelope::{BusFormat, Envelope, EnvelopeError};

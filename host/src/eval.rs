@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fmn_core::{MessageMeta, Relations};
+use fmn_core::{Backoff, MessageMeta, Relations};
 use fmn_rules_sdk::abi::Extracted;
 use fmn_rules_sdk::glob;
 
@@ -90,16 +90,15 @@ impl Default for QuarantinePolicy {
 struct Health {
     failures_in_a_row: u32,
     quarantined_until: Option<Instant>,
-    /// The next quarantine's length; doubles while the module keeps failing.
-    next_quarantine: Option<Duration>,
+    /// The quarantines' lengths once it was quarantined (on probation): each doubles the
+    /// last while the module keeps failing.
+    quarantines: Option<Backoff>,
 }
 
 impl Health {
     /// Whether it has failed since it last answered: counted, quarantined, or on probation.
     fn failed(&self) -> bool {
-        self.failures_in_a_row > 0
-            || self.quarantined_until.is_some()
-            || self.next_quarantine.is_some()
+        self.failures_in_a_row > 0 || self.quarantined_until.is_some() || self.quarantines.is_some()
     }
 }
 
@@ -107,13 +106,15 @@ impl Health {
 fn penalise(h: &mut Health, policy: QuarantinePolicy) -> Option<Duration> {
     h.failures_in_a_row += 1;
     // After a quarantine, one more failure is enough to go back in.
-    let probation = h.next_quarantine.is_some();
+    let probation = h.quarantines.is_some();
     if h.failures_in_a_row < policy.after && !probation {
         return None;
     }
-    let length = h.next_quarantine.unwrap_or(policy.first).min(policy.max);
+    let length = h
+        .quarantines
+        .get_or_insert(Backoff::new(policy.first, policy.max))
+        .next_delay();
     h.quarantined_until = Some(Instant::now() + length);
-    h.next_quarantine = Some(length.saturating_mul(2).min(policy.max));
     h.failures_in_a_row = 0;
     Some(length)
 }
@@ -579,85 +580,116 @@ impl Evaluator {
         self.slots
             .extend(self.plan.anchors.iter().map(|_| SlotResult::Failed));
         let plan = self.plan.clone();
-
         for m in 0..plan.modules.len() {
-            let mp = &plan.modules[m];
-            self.guest[m].fill(Verdict::No);
-            let topic_rules = self.rules_for_topic(m, topic);
-            for &r in &topic_rules.exact {
-                self.guest[m][r as usize] = Verdict::Yes;
+            self.call_for(&plan, m, message, topic, &mut out);
+        }
+        self.name_accounts(&plan);
+        self.follow_relations(&plan);
+        out.matches = self.matches(&plan);
+        out.meta = self.meta(&plan);
+        out
+    }
+
+    /// Asks module `m` for its rules on this topic and its extractors, unless it is in
+    /// quarantine, and records its verdicts and extracted values.
+    fn call_for(
+        &mut self,
+        plan: &Plan,
+        m: usize,
+        message: &[u8],
+        topic: &str,
+        out: &mut Evaluation,
+    ) {
+        let mp = &plan.modules[m];
+        self.guest[m].fill(Verdict::No);
+        let topic_rules = self.rules_for_topic(m, topic);
+        for &r in &topic_rules.exact {
+            self.guest[m][r as usize] = Verdict::Yes;
+        }
+        let rules = &topic_rules.call;
+        if rules.is_empty() && mp.extractors.is_empty() {
+            return;
+        }
+        if self.health[m]
+            .quarantined_until
+            .is_some_and(|u| u > Instant::now())
+        {
+            out.quarantined
+                .push(self.ruleset.modules()[m].name().to_owned());
+            for &r in rules {
+                self.guest[m][r as usize] = Verdict::Failed;
             }
-            let rules = &topic_rules.call;
-            if rules.is_empty() && mp.extractors.is_empty() {
-                continue;
-            }
-            if self.health[m]
-                .quarantined_until
-                .is_some_and(|u| u > Instant::now())
-            {
-                out.quarantined
-                    .push(self.ruleset.modules()[m].name().to_owned());
-                for &r in rules {
+            return;
+        }
+        // Only a module with rules set aside pays for leaving them out.
+        let rules: std::borrow::Cow<'_, [u32]> = if self.rules_aside[m] {
+            let kept: Vec<u32> = rules
+                .iter()
+                .copied()
+                .filter(|&r| !self.rule_set_aside(m, r as usize))
+                .collect();
+            std::borrow::Cow::Owned(kept)
+        } else {
+            std::borrow::Cow::Borrowed(rules.as_slice())
+        };
+        let answer = self.call_module(m, message, &rules);
+        let ok = answer.is_ok();
+        if let Some(length) = self.record(m, ok) {
+            out.newly_quarantined
+                .push((self.ruleset.modules()[m].name().to_owned(), length));
+        }
+        let (outcomes, extracted) = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                out.failures.push(e);
+                for &r in rules.iter() {
                     self.guest[m][r as usize] = Verdict::Failed;
                 }
-                continue;
+                return;
             }
-            // Only a module with rules set aside pays for leaving them out.
-            let rules: std::borrow::Cow<'_, [u32]> = if self.rules_aside[m] {
-                let kept: Vec<u32> = rules
-                    .iter()
-                    .copied()
-                    .filter(|&r| !self.rule_set_aside(m, r as usize))
-                    .collect();
-                std::borrow::Cow::Owned(kept)
-            } else {
-                std::borrow::Cow::Borrowed(rules.as_slice())
-            };
-            let answer = self.call_module(m, message, &rules);
-            let ok = answer.is_ok();
-            if let Some(length) = self.record(m, ok) {
-                out.newly_quarantined
-                    .push((self.ruleset.modules()[m].name().to_owned(), length));
-            }
-            let (outcomes, extracted) = match answer {
-                Ok(a) => a,
+        };
+        for (outcome, &r) in outcomes.into_iter().zip(rules.iter()) {
+            self.guest[m][r as usize] = self.verdict(m, r as usize, outcome, out);
+        }
+        self.store_extracted(plan, m, extracted, out);
+    }
+
+    /// Fills module `m`'s slots with what its extractors gave; a failed one is a rule error.
+    fn store_extracted(
+        &mut self,
+        plan: &Plan,
+        m: usize,
+        extracted: Vec<Result<Extracted, String>>,
+        out: &mut Evaluation,
+    ) {
+        let mp = &plan.modules[m];
+        for (i, x) in extracted.into_iter().enumerate() {
+            let slot = mp.slots[i] as usize;
+            self.slots[slot] = match x {
+                Ok(Extracted::Keys(k)) => SlotResult::Keys(k),
+                Ok(Extracted::Text(t)) => SlotResult::Text(t),
                 Err(e) => {
-                    out.failures.push(e);
-                    for &r in rules.iter() {
-                        self.guest[m][r as usize] = Verdict::Failed;
-                    }
-                    continue;
+                    let module = &self.ruleset.modules()[m].description;
+                    out.rule_errors.push(RuleError {
+                        module: module.name.clone(),
+                        rule: module
+                            .extractors
+                            .get(mp.extractors[i] as usize)
+                            .map(|d| d.name.clone())
+                            .unwrap_or_default(),
+                        args: String::new(),
+                        users: Vec::new(),
+                        error: e,
+                    });
+                    SlotResult::Failed
                 }
             };
-            for (outcome, &r) in outcomes.into_iter().zip(rules.iter()) {
-                self.guest[m][r as usize] = self.verdict(m, r as usize, outcome, &mut out);
-            }
-            for (i, x) in extracted.into_iter().enumerate() {
-                let slot = mp.slots[i] as usize;
-                self.slots[slot] = match x {
-                    Ok(Extracted::Keys(k)) => SlotResult::Keys(k),
-                    Ok(Extracted::Text(t)) => SlotResult::Text(t),
-                    Err(e) => {
-                        let module = &self.ruleset.modules()[m].description;
-                        out.rule_errors.push(RuleError {
-                            module: module.name.clone(),
-                            rule: module
-                                .extractors
-                                .get(mp.extractors[i] as usize)
-                                .map(|d| d.name.clone())
-                                .unwrap_or_default(),
-                            args: String::new(),
-                            users: Vec::new(),
-                            error: e,
-                        });
-                        SlotResult::Failed
-                    }
-                };
-            }
         }
+    }
 
-        // People are named by account: aliases resolved, other email addresses dropped, before
-        // the index is consulted.
+    /// People are named by account: aliases resolved, other email addresses dropped, before
+    /// the index is consulted.
+    fn name_accounts(&mut self, plan: &Plan) {
         for &slot in &plan.meta.usernames {
             if let SlotResult::Keys(keys) = &mut self.slots[slot as usize] {
                 let needs = keys.iter().any(|k| k.contains('@'))
@@ -673,7 +705,10 @@ impl Evaluator {
                 }
             }
         }
+    }
 
+    /// Fills the slots keyed through a relation from the slots they are based on.
+    fn follow_relations(&mut self, plan: &Plan) {
         for (slot, base, relation) in &plan.via {
             let mapped = match &self.slots[*base as usize] {
                 SlotResult::Keys(keys) => {
@@ -689,7 +724,11 @@ impl Evaluator {
             };
             self.slots[*slot as usize] = mapped;
         }
+    }
 
+    /// The users and channels whose filters match: the shapes anchored on the slots' keys,
+    /// and the unanchored ones, each checked once.
+    fn matches(&mut self, plan: &Plan) -> Vec<Match> {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.seen.fill(0);
@@ -712,14 +751,12 @@ impl Evaluator {
         }
         let mut matches = Vec::new();
         for &shape in &candidates {
-            self.check_shape(&plan, shape, &mut matches);
+            self.check_shape(plan, shape, &mut matches);
         }
         self.candidates = candidates;
         matches.sort();
         matches.dedup_by(|a, b| a.user == b.user && a.channel == b.channel);
-        out.matches = matches;
-        out.meta = self.meta(&plan);
-        out
+        matches
     }
 
     fn check_shape(&mut self, plan: &Plan, shape: u32, matches: &mut Vec<Match>) {

@@ -4,34 +4,36 @@
 use std::future::Future;
 use std::time::Duration;
 
+use fmn_core::Backoff;
 use fmn_core::transport::{DeadLetter, Failed, TransportError, WorkItem};
 use tokio_util::sync::CancellationToken;
 
-/// Waits before attempt `attempt` at a transport call (50 ms doubling, up to 5 s), and counts
-/// it; false when `cancel` fired meanwhile.
-pub async fn backoff(attempt: &mut u32, cancel: &CancellationToken) -> bool {
-    let ms = 50u64.saturating_mul(1 << (*attempt).min(7)).min(5_000);
-    *attempt += 1;
+/// Between attempts at a transport call: 50 ms doubling, up to 5 s.
+pub const TRANSPORT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+
+/// Waits `backoff`'s next delay; false when `cancel` fired meanwhile.
+pub async fn pause(backoff: &mut Backoff, cancel: &CancellationToken) -> bool {
     tokio::select! {
-        _ = tokio::time::sleep(Duration::from_millis(ms)) => true,
+        _ = tokio::time::sleep(backoff.next_delay()) => true,
         _ = cancel.cancelled() => false,
     }
 }
 
-/// Calls `call` until it succeeds, with [`backoff`] between attempts, logging each failure
-/// as `what` failed; false when `cancel` fired first.
+/// Calls `call` until it succeeds, with [`TRANSPORT_BACKOFF`] between attempts, logging each
+/// failure as `what` failed; false when `cancel` fired first.
 pub async fn until_ok<F, Fut>(what: &str, cancel: &CancellationToken, mut call: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), TransportError>>,
 {
-    let mut attempt = 0;
+    let mut backoff = TRANSPORT_BACKOFF;
     loop {
         match call().await {
             Ok(()) => return true,
             Err(e) => {
                 tracing::warn!("{what} failed: {e}; retrying");
-                if !backoff(&mut attempt, cancel).await {
+                if !pause(&mut backoff, cancel).await {
                     return false;
                 }
             }

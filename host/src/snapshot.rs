@@ -120,13 +120,13 @@ impl PrefsGate {
     /// Waits until `rules` compiles Redis' current preferences version (or a later one).
     /// Returns false if `cancel` fired first: the caller must not acknowledge its batch.
     pub async fn wait_current(&self, rules: &SharedSnapshot, cancel: &CancellationToken) -> bool {
-        let mut attempt = 0u32;
+        let mut backoff = crate::retry::TRANSPORT_BACKOFF;
         let wanted = loop {
             match self.redis.prefs_version().await {
                 Ok(v) => break v,
                 Err(e) => {
                     tracing::warn!("cannot read the preferences version: {e}; retrying");
-                    if !crate::retry::backoff(&mut attempt, cancel).await {
+                    if !crate::retry::pause(&mut backoff, cancel).await {
                         return false;
                     }
                 }

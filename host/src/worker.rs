@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::eval::{Evaluation, Evaluator};
 use crate::plan::Plan;
-use crate::retry::{Later, RetryPolicy, backoff, until_ok};
+use crate::retry::{Later, RetryPolicy, TRANSPORT_BACKOFF, pause, until_ok};
 use crate::snapshot::{PrefsGate, SharedSnapshot, Snapshot};
 
 /// Makes the snapshot [`run_worker`] reads (defined in [`crate::snapshot`]).
@@ -372,7 +372,7 @@ impl<T: Transport> Serve<T> {
 
     /// The next batch, empty when none came in time; `None` when cancelled.
     async fn read(&mut self) -> Option<Vec<Entry<WorkItem>>> {
-        let mut attempt = 0;
+        let mut backoff = TRANSPORT_BACKOFF;
         loop {
             let r = tokio::select! {
                 r = self.transport.read_work(&self.opts.id, self.opts.batch, self.opts.block) => r,
@@ -382,7 +382,7 @@ impl<T: Transport> Serve<T> {
                 Ok(e) => return Some(e),
                 Err(e) => {
                     tracing::warn!(worker = %self.opts.id, "reading work failed: {e}; retrying");
-                    if !backoff(&mut attempt, &self.cancel).await {
+                    if !pause(&mut backoff, &self.cancel).await {
                         return None;
                     }
                 }

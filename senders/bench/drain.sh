@@ -21,8 +21,11 @@ for r in $(seq 1 "$ROUNDS"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
     rcpu0=$(ps -o times= -p "$redis_pid")
     start=$(date +%s.%N)
-    FMN__REDIS__NAMESPACE=$NS "$bin" send --channel email --redis "redis://127.0.0.1:$PORT" \
-      --out "$out" --consumer bench >/dev/null 2>&1 &
+    # The file sender is configured through the environment: `fmn send` has no fallback.
+    FMN__REDIS__NAMESPACE=$NS FMN__SENDERS__EMAIL__BACKEND=file \
+      FMN__SENDERS__EMAIL__PATH="$out/email.jsonl" \
+      "$bin" send --channel email --redis "redis://127.0.0.1:$PORT" --consumer bench \
+      >/dev/null 2>&1 &
     pid=$!
     while true; do
       left=$(redis-cli -p "$PORT" XINFO GROUPS "$KEY" | awk 'p{print; exit} /^lag$/{p=1}')

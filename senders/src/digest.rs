@@ -16,7 +16,9 @@ use fmn_core::transport::{DeadLetter, Transport};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::run::{SenderOptions, SenderReport, address_key, delay, give_up, retry_transport};
+use crate::run::{
+    SenderOptions, SenderReport, address_key, delay, give_up, keep_dead_letters, retry_transport,
+};
 use crate::{SendError, Sender};
 
 /// The most notifications one digest message carries; more wait for the next.
@@ -70,162 +72,244 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
     within: Duration,
     cancel: &CancellationToken,
 ) -> Option<Flushed> {
-    let users = match transport
-        .due_digests(opts.channel, within, DUE_PER_TURN)
-        .await
-    {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::warn!(channel = %opts.channel, "looking for due digests failed: {e}");
-            return Some(Flushed {
-                due: 0,
-                unreachable: None,
-            });
-        }
+    let mut flush = Flush {
+        transport,
+        sender,
+        opts,
+        report,
+        cancel,
     };
-    let due = users.len();
-    for user in users {
-        let (t, u) = (transport, user.as_str());
-        let batch = retry_transport("taking a digest", cancel, move || {
+    flush.due(within).await
+}
+
+/// A turn of sending due digests: each user's taken, sent to each address, and finished,
+/// postponed or kept as dead letters. A method returns `None` when cancelled.
+struct Flush<'a, T, S> {
+    transport: &'a T,
+    sender: &'a mut S,
+    opts: &'a SenderOptions,
+    report: &'a mut SenderReport,
+    cancel: &'a CancellationToken,
+}
+
+/// A digest taken for sending.
+struct Taken<'a> {
+    user: &'a str,
+    /// Its notifications, oldest first.
+    items: &'a [Notification],
+    /// The newest: its settings and addresses are the user's current ones.
+    last: &'a Notification,
+    /// Sends of this digest so far, this one included.
+    attempts: u32,
+}
+
+/// What sending a digest to its addresses came to.
+#[derive(Default)]
+struct Sent {
+    /// The deliveries given up on.
+    dead: Vec<DeadLetter>,
+    /// The last failure worth retrying later.
+    for_now: Option<SendError>,
+    /// The remote side could not be reached: the addresses after it were not tried.
+    unreachable: Option<SendError>,
+}
+
+impl<T: Transport, S: Sender> Flush<'_, T, S> {
+    async fn due(&mut self, within: Duration) -> Option<Flushed> {
+        let ch = self.opts.channel;
+        let users = match self.transport.due_digests(ch, within, DUE_PER_TURN).await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(channel = %ch, "looking for due digests failed: {e}");
+                return Some(Flushed {
+                    due: 0,
+                    unreachable: None,
+                });
+            }
+        };
+        let due = users.len();
+        for user in &users {
+            if let Some(error) = self.user(user).await? {
+                return Some(Flushed {
+                    due,
+                    unreachable: Some(error),
+                });
+            }
+        }
+        Some(Flushed {
+            due,
+            unreachable: None,
+        })
+    }
+
+    /// Takes `user`'s digest and sends it; the error when the remote side is out of reach.
+    async fn user(&mut self, user: &str) -> Option<Option<SendError>> {
+        let (t, opts) = (self.transport, self.opts);
+        let batch = retry_transport("taking a digest", self.cancel, move || {
             t.take_digest(
                 opts.channel,
-                u,
+                user,
                 &opts.consumer,
                 DIGEST_LEASE,
                 DIGEST_MAX_ITEMS,
             )
         })
         .await?;
-        let Some(batch) = batch else { continue };
-        let items = &batch.notifications;
-        let Some(last) = items.last() else { continue };
-        // The newest notification carries the user's current settings and addresses; a
-        // folded backlog's (no settings) leaves what is left due at once.
-        let settings = last.digest.unwrap_or(FOLD);
-        let id = digest_id(items);
-        let attempts = batch.failures + 1;
-        let mut dead: Vec<DeadLetter> = Vec::new();
-        let mut for_now: Option<SendError> = None;
-        let mut unreachable: Option<SendError> = None;
-        let keys: Vec<String> = last
+        let Some(batch) = batch else {
+            return Some(None);
+        };
+        let Some(last) = batch.notifications.last() else {
+            return Some(None);
+        };
+        let taken = Taken {
+            user,
+            items: &batch.notifications,
+            last,
+            attempts: batch.failures + 1,
+        };
+        let sent = self.send(&taken).await?;
+        keep_dead_letters(self.transport, &sent.dead, self.report, self.cancel).await?;
+        if let Some(error) = sent.unreachable {
+            // Counted, unlike a notification's send: a digest that loses the connection each
+            // time is dead-lettered after the last attempt rather than tried forever.
+            tracing::info!(channel = %opts.channel, user = %user, "digest waits: {error}");
+            self.postpone(user, Duration::ZERO).await?;
+            return Some(Some(error));
+        }
+        match sent.for_now {
+            Some(error) => self.retry_later(&taken, error).await?,
+            None => self.finish(&taken).await?,
+        }
+        Some(None)
+    }
+
+    /// Sends the digest to each of its addresses not already served.
+    async fn send(&mut self, d: &Taken<'_>) -> Option<Sent> {
+        let id = digest_id(d.items);
+        let keys: Vec<String> = d
+            .last
             .addresses
             .iter()
             .map(|a| address_key(&format!("digest-{id}"), a))
             .collect();
         let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let asked = &asked;
-        let made = retry_transport("checking deliveries", cancel, move || {
+        let (t, asked) = (self.transport, &asked);
+        let made = retry_transport("checking deliveries", self.cancel, move || {
             t.was_delivered_many(asked)
         })
         .await?;
-        for (i, (address, key)) in last.addresses.iter().zip(&keys).enumerate() {
-            let k = key.as_str();
+        let mut sent = Sent::default();
+        for (i, (address, key)) in d.last.addresses.iter().zip(&keys).enumerate() {
             // The same address twice is one delivery.
-            if made.get(i).copied().unwrap_or(false) || last.addresses[..i].contains(address) {
-                report.duplicates += 1;
+            if made.get(i).copied().unwrap_or(false) || d.last.addresses[..i].contains(address) {
+                self.report.duplicates += 1;
                 continue;
             }
-            match sender.send_digest(items, address).await {
-                Err(error @ SendError::Unreachable(_)) if attempts < opts.max_attempts => {
-                    unreachable = Some(error);
+            match self.sender.send_digest(d.items, address).await {
+                Err(error @ SendError::Unreachable(_)) if d.attempts < self.opts.max_attempts => {
+                    sent.unreachable = Some(error);
                     break;
                 }
-                Ok(()) => {
-                    report.digests += 1;
-                    report.sent += items.len() as u64;
-                    let ch = label("channel", opts.channel.as_str());
-                    metrics().digests_sent.get_or_create(&ch).inc();
-                    metrics()
-                        .delivered
-                        .get_or_create(&ch)
-                        .inc_by(items.len() as u64);
-                    // Each notification counts as delivered to this address too, so one
-                    // evaluated again later is not held a second time.
-                    let each: Vec<String> = items
-                        .iter()
-                        .map(|n| crate::run::delivery_key(n, address))
-                        .collect();
-                    let keys: Vec<&str> = std::iter::once(k)
-                        .chain(each.iter().map(String::as_str))
-                        .collect();
-                    let (keys, remember) = (&keys, opts.remember);
-                    retry_transport("recording a delivery", cancel, move || {
-                        t.mark_delivered(keys, remember)
-                    })
-                    .await?;
-                }
-                Err(error) if error.is_permanent() || attempts >= opts.max_attempts => {
-                    crate::run::flag_address(t, last, address, &error).await;
-                    dead.extend(
-                        items
-                            .iter()
-                            .map(|n| give_up(n, address, &error, attempts, sender.name())),
-                    );
-                    // Given up on for this address: a retry for the others skips it.
-                    let (keys, remember) = (&[k], opts.remember);
-                    retry_transport("recording a delivery", cancel, move || {
-                        t.mark_delivered(keys, remember)
-                    })
-                    .await?;
+                Ok(()) => self.delivered(d.items, address, key).await?,
+                Err(error) if error.is_permanent() || d.attempts >= self.opts.max_attempts => {
+                    self.give_up(d, address, key, &error, &mut sent.dead)
+                        .await?;
                 }
                 Err(error) => {
                     metrics()
                         .delivery_failures
-                        .get_or_create(&label("channel", opts.channel.as_str()))
+                        .get_or_create(&label("channel", self.opts.channel.as_str()))
                         .inc();
-                    for_now = Some(error);
+                    sent.for_now = Some(error);
                 }
             }
         }
-        if !dead.is_empty() {
-            let (count, letters) = (dead.len() as u64, &dead);
-            retry_transport("writing dead letters", cancel, move || {
-                t.dead_letter(letters)
-            })
-            .await?;
-            report.dead_lettered += count;
-            metrics()
-                .dead_letters
-                .get_or_create(&label("stage", "sender"))
-                .inc_by(count);
-        }
-        if let Some(error) = unreachable {
-            // Counted, unlike a notification's send: a digest that loses the connection each
-            // time is dead-lettered after the last attempt rather than tried forever.
-            tracing::info!(channel = %opts.channel, user = %user, "digest waits: {error}");
-            retry_transport("postponing a digest", cancel, move || {
-                t.postpone_digest(opts.channel, u, Duration::ZERO)
-            })
-            .await?;
-            return Some(Flushed {
-                due,
-                unreachable: Some(error),
-            });
-        }
-        if let Some(error) = for_now {
-            let wait = delay(opts, attempts - 1).max(error.retry_after().unwrap_or_default());
-            tracing::info!(
-                channel = %opts.channel, user = %user, notifications = items.len(),
-                "digest attempt {attempts} failed: {error}; retrying in {} ms", wait.as_millis()
-            );
-            retry_transport("postponing a digest", cancel, move || {
-                t.postpone_digest(opts.channel, u, wait)
-            })
-            .await?;
-            report.retries += 1;
-            continue;
-        }
-        let (count, settings) = (items.len(), &settings);
-        retry_transport("finishing a digest", cancel, move || {
-            t.finish_digest(opts.channel, u, count, settings)
+        Some(sent)
+    }
+
+    /// Counts a digest delivered to `address` and records it under `key`.
+    async fn delivered(&mut self, items: &[Notification], address: &str, key: &str) -> Option<()> {
+        self.report.digests += 1;
+        self.report.sent += items.len() as u64;
+        let ch = label("channel", self.opts.channel.as_str());
+        metrics().digests_sent.get_or_create(&ch).inc();
+        metrics()
+            .delivered
+            .get_or_create(&ch)
+            .inc_by(items.len() as u64);
+        // Each notification counts as delivered to this address too, so one evaluated again
+        // later is not held a second time.
+        let each: Vec<String> = items
+            .iter()
+            .map(|n| crate::run::delivery_key(n, address))
+            .collect();
+        let keys: Vec<&str> = std::iter::once(key)
+            .chain(each.iter().map(String::as_str))
+            .collect();
+        self.mark_delivered(&keys).await
+    }
+
+    /// Gives the digest up for `address`: its notifications become dead letters in `dead`.
+    async fn give_up(
+        &mut self,
+        d: &Taken<'_>,
+        address: &str,
+        key: &str,
+        error: &SendError,
+        dead: &mut Vec<DeadLetter>,
+    ) -> Option<()> {
+        crate::run::flag_address(self.transport, d.last, address, error).await;
+        let name = self.sender.name();
+        dead.extend(
+            d.items
+                .iter()
+                .map(|n| give_up(n, address, error, d.attempts, name)),
+        );
+        // Given up on for this address: a retry for the others skips it.
+        self.mark_delivered(&[key]).await
+    }
+
+    async fn mark_delivered(&self, keys: &[&str]) -> Option<()> {
+        let (t, remember) = (self.transport, self.opts.remember);
+        retry_transport("recording a delivery", self.cancel, move || {
+            t.mark_delivered(keys, remember)
+        })
+        .await
+    }
+
+    /// Puts the digest off after a failure worth retrying.
+    async fn retry_later(&mut self, d: &Taken<'_>, error: SendError) -> Option<()> {
+        let wait = delay(self.opts, d.attempts - 1).max(error.retry_after().unwrap_or_default());
+        tracing::info!(
+            channel = %self.opts.channel, user = %d.user, notifications = d.items.len(),
+            "digest attempt {} failed: {error}; retrying in {} ms", d.attempts, wait.as_millis()
+        );
+        self.postpone(d.user, wait).await?;
+        self.report.retries += 1;
+        Some(())
+    }
+
+    async fn postpone(&self, user: &str, wait: Duration) -> Option<()> {
+        let (t, ch) = (self.transport, self.opts.channel);
+        retry_transport("postponing a digest", self.cancel, move || {
+            t.postpone_digest(ch, user, wait)
+        })
+        .await
+    }
+
+    /// Removes what was sent from the user's held notifications.
+    async fn finish(&self, d: &Taken<'_>) -> Option<()> {
+        // A folded backlog's (no settings) leaves what is left due at once.
+        let settings = d.last.digest.unwrap_or(FOLD);
+        let (t, ch, count, settings) =
+            (self.transport, self.opts.channel, d.items.len(), &settings);
+        retry_transport("finishing a digest", self.cancel, move || {
+            t.finish_digest(ch, d.user, count, settings)
         })
         .await?;
-        tracing::info!(channel = %opts.channel, user = %user, notifications = count, "digest sent");
+        tracing::info!(channel = %ch, user = %d.user, notifications = count, "digest sent");
+        Some(())
     }
-    Some(Flushed {
-        due,
-        unreachable: None,
-    })
 }
 
 /// Sends every digest of `opts.channel` held now, due or not: for a replay that ends

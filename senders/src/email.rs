@@ -10,21 +10,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::smtp::SmtpPool;
+use crate::smtp::{SmtpPool, TlsMode};
 use crate::{SendError, Sender};
-
-/// How the SMTP connection is secured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TlsMode {
-    /// Plain SMTP (a local relay).
-    #[default]
-    None,
-    /// STARTTLS, required.
-    Starttls,
-    /// TLS from the first byte (SMTPS).
-    Tls,
-}
 
 /// The SMTP server and the mails' sender.
 #[derive(Debug, Clone, Deserialize)]

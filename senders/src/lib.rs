@@ -3,6 +3,7 @@
 //! as a dead letter, with the reason).
 //!
 //! - [`Sender`]: one delivery to one address, transient and permanent failures told apart.
+//! - [`any`]: `[senders.CHANNEL]` read and built into a sender of any kind.
 //! - [`email`]: mails, composed with lettre.
 //! - [`smtp`]: SMTP connections (lettre's client on sockets with `TCP_NODELAY`).
 //! - [`irc`](mod@irc): IRC private messages, confirmed by the server, paced.
@@ -13,6 +14,7 @@
 //! - [`run`]: the loop around a sender: idempotency, retries, dead letters.
 //! - [`digest`]: the loop's part for digests: hold, flush when due, compose.
 
+pub mod any;
 pub mod digest;
 pub mod email;
 pub mod file;
@@ -29,12 +31,14 @@ use std::future::Future;
 
 use fmn_core::Notification;
 
-pub use email::{EmailConfig, EmailSender, TlsMode};
+pub use any::{AnySender, SenderConfig, SenderConfigError, sender_for};
+pub use email::{EmailConfig, EmailSender};
 pub use file::FileSender;
 pub use irc::{IrcConfig, IrcSender};
 pub use matrix::{MatrixConfig, MatrixSender};
 pub use push::{PushConfig, PushSender};
 pub use run::{RateLimit, SenderOptions, SenderReport, run_sender};
+pub use smtp::TlsMode;
 pub use template::Templates;
 
 /// Why a delivery failed.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fmn_core::transport::{DeadLetter, Stage, Transport};
-use fmn_core::{ChannelKind, Notification};
+use fmn_core::{Backoff, ChannelKind, Notification};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -99,11 +99,23 @@ pub(crate) const CATCH_UP_BATCH: usize = 500;
 /// failed checks with no delivery between: at once the first time (a dropped connection is
 /// made again at once), then from 250 ms doubling to 30 s.
 pub(crate) fn outage_wait(strikes: u32) -> Duration {
+    const OUTAGE: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     if strikes <= 1 {
         return Duration::ZERO;
     }
-    Duration::from_millis(250u64.saturating_mul(1 << (strikes - 2).min(7)))
-        .min(Duration::from_secs(30))
+    OUTAGE.delay(strikes - 2)
+}
+
+/// Between attempts at a transport call: 50 ms doubling, up to 3 s.
+pub(crate) const TRANSPORT_BACKOFF: Backoff =
+    Backoff::new(Duration::from_millis(50), Duration::from_secs(3));
+
+/// Waits `backoff`'s next delay; false when `cancel` fired meanwhile.
+pub(crate) async fn pause(backoff: &mut Backoff, cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(backoff.next_delay()) => true,
+        _ = cancel.cancelled() => false,
+    }
 }
 
 /// The idempotency key of one delivery: the notification's delivery id and the address.
@@ -118,10 +130,7 @@ pub(crate) fn address_key(id: &str, address: &str) -> String {
 }
 
 pub(crate) fn delay(opts: &SenderOptions, attempt: u32) -> Duration {
-    let exp = opts
-        .retry_base
-        .saturating_mul(1 << attempt.min(16))
-        .min(opts.retry_max);
+    let exp = Backoff::new(opts.retry_base, opts.retry_max).delay(attempt);
     // Full jitter over the upper half: spreads retries of many senders apart.
     let half = exp / 2;
     half + half.mul_f64(rand::rng().random_range(0.0..1.0))
@@ -194,21 +203,42 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<R, fmn_core::transport::TransportError>>,
 {
-    let mut attempt = 0u32;
+    let mut backoff = TRANSPORT_BACKOFF;
     loop {
         match op().await {
             Ok(r) => return Some(r),
             Err(e) => {
                 tracing::warn!("{what} failed: {e}; retrying");
-                let ms = 50u64.saturating_mul(1 << attempt.min(6)).min(3_000);
-                attempt += 1;
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
-                    _ = cancel.cancelled() => return None,
+                if !pause(&mut backoff, cancel).await {
+                    return None;
                 }
             }
         }
     }
+}
+
+/// Keeps `dead` as dead letters in one round trip, counted in `report`; `None` when
+/// cancelled.
+pub(crate) async fn keep_dead_letters<T: Transport>(
+    transport: &T,
+    dead: &[DeadLetter],
+    report: &mut SenderReport,
+    cancel: &CancellationToken,
+) -> Option<()> {
+    if dead.is_empty() {
+        return Some(());
+    }
+    retry_transport("writing dead letters", cancel, move || {
+        transport.dead_letter(dead)
+    })
+    .await?;
+    let count = dead.len() as u64;
+    report.dead_lettered += count;
+    fmn_core::metrics::metrics()
+        .dead_letters
+        .get_or_create(&fmn_core::metrics::label("stage", "sender"))
+        .inc_by(count);
+    Some(())
 }
 
 /// Runs a sender until `cancel` fires. A notification is acknowledged once every address was

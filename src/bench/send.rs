@@ -13,7 +13,7 @@ use crate::setup;
 #[derive(clap::Args)]
 pub struct SendArgs {
     /// The channel; `email` is the one measured today.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::cmd::channel_kind())]
     channel: ChannelKind,
     /// The SMTP server, `HOST:PORT` (e.g. `python3 tests/support/smtp_sink.py --port 2525 --dir DIR`).
     #[arg(long)]

@@ -94,58 +94,7 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
         .amqp
         .clone()
         .or_else(|| (!other_source).then(|| config.amqp.url.clone()).flatten());
-    let (r, name) = match amqp_url {
-        Some(url) => {
-            let amqp = amqp_options(url, &args, &config.amqp);
-            let mut source = fmn_consumer::AmqpSource::connect(&amqp).await?;
-            eprintln!(
-                "fmn consume: amqp queue {} on {}; stop with SIGTERM or Ctrl-C",
-                amqp.queue, amqp.exchange
-            );
-            (
-                consume(&transport, &mut source, &opts, &stop).await,
-                format!("amqp:{}", amqp.queue),
-            )
-        }
-        None if !args.zmq.is_empty() => {
-            let zmq = fmn_consumer::ZmqOptions {
-                endpoints: args.zmq.clone(),
-                topics: args.zmq_topics.clone(),
-            };
-            let mut source = fmn_consumer::ZmqSource::connect(&zmq)?;
-            eprintln!(
-                "fmn consume: subscribed to {}; stop with SIGTERM or Ctrl-C",
-                zmq.endpoints.join(", ")
-            );
-            (
-                consume(&transport, &mut source, &opts, &stop).await,
-                format!("zmq {}", zmq.endpoints.join(",")),
-            )
-        }
-        None if args.datagrepper.is_some() => {
-            let (Some(url), Some(since), Some(until)) = (&args.datagrepper, args.since, args.until)
-            else {
-                anyhow::bail!("--datagrepper needs --since and --until");
-            };
-            let opts_dg = fmn_consumer::DatagrepperOptions {
-                topics: args.datagrepper_topics.clone(),
-                ..fmn_consumer::DatagrepperOptions::new(url.clone(), since, until)
-            };
-            let mut source = crate::progress::Counted::new(
-                fmn_consumer::DatagrepperSource::new(opts_dg)?,
-                crate::progress::Progress::counter("messages replayed"),
-            );
-            (
-                consume(&transport, &mut source, &opts, &stop).await,
-                format!("datagrepper {url}"),
-            )
-        }
-        None => {
-            let path = args.messages.as_deref().context(NO_SOURCE)?;
-            let (mut source, name) = super::messages(Some(path)).await?;
-            (consume(&transport, &mut source, &opts, &stop).await, name)
-        }
-    };
+    let (r, name) = read_source(&args, &config, amqp_url, &transport, &opts, &stop).await?;
     janitor_stop.cancel();
     if let Some(j) = janitor {
         j.await?;
@@ -154,6 +103,11 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
         m.await?;
     }
     let r = r?;
+    print_report(&name, &r, &opts);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(name: &str, r: &fmn_consumer::ConsumeReport, opts: &fmn_consumer::ConsumerOptions) {
     let data = if r.data_changes > 0 {
         format!(
             "; {} ownership and group data changes applied",
@@ -172,7 +126,73 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
             r.backpressure_pauses, opts.max_backlog, opts.max_backlog_bytes
         );
     }
-    Ok(ExitCode::SUCCESS)
+}
+
+/// Consumes the source the command line or configuration names, until it ends or `stop`;
+/// the consumer's outcome and the source's name.
+async fn read_source(
+    args: &ConsumeArgs,
+    config: &Config,
+    amqp_url: Option<String>,
+    transport: &fmn_core::transport::RedisTransport,
+    opts: &fmn_consumer::ConsumerOptions,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Result<(
+    Result<fmn_consumer::ConsumeReport, fmn_consumer::SourceError>,
+    String,
+)> {
+    Ok(match amqp_url {
+        Some(url) => {
+            let amqp = amqp_options(url, args, &config.amqp);
+            let mut source = fmn_consumer::AmqpSource::connect(&amqp).await?;
+            eprintln!(
+                "fmn consume: amqp queue {} on {}; stop with SIGTERM or Ctrl-C",
+                amqp.queue, amqp.exchange
+            );
+            (
+                consume(transport, &mut source, opts, stop).await,
+                format!("amqp:{}", amqp.queue),
+            )
+        }
+        None if !args.zmq.is_empty() => {
+            let zmq = fmn_consumer::ZmqOptions {
+                endpoints: args.zmq.clone(),
+                topics: args.zmq_topics.clone(),
+            };
+            let mut source = fmn_consumer::ZmqSource::connect(&zmq)?;
+            eprintln!(
+                "fmn consume: subscribed to {}; stop with SIGTERM or Ctrl-C",
+                zmq.endpoints.join(", ")
+            );
+            (
+                consume(transport, &mut source, opts, stop).await,
+                format!("zmq {}", zmq.endpoints.join(",")),
+            )
+        }
+        None if args.datagrepper.is_some() => {
+            let (Some(url), Some(since), Some(until)) = (&args.datagrepper, args.since, args.until)
+            else {
+                anyhow::bail!("--datagrepper needs --since and --until");
+            };
+            let opts_dg = fmn_consumer::DatagrepperOptions {
+                topics: args.datagrepper_topics.clone(),
+                ..fmn_consumer::DatagrepperOptions::new(url.clone(), since, until)
+            };
+            let mut source = crate::progress::Counted::new(
+                fmn_consumer::DatagrepperSource::new(opts_dg)?,
+                crate::progress::Progress::counter("messages replayed"),
+            );
+            (
+                consume(transport, &mut source, opts, stop).await,
+                format!("datagrepper {url}"),
+            )
+        }
+        None => {
+            let path = args.messages.as_deref().context(NO_SOURCE)?;
+            let (mut source, name) = super::messages(Some(path)).await?;
+            (consume(transport, &mut source, opts, stop).await, name)
+        }
+    })
 }
 
 /// The command line's AMQP settings over `[amqp]`'s, over the defaults.

@@ -11,7 +11,7 @@ use fmn_consumer::source::Source;
 use fmn_core::ChannelKind;
 use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
 use fmn_host::run_worker;
-use fmn_senders::{SenderOptions, SenderReport, run_sender};
+use fmn_senders::{SenderOptions, SenderReport, run_sender, sender_for};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -230,53 +230,14 @@ pub(crate) async fn pipeline<T: Transport, S: Source>(
     source: &mut S,
     config: &Config,
 ) -> Result<RunSummary> {
-    let Parts {
-        snapshot,
-        ids,
-        prefs_gate,
-        out,
-        on_redis,
-    } = parts;
-    let plan = snapshot.load().plan.clone();
     let stop_workers = CancellationToken::new();
     let stop_senders = CancellationToken::new();
-    let mut workers = Vec::new();
-    for id in &ids {
-        let opts = fmn_host::WorkerOptions {
-            prefs_gate: prefs_gate.clone(),
-            ..config.worker.options(id.clone())
-        };
-        workers.push(tokio::spawn(run_worker(
-            transport.clone(),
-            snapshot.clone(),
-            opts,
-            stop_workers.clone(),
-        )));
-    }
-
-    let channels: BTreeSet<ChannelKind> = plan
-        .users
-        .iter()
-        .flat_map(|u| u.channels.iter().map(|c| c.kind))
-        .chain(config.senders.keys().copied())
-        .collect();
-    let templates = config.load_templates()?;
-    let mut senders = Vec::new();
-    for ch in channels {
-        let (sender, destination) =
-            setup::sender_for(ch, config.senders.get(&ch), &templates, &out)?;
-        let opts = SenderOptions {
-            drain_digests: true,
-            ..config.sender_options(ch, format!("{}-{ch}", fmn_core::transport::hostname()))?
-        };
-        let handle = tokio::spawn(run_sender(
-            transport.clone(),
-            sender,
-            opts,
-            stop_senders.clone(),
-        ));
-        senders.push((ch, destination, handle));
-    }
+    let workers = parts.spawn_workers(&transport, config, &stop_workers);
+    let plan = parts.snapshot.load().plan.clone();
+    let Parts {
+        ids, out, on_redis, ..
+    } = parts;
+    let senders = spawn_senders(&transport, &plan, config, &out, &stop_senders)?;
 
     let started = Instant::now();
     let opts = config.consumer.options()?;
@@ -310,16 +271,8 @@ pub(crate) async fn pipeline<T: Transport, S: Source>(
         .await? as u64;
     stop_senders.cancel();
     let mut notifications = Vec::new();
-    for (channel, destination, handle) in senders {
-        let r: SenderReport = handle.await?;
-        notifications.push(ChannelSummary {
-            channel,
-            destination,
-            sent: r.sent,
-            digests: r.digests,
-            duplicates: r.duplicates,
-            dead_lettered: r.dead_lettered,
-        });
+    for s in senders {
+        notifications.push(s.summary().await?);
     }
     stages.drained = started.elapsed().as_secs_f64();
     let dead_file = match on_redis {
@@ -342,6 +295,89 @@ pub(crate) async fn pipeline<T: Transport, S: Source>(
             .collect(),
         notifications,
     })
+}
+
+impl Parts {
+    /// Starts a worker loop for each of `ids`.
+    fn spawn_workers<T: Transport>(
+        &self,
+        transport: &T,
+        config: &Config,
+        stop: &CancellationToken,
+    ) -> Vec<tokio::task::JoinHandle<fmn_host::WorkerReport>> {
+        self.ids
+            .iter()
+            .map(|id| {
+                let opts = fmn_host::WorkerOptions {
+                    prefs_gate: self.prefs_gate.clone(),
+                    ..config.worker.options(id.clone())
+                };
+                tokio::spawn(run_worker(
+                    transport.clone(),
+                    self.snapshot.clone(),
+                    opts,
+                    stop.clone(),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// A channel's sender, running.
+struct RunningSender {
+    channel: ChannelKind,
+    destination: String,
+    handle: tokio::task::JoinHandle<SenderReport>,
+}
+
+impl RunningSender {
+    /// What it sent, once it stopped.
+    async fn summary(self) -> Result<ChannelSummary> {
+        let r = self.handle.await?;
+        Ok(ChannelSummary {
+            channel: self.channel,
+            destination: self.destination,
+            sent: r.sent,
+            digests: r.digests,
+            duplicates: r.duplicates,
+            dead_lettered: r.dead_lettered,
+        })
+    }
+}
+
+/// Starts a sender for every channel the preferences or the configuration name: as
+/// configured, or writing `out/CHANNEL.jsonl`.
+fn spawn_senders<T: Transport>(
+    transport: &T,
+    plan: &fmn_host::Plan,
+    config: &Config,
+    out: &Path,
+    stop: &CancellationToken,
+) -> Result<Vec<RunningSender>> {
+    let channels: BTreeSet<ChannelKind> = plan
+        .users
+        .iter()
+        .flat_map(|u| u.channels.iter().map(|c| c.kind))
+        .chain(config.senders.keys().copied())
+        .collect();
+    let templates = config.load_templates()?;
+    let mut senders = Vec::new();
+    for channel in channels {
+        let (sender, destination) =
+            sender_for(channel, config.senders.get(&channel), &templates, out)?;
+        let consumer = format!("{}-{channel}", fmn_core::transport::hostname());
+        let opts = SenderOptions {
+            drain_digests: true,
+            ..config.sender_options(channel, consumer)?
+        };
+        let handle = tokio::spawn(run_sender(transport.clone(), sender, opts, stop.clone()));
+        senders.push(RunningSender {
+            channel,
+            destination,
+            handle,
+        });
+    }
+    Ok(senders)
 }
 
 /// Waits until the queues `which` names are empty, or intake was stopped by a signal.

@@ -1,27 +1,21 @@
 //! `fmn send`: deliver one channel's notifications, through Redis, until stopped.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use fmn_core::ChannelKind;
 use fmn_senders::run_sender;
 
 use crate::config::Config;
-use crate::setup;
 
 /// `fmn send` options.
 #[derive(clap::Args)]
 pub struct SendArgs {
-    /// The channel: email, irc, push (or gcm), matrix.
-    #[arg(long)]
+    /// The channel (`gcm` also names push).
+    #[arg(long, value_parser = super::channel_kind())]
     channel: ChannelKind,
-    /// Redis URL (or `[redis] url` in the configuration).
-    #[arg(long)]
-    redis: Option<String>,
-    /// Directory of the file sender, when the channel has no `[senders.CHANNEL]` configured.
-    #[arg(long, default_value = "fmn-out")]
-    out: PathBuf,
+    #[command(flatten)]
+    redis: super::RedisArg,
     /// This sender's name in the channel's consumer group; a restarted sender with the same
     /// name takes back the notifications it held.
     #[arg(long)]
@@ -31,14 +25,19 @@ pub struct SendArgs {
 }
 
 pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
-    let url = super::redis_url(args.redis, &config)?;
-    let transport = setup::redis(&url, &config.redis.namespace).await?;
-    let (sender, destination) = setup::sender_for(
-        args.channel,
-        config.senders.get(&args.channel),
-        &config.load_templates()?,
-        &args.out,
-    )?;
+    // Checked before connecting anywhere: with no configuration there is nowhere to deliver,
+    // and writing the notifications to a local file would take them off the queue undelivered.
+    let channel = args.channel;
+    let (sender, destination) = config
+        .senders
+        .get(&channel)
+        .with_context(|| {
+            format!(
+                "no sender configured for channel {channel}: add [senders.{channel}] to the configuration"
+            )
+        })?
+        .build(&config.load_templates()?)?;
+    let transport = args.redis.connect(&config).await?;
     let consumer = args
         .consumer
         .unwrap_or_else(|| format!("{}-{}", fmn_core::transport::hostname(), args.channel));

@@ -396,6 +396,26 @@ fn worker_without_preferences_refuses_to_start() {
     }
 }
 
+/// `fmn send` for a channel with no `[senders.CHANNEL]` refuses to start, naming the table to
+/// add, before it connects anywhere (the Redis configured here listens nowhere) and without
+/// writing a file in place of the deliveries; `fmn run` alone falls back to files.
+#[test]
+fn send_without_a_configured_sender_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(dir.path(), "[redis]\nurl = \"redis://127.0.0.1:1\"\n");
+    let out = run(&mut with(&["send", "--channel", "email"]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "no sender configured for channel email: add [senders.email] to the configuration"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Redis"), "{stderr}");
+    assert!(!dir.path().join("fmn-out").exists());
+}
+
 /// `fmn rules publish`, `status` and `unpublish` against two worker processes on Redis.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rules_publish_status_and_unpublish_reach_every_worker() {

@@ -81,7 +81,7 @@ async fn consumer_worker_and_sender_serve_metrics_and_health() {
     let with = configured(
         d,
         &format!(
-            "[redis]\nurl = \"{}\"\n\n[worker]\nreload_ms = 0\n",
+            "[redis]\nurl = \"{}\"\n\n[worker]\nreload_ms = 0\n\n[senders.email]\nbackend = \"file\"\npath = \"out/email.jsonl\"\n",
             redis.url()
         ),
     );
@@ -98,8 +98,6 @@ async fn consumer_worker_and_sender_serve_metrics_and_health() {
         "send",
         "--channel",
         "email",
-        "--out",
-        "out",
         "--metrics",
         &format!("127.0.0.1:{sp}"),
     ]));

@@ -61,7 +61,7 @@ async fn alice_notified(conn: &mut redis::aio::MultiplexedConnection) -> BTreeSe
 /// deadline keeps CPU starvation from failing rules, which is not what these tests are about.
 fn live_config(redis: &RedisServer) -> String {
     format!(
-        "[redis]\nurl = \"{}\"\nreclaim_ms = 500\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\ntimeout_ms = 5000\n",
+        "[redis]\nurl = \"{}\"\nreclaim_ms = 500\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\ntimeout_ms = 5000\n\n[senders.email]\nbackend = \"file\"\npath = \"fmn-out/email.jsonl\"\n\n[senders.irc]\nbackend = \"file\"\npath = \"fmn-out/irc.jsonl\"\n",
         redis.url()
     )
 }

@@ -14,12 +14,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use fmn_core::Notification;
-use fmn_core::metrics::{label, metrics};
+use fmn_core::metrics::metrics;
 use fmn_core::prefs::Digest;
 use fmn_core::transport::{DeadLetter, Entry, EntryId, Stage, Transport};
 
 use super::serve::Serve;
-use super::{delay, delivery_key, flag_address, give_up, retry_transport};
+use super::{delay, delivery_key, flag_address, give_up, keep_dead_letters, retry_transport};
 use crate::{SendError, Sender, digest};
 
 /// What a round will do with one notification, decided before sending anything.
@@ -146,9 +146,9 @@ impl<T: Transport, S: Sender> Serve<T, S> {
                 }
             }
         }
-        // Dead letters before the retries and acknowledgements that let go of their
-        // notifications.
-        self.keep_dead_letters(&dead).await?;
+        // Dead letters (in one round trip) before the retries and acknowledgements that let
+        // go of their notifications.
+        keep_dead_letters(&self.transport, &dead, &mut self.report, &self.cancel).await?;
         for r in &retries {
             self.retry_later(r).await?;
         }
@@ -488,25 +488,6 @@ impl<T: Transport, S: Sender> Serve<T, S> {
             counted: !for_now.is_empty(),
             unreachable,
         }
-    }
-
-    /// Keeps the round's dead letters in one round trip; `None` when cancelled.
-    async fn keep_dead_letters(&mut self, dead: &[DeadLetter]) -> Option<()> {
-        if dead.is_empty() {
-            return Some(());
-        }
-        let t = &self.transport;
-        retry_transport("writing dead letters", &self.cancel, move || {
-            t.dead_letter(dead)
-        })
-        .await?;
-        let count = dead.len() as u64;
-        self.report.dead_lettered += count;
-        metrics()
-            .dead_letters
-            .get_or_create(&label("stage", "sender"))
-            .inc_by(count);
-        Some(())
     }
 
     /// Schedules a retry (which acknowledges the entry); `None` when cancelled.

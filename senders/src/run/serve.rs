@@ -4,12 +4,15 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use fmn_core::Notification;
 use fmn_core::metrics::{label, metrics};
 use fmn_core::transport::{Entry, EntryId, Transport};
+use fmn_core::{Backoff, Notification};
 use tokio_util::sync::CancellationToken;
 
-use super::{CATCH_UP_BATCH, SenderOptions, SenderReport, outage_wait, retry_transport};
+use super::{
+    CATCH_UP_BATCH, SenderOptions, SenderReport, TRANSPORT_BACKOFF, outage_wait, pause,
+    retry_transport,
+};
 use crate::{SendError, Sender, digest};
 
 /// A sender, its transport, and what the loop knows between turns.
@@ -22,7 +25,7 @@ pub(super) struct Serve<T, S> {
     /// The metrics label of the channel.
     pub(super) channel: Vec<(&'static str, String)>,
     /// Reads that failed in a row, for the backoff.
-    read_failures: u32,
+    read_backoff: Backoff,
     /// Read, not acknowledged, not yet sent: held back while the remote side was out of reach.
     carried: Vec<Entry<Notification>>,
     /// The remote side is out of reach: nothing is sent until `Sender::ready` says otherwise.
@@ -61,7 +64,7 @@ impl<T: Transport, S: Sender> Serve<T, S> {
             opts,
             cancel,
             report: SenderReport::default(),
-            read_failures: 0,
+            read_backoff: TRANSPORT_BACKOFF,
             carried: Vec::new(),
             outage: false,
             strikes: 0,
@@ -188,20 +191,15 @@ impl<T: Transport, S: Sender> Serve<T, S> {
         };
         match read {
             Ok(more) => {
-                self.read_failures = 0;
+                self.read_backoff.reset();
                 // A reader that lost its connection reads what it holds again.
                 let held: HashSet<EntryId> = entries.iter().map(|e| e.id.clone()).collect();
                 entries.extend(more.into_iter().filter(|e| !held.contains(&e.id)));
             }
             Err(e) if entries.is_empty() => {
                 tracing::warn!(channel = %ch, "reading notifications failed: {e}; retrying");
-                let ms = 50u64
-                    .saturating_mul(1 << self.read_failures.min(6))
-                    .min(3_000);
-                self.read_failures += 1;
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(ms)) => {}
-                    _ = self.cancel.cancelled() => return None,
+                if !pause(&mut self.read_backoff, &self.cancel).await {
+                    return None;
                 }
                 return Some(Read::Failed);
             }
