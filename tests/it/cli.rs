@@ -421,7 +421,7 @@ fn send_without_a_configured_sender_refuses_to_start() {
 async fn rules_publish_status_and_unpublish_reach_every_worker() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let bundled: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+    let bundled = crate::support::fixtures::BUNDLED;
     let variant = dir.path().join("fedora-v2.wasm");
     std::fs::write(&variant, wasm_variant(bundled, "v2")).unwrap();
     let variant_sha = hex::encode(sha2::Sha256::digest(wasm_variant(bundled, "v2")));

@@ -226,7 +226,7 @@ async fn redis_crashing_mid_run_loses_nothing() {
     use tokio_util::sync::CancellationToken;
 
     const TOTAL: usize = 20_000;
-    const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+    use crate::support::fixtures::BUNDLED;
     let base = corpus_messages(1000);
     let prefs = preferences(&base);
     let want = predict_per_message(&prefs, &base);

@@ -17,10 +17,8 @@ use fmn_core::{ChannelKind, Envelope, Preferences};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, SandboxConfig, WasmModule};
 
 use crate::pipeline::{corpus_messages, predict, preferences};
+use crate::support::fixtures::{BUNDLED, HOSTILE};
 use crate::support::wait_until;
-
-const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
-const HOSTILE: &[u8] = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
 
 /// A valid message of about 1 MB: a bodhi comment by ralph with a very long text.
 fn big_message(i: usize) -> String {

@@ -18,9 +18,8 @@ use fmn_rules_sdk::testing::{keys, text};
 use fmn_senders::{EmailConfig, EmailSender, FileSender, SenderOptions, run_sender};
 use tokio_util::sync::CancellationToken;
 
+use crate::support::fixtures::BUNDLED;
 use crate::support::{RedisServer, SmtpSink, fixture, wait_until};
-
-const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
 
 /// 1,000 distinct real messages, both eras: the benchmark set and fedora-messaging bodies.
 pub fn corpus_messages(n: usize) -> Vec<String> {

@@ -11,8 +11,7 @@ use fmn_core::{ChannelKind, Envelope, Relations};
 use fmn_host::{Evaluator, LoadedModule, Plan, RuleSet, Sandbox, SandboxConfig, WasmModule};
 
 use crate::support::fixture;
-
-const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
+use crate::support::fixtures::BUNDLED;
 
 /// The bench corpus message with this id.
 fn message(id: &str) -> Envelope {

@@ -17,11 +17,8 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use crate::pipeline::{corpus_messages, predict_per_message, preferences};
+use crate::support::fixtures::{BUNDLED, HOSTILE};
 use crate::support::{RedisServer, wait_until, wasm_variant};
-
-const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
-/// A module whose rules misbehave, one way each (tests/modules/hostile).
-const HOSTILE: &[u8] = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
 
 fn sha256(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))

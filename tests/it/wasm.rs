@@ -10,9 +10,7 @@ use fmn_host::{
     WasmModule,
 };
 
-const BUNDLED: &[u8] = include_bytes!(env!("FMN_WASM_FMN_RULES"));
-/// A module whose rules misbehave, one way each (tests/modules/hostile).
-const HOSTILE: &[u8] = include_bytes!(env!("FMN_WASM_FMN_TEST_HOSTILE"));
+use crate::support::fixtures::{BUNDLED, HOSTILE};
 
 fn sandbox() -> Arc<Sandbox> {
     Sandbox::new(SandboxConfig::default()).unwrap()
