@@ -171,7 +171,7 @@ fn default_reclaim_ms() -> u64 {
 
 impl RedisSection {
     /// Starts the janitor on `transport` unless it is turned off.
-    pub fn janitor<T: fmn_core::transport::Transport>(
+    pub fn janitor<T: fmn_transport::Transport>(
         &self,
         transport: &T,
         cancel: &tokio_util::sync::CancellationToken,

@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use fmn_core::transport::{RedisTransport, redis::RedisOptions};
 use fmn_core::{ChannelKind, Notification, Preferences};
 use fmn_host::{LoadedModule, Plan, PrefsSource, RuleSet, Sandbox, WasmModule};
 use fmn_senders::{
     EmailSender, FileSender, IrcSender, MatrixSender, PushSender, SendError, Sender, Templates,
 };
+use fmn_transport::{RedisTransport, redis::RedisOptions};
 
 use crate::config::SenderConfig;
 
@@ -327,11 +327,7 @@ pub fn sender_for(
 
 /// Worker ids: unique per machine, process and loop.
 pub fn worker_id(i: usize) -> String {
-    format!(
-        "{}-{}-{i}",
-        fmn_core::transport::hostname(),
-        std::process::id()
-    )
+    format!("{}-{}-{i}", fmn_transport::hostname(), std::process::id())
 }
 
 /// Where a process's workers take rules, preferences and ownership data from: the command

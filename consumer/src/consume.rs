@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fmn_core::envelope::{DEFAULT_MAX_MESSAGE_BYTES, Envelope, EnvelopeError};
 use fmn_core::metrics::label;
-use fmn_core::transport::{DeadLetter, Stage, Transport, WorkItem};
+use fmn_transport::{DeadLetter, Stage, Transport, WorkItem};
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::{DispatchMode, Dispatcher};
@@ -380,7 +380,7 @@ pub async fn consume<T: Transport, S: Source>(
 
 #[cfg(test)]
 mod tests {
-    use fmn_core::transport::{MemoryTransport, WorkerInfo};
+    use fmn_transport::{MemoryTransport, Registry, WorkQueue, WorkerInfo};
 
     use super::*;
     use crate::source::JsonLines;

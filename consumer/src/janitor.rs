@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::{Transport, TransportError};
+use fmn_transport::{Transport, TransportError};
 use tokio_util::sync::CancellationToken;
 
 /// Entries moved per round trip.

@@ -5,22 +5,21 @@
 //!   the bus messages that change them.
 //! - [`prefs`]: users' preferences (channels, filters, rules) and their file format.
 //! - [`notification`]: what workers hand to senders, with its idempotent delivery id.
-//! - [`transport`] (feature `transport`): the queues between consumer, workers and senders,
-//!   over Redis or in process.
+//! - [`metrics`] (feature `metrics`): what every part counts, for Prometheus.
+//!
+//! The queues between consumer, workers and senders are the crate `fmn-transport`.
 
 pub mod channel;
 pub mod data;
 pub mod data_feed;
 pub mod envelope;
-#[cfg(feature = "transport")]
+#[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod notification;
 pub mod prefs;
 pub mod prefs_fmn;
 pub mod prefs_stream;
 pub mod presets;
-#[cfg(feature = "transport")]
-pub mod transport;
 
 pub use channel::ChannelKind;
 pub use data::Relations;

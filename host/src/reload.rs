@@ -22,7 +22,9 @@ use std::time::{Duration, SystemTime};
 
 use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
-use fmn_core::transport::{PrefsDelta, RedisTransport, Subscription, Transport, TransportError};
+use fmn_transport::{
+    DataStore, PrefsDelta, RedisTransport, Subscription, Transport, TransportError,
+};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

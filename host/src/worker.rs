@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fmn_core::metrics::label;
 use fmn_core::notification::{MessageCopy, Notification, NotifiedMessage, delivery_id};
-use fmn_core::transport::{DeadLetter, Entry, EntryId, Stage, Transport, WorkItem, WorkerInfo};
+use fmn_transport::{DeadLetter, Entry, EntryId, Stage, Transport, WorkItem, WorkerInfo};
 use tokio_util::sync::CancellationToken;
 
 use crate::eval::{Evaluation, Evaluator};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use fmn_core::Notification;
 use fmn_core::metrics::{label, metrics};
 use fmn_core::prefs::Digest;
-use fmn_core::transport::{DeadLetter, Transport};
+use fmn_transport::{DeadLetter, Transport};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 

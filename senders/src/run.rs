@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::{DeadLetter, Stage, Transport};
 use fmn_core::{ChannelKind, Notification};
+use fmn_transport::{DeadLetter, Stage, Transport};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -192,7 +192,7 @@ pub(crate) async fn retry_transport<R, F, Fut>(
 ) -> Option<R>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<R, fmn_core::transport::TransportError>>,
+    Fut: std::future::Future<Output = Result<R, fmn_transport::TransportError>>,
 {
     let mut attempt = 0u32;
     loop {

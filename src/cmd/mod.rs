@@ -91,7 +91,7 @@ pub struct MetricsArgs {
 
 impl MetricsArgs {
     /// Starts the metrics and health endpoint, if an address was given, until `stop` fires.
-    pub async fn start<T: fmn_core::transport::Transport>(
+    pub async fn start<T: fmn_transport::Transport>(
         &self,
         transport: &T,
         stop: &CancellationToken,

@@ -104,10 +104,7 @@ pub struct RedisArg {
 }
 
 impl RedisArg {
-    pub(crate) async fn connect(
-        self,
-        config: &Config,
-    ) -> Result<fmn_core::transport::RedisTransport> {
+    pub(crate) async fn connect(self, config: &Config) -> Result<fmn_transport::RedisTransport> {
         let url = super::redis_url(self.url, config)?;
         setup::redis(&url, &config.redis.namespace).await
     }

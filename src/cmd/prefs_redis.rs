@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::prefs::User;
-use fmn_core::transport::{RedisTransport, SetUserError, Transport};
 use fmn_core::{ChannelKind, Preferences};
 use fmn_host::{Plan, RuleSet};
+use fmn_transport::{DeliveryLedger, RedisTransport, SetUserError};
 
 use crate::config::Config;
 use crate::setup;

@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 use fmn_consumer::consume;
 use fmn_consumer::source::Source;
 use fmn_core::ChannelKind;
-use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
 use fmn_host::run_worker;
 use fmn_senders::{SenderOptions, SenderReport, run_sender};
+use fmn_transport::{MemoryTransport, Transport, WorkerCounts};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -250,7 +250,7 @@ pub(crate) async fn pipeline<T: Transport, S: Source>(
             setup::sender_for(ch, config.senders.get(&ch), &templates, &out)?;
         let opts = SenderOptions {
             drain_digests: true,
-            ..config.sender_options(ch, format!("{}-{ch}", fmn_core::transport::hostname()))?
+            ..config.sender_options(ch, format!("{}-{ch}", fmn_transport::hostname()))?
         };
         let handle = tokio::spawn(run_sender(
             transport.clone(),
@@ -269,7 +269,7 @@ pub(crate) async fn pipeline<T: Transport, S: Source>(
     // Evaluated when every work queue is empty: each message acknowledged by a worker.
     let out_queues: Vec<String> = ChannelKind::ALL
         .iter()
-        .map(|c| fmn_core::transport::out_queue_name(*c))
+        .map(|c| fmn_transport::out_queue_name(*c))
         .collect();
     let work_only = |name: &str| !out_queues.iter().any(|o| o == name);
     settle(&transport, &stop_consumer, work_only).await;

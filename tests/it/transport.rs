@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{
+use fmn_core::{ChannelKind, Envelope, MessageMeta, Notification};
+use fmn_transport::{
     Backlog, DeadLetter, EntryId, MemoryTransport, RedisTransport, Stage, Transport, WorkItem,
     WorkerInfo,
 };
-use fmn_core::{ChannelKind, Envelope, MessageMeta, Notification};
+use fmn_transport::{DeadLetters, Registry, WorkQueue, redis::RedisOptions};
 
 use crate::support::{RedisServer, keep_alive};
 
@@ -122,7 +122,7 @@ async fn work_flow<T: Reopen>(t: &T) {
         .unwrap();
     assert_eq!(irc[0].item.message.id, "b");
 
-    let depth = |name: &str, d: &[fmn_core::transport::QueueDepth]| {
+    let depth = |name: &str, d: &[fmn_transport::QueueDepth]| {
         d.iter()
             .find(|q| q.name == name)
             .map(|q| (q.waiting, q.pending))
@@ -135,7 +135,7 @@ async fn work_flow<T: Reopen>(t: &T) {
         "c is read and not acknowledged"
     );
     assert_eq!(depth("out:email", &d), (1, 1));
-    let oldest = |name: &str, d: &[fmn_core::transport::QueueDepth]| {
+    let oldest = |name: &str, d: &[fmn_transport::QueueDepth]| {
         d.iter().find(|q| q.name == name).unwrap().oldest_ms
     };
     assert!(oldest("work:w1", &d).is_some_and(|ms| ms < 60_000), "{d:?}");
@@ -254,7 +254,7 @@ async fn dead_letters_and_deliveries<T: Transport>(t: &T) {
 /// queues, soonest first, go to the shared work queue once due (each once), and a run that
 /// ends moves those still waiting to the dead letters with their last failure.
 async fn work_retries<T: Transport>(t: &T) {
-    use fmn_core::transport::Failed;
+    use fmn_transport::Failed;
     let failed = |id: &str, attempts| WorkItem {
         failed: Some(Failed {
             attempts,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
-use fmn_core::transport::{Transport, TransportError};
+use fmn_transport::{Transport, TransportError};
 
 use super::{Reloader, Sources, overlaid_by_redis, with_published};
 use crate::backend::LoadedModule;

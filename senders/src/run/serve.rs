@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fmn_core::Notification;
 use fmn_core::metrics::{label, metrics};
-use fmn_core::transport::{Entry, EntryId, Transport};
+use fmn_transport::{Entry, EntryId, Transport};
 use tokio_util::sync::CancellationToken;
 
 use super::{CATCH_UP_BATCH, SenderOptions, SenderReport, outage_wait, retry_transport};
