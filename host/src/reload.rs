@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
 use fmn_transport::{
-    DataStore, PrefsDelta, RedisTransport, Subscription, Transport, TransportError,
+    DataStore, PrefsDelta, RedisTransport, Registry, Subscription, TransportError,
 };
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -189,7 +189,7 @@ async fn overlaid_by_redis(
 }
 
 /// Watches module sources and swaps in new versions.
-pub struct Reloader<T: Transport> {
+pub struct Reloader<T: Registry> {
     sandbox: Arc<Sandbox>,
     sources: Sources,
     /// Where the preferences are read again for a whole compile.
@@ -277,7 +277,7 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-impl<T: Transport> Reloader<T> {
+impl<T: Registry> Reloader<T> {
     /// A reloader over `sources` for the workers reading `shared`, whose rule set it assumes
     /// current; `registry` is where it reports what runs.
     pub fn new(

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fmn_core::{ChannelKind, Notification};
-use fmn_transport::{DeadLetter, Stage, Transport};
+use fmn_transport::{DeadLetter, DeliveryLedger, Stage, Transport};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -157,7 +157,7 @@ pub(crate) fn give_up(
 
 /// Records an address refused for good, for `fmn prefs show`; best effort: the dead letter
 /// keeps the failure whatever happens here.
-pub(crate) async fn flag_address<T: Transport>(
+pub(crate) async fn flag_address<T: DeliveryLedger>(
     transport: &T,
     n: &Notification,
     address: &str,
