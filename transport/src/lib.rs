@@ -1,9 +1,15 @@
 //! How the consumer, the workers and the senders pass work along: role traits, two transports.
 //!
+//! Each role is a trait: [`WorkQueue`] (bus messages to the workers), [`Outbox`] (notifications
+//! to the senders, per channel), [`DeadLetters`], [`DeliveryLedger`] (deliveries made, one-shot
+//! claims, rate limits, refused addresses), [`Digests`], [`Registry`] (workers, heartbeats,
+//! queue depths) and [`DataStore`] (the data rules consult). [`Transport`] combines them all.
+//!
 //! [`RedisTransport`] is the distributed one: Redis streams with consumer groups, so workers and
-//! senders on any machine that reaches Redis take part. [`MemoryTransport`] has the same
-//! semantics inside one process, for `fmn run` without Redis and for tests. The conformance
-//! suite in `tests/it/transport.rs` runs the same checks against both.
+//! senders on any machine that reaches Redis take part; it also keeps users' preferences
+//! ([`prefs_store`]) and published rule modules. [`MemoryTransport`] has the same semantics
+//! inside one process, for `fmn run` without Redis and for tests. The conformance suite in
+//! `tests/roles` runs each role's checks against both.
 //!
 //! Every hop is at least once: an entry read is *pending* until acknowledged, and an entry
 //! whose reader died before acknowledging it is handed out again.

@@ -211,7 +211,7 @@ pub trait DeliveryLedger: Clone + Send + Sync + 'static {
 
     /// Records that `address` of `user` on `channel` was refused for good (a bounced mail, an
     /// unregistered device), so `fmn prefs show` can say so. The newest failure per address is
-    /// kept, with a count, for [`ADDRESS_FAILURES_KEPT`] after the last one.
+    /// kept, with a count, for [`ADDRESS_FAILURES_KEPT`](crate::ADDRESS_FAILURES_KEPT) after the last one.
     fn record_address_failure(
         &self,
         user: &str,
@@ -244,7 +244,7 @@ pub trait Digests: Clone + Send + Sync + 'static {
     /// channel: both or neither. A notification already held (same delivery id) is not held
     /// twice. The digest falls due when it holds `digest.max_count` notifications or its
     /// oldest is `digest.max_delay` old, by the transport's clock; with no delay, after
-    /// [`DIGEST_LONGEST_WAIT`].
+    /// [`DIGEST_LONGEST_WAIT`](crate::DIGEST_LONGEST_WAIT).
     fn hold_for_digest(
         &self,
         channel: ChannelKind,
