@@ -23,9 +23,8 @@ use std::time::{Duration, SystemTime};
 use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
 use fmn_transport::{
-    DataStore, PrefsDelta, RedisTransport, Registry, Subscription, TransportError,
+    Changes, DataStore, ModuleStore, PrefsDelta, RedisTransport, Registry, TransportError,
 };
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -235,8 +234,8 @@ struct Offer {
 /// The subscriptions that wake the reloader: module publications, preference changes.
 #[derive(Default)]
 struct Subscriptions {
-    modules: Option<Subscription>,
-    prefs: Option<Subscription>,
+    modules: Option<Changes>,
+    prefs: Option<Changes>,
 }
 
 fn log_refused(problems: &[PrefsProblem]) {
@@ -252,11 +251,11 @@ fn log_refused(problems: &[PrefsProblem]) {
 }
 
 /// Waits for the next message of a subscription; forgets the subscription when it ends.
-async fn next_message(sub: &mut Option<Subscription>) {
+async fn next_message(sub: &mut Option<Changes>) {
     let Some(p) = sub.as_mut() else {
         return std::future::pending().await;
     };
-    if p.on_message().next().await.is_none() {
+    if !p.next().await {
         *sub = None;
     }
 }

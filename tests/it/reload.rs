@@ -12,7 +12,7 @@ use fmn_host::{
     StartError, WasmModule, WorkerOptions, run_worker,
 };
 use fmn_transport::{DeadLetters, Registry, redis::RedisOptions};
-use fmn_transport::{MemoryTransport, RedisTransport, Transport};
+use fmn_transport::{MemoryTransport, ModuleStore, RedisTransport, Transport};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 

@@ -3,11 +3,12 @@
 //! Each role is a trait: [`WorkQueue`] (bus messages to the workers), [`Outbox`] (notifications
 //! to the senders, per channel), [`DeadLetters`], [`DeliveryLedger`] (deliveries made, one-shot
 //! claims, rate limits, refused addresses), [`Digests`], [`Registry`] (workers, heartbeats,
-//! queue depths) and [`DataStore`] (the data rules consult). [`Transport`] combines them all.
+//! queue depths), [`DataStore`] (the data rules consult) and [`ModuleStore`] (rule modules
+//! published for every worker). [`Transport`] combines them all.
 //!
 //! [`RedisTransport`] is the distributed one: Redis streams with consumer groups, so workers and
 //! senders on any machine that reaches Redis take part; it also keeps users' preferences
-//! ([`prefs_store`]) and published rule modules. [`MemoryTransport`] has the same semantics
+//! ([`prefs_store`]). [`MemoryTransport`] has the same semantics
 //! inside one process, for `fmn run` without Redis and for tests. The conformance suite in
 //! `tests/roles` runs each role's checks against both.
 //!
@@ -23,20 +24,20 @@ use fmn_core::envelope::Envelope;
 use fmn_core::notification::Notification;
 use fmn_core::prefs::Digest;
 
+mod changes;
 mod expiry;
 pub mod memory;
 pub mod prefs_store;
 pub mod redis;
 mod roles;
 
+pub use changes::Changes;
 pub use memory::MemoryTransport;
 pub use prefs_store::{PrefsDelta, PrefsPages, SetUserError};
 pub use redis::RedisTransport;
-pub use roles::{DataStore, DeadLetters, DeliveryLedger, Digests, Outbox, Registry, WorkQueue};
-
-/// A Redis pub/sub subscription, as [`RedisTransport::module_changes`] and
-/// [`RedisTransport::prefs_announcements`] return.
-pub type Subscription = ::redis::aio::PubSub;
+pub use roles::{
+    DataStore, DeadLetters, DeliveryLedger, Digests, ModuleStore, Outbox, Registry, WorkQueue,
+};
 
 /// The id of an entry in a queue, as the transport assigned it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -355,12 +356,19 @@ pub const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(10);
 /// The queues between the parts of fmn: every role at once. Implemented for every type that
 /// implements all the roles, so code that uses most of them is bounded on this one.
 pub trait Transport:
-    WorkQueue + Outbox + DeadLetters + DeliveryLedger + Digests + Registry + DataStore
+    WorkQueue + Outbox + DeadLetters + DeliveryLedger + Digests + Registry + DataStore + ModuleStore
 {
 }
 
 impl<T> Transport for T where
-    T: WorkQueue + Outbox + DeadLetters + DeliveryLedger + Digests + Registry + DataStore
+    T: WorkQueue
+        + Outbox
+        + DeadLetters
+        + DeliveryLedger
+        + Digests
+        + Registry
+        + DataStore
+        + ModuleStore
 {
 }
 

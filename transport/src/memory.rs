@@ -17,11 +17,13 @@ use crate::{
 use fmn_core::channel::ChannelKind;
 use fmn_core::notification::Notification;
 use fmn_core::prefs::Digest;
+use module_store::Modules;
 
 mod data_store;
 mod dead_letters;
 mod digests;
 mod ledger;
+mod module_store;
 mod outbox;
 mod registry;
 mod work_queue;
@@ -36,6 +38,8 @@ pub struct MemoryTransport {
 
 struct Inner {
     state: Mutex<State>,
+    /// Wakes the subscribers of module publications ([`crate::ModuleStore::module_changes`]).
+    module_changes: tokio::sync::broadcast::Sender<String>,
     worker_ttl: Duration,
     sessions: std::sync::atomic::AtomicU64,
 }
@@ -60,6 +64,8 @@ struct State {
     /// The users of `digests` by channel and due time, so finding the due ones does not
     /// visit every digest held.
     digest_due: HashMap<ChannelKind, DueIndex>,
+    /// Published rule modules.
+    modules: Modules,
     /// Deliveries made within the rate window, by (channel, address).
     rates: HashMap<(ChannelKind, String), std::collections::VecDeque<Instant>>,
     /// Addresses refused for good, by user.
@@ -220,6 +226,7 @@ impl MemoryTransport {
         MemoryTransport {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
+                module_changes: tokio::sync::broadcast::channel(16).0,
                 worker_ttl,
                 sessions: std::sync::atomic::AtomicU64::new(1),
             }),

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use redis::Script;
 
-use crate::{RedisTransport, TransportError};
+use crate::{Changes, RedisTransport, TransportError};
 use fmn_core::notification::Notification;
 use fmn_core::prefs::{Preferences, User};
 
@@ -482,9 +482,9 @@ impl RedisTransport {
     }
 
     /// A subscription to preference changes: yields the new version after each.
-    pub async fn prefs_announcements(&self) -> Result<redis::aio::PubSub, TransportError> {
+    pub async fn prefs_announcements(&self) -> Result<Changes, TransportError> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(self.key("prefs:changed")).await?;
-        Ok(pubsub)
+        Ok(Changes::redis(pubsub))
     }
 }

@@ -1,6 +1,7 @@
 //! The role traits: each part of fmn is bounded on the roles it uses, and [`Transport`](crate::Transport)
 //! combines them all.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -9,8 +10,8 @@ use fmn_core::notification::Notification;
 use fmn_core::prefs::Digest;
 
 use crate::{
-    AddressFailure, Backlog, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth, TransportError,
-    WorkItem, WorkerCounts, WorkerInfo,
+    AddressFailure, Backlog, Changes, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth,
+    TransportError, WorkItem, WorkerCounts, WorkerInfo,
 };
 
 /// The work queues: the consumer dispatches bus messages to the workers (each worker's own
@@ -372,4 +373,36 @@ pub trait DataStore: Clone + Send + Sync + 'static {
         &self,
         changes: &[fmn_core::data::Change],
     ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+}
+
+/// Rule modules published for every worker: their bytes by sha256, the published version of
+/// each name, a generation that every publication and withdrawal bumps, and a subscription
+/// that wakes the workers. Every method may be called from many tasks at once.
+pub trait ModuleStore: Clone + Send + Sync + 'static {
+    /// Stores a rule module's bytes and makes it the published version of `name`; every
+    /// worker watching this store picks it up. Returns the new publication generation.
+    fn publish_module(
+        &self,
+        name: &str,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+    /// Withdraws the published version of `name`; workers go back to their own copy, if any.
+    /// True when `name` was published.
+    fn unpublish_module(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<bool, TransportError>> + Send;
+    /// The publication generation and the published modules: name -> sha256.
+    fn published_modules(
+        &self,
+    ) -> impl Future<Output = Result<(u64, BTreeMap<String, String>), TransportError>> + Send;
+    /// A published module's bytes; `Ok(Err(size))` when it is larger than `max`.
+    fn module_bytes(
+        &self,
+        sha256: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Option<Result<Vec<u8>, usize>>, TransportError>> + Send;
+    /// A subscription to publications: wakes its holder each time a module is (un)published.
+    fn module_changes(&self) -> impl Future<Output = Result<Changes, TransportError>> + Send;
 }

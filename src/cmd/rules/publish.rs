@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use fmn_host::{Refusal, RulesReport, WasmModule};
-use fmn_transport::{RedisTransport, Registry};
+use fmn_transport::{ModuleStore, RedisTransport, Registry};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

@@ -27,6 +27,7 @@ mod data_store;
 mod dead_letters;
 mod digests;
 mod ledger;
+mod module_store;
 mod outbox;
 mod prefs_store;
 mod registry;
