@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use fmn_core::transport::Transport;
+use fmn_transport::Transport;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
@@ -81,14 +81,19 @@ async fn respond<T: Transport>(
             // Queue depths are read at scrape time; when Redis does not answer, the counters
             // are still served and the gauges keep their last values.
             let observed = tokio::time::timeout(REDIS_WAIT, async {
-                Ok::<_, fmn_core::transport::TransportError>((
+                Ok::<_, fmn_transport::TransportError>((
                     transport.queue_depths().await?,
                     transport.live_workers().await?.len(),
                 ))
             })
             .await;
             match observed {
-                Ok(Ok((depths, live))) => metrics.observe_queues(&depths, live),
+                Ok(Ok((depths, live))) => {
+                    for q in &depths {
+                        metrics.observe_queue(&q.name, q.waiting, q.pending, q.oldest_ms);
+                    }
+                    metrics.observe_live_workers(live);
+                }
                 Ok(Err(e)) => tracing::warn!("metrics: cannot read queue depths: {e}"),
                 Err(_) => tracing::warn!("metrics: Redis did not answer within {REDIS_WAIT:?}"),
             }

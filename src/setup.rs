@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use fmn_core::Preferences;
-use fmn_core::transport::{RedisTransport, redis::RedisOptions};
 use fmn_host::{LoadedModule, Plan, PrefsSource, RuleSet, Sandbox, WasmModule};
+use fmn_transport::{RedisTransport, redis::RedisOptions};
 
 /// What ships inside the binary, so `fmn run` works with no files at all.
 pub mod bundled {
@@ -204,11 +204,7 @@ pub async fn redis(url: &str, namespace: &str) -> Result<RedisTransport> {
 
 /// Worker ids: unique per machine, process and loop.
 pub fn worker_id(i: usize) -> String {
-    format!(
-        "{}-{}-{i}",
-        fmn_core::transport::hostname(),
-        std::process::id()
-    )
+    format!("{}-{}-{i}", fmn_transport::hostname(), std::process::id())
 }
 
 /// Where a process's workers take rules, preferences and ownership data from: the command

@@ -167,13 +167,9 @@ impl AmqpSource {
         let consumer = channel
             .basic_consume(
                 opts.queue.as_str().into(),
-                format!(
-                    "fmn-{}-{}",
-                    fmn_core::transport::hostname(),
-                    std::process::id()
-                )
-                .as_str()
-                .into(),
+                format!("fmn-{}-{}", fmn_transport::hostname(), std::process::id())
+                    .as_str()
+                    .into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )

@@ -5,7 +5,7 @@ use std::time::Duration;
 use fmn_core::Backoff;
 use fmn_core::envelope::{DEFAULT_MAX_MESSAGE_BYTES, Envelope, EnvelopeError};
 use fmn_core::metrics::label;
-use fmn_core::transport::{DeadLetter, Stage, Transport, TransportError, WorkItem};
+use fmn_transport::{DeadLetter, Stage, Transport, TransportError, WorkItem};
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::{DispatchMode, Dispatcher};
@@ -488,7 +488,7 @@ impl<T: Transport> Consume<'_, T> {
 }
 #[cfg(test)]
 mod tests {
-    use fmn_core::transport::{MemoryTransport, WorkerInfo};
+    use fmn_transport::{MemoryTransport, Registry, WorkQueue, WorkerInfo};
 
     use super::*;
     use crate::source::JsonLines;

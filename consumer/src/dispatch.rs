@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use fmn_core::transport::{Transport, TransportError};
+use fmn_transport::{Registry, TransportError, WorkQueue};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -96,7 +96,10 @@ impl Dispatcher {
 
     /// Re-reads the live workers from the registry when the list is stale or empty; returns
     /// how many there are.
-    pub async fn refresh<T: Transport>(&mut self, transport: &T) -> Result<usize, TransportError> {
+    pub async fn refresh<T: Registry + WorkQueue>(
+        &mut self,
+        transport: &T,
+    ) -> Result<usize, TransportError> {
         let stale = self
             .refreshed
             .is_none_or(|t| t.elapsed() >= self.refresh_every);
@@ -190,7 +193,7 @@ impl Dispatcher {
 
 #[cfg(test)]
 mod tests {
-    use fmn_core::transport::{MemoryTransport, Transport, WorkItem, WorkerInfo};
+    use fmn_transport::{MemoryTransport, WorkItem, WorkerInfo};
 
     use super::*;
 

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::{Transport, TransportError};
+use fmn_transport::{Registry, TransportError, WorkQueue};
 use tokio_util::sync::CancellationToken;
 
 /// Entries moved per round trip.
@@ -31,7 +31,7 @@ impl Sweep {
 
 /// Moves every entry owed by a registered worker that is not live to the live workers, spread
 /// evenly. Does nothing while no worker is live: the entries wait where they are.
-pub async fn sweep<T: Transport>(transport: &T) -> Result<Sweep, TransportError> {
+pub async fn sweep<T: Registry + WorkQueue>(transport: &T) -> Result<Sweep, TransportError> {
     let live = transport.live_workers().await?;
     let mut out = Sweep::default();
     if live.is_empty() {
@@ -64,7 +64,11 @@ pub async fn sweep<T: Transport>(transport: &T) -> Result<Sweep, TransportError>
 }
 
 /// Sweeps every `every` until `cancel` fires; failures are logged and retried next time.
-pub async fn run_janitor<T: Transport>(transport: T, every: Duration, cancel: CancellationToken) {
+pub async fn run_janitor<T: Registry + WorkQueue>(
+    transport: T,
+    every: Duration,
+    cancel: CancellationToken,
+) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,

@@ -6,8 +6,9 @@
 //!   the bus messages that change them.
 //! - [`prefs`]: users' preferences (channels, filters, rules) and their file format.
 //! - [`notification`]: what workers hand to senders, with its idempotent delivery id.
-//! - [`transport`] (feature `transport`): the queues between consumer, workers and senders,
-//!   over Redis or in process.
+//! - [`metrics`] (feature `metrics`): what every part counts, for Prometheus.
+//!
+//! The queues between consumer, workers and senders are the crate `fmn-transport`.
 
 pub mod backoff;
 pub mod channel;
@@ -15,7 +16,7 @@ pub mod data;
 pub mod data_feed;
 pub mod envelope;
 pub mod lenient;
-#[cfg(feature = "transport")]
+#[cfg(feature = "metrics")]
 pub mod metrics;
 pub mod notification;
 pub mod prefs;
@@ -23,8 +24,6 @@ pub mod prefs_edit;
 pub mod prefs_fmn;
 pub mod prefs_stream;
 pub mod presets;
-#[cfg(feature = "transport")]
-pub mod transport;
 
 pub use backoff::Backoff;
 pub use channel::ChannelKind;

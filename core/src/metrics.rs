@@ -3,7 +3,7 @@
 //! One registry per process ([`metrics`]): the consumer, workers and senders record into it
 //! wherever they run (one process each, or all in `fmn run`), and `--metrics ADDR` serves it.
 //! Queue depths and live workers are not counted here but read from the transport when the
-//! endpoint is scraped ([`Metrics::observe_queues`]), so every process reports the same
+//! endpoint is scraped ([`Metrics::observe_queue`]), so every process reports the same
 //! picture of Redis.
 
 use std::sync::OnceLock;
@@ -15,8 +15,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-
-use crate::transport::QueueDepth;
 
 /// Labels: one `(name, value)` pair.
 type Label = Vec<(&'static str, String)>;
@@ -255,16 +253,19 @@ impl Metrics {
         );
     }
 
-    /// Records the queues and live workers read from the transport.
-    pub fn observe_queues(&self, depths: &[QueueDepth], live_workers: usize) {
-        for q in depths {
-            let l = label("queue", q.name.clone());
-            self.queue_waiting.get_or_create(&l).set(q.waiting as i64);
-            self.queue_pending.get_or_create(&l).set(q.pending as i64);
-            self.queue_oldest_seconds
-                .get_or_create(&l)
-                .set(q.oldest_ms.unwrap_or(0) as f64 / 1000.0);
-        }
+    /// Records one queue's depth read from the transport: entries `waiting` (not yet
+    /// acknowledged), of those `pending` (read), and the age of the oldest in milliseconds.
+    pub fn observe_queue(&self, name: &str, waiting: u64, pending: u64, oldest_ms: Option<u64>) {
+        let l = label("queue", name.to_owned());
+        self.queue_waiting.get_or_create(&l).set(waiting as i64);
+        self.queue_pending.get_or_create(&l).set(pending as i64);
+        self.queue_oldest_seconds
+            .get_or_create(&l)
+            .set(oldest_ms.unwrap_or(0) as f64 / 1000.0);
+    }
+
+    /// Records how many workers the transport sees alive.
+    pub fn observe_live_workers(&self, live_workers: usize) {
         self.live_workers.set(live_workers as i64);
     }
 
@@ -283,7 +284,7 @@ pub fn metrics() -> &'static Metrics {
     METRICS.get_or_init(Metrics::new)
 }
 
-/// Microseconds since the Unix epoch, as [`crate::transport::WorkItem::read_at_us`] holds.
+/// Microseconds since the Unix epoch, as a work item's `read_at_us` holds.
 pub fn now_us() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -25,7 +25,7 @@ pub struct Notification {
     /// The name of the filter that matched (the first, in the user's order, when several did).
     pub filter: String,
     /// That filter is one-shot: the sender delivers this only if it is the filter's first use
-    /// ([`Transport::claim_oneshot`](crate::transport::Transport::claim_oneshot)).
+    /// (the transport's `claim_oneshot`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub oneshot: bool,
     /// The user's digest settings for this channel, if any.

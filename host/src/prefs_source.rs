@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fmn_core::prefs::{Preferences, PrefsError, PrefsProblem, User};
-use fmn_core::transport::{RedisTransport, TransportError};
+use fmn_transport::{RedisTransport, TransportError};
 
 use crate::plan::{Plan, PlanBuilder};
 use crate::ruleset::RuleSet;

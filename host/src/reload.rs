@@ -22,8 +22,9 @@ use std::time::{Duration, SystemTime};
 
 use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
-use fmn_core::transport::{PrefsDelta, RedisTransport, Subscription, Transport, TransportError};
-use futures_util::StreamExt;
+use fmn_transport::{
+    Changes, DataStore, ModuleStore, PrefsDelta, RedisTransport, Registry, TransportError,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
@@ -187,7 +188,7 @@ async fn overlaid_by_redis(
 }
 
 /// Watches module sources and swaps in new versions.
-pub struct Reloader<T: Transport> {
+pub struct Reloader<T: Registry> {
     sandbox: Arc<Sandbox>,
     sources: Sources,
     /// Where the preferences are read again for a whole compile.
@@ -233,8 +234,8 @@ struct Offer {
 /// The subscriptions that wake the reloader: module publications, preference changes.
 #[derive(Default)]
 struct Subscriptions {
-    modules: Option<Subscription>,
-    prefs: Option<Subscription>,
+    modules: Option<Changes>,
+    prefs: Option<Changes>,
 }
 
 fn log_refused(problems: &[PrefsProblem]) {
@@ -250,11 +251,11 @@ fn log_refused(problems: &[PrefsProblem]) {
 }
 
 /// Waits for the next message of a subscription; forgets the subscription when it ends.
-async fn next_message(sub: &mut Option<Subscription>) {
+async fn next_message(sub: &mut Option<Changes>) {
     let Some(p) = sub.as_mut() else {
         return std::future::pending().await;
     };
-    if p.on_message().next().await.is_none() {
+    if !p.next().await {
         *sub = None;
     }
 }
@@ -275,7 +276,7 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-impl<T: Transport> Reloader<T> {
+impl<T: Registry> Reloader<T> {
     /// A reloader over `sources` for the workers reading `shared`, whose rule set it assumes
     /// current; `registry` is where it reports what runs.
     pub fn new(

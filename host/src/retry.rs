@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use fmn_core::Backoff;
-use fmn_core::transport::{DeadLetter, Failed, TransportError, WorkItem};
+use fmn_transport::{DeadLetter, Failed, TransportError, WorkItem};
 use tokio_util::sync::CancellationToken;
 
 /// Between attempts at a transport call: 50 ms doubling, up to 5 s.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use fmn_core::Relations;
-use fmn_core::transport::RedisTransport;
+use fmn_transport::RedisTransport;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fmn_core::metrics::label;
 use fmn_core::notification::{MessageCopy, Notification, NotifiedMessage, delivery_id};
-use fmn_core::transport::{DeadLetter, Entry, EntryId, Stage, Transport, WorkItem, WorkerInfo};
+use fmn_transport::{DeadLetter, Entry, EntryId, Registry, Stage, Transport, WorkItem, WorkerInfo};
 use tokio_util::sync::CancellationToken;
 
 use crate::eval::{Evaluation, Evaluator};
@@ -213,7 +213,7 @@ fn publish_quarantine(evaluator: &Evaluator) {
 
 /// Records in the worker's registry entry (`quarantined`, for `fmn status`) the modules this
 /// evaluator holds in quarantine, when that changed; a failure only costs the status report.
-async fn report_quarantine<T: Transport>(
+async fn report_quarantine<T: Registry>(
     transport: &T,
     worker: &str,
     json: String,
@@ -233,7 +233,7 @@ async fn report_quarantine<T: Transport>(
 
 /// Records the rule set generation a worker evaluates with, for `fmn rules status`; a
 /// failure only costs the status report, so it is logged, not retried.
-async fn report_generation<T: Transport>(transport: &T, worker: &str, generation: u64) {
+async fn report_generation<T: Registry>(transport: &T, worker: &str, generation: u64) {
     if let Err(e) = transport
         .set_worker_field(worker, "generation", &generation.to_string())
         .await
@@ -281,7 +281,7 @@ pub async fn run_worker<T: Transport>(
 }
 
 /// Says every `every` that worker `id` is alive, until `stop` fires.
-fn spawn_heartbeat<T: Transport>(
+fn spawn_heartbeat<T: Registry>(
     t: T,
     id: String,
     every: Duration,

@@ -3,7 +3,7 @@
 //! `batch_delta` old) one message carries them all.
 //!
 //! Nothing is lost across a sender restart: holding acknowledges the notification in the same
-//! step ([`Transport::hold_for_digest`]), and a digest taken for sending stays in Redis until it
+//! step ([`Digests::hold_for_digest`](fmn_transport::Digests::hold_for_digest)), and a digest taken for sending stays in Redis until it
 //! was delivered or given up on. Sending it is idempotent: a digest taken again after a crash
 //! holds the same notifications, so the same digest id, and its delivery key was recorded.
 
@@ -12,7 +12,7 @@ use std::time::Duration;
 use fmn_core::Notification;
 use fmn_core::metrics::{label, metrics};
 use fmn_core::prefs::Digest;
-use fmn_core::transport::{DeadLetter, Transport};
+use fmn_transport::{DeadLetter, Transport};
 use sha2::{Digest as _, Sha256};
 use tokio_util::sync::CancellationToken;
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::{DeadLetter, Stage, Transport};
 use fmn_core::{Backoff, ChannelKind, Notification};
+use fmn_transport::{DeadLetter, DeliveryLedger, Stage, Transport};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -166,7 +166,7 @@ pub(crate) fn give_up(
 
 /// Records an address refused for good, for `fmn prefs show`; best effort: the dead letter
 /// keeps the failure whatever happens here.
-pub(crate) async fn flag_address<T: Transport>(
+pub(crate) async fn flag_address<T: DeliveryLedger>(
     transport: &T,
     n: &Notification,
     address: &str,
@@ -201,7 +201,7 @@ pub(crate) async fn retry_transport<R, F, Fut>(
 ) -> Option<R>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<R, fmn_core::transport::TransportError>>,
+    Fut: std::future::Future<Output = Result<R, fmn_transport::TransportError>>,
 {
     let mut backoff = TRANSPORT_BACKOFF;
     loop {

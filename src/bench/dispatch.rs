@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use fmn_consumer::DispatchMode;
 use fmn_consumer::{ConsumerOptions, consume};
-use fmn_core::transport::WorkerInfo;
-use fmn_core::transport::{MemoryTransport, Transport};
 use fmn_host::{LatencyLog, Plan, RuleSet, WorkerOptions, run_worker};
+use fmn_transport::WorkerInfo;
+use fmn_transport::{MemoryTransport, Transport};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -322,7 +322,7 @@ impl Purge for MemoryTransport {
     }
 }
 
-impl Purge for fmn_core::transport::RedisTransport {
+impl Purge for fmn_transport::RedisTransport {
     async fn purge(&self) -> Result<()> {
         self.purge_namespace().await?;
         Ok(())
@@ -497,7 +497,7 @@ impl<'t, T: Transport> DispatchRun<'t, T> {
             .queue_depths()
             .await?
             .into_iter()
-            .find(|q| q.name == fmn_core::transport::SHARED_QUEUE)
+            .find(|q| q.name == fmn_transport::SHARED_QUEUE)
             .map_or(0, |q| q.pending);
         Ok(own + shared)
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use fmn_core::data::PACKAGERS;
-use fmn_core::transport::MemoryTransport;
+use fmn_transport::MemoryTransport;
 use serde::Serialize;
 
 use crate::bench::eval::{corpus, memory, mentioned};

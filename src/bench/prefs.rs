@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{PrefsDelta, RedisTransport};
 use fmn_host::{Evaluator, Plan, RuleSet};
+use fmn_transport::redis::RedisOptions;
+use fmn_transport::{PrefsDelta, RedisTransport};
 use serde::Serialize;
 
 use crate::bench::eval::{corpus, memory, mentioned, population};

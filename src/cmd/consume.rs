@@ -134,7 +134,7 @@ async fn read_source(
     args: &ConsumeArgs,
     config: &Config,
     amqp_url: Option<String>,
-    transport: &fmn_core::transport::RedisTransport,
+    transport: &fmn_transport::RedisTransport,
     opts: &fmn_consumer::ConsumerOptions,
     stop: &tokio_util::sync::CancellationToken,
 ) -> Result<(

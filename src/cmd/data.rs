@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use fmn_core::Relations;
 use fmn_core::data::{DataKind, GROUP_OWNERS, RELATIONS};
-use fmn_core::transport::Transport;
+use fmn_transport::DataStore;
 use serde::Serialize;
 
 use crate::config::Config;

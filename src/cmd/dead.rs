@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use fmn_core::Notification;
-use fmn_core::transport::{DeadLetter, Entry, EntryId, RedisTransport, Stage};
+use fmn_transport::{DeadLetter, Entry, EntryId, RedisTransport, Stage};
 
 use crate::config::Config;
 
@@ -245,7 +245,7 @@ async fn purge(
 /// could not wholly evaluate on the shared work queue. `Ok(Err(why))` when it cannot be:
 /// a consumer's dead letter (not a bus message), a cut payload, or one replayed already.
 async fn replay(
-    redis: &fmn_core::transport::RedisTransport,
+    redis: &fmn_transport::RedisTransport,
     e: &Entry<DeadLetter>,
 ) -> Result<Result<Stage, String>> {
     let d = &e.item;
@@ -263,10 +263,10 @@ async fn replay(
         )));
     }
     let queued = if d.stage == Stage::Worker {
-        match serde_json::from_str::<fmn_core::transport::WorkItem>(&d.payload) {
+        match serde_json::from_str::<fmn_transport::WorkItem>(&d.payload) {
             // A replay is the operator's new start: the message gets every retry again.
             Ok(item) => {
-                let item = fmn_core::transport::WorkItem {
+                let item = fmn_transport::WorkItem {
                     failed: None,
                     ..item
                 };

@@ -109,13 +109,13 @@ impl RedisArg {
     pub async fn connect(
         &self,
         config: &crate::config::Config,
-    ) -> Result<fmn_core::transport::RedisTransport> {
+    ) -> Result<fmn_transport::RedisTransport> {
         crate::setup::redis(&self.url(config)?, &config.redis.namespace).await
     }
 }
 
 /// Starts the janitor (`[redis] reclaim_ms`; 0 turns it off) on `transport` until `cancel`.
-pub fn start_janitor<T: fmn_core::transport::Transport>(
+pub fn start_janitor<T: fmn_transport::Transport>(
     redis: &crate::config::RedisSection,
     transport: &T,
     cancel: &CancellationToken,
@@ -147,7 +147,7 @@ pub struct MetricsArgs {
 
 impl MetricsArgs {
     /// Starts the metrics and health endpoint, if an address was given, until `stop` fires.
-    pub async fn start<T: fmn_core::transport::Transport>(
+    pub async fn start<T: fmn_transport::Transport>(
         &self,
         transport: &T,
         stop: &CancellationToken,

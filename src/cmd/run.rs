@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 use fmn_consumer::consume;
 use fmn_consumer::source::Source;
 use fmn_core::ChannelKind;
-use fmn_core::transport::{MemoryTransport, Transport, WorkerCounts};
 use fmn_host::run_worker;
 use fmn_senders::{SenderOptions, SenderReport, run_sender, sender_for};
+use fmn_transport::{MemoryTransport, Transport, WorkerCounts};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -247,7 +247,7 @@ pub(crate) async fn pipeline<T: Transport, S: Source>(
     // Evaluated when every work queue is empty: each message acknowledged by a worker.
     let out_queues: Vec<String> = ChannelKind::ALL
         .iter()
-        .map(|c| fmn_core::transport::out_queue_name(*c))
+        .map(|c| fmn_transport::out_queue_name(*c))
         .collect();
     let work_only = |name: &str| !out_queues.iter().any(|o| o == name);
     settle(&transport, &stop_consumer, work_only).await;
@@ -365,7 +365,7 @@ fn spawn_senders<T: Transport>(
     for channel in channels {
         let (sender, destination) =
             sender_for(channel, config.senders.get(&channel), &templates, out)?;
-        let consumer = format!("{}-{channel}", fmn_core::transport::hostname());
+        let consumer = format!("{}-{channel}", fmn_transport::hostname());
         let opts = SenderOptions {
             drain_digests: true,
             ..config.sender_options(channel, consumer)?

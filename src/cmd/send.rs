@@ -40,7 +40,7 @@ pub async fn run(args: SendArgs, config: Config) -> Result<ExitCode> {
     let transport = args.redis.connect(&config).await?;
     let consumer = args
         .consumer
-        .unwrap_or_else(|| format!("{}-{}", fmn_core::transport::hostname(), args.channel));
+        .unwrap_or_else(|| format!("{}-{}", fmn_transport::hostname(), args.channel));
     eprintln!(
         "fmn send: {} -> {destination} as {consumer}; stop with SIGTERM or Ctrl-C",
         args.channel

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use fmn_core::transport::{Backlog, QueueDepth, Transport};
+use fmn_transport::{Backlog, DeadLetters, QueueDepth, Registry, WorkQueue};
 use serde::Serialize;
 
 use crate::config::Config;

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use fmn_core::transport::Transport;
+use fmn_transport::WorkQueue;
 
 use crate::cli::{configured, run, text};
 use crate::metrics::{consume_stdin, sample, scrape};

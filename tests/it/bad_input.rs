@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use fmn_consumer::{ConsumerOptions, JsonLines, consume};
-use fmn_core::transport::{MemoryTransport, Stage, Transport, WorkerInfo};
+use fmn_transport::{DeadLetters, MemoryTransport, Registry, Stage, WorkQueue, WorkerInfo};
 use tokio_util::sync::CancellationToken;
 
 /// The input, and what the dead letters must say about it.

@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{RedisTransport, Transport};
 use fmn_rules_sdk::testing::keys;
+use fmn_transport::RedisTransport;
+use fmn_transport::{Registry, redis::RedisOptions};
 
 use crate::cli::{fmn, run, spawn, terminate, text};
 use crate::reload::{all_notifications, processed};

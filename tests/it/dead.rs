@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::{DeadLetter, Stage, Transport};
 use fmn_core::{ChannelKind, Notification};
+use fmn_transport::{DeadLetter, DeadLetters, DeliveryLedger, Registry, Stage, WorkQueue};
 
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::retries::{sender_setup, smtp_config};
@@ -158,13 +158,13 @@ async fn a_refused_mail_is_dead_lettered_listed_replayed_and_delivered() {
 /// on the shared work queue, where any worker reads it as it was, and deletes its dead letter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
-    use fmn_core::transport::{Backlog, WorkItem, WorkerInfo};
+    use fmn_transport::{Backlog, WorkItem, WorkerInfo};
 
     let redis = crate::support::RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let transport = fmn_core::transport::RedisTransport::connect(
+    let transport = fmn_transport::RedisTransport::connect(
         &redis.url(),
-        fmn_core::transport::redis::RedisOptions::default(),
+        fmn_transport::redis::RedisOptions::default(),
     )
     .await
     .unwrap();

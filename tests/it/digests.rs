@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use fmn_core::prefs::Digest;
-use fmn_core::transport::Transport;
 use fmn_core::{ChannelKind, MessageMeta, Notification};
+use fmn_transport::{Digests, Outbox, WorkQueue};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::retries::{sender_setup, smtp_config};

@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use fmn_core::ChannelKind;
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{RedisTransport, Transport};
+use fmn_transport::RedisTransport;
+use fmn_transport::{Registry, WorkQueue, redis::RedisOptions};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::pipeline::{PerMessage, corpus_messages, predict_per_message, preferences};
@@ -312,8 +312,8 @@ async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
     use std::sync::Arc;
 
     use fmn_consumer::{ConsumerOptions, JsonLines, consume};
-    use fmn_core::transport::WorkerInfo;
     use fmn_host::{Plan, RuleSet, WorkerOptions, run_worker};
+    use fmn_transport::WorkerInfo;
     use tokio_util::sync::CancellationToken;
 
     const TOTAL: u64 = 4000;

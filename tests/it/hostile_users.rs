@@ -12,9 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use fmn_core::transport::{MemoryTransport, Transport, WorkItem, WorkerInfo};
 use fmn_core::{ChannelKind, Envelope, Preferences};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, SandboxConfig, WasmModule};
+use fmn_transport::{
+    DeadLetters, MemoryTransport, Outbox, Registry, WorkItem, WorkQueue, WorkerInfo,
+};
 
 use crate::pipeline::{corpus_messages, predict, preferences};
 use crate::support::fixtures::{BUNDLED, HOSTILE};

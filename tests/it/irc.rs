@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fmn_core::transport::Transport;
 use fmn_core::{ChannelKind, MessageMeta, Notification};
+use fmn_transport::{DeadLetters, WorkQueue};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::retries::sender_setup;

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fmn_core::transport::Transport;
 use fmn_core::{ChannelKind, MessageMeta};
+use fmn_transport::{DeadLetters, Outbox, Registry, WorkQueue};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::retries::sender_setup;

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use fmn_consumer::{ConsumerOptions, JsonLines, consume};
 use fmn_core::prefs::Preferences;
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{RedisTransport, Transport};
 use fmn_core::{ChannelKind, Envelope};
 use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule, WorkerOptions, run_worker};
 use fmn_rules_sdk::Message;
 use fmn_rules_sdk::testing::{keys, text};
 use fmn_senders::{EmailConfig, EmailSender, FileSender, SenderOptions, run_sender};
+use fmn_transport::RedisTransport;
+use fmn_transport::{Registry, redis::RedisOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::fixtures::BUNDLED;

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{RedisTransport, Transport};
+use fmn_transport::RedisTransport;
+use fmn_transport::{Registry, redis::RedisOptions};
 
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::reload::{all_notifications, processed, reports};

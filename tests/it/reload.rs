@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fmn_consumer::{ConsumerOptions, JsonLines, consume};
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{MemoryTransport, RedisTransport, Transport};
 use fmn_core::{ChannelKind, Envelope, Notification};
 use fmn_host::{
     LoadedModule, Plan, Reloader, RuleSet, RulesReport, Sandbox, SandboxConfig, Sources, Start,
     StartError, WasmModule, WorkerOptions, run_worker,
 };
+use fmn_transport::{DeadLetters, Registry, redis::RedisOptions};
+use fmn_transport::{MemoryTransport, ModuleStore, RedisTransport, Transport};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 

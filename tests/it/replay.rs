@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fmn_core::transport::Transport;
+use fmn_transport::{DeadLetters, WorkQueue};
 
 use crate::cli::{configured, run, text};
 use crate::support::{RedisServer, fixture, idle_worker};

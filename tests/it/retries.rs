@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::redis::RedisOptions;
-use fmn_core::transport::{RedisTransport, Transport};
 use fmn_core::{ChannelKind, Notification};
+use fmn_transport::RedisTransport;
+use fmn_transport::{DeadLetters, Outbox, Registry, WorkQueue, redis::RedisOptions};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::support::{RedisServer, SmtpSink, wait_until};

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use fmn_core::ChannelKind;
-use fmn_core::transport::Transport;
+use fmn_transport::{DeadLetters, Outbox, WorkQueue};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::retries::sender_setup;

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use fmn_core::transport::Transport;
 use fmn_core::{ChannelKind, MessageMeta};
+use fmn_transport::WorkQueue;
 
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::retries::{sender_setup, smtp_config};

@@ -515,24 +515,24 @@ fn a_50_mb_file_is_refused_before_it_is_read() {
 /// `n` koji builds of ralph's queued for worker `w`, beside a module (the bytes given) whose
 /// rule `rule` user a follows (user b follows ralph).
 struct Beside {
-    t: fmn_core::transport::MemoryTransport,
+    t: fmn_transport::MemoryTransport,
     snapshot: fmn_host::SharedSnapshot,
     prefs: Preferences,
-    items: Vec<fmn_core::transport::WorkItem>,
+    items: Vec<fmn_transport::WorkItem>,
 }
 
 /// What a worker run beside a module came to: its report, the dead letters, and the email
 /// notifications written.
 type Outcome = (
     fmn_host::WorkerReport,
-    Vec<fmn_core::transport::Entry<fmn_core::transport::DeadLetter>>,
-    Vec<fmn_core::transport::Entry<fmn_core::Notification>>,
+    Vec<fmn_transport::Entry<fmn_transport::DeadLetter>>,
+    Vec<fmn_transport::Entry<fmn_core::Notification>>,
 );
 
 impl Beside {
     async fn new(hostile_bytes: &[u8], rule: &str, n: usize) -> Beside {
         use fmn_core::Envelope;
-        use fmn_core::transport::{MemoryTransport, Transport, WorkItem, WorkerInfo};
+        use fmn_transport::{MemoryTransport, Registry, WorkItem, WorkQueue, WorkerInfo};
 
         let prefs = Preferences::from_text(
             "p.toml",
@@ -606,10 +606,10 @@ filters = [{{ name = "ralph", rules = [{{ rule = "fedora::user_filter", args = {
         &self,
         opts: fmn_host::WorkerOptions,
         what: &str,
-        done: impl AsyncFn(&fmn_core::transport::MemoryTransport) -> bool,
+        done: impl AsyncFn(&fmn_transport::MemoryTransport) -> bool,
     ) -> Outcome {
         use fmn_core::ChannelKind;
-        use fmn_core::transport::Transport;
+        use fmn_transport::{DeadLetters, Outbox};
 
         let stop = tokio_util::sync::CancellationToken::new();
         let worker = tokio::spawn(fmn_host::run_worker(
@@ -652,8 +652,8 @@ fn retrying(retries: u32, first_ms: u64) -> fmn_host::WorkerOptions {
     }
 }
 
-async fn processed(t: &fmn_core::transport::MemoryTransport, n: u64) -> bool {
-    use fmn_core::transport::Transport;
+async fn processed(t: &fmn_transport::MemoryTransport, n: u64) -> bool {
+    use fmn_transport::Registry;
     t.worker_counts()
         .await
         .unwrap()
@@ -662,8 +662,8 @@ async fn processed(t: &fmn_core::transport::MemoryTransport, n: u64) -> bool {
 }
 
 /// Whether no message waits for a worker: none queued, none waiting for a retry.
-async fn no_work(t: &fmn_core::transport::MemoryTransport) -> bool {
-    use fmn_core::transport::Transport;
+async fn no_work(t: &fmn_transport::MemoryTransport) -> bool {
+    use fmn_transport::{Registry, WorkQueue};
     let queued = t.queue_depths().await.unwrap();
     let idle = queued
         .iter()
@@ -777,7 +777,7 @@ fn wasm_and_native_agree_on_every_corpus_line_and_case() {
 /// their notifications. Nothing is acknowledged without one or the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_a_failed_module_was_needed_for_are_retried_then_dead_lettered() {
-    use fmn_core::transport::{Stage, Transport, WorkItem};
+    use fmn_transport::{DeadLetters, Stage, WorkItem};
 
     let b = Beside::new(&hostile("unreachable"), "spin", 8).await;
     let (report, dead, out) = b

@@ -9,7 +9,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
-use fmn_core::transport::{Transport, TransportError};
+use fmn_transport::{Registry, TransportError};
 
 use super::{Reloader, Sources, overlaid_by_redis, with_published};
 use crate::backend::LoadedModule;
@@ -80,7 +80,7 @@ fn listed(problems: &[PrefsProblem]) -> String {
     lines.join("\n")
 }
 
-impl<T: Transport> Reloader<T> {
+impl<T: Registry> Reloader<T> {
     /// Loads the modules (with the versions published in Redis in place of local ones),
     /// compiles the preferences against them and reads Redis' data over the files': the
     /// first snapshot, generation 1. With a `poll`, also the reloader that keeps it current,

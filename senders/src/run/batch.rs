@@ -16,7 +16,7 @@ use std::time::Duration;
 use fmn_core::Notification;
 use fmn_core::metrics::metrics;
 use fmn_core::prefs::Digest;
-use fmn_core::transport::{DeadLetter, Entry, EntryId, Stage, Transport};
+use fmn_transport::{DeadLetter, Entry, EntryId, Stage, Transport};
 
 use super::serve::Serve;
 use super::{delay, delivery_key, flag_address, give_up, keep_dead_letters, retry_transport};

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use fmn_core::metrics::{label, metrics};
-use fmn_core::transport::{Entry, EntryId, Transport};
 use fmn_core::{Backoff, Notification};
+use fmn_transport::{Entry, EntryId, Transport};
 use tokio_util::sync::CancellationToken;
 
 use super::{

@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fmn_core::transport::{MemoryTransport, Transport};
 use fmn_core::{ChannelKind, Envelope, MessageCopy, MessageMeta, Notification, NotifiedMessage};
+use fmn_transport::{DeadLetters, MemoryTransport, WorkQueue};
 use tokio_util::sync::CancellationToken;
 
 use super::{SenderOptions, SenderReport, run_sender};

@@ -1,13 +1,14 @@
 //! `fmn prefs import|export|show|set`: the preferences workers follow in Redis.
 
+use fmn_transport::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::Preferences;
-use fmn_core::transport::{RedisTransport, SetUserError, Transport};
 use fmn_host::{Plan, RuleSet};
+use fmn_transport::{RedisTransport, SetUserError};
 
 use crate::config::Config;
 use crate::setup;

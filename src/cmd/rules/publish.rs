@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use fmn_core::transport::{RedisTransport, Transport};
 use fmn_host::{Refusal, RulesReport, WasmModule};
+use fmn_transport::{ModuleStore, RedisTransport, Registry};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

@@ -1,5 +1,6 @@
 //! `redis-server` instances of our own, and Redis transports and workers on them.
 
+use fmn_transport::prelude::*;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -89,7 +90,7 @@ impl Drop for RedisServer {
 }
 
 /// Keeps `worker` live on `t`, a heartbeat every `every`, until the task is aborted.
-pub fn keep_alive<T: fmn_core::transport::Transport>(
+pub fn keep_alive<T: fmn_transport::Transport>(
     t: &T,
     worker: &str,
     every: Duration,
@@ -107,19 +108,15 @@ pub fn keep_alive<T: fmn_core::transport::Transport>(
 /// a consumer dispatched. Abort the task to let it die.
 pub async fn idle_worker(
     redis: &RedisServer,
-) -> (
-    fmn_core::transport::RedisTransport,
-    tokio::task::JoinHandle<()>,
-) {
-    use fmn_core::transport::Transport as _;
-    let transport = fmn_core::transport::RedisTransport::connect(
+) -> (fmn_transport::RedisTransport, tokio::task::JoinHandle<()>) {
+    let transport = fmn_transport::RedisTransport::connect(
         &redis.url(),
-        fmn_core::transport::redis::RedisOptions::default(),
+        fmn_transport::redis::RedisOptions::default(),
     )
     .await
     .unwrap();
     transport
-        .register_worker(&fmn_core::transport::WorkerInfo::local("w"))
+        .register_worker(&fmn_transport::WorkerInfo::local("w"))
         .await
         .unwrap();
     let t = transport.clone();

@@ -4,8 +4,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use fmn_core::transport::{MemoryTransport, Transport, out_queue_name};
 use fmn_core::{ChannelKind, Notification};
+use fmn_transport::{
+    DeadLetters, DeliveryLedger, MemoryTransport, Outbox, Registry, WorkQueue, out_queue_name,
+};
 use futures_util::FutureExt;
 use tokio_util::sync::CancellationToken;
 

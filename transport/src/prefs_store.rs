@@ -18,9 +18,9 @@ use std::collections::BTreeMap;
 
 use redis::Script;
 
-use super::{RedisTransport, TransportError};
-use crate::notification::Notification;
-use crate::prefs::{Preferences, User};
+use crate::{Changes, RedisTransport, TransportError};
+use fmn_core::notification::Notification;
+use fmn_core::prefs::{Preferences, User};
 
 /// Replaces one user, if they are as the caller last read them: KEYS = users, changes,
 /// version, channel; ARGV = user, "1" to check / "0" not to, the expected JSON ("" = absent),
@@ -311,7 +311,7 @@ impl RedisTransport {
         let staged = self.key(&format!(
             "prefs:import:{}:{}",
             std::process::id(),
-            crate::metrics::now_us()
+            fmn_core::metrics::now_us()
         ));
         let users: Vec<(&String, &User)> = prefs.users.iter().collect();
         for chunk in users.chunks(IMPORT_CHUNK) {
@@ -388,11 +388,11 @@ impl RedisTransport {
         u64::try_from(v).map_err(|_| SetUserError::Conflict(name.to_owned()))
     }
 
-    /// [`Transport::disable_address`](super::Transport::disable_address) for Redis.
+    /// [`DeliveryLedger::disable_address`](crate::DeliveryLedger::disable_address) for Redis.
     pub(super) async fn remove_user_address(
         &self,
         name: &str,
-        channel: crate::ChannelKind,
+        channel: fmn_core::ChannelKind,
         address: &str,
     ) -> Result<bool, TransportError> {
         // A few rounds: each lost one means someone else changed the user meanwhile.
@@ -422,7 +422,7 @@ impl RedisTransport {
         )))
     }
 
-    /// [`Transport::claim_oneshot`](super::Transport::claim_oneshot) for Redis.
+    /// [`DeliveryLedger::claim_oneshot`](crate::DeliveryLedger::claim_oneshot) for Redis.
     pub(super) async fn claim_oneshot_use(&self, n: &Notification) -> Result<bool, TransportError> {
         let mut conn = self.conn.clone();
         let marker = self.key(&format!("oneshot:{}", n.delivery_id));
@@ -482,9 +482,9 @@ impl RedisTransport {
     }
 
     /// A subscription to preference changes: yields the new version after each.
-    pub async fn prefs_announcements(&self) -> Result<redis::aio::PubSub, TransportError> {
+    pub async fn prefs_announcements(&self) -> Result<Changes, TransportError> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(self.key("prefs:changed")).await?;
-        Ok(pubsub)
+        Ok(Changes::redis(pubsub))
     }
 }
