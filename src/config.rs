@@ -154,6 +154,10 @@ pub struct RedisSection {
     /// stopped and hand their queued work to live ones; 0 turns it off.
     #[serde(default = "default_reclaim_ms")]
     pub reclaim_ms: u64,
+    /// A worker silent this long, once its queued work is handed over, is forgotten: gone
+    /// from `fmn status` and from the janitor's rounds; 0 keeps every worker ever seen.
+    #[serde(default = "default_forget_workers_after_s")]
+    pub forget_workers_after_s: u64,
 }
 
 impl Default for RedisSection {
@@ -162,12 +166,26 @@ impl Default for RedisSection {
             url: None,
             namespace: default_namespace(),
             reclaim_ms: default_reclaim_ms(),
+            forget_workers_after_s: default_forget_workers_after_s(),
         }
+    }
+}
+
+impl RedisSection {
+    /// How long a worker may be silent before the janitor forgets it; `None`: never.
+    pub fn forget_after(&self) -> Option<std::time::Duration> {
+        (self.forget_workers_after_s > 0)
+            .then(|| std::time::Duration::from_secs(self.forget_workers_after_s))
     }
 }
 
 fn default_reclaim_ms() -> u64 {
     5000
+}
+
+/// A day: long enough to read what a worker that died overnight did.
+fn default_forget_workers_after_s() -> u64 {
+    86_400
 }
 
 fn default_namespace() -> String {

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use fmn_transport::{Registry, TransportError, WorkQueue};
+use fmn_transport::{Forget, Registry, TransportError, WorkQueue};
 use tokio_util::sync::CancellationToken;
 
 /// Entries moved per round trip.
@@ -63,10 +63,32 @@ pub async fn sweep<T: Registry + WorkQueue>(transport: &T) -> Result<Sweep, Tran
     Ok(out)
 }
 
-/// Sweeps every `every` until `cancel` fires; failures are logged and retried next time.
+/// Forgets every worker that is not live, has been silent for at least `silent` and holds
+/// nothing (see [`Registry::forget_worker`]); the ids forgotten. Without it the registry, and
+/// the janitor's round trips, would grow with every restart of a worker under a new id.
+pub async fn forget_silent<T: Registry>(
+    transport: &T,
+    silent: Duration,
+) -> Result<Vec<String>, TransportError> {
+    let live = transport.live_workers().await?;
+    let mut forgotten = Vec::new();
+    for w in transport.worker_counts().await? {
+        if live.binary_search(&w.id).is_err()
+            && transport.forget_worker(&w.id, silent).await? == Forget::Forgotten
+        {
+            tracing::info!(worker = %w.id, "forgot a worker silent for {silent:?}");
+            forgotten.push(w.id);
+        }
+    }
+    Ok(forgotten)
+}
+
+/// Sweeps every `every` until `cancel` fires, and forgets workers silent for `forget_after`
+/// (if given) once their work is handed over; failures are logged and retried next time.
 pub async fn run_janitor<T: Registry + WorkQueue>(
     transport: T,
     every: Duration,
+    forget_after: Option<Duration>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -77,5 +99,51 @@ pub async fn run_janitor<T: Registry + WorkQueue>(
         if let Err(e) = sweep(&transport).await {
             tracing::warn!("janitor: cannot sweep: {e}");
         }
+        if let Some(silent) = forget_after
+            && let Err(e) = forget_silent(&transport, silent).await
+        {
+            tracing::warn!("janitor: cannot forget silent workers: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fmn_transport::{MemoryTransport, WorkerInfo};
+
+    /// The janitor forgets a worker that fell silent once the time given has passed, and keeps
+    /// the live ones.
+    #[tokio::test]
+    async fn silent_workers_are_forgotten_after_the_time_given() {
+        let t = MemoryTransport::new(Duration::from_secs(60));
+        for id in ["gone", "here"] {
+            t.register_worker(&WorkerInfo::local(id)).await.unwrap();
+        }
+        t.deregister_worker("gone").await.unwrap();
+        let cancel = CancellationToken::new();
+        let janitor = tokio::spawn(run_janitor(
+            t.clone(),
+            Duration::from_millis(10),
+            Some(Duration::from_millis(50)),
+            cancel.clone(),
+        ));
+        let ids = async || -> Vec<String> {
+            let counts = t.worker_counts().await.unwrap();
+            counts.into_iter().map(|c| c.id).collect()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while ids().await.len() > 1 {
+            assert!(tokio::time::Instant::now() < deadline, "never forgotten");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(ids().await, ["here"]);
+        cancel.cancel();
+        janitor.await.unwrap();
+        assert_eq!(
+            forget_silent(&t, Duration::ZERO).await.unwrap(),
+            Vec::<String>::new(),
+            "a live worker is never forgotten"
+        );
     }
 }

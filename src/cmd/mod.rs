@@ -124,6 +124,7 @@ pub fn start_janitor<T: fmn_transport::Transport>(
         tokio::spawn(fmn_consumer::run_janitor(
             transport.clone(),
             std::time::Duration::from_millis(redis.reclaim_ms),
+            redis.forget_after(),
             cancel.clone(),
         ))
     })

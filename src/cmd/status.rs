@@ -19,6 +19,10 @@ pub struct StatusArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// First forget the workers that are not live and hold no work (their work is handed to
+    /// live ones by the janitor first): they leave the list for good, until they come back.
+    #[arg(long)]
+    forget: bool,
 }
 
 #[derive(Serialize)]
@@ -64,6 +68,17 @@ struct Status {
 /// Runs `fmn status`.
 pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
     let t = args.redis.connect(&config).await?;
+    if args.forget {
+        // Not live means silent for longer than a worker's time to live.
+        let silent = fmn_transport::redis::RedisOptions::default().worker_ttl;
+        let forgotten = fmn_consumer::forget_silent(&t, silent).await?;
+        eprintln!(
+            "fmn status: forgot {} worker(s){}{}",
+            forgotten.len(),
+            if forgotten.is_empty() { "" } else { ": " },
+            forgotten.join(", ")
+        );
+    }
     let live = t.live_workers().await?;
     let counts = t.worker_counts().await?;
     let fields = t.worker_fields().await?;

@@ -927,3 +927,52 @@ fn run_on_redis_takes_a_fresh_namespace_unless_told() {
         "the same namespace: the first run's deliveries are remembered"
     );
 }
+
+/// `fmn status --forget` drops the workers that are not live and hold nothing; a dead worker
+/// still holding work stays listed until the janitor has handed that work over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_forgets_dead_workers_that_hold_nothing() {
+    use fmn_transport::prelude::*;
+    let redis = RedisServer::start();
+    let t = fmn_transport::RedisTransport::connect(
+        &redis.url(),
+        fmn_transport::redis::RedisOptions::default(),
+    )
+    .await
+    .unwrap();
+    for id in ["alive", "gone", "holding"] {
+        t.register_worker(&fmn_transport::WorkerInfo::local(id))
+            .await
+            .unwrap();
+    }
+    t.dispatch(&[("holding".to_owned(), crate::transport::item("m1"))])
+        .await
+        .unwrap();
+    t.deregister_worker("gone").await.unwrap();
+    t.deregister_worker("holding").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(dir.path(), &format!("[redis]\nurl = \"{}\"\n", redis.url()));
+    let listed = |out: &Output| -> Vec<String> {
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        s["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let out = run(&mut with(&["status", "--json"]));
+    assert_eq!(listed(&out), ["alive", "gone", "holding"]);
+    let out = run(&mut with(&["status", "--json", "--forget"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("forgot 1 worker(s): gone"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(listed(&out), ["alive", "holding"]);
+    assert_eq!(
+        t.backlogs(&["holding".to_owned()]).await.unwrap()[0].entries,
+        1
+    );
+}

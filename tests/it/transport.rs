@@ -30,7 +30,7 @@ impl Reopen for RedisTransport {
     }
 }
 
-fn item(id: &str) -> WorkItem {
+pub(crate) fn item(id: &str) -> WorkItem {
     let bus = format!(
         r#"{{"topic": "org.fedoraproject.prod.test.x", "msg_id": "{id}", "msg": {{"n": 1}}}}"#
     );

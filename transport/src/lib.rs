@@ -241,6 +241,19 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// What [`Registry::forget_worker`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Forget {
+    /// The worker and everything kept for it are gone.
+    Forgotten,
+    /// It was heard from more recently than asked: kept.
+    Recent,
+    /// Its queue still holds this many entries (the janitor hands them to live workers
+    /// first): kept.
+    Holds(u64),
+}
+
 /// Per-worker counters kept by the transport: the original experiment's table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerCounts {

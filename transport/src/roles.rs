@@ -10,7 +10,7 @@ use fmn_core::notification::Notification;
 use fmn_core::prefs::Digest;
 
 use crate::{
-    AddressFailure, Backlog, Changes, DeadLetter, DigestBatch, Entry, EntryId, QueueDepth,
+    AddressFailure, Backlog, Changes, DeadLetter, DigestBatch, Entry, EntryId, Forget, QueueDepth,
     TransportError, WorkItem, WorkerCounts, WorkerInfo,
 };
 
@@ -339,6 +339,15 @@ pub trait Registry: Clone + Send + Sync + 'static {
         field: &str,
         value: &str,
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Forgets `worker` if it has been silent for at least `silent` and its queue is empty:
+    /// it leaves the registry with its counters, fields and queue, atomically with those
+    /// checks. A worker that beats again later registers anew.
+    fn forget_worker(
+        &self,
+        worker: &str,
+        silent: std::time::Duration,
+    ) -> impl Future<Output = Result<Forget, TransportError>> + Send;
 
     /// The fields recorded for every worker ever registered, by worker id.
     fn worker_fields(

@@ -1,7 +1,7 @@
 //! [`Registry`] in process: the worker registry.
 
 use super::*;
-use crate::Registry;
+use crate::{Forget, Registry};
 
 impl Registry for MemoryTransport {
     async fn register_worker(&self, info: &WorkerInfo) -> Result<(), TransportError> {
@@ -81,6 +81,31 @@ impl Registry for MemoryTransport {
             .or_default()
             .insert(field.to_owned(), value.to_owned());
         Ok(())
+    }
+
+    async fn forget_worker(
+        &self,
+        worker: &str,
+        silent: std::time::Duration,
+    ) -> Result<Forget, TransportError> {
+        let mut st = self.lock();
+        if st
+            .workers
+            .get(worker)
+            .is_some_and(|beat| beat.elapsed() < silent)
+        {
+            return Ok(Forget::Recent);
+        }
+        let queue = work_queue_name(worker);
+        let held = st.queues.get(&queue).map_or(0, |q| q.entries.len() as u64);
+        if held > 0 {
+            return Ok(Forget::Holds(held));
+        }
+        st.workers.remove(worker);
+        st.counts.remove(worker);
+        st.fields.remove(worker);
+        st.queues.remove(&queue);
+        Ok(Forget::Forgotten)
     }
 
     async fn worker_fields(

@@ -1,7 +1,22 @@
 //! [`Registry`] over Redis: the worker registry.
 
 use super::*;
-use crate::Registry;
+use crate::{Forget, Registry};
+
+/// Forgets a worker silent for at least ARGV[2] ms whose queue is empty: -1 when heard from
+/// since, the queue's length when it holds entries, 0 when forgotten. One script, so a
+/// heartbeat or a dispatch cannot come between the checks and the deletion.
+const FORGET: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if seen and tonumber(seen) > now - tonumber(ARGV[2]) then return -1 end
+local held = redis.call('XLEN', KEYS[4])
+if held > 0 then return held end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[3], KEYS[4])
+return 0";
 
 impl Registry for RedisTransport {
     async fn register_worker(&self, info: &WorkerInfo) -> Result<(), TransportError> {
@@ -123,6 +138,28 @@ impl Registry for RedisTransport {
             .query_async::<()>(&mut conn)
             .await?;
         Ok(())
+    }
+
+    async fn forget_worker(
+        &self,
+        worker: &str,
+        silent: std::time::Duration,
+    ) -> Result<Forget, TransportError> {
+        let mut conn = self.conn.clone();
+        let held: i64 = Script::new(FORGET)
+            .key(self.key("workers"))
+            .key(self.key("known-workers"))
+            .key(self.key(&format!("worker:{worker}")))
+            .key(self.key(&work_queue_name(worker)))
+            .arg(worker)
+            .arg(silent.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match held {
+            0 => Forget::Forgotten,
+            n if n < 0 => Forget::Recent,
+            n => Forget::Holds(n as u64),
+        })
     }
 
     async fn worker_fields(

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use fmn_transport::{Registry, WorkerInfo};
+use fmn_transport::{Forget, Registry, WorkQueue, WorkerInfo};
+
+use crate::support::item;
 
 async fn registry<T: Registry>(t: &T) {
     assert!(t.live_workers().await.unwrap().is_empty());
@@ -36,3 +38,49 @@ async fn worker_fields<T: Registry>(t: &T) {
 }
 
 conformance!(worker_fields);
+
+/// A worker is forgotten only once silent for as long as asked and holding nothing; then its
+/// counters, fields and queue are gone, and it can register anew.
+async fn forget_worker<T: Registry + WorkQueue>(t: &T) {
+    t.register_worker(&WorkerInfo::local("w1")).await.unwrap();
+    t.set_worker_field("w1", "rules", "a").await.unwrap();
+    assert_eq!(
+        t.forget_worker("w1", Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        Forget::Recent
+    );
+    t.dispatch(&[("w1".to_owned(), item("m1")), ("w1".to_owned(), item("m2"))])
+        .await
+        .unwrap();
+    assert_eq!(
+        t.forget_worker("w1", Duration::ZERO).await.unwrap(),
+        Forget::Holds(2),
+        "its work first goes to a live worker"
+    );
+    let read = t
+        .read_work("w1", 10, Duration::from_millis(10))
+        .await
+        .unwrap();
+    let done: Vec<_> = read.iter().map(|e| e.id.clone()).collect();
+    t.complete_work("w1", &done, &[]).await.unwrap();
+    assert_eq!(
+        t.forget_worker("w1", Duration::ZERO).await.unwrap(),
+        Forget::Forgotten
+    );
+    assert!(t.worker_counts().await.unwrap().is_empty());
+    assert!(t.worker_fields().await.unwrap().is_empty());
+    assert!(t.live_workers().await.unwrap().is_empty());
+    // Back again: a worker like any other.
+    t.register_worker(&WorkerInfo::local("w1")).await.unwrap();
+    t.dispatch(&[("w1".to_owned(), item("m3"))]).await.unwrap();
+    assert_eq!(
+        t.read_work("w1", 10, Duration::from_millis(10))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+conformance!(forget_worker);
