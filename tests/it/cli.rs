@@ -934,12 +934,7 @@ fn run_on_redis_takes_a_fresh_namespace_unless_told() {
 async fn status_forgets_dead_workers_that_hold_nothing() {
     use fmn_transport::prelude::*;
     let redis = RedisServer::start();
-    let t = fmn_transport::RedisTransport::connect(
-        &redis.url(),
-        fmn_transport::redis::RedisOptions::default(),
-    )
-    .await
-    .unwrap();
+    let t = redis.transport().await;
     for id in ["alive", "gone", "holding"] {
         t.register_worker(&fmn_transport::WorkerInfo::local(id))
             .await

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use fmn_rules_sdk::testing::keys;
 use fmn_transport::RedisTransport;
-use fmn_transport::{Registry, redis::RedisOptions};
+use fmn_transport::Registry;
 
 use crate::cli::{fmn, run, spawn, terminate, text};
 use crate::reload::{all_notifications, processed};
@@ -141,9 +141,7 @@ async fn imported_and_bus_changed_ownership_reaches_running_workers() {
         "{err}"
     );
 
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     let worker = spawn(&mut with(&["worker", "--prefs", &prefs]));
     let consume = |name: &str, lines: &[String]| {
         let file = write(d, name, &lines.join("\n"));

@@ -162,12 +162,7 @@ async fn a_worker_dead_letter_is_replayed_onto_the_shared_work_queue() {
 
     let redis = crate::support::RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let transport = fmn_transport::RedisTransport::connect(
-        &redis.url(),
-        fmn_transport::redis::RedisOptions::default(),
-    )
-    .await
-    .unwrap();
+    let transport = redis.transport().await;
     let with = configured(dir.path(), &format!("[redis]\nurl = \"{}\"\n", redis.url()));
     // A big message: the dead letter keeps all of it, not the first 64 KiB.
     let big = "x".repeat(200_000);

@@ -4,8 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use fmn_core::ChannelKind;
-use fmn_transport::RedisTransport;
-use fmn_transport::{Registry, WorkQueue, redis::RedisOptions};
+use fmn_transport::{Registry, WorkQueue};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::pipeline::{PerMessage, corpus_messages, predict_per_message, preferences};
@@ -102,9 +101,7 @@ async fn kill_a_worker_mid_run(dispatch: &str, total: usize) {
     let mut workers: Vec<_> = (0..4)
         .map(|_| spawn(&mut with(&["worker", "--prefs", p])))
         .collect();
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     wait_until(Duration::from_secs(60), "four live workers", async || {
         transport.live_workers().await.unwrap().len() == 4
     })
@@ -233,9 +230,7 @@ async fn redis_crashing_mid_run_loses_nothing() {
     let (messages, original) = copies(&base, TOTAL / base.len());
 
     let mut redis = RedisServer::start_with(&["--appendonly", "yes", "--appendfsync", "always"]);
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     let sandbox = Sandbox::new(crate::support::generous_sandbox()).unwrap();
     let module = LoadedModule::wasm(WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap());
     let ruleset = Arc::new(RuleSet::new(1, vec![module]).unwrap());
@@ -318,9 +313,7 @@ async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
 
     const TOTAL: u64 = 4000;
     let redis = RedisServer::start();
-    let t = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let t = redis.transport().await;
     let ruleset = Arc::new(RuleSet::new(0, Vec::new()).unwrap());
     let snapshot = fmn_host::worker::shared(
         ruleset.clone(),

@@ -14,8 +14,7 @@ use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule, WorkerOptions, 
 use fmn_rules_sdk::Message;
 use fmn_rules_sdk::testing::{keys, text};
 use fmn_senders::{EmailConfig, EmailSender, FileSender, SenderOptions, run_sender};
-use fmn_transport::RedisTransport;
-use fmn_transport::{Registry, redis::RedisOptions};
+use fmn_transport::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::fixtures::BUNDLED;
@@ -230,9 +229,7 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
     let module = WasmModule::from_bytes(&sandbox, BUNDLED, "bundled").unwrap();
     let ruleset = Arc::new(RuleSet::new(7, vec![LoadedModule::wasm(module)]).unwrap());
     let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
 
     let stop = CancellationToken::new();
     let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());

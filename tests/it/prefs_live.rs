@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fmn_transport::RedisTransport;
-use fmn_transport::{Registry, redis::RedisOptions};
+use fmn_transport::Registry;
 
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::reload::{all_notifications, processed, reports};
@@ -109,9 +109,7 @@ async fn every_worker_evaluates_with_the_preferences_set_before_dispatch() {
     );
 
     let workers: Vec<_> = (0..4).map(|_| spawn(&mut with(&["worker"]))).collect();
-    let mut transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let mut transport = redis.transport().await;
     wait_until(Duration::from_secs(60), "four live workers", async || {
         transport.live_workers().await.unwrap().len() == 4
     })
@@ -368,9 +366,7 @@ rules = [{ rule = "fedora::no_such_rule" }, { rule = "fedora::topic", args = { p
         text(&out.stderr)
     );
 
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     assert_eq!(transport.prefs_version().await.unwrap(), 1);
     let (_, prefs) = transport.load_prefs().await.unwrap();
     assert_eq!(prefs.users.keys().collect::<Vec<_>>(), ["alice", "bob"]);
@@ -522,9 +518,7 @@ rules = [{ rule = "fedora::topic", args = { glob = "org.test.once" } }]
             })
         })
         .collect();
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     wait_until(Duration::from_secs(60), "four live workers", async || {
         transport.live_workers().await.unwrap().len() == 4
     })
@@ -631,9 +625,7 @@ async fn fmn2_exports_are_imported_beside_the_users_already_there() {
          left out: pingou.json (user \"pingou\"): sse: no such channel here\n\
          imported 2 users from FMN 2 exports; preferences version 2\n"
     );
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     let (_, prefs) = transport.load_prefs().await.unwrap();
     assert_eq!(
         prefs.users.keys().collect::<Vec<_>>(),

@@ -11,7 +11,7 @@ use fmn_host::{
     LoadedModule, Plan, Reloader, RuleSet, RulesReport, Sandbox, SandboxConfig, Sources, Start,
     StartError, WasmModule, WorkerOptions, run_worker,
 };
-use fmn_transport::{DeadLetters, Registry, redis::RedisOptions};
+use fmn_transport::{DeadLetters, Registry};
 use fmn_transport::{MemoryTransport, ModuleStore, RedisTransport, Transport};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -138,9 +138,7 @@ async fn republishing_under_load_loses_nothing_and_mixes_no_generations() {
     let (messages, original) = copies(&base, TOTAL / base.len());
 
     let redis = RedisServer::start();
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     // The versions to publish, compiled ahead into the disk cache as a build machine would:
     // under load a swap then takes milliseconds, and every generation sees messages.
     let cache = tempfile::tempdir().unwrap();
@@ -546,9 +544,7 @@ async fn report_until(redis_url: &str, what: &str, done: impl Fn(&RulesReport) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preferences_catch_up_while_a_slow_module_loads() {
     let redis = RedisServer::start();
-    let t = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let t = redis.transport().await;
     let prefs_of = |fasnick: &str| {
         fmn_core::Preferences::from_text(
             "p.toml",
@@ -703,9 +699,7 @@ fn notified_for(snapshot: &fmn_host::SharedSnapshot, owner: &str) -> Vec<String>
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_that_does_not_compile_here_keeps_its_user_and_the_others_apply() {
     let redis = RedisServer::start();
-    let t = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let t = redis.transport().await;
     let user = |rule: &str, fasnick: &str| {
         let text = format!(
             r#"

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fmn_core::{ChannelKind, Notification};
 use fmn_transport::RedisTransport;
-use fmn_transport::{DeadLetters, Outbox, Registry, WorkQueue, redis::RedisOptions};
+use fmn_transport::{DeadLetters, Outbox, Registry, WorkQueue};
 
 use crate::cli::{configured, spawn, terminate, text};
 use crate::support::{RedisServer, SmtpSink, wait_until};
@@ -19,9 +19,7 @@ pub(crate) async fn sender_setup(
     let redis = RedisServer::start();
     let smtp = SmtpSink::start_with_replies(replies);
     let dir = tempfile::tempdir().unwrap();
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     (redis, smtp, dir, transport)
 }
 
@@ -199,9 +197,7 @@ async fn a_sender_killed_between_send_and_ack_sends_no_duplicate() {
     let redis = crate::support::RedisServer::start();
     let smtp = SmtpSink::start_slow(150);
     let dir = tempfile::tempdir().unwrap();
-    let transport = RedisTransport::connect(&redis.url(), RedisOptions::default())
-        .await
-        .unwrap();
+    let transport = redis.transport().await;
     let with = configured(dir.path(), &smtp_config(&redis, &smtp));
     let all: Vec<_> = (0..20)
         .map(|i| {

@@ -82,6 +82,18 @@ fn spawn_redis(args: &[String]) -> Child {
         .expect("redis-server (Debian package redis-server; scripts/test installs it)")
 }
 
+impl RedisServer {
+    /// A transport on this server, in the default namespace, with the default options.
+    pub async fn transport(&self) -> fmn_transport::RedisTransport {
+        fmn_transport::RedisTransport::connect(
+            &self.url(),
+            fmn_transport::redis::RedisOptions::default(),
+        )
+        .await
+        .expect("connecting to the test's redis-server")
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -109,12 +121,7 @@ pub fn keep_alive<T: fmn_transport::Transport>(
 pub async fn idle_worker(
     redis: &RedisServer,
 ) -> (fmn_transport::RedisTransport, tokio::task::JoinHandle<()>) {
-    let transport = fmn_transport::RedisTransport::connect(
-        &redis.url(),
-        fmn_transport::redis::RedisOptions::default(),
-    )
-    .await
-    .unwrap();
+    let transport = redis.transport().await;
     transport
         .register_worker(&fmn_transport::WorkerInfo::local("w"))
         .await
