@@ -135,53 +135,81 @@ pub(super) fn github_text(msg: &Message) -> Option<String> {
     if msg.str_at(&["headers", "x-github-hook-installation-target-type"])? != "repository" {
         return Some("Event type not supported".into());
     }
-    let h = |p: &[&str]| hook(msg, p);
-    let repo = || {
-        Some(format!(
-            "Repository: {} ({})",
-            h(&["repository", "full_name"])?,
-            h(&["repository", "html_url"])?
-        ))
+    let event = msg.str_at(&["headers", "x-github-event"])?;
+    if event == "push" {
+        let pusher = hook(msg, &["pusher", "name"])?;
+        return Some(format!(
+            "Event: Push\n{}\nPusher: {pusher} (https://github.com/{pusher})\nBranch: {}\nCommits:\n{}",
+            repository(msg)?,
+            branch(msg)?,
+            commit_lines(msg)?
+        ));
+    }
+    let forge = ForgeNames {
+        user: login,
+        reviewer: |r| str_field(r, "login"),
     };
-    let login = |v: &Value| str_field(v, "login");
-    Some(match msg.str_at(&["headers", "x-github-event"])? {
-        "push" => {
-            let repo = repo()?;
-            let pusher = h(&["pusher", "name"])?;
-            format!(
-                "Event: Push\n{repo}\nPusher: {pusher} (https://github.com/{pusher})\nBranch: {}\nCommits:\n{}",
-                branch(msg)?,
-                commit_lines(msg)?
-            )
-        }
+    Some(repository_event(msg, event, &forge)?.unwrap_or_else(|| "Event type not supported".into()))
+}
+
+/// `Repository: full name (url)`, as GitHub's and Forgejo's texts open.
+fn repository(msg: &Message) -> Option<String> {
+    Some(format!(
+        "Repository: {} ({})",
+        hook(msg, &["repository", "full_name"])?,
+        hook(msg, &["repository", "html_url"])?
+    ))
+}
+
+/// How a forge's texts name people: GitHub by login, Forgejo by full name, else login.
+struct ForgeNames {
+    /// The user at a path of the webhook's body.
+    user: fn(&Message, &[&str]) -> Option<String>,
+    /// One of a pull request's requested reviewers.
+    reviewer: fn(&Value) -> Option<String>,
+}
+
+/// `user["login"]`.
+fn login(msg: &Message, user: &[&str]) -> Option<String> {
+    let mut path = user.to_vec();
+    path.push("login");
+    hook(msg, &path)
+}
+
+/// The events GitHub's and Forgejo's classes spell out alike (fork, pull request, issue,
+/// issue comment); `Ok(None)` for another event. `None` when a field they print is missing.
+fn repository_event(msg: &Message, event: &str, forge: &ForgeNames) -> Option<Option<String>> {
+    let h = |p: &[&str]| hook(msg, p);
+    let user = |p: &[&str]| (forge.user)(msg, p);
+    Some(Some(match event {
         "fork" => format!(
             "Event: Fork\n{}\nForkee: {} ({})\nOwner: {} ({})",
-            repo()?,
+            repository(msg)?,
             h(&["forkee", "full_name"])?,
             h(&["forkee", "html_url"])?,
-            h(&["forkee", "owner", "login"])?,
+            user(&["forkee", "owner"])?,
             h(&["forkee", "owner", "html_url"])?
         ),
         "pull_request" => format!(
             "Event: Pull Request\n{}\nTitle: {}\nURL: {}\nAuthor: {}\nStatus: {}\nSource Branch: {}\nDestination Branch: {}\nRequested Reviewers: {}",
-            repo()?,
+            repository(msg)?,
             h(&["pull_request", "title"])?,
             h(&["pull_request", "html_url"])?,
-            h(&["pull_request", "user", "login"])?,
+            user(&["pull_request", "user"])?,
             h(&["action"])?,
             h(&["pull_request", "head", "ref"])?,
             h(&["pull_request", "base", "ref"])?,
             names(
                 msg.get(&["body", "pull_request", "requested_reviewers"]),
-                login
+                forge.reviewer
             )?
         ),
         "issues" => format!(
             "Event: Issue\n{}\nTitle: {}\nURL: {}\nAuthor: {}\nStatus: {}\nLabels: {}",
-            repo()?,
+            repository(msg)?,
             h(&["issue", "title"])?,
             h(&["issue", "html_url"])?,
-            h(&["issue", "user", "login"])?,
+            user(&["issue", "user"])?,
             h(&["action"])?,
             names(msg.get(&["body", "issue", "labels"]), |l| str_field(
                 l, "name"
@@ -189,15 +217,15 @@ pub(super) fn github_text(msg: &Message) -> Option<String> {
         ),
         "issue_comment" => format!(
             "Event: Issue Comment\n{}\nIssue: {} ({})\nComment Author: {}\nComment: {}\nComment URL: {}",
-            repo()?,
+            repository(msg)?,
             h(&["issue", "title"])?,
             h(&["issue", "html_url"])?,
-            h(&["comment", "user", "login"])?,
+            user(&["comment", "user"])?,
             h(&["comment", "body"])?,
             h(&["comment", "html_url"])?
         ),
-        _ => "Event type not supported".into(),
-    })
+        _ => return Some(None),
+    }))
 }
 
 // ---- GitLab ----
@@ -306,78 +334,35 @@ fn display(msg: &Message, user: &[&str]) -> Option<String> {
 }
 
 fn forgejo_text(msg: &Message) -> Option<String> {
-    let h = |p: &[&str]| hook(msg, p);
-    let repo = || {
-        Some(format!(
-            "Repository: {} ({})",
-            h(&["repository", "full_name"])?,
-            h(&["repository", "html_url"])?
-        ))
-    };
     let event = msg.str_at(&["headers", "x-forgejo-event"])?;
     Some(match event {
         "push" => format!(
             "Event: Push\n{}\nPusher: {} ({})\nBranch: {}\nCommits:\n{}",
-            repo()?,
+            repository(msg)?,
             display(msg, &["pusher"])?,
-            h(&["pusher", "html_url"])?,
+            hook(msg, &["pusher", "html_url"])?,
             branch(msg)?,
             commit_lines(msg)?
         ),
-        "fork" => format!(
-            "Event: Fork\n{}\nForkee: {} ({})\nOwner: {} ({})",
-            repo()?,
-            h(&["forkee", "full_name"])?,
-            h(&["forkee", "html_url"])?,
-            display(msg, &["forkee", "owner"])?,
-            h(&["forkee", "owner", "html_url"])?
-        ),
-        "pull_request" => format!(
-            "Event: Pull Request\n{}\nTitle: {}\nURL: {}\nAuthor: {}\nStatus: {}\nSource Branch: {}\nDestination Branch: {}\nRequested Reviewers: {}",
-            repo()?,
-            h(&["pull_request", "title"])?,
-            h(&["pull_request", "html_url"])?,
-            display(msg, &["pull_request", "user"])?,
-            h(&["action"])?,
-            h(&["pull_request", "head", "ref"])?,
-            h(&["pull_request", "base", "ref"])?,
-            names(
-                msg.get(&["body", "pull_request", "requested_reviewers"]),
-                |r| {
+        "action_run_success"
+        | "action_run_failure"
+        | "action_run_recover"
+        | "action_run_cancelled" => action_run_text(msg)?,
+        other => {
+            let forge = ForgeNames {
+                user: display,
+                reviewer: |r| {
                     let full = r.get("full_name")?;
                     if truthy(full) {
                         full.as_str().map(str::to_owned)
                     } else {
                         str_field(r, "login")
                     }
-                }
-            )?
-        ),
-        "issues" => format!(
-            "Event: Issue\n{}\nTitle: {}\nURL: {}\nAuthor: {}\nStatus: {}\nLabels: {}",
-            repo()?,
-            h(&["issue", "title"])?,
-            h(&["issue", "html_url"])?,
-            display(msg, &["issue", "user"])?,
-            h(&["action"])?,
-            names(msg.get(&["body", "issue", "labels"]), |l| str_field(
-                l, "name"
-            ))?
-        ),
-        "issue_comment" => format!(
-            "Event: Issue Comment\n{}\nIssue: {} ({})\nComment Author: {}\nComment: {}\nComment URL: {}",
-            repo()?,
-            h(&["issue", "title"])?,
-            h(&["issue", "html_url"])?,
-            display(msg, &["comment", "user"])?,
-            h(&["comment", "body"])?,
-            h(&["comment", "html_url"])?
-        ),
-        "action_run_success"
-        | "action_run_failure"
-        | "action_run_recover"
-        | "action_run_cancelled" => action_run_text(msg)?,
-        _ => "Event type not supported".into(),
+                },
+            };
+            repository_event(msg, other, &forge)?
+                .unwrap_or_else(|| "Event type not supported".into())
+        }
     })
 }
 
