@@ -305,12 +305,7 @@ pub(super) fn summary(msg: &Message) -> Option<String> {
             ));
         }
         Class::ReadyArtifact { v2 } => {
-            let who = if v2 {
-                msg.str_at(&["update", "user", "name"])?
-            } else {
-                msg.str_at(&["contact", "name"])?
-            };
-            let nvrs = artifact_builds(msg, "nvr")?;
+            let (who, nvrs) = ready_artifact(msg, v2)?;
             return Some(format!(
                 "{who}'s {} bodhi update is ready for testing",
                 truncate(&nvrs.join(" "))
@@ -373,17 +368,23 @@ fn count(msg: &Message, key: &str) -> Option<usize> {
 }
 
 /// The classes' `str()`.
+/// A ready-for-testing message's submitter (the update's user from v2 on, the contact
+/// before) and its builds' NVRs.
+fn ready_artifact<'m>(msg: &'m Message, v2: bool) -> Option<(&'m str, Vec<&'m str>)> {
+    let who = if v2 {
+        msg.str_at(&["update", "user", "name"])?
+    } else {
+        msg.str_at(&["contact", "name"])?
+    };
+    Some((who, artifact_builds(msg, "nvr")?))
+}
+
 pub(super) fn long_text(msg: &Message) -> Option<String> {
     let c = class(msg)?;
     match c {
         Class::Errata => return msg.str_at(&["body"]).map(str::to_owned),
         Class::ReadyArtifact { v2 } => {
-            let who = if v2 {
-                msg.str_at(&["update", "user", "name"])?
-            } else {
-                msg.str_at(&["contact", "name"])?
-            };
-            let nvrs = artifact_builds(msg, "nvr")?;
+            let (who, nvrs) = ready_artifact(msg, v2)?;
             return Some(format!(
                 "{who}'s Bodhi update is ready for testing\nBuilds:\n{} ",
                 nvrs.join("\n")
