@@ -28,13 +28,11 @@ impl Progress {
         let (bar, template) = match len {
             Some(n) => (
                 ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr()),
-                format!(
-                    "{{bar:40}} {{human_pos}}/{{human_len}} {what} ({{per_sec}}, {{eta}} left)"
-                ),
+                format!("{{wide_bar}} {{human_pos}}/{{human_len}} {what}, {{eta}} left"),
             ),
             None => (
                 ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
-                format!("{{spinner}} {{human_pos}} {what} ({{per_sec}})"),
+                format!("{{spinner}} {{human_pos}} {what} in {{elapsed}}"),
             ),
         };
         // A template of ours that does not parse is a bug; fall back to the default style.

@@ -971,3 +971,31 @@ async fn status_forgets_dead_workers_that_hold_nothing() {
         1
     );
 }
+
+/// Long runs draw progress on a terminal (here a pseudo-terminal made by util-linux's
+/// `script`) and nothing when stderr is a pipe or a file.
+#[test]
+fn progress_is_drawn_on_a_terminal_only() {
+    let bench = format!(
+        "{} bench dispatch --in-memory --messages 20000 --workers 2 --stall-messages 0 \
+         --paced-messages 0 --dispatch random",
+        env!("CARGO_BIN_EXE_fmn")
+    );
+    let on_tty = run(Command::new("script")
+        .args(["-qec", &bench, "/dev/null"])
+        .env("FMN_LOG", "warn"));
+    assert!(on_tty.status.success(), "{}", text(&on_tty.stderr));
+    assert!(
+        text(&on_tty.stdout).contains("/20,000 messages dispatched"),
+        "{}",
+        text(&on_tty.stdout)
+    );
+    let piped = run(fmn().args(bench.split_whitespace().skip(1)));
+    assert!(piped.status.success(), "{}", text(&piped.stderr));
+    assert!(
+        !text(&piped.stderr).contains("messages dispatched"),
+        "{}",
+        text(&piped.stderr)
+    );
+    assert!(text(&piped.stdout).contains("random dispatch, 20000 messages"));
+}
