@@ -248,7 +248,7 @@ pub async fn workers(
 ) -> Result<Workers> {
     let w = &config.worker;
     let prefs = prefs_source(w, &inputs, redis)?;
-    if matches!(prefs, PrefsSource::Redis(_)) && w.reload_ms == 0 {
+    if matches!(prefs, PrefsSource::Store(_)) && w.reload_ms == 0 {
         bail!(
             "[worker] prefs_from = \"redis\" needs hot reload to follow changes: set reload_ms above 0"
         );
@@ -266,7 +266,7 @@ pub async fn workers(
             Vec::new()
         },
         paths,
-        redis: redis.cloned(),
+        store: redis.cloned(),
     };
     let start = fmn_host::Start {
         sandbox,
@@ -294,10 +294,10 @@ fn prefs_source(
     w: &crate::config::WorkerSection,
     inputs: &WorkerInputs,
     redis: Option<&RedisTransport>,
-) -> Result<PrefsSource> {
+) -> Result<PrefsSource<RedisTransport>> {
     if inputs.prefs_from.unwrap_or(w.prefs_from) == crate::config::PrefsFrom::Redis {
         let r = redis.context("preferences from Redis need Redis: give --redis or [redis] url")?;
-        return Ok(PrefsSource::Redis(Box::new(r.clone())));
+        return Ok(PrefsSource::Store(Box::new(r.clone())));
     }
     match (
         inputs.prefs.clone().or_else(|| w.prefs.clone()),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use fmn_core::prefs::{Preferences, PrefsError, PrefsProblem, User};
-use fmn_transport::{RedisTransport, TransportError};
+use fmn_transport::{PrefsStore, TransportError};
 
 use crate::plan::{Plan, PlanBuilder};
 use crate::ruleset::RuleSet;
@@ -16,18 +16,19 @@ use crate::ruleset::RuleSet;
 /// pages ahead.
 const PAGES_AHEAD: usize = 4;
 
-/// Where the preferences are read from.
+/// Where the preferences are read from: `T` is the store that keeps them (Redis in the
+/// binary), for [`PrefsSource::Store`].
 #[derive(Clone)]
-pub enum PrefsSource {
+pub enum PrefsSource<T> {
     /// Held in memory: small sets (tests, the bundled example).
     Given(Arc<Preferences>),
     /// A preferences file (JSON is read as a stream), read again for each whole compile.
     File(PathBuf),
-    /// Redis' preferences, read a page at a time.
-    Redis(Box<RedisTransport>),
+    /// A store's preferences, read a page at a time; followed as they change.
+    Store(Box<T>),
 }
 
-impl From<Arc<Preferences>> for PrefsSource {
+impl<T> From<Arc<Preferences>> for PrefsSource<T> {
     fn from(p: Arc<Preferences>) -> Self {
         PrefsSource::Given(p)
     }
@@ -39,7 +40,7 @@ pub enum PrefsSourceError {
     /// The file.
     #[error(transparent)]
     File(#[from] PrefsError),
-    /// Redis.
+    /// The store.
     #[error("reading the preferences from Redis: {0}")]
     Redis(#[from] TransportError),
     /// The compiling task ended without an answer.
@@ -48,25 +49,26 @@ pub enum PrefsSourceError {
 }
 
 /// A whole compile: the plan of every user without problems, the others' problems, and the
-/// version of the preferences read (0 outside Redis).
+/// version of the preferences read (0 outside a store).
 pub struct Compiled {
     /// The plan of the users without problems.
     pub plan: Plan,
     /// Each problem, with the user, channel, filter and rule it concerns.
     pub problems: Vec<PrefsProblem>,
-    /// Redis' preferences version the plan holds at least; 0 for other sources.
+    /// The store's preferences version the plan holds at least; 0 for other sources.
     pub version: u64,
     /// Users read.
     pub users: usize,
 }
 
-impl PrefsSource {
+impl<T: PrefsStore> PrefsSource<T> {
     /// A name for logs and errors.
     pub fn name(&self) -> String {
         match self {
             PrefsSource::Given(_) => "the preferences given".into(),
             PrefsSource::File(p) => p.display().to_string(),
-            PrefsSource::Redis(_) => "redis".into(),
+            // The name the binary's messages use: its store is Redis.
+            PrefsSource::Store(_) => "redis".into(),
         }
     }
 
@@ -110,7 +112,7 @@ impl PrefsSource {
                 })
                 .await
             }
-            PrefsSource::Redis(redis) => compile_from_redis(redis, ruleset, onto).await,
+            PrefsSource::Store(store) => compile_from_store(&**store, ruleset, onto).await,
         }
     }
 }
@@ -181,13 +183,14 @@ async fn blocking(
         .map_err(|e| PrefsSourceError::Task(e.to_string()))?
 }
 
-/// Redis' users read a page at a time on this task, compiled on a blocking one as they come.
-async fn compile_from_redis(
-    redis: &RedisTransport,
+/// The store's users read a page at a time on this task, compiled on a blocking one as they
+/// come.
+async fn compile_from_store<T: PrefsStore>(
+    store: &T,
     ruleset: Arc<RuleSet>,
     onto: Option<Arc<Plan>>,
 ) -> Result<Compiled, PrefsSourceError> {
-    let mut pages = redis.prefs_pages().await?;
+    let mut pages = store.prefs_pages().await?;
     let version = pages.version();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(String, User)>>(PAGES_AHEAD);
     let compiling = tokio::task::spawn_blocking(move || {

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
 use fmn_transport::{
-    Changes, DataStore, ModuleStore, PrefsDelta, RedisTransport, Registry, TransportError,
+    Changes, DataStore, ModuleStore, PrefsDelta, PrefsStore, Registry, TransportError,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -44,14 +44,15 @@ use crate::ruleset::{RuleSet, wasm_files};
 use crate::sandbox::Sandbox;
 use crate::snapshot::{PrefsGate, SharedSnapshot, Snapshot};
 
-/// Where the reloader finds modules.
-pub struct Sources {
+/// Where the reloader finds modules; `T` is the shared store (Redis in the binary).
+pub struct Sources<T> {
     /// Modules that are not watched (the bundled ones), used when `paths` is empty.
     pub fixed: Vec<LoadedModule>,
     /// Module files and directories, watched.
     pub paths: Vec<PathBuf>,
-    /// Redis, for published modules: they replace local ones of the same name.
-    pub redis: Option<RedisTransport>,
+    /// The shared store, for published modules (they replace local ones of the same name),
+    /// data and preferences.
+    pub store: Option<T>,
 }
 
 /// A module version that was refused, and why.
@@ -112,13 +113,13 @@ enum FetchError {
 }
 
 /// The bytes published as `name` under `sha`, checked against their hash and the size limit.
-async fn fetch_published(
-    redis: &RedisTransport,
+async fn fetch_published<T: ModuleStore>(
+    store: &T,
     name: &str,
     sha: &str,
     limit: usize,
 ) -> Result<Vec<u8>, FetchError> {
-    match redis.module_bytes(sha, limit).await {
+    match store.module_bytes(sha, limit).await {
         Ok(Some(Ok(bytes))) if sha256(&bytes) == sha => Ok(bytes),
         Ok(Some(Ok(_))) => Err(FetchError::Refused(
             "its bytes do not have the sha256 it was published under".into(),
@@ -137,18 +138,18 @@ async fn fetch_published(
 /// name, for a worker's first rule set: preferences may use modules that exist only there. A
 /// published version that cannot be fetched or loaded is logged and left out; the reloader
 /// reports it as refused on its first check.
-pub async fn with_published(
+pub async fn with_published<T: ModuleStore>(
     sandbox: &Arc<Sandbox>,
     modules: Vec<LoadedModule>,
-    redis: &RedisTransport,
+    store: &T,
 ) -> Result<Vec<LoadedModule>, TransportError> {
     let mut by_name: BTreeMap<String, LoadedModule> = modules
         .into_iter()
         .map(|m| (m.name().to_owned(), m))
         .collect();
-    let (_, published) = redis.published_modules().await?;
+    let (_, published) = store.published_modules().await?;
     for (name, sha) in published {
-        let bytes = match fetch_published(redis, &name, &sha, sandbox.config().max_module_bytes)
+        let bytes = match fetch_published(store, &name, &sha, sandbox.config().max_module_bytes)
             .await
         {
             Ok(b) => b,
@@ -178,21 +179,21 @@ pub async fn with_published(
     Ok(by_name.into_values().collect())
 }
 
-/// Redis' ownership and group data over `base` (the files'), and its version.
-async fn overlaid_by_redis(
+/// The store's ownership and group data over `base` (the files'), and its version.
+async fn overlaid_by_store<T: DataStore>(
     base: &Relations,
-    redis: &RedisTransport,
+    store: &T,
 ) -> Result<(u64, Arc<Relations>), TransportError> {
-    let (version, data) = redis.load_data().await?;
+    let (version, data) = store.load_data().await?;
     Ok((version, Arc::new(base.overlaid(&data))))
 }
 
 /// Watches module sources and swaps in new versions.
-pub struct Reloader<T: Registry> {
+pub struct Reloader<T: Registry + PrefsStore + ModuleStore + DataStore> {
     sandbox: Arc<Sandbox>,
-    sources: Sources,
+    sources: Sources<T>,
     /// Where the preferences are read again for a whole compile.
-    prefs: PrefsSource,
+    prefs: PrefsSource<T>,
     shared: SharedSnapshot,
     /// Where to report, and the workers to report for.
     registry: Option<(T, Vec<String>)>,
@@ -213,8 +214,8 @@ pub struct Reloader<T: Registry> {
     /// The data from files, under what Redis holds, and the version of Redis' data in use.
     base_data: Arc<Relations>,
     data_version: u64,
-    /// Whether the preferences are followed in Redis, and the version `prefs` holds.
-    prefs_from_redis: bool,
+    /// Whether the preferences are followed in the store, and the version `prefs` holds.
+    prefs_followed: bool,
     prefs_version: u64,
     wake: Arc<Notify>,
     /// The report last written, not written again while unchanged.
@@ -276,13 +277,13 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-impl<T: Registry> Reloader<T> {
+impl<T: Registry + PrefsStore + ModuleStore + DataStore> Reloader<T> {
     /// A reloader over `sources` for the workers reading `shared`, whose rule set it assumes
     /// current; `registry` is where it reports what runs.
     pub fn new(
         sandbox: Arc<Sandbox>,
-        sources: Sources,
-        prefs: impl Into<PrefsSource>,
+        sources: Sources<T>,
+        prefs: impl Into<PrefsSource<T>>,
         shared: SharedSnapshot,
         registry: Option<(T, Vec<String>)>,
     ) -> Self {
@@ -311,30 +312,30 @@ impl<T: Registry> Reloader<T> {
             offers: Vec::new(),
             base_data: current.relations.clone(),
             data_version: 0,
-            prefs_from_redis: false,
+            prefs_followed: false,
             prefs_version: current.prefs_version,
             wake: Arc::new(Notify::new()),
             reported: String::new(),
         }
     }
 
-    /// Follows the preferences in Redis from the current snapshot's version on (the plan
-    /// must be what Redis held at that version), and reads them from Redis for a whole
-    /// compile.
+    /// Follows the preferences in the sources' store (Redis in the binary) from the current
+    /// snapshot's version on (the plan must be what the store held at that version), and
+    /// reads them from there for a whole compile.
     pub fn with_redis_prefs(mut self) -> Self {
-        self.prefs_from_redis = true;
-        if let Some(redis) = &self.sources.redis {
-            self.prefs = PrefsSource::Redis(Box::new(redis.clone()));
+        self.prefs_followed = true;
+        if let Some(store) = &self.sources.store {
+            self.prefs = PrefsSource::Store(Box::new(store.clone()));
         }
         self
     }
 
     /// A gate for the workers of this reloader's snapshot, when it follows preferences in
-    /// Redis.
+    /// the store.
     pub fn prefs_gate(&self) -> Option<PrefsGate> {
-        let redis = self.sources.redis.clone()?;
-        self.prefs_from_redis
-            .then(|| PrefsGate::new(redis, self.wake.clone()))
+        let store = self.sources.store.clone()?;
+        self.prefs_followed
+            .then(|| PrefsGate::new(store, self.wake.clone()))
     }
 
     /// The data loaded from files (`base`), which Redis' data at `version` overlays in the
@@ -392,7 +393,7 @@ impl<T: Registry> Reloader<T> {
     /// Subscribes to module publications and, when followed, preference changes, where not
     /// subscribed yet.
     async fn subscribe(&self, subs: &mut Subscriptions) {
-        let Some(r) = &self.sources.redis else {
+        let Some(r) = &self.sources.store else {
             return;
         };
         if subs.modules.is_none() {
@@ -403,7 +404,7 @@ impl<T: Registry> Reloader<T> {
                 }
             }
         }
-        if subs.prefs.is_none() && self.prefs_from_redis {
+        if subs.prefs.is_none() && self.prefs_followed {
             match r.prefs_announcements().await {
                 Ok(p) => subs.prefs = Some(p),
                 Err(e) => tracing::warn!("cannot subscribe to preference changes ({e}); polling"),
@@ -452,7 +453,7 @@ impl<T: Registry> Reloader<T> {
     /// and the publications. Returns whether they changed.
     async fn check_sources(&mut self) -> bool {
         let files = self.scan();
-        let published = match &self.sources.redis {
+        let published = match &self.sources.store {
             Some(r) => match r.published_modules().await {
                 Ok(p) => Some(p),
                 Err(e) => {
@@ -481,14 +482,14 @@ impl<T: Registry> Reloader<T> {
     /// A user whose new preferences do not compile against this worker's rules (they were
     /// checked against the publisher's) keeps their previous ones, with an error logged.
     async fn check_prefs(&mut self) -> bool {
-        if !self.prefs_from_redis {
+        if !self.prefs_followed {
             return false;
         }
-        let Some(redis) = self.sources.redis.clone() else {
+        let Some(store) = self.sources.store.clone() else {
             return false;
         };
         let started = std::time::Instant::now();
-        let (mut version, delta) = match redis.prefs_changes_since(self.prefs_version).await {
+        let (mut version, delta) = match store.prefs_changes_since(self.prefs_version).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("cannot read preference changes: {e}");
@@ -556,10 +557,10 @@ impl<T: Registry> Reloader<T> {
 
     /// Swaps in Redis' ownership and group data when its version moved. Returns whether it did.
     async fn check_data(&mut self) -> bool {
-        let Some(redis) = &self.sources.redis else {
+        let Some(store) = &self.sources.store else {
             return false;
         };
-        match redis.data_version().await {
+        match store.data_version().await {
             Ok(v) if v == self.data_version => return false,
             Ok(_) => {}
             Err(e) => {
@@ -567,7 +568,7 @@ impl<T: Registry> Reloader<T> {
                 return false;
             }
         }
-        let (version, relations) = match overlaid_by_redis(&self.base_data, redis).await {
+        let (version, relations) = match overlaid_by_store(&self.base_data, store).await {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!("cannot load ownership and group data: {e}");
@@ -876,8 +877,8 @@ impl<T: Registry> Reloader<T> {
     }
 
     async fn fetch(&mut self, name: &str, sha: &str) -> Option<Vec<u8>> {
-        let redis = self.sources.redis.clone()?;
-        match fetch_published(&redis, name, sha, self.sandbox.config().max_module_bytes).await {
+        let store = self.sources.store.clone()?;
+        match fetch_published(&store, name, sha, self.sandbox.config().max_module_bytes).await {
             Ok(bytes) => Some(bytes),
             Err(FetchError::Refused(reason)) => {
                 self.refuse(name, sha, reason);

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use fmn_core::Relations;
-use fmn_transport::RedisTransport;
+use fmn_transport::{PrefsStore, TransportError};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -94,35 +94,46 @@ impl Snapshot {
 /// The longest a worker holds a batch for its preferences to catch up.
 const MAX_HOLD: Duration = Duration::from_secs(60);
 
+/// Reads the store's preferences version.
+type ReadVersion = Arc<
+    dyn Fn() -> std::pin::Pin<Box<dyn Future<Output = Result<u64, TransportError>> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Holds a worker's batch until the preferences it evaluates with are at least as new as
-/// Redis' version, waking the reloader to fetch them. Made by
+/// the store's version, waking the reloader to fetch them. Made by
 /// [`Reloader::prefs_gate`](crate::Reloader::prefs_gate).
 #[derive(Clone)]
 pub struct PrefsGate {
-    redis: RedisTransport,
+    /// The store, behind a function: the worker options that carry a gate are the same
+    /// whatever the store.
+    version: ReadVersion,
     wake: Arc<Notify>,
 }
 
 impl std::fmt::Debug for PrefsGate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PrefsGate")
-            .field("namespace", &self.redis.namespace())
-            .finish_non_exhaustive()
+        f.debug_struct("PrefsGate").finish_non_exhaustive()
     }
 }
 
 impl PrefsGate {
-    /// A gate that reads Redis' preferences version and wakes the reloader through `wake`.
-    pub(crate) fn new(redis: RedisTransport, wake: Arc<Notify>) -> PrefsGate {
-        PrefsGate { redis, wake }
+    /// A gate that reads `store`'s preferences version and wakes the reloader through `wake`.
+    pub(crate) fn new<T: PrefsStore>(store: T, wake: Arc<Notify>) -> PrefsGate {
+        let version: ReadVersion = Arc::new(move || {
+            let store = store.clone();
+            Box::pin(async move { store.prefs_version().await })
+        });
+        PrefsGate { version, wake }
     }
 
-    /// Waits until `rules` compiles Redis' current preferences version (or a later one).
+    /// Waits until `rules` compiles the store's current preferences version (or a later one).
     /// Returns false if `cancel` fired first: the caller must not acknowledge its batch.
     pub async fn wait_current(&self, rules: &SharedSnapshot, cancel: &CancellationToken) -> bool {
         let mut backoff = crate::retry::TRANSPORT_BACKOFF;
         let wanted = loop {
-            match self.redis.prefs_version().await {
+            match (self.version)().await {
                 Ok(v) => break v,
                 Err(e) => {
                     tracing::warn!("cannot read the preferences version: {e}; retrying");

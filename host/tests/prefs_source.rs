@@ -13,6 +13,9 @@ mod common;
 
 use common::{messages, ruleset};
 
+/// A source of preferences not kept in a store.
+type Source = PrefsSource<fmn_transport::MemoryTransport>;
+
 /// A user with one email filter of `rules` (TOML inline tables).
 fn user_toml(name: &str, rules: &str) -> String {
     format!(
@@ -82,7 +85,7 @@ fn a_json_file_compiled_a_user_at_a_time_evaluates_as_the_whole_build() {
     std::fs::write(&path, serde_json::to_string(&whole).unwrap()).unwrap();
 
     let compiled = runtime()
-        .block_on(PrefsSource::File(path).compile(rs.clone(), None))
+        .block_on(Source::File(path).compile(rs.clone(), None))
         .unwrap();
     assert!(compiled.problems.is_empty(), "{:?}", compiled.problems);
     assert_eq!(compiled.users, 10);
@@ -118,7 +121,7 @@ fn a_whole_import_onto_the_plan_keeps_users_at_fault_and_takes_out_the_users_gon
         ]
         .concat(),
     );
-    let source = PrefsSource::Given(Arc::new(imported));
+    let source = Source::Given(Arc::new(imported));
     let compiled = runtime()
         .block_on(source.compile(rs.clone(), Some(plan)))
         .unwrap();
@@ -166,7 +169,7 @@ fn a_file_read_onto_the_plan_keeps_a_user_whose_entry_has_a_structural_problem()
     let path = dir.path().join("prefs.json");
     std::fs::write(&path, json.to_string()).unwrap();
     let compiled = runtime()
-        .block_on(PrefsSource::File(path).compile(rs.clone(), Some(plan)))
+        .block_on(Source::File(path).compile(rs.clone(), Some(plan)))
         .unwrap();
     assert_eq!(at_fault(&compiled), ["bob"], "{:?}", compiled.problems);
     let expected = prefs(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use fmn_host::{Evaluator, Plan, RuleSet};
 use fmn_transport::redis::RedisOptions;
-use fmn_transport::{PrefsDelta, RedisTransport};
+use fmn_transport::{PrefsDelta, PrefsStore, RedisTransport};
 use serde::Serialize;
 
 use crate::bench::eval::{corpus, memory, mentioned, population};

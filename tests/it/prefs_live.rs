@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fmn_transport::RedisTransport;
-use fmn_transport::Registry;
+use fmn_transport::{PrefsStore, Registry};
 
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::reload::{all_notifications, processed, reports};

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fmn_core::{ChannelKind, MessageMeta};
-use fmn_transport::{DeadLetters, DeliveryLedger, WorkQueue};
+use fmn_transport::{DeadLetters, DeliveryLedger, PrefsStore, WorkQueue};
 
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::retries::sender_setup;

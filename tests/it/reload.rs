@@ -12,7 +12,7 @@ use fmn_host::{
     StartError, WasmModule, WorkerOptions, run_worker,
 };
 use fmn_transport::{DeadLetters, Registry};
-use fmn_transport::{MemoryTransport, ModuleStore, RedisTransport, Transport};
+use fmn_transport::{MemoryTransport, ModuleStore, PrefsStore, RedisTransport, Transport};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -171,7 +171,7 @@ async fn republishing_under_load_loses_nothing_and_mixes_no_generations() {
         Sources {
             fixed: vec![bundled],
             paths: Vec::new(),
-            redis: Some(transport.clone()),
+            store: Some(transport.clone()),
         },
         prefs.clone(),
         snapshot.clone(),
@@ -383,7 +383,7 @@ async fn watched_directory_swaps_refuses_adds_and_drops() {
         Sources {
             fixed: Vec::new(),
             paths: vec![dir.path().to_owned()],
-            redis: None,
+            store: None,
         },
         prefs,
         snapshot.clone(),
@@ -463,7 +463,7 @@ async fn the_reloader_builds_the_first_snapshot_and_goes_on_from_it() {
         sources: Sources {
             fixed: Vec::new(),
             paths: vec![dir.path().to_owned()],
-            redis: None,
+            store: None,
         },
         prefs: prefs.into(),
         base_data: Default::default(),
@@ -667,7 +667,7 @@ fn following_redis_prefs(
         Sources {
             fixed: vec![bundled],
             paths: Vec::new(),
-            redis: Some(t.clone()),
+            store: Some(t.clone()),
         },
         prefs,
         snapshot.clone(),

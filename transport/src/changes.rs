@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
 /// A subscription to the changes of a store ([`ModuleStore::module_changes`](crate::ModuleStore::module_changes),
-/// [`RedisTransport::prefs_announcements`](crate::RedisTransport::prefs_announcements)).
+/// [`PrefsStore::prefs_announcements`](crate::PrefsStore::prefs_announcements)).
 pub struct Changes(Source);
 
 enum Source {

@@ -3,12 +3,12 @@
 //! Each role is a trait: [`WorkQueue`] (bus messages to the workers), [`Outbox`] (notifications
 //! to the senders, per channel), [`DeadLetters`], [`DeliveryLedger`] (deliveries made, one-shot
 //! claims, rate limits, refused addresses), [`Digests`], [`Registry`] (workers, heartbeats,
-//! queue depths), [`DataStore`] (the data rules consult) and [`ModuleStore`] (rule modules
-//! published for every worker). [`Transport`] combines them all.
+//! queue depths), [`DataStore`] (the data rules consult), [`ModuleStore`] (rule modules
+//! published for every worker) and [`PrefsStore`] (users' preferences, versioned, with what
+//! [`prefs_store`] hands back). [`Transport`] combines them all.
 //!
 //! [`RedisTransport`] is the distributed one: Redis streams with consumer groups, so workers and
-//! senders on any machine that reaches Redis take part; it also keeps users' preferences
-//! ([`prefs_store`]). [`MemoryTransport`] has the same semantics
+//! senders on any machine that reaches Redis take part. [`MemoryTransport`] has the same semantics
 //! inside one process, for `fmn run` without Redis and for tests. The conformance suite in
 //! `tests/roles` runs each role's checks against both.
 //!
@@ -36,7 +36,8 @@ pub use memory::MemoryTransport;
 pub use prefs_store::{PrefsDelta, PrefsPages, SetUserError};
 pub use redis::RedisTransport;
 pub use roles::{
-    DataStore, DeadLetters, DeliveryLedger, Digests, ModuleStore, Outbox, Registry, WorkQueue,
+    DataStore, DeadLetters, DeliveryLedger, Digests, ModuleStore, Outbox, PrefsStore, Registry,
+    WorkQueue,
 };
 
 /// Every role trait, unnamed: `use fmn_transport::prelude::*;` lets code holding a concrete
@@ -44,7 +45,7 @@ pub use roles::{
 pub mod prelude {
     pub use crate::roles::{
         DataStore as _, DeadLetters as _, DeliveryLedger as _, Digests as _, ModuleStore as _,
-        Outbox as _, Registry as _, WorkQueue as _,
+        Outbox as _, PrefsStore as _, Registry as _, WorkQueue as _,
     };
 }
 
@@ -378,7 +379,15 @@ pub const DEFAULT_WORKER_TTL: Duration = Duration::from_secs(10);
 /// The queues between the parts of fmn: every role at once. Implemented for every type that
 /// implements all the roles, so code that uses most of them is bounded on this one.
 pub trait Transport:
-    WorkQueue + Outbox + DeadLetters + DeliveryLedger + Digests + Registry + DataStore + ModuleStore
+    WorkQueue
+    + Outbox
+    + DeadLetters
+    + DeliveryLedger
+    + Digests
+    + Registry
+    + DataStore
+    + ModuleStore
+    + PrefsStore
 {
 }
 
@@ -391,6 +400,7 @@ impl<T> Transport for T where
         + Registry
         + DataStore
         + ModuleStore
+        + PrefsStore
 {
 }
 

@@ -18,6 +18,7 @@ use fmn_core::channel::ChannelKind;
 use fmn_core::notification::Notification;
 use fmn_core::prefs::Digest;
 use module_store::Modules;
+use prefs_store::Prefs;
 
 mod data_store;
 mod dead_letters;
@@ -25,6 +26,7 @@ mod digests;
 mod ledger;
 mod module_store;
 mod outbox;
+mod prefs_store;
 mod registry;
 mod work_queue;
 
@@ -40,6 +42,8 @@ struct Inner {
     state: Mutex<State>,
     /// Wakes the subscribers of module publications ([`crate::ModuleStore::module_changes`]).
     module_changes: tokio::sync::broadcast::Sender<String>,
+    /// Wakes the subscribers of preference changes ([`crate::PrefsStore::prefs_announcements`]).
+    prefs_changes: tokio::sync::broadcast::Sender<String>,
     worker_ttl: Duration,
     sessions: std::sync::atomic::AtomicU64,
 }
@@ -72,6 +76,8 @@ struct State {
     address_failures: HashMap<String, BTreeMap<(ChannelKind, String), AddressFailure>>,
     fields: BTreeMap<String, BTreeMap<String, String>>,
     data: (u64, fmn_core::Relations),
+    /// Users' preferences.
+    prefs: Prefs,
 }
 
 impl State {
@@ -227,6 +233,7 @@ impl MemoryTransport {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 module_changes: tokio::sync::broadcast::channel(16).0,
+                prefs_changes: tokio::sync::broadcast::channel(16).0,
                 worker_ttl,
                 sessions: std::sync::atomic::AtomicU64::new(1),
             }),

@@ -30,7 +30,13 @@
 //! | `{ns}:data:{relation}` | hash | key -> JSON array of values (e.g. package -> committers) |
 //! | `{ns}:data:relations` | set | the relations stored |
 //! | `{ns}:data:version` | counter | bumped by every import and every change |
-//! | `{ns}:prefs:*` | | users' preferences: see [`prefs_store`](crate::prefs_store) |
+//! | `{ns}:prefs:users` | hash | user -> their preferences as JSON |
+//! | `{ns}:prefs:version` | counter | bumped by every import and every change of a user |
+//! | `{ns}:prefs:changes` | sorted set | user -> the version that last changed them |
+//! | `{ns}:prefs:reset` | string | the version of the last whole import |
+//! | `{ns}:prefs:changed` | pub/sub channel | the new version, after every change |
+//! | `{ns}:oneshot:{delivery id}` | string, 7 days | this notification used its one-shot filter |
+//! | `{ns}:oneshot:{user}:{channel}:{filter}` | string | the delivery id that used a one-shot filter of a user whose preferences are not in Redis |
 //!
 //! Acknowledged entries are deleted (`XACK` then `XDEL` in one transaction), so a stream's
 //! length is what is still owed; nothing is ever trimmed by length.
@@ -68,6 +74,7 @@ mod digests;
 mod ledger;
 mod module_store;
 mod outbox;
+mod prefs_store;
 mod registry;
 mod work_queue;
 

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use fmn_core::channel::ChannelKind;
 use fmn_core::notification::Notification;
-use fmn_core::prefs::Digest;
+use fmn_core::prefs::{Digest, Preferences, User};
 
+use crate::prefs_store::{PrefsDelta, PrefsPages, SetUserError};
 use crate::{
     AddressFailure, Backlog, Changes, DeadLetter, DigestBatch, Entry, EntryId, Forget, QueueDepth,
     TransportError, WorkItem, WorkerCounts, WorkerInfo,
@@ -414,4 +415,96 @@ pub trait ModuleStore: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<Result<Vec<u8>, usize>>, TransportError>> + Send;
     /// A subscription to publications: wakes its holder each time a module is (un)published.
     fn module_changes(&self) -> impl Future<Output = Result<Changes, TransportError>> + Send;
+}
+
+/// Users' preferences, with a version that every import and every change of a user bumps, and
+/// a change log a worker catches up from. Every method may be called from many tasks at once.
+pub trait PrefsStore: Clone + Send + Sync + 'static {
+    /// The preferences' version: 0 when none were ever stored.
+    fn prefs_version(&self) -> impl Future<Output = Result<u64, TransportError>> + Send;
+
+    /// Every user's preferences and their version, read atomically.
+    fn load_prefs(&self)
+    -> impl Future<Output = Result<(u64, Preferences), TransportError>> + Send;
+
+    /// One page of users from `cursor` (0: the first page), and the cursor of the next page
+    /// (0: that was the last). A user may come on two pages of one scan; [`PrefsPages`] hands
+    /// each on once.
+    fn prefs_page(
+        &self,
+        cursor: u64,
+    ) -> impl Future<Output = Result<(u64, Vec<(String, User)>), TransportError>> + Send;
+
+    /// Every user's preferences a page at a time, instead of gathered: see [`PrefsPages`].
+    fn prefs_pages(&self) -> impl Future<Output = Result<PrefsPages<Self>, TransportError>> + Send {
+        PrefsPages::start(self.clone())
+    }
+
+    /// Every user's preferences, handed to `each` a page at a time (see [`PrefsPages`]);
+    /// returns the version they are at least.
+    fn each_user_prefs(
+        &self,
+        mut each: impl FnMut(String, User) + Send,
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send {
+        async move {
+            let mut pages = self.prefs_pages().await?;
+            while let Some(page) = pages.next_page().await? {
+                for (name, user) in page {
+                    each(name, user);
+                }
+            }
+            Ok(pages.version())
+        }
+    }
+
+    /// One user's preferences, `None` if the store has none for them.
+    fn user_prefs(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<User>, TransportError>> + Send {
+        async move { Ok(self.user_prefs_raw(user).await?.map(|(u, _)| u)) }
+    }
+
+    /// One user's preferences and the JSON they were stored as, for a compare-and-set with
+    /// [`Self::set_user_prefs`].
+    fn user_prefs_raw(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<(User, String)>, TransportError>> + Send;
+
+    /// What changed after `version`, and the version it brings the caller to.
+    fn prefs_changes_since(
+        &self,
+        version: u64,
+    ) -> impl Future<Output = Result<(u64, PrefsDelta), TransportError>> + Send;
+
+    /// Replaces every user's preferences with `prefs`, atomically: a reader sees the old set or
+    /// the new one, and a caller catching up from before it is told to load everything
+    /// ([`PrefsDelta::Reset`]). Returns the new version.
+    fn import_prefs(
+        &self,
+        prefs: &Preferences,
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+
+    /// Stores the users `prefs` holds, replacing theirs and leaving every other user as it is,
+    /// in atomic batches of 500 users, each bumping the version. Returns the last new version
+    /// (the current one when `prefs` holds nobody).
+    fn merge_prefs(
+        &self,
+        prefs: &Preferences,
+    ) -> impl Future<Output = Result<u64, TransportError>> + Send;
+
+    /// Replaces one user's preferences (`None`: removes the user). With `expected`, only if
+    /// they are still stored as the JSON the caller read ([`Self::user_prefs_raw`];
+    /// `Some(None)`: absent), else [`SetUserError::Conflict`], so two edits of one user cannot
+    /// undo each other. Returns the new version.
+    fn set_user_prefs(
+        &self,
+        name: &str,
+        user: Option<&User>,
+        expected: Option<Option<&str>>,
+    ) -> impl Future<Output = Result<u64, SetUserError>> + Send;
+
+    /// A subscription to preference changes: wakes its holder after each.
+    fn prefs_announcements(&self) -> impl Future<Output = Result<Changes, TransportError>> + Send;
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use fmn_core::Relations;
 use fmn_core::prefs::PrefsProblem;
-use fmn_transport::{Registry, TransportError};
+use fmn_transport::{DataStore, ModuleStore, PrefsStore, Registry, TransportError};
 
-use super::{Reloader, Sources, overlaid_by_redis, with_published};
+use super::{Reloader, Sources, overlaid_by_store, with_published};
 use crate::backend::LoadedModule;
 use crate::error::LoadError;
 use crate::prefs_source::{PrefsSource, PrefsSourceError};
@@ -19,16 +19,17 @@ use crate::ruleset::{DuplicateModule, RuleSet, load_paths};
 use crate::sandbox::Sandbox;
 use crate::snapshot::{SharedSnapshot, Snapshot};
 
-/// What a worker process's rules, preferences and data start from.
-pub struct Start {
+/// What a worker process's rules, preferences and data start from; `T` is the shared store
+/// (Redis in the binary).
+pub struct Start<T> {
     /// The engine and limits modules load into.
     pub sandbox: Arc<Sandbox>,
     /// Where modules come from: with Redis, the versions published there replace local ones
     /// of the same name from the first message on.
-    pub sources: Sources,
+    pub sources: Sources<T>,
     /// Where the preferences are read from: followed (each change applied as it comes) when
     /// they are Redis'.
-    pub prefs: PrefsSource,
+    pub prefs: PrefsSource<T>,
     /// The data from files, which Redis' data (`fmn data import`) overlays.
     pub base_data: Arc<Relations>,
     /// The module whose extractors give every notification its metadata.
@@ -80,14 +81,14 @@ fn listed(problems: &[PrefsProblem]) -> String {
     lines.join("\n")
 }
 
-impl<T: Registry> Reloader<T> {
+impl<T: Registry + PrefsStore + ModuleStore + DataStore> Reloader<T> {
     /// Loads the modules (with the versions published in Redis in place of local ones),
     /// compiles the preferences against them and reads Redis' data over the files': the
     /// first snapshot, generation 1. With a `poll`, also the reloader that keeps it current,
     /// having looked at its sources once (a published version left out is refused there);
     /// it reports to `registry` what the workers named there run.
     pub async fn start(
-        start: Start,
+        start: Start<T>,
         registry: Option<(T, Vec<String>)>,
     ) -> Result<(SharedSnapshot, Option<Reloader<T>>), StartError> {
         let Start {
@@ -111,8 +112,8 @@ impl<T: Registry> Reloader<T> {
             let (name, problems) = (prefs.name(), compiled.problems);
             return Err(StartError::Problems { name, problems });
         }
-        let (data_version, relations) = match &sources.redis {
-            Some(r) => overlaid_by_redis(&base_data, r)
+        let (data_version, relations) = match &sources.store {
+            Some(r) => overlaid_by_store(&base_data, r)
                 .await
                 .map_err(StartError::Data)?,
             None => (0, base_data.clone()),
@@ -123,11 +124,11 @@ impl<T: Registry> Reloader<T> {
         let Some(poll) = poll else {
             return Ok((shared, None));
         };
-        let from_redis = matches!(prefs, PrefsSource::Redis(_));
+        let followed = matches!(prefs, PrefsSource::Store(_));
         let mut reloader = Reloader::new(sandbox, sources, prefs, shared.clone(), registry)
             .with_poll(poll)
             .with_data(base_data, data_version);
-        reloader.prefs_from_redis = from_redis;
+        reloader.prefs_followed = followed;
         reloader.check().await;
         Ok((shared, Some(reloader)))
     }
@@ -135,9 +136,9 @@ impl<T: Registry> Reloader<T> {
 
 /// The local modules (the fixed ones, or the files'), with the versions published in Redis
 /// in place of (or beside) those of the same name.
-async fn first_modules(
+async fn first_modules<T: ModuleStore>(
     sandbox: &Arc<Sandbox>,
-    sources: &Sources,
+    sources: &Sources<T>,
 ) -> Result<Vec<LoadedModule>, StartError> {
     let local = if sources.paths.is_empty() {
         sources.fixed.clone()
@@ -147,7 +148,7 @@ async fn first_modules(
     if local.is_empty() {
         return Err(StartError::NoModules(joined(&sources.paths)));
     }
-    match &sources.redis {
+    match &sources.store {
         Some(r) => with_published(sandbox, local, r)
             .await
             .map_err(StartError::Published),
