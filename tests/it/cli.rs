@@ -999,3 +999,26 @@ fn progress_is_drawn_on_a_terminal_only() {
     );
     assert!(text(&piped.stdout).contains("random dispatch, 20000 messages"));
 }
+
+/// `RUST_LOG` sets the log filter when `FMN_LOG` is unset; `FMN_LOG` wins when both are.
+#[test]
+fn rust_log_is_honoured_and_fmn_log_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = |fmn_log: Option<&str>| {
+        let mut c = fmn();
+        c.env_remove("FMN_LOG").env("RUST_LOG", "info");
+        if let Some(f) = fmn_log {
+            c.env("FMN_LOG", f);
+        }
+        let out = run(c.arg("run").current_dir(dir.path()));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let with_rust_log = logs(None);
+    assert!(
+        with_rust_log.contains(" INFO fmn_host::worker: worker registered"),
+        "{with_rust_log}"
+    );
+    let with_both = logs(Some("warn"));
+    assert!(!with_both.contains(" INFO "), "{with_both}");
+}
