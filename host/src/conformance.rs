@@ -163,15 +163,7 @@ fn parse_line(name: &str, i: usize, raw: &str) -> Result<Option<Line>, LineError
             .iter()
             .filter_map(|(from, to)| expected_raw.get(*from).and_then(answer).map(|a| (*to, a)))
             .collect();
-        let aliases = v
-            .pointer("/context/fas_cache")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let aliases = fmn_rules_sdk::testing::aliases(v.pointer("/context/fas_cache"));
         Ok(Some(Line {
             place,
             era,

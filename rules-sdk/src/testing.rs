@@ -9,6 +9,19 @@ pub fn envelope(bus_json: &str) -> Result<String, String> {
     fmn_core::envelope::rules_json_from_bus(bus_json.as_bytes()).map_err(|e| e.to_string())
 }
 
+/// Aliases (old nicks and addresses to accounts) given as a JSON object of strings, as
+/// conformance corpora carry them; entries that are not strings are left out.
+pub fn aliases(object: Option<&serde_json::Value>) -> std::collections::BTreeMap<String, String> {
+    object
+        .and_then(serde_json::Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Runs rule `rule` of `module` with `args` on a bus message.
 pub fn check(
     module: &'static ModuleDef,

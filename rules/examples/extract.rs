@@ -45,15 +45,7 @@ fn answer(line: &str) -> Value {
     };
     let (bus, aliases) = match v.get("bus") {
         Some(bus) => {
-            let aliases = v
-                .get("aliases")
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let aliases = fmn_rules_sdk::testing::aliases(v.get("aliases"));
             (bus.to_string(), aliases)
         }
         None => (line.to_owned(), BTreeMap::new()),
