@@ -20,6 +20,8 @@ const BATCH: usize = 500;
 pub struct Sweep {
     /// Workers whose queues were emptied, with how many entries each gave up.
     pub reclaimed: Vec<(String, usize)>,
+    /// Workers forgotten once emptied (see [`sweep_forgetting`]).
+    pub forgotten: Vec<String>,
 }
 
 impl Sweep {
@@ -32,6 +34,16 @@ impl Sweep {
 /// Moves every entry owed by a registered worker that is not live to the live workers, spread
 /// evenly. Does nothing while no worker is live: the entries wait where they are.
 pub async fn sweep<T: Registry + WorkQueue>(transport: &T) -> Result<Sweep, TransportError> {
+    sweep_forgetting(transport, None).await
+}
+
+/// [`sweep`], forgetting each worker it empties that has been silent for `forget_after` (see
+/// [`Registry::forget_worker`]), in the same pass. Without it the registry, and the janitor's
+/// round trips, would grow with every restart of a worker under a new id.
+pub async fn sweep_forgetting<T: Registry + WorkQueue>(
+    transport: &T,
+    forget_after: Option<Duration>,
+) -> Result<Sweep, TransportError> {
     let live = transport.live_workers().await?;
     let mut out = Sweep::default();
     if live.is_empty() {
@@ -41,31 +53,60 @@ pub async fn sweep<T: Registry + WorkQueue>(transport: &T) -> Result<Sweep, Tran
         if live.binary_search(&w.id).is_ok() {
             continue;
         }
-        let mut moved = 0;
-        loop {
-            let n = transport.reclaim(&w.id, &live, BATCH).await?;
-            moved += n;
-            if n < BATCH {
-                break;
-            }
-        }
+        let moved = reclaim_all(transport, &w.id, &live).await?;
         if moved > 0 {
-            fmn_core::metrics::metrics().reclaimed.inc_by(moved as u64);
-            tracing::warn!(
-                worker = %w.id,
-                entries = moved,
-                to = ?live,
-                "reclaimed the work of a worker that is not live"
-            );
-            out.reclaimed.push((w.id, moved));
+            out.reclaimed.push((w.id.clone(), moved));
+        }
+        if let Some(silent) = forget_after
+            && forget(transport, &w.id, silent).await?
+        {
+            out.forgotten.push(w.id);
         }
     }
     Ok(out)
 }
 
+/// Moves all of `worker`'s queue to `live`, a batch at a time; how many entries moved.
+async fn reclaim_all<T: WorkQueue>(
+    transport: &T,
+    worker: &str,
+    live: &[String],
+) -> Result<usize, TransportError> {
+    let mut moved = 0;
+    loop {
+        let n = transport.reclaim(worker, live, BATCH).await?;
+        moved += n;
+        if n < BATCH {
+            break;
+        }
+    }
+    if moved > 0 {
+        fmn_core::metrics::metrics().reclaimed.inc_by(moved as u64);
+        tracing::warn!(
+            worker = %worker,
+            entries = moved,
+            to = ?live,
+            "reclaimed the work of a worker that is not live"
+        );
+    }
+    Ok(moved)
+}
+
+/// Forgets `worker` if silent for `silent` and holding nothing; whether it was.
+async fn forget<T: Registry>(
+    transport: &T,
+    worker: &str,
+    silent: Duration,
+) -> Result<bool, TransportError> {
+    let forgotten = transport.forget_worker(worker, silent).await? == Forget::Forgotten;
+    if forgotten {
+        tracing::info!(worker = %worker, "forgot a worker silent for {silent:?}");
+    }
+    Ok(forgotten)
+}
+
 /// Forgets every worker that is not live, has been silent for at least `silent` and holds
-/// nothing (see [`Registry::forget_worker`]); the ids forgotten. Without it the registry, and
-/// the janitor's round trips, would grow with every restart of a worker under a new id.
+/// nothing, now (`fmn status --forget`); the ids forgotten.
 pub async fn forget_silent<T: Registry>(
     transport: &T,
     silent: Duration,
@@ -73,18 +114,15 @@ pub async fn forget_silent<T: Registry>(
     let live = transport.live_workers().await?;
     let mut forgotten = Vec::new();
     for w in transport.worker_counts().await? {
-        if live.binary_search(&w.id).is_err()
-            && transport.forget_worker(&w.id, silent).await? == Forget::Forgotten
-        {
-            tracing::info!(worker = %w.id, "forgot a worker silent for {silent:?}");
+        if live.binary_search(&w.id).is_err() && forget(transport, &w.id, silent).await? {
             forgotten.push(w.id);
         }
     }
     Ok(forgotten)
 }
 
-/// Sweeps every `every` until `cancel` fires, and forgets workers silent for `forget_after`
-/// (if given) once their work is handed over; failures are logged and retried next time.
+/// Sweeps every `every` until `cancel` fires, forgetting the workers it empties that have
+/// been silent for `forget_after` (if given); failures are logged and retried next time.
 pub async fn run_janitor<T: Registry + WorkQueue>(
     transport: T,
     every: Duration,
@@ -96,13 +134,8 @@ pub async fn run_janitor<T: Registry + WorkQueue>(
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        if let Err(e) = sweep(&transport).await {
+        if let Err(e) = sweep_forgetting(&transport, forget_after).await {
             tracing::warn!("janitor: cannot sweep: {e}");
-        }
-        if let Some(silent) = forget_after
-            && let Err(e) = forget_silent(&transport, silent).await
-        {
-            tracing::warn!("janitor: cannot forget silent workers: {e}");
         }
     }
 }

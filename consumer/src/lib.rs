@@ -20,6 +20,6 @@ pub use amqp::{AmqpOptions, AmqpSource, AmqpTls};
 pub use consume::{ConsumeReport, ConsumerOptions, consume};
 pub use datagrepper::{DatagrepperOptions, DatagrepperSource};
 pub use dispatch::{DispatchMode, Dispatcher};
-pub use janitor::{Sweep, forget_silent, run_janitor, sweep};
+pub use janitor::{Sweep, forget_silent, run_janitor, sweep, sweep_forgetting};
 pub use source::{JsonLines, RawMessage, Source, SourceError};
 pub use zmq_source::{ZmqOptions, ZmqSource};
