@@ -254,11 +254,7 @@ pub async fn workers(
         );
     }
     let sandbox = Sandbox::new(w.sandbox())?;
-    let paths = if inputs.rules.is_empty() {
-        w.rules.clone()
-    } else {
-        inputs.rules
-    };
+    let paths = rule_paths(config, &inputs.rules);
     let sources = fmn_host::Sources {
         fixed: if paths.is_empty() {
             bundled_modules(&sandbox)?

@@ -356,7 +356,7 @@ async fn dispatch<T: Transport>(
     let seconds = started.elapsed().as_secs_f64();
     let held_by_stalled = run.stalled_holds().await?;
     let sorted = run.stop().await?;
-    let mut mode_run = run
+    let mode_run = run
         .figures(mode, report.dispatched, seconds, &sorted)
         .await?;
     let done = report.dispatched - held_by_stalled;
@@ -368,7 +368,6 @@ async fn dispatch<T: Transport>(
         latency_p50_ms: quantile_ms(&sorted, 0.5),
         latency_p99_ms: quantile_ms(&sorted, 0.99),
     });
-    mode_run.messages_per_second = report.dispatched as f64 / seconds.max(1e-9);
     Ok((mode_run, stall_run))
 }
 
@@ -555,7 +554,7 @@ impl<'t, T: Transport> DispatchRun<'t, T> {
             p_value,
             max_deviation_points,
             seconds,
-            messages_per_second: 0.0,
+            messages_per_second: dispatched as f64 / seconds.max(1e-9),
             latency_p50_ms: quantile_ms(sorted, 0.5),
             latency_p99_ms: quantile_ms(sorted, 0.99),
             latency_max_ms: sorted.last().copied().unwrap_or(0) as f64 / 1000.0,

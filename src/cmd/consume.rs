@@ -80,21 +80,13 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
         consumer.dispatch = d;
     }
     let opts = consumer.options()?;
-    let other_source =
-        args.messages.is_some() || !args.zmq.is_empty() || args.datagrepper.is_some();
-    if !other_source && args.amqp.is_none() && config.amqp.url.is_none() {
-        anyhow::bail!(NO_SOURCE);
-    }
+    let source = Chosen::of(&args, &config)?;
     let transport = args.redis.connect(&config).await?;
     let stop = super::shutdown_on_signal();
     let janitor_stop = stop.child_token();
     let janitor = super::start_janitor(&config.redis, &transport, &janitor_stop);
     let metrics = args.metrics.start(&transport, &janitor_stop).await?;
-    let amqp_url = args
-        .amqp
-        .clone()
-        .or_else(|| (!other_source).then(|| config.amqp.url.clone()).flatten());
-    let (r, name) = read_source(&args, &config, amqp_url, &transport, &opts, &stop).await?;
+    let (r, name) = read_source(&args, &config, source, &transport, &opts, &stop).await?;
     janitor_stop.cancel();
     if let Some(j) = janitor {
         j.await?;
@@ -130,10 +122,35 @@ fn print_report(name: &str, r: &fmn_consumer::ConsumeReport, opts: &fmn_consumer
 
 /// Consumes the source the command line or configuration names, until it ends or `stop`;
 /// the consumer's outcome and the source's name.
+/// The source the command line names, else the broker of `[amqp] url`.
+enum Chosen {
+    Amqp(String),
+    Zmq,
+    Datagrepper,
+    Messages(PathBuf),
+}
+
+impl Chosen {
+    fn of(args: &ConsumeArgs, config: &Config) -> Result<Chosen> {
+        // clap lets at most one source through.
+        Ok(if let Some(url) = &args.amqp {
+            Chosen::Amqp(url.clone())
+        } else if !args.zmq.is_empty() {
+            Chosen::Zmq
+        } else if args.datagrepper.is_some() {
+            Chosen::Datagrepper
+        } else if let Some(path) = &args.messages {
+            Chosen::Messages(path.clone())
+        } else {
+            Chosen::Amqp(config.amqp.url.clone().context(NO_SOURCE)?)
+        })
+    }
+}
+
 async fn read_source(
     args: &ConsumeArgs,
     config: &Config,
-    amqp_url: Option<String>,
+    source: Chosen,
     transport: &fmn_transport::RedisTransport,
     opts: &fmn_consumer::ConsumerOptions,
     stop: &tokio_util::sync::CancellationToken,
@@ -141,8 +158,8 @@ async fn read_source(
     Result<fmn_consumer::ConsumeReport, fmn_consumer::SourceError>,
     String,
 )> {
-    Ok(match amqp_url {
-        Some(url) => {
+    Ok(match source {
+        Chosen::Amqp(url) => {
             let amqp = amqp_options(url, args, &config.amqp);
             let mut source = fmn_consumer::AmqpSource::connect(&amqp).await?;
             eprintln!(
@@ -154,7 +171,7 @@ async fn read_source(
                 format!("amqp:{}", amqp.queue),
             )
         }
-        None if !args.zmq.is_empty() => {
+        Chosen::Zmq => {
             let zmq = fmn_consumer::ZmqOptions {
                 endpoints: args.zmq.clone(),
                 topics: args.zmq_topics.clone(),
@@ -169,7 +186,7 @@ async fn read_source(
                 format!("zmq {}", zmq.endpoints.join(",")),
             )
         }
-        None if args.datagrepper.is_some() => {
+        Chosen::Datagrepper => {
             let (Some(url), Some(since), Some(until)) = (&args.datagrepper, args.since, args.until)
             else {
                 anyhow::bail!("--datagrepper needs --since and --until");
@@ -187,9 +204,8 @@ async fn read_source(
                 format!("datagrepper {url}"),
             )
         }
-        None => {
-            let path = args.messages.as_deref().context(NO_SOURCE)?;
-            let (mut source, name) = super::messages(Some(path)).await?;
+        Chosen::Messages(path) => {
+            let (mut source, name) = super::messages(Some(&path)).await?;
             (consume(transport, &mut source, opts, stop).await, name)
         }
     })

@@ -70,8 +70,7 @@ pub async fn run(args: StatusArgs, config: Config) -> Result<ExitCode> {
     let t = args.redis.connect(&config).await?;
     if args.forget {
         // Not live means silent for longer than a worker's time to live.
-        let silent = fmn_transport::redis::RedisOptions::default().worker_ttl;
-        let forgotten = fmn_consumer::forget_silent(&t, silent).await?;
+        let forgotten = fmn_consumer::forget_silent(&t, fmn_transport::DEFAULT_WORKER_TTL).await?;
         eprintln!(
             "fmn status: forgot {} worker(s){}{}",
             forgotten.len(),

@@ -865,23 +865,24 @@ fn closed_values_are_listed_and_checked_first() {
 /// password, a port written as text is a port.
 #[test]
 fn environment_overrides_take_the_type_of_their_key() {
-    let out = run(fmn()
-        .env("FMN__SENDERS__EMAIL__BACKEND", "smtp")
-        .env("FMN__SENDERS__EMAIL__HOST", "mail.example.org")
-        .env("FMN__SENDERS__EMAIL__FROM", "fmn <fmn@example.org>")
-        .env("FMN__SENDERS__EMAIL__PORT", "2525")
-        .env("FMN__SENDERS__EMAIL__PASSWORD", "123456")
-        .env("FMN__WORKER__RELOAD_MS", "0")
-        .args(["prefs", "check"])
-        .arg(root().join("examples/prefs.toml")));
+    // `fmn prefs check` with an SMTP sender configured from the environment alone.
+    let check = |extra: &[(&str, &str)]| {
+        let mut c = fmn();
+        c.env("FMN__SENDERS__EMAIL__BACKEND", "smtp")
+            .env("FMN__SENDERS__EMAIL__HOST", "mail.example.org")
+            .env("FMN__SENDERS__EMAIL__FROM", "fmn <fmn@example.org>")
+            .envs(extra.iter().copied())
+            .args(["prefs", "check"])
+            .arg(root().join("examples/prefs.toml"));
+        run(&mut c)
+    };
+    let out = check(&[
+        ("FMN__SENDERS__EMAIL__PORT", "2525"),
+        ("FMN__SENDERS__EMAIL__PASSWORD", "123456"),
+        ("FMN__WORKER__RELOAD_MS", "0"),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = run(fmn()
-        .env("FMN__SENDERS__EMAIL__BACKEND", "smtp")
-        .env("FMN__SENDERS__EMAIL__HOST", "mail.example.org")
-        .env("FMN__SENDERS__EMAIL__FROM", "fmn <fmn@example.org>")
-        .env("FMN__SENDERS__EMAIL__PORT", "smtp")
-        .args(["prefs", "check"])
-        .arg(root().join("examples/prefs.toml")));
+    let out = check(&[("FMN__SENDERS__EMAIL__PORT", "smtp")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out.stderr).contains("\"smtp\" is not a number"),

@@ -159,44 +159,58 @@ fn validated_name(args: &PublishArgs, config: &Config, bytes: &[u8]) -> Result<S
 
 /// What one live worker did with a publication.
 #[derive(Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+enum Outcome {
+    /// It runs the module, at this generation of its rules.
+    Runs { generation: u64 },
+    /// It refused the module, for this reason.
+    Refused { reason: String },
+    /// Hot reload is off: it never takes publications.
+    NoReload,
+    /// It is still loading the module.
+    Loading,
+    /// Nothing yet.
+    Pending,
+}
+
+/// One live worker and its outcome.
+#[derive(Serialize)]
 struct Uptake {
     worker: String,
-    /// `runs`, `refused`, `no_reload`, `loading` or `pending`.
-    outcome: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    generation: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
+    #[serde(flatten)]
+    outcome: Outcome,
 }
 
 impl Uptake {
     fn of(w: &WorkerStatus, name: &str, sha: &str) -> Uptake {
-        let (outcome, reason) = if w.runs(name, sha) {
-            ("runs", None)
+        let outcome = if w.runs(name, sha) {
+            Outcome::Runs {
+                generation: w.generation.unwrap_or(0),
+            }
         } else if let Some(r) = w.refused(sha) {
-            ("refused", Some(r.reason.clone()))
+            Outcome::Refused {
+                reason: r.reason.clone(),
+            }
         } else if w.rules.is_none() {
-            ("no_reload", None)
+            Outcome::NoReload
         } else if w.loading(sha) {
-            ("loading", None)
+            Outcome::Loading
         } else {
-            ("pending", None)
+            Outcome::Pending
         };
         Uptake {
             worker: w.id.clone(),
             outcome,
-            generation: (outcome == "runs").then(|| w.generation.unwrap_or(0)),
-            reason,
         }
     }
 
     fn line(&self, wait: u64) -> String {
-        match (self.outcome, &self.reason) {
-            ("runs", _) => format!("runs it (generation {})", self.generation.unwrap_or(0)),
-            ("refused", Some(r)) => format!("REFUSED it: {r}"),
-            ("no_reload", _) => "has hot reload turned off".into(),
-            ("loading", _) => format!("still loading it after {wait} s"),
-            _ => format!("not yet after {wait} s"),
+        match &self.outcome {
+            Outcome::Runs { generation } => format!("runs it (generation {generation})"),
+            Outcome::Refused { reason } => format!("REFUSED it: {reason}"),
+            Outcome::NoReload => "has hot reload turned off".into(),
+            Outcome::Loading => format!("still loading it after {wait} s"),
+            Outcome::Pending => format!("not yet after {wait} s"),
         }
     }
 }
@@ -254,11 +268,16 @@ pub async fn publish(args: PublishArgs, config: Config) -> Result<ExitCode> {
             println!("  {}: {}", u.worker, u.line(args.wait));
         }
     }
-    Ok(if uptake.iter().all(|u| u.outcome == "runs") {
-        ExitCode::SUCCESS
-    } else {
-        crate::cmd::problems_found()
-    })
+    Ok(
+        if uptake
+            .iter()
+            .all(|u| matches!(u.outcome, Outcome::Runs { .. }))
+        {
+            ExitCode::SUCCESS
+        } else {
+            crate::cmd::problems_found()
+        },
+    )
 }
 
 pub async fn unpublish(args: UnpublishArgs, config: Config) -> Result<ExitCode> {
