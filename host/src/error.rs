@@ -67,15 +67,15 @@ pub enum LoadError {
         /// Its type.
         expected: &'static str,
     },
-    /// Built against another ABI.
-    #[error("{origin}: speaks ABI version {found}, this host speaks version {expected}")]
+    /// Built against an ABI version this host does not load.
+    #[error("{origin}: speaks ABI version {found}; {}", abi_advice(*.found, .supported))]
     AbiVersion {
         /// The file.
         origin: String,
         /// The module's version.
         found: i64,
-        /// Ours.
-        expected: u32,
+        /// The versions this host loads.
+        supported: std::ops::RangeInclusive<u32>,
     },
     /// Its shape would cost the compiler too much time or memory.
     #[error("{origin}: too costly to compile: {reason}; the module is refused")]
@@ -183,3 +183,23 @@ impl fmt::Display for CallError {
 }
 
 impl std::error::Error for CallError {}
+
+/// Which versions this host loads, and what to do about a module speaking `found`, which it
+/// does not load.
+fn abi_advice(found: i64, supported: &std::ops::RangeInclusive<u32>) -> String {
+    let (low, high) = (*supported.start(), *supported.end());
+    let loads = if low == high {
+        format!("this host loads version {high} only")
+    } else {
+        format!("this host loads versions {low} to {high}")
+    };
+    let sdk = fmn_rules_sdk::abi::SDK_VERSION;
+    if found > i64::from(high) {
+        format!(
+            "{loads}: the module was built with a newer fmn-rules-sdk; upgrade the workers to an \
+             fmn that loads ABI {found}, or build the module with fmn-rules-sdk {sdk}"
+        )
+    } else {
+        format!("{loads}: the module is too old; rebuild it with fmn-rules-sdk {sdk}")
+    }
+}

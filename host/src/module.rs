@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fmn_rules_sdk::ModuleDescription;
-use fmn_rules_sdk::abi::{ABI_VERSION, exports};
+use fmn_rules_sdk::abi::{ABI_VERSION, SUPPORTED_ABI, exports};
 use fmn_rules_sdk::describe::SampleDescription;
 use sha2::{Digest, Sha256};
 use wasmtime::{ExternType, InstancePre, Linker, Module, ValType};
@@ -131,6 +131,7 @@ impl WasmModule {
             abi: ABI_VERSION,
             name: origin.clone(),
             version: String::new(),
+            sdk: None,
             doc: String::new(),
             rules: Vec::new(),
             extractors: Vec::new(),
@@ -390,11 +391,11 @@ fn describe(module: &WasmModule, budget: &Budget) -> Result<ModuleDescription, L
     let mut probe = module.instantiate().map_err(call)?;
     budget.check("after instantiating it")?;
     let version = probe.abi_version().map_err(call)?;
-    if version != ABI_VERSION as i64 {
+    if !u32::try_from(version).is_ok_and(|v| SUPPORTED_ABI.contains(&v)) {
         return Err(LoadError::AbiVersion {
             origin: origin.clone(),
             found: version,
-            expected: ABI_VERSION,
+            supported: SUPPORTED_ABI,
         });
     }
     let json = probe.describe().map_err(call)?;

@@ -21,8 +21,23 @@
 
 use std::fmt;
 
-/// The version of this interface. A host refuses modules with another.
+/// The version of this interface that modules built with this SDK speak.
+///
+/// It changes only when the exports above change in a way an older host cannot read; the
+/// SDK's own version (semver) does not move it. See [`SUPPORTED_ABI`] for what a host loads.
 pub const ABI_VERSION: u32 = 1;
+
+/// The oldest version a host of this release still loads. When [`ABI_VERSION`] moves on, a
+/// host keeps loading the previous version for at least one more minor release of fmn, so
+/// that modules can be rebuilt while workers are upgraded.
+pub const MIN_ABI_VERSION: u32 = 1;
+
+/// The versions a host of this release loads: older modules within it load and run as they
+/// did; a module speaking a version outside it is refused with the reason.
+pub const SUPPORTED_ABI: std::ops::RangeInclusive<u32> = MIN_ABI_VERSION..=ABI_VERSION;
+
+/// The version of the SDK crate a module was built with, as it reports in its description.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Export names.
 pub mod exports {

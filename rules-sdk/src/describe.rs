@@ -11,6 +11,10 @@ pub struct ModuleDescription {
     pub name: String,
     /// The module's version.
     pub version: String,
+    /// The version of fmn-rules-sdk it was built with; modules built before the SDK said so
+    /// have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdk: Option<String>,
     /// What the module is for.
     pub doc: String,
     /// Its rules, in index order.

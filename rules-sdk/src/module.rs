@@ -101,6 +101,7 @@ impl ModuleDef {
             abi: ABI_VERSION,
             name: self.name.into(),
             version: self.version.into(),
+            sdk: Some(crate::abi::SDK_VERSION.into()),
             doc: self.doc.into(),
             rules: self
                 .rules()

@@ -48,8 +48,9 @@ pub enum RulesCommand {
         /// Where to create it; `./NAME` by default.
         #[arg(long)]
         path: Option<PathBuf>,
-        /// The fmn-rules-sdk crate's directory; this fmn's source tree when it has one,
-        /// else the SDK of this fmn's version from crates.io.
+        /// Take the SDK from this directory instead of crates.io (unreleased or offline
+        /// work): the SDK crate's directory, an fmn source tree, or a folder of unpacked SDK
+        /// crates. The crate then carries a `[patch.crates-io]` section naming them.
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -119,10 +120,15 @@ pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
         RulesCommand::Status(a) => publish::status(a, config).await,
         RulesCommand::New { name, path, sdk } => {
             let dir = path.unwrap_or_else(|| PathBuf::from(&name));
-            scaffold::create(&name, &dir, sdk)?;
+            scaffold::create(&name, &dir, sdk.as_deref())?;
+            let from = match &sdk {
+                Some(p) => format!("from {}", p.display()),
+                None => "from crates.io".into(),
+            };
             println!(
-                "created {}: `cargo test` there runs its tests natively, `fmn rules build {}` makes the wasm module",
+                "created {}: fmn-rules-sdk {} {from}\n`cargo test` there runs its tests natively; `fmn rules build {}` makes the wasm module",
                 dir.display(),
+                env!("CARGO_PKG_VERSION"),
                 dir.display()
             );
             Ok(ExitCode::SUCCESS)
@@ -133,9 +139,11 @@ pub async fn run(cmd: RulesCommand, config: Config) -> Result<ExitCode> {
             let m = fmn_host::WasmModule::from_file(&sandbox, &wasm)?;
             let d = &m.description;
             println!(
-                "{}: module {} with {} rules, {} extractors; {} samples hold; {} bytes, sha256 {}",
+                "{}: module {} (ABI {}, fmn-rules-sdk {}) with {} rules, {} extractors; {} samples hold; {} bytes, sha256 {}",
                 wasm.display(),
                 d.name,
+                d.abi,
+                d.sdk.as_deref().unwrap_or("unknown"),
                 d.rules.len(),
                 d.extractors.len(),
                 d.samples.len(),
@@ -168,10 +176,11 @@ fn text(d: &ModuleDescription) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "module {} {} (ABI {}): {}",
+        "module {} {} (ABI {}, fmn-rules-sdk {}): {}",
         d.name,
         d.version,
         d.abi,
+        d.sdk.as_deref().unwrap_or("unknown"),
         first_line(&d.doc)
     );
     let _ = writeln!(s, "  rules:");

@@ -1,5 +1,6 @@
 //! fmn's integration tests: real Redis, real SMTP, real wasm modules, the real binary.
 
+mod abi;
 mod amqp;
 mod backpressure;
 mod bad_input;
@@ -21,6 +22,7 @@ mod push;
 mod reload;
 mod replay;
 mod retries;
+mod rule_authors;
 mod smtp;
 mod support;
 mod templates;

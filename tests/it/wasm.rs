@@ -12,7 +12,7 @@ use fmn_host::{
 
 use crate::support::fixtures::{BUNDLED, HOSTILE};
 
-fn sandbox() -> Arc<Sandbox> {
+pub(crate) fn sandbox() -> Arc<Sandbox> {
     Sandbox::new(SandboxConfig::default()).unwrap()
 }
 
@@ -170,7 +170,7 @@ fn bad_module_files_are_refused_with_the_reason() {
     );
     assert_eq!(
         err(&hostile_with(SPIN, 7, "")).to_string(),
-        "m.wasm: speaks ABI version 7, this host speaks version 1"
+        "m.wasm: speaks ABI version 7; this host loads version 1 only: the module was built with a newer fmn-rules-sdk; upgrade the workers to an fmn that loads ABI 7, or build the module with fmn-rules-sdk 0.1.0"
     );
     let no_exports = wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap();
     assert!(

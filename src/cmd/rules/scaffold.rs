@@ -1,19 +1,23 @@
 //! `fmn rules new`: a rule crate to start from, that builds, tests and loads as it is.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-/// Where this fmn's SDK lives, when fmn runs from its own source tree.
-const SDK_SOURCE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rules-sdk");
+/// The SDK crates a rule crate builds with: the SDK, its macros, and the core types it
+/// normalises messages with natively.
+const SDK_CRATES: [&str; 3] = ["fmn-rules-sdk", "fmn-rules-sdk-macros", "fmn-core"];
 
-/// The files of a new rule crate.
-pub fn files(crate_name: &str, sdk: &str) -> Vec<(&'static str, String)> {
+/// The files of a new rule crate, depending on the SDK of this fmn's version; `patch` is the
+/// `[patch.crates-io]` section that takes it from elsewhere (empty: from crates.io).
+pub fn files(crate_name: &str, patch: &str) -> Vec<(&'static str, String)> {
     let module = crate_name.replace('-', "_");
     let subst = |t: &str| {
         t.replace("{crate}", crate_name)
             .replace("{module}", &module)
-            .replace("{sdk}", sdk)
+            .replace("{sdk_version}", env!("CARGO_PKG_VERSION"))
+            .replace("{patch}", patch)
     };
     vec![
         ("Cargo.toml", subst(CARGO_TOML)),
@@ -23,8 +27,34 @@ pub fn files(crate_name: &str, sdk: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Writes a new rule crate named `name` into `dir`, which must not exist or be empty.
-pub fn create(name: &str, dir: &Path, sdk: Option<PathBuf>) -> Result<()> {
+/// Writes a new rule crate named `name` into `dir`, which must not exist or be empty. With
+/// `sdk`, the SDK's crates come from that directory instead of crates.io.
+pub fn create(name: &str, dir: &Path, sdk: Option<&Path>) -> Result<()> {
+    check_name(name)?;
+    if dir.exists()
+        && std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_some()
+    {
+        bail!("{} exists and is not empty", dir.display());
+    }
+    let patch = match sdk {
+        Some(p) => patch_section(&sdk_crates(p)?),
+        None => String::new(),
+    };
+    for (file, text) in files(name, &patch) {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn check_name(name: &str) -> Result<()> {
     let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
         && name
             .chars()
@@ -34,28 +64,62 @@ pub fn create(name: &str, dir: &Path, sdk: Option<PathBuf>) -> Result<()> {
             "{name:?} cannot name a module: use lowercase letters, digits, `-` and `_`, starting with a letter"
         );
     }
-    if dir.exists()
-        && std::fs::read_dir(dir)
-            .with_context(|| format!("cannot read {}", dir.display()))?
-            .next()
-            .is_some()
-    {
-        bail!("{} exists and is not empty", dir.display());
-    }
-    let sdk = match sdk {
-        Some(p) => format!("path = {:?}", p.display().to_string()),
-        None if Path::new(SDK_SOURCE).is_dir() => format!("path = {SDK_SOURCE:?}"),
-        None => format!("version = {:?}", env!("CARGO_PKG_VERSION")),
-    };
-    for (file, text) in files(name, &sdk) {
-        let path = dir.join(file);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
-        }
-        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
-    }
     Ok(())
+}
+
+/// The SDK's crates found in `root` or up to two folders below it, by package name: `root`
+/// may be the SDK's own directory, an fmn source tree, or a folder of unpacked `.crate`s.
+fn sdk_crates(root: &Path) -> Result<BTreeMap<&'static str, PathBuf>> {
+    let root =
+        std::path::absolute(root).with_context(|| format!("cannot resolve {}", root.display()))?;
+    let mut found = BTreeMap::new();
+    let mut dirs = vec![(root.clone(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        let name = package_name(&dir.join("Cargo.toml"));
+        if let Some(known) = SDK_CRATES.iter().find(|c| name.as_deref() == Some(**c)) {
+            found.entry(*known).or_insert_with(|| dir.clone());
+        }
+        if depth < 2 {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                if is_dir && e.file_name() != "target" {
+                    dirs.push((e.path(), depth + 1));
+                }
+            }
+        }
+    }
+    if !found.contains_key("fmn-rules-sdk") {
+        bail!(
+            "--sdk {}: no fmn-rules-sdk crate there or two folders below; give the SDK's \
+             directory, an fmn source tree, or a folder of unpacked SDK crates",
+            root.display()
+        );
+    }
+    Ok(found)
+}
+
+/// The `[package] name` of the manifest at `path`, if it is one.
+fn package_name(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let manifest: toml::Table = toml::from_str(&text).ok()?;
+    let name = manifest.get("package")?.get("name")?.as_str()?;
+    Some(name.to_owned())
+}
+
+/// The `[patch.crates-io]` section that takes each crate from its directory.
+fn patch_section(crates: &BTreeMap<&'static str, PathBuf>) -> String {
+    let mut out = String::from(
+        "\n# The SDK from local sources (`fmn rules new --sdk`), not crates.io: delete this section\n\
+         # to build against the released crates.\n[patch.crates-io]\n",
+    );
+    for (name, dir) in crates {
+        let path = toml::Value::String(dir.display().to_string());
+        out.push_str(&format!("{name} = {{ path = {path} }}\n"));
+    }
+    out
 }
 
 const CARGO_TOML: &str = r#"[package]
@@ -69,7 +133,7 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-fmn-rules-sdk = { {sdk} }
+fmn-rules-sdk = "{sdk_version}"
 serde = { version = "1", features = ["derive"] }
 serde_json = "1"
 
@@ -83,7 +147,7 @@ strip = true
 
 # A crate of its own, even when created inside another workspace.
 [workspace]
-"#;
+{patch}"#;
 
 const LIB_RS: &str = r####"//! `{module}`: an fmn rule module.
 //!
@@ -172,3 +236,57 @@ fn samples_hold() {
     check_samples(&MODULE).unwrap_or_else(|e| panic!("{e}"));
 }
 "####;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(dir: &Path, name: &str) {
+        std::fs::create_dir_all(dir).unwrap();
+        let text = format!("[package]\nname = \"{name}\"\nversion = \"0.1.0\"\n");
+        std::fs::write(dir.join("Cargo.toml"), text).unwrap();
+    }
+
+    #[test]
+    fn the_sdk_is_found_in_a_source_tree_and_in_unpacked_crates() {
+        let tree = tempfile::tempdir().unwrap();
+        let t = tree.path();
+        manifest(t, "fmn");
+        manifest(&t.join("rules-sdk"), "fmn-rules-sdk");
+        manifest(&t.join("rules-sdk/macros"), "fmn-rules-sdk-macros");
+        manifest(&t.join("core"), "fmn-core");
+        manifest(&t.join("target/package/fmn-core-0.1.0"), "fmn-core");
+        let found = sdk_crates(t).unwrap();
+        assert_eq!(found.len(), 3);
+        assert_eq!(found["fmn-core"], t.join("core"));
+        assert_eq!(found["fmn-rules-sdk-macros"], t.join("rules-sdk/macros"));
+
+        let unpacked = tempfile::tempdir().unwrap();
+        let u = unpacked.path();
+        manifest(&u.join("fmn-rules-sdk-0.1.0"), "fmn-rules-sdk");
+        manifest(&u.join("fmn-core-0.1.0"), "fmn-core");
+        let found = sdk_crates(u).unwrap();
+        assert_eq!(found.len(), 2);
+        let section = patch_section(&found);
+        let parsed: toml::Table = toml::from_str(&section).unwrap();
+        let path = &parsed["patch"]["crates-io"]["fmn-rules-sdk"]["path"];
+        assert_eq!(path.as_str(), u.join("fmn-rules-sdk-0.1.0").to_str());
+    }
+
+    #[test]
+    fn a_folder_without_the_sdk_is_refused_by_name() {
+        let empty = tempfile::tempdir().unwrap();
+        manifest(&empty.path().join("core"), "fmn-core");
+        let e = sdk_crates(empty.path()).unwrap_err().to_string();
+        assert!(e.contains("no fmn-rules-sdk crate there"), "{e}");
+    }
+
+    #[test]
+    fn the_crate_depends_on_the_sdk_by_version() {
+        let files = files("my-rules", "");
+        let manifest: toml::Table = toml::from_str(&files[0].1).unwrap();
+        let sdk = &manifest["dependencies"]["fmn-rules-sdk"];
+        assert_eq!(sdk.as_str(), Some(env!("CARGO_PKG_VERSION")));
+        assert!(!manifest.contains_key("patch"));
+    }
+}

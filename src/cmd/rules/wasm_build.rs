@@ -8,13 +8,16 @@ use anyhow::{Context, Result, bail};
 
 const TARGET: &str = "wasm32-unknown-unknown";
 
+/// What to do when there is no Rust toolchain.
+const INSTALL_RUST: &str = "install Rust with rustup (the README says how), then `rustup target add wasm32-unknown-unknown`";
+
 /// Adds the wasm target to the crate's toolchain when it lacks it and rustup is there.
 fn ensure_target(dir: &Path) -> Result<()> {
     let sysroot = Command::new("rustc")
         .args(["--print", "sysroot"])
         .current_dir(dir)
         .output()
-        .context("cannot run rustc: is a Rust toolchain installed?")?;
+        .map_err(|e| anyhow::anyhow!("cannot run rustc ({e}): {INSTALL_RUST}"))?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
     if sysroot.join("lib/rustlib").join(TARGET).exists() {
         return Ok(());
@@ -26,13 +29,21 @@ fn ensure_target(dir: &Path) -> Result<()> {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        bail!("the {TARGET} target is missing: run `rustup target add {TARGET}`");
+        bail!(
+            "the {TARGET} target is not installed for the toolchain at {} and rustup could \
+             not add it: run `rustup target add {TARGET}` (a toolchain without rustup needs \
+             its distribution's standard library for {TARGET})",
+            sysroot.display()
+        );
     }
     Ok(())
 }
 
 /// Builds the crate at `dir` in release mode for wasm and returns the module file.
 pub fn build(dir: &Path) -> Result<PathBuf> {
+    // Cargo runs in the crate's directory: a relative path would be read from there.
+    let dir =
+        &std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
     let manifest = dir.join("Cargo.toml");
     if !manifest.is_file() {
         bail!(
@@ -42,7 +53,7 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
     }
     ensure_target(dir)?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut child = Command::new(cargo)
+    let mut child = Command::new(&cargo)
         .args(["build", "--release", "--lib", "--target", TARGET])
         .args([
             "--message-format",
@@ -53,7 +64,10 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         .current_dir(dir)
         .stdout(Stdio::piped())
         .spawn()
-        .context("cannot run cargo")?;
+        .map_err(|e| {
+            let cargo = cargo.to_string_lossy();
+            anyhow::anyhow!("cannot run {cargo} ({e}): {INSTALL_RUST}")
+        })?;
     let mut wasm = None;
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines() {
