@@ -21,6 +21,7 @@ mod push;
 mod reload;
 mod replay;
 mod retries;
+mod rules_test;
 mod smtp;
 mod support;
 mod templates;
