@@ -86,6 +86,17 @@ pub struct ModuleVersion {
     pub origin: String,
 }
 
+impl ModuleVersion {
+    /// Which version of which module `m` is, and where it came from.
+    pub fn of(m: &LoadedModule) -> Self {
+        ModuleVersion {
+            name: m.name().to_owned(),
+            sha256: m.version_id.clone(),
+            origin: m.origin.clone(),
+        }
+    }
+}
+
 /// What a worker process runs, as reported in the registry (field `rules`) and shown by
 /// `fmn rules status`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -901,11 +912,7 @@ impl<T: Registry + PrefsStore + ModuleStore + DataStore> Reloader<T> {
                 .ruleset
                 .modules()
                 .iter()
-                .map(|m| ModuleVersion {
-                    name: m.name().to_owned(),
-                    sha256: m.version_id.clone(),
-                    origin: m.origin.clone(),
-                })
+                .map(ModuleVersion::of)
                 .collect(),
             refused: self.refused[skip..].to_vec(),
             loading: self

@@ -23,6 +23,7 @@ mod reload;
 mod replay;
 mod retries;
 mod rule_authors;
+mod rules_test;
 mod smtp;
 mod support;
 mod templates;

@@ -3,6 +3,10 @@
 //! Each rule under test becomes a one-filter user of its own, and every message goes through
 //! the worker's evaluator: the same sandbox, index, topic pre-filter and relations. What it
 //! prints is therefore what a worker would decide, not what the rule's function alone says.
+//!
+//! With `--prefs`, real preferences take the probe users' place (see `prefs`).
+
+mod prefs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,8 +15,9 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::{Envelope, Preferences};
-use fmn_host::{Evaluator, LoadedModule, QuarantinePolicy, RuleSet, WasmModule};
+use fmn_host::{Evaluator, LoadedModule, QuarantinePolicy, RuleSet, Sandbox, WasmModule};
 use fmn_rules_sdk::Extracted;
+use fmn_transport::WorkItem;
 use serde::Serialize;
 
 use crate::config::Config;
@@ -27,11 +32,15 @@ pub struct TestArgs {
     #[arg(long)]
     messages: PathBuf,
     /// Test this rule only; by default every rule that needs no arguments.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "prefs")]
     rule: Option<String>,
     /// The rule's arguments, a JSON object.
     #[arg(long, default_value = "{}", requires = "rule")]
     args: String,
+    /// Preferences (TOML or JSON, as workers read them): show whom each message would notify,
+    /// with the module beside the modules a worker runs, in place of the one of its name.
+    #[arg(long)]
+    prefs: Option<PathBuf>,
     #[command(flatten)]
     data: setup::DataFiles,
     /// Print every message, not only those something matched or failed on.
@@ -47,7 +56,8 @@ struct MessageReport {
     line: usize,
     id: String,
     topic: String,
-    matched: Vec<String>,
+    #[serde(flatten)]
+    outcome: Outcome,
     errors: Vec<String>,
     extracted: BTreeMap<String, serde_json::Value>,
     micros: f64,
@@ -57,12 +67,10 @@ struct MessageReport {
 struct Report {
     module: String,
     sha256: String,
-    rules: Vec<String>,
-    /// Rules left out because they need arguments (give `--rule` and `--args`).
-    untested: Vec<String>,
+    #[serde(flatten)]
+    tried: Tried,
     messages: usize,
     unreadable: Vec<String>,
-    matches: BTreeMap<String, usize>,
     errors: usize,
     /// Time per message in the evaluator (one call into the module, index lookups
     /// included), in microseconds.
@@ -70,6 +78,77 @@ struct Report {
     p99_micros: f64,
     max_micros: f64,
     results: Vec<MessageReport>,
+}
+
+/// What a trial tries the rules with, and what it counts of them.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Tried {
+    /// One probe user per rule under test, named after it: which rules match.
+    Rules {
+        rules: Vec<String>,
+        /// Rules left out because they need arguments (give `--rule` and `--args`).
+        untested: Vec<String>,
+        /// Messages each rule matched.
+        matches: BTreeMap<String, usize>,
+    },
+    /// Real preferences: whom the messages notify.
+    Prefs(prefs::PrefsReport),
+}
+
+/// What one message did, by [`Tried`].
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Outcome {
+    /// The rules that matched it.
+    Matched(Vec<String>),
+    /// Who it notifies, on which channel, through which filter.
+    Notify(Vec<prefs::Notify>),
+}
+
+impl Outcome {
+    fn is_empty(&self) -> bool {
+        match self {
+            Outcome::Matched(m) => m.is_empty(),
+            Outcome::Notify(n) => n.is_empty(),
+        }
+    }
+}
+
+/// What a trial evaluates with: the rules, the users compiled against them, and the report's
+/// part that depends on which users those are.
+struct Setup {
+    ruleset: Arc<RuleSet>,
+    plan: Arc<fmn_host::Plan>,
+    tried: Tried,
+}
+
+/// The probe users of the rules `args` choose, against `module` alone.
+fn probe_setup(args: &TestArgs, module: &LoadedModule) -> Result<Setup> {
+    let d = &module.description;
+    let (rules, untested) = chosen_rules(args, d)?;
+    let prefs = probe_preferences(&d.name, &rules)?;
+    let ruleset = Arc::new(RuleSet::new(1, vec![module.clone()])?);
+    let plan = match fmn_host::Plan::build(&ruleset, &prefs) {
+        Ok(p) => Arc::new(p),
+        Err(problems) => {
+            let list: Vec<String> = problems
+                .iter()
+                .map(|p| format!("  rule {}: {}", p.location.user, p.problem))
+                .collect();
+            bail!("the rules cannot be registered:\n{}", list.join("\n"));
+        }
+    };
+    let tried = Tried::Rules {
+        matches: rules.iter().map(|r| (r.0.clone(), 0)).collect(),
+        rules: rules.into_iter().map(|r| r.0).collect(),
+        untested,
+    };
+    Ok(Setup {
+        ruleset,
+        plan,
+        tried,
+    })
 }
 
 /// Preferences with one user per rule, each with that rule as their only filter.
@@ -129,11 +208,10 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-fn read_module(path: &Path, config: &Config) -> Result<LoadedModule> {
-    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
+fn read_module(path: &Path, sandbox: &Arc<Sandbox>) -> Result<LoadedModule> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(LoadedModule::wasm(WasmModule::from_bytes(
-        &sandbox,
+        sandbox,
         &bytes,
         &path.display().to_string(),
     )?))
@@ -165,11 +243,18 @@ fn chosen_rules(args: &TestArgs, d: &fmn_rules_sdk::ModuleDescription) -> Result
     ))
 }
 
-/// `fmn rules test`: exit code 2 when a message could not be read or a rule failed on one.
+/// `fmn rules test`: exit code 2 when a message could not be read, a rule failed on one, or
+/// (with `--prefs`) a preference could not be tried.
 pub async fn run(args: TestArgs, config: Config) -> Result<std::process::ExitCode> {
     let text = std::fs::read_to_string(&args.messages)
         .with_context(|| format!("cannot read {}", args.messages.display()))?;
-    let mut trial = Trial::new(&args, &config)?;
+    let sandbox = Sandbox::new(config.worker.sandbox())?;
+    let module = read_module(&args.module, &sandbox)?;
+    let setup = match &args.prefs {
+        Some(path) => prefs::setup(path, &module, &sandbox, &config).await?,
+        None => probe_setup(&args, &module)?,
+    };
+    let mut trial = Trial::new(&args, &config, module, setup)?;
     trial.warm_up(&text);
     for (i, line) in text.lines().enumerate() {
         if !line.trim().is_empty() {
@@ -182,11 +267,14 @@ pub async fn run(args: TestArgs, config: Config) -> Result<std::process::ExitCod
     } else {
         print_text(&report);
     }
-    Ok(if report.errors == 0 && report.unreadable.is_empty() {
-        std::process::ExitCode::SUCCESS
-    } else {
-        crate::cmd::problems_found()
-    })
+    let not_tried = matches!(&report.tried, Tried::Prefs(p) if !p.not_tried.is_empty());
+    Ok(
+        if report.errors == 0 && report.unreadable.is_empty() && !not_tried {
+            std::process::ExitCode::SUCCESS
+        } else {
+            crate::cmd::problems_found()
+        },
+    )
 }
 
 /// One run of a module's rules over messages, as a worker's evaluator runs them.
@@ -201,23 +289,21 @@ struct Trial<'a> {
 }
 
 impl<'a> Trial<'a> {
-    fn new(args: &'a TestArgs, config: &Config) -> Result<Self> {
-        let module = read_module(&args.module, config)?;
-        let d = &module.description;
-        let (rules, untested) = chosen_rules(args, d)?;
-        let prefs = probe_preferences(&d.name, &rules)?;
-        let ruleset = Arc::new(RuleSet::new(1, vec![module.clone()])?);
-        let plan = match fmn_host::Plan::build(&ruleset, &prefs) {
-            Ok(p) => Arc::new(p),
-            Err(problems) => {
-                let list: Vec<String> = problems
-                    .iter()
-                    .map(|p| format!("  rule {}: {}", p.location.user, p.problem))
-                    .collect();
-                bail!("the rules cannot be registered:\n{}", list.join("\n"));
-            }
-        };
+    fn new(
+        args: &'a TestArgs,
+        config: &Config,
+        module: LoadedModule,
+        setup: Setup,
+    ) -> Result<Self> {
+        let Setup {
+            ruleset,
+            plan,
+            tried,
+        } = setup;
         let relations = setup::load_relations(&args.data)?;
+        if let Tried::Prefs(_) = tried {
+            setup::warn_missing_data(&ruleset, &plan, &relations);
+        }
         // Every message is evaluated, however often the module fails.
         let evaluator =
             Evaluator::new(ruleset, plan.clone(), relations).with_quarantine(QuarantinePolicy {
@@ -225,13 +311,11 @@ impl<'a> Trial<'a> {
                 ..QuarantinePolicy::default()
             });
         let report = Report {
-            module: d.name.clone(),
+            module: module.name().to_owned(),
             sha256: module.version_id.clone(),
-            rules: rules.iter().map(|r| r.0.clone()).collect(),
-            untested,
+            tried,
             messages: 0,
             unreadable: Vec::new(),
-            matches: rules.iter().map(|r| (r.0.clone(), 0)).collect(),
             errors: 0,
             p50_micros: 0.0,
             p99_micros: 0.0,
@@ -270,37 +354,57 @@ impl<'a> Trial<'a> {
                 return;
             }
         };
-        let json = env.rules_json();
+        let item = WorkItem {
+            envelope: env,
+            origin: format!("{}:{no}", self.args.messages.display()),
+            read_at_us: 0,
+            failed: None,
+        };
         let started = Instant::now();
-        let ev = self.evaluator.evaluate(json.as_bytes(), &env.topic);
+        // As a worker evaluates it: again while a module only ran out of time on it.
+        let ev = fmn_host::worker::evaluate(&mut self.evaluator, &item);
         let micros = started.elapsed().as_secs_f64() * 1e6;
         self.times.push(micros);
         self.report.messages += 1;
-        let matched: Vec<String> = ev
-            .matches
-            .iter()
-            .map(|m| self.plan.users[m.user as usize].name.clone())
-            .collect();
+        let outcome = self.outcome(&ev, &item);
         let mut errors: Vec<String> = ev.failures.iter().map(|f| f.to_string()).collect();
         errors.extend(
             ev.rule_errors
                 .iter()
                 .map(|e| format!("rule {}: {}", e.rule, e.error)),
         );
-        for m in &matched {
-            *self.report.matches.entry(m.clone()).or_default() += 1;
-        }
         self.report.errors += errors.len();
-        if self.args.verbose || !matched.is_empty() || !errors.is_empty() {
+        if self.args.verbose || !outcome.is_empty() || !errors.is_empty() {
+            let env = item.envelope;
             self.report.results.push(MessageReport {
                 line: no,
-                id: env.id.clone(),
-                topic: env.topic.clone(),
-                matched,
+                extracted: extracted(&self.module, env.rules_json().as_bytes()),
+                id: env.id,
+                topic: env.topic,
+                outcome,
                 errors,
-                extracted: extracted(&self.module, json.as_bytes()),
                 micros,
             });
+        }
+    }
+
+    /// What evaluation `ev` of `item` decided, counted.
+    fn outcome(&mut self, ev: &fmn_host::Evaluation, item: &WorkItem) -> Outcome {
+        match &mut self.report.tried {
+            Tried::Rules { matches, .. } => {
+                // Each probe user is named after their rule.
+                let matched: Vec<String> = ev
+                    .matches
+                    .iter()
+                    .filter_map(|m| self.plan.users.get(m.user as usize))
+                    .map(|u| u.name.clone())
+                    .collect();
+                for m in &matched {
+                    *matches.entry(m.clone()).or_default() += 1;
+                }
+                Outcome::Matched(matched)
+            }
+            Tried::Prefs(p) => Outcome::Notify(p.count(&self.plan, ev, item)),
         }
     }
 
@@ -315,30 +419,7 @@ impl<'a> Trial<'a> {
 
 fn print_text(r: &Report) {
     for m in &r.results {
-        println!(
-            "line {}  {}  {}  ({:.1} µs)",
-            m.line, m.id, m.topic, m.micros
-        );
-        if !m.matched.is_empty() {
-            println!("  matched: {}", m.matched.join(", "));
-        }
-        for e in &m.errors {
-            println!("  ERROR: {e}");
-        }
-        for (name, v) in &m.extracted {
-            let shown = match v {
-                serde_json::Value::Array(a) if a.is_empty() => continue,
-                serde_json::Value::Null => continue,
-                serde_json::Value::Array(a) => a
-                    .iter()
-                    .map(|x| x.as_str().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            println!("  {name}: {shown}");
-        }
+        print_message(m);
     }
     for u in &r.unreadable {
         println!("UNREADABLE {u}");
@@ -355,8 +436,49 @@ fn print_text(r: &Report) {
         "time per message: p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
         r.p50_micros, r.p99_micros, r.max_micros
     );
-    let hits: Vec<String> = r
-        .matches
+    match &r.tried {
+        Tried::Rules {
+            rules,
+            untested,
+            matches,
+        } => print_rules_summary(rules, untested, matches),
+        Tried::Prefs(p) => p.print_summary(),
+    }
+}
+
+fn print_message(m: &MessageReport) {
+    println!(
+        "line {}  {}  {}  ({:.1} µs)",
+        m.line, m.id, m.topic, m.micros
+    );
+    match &m.outcome {
+        Outcome::Matched(rules) if !rules.is_empty() => {
+            println!("  matched: {}", rules.join(", "));
+        }
+        Outcome::Matched(_) => {}
+        Outcome::Notify(n) => prefs::print_notify(n),
+    }
+    for e in &m.errors {
+        println!("  ERROR: {e}");
+    }
+    for (name, v) in &m.extracted {
+        let shown = match v {
+            serde_json::Value::Array(a) if a.is_empty() => continue,
+            serde_json::Value::Null => continue,
+            serde_json::Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(", "),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        println!("  {name}: {shown}");
+    }
+}
+
+fn print_rules_summary(rules: &[String], untested: &[String], matches: &BTreeMap<String, usize>) {
+    let hits: Vec<String> = matches
         .iter()
         .filter(|(_, n)| **n > 0)
         .map(|(rule, n)| format!("{rule} {n}"))
@@ -364,17 +486,17 @@ fn print_text(r: &Report) {
     println!(
         "matches ({} of {} rules matched something): {}",
         hits.len(),
-        r.rules.len(),
+        rules.len(),
         if hits.is_empty() {
             "none".into()
         } else {
             hits.join(", ")
         }
     );
-    if !r.untested.is_empty() {
+    if !untested.is_empty() {
         println!(
             "{} rules need arguments and were not tested: give --rule NAME --args JSON",
-            r.untested.len()
+            untested.len()
         );
     }
 }
