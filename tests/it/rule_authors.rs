@@ -14,6 +14,15 @@ use crate::cli::{configured, fmn, run, spawn, terminate, text};
 use crate::reload::{all_notifications, processed};
 use crate::support::{RedisServer, SmtpSink, root, wait_until};
 
+/// Ralph follows failed builds of nethack with the new module's rule.
+const RALPH: &str = r#"[users.ralph.channels.email]
+addresses = ["ralph@example.org"]
+
+[[users.ralph.channels.email.filters]]
+name = "nethack failed"
+rules = [{ rule = "my_rules::package_build_failed", args = { package = "nethack" } }]
+"#;
+
 /// A koji build of nethack by ralph, in state `state` (3: failed, 1: completed).
 fn build_message(id: &str, state: u8) -> String {
     format!(
@@ -170,17 +179,7 @@ async fn a_module_written_outside_the_tree_notifies_a_user_through_a_running_wor
 
     // Ralph follows failed builds of nethack with the new module's rule: accepted now that
     // the workers run it.
-    std::fs::write(
-        work.join("ralph.toml"),
-        r#"[users.ralph.channels.email]
-addresses = ["ralph@example.org"]
-
-[[users.ralph.channels.email.filters]]
-name = "nethack failed"
-rules = [{ rule = "my_rules::package_build_failed", args = { package = "nethack" } }]
-"#,
-    )
-    .unwrap();
+    std::fs::write(work.join("ralph.toml"), RALPH).unwrap();
     ok(run(&mut with(&[
         "prefs",
         "set",
@@ -278,6 +277,19 @@ fn rules_test_reports(work: &Path, wasm: &Path) {
         let expected = serde_json::json!({ "package_build_failed": matches });
         assert_eq!(r["matches"], expected, "{package}");
     }
+    // Who real preferences would have notified: ralph, of the failed nethack build only.
+    std::fs::write(work.join("prefs.toml"), RALPH).unwrap();
+    let r = test(&["--prefs", work.join("prefs.toml").to_str().unwrap()]);
+    let notify: Vec<_> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["id"].clone(), m["notify"].clone()))
+        .collect();
+    let ralph =
+        serde_json::json!([{"user": "ralph", "channel": "email", "filter": "nethack failed"}]);
+    assert_eq!(notify, [(serde_json::json!("a"), ralph)]);
+    assert_eq!(r["notified"], serde_json::json!({"ralph": 1}));
     // A line that is not a bus message is a problem found: exit code 2, the line named.
     let with_bad = work.join("with-bad.jsonl");
     std::fs::write(
