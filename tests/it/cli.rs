@@ -698,7 +698,11 @@ fn rules_new_build_and_test_a_scaffolded_crate() {
     let lib = krate.join("src/lib.rs");
     let code = std::fs::read_to_string(&lib).unwrap();
     std::fs::write(&lib, code.replace("== Some(3)", "== Some(4)")).unwrap();
-    let out = run(fmn().args(["rules", "build"]).arg(&krate).envs(env));
+    // Given as a relative path this time, as a user in the crate's parent directory would.
+    let out = run(fmn()
+        .args(["rules", "build", "probe"])
+        .current_dir(dir.path())
+        .envs(env));
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(

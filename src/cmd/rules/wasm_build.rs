@@ -49,7 +49,8 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             "json-render-diagnostics",
             "--manifest-path",
         ])
-        .arg(&manifest)
+        // Relative to `dir`, where cargo runs: `manifest` is relative to where fmn runs.
+        .arg("Cargo.toml")
         .current_dir(dir)
         .stdout(Stdio::piped())
         .spawn()
