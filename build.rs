@@ -11,10 +11,17 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The crates built to wasm: (package, wasm file name). `fmn-rules` is bundled into `fmn`;
-/// `fmn-test-hostile` is only for the tests.
+/// `fmn-test-hostile` and the examples of examples/rules are only for the tests (built here,
+/// in the same nested build, so that CI builds them for wasm and loads them in a worker).
 const MODULES: &[(&str, &str)] = &[
     ("fmn-rules", "fmn_rules.wasm"),
     ("fmn-test-hostile", "fmn_test_hostile.wasm"),
+    (
+        "fmn-example-package-watch",
+        "fmn_example_package_watch.wasm",
+    ),
+    ("fmn-example-sig-watch", "fmn_example_sig_watch.wasm"),
+    ("fmn-example-branch-watch", "fmn_example_branch_watch.wasm"),
 ];
 
 fn main() {
@@ -24,6 +31,7 @@ fn main() {
         "rules",
         "rules-sdk",
         "tests/modules",
+        "examples/rules",
         "core/src/envelope.rs",
         "Cargo.lock",
     ] {

@@ -2,6 +2,11 @@
 
 /// Arguments of a rule: derive it with `#[derive(Deserialize, Args)]` on a struct with named
 /// fields; doc comments on the fields become the argument docs.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` are not rule arguments",
+    label = "not rule arguments",
+    note = "derive them: `#[derive(Deserialize, Args)] struct MyArgs {{ package: String }}`"
+)]
 pub trait Args: serde::de::DeserializeOwned + Send + Sync + 'static {
     /// The fields, for validation and documentation.
     const SCHEMA: &'static [ArgField];

@@ -378,6 +378,11 @@ impl<S: Into<String>> Extend<S> for Keys {
 }
 
 /// What a `#[rule]` function may return: `bool`, or `Result<bool, E>` with `E: Display`.
+#[diagnostic::on_unimplemented(
+    message = "a rule returns `bool` or `Result<bool, E>` with `E: Display`, not `{Self}`",
+    label = "the rule's answer",
+    note = "write `-> bool`, or `-> Result<bool, String>` to report errors"
+)]
 pub trait IntoVerdict {
     /// The verdict, or the rule's error as text.
     fn into_verdict(self) -> Result<bool, String>;
@@ -397,6 +402,11 @@ impl<E: std::fmt::Display> IntoVerdict for Result<bool, E> {
 
 /// What an `#[extractor]` function may return: [`Keys`], `Option<String>` (a text), or a
 /// `Result` of either with `E: Display`.
+#[diagnostic::on_unimplemented(
+    message = "an extractor returns `Keys` or `Option<String>` (or a `Result` of either with `E: Display`), not `{Self}`",
+    label = "the extractor's answer",
+    note = "write `-> Keys` for keys (usernames, packages), `-> Option<String>` for a text (summary, link)"
+)]
 pub trait IntoExtracted {
     /// Keys or text.
     const KIND: ExtractorKind;

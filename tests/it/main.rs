@@ -10,6 +10,7 @@ mod cpu_time;
 mod data;
 mod dead;
 mod digests;
+mod examples;
 mod faults;
 mod hostile_users;
 mod irc;

@@ -67,7 +67,7 @@ fn live_config(redis: &RedisServer) -> String {
 }
 
 /// Waits until `total` messages were processed and the queues `which` names are empty.
-async fn drained(t: &RedisTransport, total: u64, which: impl Fn(&str) -> bool) {
+pub(crate) async fn drained(t: &RedisTransport, total: u64, which: impl Fn(&str) -> bool) {
     wait_until(
         Duration::from_secs(300),
         "every message processed, the queues empty",

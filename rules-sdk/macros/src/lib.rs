@@ -37,6 +37,45 @@ struct RuleAttr {
     key: Option<(LitStr, LitStr, Option<LitStr>)>,
 }
 
+/// How to write topic globs, said by every error about them.
+const TOPICS_HOW: &str = "write `topics = [\"*.buildsys.build.state.change\"]`";
+
+/// How to write a key, said by every error about one.
+const KEY_HOW: &str = "write `key(extractor = \"packages\", arg = \"package\")`";
+
+/// The string value of `name = "..."` inside `key(...)`, or an error showing how to write it.
+fn key_option(m: &syn::meta::ParseNestedMeta<'_>, name: &str) -> syn::Result<LitStr> {
+    let value = m.value()?;
+    value.parse::<LitStr>().map_err(|e| {
+        Error::new(
+            e.span(),
+            format!("`{name}` is a string in quotes: {KEY_HOW}"),
+        )
+    })
+}
+
+/// The globs of `topics = [...]`.
+fn parse_topics(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Vec<LitStr>> {
+    let value = meta.value()?;
+    let arr: ExprArray = value.parse().map_err(|e| {
+        Error::new(
+            e.span(),
+            format!("`topics` is a list of globs: {TOPICS_HOW}"),
+        )
+    })?;
+    let not_a_string = format!("a topic glob is a string: {TOPICS_HOW}");
+    arr.elems
+        .into_iter()
+        .map(|e| match e {
+            Expr::Lit(l) => match l.lit {
+                Lit::Str(s) => Ok(s),
+                other => Err(Error::new(other.span(), &not_a_string)),
+            },
+            other => Err(Error::new_spanned(other, &not_a_string)),
+        })
+        .collect()
+}
+
 fn parse_rule_attr(attr: TokenStream) -> syn::Result<RuleAttr> {
     let mut out = RuleAttr {
         topics: Vec::new(),
@@ -45,16 +84,7 @@ fn parse_rule_attr(attr: TokenStream) -> syn::Result<RuleAttr> {
     };
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("topics") {
-            let arr: ExprArray = meta.value()?.parse()?;
-            for e in arr.elems {
-                match e {
-                    Expr::Lit(l) => match l.lit {
-                        Lit::Str(s) => out.topics.push(s),
-                        other => return Err(Error::new(other.span(), "a topic glob is a string")),
-                    },
-                    other => return Err(Error::new_spanned(other, "a topic glob is a string")),
-                }
-            }
+            out.topics.extend(parse_topics(&meta)?);
             Ok(())
         } else if meta.path.is_ident("exact") {
             out.exact = true;
@@ -63,18 +93,19 @@ fn parse_rule_attr(attr: TokenStream) -> syn::Result<RuleAttr> {
             let (mut extractor, mut arg, mut via) = (None, None, None);
             meta.parse_nested_meta(|m| {
                 if m.path.is_ident("extractor") {
-                    extractor = Some(m.value()?.parse::<LitStr>()?);
+                    extractor = Some(key_option(&m, "extractor")?);
                     Ok(())
                 } else if m.path.is_ident("arg") {
-                    arg = Some(m.value()?.parse::<LitStr>()?);
+                    arg = Some(key_option(&m, "arg")?);
                     Ok(())
                 } else if m.path.is_ident("via") {
-                    via = Some(m.value()?.parse::<LitStr>()?);
+                    via = Some(key_option(&m, "via")?);
                     Ok(())
                 } else {
-                    Err(m.error(
-                        "expected `extractor = \"...\"`, `arg = \"...\"` or `via = \"...\"`",
-                    ))
+                    Err(m.error(format!(
+                        "`key(...)` takes `extractor`, `arg` and `via`: {KEY_HOW}, \
+                         with `via = \"packagers\"` to key through a relation"
+                    )))
                 }
             })?;
             match (extractor, arg) {
@@ -82,14 +113,15 @@ fn parse_rule_attr(attr: TokenStream) -> syn::Result<RuleAttr> {
                     out.key = Some((e, a, via));
                     Ok(())
                 }
-                _ => {
-                    Err(meta
-                        .error("`key(...)` needs both `extractor = \"...\"` and `arg = \"...\"`"))
-                }
+                _ => Err(meta.error(format!(
+                    "`key(...)` needs both `extractor` and `arg`: {KEY_HOW}"
+                ))),
             }
         } else {
-            Err(meta
-                .error("expected `topics = [...]` or `key(extractor = \"...\", arg = \"...\")`"))
+            Err(meta.error(
+                "#[rule] takes `topics = [\"...\"]`, `exact` and `key(extractor = \"...\", arg = \"...\")`, \
+                 e.g. `#[rule(topics = [\"*.buildsys.build.state.change\"])]`",
+            ))
         }
     });
     syn::parse::Parser::parse(parser, attr)?;
@@ -107,12 +139,9 @@ fn referent(ty: &Type) -> Option<&Type> {
 /// See `fmn_rules_sdk::rule`.
 #[proc_macro_attribute]
 pub fn rule(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let attr = match parse_rule_attr(attr) {
-        Ok(a) => a,
-        Err(e) => return e.to_compile_error().into(),
-    };
     let func = parse_macro_input!(item as ItemFn);
-    match expand_rule(attr, &func) {
+    // The function is kept beside the error, so that its callers do not fail too.
+    match parse_rule_attr(attr).and_then(|attr| expand_rule(attr, &func)) {
         Ok(t) => t.into(),
         Err(e) => {
             let e = e.to_compile_error();
@@ -129,10 +158,17 @@ fn expand_rule(attr: RuleAttr, func: &ItemFn) -> syn::Result<TokenStream2> {
     let args_ty = rule_args(func)?;
     let topics = &attr.topics;
     let exact = attr.exact;
-    if exact && (topics.is_empty() || args_ty.is_some()) {
+    if exact && topics.is_empty() {
         return Err(Error::new(
             Span::call_site(),
-            "`exact` rules take no arguments and name their `topics = [...]`",
+            "an `exact` rule is its topics: write `#[rule(topics = [\"*.buildsys.tag\"], exact)]`",
+        ));
+    }
+    if exact && args_ty.is_some() {
+        return Err(Error::new(
+            Span::call_site(),
+            "an `exact` rule is its topics alone, so it takes no arguments: \
+             drop `exact`, or the arguments",
         ));
     }
     let (key, key_check) = key_spec(&attr, args_ty)?;
@@ -187,7 +223,7 @@ fn rule_args(func: &ItemFn) -> syn::Result<Option<&Type>> {
     if matches!(func.sig.output, ReturnType::Default) {
         return Err(Error::new_spanned(
             &func.sig,
-            "a rule returns `bool` or `Result<bool, E>`",
+            "a rule returns `bool` or `Result<bool, E>`: add `-> bool`",
         ));
     }
     Ok(args_ty)
@@ -199,13 +235,16 @@ fn key_spec(attr: &RuleAttr, args_ty: Option<&Type>) -> syn::Result<(TokenStream
         (Some(_), None) => {
             return Err(Error::new(
                 Span::call_site(),
-                "`key(...)` names an argument, so the rule must take arguments",
+                "`key(arg = ...)` names one of the rule's arguments, so the rule must take some: \
+                 `fn rule(msg: &Message, args: &MyArgs) -> bool`, `MyArgs` having that field",
             ));
         }
         (Some((e, a, via)), Some(ty)) => {
             let msg = format!(
-                "`key(arg = {:?})`: the arguments have no field of that name",
-                a.value()
+                "`key(arg = {:?})`: `{}` has no field of that name; `arg` names one of its \
+                 fields (as `#[serde(rename)]` names it)",
+                a.value(),
+                quote!(#ty).to_string().replace(' ', "")
             );
             let via = match via {
                 Some(v) => quote!(::core::option::Option::Some(#v)),
@@ -254,7 +293,11 @@ fn rule_call(name: &Ident, args_ty: Option<&Type>) -> (TokenStream2, TokenStream
 pub fn extractor(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func = parse_macro_input!(item as ItemFn);
     if !attr.is_empty() {
-        let e = Error::new(Span::call_site(), "#[extractor] takes no options").to_compile_error();
+        let e = Error::new(
+            Span::call_site(),
+            "#[extractor] takes no options: write `#[extractor]`; the function's name names the extractor",
+        )
+        .to_compile_error();
         return quote!(#func #e).into();
     }
     let name = &func.sig.ident;
@@ -333,9 +376,9 @@ impl Parse for ModuleInput {
             let key: Ident = input.parse()?;
             input.parse::<Token![:]>()?;
             match key.to_string().as_str() {
-                "name" => name = Some(input.parse()?),
-                "version" => version = Some(input.parse()?),
-                "doc" => doc = Some(input.parse()?),
+                "name" => name = Some(module_string(input, "name", "my_rules")?),
+                "version" => version = Some(module_string(input, "version", "1.2.0")?),
+                "doc" => doc = Some(module_string(input, "doc", "What my rules are about.")?),
                 "rules" => {
                     let content;
                     syn::bracketed!(content in input);
@@ -360,8 +403,12 @@ impl Parse for ModuleInput {
                 input.parse::<Token![,]>()?;
             }
         }
-        let name =
-            name.ok_or_else(|| Error::new(Span::call_site(), "module! needs `name: \"...\"`"))?;
+        let name = name.ok_or_else(|| {
+            Error::new(
+                Span::call_site(),
+                "module! needs a name: write `name: \"my_rules\",`; preferences then name its rules `my_rules::RULE`",
+            )
+        })?;
         Ok(ModuleInput {
             name,
             version,
@@ -371,6 +418,16 @@ impl Parse for ModuleInput {
             samples,
         })
     }
+}
+
+/// The string value of `key: "..."` in `module!`, or an error showing how to write it.
+fn module_string(input: ParseStream<'_>, key: &str, example: &str) -> syn::Result<LitStr> {
+    input.parse::<LitStr>().map_err(|e| {
+        Error::new(
+            e.span(),
+            format!("`{key}` is a string in quotes: write `{key}: \"{example}\",`"),
+        )
+    })
 }
 
 /// Points a path `a::b::f` at the constant `a::b::__fmn_def_f` its attribute generated.
@@ -411,7 +468,7 @@ fn expand_module(m: ModuleInput) -> syn::Result<TokenStream2> {
             {
                 return Err(Error::new_spanned(
                     p,
-                    format!("`{}` is listed twice", last.ident),
+                    format!("`{}` is listed twice: list it once", last.ident),
                 ));
             }
         }
@@ -486,7 +543,14 @@ fn serde_field_opts(attrs: &[Attribute]) -> syn::Result<(Option<String>, bool)> 
     for a in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         a.parse_nested_meta(|m| {
             if m.path.is_ident("rename") {
-                rename = Some(m.value()?.parse::<LitStr>()?.value());
+                let value = m.value()?;
+                let name = value.parse::<LitStr>().map_err(|e| {
+                    Error::new(
+                        e.span(),
+                        "`rename` is a string in quotes: write `#[serde(rename = \"name\")]`",
+                    )
+                })?;
+                rename = Some(name.value());
             } else if m.path.is_ident("default") {
                 default = true;
                 if m.input.peek(Token![=]) {
@@ -556,13 +620,15 @@ fn expand_args(input: &DeriveInput) -> syn::Result<TokenStream2> {
     let Data::Struct(s) = &input.data else {
         return Err(Error::new_spanned(
             input,
-            "#[derive(Args)] needs a struct with named fields",
+            "#[derive(Args)] needs a struct with named fields, the rule's argument names: \
+             `struct MyArgs { package: String }`",
         ));
     };
     let Fields::Named(fields) = &s.fields else {
         return Err(Error::new_spanned(
             input,
-            "#[derive(Args)] needs a struct with named fields",
+            "#[derive(Args)] needs a struct with named fields, the rule's argument names: \
+             `struct MyArgs { package: String }`",
         ));
     };
     let (_, struct_default) = serde_field_opts(&input.attrs)?;

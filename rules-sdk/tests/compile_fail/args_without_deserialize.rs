@@ -1,0 +1,8 @@
+use fmn_rules_sdk::Args;
+
+#[derive(Args)]
+pub struct PackageArgs {
+    pub package: String,
+}
+
+fn main() {}

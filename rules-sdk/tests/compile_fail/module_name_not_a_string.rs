@@ -1,0 +1,5 @@
+fmn_rules_sdk::module! {
+    name: my_rules,
+}
+
+fn main() {}
