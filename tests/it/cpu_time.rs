@@ -206,13 +206,30 @@ fn a_call_that_waits_for_a_core_is_not_timed_out_but_a_loop_still_is() {
     let mut forever = evaluator(&sb, SPIN);
     cpu_of_one(&mut half);
     let Some(_hogs) = contend() else { return };
-    for _ in 0..5 {
+    let limit = sb.config().timeout;
+    let mut answered = 0;
+    for _ in 0..50 {
         let (used, errors) = cpu_of_one(&mut half);
+        if errors.is_empty() {
+            answered += 1;
+            if answered == 5 {
+                break;
+            }
+            continue;
+        }
+        // On a machine loaded beyond the test's own threads, the count-down itself can take
+        // more than twice its calibrated CPU time (shared caches, clock speed): a call that did
+        // use more than its limit is rightly stopped. One stopped before it is the failure
+        // this test is for.
         assert!(
-            errors.is_empty(),
+            used > limit,
             "a call of {used:?} of CPU time sharing its CPU with two busy threads: {errors:?}"
         );
     }
+    assert_eq!(
+        answered, 5,
+        "five calls of half the limit answered among 50"
+    );
     interrupted(&mut forever, "ran past its time limit (20 ms)");
 }
 
