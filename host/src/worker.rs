@@ -300,6 +300,19 @@ fn spawn_heartbeat<T: Registry>(
     })
 }
 
+/// Runs the CPU-bound `work` (a batch's evaluation, seconds long) without holding up the
+/// runtime's other tasks. On a multi-threaded runtime the thread hands its queued tasks to
+/// another first: otherwise a task woken on it just before (the heartbeat above all) waits
+/// for the whole batch, and a batch longer than the heartbeat's lifetime makes a busy worker
+/// look dead, so its work is handed to another worker and evaluated twice.
+fn off_the_runtime<R>(work: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// What one batch comes to: the notifications to write, the messages to evaluate again
 /// later and those kept as dead letters.
 #[derive(Default)]
@@ -366,7 +379,7 @@ impl<T: Transport> Serve<T> {
         if entries.is_empty() {
             return true;
         }
-        let outcome = self.evaluate_batch(&entries);
+        let outcome = off_the_runtime(|| self.evaluate_batch(&entries));
         self.finish(&entries, outcome).await
     }
 

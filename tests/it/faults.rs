@@ -368,18 +368,11 @@ async fn stall(mode: fmn_consumer::DispatchMode) -> (u64, Option<u64>) {
         .unwrap();
     assert_eq!(report.dispatched, TOTAL);
     let in_hand = in_hand.await.unwrap();
-    // Its own queue, and what it read from the shared queue: once the others are done, every
-    // entry still pending there is the stalled worker's.
-    let held = async || {
-        let shared = t
-            .queue_depths()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|q| q.name == "shared-work")
-            .map_or(0, |q| q.pending);
-        t.backlogs(&["stalled".to_owned()]).await.unwrap()[0].entries + shared
-    };
+    // Its own queue (what it read from there included), and what it read from the shared
+    // queue. Not the shared queue's pending count: until the others are done, that also
+    // counts the batches they have in hand.
+    let from_shared = in_hand.iter().filter(|e| e.id.is_shared()).count() as u64;
+    let held = async || t.backlogs(&["stalled".to_owned()]).await.unwrap()[0].entries + from_shared;
     wait_until(Duration::from_secs(60), "the others done", async || {
         processed(&t).await + held().await >= TOTAL
     })
@@ -433,4 +426,88 @@ async fn a_stalled_worker_keeps_its_share_under_random_and_loses_it_under_p2c_an
     assert!((1..=16).contains(&shared), "shared: {shared} of 4000");
     assert!(oldest.is_some(), "what it holds has an age");
     eprintln!("held by the stalled worker: random {random}, p2c {p2c}, shared {shared} of 4000");
+}
+
+/// A worker whose batch takes seconds of CPU stays live throughout: its heartbeat goes on
+/// while it evaluates, even on a runtime with a single thread for tasks (where a task woken
+/// on the evaluating thread would otherwise wait for the whole batch). Had it looked dead,
+/// a janitor would have handed its batch to another worker, to be evaluated twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_worker_busy_with_a_long_batch_stays_live() {
+    use std::sync::Arc;
+
+    use fmn_host::{LoadedModule, Plan, RuleSet, Sandbox, WasmModule, WorkerOptions, run_worker};
+    use fmn_transport::{MemoryTransport, WorkItem};
+    use tokio_util::sync::CancellationToken;
+
+    const TTL: Duration = Duration::from_millis(1000);
+    // Each call counts to four billion: about a second of CPU time here.
+    let bytes = crate::wasm::counting_module("slow", 0, 4_000_000_000);
+    let sandbox = Sandbox::new(fmn_host::SandboxConfig {
+        timeout: Duration::from_secs(30),
+        ..fmn_host::SandboxConfig::default()
+    })
+    .unwrap();
+    let module = WasmModule::from_bytes(&sandbox, &bytes, "slow.wasm").unwrap();
+    let ruleset = Arc::new(RuleSet::new(1, vec![LoadedModule::wasm(module)]).unwrap());
+    let prefs = fmn_core::Preferences::from_text(
+        "p.toml",
+        "[users.a.channels.email]\naddresses = [\"a@x\"]\n\
+         filters = [{ name = \"slow\", rules = [{ rule = \"slow::spin\" }] }]\n",
+        false,
+    )
+    .unwrap();
+    let plan = Arc::new(Plan::build(&ruleset, &prefs).unwrap());
+    let snapshot = fmn_host::worker::shared(ruleset, plan, Default::default());
+
+    let t = MemoryTransport::new(TTL);
+    let bus = r#"{"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": "k1",
+        "msg": {"owner": "ralph", "name": "vim", "version": "9", "release": "1", "new": 3}}"#;
+    let envelope = fmn_core::Envelope::from_bus_json(bus.as_bytes(), 1 << 20).unwrap();
+    let batch: Vec<_> = (0..5)
+        .map(|i| {
+            (
+                "w".to_owned(),
+                WorkItem::new(envelope.clone(), format!("test:{i}")),
+            )
+        })
+        .collect();
+    let stop = CancellationToken::new();
+    let opts = WorkerOptions {
+        heartbeat: Duration::from_millis(50),
+        ..WorkerOptions::new("w")
+    };
+    let worker = tokio::spawn(run_worker(t.clone(), snapshot, opts, stop.clone()));
+    wait_until(Duration::from_secs(30), "the worker live", async || {
+        t.live_workers().await.unwrap() == ["w"]
+    })
+    .await;
+    t.dispatch(&batch).await.unwrap();
+
+    // This task runs on the test's own thread, not the runtime's: it watches throughout.
+    let started = std::time::Instant::now();
+    let mut looked_dead = Vec::new();
+    while processed(&t).await < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the batch never finished"
+        );
+        if t.live_workers().await.unwrap().is_empty() {
+            looked_dead.push(started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = started.elapsed();
+    stop.cancel();
+    worker.await.unwrap();
+    assert!(
+        took > 3 * TTL,
+        "the batch took {took:?}: too short to outlast the heartbeat's lifetime, the test means nothing"
+    );
+    assert!(
+        looked_dead.is_empty(),
+        "the worker looked dead {} times during its {took:?} batch, first after {:?}",
+        looked_dead.len(),
+        looked_dead.first()
+    );
 }

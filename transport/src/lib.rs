@@ -53,6 +53,14 @@ pub mod prelude {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EntryId(pub String);
 
+impl EntryId {
+    /// Whether the entry was read from the shared work queue (any worker may read it) rather
+    /// than from the reading worker's own queue.
+    pub fn is_shared(&self) -> bool {
+        self.0.starts_with(SHARED_ID_PREFIX)
+    }
+}
+
 /// An entry read from a queue; pending until acknowledged.
 #[derive(Debug, Clone)]
 pub struct Entry<T> {
@@ -438,10 +446,7 @@ pub(crate) fn split_shared(ids: &[EntryId]) -> (Vec<EntryId>, Vec<EntryId>) {
 /// How many of `entries` came from the shared queue: a worker's `received` grows by that
 /// when it reads them.
 pub(crate) fn count_shared<T>(entries: &[Entry<T>]) -> usize {
-    entries
-        .iter()
-        .filter(|e| e.id.0.starts_with(SHARED_ID_PREFIX))
-        .count()
+    entries.iter().filter(|e| e.id.is_shared()).count()
 }
 
 pub(crate) fn encode<T: Serialize>(item: &T) -> String {
