@@ -40,6 +40,40 @@ pub struct Config {
     /// The operator's templates.
     #[serde(default)]
     pub templates: TemplatesSection,
+    /// The web service (`fmn serve`).
+    #[serde(default)]
+    pub web: WebSection,
+}
+
+/// `[web]`: the web service (`fmn serve`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSection {
+    /// The address it listens on.
+    #[serde(default = "default_web_listen")]
+    pub listen: std::net::SocketAddr,
+}
+
+impl Default for WebSection {
+    fn default() -> Self {
+        WebSection {
+            listen: default_web_listen(),
+        }
+    }
+}
+
+fn default_web_listen() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+impl Config {
+    /// The key of one-click unsubscribe tokens: the email sender's `unsubscribe_secret`.
+    pub fn unsubscribe_secret(&self) -> Option<String> {
+        match self.senders.get(&ChannelKind::Email) {
+            Some(SenderConfig::Smtp(email)) => email.unsubscribe_secret.clone(),
+            _ => None,
+        }
+    }
 }
 
 /// `[templates]`: what notifications say, per channel ([`fmn_senders::template`]).

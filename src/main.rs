@@ -65,6 +65,8 @@ enum Command {
     Rules(cmd::rules::RulesCommand),
     /// What a deployment on Redis is doing: workers and their shares, queues, dead letters.
     Status(cmd::status::StatusArgs),
+    /// The web service: one-click unsubscribe links, over the preferences workers follow.
+    Serve(cmd::serve::ServeArgs),
     /// Dead letters in Redis: list them, replay what senders gave up on, purge.
     #[command(subcommand)]
     Dead(cmd::dead::DeadCommand),
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
             Command::Data(c) => cmd::data::run(c, config).await,
             Command::Dead(c) => cmd::dead::run(c, config).await,
             Command::Status(a) => cmd::status::run(a, config).await,
+            Command::Serve(a) => cmd::serve::run(a, config).await,
             Command::Bench(c) => bench::run(c, config).await,
         }
     });

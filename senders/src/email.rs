@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use fmn_core::Notification;
-use hmac::{Hmac, KeyInit, Mac};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
@@ -231,10 +230,7 @@ impl EmailSender {
             .unsubscribe_secret
             .as_ref()
             .map_or_else(String::new, |key| {
-                let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key.as_bytes())
-                    .expect("HMAC takes keys of any length");
-                mac.update(format!("{user}\nemail\n{filter}").as_bytes());
-                hex::encode(mac.finalize().into_bytes())
+                crate::unsubscribe::token(key, user, fmn_core::ChannelKind::Email, filter)
             });
         Some(
             template

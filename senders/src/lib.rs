@@ -26,6 +26,7 @@ pub mod push;
 pub mod run;
 pub mod smtp;
 pub mod template;
+pub mod unsubscribe;
 
 use std::future::Future;
 

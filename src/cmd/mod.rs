@@ -7,6 +7,7 @@ pub mod prefs;
 pub mod rules;
 pub mod run;
 pub mod send;
+pub mod serve;
 pub mod status;
 pub mod worker;
 

@@ -30,4 +30,5 @@ mod support;
 mod templates;
 mod transport;
 mod wasm;
+mod web;
 mod zeromq;

@@ -33,7 +33,9 @@ mod roles;
 
 pub use changes::Changes;
 pub use memory::MemoryTransport;
-pub use prefs_store::{PrefsDelta, PrefsPages, SetUserError};
+pub use prefs_store::{
+    EDIT_ATTEMPTS, EditUserError, Edited, PrefsDelta, PrefsPages, SetUserError, edit_user_prefs,
+};
 pub use redis::RedisTransport;
 pub use roles::{
     DataStore, DeadLetters, DeliveryLedger, Digests, ModuleStore, Outbox, PrefsStore, Registry,

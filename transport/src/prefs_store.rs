@@ -31,6 +31,60 @@ pub enum SetUserError {
     Transport(#[from] TransportError),
 }
 
+/// Why [`edit_user_prefs`] stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum EditUserError<E> {
+    /// The edit refused the user as they are.
+    #[error(transparent)]
+    Edit(E),
+    /// Others changed the user between each of the reads and writes tried.
+    #[error("user {0} kept changing while the edit was tried {EDIT_ATTEMPTS} times")]
+    KeptChanging(String),
+    /// The transport failed.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// What [`edit_user_prefs`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Edited {
+    /// Stored; the preferences' version after the change.
+    Stored(u64),
+    /// The edit changed nothing (e.g. a filter already off): nothing was written.
+    Unchanged,
+}
+
+/// How often [`edit_user_prefs`] reads, edits and tries to write before giving up.
+pub const EDIT_ATTEMPTS: usize = 5;
+
+/// Changes user `name`'s preferences with `edit` (given them as stored, `None` if absent; it
+/// returns them changed, `None` to remove the user), as a compare-and-set: when someone else
+/// changed them between the read and the write, it reads and edits again, so two edits of one
+/// user never undo each other. What every front end (the command line, the web service) uses.
+pub async fn edit_user_prefs<S, E>(
+    store: &S,
+    name: &str,
+    mut edit: impl FnMut(Option<&User>) -> Result<Option<User>, E>,
+) -> Result<Edited, EditUserError<E>>
+where
+    S: PrefsStore,
+{
+    for _ in 0..EDIT_ATTEMPTS {
+        let current = store.user_prefs_raw(name).await?;
+        let new = edit(current.as_ref().map(|(u, _)| u)).map_err(EditUserError::Edit)?;
+        let before = current.as_ref().map(|(_, json)| json.as_str());
+        if before == new.as_ref().map(user_json).as_deref() {
+            return Ok(Edited::Unchanged);
+        }
+        match store.set_user_prefs(name, new.as_ref(), Some(before)).await {
+            Ok(version) => return Ok(Edited::Stored(version)),
+            Err(SetUserError::Conflict(_)) => continue,
+            Err(SetUserError::Transport(e)) => return Err(e.into()),
+        }
+    }
+    Err(EditUserError::KeptChanging(name.to_owned()))
+}
+
 /// Users stored by one step of [`PrefsStore::merge_prefs`]: each step is atomic and bumps the
 /// version once (in Redis, small enough for Lua's argument limits).
 pub(crate) const MERGE_CHUNK: usize = 500;

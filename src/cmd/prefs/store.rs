@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use fmn_core::Preferences;
 use fmn_host::{Plan, RuleSet};
-use fmn_transport::{RedisTransport, SetUserError};
+use fmn_transport::{EditUserError, Edited, RedisTransport, edit_user_prefs};
 
 use crate::config::Config;
 use crate::setup;
@@ -191,37 +191,52 @@ pub async fn set(
     edits: &super::edits::Edits,
     opts: StoreArgs,
 ) -> Result<ExitCode> {
+    /// Why an edit was not stored.
+    enum Refusal {
+        Edit(fmn_core::prefs_edit::EditError),
+        Problems(Vec<fmn_core::prefs::PrefsProblem>),
+    }
     let edits = edits.for_user(name)?;
     let ruleset = rules(config, &opts.rules, redis).await?;
-    for _ in 0..5 {
-        let current = redis.user_prefs_raw(name).await?;
-        let new = edits.apply(name, current.as_ref().map(|(u, _)| u))?;
+    let edited = edit_user_prefs(redis, name, |current| {
+        let new = edits.apply(name, current).map_err(Refusal::Edit)?;
         if let Some(u) = &new {
             let mut one = Preferences::default();
             one.users.insert(name.to_owned(), u.clone());
             let found = problems(&ruleset, &one);
             if !found.is_empty() {
-                return Ok(refused(&format!("user {name:?}"), &found, opts.json));
+                return Err(Refusal::Problems(found));
             }
         }
-        let expected = Some(current.as_ref().map(|(_, j)| j.as_str()));
-        match redis.set_user_prefs(name, new.as_ref(), expected).await {
-            Ok(version) => {
-                let what = if new.is_some() { "stored" } else { "removed" };
-                if opts.json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"stored": true, "user": name, "change": what,
-                            "version": version})
-                    );
-                } else {
-                    println!("user {name:?} {what}; preferences version {version}");
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            Err(SetUserError::Conflict(_)) => continue,
-            Err(SetUserError::Transport(e)) => return Err(e.into()),
+        Ok(new)
+    })
+    .await;
+    let (what, version) = match edited {
+        Ok(Edited::Stored(version)) => {
+            let removed = edits.remove;
+            (if removed { "removed" } else { "stored" }, Some(version))
+        }
+        Ok(Edited::Unchanged) => ("unchanged", None),
+        Err(EditUserError::Edit(Refusal::Edit(e))) => return Err(e.into()),
+        Err(EditUserError::Edit(Refusal::Problems(found))) => {
+            return Ok(refused(&format!("user {name:?}"), &found, opts.json));
+        }
+        Err(EditUserError::KeptChanging(_)) => {
+            bail!("user {name:?} kept changing under us; try again")
+        }
+        Err(EditUserError::Transport(e)) => return Err(e.into()),
+    };
+    if opts.json {
+        println!(
+            "{}",
+            serde_json::json!({"stored": version.is_some(), "user": name, "change": what,
+                "version": version})
+        );
+    } else {
+        match version {
+            Some(v) => println!("user {name:?} {what}; preferences version {v}"),
+            None => println!("user {name:?} unchanged: the edits change nothing"),
         }
     }
-    bail!("user {name:?} kept changing under us; try again")
+    Ok(ExitCode::SUCCESS)
 }

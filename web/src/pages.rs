@@ -1,0 +1,45 @@
+//! The HTML pages, from the templates in `web/templates/` (escaped as they are rendered).
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+/// Asks to confirm an unsubscribe link.
+#[derive(Template)]
+#[template(path = "unsubscribe_confirm.html")]
+pub(crate) struct Confirm<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) channel: &'a str,
+    /// Empty: the whole channel.
+    pub(crate) filter: &'a str,
+}
+
+/// Says what an unsubscribe link switched off.
+#[derive(Template)]
+#[template(path = "unsubscribe_done.html")]
+pub(crate) struct Done<'a> {
+    pub(crate) user: &'a str,
+    pub(crate) channel: &'a str,
+    pub(crate) filter: &'a str,
+    /// It was off already: nothing changed.
+    pub(crate) already: bool,
+}
+
+/// Says why a request could not be served.
+#[derive(Template)]
+#[template(path = "problem.html")]
+pub(crate) struct Problem<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) detail: &'a str,
+}
+
+/// `page` as a response with `status`; a page that cannot be rendered is a 500 saying so.
+pub(crate) fn respond(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!("cannot render a page: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot render the page").into_response()
+        }
+    }
+}
