@@ -65,8 +65,12 @@ enum Command {
     Rules(cmd::rules::RulesCommand),
     /// What a deployment on Redis is doing: workers and their shares, queues, dead letters.
     Status(cmd::status::StatusArgs),
-    /// The web service: one-click unsubscribe links, over the preferences workers follow.
+    /// The web service: one-click unsubscribe links and the JSON API, over the preferences
+    /// workers follow.
     Serve(cmd::serve::ServeArgs),
+    /// API tokens for the web service's JSON API: create, list, revoke.
+    #[command(subcommand)]
+    Tokens(cmd::tokens::TokensCommand),
     /// Dead letters in Redis: list them, replay what senders gave up on, purge.
     #[command(subcommand)]
     Dead(cmd::dead::DeadCommand),
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
             Command::Dead(c) => cmd::dead::run(c, config).await,
             Command::Status(a) => cmd::status::run(a, config).await,
             Command::Serve(a) => cmd::serve::run(a, config).await,
+            Command::Tokens(c) => cmd::tokens::run(c, config).await,
             Command::Bench(c) => bench::run(c, config).await,
         }
     });

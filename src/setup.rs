@@ -73,6 +73,21 @@ pub fn load_rules(sandbox: &Arc<Sandbox>, paths: &[PathBuf]) -> Result<Arc<RuleS
 }
 
 /// The preferences at `path`, or the bundled example.
+/// The rules a worker on this Redis would run: the local ones (`rules`, else the
+/// configuration's, else the bundled) with the published versions in place.
+pub async fn deployed_rules(
+    config: &crate::config::Config,
+    rules: &[PathBuf],
+    redis: &RedisTransport,
+) -> Result<Arc<RuleSet>> {
+    let sandbox = Sandbox::new(config.worker.sandbox())?;
+    let local = local_modules(&sandbox, &rule_paths(config, rules))?;
+    let modules = fmn_host::reload::with_published(&sandbox, local, redis)
+        .await
+        .context("reading the modules published in Redis")?;
+    Ok(Arc::new(RuleSet::new(1, modules)?))
+}
+
 pub fn load_prefs(path: Option<&Path>) -> Result<Preferences> {
     Ok(match path {
         Some(p) => Preferences::from_path(p)?,

@@ -6,8 +6,11 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// Where a notification goes. Each channel has its own queue and its own sender.
+///
+/// Read from its name through [`FromStr`] (so `gcm` and `fcm` name push): as a map key too,
+/// a wrong name is then reported with the name, and a JSON path to it can name the key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum ChannelKind {
     /// Email, through SMTP.
     Email,
@@ -15,7 +18,6 @@ pub enum ChannelKind {
     Irc,
     /// Mobile push through Firebase Cloud Messaging. `gcm` and `fcm` are accepted as names:
     /// FMN called this channel GCM, whose legacy API no longer exists.
-    #[serde(alias = "gcm", alias = "fcm")]
     Push,
     /// Matrix messages.
     Matrix,
@@ -51,6 +53,14 @@ impl fmt::Display for ChannelKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown channel {0:?} (expected one of: email, irc, push (or gcm, fcm), matrix)")]
 pub struct UnknownChannel(pub String);
+
+impl TryFrom<String> for ChannelKind {
+    type Error = UnknownChannel;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
 
 impl FromStr for ChannelKind {
     type Err = UnknownChannel;

@@ -474,7 +474,7 @@ enabled = false
         .unwrap_err()
         .to_string();
         assert!(
-            err.starts_with("p.json: invalid JSON preferences: unknown variant `telegram`"),
+            err.starts_with(r#"p.json: invalid JSON preferences: unknown channel "telegram""#),
             "{err}"
         );
     }

@@ -9,6 +9,7 @@ pub mod run;
 pub mod send;
 pub mod serve;
 pub mod status;
+pub mod tokens;
 pub mod worker;
 
 use std::path::Path;

@@ -15,6 +15,10 @@ pub struct ServeArgs {
     /// The address to listen on (else `[web] listen`, else 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
+    /// Rule module files or directories preferences are checked against and the catalogue
+    /// lists (the configuration's, else the bundled, with the published versions in place).
+    #[arg(long = "rules")]
+    rules: Vec<std::path::PathBuf>,
 }
 
 pub async fn run(args: ServeArgs, config: Config) -> Result<ExitCode> {
@@ -30,8 +34,10 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
+    let rules = crate::setup::deployed_rules(&config, &args.rules, &transport).await?;
     let app = fmn_web::router(
         transport,
+        rules,
         fmn_web::WebOptions {
             unsubscribe_secret: secret,
         },

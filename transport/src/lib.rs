@@ -24,6 +24,7 @@ use fmn_core::envelope::Envelope;
 use fmn_core::notification::Notification;
 use fmn_core::prefs::Digest;
 
+pub mod api_tokens;
 mod changes;
 mod expiry;
 pub mod memory;
@@ -31,6 +32,7 @@ pub mod prefs_store;
 pub mod redis;
 mod roles;
 
+pub use api_tokens::{ApiToken, token_digest};
 pub use changes::Changes;
 pub use memory::MemoryTransport;
 pub use prefs_store::{
@@ -38,16 +40,16 @@ pub use prefs_store::{
 };
 pub use redis::RedisTransport;
 pub use roles::{
-    DataStore, DeadLetters, DeliveryLedger, Digests, ModuleStore, Outbox, PrefsStore, Registry,
-    WorkQueue,
+    ApiTokens, DataStore, DeadLetters, DeliveryLedger, Digests, ModuleStore, Outbox, PrefsStore,
+    Registry, WorkQueue,
 };
 
 /// Every role trait, unnamed: `use fmn_transport::prelude::*;` lets code holding a concrete
 /// transport call any role's methods.
 pub mod prelude {
     pub use crate::roles::{
-        DataStore as _, DeadLetters as _, DeliveryLedger as _, Digests as _, ModuleStore as _,
-        Outbox as _, PrefsStore as _, Registry as _, WorkQueue as _,
+        ApiTokens as _, DataStore as _, DeadLetters as _, DeliveryLedger as _, Digests as _,
+        ModuleStore as _, Outbox as _, PrefsStore as _, Registry as _, WorkQueue as _,
     };
 }
 

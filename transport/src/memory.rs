@@ -20,6 +20,7 @@ use fmn_core::prefs::Digest;
 use module_store::Modules;
 use prefs_store::Prefs;
 
+mod api_tokens;
 mod data_store;
 mod dead_letters;
 mod digests;
@@ -78,6 +79,8 @@ struct State {
     data: (u64, fmn_core::Relations),
     /// Users' preferences.
     prefs: Prefs,
+    /// API tokens by digest.
+    api_tokens: BTreeMap<String, crate::ApiToken>,
 }
 
 impl State {

@@ -68,6 +68,7 @@ use fmn_core::channel::ChannelKind;
 use fmn_core::notification::Notification;
 use fmn_core::prefs::Digest;
 
+mod api_tokens;
 mod data_store;
 mod dead_letters;
 mod digests;

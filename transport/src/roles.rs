@@ -508,3 +508,31 @@ pub trait PrefsStore: Clone + Send + Sync + 'static {
     /// A subscription to preference changes: wakes its holder after each.
     fn prefs_announcements(&self) -> impl Future<Output = Result<Changes, TransportError>> + Send;
 }
+
+/// API tokens ([`crate::ApiToken`]), kept by digest.
+pub trait ApiTokens: Clone + Send + Sync + 'static {
+    /// Keeps `token`.
+    fn add_api_token(
+        &self,
+        token: &crate::ApiToken,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// The token whose digest is `digest`, if it is kept.
+    fn api_token(
+        &self,
+        digest: &str,
+    ) -> impl Future<Output = Result<Option<crate::ApiToken>, TransportError>> + Send;
+
+    /// Every token kept (of `user` only, when given), oldest first.
+    fn api_tokens(
+        &self,
+        user: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<crate::ApiToken>, TransportError>> + Send;
+
+    /// Forgets the token whose id is `id` (of `user` only, when given); whether there was one.
+    fn revoke_api_token(
+        &self,
+        id: &str,
+        user: Option<&str>,
+    ) -> impl Future<Output = Result<bool, TransportError>> + Send;
+}

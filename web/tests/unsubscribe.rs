@@ -34,8 +34,10 @@ async fn service(secret: Option<&str>) -> (MemoryTransport, String, Cancellation
         .set_user_prefs("ralph", Some(ralph), None)
         .await
         .unwrap();
+    let rules = std::sync::Arc::new(fmn_host::RuleSet::new(1, Vec::new()).unwrap());
     let app = fmn_web::router(
         store.clone(),
+        rules,
         fmn_web::WebOptions {
             unsubscribe_secret: secret.map(str::to_owned),
         },

@@ -3,7 +3,6 @@
 use fmn_transport::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use fmn_core::Preferences;
@@ -12,17 +11,6 @@ use fmn_transport::{EditUserError, Edited, RedisTransport, edit_user_prefs};
 
 use crate::config::Config;
 use crate::setup;
-
-/// The rules a worker on this Redis would run: the local ones (`--rules`, else the
-/// configuration's, else the bundled) with the published versions in place.
-async fn rules(config: &Config, rules: &[PathBuf], redis: &RedisTransport) -> Result<Arc<RuleSet>> {
-    let sandbox = fmn_host::Sandbox::new(config.worker.sandbox())?;
-    let local = setup::local_modules(&sandbox, &setup::rule_paths(config, rules))?;
-    let modules = fmn_host::reload::with_published(&sandbox, local, redis)
-        .await
-        .context("reading the modules published in Redis")?;
-    Ok(Arc::new(RuleSet::new(1, modules)?))
-}
 
 /// Every problem, each with its user, channel, filter and rule; empty when none.
 fn problems(ruleset: &RuleSet, prefs: &Preferences) -> Vec<fmn_core::prefs::PrefsProblem> {
@@ -67,7 +55,7 @@ pub async fn import(
     opts: StoreArgs,
 ) -> Result<ExitCode> {
     let prefs = Preferences::parse_path(file)?;
-    let ruleset = rules(config, &opts.rules, redis).await?;
+    let ruleset = setup::deployed_rules(config, &opts.rules, redis).await?;
     let name = file.display().to_string();
     let found = problems(&ruleset, &prefs);
     if !found.is_empty() {
@@ -122,7 +110,7 @@ pub async fn import_fmn(
     opts: StoreArgs,
 ) -> Result<ExitCode> {
     let (prefs, skipped) = read_fmn_exports(files)?;
-    let ruleset = rules(config, &opts.rules, redis).await?;
+    let ruleset = setup::deployed_rules(config, &opts.rules, redis).await?;
     let found = problems(&ruleset, &prefs);
     if !found.is_empty() {
         return Ok(refused("the FMN 2 exports", &found, opts.json));
@@ -197,7 +185,7 @@ pub async fn set(
         Problems(Vec<fmn_core::prefs::PrefsProblem>),
     }
     let edits = edits.for_user(name)?;
-    let ruleset = rules(config, &opts.rules, redis).await?;
+    let ruleset = setup::deployed_rules(config, &opts.rules, redis).await?;
     let edited = edit_user_prefs(redis, name, |current| {
         let new = edits.apply(name, current).map_err(Refusal::Edit)?;
         if let Some(u) = &new {

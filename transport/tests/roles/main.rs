@@ -23,6 +23,7 @@ macro_rules! conformance {
     };
 }
 
+mod api_tokens;
 mod data_store;
 mod dead_letters;
 mod digests;

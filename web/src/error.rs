@@ -1,0 +1,74 @@
+//! The API's errors: a status and a JSON body saying what went wrong, never a 500 for what
+//! a caller sent.
+
+use axum::Json;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use fmn_core::prefs::PrefsProblem;
+use fmn_transport::TransportError;
+use serde_json::json;
+
+/// Why an API call was not served.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ApiError {
+    /// No token, or one not kept (401).
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Another user's data (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Nothing there (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The body is not what the route takes (400): which field, and why.
+    #[error("the body is not valid: {why}")]
+    Malformed { field: Option<String>, why: String },
+    /// The preferences were changed since the version the change names (409).
+    #[error("the preferences changed since that version")]
+    Conflict(Option<String>),
+    /// The preferences have problems (422), each with where it is.
+    #[error("the preferences have {} problem(s)", .0.len())]
+    Problems(Vec<PrefsProblem>),
+    /// The store cannot be reached (503).
+    #[error("the preferences cannot be reached now: {0}")]
+    Store(#[from] TransportError),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Malformed { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let error = self.to_string();
+        let body = match self {
+            ApiError::Malformed { field, .. } => json!({"error": error, "field": field}),
+            ApiError::Conflict(version) => json!({"error": error, "version": version}),
+            ApiError::Problems(problems) => json!({"error": error, "problems": problems}),
+            ApiError::Store(e) => {
+                tracing::warn!("API call not served: {e}");
+                json!({ "error": error })
+            }
+            _ => json!({ "error": error }),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
