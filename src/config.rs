@@ -52,12 +52,64 @@ pub struct WebSection {
     /// The address it listens on.
     #[serde(default = "default_web_listen")]
     pub listen: std::net::SocketAddr,
+    /// The key session cookies are signed with (any length; 32 random bytes or more);
+    /// without one, a random key at each start.
+    #[serde(default)]
+    pub session_secret: Option<String>,
+    /// Sign-in with OpenID Connect.
+    #[serde(default)]
+    pub oidc: Option<OidcSection>,
 }
 
 impl Default for WebSection {
     fn default() -> Self {
         WebSection {
             listen: default_web_listen(),
+            session_secret: None,
+            oidc: None,
+        }
+    }
+}
+
+/// `[web.oidc]`: the OpenID provider people sign in with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSection {
+    /// The issuer URL.
+    pub issuer: String,
+    /// The service's client id there.
+    pub client_id: String,
+    /// Its client secret; none for a public client.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Where people reach the service; the redirect URI is this and `/oidc/callback`.
+    pub public_url: String,
+    /// The ID token claim holding the account name: `preferred_username` or `nickname`.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// Accounts that may act for everyone.
+    #[serde(default)]
+    pub admins: Vec<String>,
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+
+impl WebSection {
+    /// The web service's options, with the email sender's unsubscribe secret.
+    pub fn options(&self, unsubscribe_secret: Option<String>) -> fmn_web::WebOptions {
+        fmn_web::WebOptions {
+            unsubscribe_secret,
+            session_secret: self.session_secret.clone(),
+            oidc: self.oidc.as_ref().map(|o| fmn_web::OidcOptions {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.clone(),
+                public_url: o.public_url.clone(),
+                username_claim: o.username_claim.clone(),
+                admins: o.admins.clone(),
+            }),
         }
     }
 }

@@ -35,13 +35,7 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let rules = crate::setup::deployed_rules(&config, &args.rules, &transport).await?;
-    let app = fmn_web::router(
-        transport,
-        rules,
-        fmn_web::WebOptions {
-            unsubscribe_secret: secret,
-        },
-    );
+    let app = fmn_web::router(transport, rules, config.web.options(secret));
     eprintln!("fmn serve: listening on http://{bound}; stop with SIGTERM or Ctrl-C");
     fmn_web::serve(listener, app, super::shutdown_on_signal())
         .await

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use fmn_core::prefs::{Preferences, User};
 use fmn_host::Plan;
@@ -33,9 +33,10 @@ pub(crate) async fn catalogue<S>(State(state): State<crate::State<S>>) -> Respon
 /// `GET /api/v1/me`: who the token acts for.
 pub(crate) async fn me<S: ApiTokens>(
     State(state): State<crate::State<S>>,
+    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = caller(&state.store, &headers).await?;
+    let c = caller(&state, &method, &headers).await?;
     Ok(Json(json!({"user": c.user, "admin": c.admin})).into_response())
 }
 
@@ -56,10 +57,13 @@ fn version_of(json: &str) -> String {
 /// `GET /api/v1/users/{user}/preferences`.
 pub(crate) async fn read_prefs<S: ApiTokens + PrefsStore>(
     State(state): State<crate::State<S>>,
+    method: Method,
     Path(user): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    caller(&state.store, &headers).await?.may_act_for(&user)?;
+    caller(&state, &method, &headers)
+        .await?
+        .may_act_for(&user)?;
     let (preferences, version) = match state.store.user_prefs_raw(&user).await? {
         Some((u, json)) => (u, Some(version_of(&json))),
         None => (User::default(), None),
@@ -84,11 +88,14 @@ struct Change {
 /// (409 otherwise), checked as `fmn prefs check` checks (422 with every problem).
 pub(crate) async fn write_prefs<S: ApiTokens + PrefsStore>(
     State(state): State<crate::State<S>>,
+    method: Method,
     Path(user): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    caller(&state.store, &headers).await?.may_act_for(&user)?;
+    caller(&state, &method, &headers)
+        .await?
+        .may_act_for(&user)?;
     let change: Change = parse_body(&body)?;
     let mut one = Preferences::default();
     one.users.insert(user.clone(), change.preferences);
@@ -138,9 +145,10 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
 /// `GET /api/v1/tokens`: the caller's tokens (never the tokens themselves: only their ids).
 pub(crate) async fn list_tokens<S: ApiTokens>(
     State(state): State<crate::State<S>>,
+    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = caller(&state.store, &headers).await?;
+    let c = caller(&state, &method, &headers).await?;
     let tokens = state.store.api_tokens(Some(&c.user)).await?;
     let listed: Vec<_> = tokens
         .iter()
@@ -160,10 +168,11 @@ struct NewToken {
 /// `POST /api/v1/tokens`: a new token for the caller (never an admin one), shown once.
 pub(crate) async fn create_token<S: ApiTokens>(
     State(state): State<crate::State<S>>,
+    method: Method,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let c: Caller = caller(&state.store, &headers).await?;
+    let c: Caller = caller(&state, &method, &headers).await?;
     let new: NewToken = parse_body(&body)?;
     let (token, record) = crate::auth::issue(&c.user, &new.label, false);
     state.store.add_api_token(&record).await?;
@@ -174,14 +183,32 @@ pub(crate) async fn create_token<S: ApiTokens>(
 /// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's tokens (any, for an admin).
 pub(crate) async fn revoke_token<S: ApiTokens>(
     State(state): State<crate::State<S>>,
+    method: Method,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let c = caller(&state.store, &headers).await?;
+    let c = caller(&state, &method, &headers).await?;
     let whose = (!c.admin).then_some(c.user.as_str());
     if state.store.revoke_api_token(&id, whose).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::NotFound(format!("no token {id:?} of yours")))
     }
+}
+
+/// `GET /api/v1/session`: the signed-in account and the CSRF token its page sends back with
+/// every change; 401 without a session.
+pub(crate) async fn session<S>(
+    State(state): State<crate::State<S>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (s, raw) = state
+        .keys
+        .session(&headers)
+        .ok_or(ApiError::Unauthorized("not signed in"))?;
+    let csrf = state.keys.csrf(&raw);
+    Ok(
+        Json(json!({"user": s.user, "admin": s.admin, "csrf": csrf, "expires": s.expires}))
+            .into_response(),
+    )
 }

@@ -1,7 +1,7 @@
 //! Who is calling the API: the account an `Authorization: Bearer` token acts for.
 
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Method};
 use fmn_transport::{ApiToken, ApiTokens, token_digest};
 use rand::RngExt;
 
@@ -29,14 +29,18 @@ impl Caller {
     }
 }
 
-/// The caller the request's bearer token names: 401 without one, or with one not kept.
+/// The caller: the account the request's bearer token acts for, else its session's. A
+/// request that changes something on a session must carry the session's CSRF token in
+/// `X-CSRF-Token`: a bearer token cannot be sent by another site, a cookie can. 401 when
+/// neither names anyone; 403 for a change without the CSRF token.
 pub(crate) async fn caller<S: ApiTokens>(
-    store: &S,
+    state: &crate::Shared<S>,
+    method: &Method,
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
-    let value = headers
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized("no Authorization header"))?;
+    let Some(value) = headers.get(AUTHORIZATION) else {
+        return session_caller(state, method, headers);
+    };
     let token = value
         .to_str()
         .ok()
@@ -47,7 +51,7 @@ pub(crate) async fn caller<S: ApiTokens>(
         ))?;
     // Looked up by digest: the store's lookup takes no time that depends on how close a
     // guess came to a real token.
-    match store.api_token(&token_digest(token)).await? {
+    match state.store.api_token(&token_digest(token)).await? {
         Some(t) => Ok(Caller {
             user: t.user,
             admin: t.admin,
@@ -56,6 +60,33 @@ pub(crate) async fn caller<S: ApiTokens>(
             "the token is not valid (revoked, or never made)",
         )),
     }
+}
+
+fn session_caller<S>(
+    state: &crate::Shared<S>,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
+    let (session, raw) = state.keys.session(headers).ok_or(ApiError::Unauthorized(
+        "no Authorization header and no session",
+    ))?;
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        let given = headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !state.keys.csrf_ok(&raw, given) {
+            return Err(ApiError::Forbidden(
+                "a change on a session needs its CSRF token in X-CSRF-Token (GET /api/v1/session)"
+                    .into(),
+            ));
+        }
+    }
+    Ok(Caller {
+        user: session.user,
+        admin: session.admin,
+    })
 }
 
 /// A new token for `user`, and its record to keep: `fmn_` and 64 hex digits from the

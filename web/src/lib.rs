@@ -11,6 +11,7 @@
 //! let rules = std::sync::Arc::new(fmn_host::RuleSet::new(1, Vec::new()).unwrap());
 //! let app = fmn_web::router(store, rules, fmn_web::WebOptions {
 //!     unsubscribe_secret: Some("the email sender's secret".into()),
+//!     ..Default::default()
 //! });
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! fmn_web::serve(listener, app, tokio_util::sync::CancellationToken::new()).await
@@ -20,18 +21,22 @@
 mod api;
 mod auth;
 mod error;
+mod home;
 mod pages;
+mod session;
+mod signin;
 mod unsubscribe;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use fmn_host::RuleSet;
 use fmn_transport::{ApiTokens, PrefsStore};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::issue;
+pub use signin::OidcOptions;
 
 /// What the service needs besides the store.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +44,11 @@ pub struct WebOptions {
     /// The key unsubscribe tokens are made with: the email sender's `unsubscribe_secret`.
     /// Without it every unsubscribe link is refused (503), none is trusted.
     pub unsubscribe_secret: Option<String>,
+    /// The key sessions' cookies are signed with; without one, a random key is made at
+    /// start (sessions then end when the service restarts, and do not span replicas).
+    pub session_secret: Option<String>,
+    /// Sign-in; without it `/login` answers 503 and only API tokens name anyone.
+    pub oidc: Option<OidcOptions>,
 }
 
 /// What every handler shares.
@@ -47,6 +57,11 @@ struct Shared<S> {
     /// The rules preferences are checked against, and the catalogue lists.
     rules: Arc<RuleSet>,
     opts: WebOptions,
+    keys: session::Keys,
+    /// For the provider: it follows no redirects (the `openidconnect` crate's advice).
+    http: openidconnect::reqwest::Client,
+    /// The provider's metadata, once discovered.
+    provider: std::sync::OnceLock<openidconnect::core::CoreProviderMetadata>,
 }
 
 /// The handlers' state: cheap to clone.
@@ -63,8 +78,33 @@ pub fn router<S>(store: S, rules: Arc<RuleSet>, opts: WebOptions) -> Router
 where
     S: PrefsStore + ApiTokens + Send + Sync + 'static,
 {
-    let state: State<S> = Arc::new(Shared { store, rules, opts });
+    let secret = opts.session_secret.clone().unwrap_or_else(|| {
+        tracing::warn!("no session secret: sessions end when the service restarts");
+        auth::issue("", "", false).0
+    });
+    let secure = opts
+        .oidc
+        .as_ref()
+        .is_some_and(|o| o.public_url.starts_with("https://"));
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
+    let state: State<S> = Arc::new(Shared {
+        store,
+        rules,
+        keys: session::Keys::new(&secret, secure),
+        opts,
+        http,
+        provider: std::sync::OnceLock::new(),
+    });
     Router::new()
+        .route("/", get(home::home::<S>))
+        .route("/login", get(signin::login::<S>))
+        .route("/oidc/callback", get(signin::callback::<S>))
+        .route("/logout", post(home::logout::<S>))
+        .route("/api/v1/session", get(api::session::<S>))
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/unsubscribe",

@@ -43,3 +43,48 @@ pub(crate) fn respond(status: StatusCode, page: &impl Template) -> Response {
         }
     }
 }
+
+/// The home page.
+#[derive(Template)]
+#[template(path = "home.html")]
+pub(crate) struct Home {
+    /// Who is signed in; none: the sign-in link.
+    pub(crate) user: Option<String>,
+    pub(crate) csrf: String,
+    pub(crate) channels: Vec<HomeChannel>,
+}
+
+/// One channel, in plain words.
+pub(crate) struct HomeChannel {
+    pub(crate) name: &'static str,
+    pub(crate) enabled: bool,
+    pub(crate) addresses: Vec<String>,
+    /// (name, active, what its rules say).
+    pub(crate) filters: Vec<(String, bool, String)>,
+}
+
+impl HomeChannel {
+    pub(crate) fn new(name: &'static str, c: &fmn_core::prefs::Channel) -> HomeChannel {
+        let filters = c
+            .filters
+            .iter()
+            .map(|f| {
+                let rules: Vec<String> = f
+                    .rules
+                    .iter()
+                    .map(|r| {
+                        let not = if r.negated { "not " } else { "" };
+                        format!("{not}{} {}", r.rule, r.args)
+                    })
+                    .collect();
+                (f.name.clone(), f.active, rules.join(" and "))
+            })
+            .collect();
+        HomeChannel {
+            name,
+            enabled: c.enabled,
+            addresses: c.addresses.clone(),
+            filters,
+        }
+    }
+}

@@ -40,6 +40,7 @@ async fn service(secret: Option<&str>) -> (MemoryTransport, String, Cancellation
         rules,
         fmn_web::WebOptions {
             unsubscribe_secret: secret.map(str::to_owned),
+            ..Default::default()
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,293 @@
+//! Sign-in through a real OpenID provider (npm's certified `oidc-provider`, started on a free
+//! loopback port from `web/tests/oidc`; `scripts/test` installs it with `npm ci`): the
+//! authorization code flow with PKCE, the session it starts, the CSRF token changes need,
+//! and sign-ins that must fail.
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fmn_core::prefs::Preferences;
+use fmn_host::RuleSet;
+use fmn_transport::{MemoryTransport, PrefsStore};
+use reqwest::Client;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+const PREFS: &str = r#"
+[users.ralph.channels.email]
+addresses = ["ralph@example.org"]
+filters = [{ name = "vim builds", rules = [{ rule = "fedora::package_filter", args = { package = "vim" } }] }]
+[users.bob.channels.irc]
+addresses = ["bob"]
+filters = [{ name = "secret", rules = [{ rule = "fedora::package_filter", args = { package = "bobs-secret" } }] }]
+"#;
+
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The provider, killed when dropped.
+struct Provider(Child);
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_provider(port: u16, redirect: &str) -> Provider {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
+    assert!(
+        dir.join("node_modules/oidc-provider").is_dir(),
+        "the test OpenID provider is not installed: run `npm ci --prefix web/tests/oidc` (scripts/test does)"
+    );
+    let child = Command::new("node")
+        .arg("provider.mjs")
+        .arg(port.to_string())
+        .arg(redirect)
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("node runs the test OpenID provider (install nodejs)");
+    let provider = Provider(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the OpenID provider never listened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    provider
+}
+
+struct Site {
+    base: String,
+    store: MemoryTransport,
+    stop: CancellationToken,
+    _provider: Provider,
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn site() -> Site {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let op = free_port();
+    let provider = start_provider(op, &format!("{base}/oidc/callback"));
+    let store = MemoryTransport::new(Duration::from_secs(10));
+    let prefs = Preferences::parse_text("p.toml", PREFS, false).unwrap();
+    for (name, user) in &prefs.users {
+        store.set_user_prefs(name, Some(user), None).await.unwrap();
+    }
+    let rules = Arc::new(
+        RuleSet::new(1, vec![fmn_host::LoadedModule::native(&fmn_rules::MODULE)]).unwrap(),
+    );
+    let opts = fmn_web::WebOptions {
+        unsubscribe_secret: None,
+        session_secret: Some("a session secret for tests".into()),
+        oidc: Some(fmn_web::OidcOptions {
+            issuer: format!("http://127.0.0.1:{op}"),
+            client_id: "fmn".into(),
+            client_secret: Some("fmn-test-secret".into()),
+            public_url: base.clone(),
+            username_claim: "preferred_username".into(),
+            admins: Vec::new(),
+        }),
+    };
+    let stop = CancellationToken::new();
+    let app = fmn_web::router(store.clone(), rules, opts);
+    tokio::spawn(fmn_web::serve(listener, app, stop.clone()));
+    Site {
+        base,
+        store,
+        stop,
+        _provider: provider,
+    }
+}
+
+fn browser() -> Client {
+    Client::builder().cookie_store(true).build().unwrap()
+}
+
+/// The `action` of the page's first form.
+fn form_action(page: &str) -> String {
+    let at = page.find("<form").expect("a form on the page");
+    let rest = &page[at..];
+    let start = rest.find("action=\"").expect("the form's action") + "action=\"".len();
+    let end = rest[start..].find('"').unwrap();
+    rest[start..start + end].replace("&amp;", "&")
+}
+
+/// Submits the first form of `page` (at `url`) with `fields`: where the browser ends up, and
+/// what it shows there.
+async fn submit(
+    b: &Client,
+    url: &reqwest::Url,
+    page: &str,
+    fields: &[(&str, &str)],
+) -> (reqwest::Url, u16, String) {
+    let action = url.join(&form_action(page)).unwrap();
+    let r = b.post(action).form(fields).send().await.unwrap();
+    let (url, status) = (r.url().clone(), r.status().as_u16());
+    (url, status, r.text().await.unwrap())
+}
+
+/// Signs `login` in through the provider's pages, as a person would; the page it ends on.
+async fn sign_in(site: &Site, b: &Client, login: &str) -> (u16, String) {
+    let r = b
+        .get(format!("{}/login?to=/", site.base))
+        .send()
+        .await
+        .unwrap();
+    let url = r.url().clone();
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains("name=\"login\""),
+        "the provider's login page: {page}"
+    );
+    let login_form = [("prompt", "login"), ("login", login), ("password", "x")];
+    let (url, _, page) = submit(b, &url, &page, &login_form).await;
+    assert!(
+        page.contains("value=\"consent\""),
+        "the consent page: {page}"
+    );
+    let (url, status, page) = submit(b, &url, &page, &[("prompt", "consent")]).await;
+    assert_eq!(url.as_str(), format!("{}/", site.base));
+    (status, page)
+}
+
+#[tokio::test]
+async fn a_person_signs_in_and_changes_only_their_own_preferences() {
+    let site = site().await;
+    let b = browser();
+    let (status, home) = sign_in(&site, &b, "ralph").await;
+    assert_eq!(status, 200, "{home}");
+    assert!(home.contains("Your notifications, ralph"), "{home}");
+    assert!(home.contains("vim builds"), "{home}");
+
+    let session: Value = b
+        .get(format!("{}/api/v1/session", site.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["user"], "ralph", "{session}");
+    let csrf = session["csrf"].as_str().unwrap().to_owned();
+
+    let prefs_url = format!("{}/api/v1/users/ralph/preferences", site.base);
+    let read: Value = b
+        .get(&prefs_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut prefs = read["preferences"].clone();
+    prefs["channels"]["email"]["filters"][0]["active"] = false.into();
+    let change = json!({"version": read["version"], "preferences": prefs});
+
+    // A change on a session without its CSRF token (what another site's form would send).
+    let r = b.put(&prefs_url).json(&change).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = b
+        .put(&prefs_url)
+        .header("x-csrf-token", "00".repeat(32))
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = b
+        .put(&prefs_url)
+        .header("x-csrf-token", &csrf)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let ralph = site.store.user_prefs("ralph").await.unwrap().unwrap();
+    assert!(!ralph.channels[&fmn_core::ChannelKind::Email].filters[0].active);
+
+    // Not bob's.
+    let r = b
+        .get(format!("{}/api/v1/users/bob/preferences", site.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+
+    // Signing out needs the page's CSRF token too; then the session is gone.
+    let r = b
+        .post(format!("{}/logout", site.base))
+        .form(&[("csrf", "bad")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = b
+        .post(format!("{}/logout", site.base))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("Sign in"));
+    let r = b.get(&prefs_url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+/// A callback that does not come from the sign-in this browser started starts no session.
+#[tokio::test]
+async fn forged_callbacks_start_no_session() {
+    let site = site().await;
+    let b = browser();
+    let callback = format!("{}/oidc/callback?code=abc&state=xyz", site.base);
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("sign in again"));
+
+    // Started here, but answered with another state: refused.
+    let r = b.get(format!("{}/login", site.base)).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("name=\"login\""));
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("does not belong to this sign-in")
+    );
+
+    // The provider says no.
+    let r = b
+        .get(format!(
+            "{}/oidc/callback?error=access_denied&error_description=no",
+            site.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = b
+        .get(format!("{}/api/v1/session", site.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "no session");
+}
