@@ -22,6 +22,7 @@ mod api;
 mod auth;
 mod error;
 mod home;
+mod manage;
 mod pages;
 mod session;
 mod signin;
@@ -104,6 +105,8 @@ where
         .route("/login", get(signin::login::<S>))
         .route("/oidc/callback", get(signin::callback::<S>))
         .route("/logout", post(home::logout::<S>))
+        .route("/change", post(manage::change::<S>))
+        .route("/filters/new", get(manage::new_filter_page::<S>))
         .route("/api/v1/session", get(api::session::<S>))
         .route("/healthz", get(|| async { "ok" }))
         .route(

@@ -88,3 +88,63 @@ impl HomeChannel {
         }
     }
 }
+
+/// The page to add a filter: every rule of the catalogue as a form.
+#[derive(Template)]
+#[template(path = "new_filter.html")]
+pub(crate) struct NewFilter {
+    pub(crate) channel: String,
+    pub(crate) csrf: String,
+    pub(crate) rules: Vec<RuleForm>,
+}
+
+/// One rule's form.
+pub(crate) struct RuleForm {
+    /// `module::rule`.
+    pub(crate) rule: String,
+    /// An HTML id for it.
+    pub(crate) id: String,
+    /// The first line of its doc comment.
+    pub(crate) doc: String,
+    pub(crate) args: Vec<ArgField>,
+}
+
+/// One argument's field.
+pub(crate) struct ArgField {
+    pub(crate) name: String,
+    /// `text`, `number` or `checkbox`.
+    pub(crate) input: &'static str,
+    pub(crate) required: bool,
+    /// Its type and doc, said beside the field.
+    pub(crate) hint: String,
+}
+
+impl RuleForm {
+    pub(crate) fn new(module: &str, r: &fmn_rules_sdk::describe::RuleDescription) -> RuleForm {
+        let id = format!("{module}-{}", r.name);
+        let args = r
+            .args
+            .iter()
+            .map(|a| ArgField {
+                name: a.name.clone(),
+                input: match a.ty.as_str() {
+                    "boolean" => "checkbox",
+                    "integer" | "number" => "number",
+                    _ => "text",
+                },
+                required: a.required,
+                hint: if a.ty.starts_with("list of") {
+                    format!("{}, separated by commas. {}", a.ty, a.doc.trim())
+                } else {
+                    format!("{}. {}", a.ty, a.doc.trim())
+                },
+            })
+            .collect();
+        RuleForm {
+            rule: format!("{module}::{}", r.name),
+            id,
+            doc: r.doc.lines().next().unwrap_or("").trim().to_owned(),
+            args,
+        }
+    }
+}

@@ -169,6 +169,16 @@ async fn sign_in(site: &Site, b: &Client, login: &str) -> (u16, String) {
     (status, page)
 }
 
+/// What `GET /api/v1/session` says to this browser.
+async fn session(site: &Site, b: &Client) -> Value {
+    let r = b
+        .get(format!("{}/api/v1/session", site.base))
+        .send()
+        .await
+        .unwrap();
+    r.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn a_person_signs_in_and_changes_only_their_own_preferences() {
     let site = site().await;
@@ -178,14 +188,7 @@ async fn a_person_signs_in_and_changes_only_their_own_preferences() {
     assert!(home.contains("Your notifications, ralph"), "{home}");
     assert!(home.contains("vim builds"), "{home}");
 
-    let session: Value = b
-        .get(format!("{}/api/v1/session", site.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let session = session(&site, &b).await;
     assert_eq!(session["user"], "ralph", "{session}");
     let csrf = session["csrf"].as_str().unwrap().to_owned();
 
@@ -290,4 +293,138 @@ async fn forged_callbacks_start_no_session() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 401, "no session");
+}
+
+/// The page's forms: add a filter from the catalogue, turn it off, remove it, turn the
+/// channel off; each stored, each refused without the session's CSRF token, and a wrong form
+/// answered with what is wrong.
+#[tokio::test]
+async fn the_page_changes_the_signed_in_persons_preferences() {
+    let site = site().await;
+    let b = browser();
+    let (_, home) = sign_in(&site, &b, "ralph").await;
+    assert!(home.contains("Turn off the filter vim builds"), "{home}");
+    let csrf = session(&site, &b).await["csrf"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let page = b
+        .get(format!("{}/filters/new?channel=email", site.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"value="fedora::package_filter""#), "{page}");
+    assert!(
+        page.contains(r#"<label for="fedora-package_filter-package">package (required)</label>"#),
+        "{page}"
+    );
+
+    let change = async |fields: &[(&str, &str)]| {
+        let r = b
+            .post(format!("{}/change", site.base))
+            .form(fields)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    };
+    let email = |user: &fmn_core::prefs::User| user.channels[&fmn_core::ChannelKind::Email].clone();
+    let add = [
+        ("action", "add_filter"),
+        ("channel", "email"),
+        ("rule", "fedora::package_filter"),
+        ("name", "emacs"),
+        ("arg.package", "emacs"),
+    ];
+    let (status, page) = change(&add).await;
+    assert_eq!(status, 403, "no CSRF token: {page}");
+    let with = |fields: &[(&'static str, &'static str)]| {
+        let mut v: Vec<(&str, &str)> = fields.to_vec();
+        v.push(("csrf", csrf.as_str()));
+        v
+    };
+    let (status, page) = change(&with(&add)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("emacs"), "back on the home page: {page}");
+    let ralph = site.store.user_prefs("ralph").await.unwrap().unwrap();
+    let added = &email(&ralph).filters[1];
+    assert_eq!(added.name, "emacs");
+    assert_eq!(added.rules[0].args, json!({"package": "emacs"}));
+
+    for (action, check) in [("deactivate", 0), ("remove_filter", 1)] {
+        let fields = [
+            ("action", action),
+            ("channel", "email"),
+            ("filter", "emacs"),
+        ];
+        let (status, page) = change(&with(&fields)).await;
+        assert_eq!(status, 200, "{action}: {page}");
+        let ralph = site.store.user_prefs("ralph").await.unwrap().unwrap();
+        let filters = email(&ralph).filters;
+        match check {
+            0 => assert!(!filters[1].active),
+            _ => assert_eq!(filters.len(), 1),
+        }
+    }
+    let (status, _) = change(&with(&[
+        ("action", "disable_channel"),
+        ("channel", "email"),
+    ]))
+    .await;
+    assert_eq!(status, 200);
+    assert!(!email(&site.store.user_prefs("ralph").await.unwrap().unwrap()).enabled);
+
+    // Wrong forms: said, nothing stored.
+    let before = site.store.user_prefs("ralph").await.unwrap();
+    /// A form's fields.
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let wrong: [(Fields, u16, &str); 4] = [
+        (
+            &[
+                ("action", "add_filter"),
+                ("channel", "email"),
+                ("rule", "fedora::nope"),
+                ("name", "x"),
+            ],
+            400,
+            "there is no rule",
+        ),
+        (
+            &[
+                ("action", "add_filter"),
+                ("channel", "email"),
+                ("rule", "fedora::package_filter"),
+                ("name", " "),
+                ("arg.package", "emacs"),
+            ],
+            400,
+            "no &#34;name&#34; field",
+        ),
+        (
+            &[
+                ("action", "deactivate"),
+                ("channel", "email"),
+                ("filter", "nope"),
+            ],
+            404,
+            "no filter",
+        ),
+        (
+            &[("action", "explode"), ("channel", "email")],
+            400,
+            "not an action",
+        ),
+    ];
+    for (fields, want, says) in wrong {
+        let mut v = fields.to_vec();
+        v.push(("csrf", csrf.as_str()));
+        let (status, page) = change(&v).await;
+        assert_eq!(status, want, "{fields:?}: {page}");
+        assert!(page.contains(says), "{fields:?}: {page}");
+    }
+    assert_eq!(site.store.user_prefs("ralph").await.unwrap(), before);
 }
