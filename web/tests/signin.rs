@@ -1,5 +1,5 @@
 //! Sign-in through a real OpenID provider (npm's certified `oidc-provider`, started on a free
-//! loopback port from `web/tests/oidc`; `scripts/test` installs it with `npm ci`): the
+//! loopback port from `web/tests/node`; `scripts/test` installs it with `npm ci`): the
 //! authorization code flow with PKCE, the session it starts, the CSRF token changes need,
 //! and sign-ins that must fail.
 
@@ -44,10 +44,10 @@ impl Drop for Provider {
 }
 
 fn start_provider(port: u16, redirect: &str) -> Provider {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
     assert!(
         dir.join("node_modules/oidc-provider").is_dir(),
-        "the test OpenID provider is not installed: run `npm ci --prefix web/tests/oidc` (scripts/test does)"
+        "the test OpenID provider is not installed: run `npm ci --prefix web/tests/node` (scripts/test does)"
     );
     let child = Command::new("node")
         .arg("provider.mjs")
@@ -427,4 +427,51 @@ async fn the_page_changes_the_signed_in_persons_preferences() {
         assert!(page.contains(says), "{fields:?}: {page}");
     }
     assert_eq!(site.store.user_prefs("ralph").await.unwrap(), before);
+}
+
+/// The same in a real browser (Debian's chromium, driven by playwright-core from
+/// `web/tests/node/browser.mjs`): sign in through the provider's pages, add a filter from the
+/// catalogue by its labelled fields, turn it off with the keyboard alone. Screenshots go to
+/// `FMN_SCREENSHOTS` when set (`docs/screenshots/` holds the ones made so), else to a
+/// temporary folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_does_it_in_a_real_browser() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no browser at {chromium}: install Debian's chromium (scripts/test does)"
+    );
+    let site = site().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::env::var("FMN_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_owned());
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let run = tokio::process::Command::new("node")
+        .arg("browser.mjs")
+        .arg(&site.base)
+        .arg(&out)
+        .env("CHROMIUM", &chromium)
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let ralph = site.store.user_prefs("ralph").await.unwrap().unwrap();
+    let email = &ralph.channels[&fmn_core::ChannelKind::Email];
+    let added = email
+        .filters
+        .iter()
+        .find(|f| f.name == "emacs builds")
+        .unwrap();
+    assert!(!added.active, "turned off with the keyboard");
+    assert_eq!(added.rules[0].args, json!({"package": "emacs"}));
+    for shot in ["signed-out", "home", "new-filter", "home-after"] {
+        assert!(out.join(format!("{shot}.png")).is_file(), "{shot}.png");
+    }
 }
