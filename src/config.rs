@@ -98,8 +98,13 @@ fn default_username_claim() -> String {
 
 impl WebSection {
     /// The web service's options, with the email sender's unsubscribe secret.
-    pub fn options(&self, unsubscribe_secret: Option<String>) -> fmn_web::WebOptions {
+    pub fn options(
+        &self,
+        unsubscribe_secret: Option<String>,
+        email: Option<fmn_senders::EmailConfig>,
+    ) -> fmn_web::WebOptions {
         fmn_web::WebOptions {
+            email,
             unsubscribe_secret,
             session_secret: self.session_secret.clone(),
             oidc: self.oidc.as_ref().map(|o| fmn_web::OidcOptions {
@@ -121,8 +126,14 @@ fn default_web_listen() -> std::net::SocketAddr {
 impl Config {
     /// The key of one-click unsubscribe tokens: the email sender's `unsubscribe_secret`.
     pub fn unsubscribe_secret(&self) -> Option<String> {
+        self.smtp()
+            .and_then(|email| email.unsubscribe_secret.clone())
+    }
+
+    /// The email sender's SMTP configuration, if it is one.
+    pub fn smtp(&self) -> Option<&fmn_senders::EmailConfig> {
         match self.senders.get(&ChannelKind::Email) {
-            Some(SenderConfig::Smtp(email)) => email.unsubscribe_secret.clone(),
+            Some(SenderConfig::Smtp(email)) => Some(email),
             _ => None,
         }
     }

@@ -370,7 +370,7 @@ fn mailbox(address: &str) -> Result<Mailbox, SendError> {
 }
 
 /// `s` percent-encoded for a URL's query or path: unreserved characters kept.
-fn percent(s: &str) -> String {
+pub fn percent(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -423,6 +423,24 @@ impl Sender for EmailSender {
 }
 
 impl EmailSender {
+    /// Sends a plain mail of the service's own (an address's verification link, say) to
+    /// `address`: from the sender's `from`, with its `List-Id`, without an unsubscribe link.
+    /// `id` makes its Message-ID.
+    pub async fn send_plain(
+        &mut self,
+        address: &str,
+        id: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), SendError> {
+        let to = mailbox(address)?;
+        let mail = self
+            .builder(to, subject, id, None)
+            .body(body.to_owned())
+            .map_err(|e| SendError::Permanent(format!("cannot build the mail: {e}")))?;
+        self.deliver(&mail).await
+    }
+
     async fn deliver(&mut self, mail: &Message) -> Result<(), SendError> {
         match self.pool.send(mail.envelope(), &mail.formatted()).await {
             Ok(()) => Ok(()),

@@ -35,7 +35,8 @@ pub async fn run(args: ServeArgs, config: Config) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let bound = listener.local_addr()?;
     let rules = crate::setup::deployed_rules(&config, &args.rules, &transport).await?;
-    let app = fmn_web::router(transport, rules, config.web.options(secret));
+    let email = config.smtp().cloned();
+    let app = fmn_web::router(transport, rules, config.web.options(secret, email));
     eprintln!("fmn serve: listening on http://{bound}; stop with SIGTERM or Ctrl-C");
     fmn_web::serve(listener, app, super::shutdown_on_signal())
         .await

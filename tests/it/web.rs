@@ -7,7 +7,8 @@ use std::io::Write as _;
 use std::process::Stdio;
 use std::time::Duration;
 
-use fmn_transport::Registry;
+use fmn_core::ChannelKind;
+use fmn_transport::{PrefsStore, Registry};
 
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::reload::processed;
@@ -37,6 +38,16 @@ fn mails_about(smtp: &SmtpSink, to: &str, id: &str) -> Vec<Mail> {
         .filter(|m| m.rcpt_tos.iter().any(|r| r == to))
         .filter(|m| m.body().contains(id))
         .collect()
+}
+
+/// Waits until both addresses were mailed about message `id`.
+async fn mailed_to_both(smtp: &SmtpSink, to: [&str; 2], id: &str) {
+    wait_until(
+        Duration::from_secs(120),
+        &format!("{id} mailed to {to:?}"),
+        async || to.iter().all(|a| !mails_about(smtp, a, id).is_empty()),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,15 +100,7 @@ async fn a_mails_one_click_unsubscribe_stops_that_users_notifications() {
     };
 
     send("web-msg-1");
-    wait_until(
-        Duration::from_secs(120),
-        "the first message mailed to both",
-        async || {
-            !mails_about(&smtp, "alice@example.org", "web-msg-1").is_empty()
-                && !mails_about(&smtp, "bob@example.org", "web-msg-1").is_empty()
-        },
-    )
-    .await;
+    mailed_to_both(&smtp, ["alice@example.org", "bob@example.org"], "web-msg-1").await;
     let mail = mails_about(&smtp, "alice@example.org", "web-msg-1").remove(0);
     assert_eq!(
         mail.header("List-Unsubscribe-Post").as_deref(),
@@ -188,4 +191,218 @@ async fn a_mails_one_click_unsubscribe_stops_that_users_notifications() {
         text(&out.stderr)
     );
     terminate(worker);
+}
+
+/// The test OpenID provider (npm's oidc-provider, `web/tests/node`), killed when dropped.
+struct Provider(std::process::Child);
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn provider(port: u16, redirect: &str) -> Provider {
+    let dir = crate::support::root().join("web/tests/node");
+    let mut child = std::process::Command::new("node")
+        .args(["provider.mjs", &port.to_string(), redirect])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("node runs the test OpenID provider (scripts/test installs it)");
+    crate::support::wait_for_port(port, "the OpenID provider", &mut child);
+    Provider(child)
+}
+
+/// The `action` of the page's first form, and the value of its hidden `csrf` field.
+fn form(page: &str) -> (String, Option<String>) {
+    let at = page.find("<form").expect("a form");
+    let rest = &page[at..];
+    let attr = |name: &str| {
+        let key = format!("{name}=\"");
+        rest.find(&key).map(|i| {
+            let v = &rest[i + key.len()..];
+            v[..v.find('"').unwrap()].replace("&amp;", "&")
+        })
+    };
+    let csrf = rest
+        .find("name=\"csrf\" value=\"")
+        .map(|i| rest[i + 19..i + 19 + 64].to_owned());
+    (attr("action").unwrap_or_default(), csrf)
+}
+
+/// Someone signs in through the provider, adds an address that is not their account's: it
+/// gets only a verification link until they follow it; then a filter added on the page
+/// brings them a notification for a matching message. The account's own address (vouched
+/// for by the provider) is added at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_is_verified_before_anything_is_sent_to_it() {
+    let redis = RedisServer::start();
+    let smtp = SmtpSink::start();
+    let (web, op) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{web}");
+    let _provider = provider(op, &format!("{base}/oidc/callback"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with = configured(
+        d,
+        &format!(
+            "[redis]\nurl = \"{}\"\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\n\
+             timeout_ms = 5000\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\n\
+             port = {}\nfrom = \"fmn <fmn@example.org>\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n\
+             session_secret = \"test\"\n\n[web.oidc]\nissuer = \"http://127.0.0.1:{op}\"\n\
+             client_id = \"fmn\"\nclient_secret = \"fmn-test-secret\"\npublic_url = \"{base}\"\n",
+            redis.url(),
+            smtp.port
+        ),
+    );
+    let transport = redis.transport().await;
+    let serve = spawn(with(&["serve"]).env("FMN_LOG", "fmn_web=info"));
+    wait_until(Duration::from_secs(60), "the web service", async || {
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+
+    // Sign in as alice on the provider's pages.
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = b.get(format!("{base}/login")).send().await.unwrap();
+    let url = r.url().clone();
+    let (action, _) = form(&r.text().await.unwrap());
+    let login = [("prompt", "login"), ("login", "alice"), ("password", "x")];
+    let r = b
+        .post(url.join(&action).unwrap())
+        .form(&login)
+        .send()
+        .await
+        .unwrap();
+    let url = r.url().clone();
+    let (action, _) = form(&r.text().await.unwrap());
+    let r = b
+        .post(url.join(&action).unwrap())
+        .form(&[("prompt", "consent")])
+        .send()
+        .await
+        .unwrap();
+    let home = r.text().await.unwrap();
+    assert!(home.contains("Your notifications, alice"), "{home}");
+    let add_form = &home[home.find("action=\"/addresses\"").unwrap() - 40..];
+    let csrf = form(add_form).1.unwrap();
+
+    // Another address: a link goes there, and nothing is stored yet.
+    let r = b
+        .post(format!("{base}/addresses"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("address", "alice-work@example.org"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("Check your mail"));
+    assert_eq!(transport.user_prefs("alice").await.unwrap(), None);
+    wait_until(
+        Duration::from_secs(60),
+        "the verification mail",
+        async || {
+            smtp.mails()
+                .iter()
+                .any(|m| m.rcpt_tos == ["alice-work@example.org"])
+        },
+    )
+    .await;
+    let mail = smtp.mails().remove(0);
+    let body = mail.body();
+    let link = body
+        .lines()
+        .find(|l| l.starts_with(&format!("{base}/verify?")))
+        .unwrap_or_else(|| panic!("a link in {body}"))
+        .trim()
+        .to_owned();
+
+    // A forged link (another address, same token) is refused; the real one asks, then adds.
+    let forged = link.replace("alice-work%40example.org", "mallory%40example.org");
+    let r = b.post(&forged).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = b.get(&link).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("Confirm the address"));
+    assert_eq!(
+        transport.user_prefs("alice").await.unwrap(),
+        None,
+        "a GET adds nothing"
+    );
+    let r = b.post(&link).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let alice = transport.user_prefs("alice").await.unwrap().unwrap();
+    assert_eq!(
+        alice.channels[&ChannelKind::Email].addresses,
+        ["alice-work@example.org"]
+    );
+
+    // The account's own address needs no link.
+    let mails = smtp.mails().len();
+    let r = b
+        .post(format!("{base}/addresses"))
+        .form(&[("csrf", csrf.as_str()), ("address", "alice@example.org")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let alice = transport.user_prefs("alice").await.unwrap().unwrap();
+    assert_eq!(
+        alice.channels[&ChannelKind::Email].addresses,
+        ["alice-work@example.org", "alice@example.org"]
+    );
+    assert_eq!(
+        smtp.mails().len(),
+        mails,
+        "no link for the account's own address"
+    );
+
+    // A filter from the page, then a matching message reaches both addresses.
+    let r = b
+        .post(format!("{base}/change"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("action", "add_filter"),
+            ("channel", "email"),
+            ("rule", "fedora::topic"),
+            ("name", "tests"),
+            ("arg.glob", "org.test.*"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let worker = spawn(&mut with(&["worker"]));
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    let messages = d.join("m.jsonl");
+    std::fs::write(&messages, format!("{}\n", message("web-msg-v"))).unwrap();
+    let out = run(&mut with(&[
+        "consume",
+        "--messages",
+        messages.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    mailed_to_both(
+        &smtp,
+        ["alice-work@example.org", "alice@example.org"],
+        "web-msg-v",
+    )
+    .await;
+    terminate(sender);
+    terminate(worker);
+    let out = terminate(serve);
+    assert!(
+        text(&out.stderr).contains("address verified"),
+        "{}",
+        text(&out.stderr)
+    );
 }

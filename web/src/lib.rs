@@ -27,6 +27,7 @@ mod pages;
 mod session;
 mod signin;
 mod unsubscribe;
+mod verify;
 
 use std::sync::Arc;
 
@@ -50,6 +51,9 @@ pub struct WebOptions {
     pub session_secret: Option<String>,
     /// Sign-in; without it `/login` answers 503 and only API tokens name anyone.
     pub oidc: Option<OidcOptions>,
+    /// The SMTP sender verification links are mailed through (the email sender's); without
+    /// it only the address the provider vouched for can be added.
+    pub email: Option<fmn_senders::EmailConfig>,
 }
 
 /// What every handler shares.
@@ -63,6 +67,8 @@ struct Shared<S> {
     http: openidconnect::reqwest::Client,
     /// The provider's metadata, once discovered.
     provider: std::sync::OnceLock<openidconnect::core::CoreProviderMetadata>,
+    /// Mails verification links.
+    mailer: Option<tokio::sync::Mutex<fmn_senders::EmailSender>>,
 }
 
 /// The handlers' state: cheap to clone.
@@ -92,7 +98,18 @@ where
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .unwrap_or_default();
+    let mailer = opts
+        .email
+        .as_ref()
+        .and_then(|cfg| match fmn_senders::EmailSender::new(cfg) {
+            Ok(m) => Some(tokio::sync::Mutex::new(m)),
+            Err(e) => {
+                tracing::warn!("verification links cannot be mailed: {e}");
+                None
+            }
+        });
     let state: State<S> = Arc::new(Shared {
+        mailer,
         store,
         rules,
         keys: session::Keys::new(&secret, secure),
@@ -107,6 +124,11 @@ where
         .route("/logout", post(home::logout::<S>))
         .route("/change", post(manage::change::<S>))
         .route("/filters/new", get(manage::new_filter_page::<S>))
+        .route("/addresses", post(verify::add::<S>))
+        .route(
+            "/verify",
+            get(verify::confirm::<S>).post(verify::apply::<S>),
+        )
         .route("/api/v1/session", get(api::session::<S>))
         .route("/healthz", get(|| async { "ok" }))
         .route(

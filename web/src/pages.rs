@@ -148,3 +148,14 @@ impl RuleForm {
         }
     }
 }
+
+/// A page that says something, with a button that posts back to the same URL when `form`
+/// names one.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(crate) struct Message<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) text: &'a str,
+    /// The button's text.
+    pub(crate) form: Option<&'a str>,
+}

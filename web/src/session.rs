@@ -20,6 +20,10 @@ pub(crate) struct Session {
     pub(crate) user: String,
     /// It may act for everyone.
     pub(crate) admin: bool,
+    /// The email address the provider vouched for (`email`, with `email_verified`): it needs
+    /// no verification of ours.
+    #[serde(default)]
+    pub(crate) email: Option<String>,
     /// When it ends, in seconds since the Unix epoch.
     pub(crate) expires: u64,
 }
@@ -35,7 +39,9 @@ pub(crate) fn now() -> u64 {
 #[derive(Clone)]
 pub(crate) struct Keys {
     cookies: Key,
-    csrf: Vec<u8>,
+    /// The key of CSRF tokens and verification links, each message prefixed by its purpose
+    /// so that neither passes for the other.
+    macs: Vec<u8>,
     /// Cookies get `Secure` (the service is reached over HTTPS).
     pub(crate) secure: bool,
 }
@@ -46,7 +52,7 @@ impl Keys {
     pub(crate) fn new(secret: &str, secure: bool) -> Keys {
         Keys {
             cookies: Key::from(Sha512::digest(secret.as_bytes()).as_slice()),
-            csrf: Sha256::digest(format!("csrf\n{secret}").as_bytes()).to_vec(),
+            macs: Sha256::digest(format!("macs\n{secret}").as_bytes()).to_vec(),
             secure,
         }
     }
@@ -80,10 +86,17 @@ impl Keys {
     }
 
     /// `jar` with a new session for `user`.
-    pub(crate) fn start(&self, jar: SignedCookieJar, user: &str, admin: bool) -> SignedCookieJar {
+    pub(crate) fn start(
+        &self,
+        jar: SignedCookieJar,
+        user: &str,
+        admin: bool,
+        email: Option<String>,
+    ) -> SignedCookieJar {
         let s = Session {
             user: user.to_owned(),
             admin,
+            email,
             expires: now() + SESSION_SECS,
         };
         let value = serde_json::to_string(&s).unwrap_or_default();
@@ -93,19 +106,34 @@ impl Keys {
     /// The CSRF token of the session whose cookie holds `raw`: what a page sends back in
     /// `X-CSRF-Token` (or a form's `csrf` field) with a change.
     pub(crate) fn csrf(&self, raw: &str) -> String {
-        hex::encode(self.mac(raw).finalize().into_bytes())
+        self.sign("csrf", &[raw])
     }
 
     /// Whether `token` is the CSRF token of the session `raw`, compared in constant time.
     pub(crate) fn csrf_ok(&self, raw: &str, token: &str) -> bool {
-        hex::decode(token).is_ok_and(|t| self.mac(raw).verify_slice(&t).is_ok())
+        self.signed("csrf", &[raw], token)
     }
 
-    fn mac(&self, raw: &str) -> Hmac<Sha256> {
+    /// The hex HMAC of `parts` for `purpose`.
+    pub(crate) fn sign(&self, purpose: &str, parts: &[&str]) -> String {
+        hex::encode(self.mac(purpose, parts).finalize().into_bytes())
+    }
+
+    /// Whether `token` is [`Self::sign`]'s for these, compared in constant time.
+    pub(crate) fn signed(&self, purpose: &str, parts: &[&str], token: &str) -> bool {
+        hex::decode(token).is_ok_and(|t| self.mac(purpose, parts).verify_slice(&t).is_ok())
+    }
+
+    fn mac(&self, purpose: &str, parts: &[&str]) -> Hmac<Sha256> {
         // HMAC takes keys of any length: this cannot fail.
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.csrf)
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.macs)
             .expect("HMAC takes keys of any length");
-        mac.update(raw.as_bytes());
+        mac.update(purpose.as_bytes());
+        for p in parts {
+            // Lengths first: ("ab", "c") and ("a", "bc") sign differently.
+            mac.update(&(p.len() as u64).to_be_bytes());
+            mac.update(p.as_bytes());
+        }
         mac
     }
 }

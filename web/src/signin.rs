@@ -249,8 +249,12 @@ async fn finish<S>(
         .map_err(|e| SignInError::Refused(format!("the ID token is not valid: {e}")))?;
     let user = username(claims, &oidc.username_claim)?;
     let admin = oidc.admins.contains(&user);
+    let email = claims
+        .email()
+        .filter(|_| claims.email_verified() == Some(true))
+        .map(|e| e.to_string());
     tracing::info!(%user, admin, "signed in");
-    let jar = state.keys.start(jar.remove(LOGIN), &user, admin);
+    let jar = state.keys.start(jar.remove(LOGIN), &user, admin, email);
     Ok((jar, Redirect::to(&pending.to)).into_response())
 }
 

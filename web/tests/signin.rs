@@ -97,6 +97,7 @@ async fn site() -> Site {
     );
     let opts = fmn_web::WebOptions {
         unsubscribe_secret: None,
+        email: None,
         session_secret: Some("a session secret for tests".into()),
         oidc: Some(fmn_web::OidcOptions {
             issuer: format!("http://127.0.0.1:{op}"),
