@@ -143,11 +143,8 @@ pub(crate) struct Link {
 
 impl Link {
     /// Refuses a link that is not genuine (403) or has expired (400).
-    fn check<S>(&self, state: &crate::Shared<S>) -> Result<(), Said> {
-        if !state
-            .keys
-            .signed("verify", &[&self.u, &self.c, &self.a, &self.e], &self.t)
-        {
+    fn check(&self, keys: &crate::session::Keys) -> Result<(), Said> {
+        if !keys.signed("verify", &[&self.u, &self.c, &self.a, &self.e], &self.t) {
             return Err(say(
                 StatusCode::FORBIDDEN,
                 "This link is not valid",
@@ -167,7 +164,7 @@ pub(crate) async fn confirm<S>(
     State(state): State<crate::State<S>>,
     Query(link): Query<Link>,
 ) -> Response {
-    if let Err(r) = link.check(&state) {
+    if let Err(r) = link.check(&state.keys) {
         return r.into_response();
     }
     let text = format!("Send {}'s notifications to {}?", link.u, link.a);
@@ -186,7 +183,7 @@ pub(crate) async fn apply<S: PrefsStore>(
     State(state): State<crate::State<S>>,
     Query(link): Query<Link>,
 ) -> Response {
-    if let Err(r) = link.check(&state) {
+    if let Err(r) = link.check(&state.keys) {
         return r.into_response();
     }
     match add_address(&state.store, &link.u, &link.a).await {
@@ -224,5 +221,48 @@ async fn add_address<S: PrefsStore>(store: &S, user: &str, address: &str) -> Res
             "Not changed",
             &format!("the preferences cannot be reached now: {e}"),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Keys;
+
+    fn link(keys: &Keys, address: &str, expires: u64) -> Link {
+        let e = expires.to_string();
+        Link {
+            t: keys.sign("verify", &["ralph", "email", address, &e]),
+            u: "ralph".into(),
+            c: "email".into(),
+            a: address.into(),
+            e,
+        }
+    }
+
+    #[test]
+    fn a_link_works_until_it_expires_and_only_as_made() {
+        let keys = Keys::new("secret", false);
+        assert!(link(&keys, "r@x", now() + 60).check(&keys).is_ok());
+        let expired = link(&keys, "r@x", now() - 1).check(&keys);
+        assert!(matches!(expired, Err(Said(StatusCode::BAD_REQUEST, ..))));
+        let mut other = link(&keys, "r@x", now() + 60);
+        other.a = "mallory@x".into();
+        assert!(matches!(
+            other.check(&keys),
+            Err(Said(StatusCode::FORBIDDEN, ..))
+        ));
+        let mut later = link(&keys, "r@x", now() + 60);
+        later.e = (now() + 10 * LINK_SECS).to_string();
+        assert!(matches!(
+            later.check(&keys),
+            Err(Said(StatusCode::FORBIDDEN, ..))
+        ));
+        let elsewhere = Keys::new("another secret", false);
+        assert!(link(&keys, "r@x", now() + 60).check(&elsewhere).is_err());
+        // A CSRF token is no verification token, though both are made with the same key.
+        let mut csrf = link(&keys, "r@x", now() + 60);
+        csrf.t = keys.csrf("ralph");
+        assert!(csrf.check(&keys).is_err());
     }
 }
