@@ -90,6 +90,12 @@ pub struct OidcSection {
     /// Accounts that may act for everyone.
     #[serde(default)]
     pub admins: Vec<String>,
+    /// Members of these groups (the ID token's `groups` claim) may act for everyone.
+    #[serde(default)]
+    pub admin_groups: Vec<String>,
+    /// Scopes asked for besides `openid`, `profile` and `email`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 fn default_username_claim() -> String {
@@ -114,6 +120,8 @@ impl WebSection {
                 public_url: o.public_url.clone(),
                 username_claim: o.username_claim.clone(),
                 admins: o.admins.clone(),
+                admin_groups: o.admin_groups.clone(),
+                scopes: o.scopes.clone(),
             }),
         }
     }

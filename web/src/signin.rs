@@ -39,6 +39,11 @@ pub struct OidcOptions {
     pub username_claim: String,
     /// Accounts that may act for everyone.
     pub admins: Vec<String>,
+    /// Members of these groups (the ID token's `groups` claim) may act for everyone.
+    pub admin_groups: Vec<String>,
+    /// Scopes asked for besides `openid`, `profile` and `email` (e.g. the one under which a
+    /// provider gives `groups`).
+    pub scopes: Vec<String>,
 }
 
 /// What `/login` keeps for `/oidc/callback`.
@@ -165,14 +170,18 @@ async fn start<S>(
     let oidc = state.opts.oidc.as_ref().ok_or(SignInError::NotConfigured)?;
     let client = client(state, oidc).await?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let scopes = ["profile", "email"]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(oidc.scopes.iter().cloned())
+        .map(Scope::new);
     let (url, csrf, nonce) = client
         .authorize_url(
             CoreAuthenticationFlow::AuthorizationCode,
             CsrfToken::new_random,
             Nonce::new_random,
         )
-        .add_scope(Scope::new("profile".into()))
-        .add_scope(Scope::new("email".into()))
+        .add_scopes(scopes)
         .set_pkce_challenge(challenge)
         .url();
     let pending = Pending {
@@ -248,14 +257,32 @@ async fn finish<S>(
         .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
         .map_err(|e| SignInError::Refused(format!("the ID token is not valid: {e}")))?;
     let user = username(claims, &oidc.username_claim)?;
-    let admin = oidc.admins.contains(&user);
+    let groups = groups(&id_token.to_string());
+    let admin = oidc.admins.contains(&user) || groups.iter().any(|g| oidc.admin_groups.contains(g));
     let email = claims
         .email()
         .filter(|_| claims.email_verified() == Some(true))
         .map(|e| e.to_string());
-    tracing::info!(%user, admin, "signed in");
+    tracing::info!(%user, admin, ?groups, "signed in");
     let jar = state.keys.start(jar.remove(LOGIN), &user, admin, email);
     Ok((jar, Redirect::to(&pending.to)).into_response())
+}
+
+/// The `groups` claim of an ID token (compact form) whose signature was checked already:
+/// the crate's claims type has no place for it, so it is read from the payload itself.
+fn groups(jwt: &str) -> Vec<String> {
+    use base64::Engine as _;
+    #[derive(Deserialize)]
+    struct Groups {
+        #[serde(default)]
+        groups: Vec<String>,
+    }
+    let payload = jwt.split('.').nth(1).unwrap_or("");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Groups>(&bytes).ok())
+        .map_or_else(Vec::new, |g| g.groups)
 }
 
 /// The account name the claim `claim` gives.

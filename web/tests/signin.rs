@@ -106,6 +106,8 @@ async fn site() -> Site {
             public_url: base.clone(),
             username_claim: "preferred_username".into(),
             admins: Vec::new(),
+            admin_groups: vec!["sysadmin-main".into()],
+            scopes: vec!["groups".into()],
         }),
     };
     let stop = CancellationToken::new();
@@ -475,4 +477,21 @@ async fn a_person_does_it_in_a_real_browser() {
     for shot in ["signed-out", "home", "new-filter", "home-after"] {
         assert!(out.join(format!("{shot}.png")).is_file(), "{shot}.png");
     }
+}
+
+/// Members of an admins' group (the provider's `groups` claim) may act for everyone; others
+/// only for themselves.
+#[tokio::test]
+async fn the_admins_group_acts_for_everyone() {
+    let site = site().await;
+    let (ops, ralph) = (browser(), browser());
+    sign_in(&site, &ops, "ops").await;
+    sign_in(&site, &ralph, "ralph").await;
+    assert_eq!(session(&site, &ops).await["admin"], true);
+    assert_eq!(session(&site, &ralph).await["admin"], false);
+    let bob = format!("{}/api/v1/users/bob/preferences", site.base);
+    let r = ops.get(&bob).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = ralph.get(&bob).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
 }

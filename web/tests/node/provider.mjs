@@ -20,7 +20,9 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
     openid: ['sub'],
     profile: ['preferred_username', 'nickname', 'name'],
     email: ['email', 'email_verified'],
+    groups: ['groups'],
   },
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
   async findAccount(ctx, id) {
     return {
       accountId: id,
@@ -32,6 +34,8 @@ const provider = new Provider(`http://127.0.0.1:${port}`, {
           name: id,
           email: `${id}@example.org`,
           email_verified: true,
+          // "ops" is in the admins' group; everyone is in "packager".
+          groups: id === 'ops' ? ['packager', 'sysadmin-main'] : ['packager'],
         };
       },
     };
