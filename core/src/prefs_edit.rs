@@ -136,8 +136,9 @@ pub struct UserEdits {
     pub deactivate: Vec<(ChannelKind, String)>,
     /// Filters to remove.
     pub remove_filter: Vec<(ChannelKind, String)>,
-    /// A filter to add, replacing one of the same name on its channel.
-    pub add_filter: Option<(ChannelKind, Filter)>,
+    /// Filters to add, each replacing one of the same name on its channel (a preset adds
+    /// several).
+    pub add_filters: Vec<(ChannelKind, Filter)>,
     /// Digest settings to set.
     pub digest: Vec<(ChannelKind, Digest)>,
     /// Channels to send one by one again.
@@ -167,7 +168,7 @@ impl UserEdits {
         user.filters(&self.activate, FilterChange::Active(true))?;
         user.filters(&self.deactivate, FilterChange::Active(false))?;
         user.filters(&self.remove_filter, FilterChange::Remove)?;
-        if let Some((kind, filter)) = &self.add_filter {
+        for (kind, filter) in &self.add_filters {
             user.add_filter(*kind, filter.clone())?;
         }
         for (kind, digest) in &self.digest {

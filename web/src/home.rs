@@ -21,6 +21,7 @@ pub(crate) async fn home<S: PrefsStore>(
                 user: None,
                 csrf: String::new(),
                 channels: Vec::new(),
+                presets: fmn_core::presets::NAMES,
             },
         );
     };
@@ -49,6 +50,7 @@ pub(crate) async fn home<S: PrefsStore>(
             user: Some(session.user),
             csrf: state.keys.csrf(&raw),
             channels,
+            presets: fmn_core::presets::NAMES,
         },
     )
 }

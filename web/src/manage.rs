@@ -82,7 +82,7 @@ pub(crate) async fn change<S: PrefsStore>(
         Ok(s) => s,
         Err(d) => return d.respond(),
     };
-    let stored = match edits(&state, &form) {
+    let stored = match edits(&state, &session.user, &form) {
         Ok(edits) => store(&state, &session.user, &edits).await,
         Err(r) => Err(r),
     };
@@ -107,6 +107,7 @@ fn channel(form: &BTreeMap<String, String>) -> Result<ChannelKind, Refused> {
 /// The edit a form asks for.
 fn edits<S>(
     state: &crate::Shared<S>,
+    user: &str,
     form: &BTreeMap<String, String>,
 ) -> Result<UserEdits, Refused> {
     let mut e = UserEdits::default();
@@ -125,7 +126,15 @@ fn edits<S>(
             e.digest
                 .push(prefs_edit::parse_digest(&spec).map_err(|e| Refused::bad(e.to_string()))?);
         }
-        "add_filter" => e.add_filter = Some((channel(form)?, new_filter(state, form)?)),
+        "add_filter" => e
+            .add_filters
+            .push((channel(form)?, new_filter(state, form)?)),
+        "preset" => {
+            let (kind, name) = (channel(form)?, field(form, "preset")?);
+            let filters = fmn_core::presets::by_name(name, user)
+                .ok_or_else(|| Refused::bad(format!("there is no preset {name:?}")))?;
+            e.add_filters.extend(filters.into_iter().map(|f| (kind, f)));
+        }
         other => return Err(Refused::bad(format!("{other:?} is not an action"))),
     }
     Ok(e)

@@ -52,6 +52,8 @@ pub(crate) struct Home {
     pub(crate) user: Option<String>,
     pub(crate) csrf: String,
     pub(crate) channels: Vec<HomeChannel>,
+    /// The presets' names.
+    pub(crate) presets: &'static [&'static str],
 }
 
 /// One channel, in plain words.
@@ -59,6 +61,8 @@ pub(crate) struct HomeChannel {
     pub(crate) name: &'static str,
     pub(crate) enabled: bool,
     pub(crate) addresses: Vec<String>,
+    /// Its digest as `COUNT,DELAY` (either may be empty); empty: one by one.
+    pub(crate) digest: String,
     /// (name, active, what its rules say).
     pub(crate) filters: Vec<(String, bool, String)>,
 }
@@ -80,8 +84,16 @@ impl HomeChannel {
                 (f.name.clone(), f.active, rules.join(" and "))
             })
             .collect();
+        let digest = c.digest.map_or_else(String::new, |d| {
+            let count = d.max_count.map_or_else(String::new, |n| n.to_string());
+            let delay = d
+                .max_delay
+                .map_or_else(String::new, |t| humantime::format_duration(t).to_string());
+            format!("{count},{delay}")
+        });
         HomeChannel {
             name,
+            digest,
             enabled: c.enabled,
             addresses: c.addresses.clone(),
             filters,

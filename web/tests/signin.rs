@@ -381,11 +381,74 @@ async fn the_page_changes_the_signed_in_persons_preferences() {
     assert_eq!(status, 200);
     assert!(!email(&site.store.user_prefs("ralph").await.unwrap().unwrap()).enabled);
 
+    // Digests, and a preset's filters.
+    let (status, _) = change(&with(&[
+        ("action", "digest"),
+        ("channel", "email"),
+        ("digest", "10,1h"),
+    ]))
+    .await;
+    assert_eq!(status, 200);
+    let digest = email(&site.store.user_prefs("ralph").await.unwrap().unwrap())
+        .digest
+        .unwrap();
+    assert_eq!(
+        (digest.max_count, digest.max_delay),
+        (Some(10), Some(Duration::from_secs(3600)))
+    );
+    let home = b
+        .get(format!("{}/", site.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(home.contains(r#"value="10,1h""#), "{home}");
+    let (status, _) = change(&with(&[("action", "no_digest"), ("channel", "email")])).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        email(&site.store.user_prefs("ralph").await.unwrap().unwrap()).digest,
+        None
+    );
+    let (status, _) = change(&with(&[
+        ("action", "preset"),
+        ("channel", "email"),
+        ("preset", "fmn-defaults"),
+    ]))
+    .await;
+    assert_eq!(status, 200);
+    let filters = email(&site.store.user_prefs("ralph").await.unwrap().unwrap()).filters;
+    assert!(
+        filters.len() > 3,
+        "the preset's filters beside vim builds: {}",
+        filters.len()
+    );
+    assert_eq!(filters[0].name, "vim builds");
+
     // Wrong forms: said, nothing stored.
     let before = site.store.user_prefs("ralph").await.unwrap();
     /// A form's fields.
     type Fields<'a> = &'a [(&'a str, &'a str)];
-    let wrong: [(Fields, u16, &str); 4] = [
+    let wrong: [(Fields, u16, &str); 6] = [
+        (
+            &[
+                ("action", "digest"),
+                ("channel", "email"),
+                ("digest", "often"),
+            ],
+            400,
+            "COUNT,DELAY",
+        ),
+        (
+            &[
+                ("action", "preset"),
+                ("channel", "email"),
+                ("preset", "nope"),
+            ],
+            400,
+            "no preset",
+        ),
         (
             &[
                 ("action", "add_filter"),

@@ -87,7 +87,7 @@ impl Edits {
             activate: pairs(&self.activate)?,
             deactivate: pairs(&self.deactivate)?,
             remove_filter: pairs(&self.remove_filter)?,
-            add_filter: self.added_filter()?,
+            add_filters: self.added_filter()?.into_iter().collect(),
             digest: self
                 .digest
                 .iter()
