@@ -42,7 +42,7 @@ pub(crate) async fn home<S: PrefsStore>(
     let channels = user
         .channels
         .iter()
-        .map(|(kind, c)| HomeChannel::new(kind.as_str(), c))
+        .map(|(kind, c)| HomeChannel::new(kind.as_str(), c, &state.rules))
         .collect();
     respond(
         StatusCode::OK,

@@ -174,7 +174,9 @@ fn new_filter<S>(
 }
 
 /// Every rule of `rules`, with its module's name.
-fn catalogue(rules: &fmn_host::RuleSet) -> impl Iterator<Item = (&str, &RuleDescription)> {
+pub(crate) fn catalogue(
+    rules: &fmn_host::RuleSet,
+) -> impl Iterator<Item = (&str, &RuleDescription)> {
     rules
         .modules()
         .iter()

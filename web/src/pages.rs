@@ -68,20 +68,18 @@ pub(crate) struct HomeChannel {
 }
 
 impl HomeChannel {
-    pub(crate) fn new(name: &'static str, c: &fmn_core::prefs::Channel) -> HomeChannel {
+    /// Channel `name`, its rules said with the first line of their doc in `rules`.
+    pub(crate) fn new(
+        name: &'static str,
+        c: &fmn_core::prefs::Channel,
+        rules: &fmn_host::RuleSet,
+    ) -> HomeChannel {
         let filters = c
             .filters
             .iter()
             .map(|f| {
-                let rules: Vec<String> = f
-                    .rules
-                    .iter()
-                    .map(|r| {
-                        let not = if r.negated { "not " } else { "" };
-                        format!("{not}{} {}", r.rule, r.args)
-                    })
-                    .collect();
-                (f.name.clone(), f.active, rules.join(" and "))
+                let said: Vec<String> = f.rules.iter().map(|r| plain_words(r, rules)).collect();
+                (f.name.clone(), f.active, said.join("; and "))
             })
             .collect();
         let digest = c.digest.map_or_else(String::new, |d| {
@@ -170,4 +168,40 @@ pub(crate) struct Message<'a> {
     pub(crate) text: &'a str,
     /// The button's text.
     pub(crate) form: Option<&'a str>,
+}
+
+/// A rule of a filter in plain words: the first line of its doc (its name when it has none),
+/// then its arguments as `name: value`.
+fn plain_words(r: &fmn_core::prefs::RuleRef, rules: &fmn_host::RuleSet) -> String {
+    let doc = crate::manage::catalogue(rules)
+        .find(|(module, d)| {
+            r.rule
+                .strip_prefix(*module)
+                .and_then(|x| x.strip_prefix("::"))
+                == Some(d.name.as_str())
+        })
+        .and_then(|(_, d)| {
+            d.doc
+                .lines()
+                .next()
+                .map(|l| l.trim().trim_end_matches('.').to_owned())
+        })
+        .filter(|l| !l.is_empty())
+        .unwrap_or_else(|| r.rule.clone());
+    let args: Vec<String> = r
+        .args
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}: {s}"),
+            other => format!("{k}: {other}"),
+        })
+        .collect();
+    let not = if r.negated { "not: " } else { "" };
+    if args.is_empty() {
+        format!("{not}{doc}")
+    } else {
+        format!("{not}{doc} ({})", args.join(", "))
+    }
 }

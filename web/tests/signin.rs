@@ -190,6 +190,10 @@ async fn a_person_signs_in_and_changes_only_their_own_preferences() {
     assert_eq!(status, 200, "{home}");
     assert!(home.contains("Your notifications, ralph"), "{home}");
     assert!(home.contains("vim builds"), "{home}");
+    assert!(
+        home.contains("Messages that involve a given package") && home.contains("(package: vim)"),
+        "the rule in plain words: {home}"
+    );
 
     let session = session(&site, &b).await;
     assert_eq!(session["user"], "ralph", "{session}");
