@@ -10,42 +10,81 @@ use fmn_core::prefs::{Preferences, User};
 use fmn_host::Plan;
 use fmn_transport::{ApiTokens, PrefsStore, SetUserError, token_digest};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::{Caller, caller};
 use crate::error::ApiError;
 
-/// `GET /api/v1/rules`: every rule of the loaded modules, with its arguments, so that a page
-/// can build a form for each. Public: it says nothing about anyone.
-pub(crate) async fn catalogue<S>(State(state): State<crate::State<S>>) -> Response {
-    let modules: Vec<_> = state
+/// The rule catalogue.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Catalogue {
+    modules: Vec<ModuleRules>,
+}
+
+/// One module's rules.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ModuleRules {
+    name: String,
+    version: String,
+    doc: String,
+    /// Each rule: `name`, `doc`, `args` (each `name`, `type`, `doc`, `required`), `topics`.
+    #[schema(value_type = Vec<Object>)]
+    rules: Value,
+}
+
+/// Every rule of the loaded modules, with its arguments, so that a page can build a form for
+/// each. Public: it says nothing about anyone.
+#[utoipa::path(get, path = "/api/v1/rules", responses((status = 200, body = Catalogue)))]
+pub(crate) async fn catalogue<S>(State(state): State<crate::State<S>>) -> Json<Catalogue> {
+    let modules = state
         .rules
         .modules()
         .iter()
         .map(|m| {
             let d = &m.description;
-            json!({"name": d.name, "version": d.version, "doc": d.doc, "rules": d.rules})
+            ModuleRules {
+                name: d.name.clone(),
+                version: d.version.clone(),
+                doc: d.doc.clone(),
+                rules: serde_json::to_value(&d.rules).unwrap_or_default(),
+            }
         })
         .collect();
-    Json(json!({ "modules": modules })).into_response()
+    Json(Catalogue { modules })
 }
 
-/// `GET /api/v1/me`: who the token acts for.
+/// Who the request acts for.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Me {
+    user: String,
+    admin: bool,
+}
+
+/// Who the token (or session) acts for.
+#[utoipa::path(get, path = "/api/v1/me", responses(
+    (status = 200, body = Me), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn me<S: ApiTokens>(
     State(state): State<crate::State<S>>,
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let c = caller(&state, &method, &headers).await?;
-    Ok(Json(json!({"user": c.user, "admin": c.admin})).into_response())
+    Ok(Json(Me {
+        user: c.user,
+        admin: c.admin,
+    })
+    .into_response())
 }
 
 /// A user's preferences as the API hands them out.
-#[derive(Serialize)]
-struct Stored {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Stored {
     user: String,
     /// What a change must name to replace them; `null`: the user has none yet.
     version: Option<String>,
+    /// One user of the preferences format (`docs/preferences.md`), as JSON.
+    #[schema(value_type = Object)]
     preferences: User,
 }
 
@@ -54,7 +93,11 @@ fn version_of(json: &str) -> String {
     token_digest(json)[..16].to_owned()
 }
 
-/// `GET /api/v1/users/{user}/preferences`.
+/// A user's preferences and their version.
+#[utoipa::path(get, path = "/api/v1/users/{user}/preferences",
+    params(("user" = String, Path, description = "the account")),
+    responses((status = 200, body = Stored), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn read_prefs<S: ApiTokens + PrefsStore>(
     State(state): State<crate::State<S>>,
     method: Method,
@@ -77,15 +120,34 @@ pub(crate) async fn read_prefs<S: ApiTokens + PrefsStore>(
 }
 
 /// What a change sends: the version it was made from, and the whole of the new preferences.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Change {
+pub(crate) struct Change {
+    /// The version read; `null` for a user who has none yet.
     version: Option<String>,
+    /// One user of the preferences format, as JSON.
+    #[schema(value_type = Object)]
     preferences: User,
 }
 
-/// `PUT /api/v1/users/{user}/preferences`: replaces them if they are still at `version`
-/// (409 otherwise), checked as `fmn prefs check` checks (422 with every problem).
+/// What a stored change answers.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Written {
+    user: String,
+    /// The preferences' new version.
+    version: Option<String>,
+    /// The store's version, which workers follow.
+    prefs_version: u64,
+}
+
+/// Replaces a user's preferences if they are still at `version` (409 otherwise), checked as
+/// `fmn prefs check` checks (422 with every problem).
+#[utoipa::path(put, path = "/api/v1/users/{user}/preferences",
+    params(("user" = String, Path, description = "the account")),
+    request_body = Change,
+    responses((status = 200, body = Written), (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn write_prefs<S: ApiTokens + PrefsStore>(
     State(state): State<crate::State<S>>,
     method: Method,
@@ -117,10 +179,12 @@ pub(crate) async fn write_prefs<S: ApiTokens + PrefsStore>(
                 .await?
                 .map(|(_, j)| version_of(&j));
             tracing::info!(%user, prefs_version, "preferences replaced through the API");
-            Ok(
-                Json(json!({"user": user, "version": version, "prefs_version": prefs_version}))
-                    .into_response(),
-            )
+            let written = Written {
+                user,
+                version,
+                prefs_version,
+            };
+            Ok(Json(written).into_response())
         }
         Err(SetUserError::Conflict(_)) => {
             let now = state.store.user_prefs_raw(&user).await?;
@@ -142,7 +206,25 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<
     })
 }
 
-/// `GET /api/v1/tokens`: the caller's tokens (never the tokens themselves: only their ids).
+/// One of the caller's tokens, as listed.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TokenInfo {
+    id: String,
+    label: String,
+    admin: bool,
+    /// When it was made, in seconds since the Unix epoch.
+    created: u64,
+}
+
+/// The caller's tokens.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Tokens {
+    tokens: Vec<TokenInfo>,
+}
+
+/// The caller's tokens (never the tokens themselves: only their ids).
+#[utoipa::path(get, path = "/api/v1/tokens",
+    responses((status = 200, body = Tokens), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn list_tokens<S: ApiTokens>(
     State(state): State<crate::State<S>>,
     method: Method,
@@ -150,22 +232,39 @@ pub(crate) async fn list_tokens<S: ApiTokens>(
 ) -> Result<Response, ApiError> {
     let c = caller(&state, &method, &headers).await?;
     let tokens = state.store.api_tokens(Some(&c.user)).await?;
-    let listed: Vec<_> = tokens
-        .iter()
-        .map(|t| json!({"id": t.id, "label": t.label, "admin": t.admin, "created": t.created}))
+    let tokens = tokens
+        .into_iter()
+        .map(|t| TokenInfo {
+            id: t.id,
+            label: t.label,
+            admin: t.admin,
+            created: t.created,
+        })
         .collect();
-    Ok(Json(json!({ "tokens": listed })).into_response())
+    Ok(Json(Tokens { tokens }).into_response())
 }
 
 /// What `POST /api/v1/tokens` takes.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewToken {
+pub(crate) struct NewToken {
+    /// What it is for.
     #[serde(default)]
     label: String,
 }
 
-/// `POST /api/v1/tokens`: a new token for the caller (never an admin one), shown once.
+/// A token just made: the only time it is shown.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MadeToken {
+    token: String,
+    id: String,
+    label: String,
+}
+
+/// A new token for the caller (never an admin one), shown once.
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = NewToken,
+    responses((status = 201, body = MadeToken), (status = 400, body = crate::error::ErrorBody),
+        (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn create_token<S: ApiTokens>(
     State(state): State<crate::State<S>>,
     method: Method,
@@ -176,11 +275,19 @@ pub(crate) async fn create_token<S: ApiTokens>(
     let new: NewToken = parse_body(&body)?;
     let (token, record) = crate::auth::issue(&c.user, &new.label, false);
     state.store.add_api_token(&record).await?;
-    let body = json!({"token": token, "id": record.id, "label": record.label});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let made = MadeToken {
+        token,
+        id: record.id,
+        label: record.label,
+    };
+    Ok((StatusCode::CREATED, Json(made)).into_response())
 }
 
-/// `DELETE /api/v1/tokens/{id}`: revokes one of the caller's tokens (any, for an admin).
+/// Revokes one of the caller's tokens (any, for an admin).
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}",
+    params(("id" = String, Path, description = "the token's id")),
+    responses((status = 204), (status = 401, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody)))]
 pub(crate) async fn revoke_token<S: ApiTokens>(
     State(state): State<crate::State<S>>,
     method: Method,
@@ -196,8 +303,20 @@ pub(crate) async fn revoke_token<S: ApiTokens>(
     }
 }
 
-/// `GET /api/v1/session`: the signed-in account and the CSRF token its page sends back with
-/// every change; 401 without a session.
+/// The session: who signed in, and the CSRF token a page sends back with every change.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SessionInfo {
+    user: String,
+    admin: bool,
+    csrf: String,
+    /// When it ends, in seconds since the Unix epoch.
+    expires: u64,
+}
+
+/// The signed-in account and the CSRF token its page sends back with every change; 401
+/// without a session.
+#[utoipa::path(get, path = "/api/v1/session",
+    responses((status = 200, body = SessionInfo), (status = 401, body = crate::error::ErrorBody)))]
 pub(crate) async fn session<S>(
     State(state): State<crate::State<S>>,
     headers: HeaderMap,
@@ -206,9 +325,37 @@ pub(crate) async fn session<S>(
         .keys
         .session(&headers)
         .ok_or(ApiError::Unauthorized("not signed in"))?;
-    let csrf = state.keys.csrf(&raw);
-    Ok(
-        Json(json!({"user": s.user, "admin": s.admin, "csrf": csrf, "expires": s.expires}))
-            .into_response(),
-    )
+    let info = SessionInfo {
+        user: s.user,
+        admin: s.admin,
+        csrf: state.keys.csrf(&raw),
+        expires: s.expires,
+    };
+    Ok(Json(info).into_response())
+}
+
+/// The API's OpenAPI description, made from the handlers and types above.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "fmn",
+        description = "The JSON API of fmn's web service (docs/api.md)."
+    ),
+    paths(
+        catalogue,
+        me,
+        session,
+        read_prefs,
+        write_prefs,
+        list_tokens,
+        create_token,
+        revoke_token
+    ),
+    components(schemas(crate::error::ErrorBody))
+)]
+pub(crate) struct ApiDoc;
+
+/// `GET /api/v1/openapi.json`.
+pub(crate) async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
 }

@@ -72,3 +72,17 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// What every API error answers (the fields beside `error` only where they apply).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    error: String,
+    /// 400: the path to the field that is wrong, e.g. `preferences.channels.email.filters`.
+    field: Option<String>,
+    /// 409: the preferences' version now.
+    version: Option<String>,
+    /// 422: each problem, with where it is (`location`: `user`, `channel`, `filter`, `rule`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    problems: Option<Vec<serde_json::Value>>,
+}

@@ -136,6 +136,7 @@ where
             get(unsubscribe::confirm::<S>).post(unsubscribe::apply::<S>),
         )
         .route("/api/v1/rules", get(api::catalogue::<S>))
+        .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/me", get(api::me::<S>))
         .route(
             "/api/v1/users/{user}/preferences",

@@ -452,3 +452,39 @@ async fn users_make_list_and_revoke_their_own_tokens() {
     let (status, _) = api.get("/me", &script).await;
     assert_eq!(status, 401, "a revoked token no longer works");
 }
+
+/// The OpenAPI description, made from the code, describes every route of the API with its
+/// answers.
+#[tokio::test]
+async fn the_openapi_description_covers_every_route() {
+    let api = Api::start().await;
+    let (status, doc) = api.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, 200, "{doc}");
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let routes = [
+        ("get", "/api/v1/rules"),
+        ("get", "/api/v1/me"),
+        ("get", "/api/v1/session"),
+        ("get", "/api/v1/users/{user}/preferences"),
+        ("put", "/api/v1/users/{user}/preferences"),
+        ("get", "/api/v1/tokens"),
+        ("post", "/api/v1/tokens"),
+        ("delete", "/api/v1/tokens/{id}"),
+    ];
+    for (method, path) in routes {
+        let op = &doc["paths"][path][method];
+        assert!(op["responses"].is_object(), "{method} {path}: {op}");
+    }
+    let put = &doc["paths"]["/api/v1/users/{user}/preferences"]["put"];
+    for status in ["200", "400", "401", "403", "409", "422"] {
+        assert!(
+            put["responses"][status].is_object(),
+            "PUT answers {status}: {put}"
+        );
+    }
+    let stored = &doc["components"]["schemas"]["Stored"]["properties"];
+    assert!(
+        stored["version"].is_object() && stored["preferences"].is_object(),
+        "{stored}"
+    );
+}
