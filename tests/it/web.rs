@@ -40,6 +40,12 @@ fn mails_about(smtp: &SmtpSink, to: &str, id: &str) -> Vec<Mail> {
         .collect()
 }
 
+/// What `url` answers `token`'s GET, as JSON.
+async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    let r = client.get(url).bearer_auth(token).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
 /// Waits until both addresses were mailed about message `id`.
 async fn mailed_to_both(smtp: &SmtpSink, to: [&str; 2], id: &str) {
     wait_until(
@@ -149,15 +155,7 @@ async fn a_mails_one_click_unsubscribe_stops_that_users_notifications() {
     let token = text(&out.stdout).trim().to_owned();
     let api = format!("http://127.0.0.1:{web}/api/v1/users/alice/preferences");
     let client = reqwest::Client::new();
-    let read: serde_json::Value = client
-        .get(&api)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: serde_json::Value = get_json(&client, &api, &token).await;
     let mut prefs = read["preferences"].clone();
     assert_eq!(
         prefs["channels"]["email"]["filters"][0]["active"], false,
@@ -405,4 +403,60 @@ async fn an_address_is_verified_before_anything_is_sent_to_it() {
         "{}",
         text(&out.stderr)
     );
+}
+
+/// With no Redis configured, `fmn serve` runs embedded: the example preferences in memory,
+/// and an admin token for the run printed, with which the API reads and changes them.
+#[tokio::test]
+async fn fmn_serve_runs_embedded_without_redis() {
+    use std::io::BufRead as _;
+    let web = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(
+        dir.path(),
+        &format!("[web]\nlisten = \"127.0.0.1:{web}\"\n"),
+    );
+    let mut serve = with(&["serve"])
+        .env_remove("FMN__REDIS__URL")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(serve.stderr.take().unwrap());
+    // Read on a thread that keeps reading: a closed pipe would fail the service's next line.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        const SAID: &str = "an admin token for this run: ";
+        for line in stderr.lines().map_while(Result::ok) {
+            if let Some((_, t)) = line.split_once(SAID) {
+                let _ = tx.send(t.trim().to_owned());
+            }
+        }
+    });
+    let token = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the admin token is printed");
+    wait_until(Duration::from_secs(60), "the web service", async || {
+        reqwest::get(format!("http://127.0.0.1:{web}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    let url = format!("http://127.0.0.1:{web}/api/v1/users/ralph/preferences");
+    let client = reqwest::Client::new();
+    let read: serde_json::Value = get_json(&client, &url, &token).await;
+    let mut prefs = read["preferences"].clone();
+    assert!(prefs["channels"]["email"]["filters"].is_array(), "{read}");
+    prefs["channels"]["email"]["enabled"] = false.into();
+    let r = client
+        .put(&url)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"version": read["version"], "preferences": prefs}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let again: serde_json::Value = get_json(&client, &url, &token).await;
+    assert_eq!(again["preferences"]["channels"]["email"]["enabled"], false);
+    let _ = serve.kill();
+    let _ = serve.wait();
 }

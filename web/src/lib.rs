@@ -31,13 +31,14 @@ mod verify;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::routing::{delete, get, post};
 use fmn_host::RuleSet;
 use fmn_transport::{ApiTokens, PrefsStore};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::issue;
+/// The service, as [`router`] makes it.
+pub use axum::Router;
 pub use signin::OidcOptions;
 
 /// What the service needs besides the store.
