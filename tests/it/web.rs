@@ -46,6 +46,25 @@ async fn get_json(client: &reqwest::Client, url: &str, token: &str) -> serde_jso
     r.json().await.unwrap()
 }
 
+/// Replaces the preferences `read` from `url` by `prefs`, naming `read`'s version: stored.
+async fn put_prefs(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    read: &serde_json::Value,
+    prefs: serde_json::Value,
+) {
+    let change = serde_json::json!({"version": read["version"], "preferences": prefs});
+    let r = client
+        .put(url)
+        .bearer_auth(token)
+        .json(&change)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+}
+
 /// Waits until both addresses were mailed about message `id`.
 async fn mailed_to_both(smtp: &SmtpSink, to: [&str; 2], id: &str) {
     wait_until(
@@ -162,14 +181,7 @@ async fn a_mails_one_click_unsubscribe_stops_that_users_notifications() {
         "{read}"
     );
     prefs["channels"]["email"]["filters"][0]["active"] = true.into();
-    let r = client
-        .put(&api)
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"version": read["version"], "preferences": prefs}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    put_prefs(&client, &api, &token, &read, prefs).await;
     send("web-msg-3");
     wait_until(
         Duration::from_secs(120),
@@ -447,14 +459,7 @@ async fn fmn_serve_runs_embedded_without_redis() {
     let mut prefs = read["preferences"].clone();
     assert!(prefs["channels"]["email"]["filters"].is_array(), "{read}");
     prefs["channels"]["email"]["enabled"] = false.into();
-    let r = client
-        .put(&url)
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"version": read["version"], "preferences": prefs}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    put_prefs(&client, &url, &token, &read, prefs).await;
     let again: serde_json::Value = get_json(&client, &url, &token).await;
     assert_eq!(again["preferences"]["channels"]["email"]["enabled"], false);
     let _ = serve.kill();

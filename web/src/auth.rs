@@ -89,14 +89,15 @@ fn session_caller<S>(
     })
 }
 
-/// A new token for `user`, and its record to keep: `fmn_` and 64 hex digits from the
-/// thread's cryptographically secure generator.
-pub fn issue(user: &str, label: &str, admin: bool) -> (String, ApiToken) {
+/// `fmn_` and 64 hex digits from the thread's cryptographically secure generator.
+pub(crate) fn random_token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
-    let token = format!("fmn_{}", hex::encode(bytes));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let record = ApiToken::new(&token, user, label, admin, now);
+    format!("fmn_{}", hex::encode(bytes))
+}
+
+/// A new token for `user` (`fmn_` and 64 random hex digits), and its record to keep.
+pub fn issue(user: &str, label: &str, admin: bool) -> (String, ApiToken) {
+    let token = random_token();
+    let record = ApiToken::new(&token, user, label, admin, crate::session::now());
     (token, record)
 }

@@ -88,7 +88,7 @@ where
 {
     let secret = opts.session_secret.clone().unwrap_or_else(|| {
         tracing::warn!("no session secret: sessions end when the service restarts");
-        auth::issue("", "", false).0
+        auth::random_token()
     });
     let secure = opts
         .oidc

@@ -39,7 +39,7 @@ impl Refused {
 }
 
 /// Why a form's request has no session to act for.
-enum Denied {
+pub(crate) enum Denied {
     /// None: sign in first.
     SignIn,
     /// The form's CSRF token is not the session's.
@@ -47,7 +47,7 @@ enum Denied {
 }
 
 impl Denied {
-    fn respond(self) -> Response {
+    pub(crate) fn respond(self) -> Response {
         match self {
             Denied::SignIn => Redirect::to("/login?to=/").into_response(),
             Denied::Csrf => {
@@ -59,7 +59,7 @@ impl Denied {
 }
 
 /// The session of a form's request, if its CSRF token is the session's.
-fn signed_in<S>(
+pub(crate) fn signed_in<S>(
     state: &crate::Shared<S>,
     headers: &HeaderMap,
     form: &BTreeMap<String, String>,

@@ -46,20 +46,10 @@ pub(crate) async fn add<S: PrefsStore>(
     headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let Some((session, raw)) = state.keys.session(&headers) else {
-        return Redirect::to("/login?to=/").into_response();
+    let session = match crate::manage::signed_in(&state, &headers, &form) {
+        Ok(s) => s,
+        Err(d) => return d.respond(),
     };
-    if !state
-        .keys
-        .csrf_ok(&raw, form.get("csrf").map_or("", String::as_str))
-    {
-        return say(
-            StatusCode::FORBIDDEN,
-            "Not changed",
-            "the form's CSRF token does not match the session",
-        )
-        .into_response();
-    }
     let address = form.get("address").map_or("", |a| a.trim());
     if address.is_empty() || address.contains(char::is_whitespace) || !address.contains('@') {
         return say(
