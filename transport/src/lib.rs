@@ -4,8 +4,9 @@
 //! to the senders, per channel), [`DeadLetters`], [`DeliveryLedger`] (deliveries made, one-shot
 //! claims, rate limits, refused addresses), [`Digests`], [`Registry`] (workers, heartbeats,
 //! queue depths), [`DataStore`] (the data rules consult), [`ModuleStore`] (rule modules
-//! published for every worker) and [`PrefsStore`] (users' preferences, versioned, with what
-//! [`prefs_store`] hands back). [`Transport`] combines them all.
+//! published for every worker), [`PrefsStore`] (users' preferences, versioned, with what
+//! [`prefs_store`] hands back) and [`History`] (recent messages and delivery logs, for asking
+//! why). [`Transport`] combines them all.
 //!
 //! [`RedisTransport`] is the distributed one: Redis streams with consumer groups, so workers and
 //! senders on any machine that reaches Redis take part. [`MemoryTransport`] has the same semantics
@@ -27,6 +28,7 @@ use fmn_core::prefs::Digest;
 pub mod api_tokens;
 mod changes;
 mod expiry;
+pub mod history;
 pub mod memory;
 pub mod prefs_store;
 pub mod redis;
@@ -34,14 +36,15 @@ mod roles;
 
 pub use api_tokens::{ApiToken, token_digest};
 pub use changes::Changes;
+pub use history::{Delivery, DeliveryOutcome, LogLimits, RecentMessage, WindowLimits};
 pub use memory::MemoryTransport;
 pub use prefs_store::{
     EDIT_ATTEMPTS, EditUserError, Edited, PrefsDelta, PrefsPages, SetUserError, edit_user_prefs,
 };
 pub use redis::RedisTransport;
 pub use roles::{
-    ApiTokens, DataStore, DeadLetters, DeliveryLedger, Digests, ModuleStore, Outbox, PrefsStore,
-    Registry, WorkQueue,
+    ApiTokens, DataStore, DeadLetters, DeliveryLedger, Digests, History, ModuleStore, Outbox,
+    PrefsStore, Registry, WorkQueue,
 };
 
 /// Every role trait, unnamed: `use fmn_transport::prelude::*;` lets code holding a concrete
@@ -49,7 +52,8 @@ pub use roles::{
 pub mod prelude {
     pub use crate::roles::{
         ApiTokens as _, DataStore as _, DeadLetters as _, DeliveryLedger as _, Digests as _,
-        ModuleStore as _, Outbox as _, PrefsStore as _, Registry as _, WorkQueue as _,
+        History as _, ModuleStore as _, Outbox as _, PrefsStore as _, Registry as _,
+        WorkQueue as _,
     };
 }
 
@@ -400,6 +404,7 @@ pub trait Transport:
     + DataStore
     + ModuleStore
     + PrefsStore
+    + History
 {
 }
 
@@ -413,6 +418,7 @@ impl<T> Transport for T where
         + DataStore
         + ModuleStore
         + PrefsStore
+        + History
 {
 }
 

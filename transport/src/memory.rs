@@ -24,6 +24,7 @@ mod api_tokens;
 mod data_store;
 mod dead_letters;
 mod digests;
+mod history;
 mod ledger;
 mod module_store;
 mod outbox;
@@ -81,6 +82,10 @@ struct State {
     prefs: Prefs,
     /// API tokens by digest.
     api_tokens: BTreeMap<String, crate::ApiToken>,
+    /// The recent-message window.
+    recent: history::Window,
+    /// Delivery logs by user, oldest first.
+    deliveries: HashMap<String, std::collections::VecDeque<crate::Delivery>>,
 }
 
 impl State {

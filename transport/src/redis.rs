@@ -72,6 +72,7 @@ mod api_tokens;
 mod data_store;
 mod dead_letters;
 mod digests;
+mod history;
 mod ledger;
 mod module_store;
 mod outbox;

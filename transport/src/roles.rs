@@ -536,3 +536,43 @@ pub trait ApiTokens: Clone + Send + Sync + 'static {
         user: Option<&str>,
     ) -> impl Future<Output = Result<bool, TransportError>> + Send;
 }
+
+/// What happened recently ([`crate::history`]): the recent-message window and the users'
+/// delivery logs, each bounded by age and size.
+pub trait History: Clone + Send + Sync + 'static {
+    /// Adds `items`, just dispatched, to the recent-message window, then drops what `limits`
+    /// no longer allow, oldest first.
+    fn keep_recent(
+        &self,
+        items: &[crate::WorkItem],
+        limits: crate::WindowLimits,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Up to `max` messages of the window, newest first, older than the one at `before` when
+    /// given (a [`crate::RecentMessage::cursor`]).
+    fn recent_messages(
+        &self,
+        before: Option<&str>,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<crate::RecentMessage>, TransportError>> + Send;
+
+    /// The message of the window whose id is `id`, if it is still there.
+    fn recent_message(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<crate::WorkItem>, TransportError>> + Send;
+
+    /// Appends `records` to their users' delivery logs, each then cut to `limits`.
+    fn log_deliveries(
+        &self,
+        records: &[crate::Delivery],
+        limits: crate::LogLimits,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Up to `max` records of `user`'s delivery log, newest first.
+    fn deliveries(
+        &self,
+        user: &str,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<crate::Delivery>, TransportError>> + Send;
+}
