@@ -43,6 +43,85 @@ pub struct Config {
     /// The web service (`fmn serve`).
     #[serde(default)]
     pub web: WebSection,
+    /// What is kept for asking why: recent messages, delivery logs.
+    #[serde(default)]
+    pub history: HistorySection,
+}
+
+/// `[history]`: the recent-message window the consumer keeps and the delivery logs the
+/// senders write, which `fmn serve` answers "why" and "what was sent" from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// How long a message stays in the window, e.g. `"7d"`; `"0s"` keeps no window.
+    #[serde(default = "default_window")]
+    pub window: String,
+    /// The most bytes of messages the window holds; the oldest go first.
+    #[serde(default = "default_window_bytes")]
+    pub window_bytes: u64,
+    /// How long a delivery record is kept, e.g. `"30d"`; `"0s"` keeps no log.
+    #[serde(default = "default_delivery_log")]
+    pub delivery_log: String,
+    /// The most records kept per user.
+    #[serde(default = "default_delivery_log_entries")]
+    pub delivery_log_entries: u64,
+}
+
+impl Default for HistorySection {
+    fn default() -> Self {
+        HistorySection {
+            window: default_window(),
+            window_bytes: default_window_bytes(),
+            delivery_log: default_delivery_log(),
+            delivery_log_entries: default_delivery_log_entries(),
+        }
+    }
+}
+
+fn default_window() -> String {
+    "7d".into()
+}
+
+fn default_window_bytes() -> u64 {
+    fmn_transport::WindowLimits::default().bytes
+}
+
+fn default_delivery_log() -> String {
+    "30d".into()
+}
+
+fn default_delivery_log_entries() -> u64 {
+    fmn_transport::LogLimits::default().entries
+}
+
+impl HistorySection {
+    /// The window's bounds; `None` when it keeps nothing.
+    pub fn window(&self) -> Result<Option<fmn_transport::WindowLimits>> {
+        let age = humantime::parse_duration(&self.window)
+            .with_context(|| format!("[history] window = {:?} is not a duration", self.window))?;
+        Ok(
+            (!age.is_zero() && self.window_bytes > 0).then_some(fmn_transport::WindowLimits {
+                age,
+                bytes: self.window_bytes,
+            }),
+        )
+    }
+
+    /// The delivery logs' bounds; `None` when they keep nothing.
+    pub fn delivery_log(&self) -> Result<Option<fmn_transport::LogLimits>> {
+        let age = humantime::parse_duration(&self.delivery_log).with_context(|| {
+            format!(
+                "[history] delivery_log = {:?} is not a duration",
+                self.delivery_log
+            )
+        })?;
+        Ok(
+            (!age.is_zero() && self.delivery_log_entries > 0).then_some(fmn_transport::LogLimits {
+                age,
+                entries: self.delivery_log_entries,
+            }),
+        )
+    }
 }
 
 /// `[web]`: the web service (`fmn serve`).
@@ -209,6 +288,7 @@ impl Config {
             .transpose()?;
         Ok(fmn_senders::SenderOptions {
             rate_limit,
+            delivery_log: self.history.delivery_log()?,
             ..fmn_senders::SenderOptions::new(channel, consumer)
         })
     }

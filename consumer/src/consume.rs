@@ -5,7 +5,7 @@ use std::time::Duration;
 use fmn_core::Backoff;
 use fmn_core::envelope::{DEFAULT_MAX_MESSAGE_BYTES, Envelope, EnvelopeError};
 use fmn_core::metrics::label;
-use fmn_transport::{DeadLetter, Stage, Transport, TransportError, WorkItem};
+use fmn_transport::{DeadLetter, Stage, Transport, TransportError, WindowLimits, WorkItem};
 use tokio_util::sync::CancellationToken;
 
 use crate::dispatch::{DispatchMode, Dispatcher};
@@ -33,6 +33,9 @@ pub struct ConsumerOptions {
     /// The same in bytes of queued work items: whichever bound is reached first stops the
     /// reading, so large messages cannot make the entry bound cost Redis without end.
     pub max_backlog_bytes: u64,
+    /// The recent-message window every dispatched message is added to, for the web
+    /// service's "why" answers ([`fmn_transport::History`]); `None` keeps no window.
+    pub recent: Option<WindowLimits>,
 }
 
 impl Default for ConsumerOptions {
@@ -46,6 +49,7 @@ impl Default for ConsumerOptions {
             refresh_workers: Duration::from_millis(200),
             max_backlog: DEFAULT_MAX_BACKLOG,
             max_backlog_bytes: DEFAULT_MAX_BACKLOG_BYTES,
+            recent: Some(WindowLimits::default()),
         }
     }
 }
@@ -398,6 +402,7 @@ impl<T: Transport> Consume<'_, T> {
     /// Dispatches `items` to live workers, waiting while there is none or their queues are
     /// full, and retrying until it can.
     async fn dispatch(&mut self, mut items: Vec<WorkItem>) -> bool {
+        let recent = self.opts.recent.map(|limits| (limits, items.clone()));
         let mut backoff = TRANSPORT_BACKOFF;
         while !items.is_empty() {
             let Some(ready) = self.room(&mut backoff, items.len()).await else {
@@ -426,7 +431,21 @@ impl<T: Transport> Consume<'_, T> {
                 }
             }
         }
+        if let Some((limits, dispatched)) = recent {
+            self.keep_recent(&dispatched, limits).await;
+        }
         true
+    }
+
+    /// Adds what was dispatched to the recent-message window. The window only answers "why";
+    /// a failure to keep it is logged, and the messages go on all the same.
+    async fn keep_recent(&self, items: &[WorkItem], limits: WindowLimits) {
+        if let Err(e) = self.transport.keep_recent(items, limits).await {
+            tracing::warn!(
+                "{} messages not kept in the recent-message window: {e}",
+                items.len()
+            );
+        }
     }
 
     /// Whether `waiting` items may be written now: `Some(false)` after waiting for a live

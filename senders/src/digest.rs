@@ -78,8 +78,11 @@ pub(crate) async fn flush_due<T: Transport, S: Sender>(
         opts,
         report,
         cancel,
+        log: crate::run::RoundLog::new(opts.delivery_log),
     };
-    flush.due(within).await
+    let flushed = flush.due(within).await;
+    flush.log.flush(transport).await;
+    flushed
 }
 
 /// A turn of sending due digests: each user's taken, sent to each address, and finished,
@@ -90,6 +93,8 @@ struct Flush<'a, T, S> {
     opts: &'a SenderOptions,
     report: &'a mut SenderReport,
     cancel: &'a CancellationToken,
+    /// What became of the digests' notifications, for their users' delivery logs.
+    log: crate::run::RoundLog,
 }
 
 /// A digest taken for sending.
@@ -229,6 +234,10 @@ impl<T: Transport, S: Sender> Flush<'_, T, S> {
 
     /// Counts a digest delivered to `address` and records it under `key`.
     async fn delivered(&mut self, items: &[Notification], address: &str, key: &str) -> Option<()> {
+        for n in items {
+            self.log
+                .note(n, address, fmn_transport::DeliveryOutcome::SentInDigest);
+        }
         self.report.digests += 1;
         self.report.sent += items.len() as u64;
         let ch = label("channel", self.opts.channel.as_str());
@@ -259,6 +268,10 @@ impl<T: Transport, S: Sender> Flush<'_, T, S> {
         dead: &mut Vec<DeadLetter>,
     ) -> Option<()> {
         crate::run::flag_address(self.transport, d.last, address, error).await;
+        for n in d.items {
+            let why = fmn_transport::DeliveryOutcome::Failed(format!("in a digest: {error}"));
+            self.log.note(n, address, why);
+        }
         let name = self.sender.name();
         dead.extend(
             d.items

@@ -36,6 +36,8 @@ pub struct SenderOptions {
     pub drain_digests: bool,
     /// At most this many deliveries to one address in any window; more wait their turn.
     pub rate_limit: Option<RateLimit>,
+    /// The users' delivery logs it writes to ([`fmn_transport::History`]); `None` writes none.
+    pub delivery_log: Option<fmn_transport::LogLimits>,
 }
 
 /// A per-address rate limit: at most `count` deliveries in any `window`.
@@ -61,6 +63,7 @@ impl SenderOptions {
             remember: Duration::from_secs(7 * 24 * 3600),
             drain_digests: false,
             rate_limit: None,
+            delivery_log: Some(fmn_transport::LogLimits::default()),
         }
     }
 }
@@ -265,6 +268,8 @@ pub async fn run_sender<T: Transport, S: Sender>(
 }
 
 mod batch;
+mod log;
+pub(crate) use log::RoundLog;
 mod serve;
 #[cfg(test)]
 mod tests;

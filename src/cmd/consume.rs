@@ -79,7 +79,10 @@ pub async fn run(args: ConsumeArgs, config: Config) -> Result<ExitCode> {
     if let Some(d) = args.dispatch.clone() {
         consumer.dispatch = d;
     }
-    let opts = consumer.options()?;
+    let opts = fmn_consumer::ConsumerOptions {
+        recent: config.history.window()?,
+        ..consumer.options()?
+    };
     let source = Chosen::of(&args, &config)?;
     let transport = args.redis.connect(&config).await?;
     let stop = super::shutdown_on_signal();

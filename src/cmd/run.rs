@@ -240,7 +240,10 @@ pub(crate) async fn pipeline<T: Transport, S: Source>(
     let senders = spawn_senders(&transport, &plan, config, &out, &stop_senders)?;
 
     let started = Instant::now();
-    let opts = config.consumer.options()?;
+    let opts = fmn_consumer::ConsumerOptions {
+        recent: config.history.window()?,
+        ..config.consumer.options()?
+    };
     let stop_consumer = super::shutdown_on_signal();
     let report = consume(&transport, source, &opts, &stop_consumer).await?;
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use fmn_core::Notification;
 use fmn_core::metrics::metrics;
 use fmn_core::prefs::Digest;
-use fmn_transport::{DeadLetter, Entry, EntryId, Stage, Transport};
+use fmn_transport::{DeadLetter, DeliveryOutcome, Entry, EntryId, Stage, Transport};
 
 use super::serve::Serve;
 use super::{delay, delivery_key, flag_address, give_up, keep_dead_letters, retry_transport};
@@ -107,6 +107,7 @@ impl<T: Transport, S: Sender> Serve<T, S> {
                         "not sent: the one-shot filter was used already"
                     );
                     self.report.oneshot_spent += 1;
+                    self.log.note(n, "", DeliveryOutcome::OneshotSpent);
                     done.push(e.id.clone());
                     continue;
                 }
@@ -117,6 +118,7 @@ impl<T: Transport, S: Sender> Serve<T, S> {
                 }
                 Plan::Hold { settings, folding } => {
                     self.hold(e, &settings, folding).await?;
+                    self.log.note(n, "", DeliveryOutcome::HeldForDigest);
                     continue;
                 }
                 Plan::Deliver(steps) => steps,
@@ -152,6 +154,7 @@ impl<T: Transport, S: Sender> Serve<T, S> {
         for r in &retries {
             self.retry_later(r).await?;
         }
+        self.log.flush(&self.transport).await;
         Some(carry)
     }
 
@@ -396,7 +399,10 @@ impl<T: Transport, S: Sender> Serve<T, S> {
                 Step::Send(k) => outcomes.get_mut(*k).and_then(Option::take),
             };
             let error = match outcome {
-                Some(Ok(())) => continue,
+                Some(Ok(())) => {
+                    self.log.note(n, address, DeliveryOutcome::Sent);
+                    continue;
+                }
                 Some(Err(error)) => error,
                 // Not attempted: only after the delivery that found the remote side out of
                 // reach, which ends the round's settling first.
@@ -424,8 +430,12 @@ impl<T: Transport, S: Sender> Serve<T, S> {
                 .inc();
             flag_address(&self.transport, n, address, &error).await;
             if error.is_permanent() || attempts >= self.opts.max_attempts {
+                self.log
+                    .note(n, address, DeliveryOutcome::Failed(error.to_string()));
                 dead.push(give_up(n, address, &error, attempts, self.sender.name()));
             } else {
+                self.log
+                    .note(n, address, DeliveryOutcome::Retrying(error.to_string()));
                 for_now.push((address.as_str(), error));
             }
         }

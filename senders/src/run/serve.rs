@@ -37,6 +37,8 @@ pub(super) struct Serve<T, S> {
     pub(super) suspect: Option<(String, u32)>,
     /// Back in reach after an outage, reading large batches until the queue is short.
     catching_up: bool,
+    /// What became of the round's notifications, for their users' delivery logs.
+    pub(super) log: super::log::RoundLog,
 }
 
 /// The most notifications read at once for a sender's [`Sender::max_batch`].
@@ -58,6 +60,7 @@ impl<T: Transport, S: Sender> Serve<T, S> {
         cancel: CancellationToken,
     ) -> Self {
         Serve {
+            log: super::log::RoundLog::new(opts.delivery_log),
             channel: label("channel", opts.channel.as_str()),
             transport,
             sender,
