@@ -31,4 +31,5 @@ mod templates;
 mod transport;
 mod wasm;
 mod web;
+mod why;
 mod zeromq;

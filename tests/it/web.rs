@@ -465,3 +465,175 @@ async fn fmn_serve_runs_embedded_without_redis() {
     let _ = serve.kill();
     let _ = serve.wait();
 }
+
+/// The line of `body` that starts with `prefix`: a link in a mail.
+fn link_in(body: &str, prefix: &str) -> String {
+    body.lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("a link starting {prefix} in {body}"))
+        .trim()
+        .to_owned()
+}
+
+/// The journey in a real browser (Debian's chromium, driven by playwright-core from
+/// `web/tests/node/journey.mjs`), against `fmn serve`, a worker and the email sender on
+/// Redis, an SMTP sink and the test OpenID provider: sign in on the provider's pages, add an
+/// address and confirm it through the link the SMTP sink received, add a filter from the
+/// catalogue, get a notification for a matching message fed to the consumer (the page's log
+/// shows it, its why page says which filter), then follow the mail's unsubscribe link and
+/// get nothing more. Screenshots go to `FMN_SCREENSHOTS` when set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_does_it_all_in_a_real_browser() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).exists(),
+        "no browser at {chromium}: install Debian's chromium (scripts/test does)"
+    );
+    let redis = RedisServer::start();
+    let smtp = SmtpSink::start();
+    let (web, op) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{web}");
+    let _provider = provider(op, &format!("{base}/oidc/callback"));
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let with = configured(
+        d,
+        &format!(
+            "[redis]\nurl = \"{}\"\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\n\
+             timeout_ms = 5000\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\n\
+             port = {}\nfrom = \"fmn <fmn@example.org>\"\n\
+             unsubscribe_url = \"{base}/unsubscribe?u={{user}}&f={{filter}}&t={{token}}\"\n\
+             unsubscribe_secret = \"s3cret\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n\
+             session_secret = \"test\"\n\n[web.oidc]\nissuer = \"http://127.0.0.1:{op}\"\n\
+             client_id = \"fmn\"\nclient_secret = \"fmn-test-secret\"\npublic_url = \"{base}\"\n",
+            redis.url(),
+            smtp.port
+        ),
+    );
+    let transport = redis.transport().await;
+    let serve = spawn(with(&["serve"]).env("FMN_LOG", "fmn_web=info"));
+    let worker = spawn(&mut with(&["worker"]));
+    let sender = spawn(&mut with(&["send", "--channel", "email"]));
+    wait_until(
+        Duration::from_secs(60),
+        "the web service and a worker",
+        async || {
+            let up = reqwest::get(format!("{base}/healthz"))
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            up && transport.live_workers().await.unwrap().len() == 1
+        },
+    )
+    .await;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::env::var("FMN_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_owned());
+    let mut browser = tokio::process::Command::new("node")
+        .arg("journey.mjs")
+        .arg(&base)
+        .arg(&out)
+        .env("CHROMIUM", &chromium)
+        .current_dir(crate::support::root().join("web/tests/node"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs web/tests/node/journey.mjs (scripts/test installs it)");
+    let mut to_browser = browser.stdin.take().unwrap();
+    let mut from_browser = tokio::io::BufReader::new(browser.stdout.take().unwrap()).lines();
+    let mut consumer = with(&["consume", "--messages", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut feed = consumer.stdin.take().unwrap();
+    let mut fed = 0;
+    let to = "carol-work@example.org";
+    // Each step of the browser takes seconds; a browser that says nothing for minutes is stuck.
+    let said = async |lines: &mut tokio::io::Lines<_>| {
+        tokio::time::timeout(Duration::from_secs(300), lines.next_line())
+            .await
+            .expect("the browser says its next step within 5 minutes")
+            .unwrap()
+    };
+    while let Some(line) = said(&mut from_browser).await {
+        let answer = match line.as_str() {
+            "NEED verify-link" => {
+                wait_until(
+                    Duration::from_secs(60),
+                    "the verification mail",
+                    async || smtp.mails().iter().any(|m| m.rcpt_tos == [to]),
+                )
+                .await;
+                let mail = smtp.mails().into_iter().find(|m| m.rcpt_tos == [to]);
+                link_in(&mail.unwrap().body(), &format!("{base}/verify?"))
+            }
+            "NEED unsubscribe-link" => {
+                writeln!(feed, "{}", message("web-journey-1")).unwrap();
+                feed.flush().unwrap();
+                fed += 1;
+                wait_until(
+                    Duration::from_secs(120),
+                    "the notification mail",
+                    async || !mails_about(&smtp, to, "web-journey-1").is_empty(),
+                )
+                .await;
+                let mail = mails_about(&smtp, to, "web-journey-1").remove(0);
+                let header = mail.header("List-Unsubscribe").unwrap();
+                header
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            }
+            "DONE" => break,
+            other => panic!("the browser said {other:?}"),
+        };
+        to_browser
+            .write_all(format!("{answer}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let run = browser.wait_with_output().await.unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let carol = transport.user_prefs("carol").await.unwrap().unwrap();
+    let email = &carol.channels[&ChannelKind::Email];
+    assert_eq!(email.addresses, [to]);
+    assert!(!email.filters[0].active, "unsubscribed");
+
+    // Nothing more: a matching message after the unsubscribe is evaluated and not mailed.
+    writeln!(feed, "{}", message("web-journey-2")).unwrap();
+    feed.flush().unwrap();
+    fed += 1;
+    wait_until(
+        Duration::from_secs(60),
+        "the second message processed",
+        async || processed(&transport).await >= fed,
+    )
+    .await;
+    drop(feed);
+    let _ = consumer.wait();
+    terminate(sender);
+    terminate(worker);
+    terminate(serve);
+    // The worker made no notification of it (the one it made is the first message's), so
+    // none can still be on its way.
+    let counts = transport.worker_counts().await.unwrap();
+    assert_eq!(counts.iter().map(|c| c.notifications).sum::<u64>(), 1);
+    assert!(mails_about(&smtp, to, "web-journey-2").is_empty());
+    assert_eq!(
+        smtp.mails().iter().filter(|m| m.rcpt_tos == [to]).count(),
+        2
+    );
+    for shot in ["home-delivered", "why", "unsubscribe"] {
+        assert!(out.join(format!("{shot}.png")).is_file(), "{shot}.png");
+    }
+}

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, caller};
+use crate::auth::{ActingFor, Caller, caller};
 use crate::error::ApiError;
 
 /// The rule catalogue.
@@ -100,13 +100,8 @@ fn version_of(json: &str) -> String {
         (status = 403, body = crate::error::ErrorBody)))]
 pub(crate) async fn read_prefs<S: ApiTokens + PrefsStore>(
     State(state): State<crate::State<S>>,
-    method: Method,
-    Path(user): Path<String>,
-    headers: HeaderMap,
+    ActingFor(user): ActingFor,
 ) -> Result<Response, ApiError> {
-    caller(&state, &method, &headers)
-        .await?
-        .may_act_for(&user)?;
     let (preferences, version) = match state.store.user_prefs_raw(&user).await? {
         Some((u, json)) => (u, Some(version_of(&json))),
         None => (User::default(), None),
@@ -150,14 +145,9 @@ pub(crate) struct Written {
         (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
 pub(crate) async fn write_prefs<S: ApiTokens + PrefsStore>(
     State(state): State<crate::State<S>>,
-    method: Method,
-    Path(user): Path<String>,
-    headers: HeaderMap,
+    ActingFor(user): ActingFor,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    caller(&state, &method, &headers)
-        .await?
-        .may_act_for(&user)?;
     let change: Change = parse_body(&body)?;
     let mut one = Preferences::default();
     one.users.insert(user.clone(), change.preferences);
@@ -349,7 +339,10 @@ pub(crate) async fn session<S>(
         write_prefs,
         list_tokens,
         create_token,
-        revoke_token
+        revoke_token,
+        crate::why::why,
+        crate::why::matches,
+        crate::why::deliveries
     ),
     components(schemas(crate::error::ErrorBody))
 )]

@@ -101,3 +101,28 @@ pub fn issue(user: &str, label: &str, admin: bool) -> (String, ApiToken) {
     let record = ApiToken::new(&token, user, label, admin, crate::session::now());
     (token, record)
 }
+
+/// The user of a `/api/v1/users/{user}/...` route, once the caller is found to act for them
+/// (401 without a caller, 403 for another user's data): what those routes extract instead of
+/// checking it each.
+pub(crate) struct ActingFor(pub(crate) String);
+
+impl<S: ApiTokens + Send + Sync> axum::extract::FromRequestParts<crate::State<S>> for ActingFor {
+    type Rejection = axum::response::Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &crate::State<S>,
+    ) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse as _;
+        let axum::extract::Path(user) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| e.into_response())?;
+        let c = caller(state, &parts.method, &parts.headers)
+            .await
+            .map_err(|e| e.into_response())?;
+        c.may_act_for(&user).map_err(|e| e.into_response())?;
+        Ok(ActingFor(user))
+    }
+}

@@ -33,6 +33,9 @@ pub(crate) enum ApiError {
     /// The store cannot be reached (503).
     #[error("the preferences cannot be reached now: {0}")]
     Store(#[from] TransportError),
+    /// The service cannot serve it now (503): why.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -44,7 +47,7 @@ impl ApiError {
             ApiError::Malformed { .. } => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

@@ -3,14 +3,14 @@
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use fmn_transport::PrefsStore;
+use fmn_transport::{History, PrefsStore};
 use serde::Deserialize;
 
-use crate::pages::{Home, HomeChannel, Problem, respond};
+use crate::pages::{DeliveryLine, Home, HomeChannel, Problem, respond};
 use crate::session::SESSION;
 
 /// `GET /`.
-pub(crate) async fn home<S: PrefsStore>(
+pub(crate) async fn home<S: PrefsStore + History>(
     State(state): State<crate::State<S>>,
     headers: HeaderMap,
 ) -> Response {
@@ -22,6 +22,7 @@ pub(crate) async fn home<S: PrefsStore>(
                 csrf: String::new(),
                 channels: Vec::new(),
                 presets: fmn_core::presets::NAMES,
+                deliveries: Vec::new(),
             },
         );
     };
@@ -44,6 +45,18 @@ pub(crate) async fn home<S: PrefsStore>(
         .iter()
         .map(|(kind, c)| HomeChannel::new(kind.as_str(), c, &state.rules))
         .collect();
+    let deliveries = match state
+        .store
+        .deliveries(&session.user, RECENT_DELIVERIES)
+        .await
+    {
+        Ok(d) => d.iter().map(DeliveryLine::new).collect(),
+        Err(e) => {
+            // The log is a record: the page goes on without it.
+            tracing::warn!(user = %session.user, "home page: the delivery log: {e}");
+            Vec::new()
+        }
+    };
     respond(
         StatusCode::OK,
         &Home {
@@ -51,9 +64,13 @@ pub(crate) async fn home<S: PrefsStore>(
             csrf: state.keys.csrf(&raw),
             channels,
             presets: fmn_core::presets::NAMES,
+            deliveries,
         },
     )
 }
+
+/// The delivery records the home page shows.
+const RECENT_DELIVERIES: usize = 20;
 
 #[derive(Deserialize)]
 pub(crate) struct LogoutForm {

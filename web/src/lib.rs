@@ -28,12 +28,14 @@ mod session;
 mod signin;
 mod unsubscribe;
 mod verify;
+mod why;
+mod why_page;
 
 use std::sync::Arc;
 
 use axum::routing::{delete, get, post};
 use fmn_host::RuleSet;
-use fmn_transport::{ApiTokens, PrefsStore};
+use fmn_transport::{ApiTokens, DataStore, History, PrefsStore};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::issue;
@@ -70,6 +72,8 @@ struct Shared<S> {
     provider: std::sync::OnceLock<openidconnect::core::CoreProviderMetadata>,
     /// Mails verification links.
     mailer: Option<tokio::sync::Mutex<fmn_senders::EmailSender>>,
+    /// The data rules consult, with its version, as last read.
+    relations: tokio::sync::Mutex<Option<(u64, Arc<fmn_core::Relations>)>>,
 }
 
 /// The handlers' state: cheap to clone.
@@ -84,7 +88,7 @@ type State<S> = Arc<Shared<S>>;
 /// - `/api/v1/...`: the JSON API (`docs/api.md`), with `Authorization: Bearer TOKEN`.
 pub fn router<S>(store: S, rules: Arc<RuleSet>, opts: WebOptions) -> Router
 where
-    S: PrefsStore + ApiTokens + Send + Sync + 'static,
+    S: PrefsStore + ApiTokens + History + DataStore + Send + Sync + 'static,
 {
     let secret = opts.session_secret.clone().unwrap_or_else(|| {
         tracing::warn!("no session secret: sessions end when the service restarts");
@@ -117,6 +121,7 @@ where
         opts,
         http,
         provider: std::sync::OnceLock::new(),
+        relations: tokio::sync::Mutex::new(None),
     });
     Router::new()
         .route("/", get(home::home::<S>))
@@ -148,6 +153,10 @@ where
             get(api::list_tokens::<S>).post(api::create_token::<S>),
         )
         .route("/api/v1/tokens/{id}", delete(api::revoke_token::<S>))
+        .route("/api/v1/users/{user}/why", post(why::why::<S>))
+        .route("/api/v1/users/{user}/matches", post(why::matches::<S>))
+        .route("/api/v1/users/{user}/deliveries", get(why::deliveries::<S>))
+        .route("/why", get(why_page::why::<S>))
         .with_state(state)
 }
 

@@ -54,6 +54,51 @@ pub(crate) struct Home {
     pub(crate) channels: Vec<HomeChannel>,
     /// The presets' names.
     pub(crate) presets: &'static [&'static str],
+    /// The newest records of the delivery log.
+    pub(crate) deliveries: Vec<DeliveryLine>,
+}
+
+/// One record of the delivery log, in plain words.
+pub(crate) struct DeliveryLine {
+    /// When, as `2026-12-08 10:00:00 UTC`.
+    pub(crate) when: String,
+    pub(crate) channel: &'static str,
+    pub(crate) address: String,
+    pub(crate) filter: String,
+    /// The why page of its message.
+    pub(crate) why_link: String,
+    /// Its summary, else its topic.
+    pub(crate) what: String,
+    /// What became of it.
+    pub(crate) outcome: String,
+}
+
+impl DeliveryLine {
+    pub(crate) fn new(d: &fmn_transport::Delivery) -> DeliveryLine {
+        use fmn_transport::DeliveryOutcome as O;
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(d.at_ms);
+        let when = humantime::format_rfc3339_seconds(when)
+            .to_string()
+            .replace('T', " ")
+            .replace('Z', " UTC");
+        let outcome = match &d.outcome {
+            O::Sent => "sent".to_owned(),
+            O::HeldForDigest => "held for your digest".to_owned(),
+            O::SentInDigest => "sent in a digest".to_owned(),
+            O::Retrying(why) => format!("failed for now, to be tried again: {why}"),
+            O::Failed(why) => format!("failed: {why}"),
+            O::OneshotSpent => "not sent: its one-time filter was used already".to_owned(),
+        };
+        DeliveryLine {
+            when,
+            channel: d.channel.as_str(),
+            address: d.address.clone(),
+            filter: d.filter.clone(),
+            why_link: format!("/why?id={}", fmn_senders::email::percent(&d.message_id)),
+            what: d.summary.clone().unwrap_or_else(|| d.topic.clone()),
+            outcome,
+        }
+    }
 }
 
 /// One channel, in plain words.
@@ -172,7 +217,7 @@ pub(crate) struct Message<'a> {
 
 /// A rule of a filter in plain words: the first line of its doc (its name when it has none),
 /// then its arguments as `name: value`.
-fn plain_words(r: &fmn_core::prefs::RuleRef, rules: &fmn_host::RuleSet) -> String {
+pub(crate) fn plain_words(r: &fmn_core::prefs::RuleRef, rules: &fmn_host::RuleSet) -> String {
     let doc = crate::manage::catalogue(rules)
         .find(|(module, d)| {
             r.rule
@@ -204,4 +249,24 @@ fn plain_words(r: &fmn_core::prefs::RuleRef, rules: &fmn_host::RuleSet) -> Strin
     } else {
         format!("{not}{doc} ({})", args.join(", "))
     }
+}
+
+/// What the signed-in person's preferences made of one message.
+#[derive(Template)]
+#[template(path = "why.html")]
+pub(crate) struct Why {
+    pub(crate) id: String,
+    pub(crate) summary: String,
+    pub(crate) channels: Vec<WhyChannel>,
+    /// Modules that failed on the message.
+    pub(crate) failures: Vec<String>,
+}
+
+/// One channel's answer.
+pub(crate) struct WhyChannel {
+    pub(crate) name: &'static str,
+    pub(crate) notified: bool,
+    pub(crate) reason: String,
+    /// (filter, what it made of the message).
+    pub(crate) filters: Vec<(String, String)>,
 }

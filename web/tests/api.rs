@@ -143,6 +143,9 @@ async fn every_route_but_the_catalogue_wants_a_valid_token() {
         (Method::GET, "/me"),
         (Method::GET, "/users/ralph/preferences"),
         (Method::PUT, "/users/ralph/preferences"),
+        (Method::POST, "/users/ralph/why"),
+        (Method::POST, "/users/ralph/matches"),
+        (Method::GET, "/users/ralph/deliveries"),
         (Method::GET, "/tokens"),
         (Method::POST, "/tokens"),
         (Method::DELETE, "/tokens/abc"),
@@ -196,6 +199,20 @@ async fn a_user_reaches_only_their_own_preferences() {
         let change = json!({"version": null, "preferences": {"channels": {}}});
         let (status, body) = api.put(&path, &ralph, &change).await;
         assert_eq!(status, 403, "{body}");
+        // Nor why messages reach them, what their filters match, or what was sent to them.
+        for (method, route, body) in [
+            (
+                Method::POST,
+                "why",
+                Some(json!({"message_id": "m"}).to_string()),
+            ),
+            (Method::POST, "matches", Some("{}".to_owned())),
+            (Method::GET, "deliveries", None),
+        ] {
+            let path = format!("/users/{user}/{route}");
+            let (status, body) = api.call(method, &path, Some(&ralph), body).await;
+            assert_eq!(status, 403, "{route}: {body}");
+        }
     }
     assert_eq!(api.store.user_prefs("bob").await.unwrap(), bob_before);
     assert_eq!(api.store.user_prefs("nobody").await.unwrap(), None);
@@ -470,6 +487,9 @@ async fn the_openapi_description_covers_every_route() {
         ("get", "/api/v1/tokens"),
         ("post", "/api/v1/tokens"),
         ("delete", "/api/v1/tokens/{id}"),
+        ("post", "/api/v1/users/{user}/why"),
+        ("post", "/api/v1/users/{user}/matches"),
+        ("get", "/api/v1/users/{user}/deliveries"),
     ];
     for (method, path) in routes {
         let op = &doc["paths"][path][method];
@@ -487,4 +507,101 @@ async fn the_openapi_description_covers_every_route() {
         stored["version"].is_object() && stored["preferences"].is_object(),
         "{stored}"
     );
+}
+
+/// "Why" over the recent-message window: a message that is there is explained, one that is
+/// not is a 404, and a request that names neither (or both), a message that is no bus
+/// message, or a draft filter with problems, a clear 4xx naming what is wrong.
+#[tokio::test]
+async fn why_and_matches_answer_or_say_what_is_wrong() {
+    let api = Api::start().await;
+    let ralph = api.token("ralph", false).await;
+    let bus = |id: &str, package: &str| {
+        json!({"topic": "org.fedoraproject.prod.buildsys.build.state.change", "msg_id": id,
+               "msg": {"name": package, "owner": "someone", "new": 1, "version": "1", "release": "1"}})
+    };
+    let item = |v: Value| {
+        let env = fmn_core::Envelope::from_bus_json(v.to_string().as_bytes(), 1 << 20).unwrap();
+        fmn_transport::WorkItem::new(env, "test")
+    };
+    let items = [item(bus("w-vim", "vim")), item(bus("w-emacs", "emacs"))];
+    fmn_transport::History::keep_recent(&api.store, &items, Default::default())
+        .await
+        .unwrap();
+    let post = async |path: &str, body: Value| {
+        api.call(Method::POST, path, Some(&ralph), Some(body.to_string()))
+            .await
+    };
+
+    let (status, why) = post("/users/ralph/why", json!({"message_id": "w-vim"})).await;
+    assert_eq!(status, 200, "{why}");
+    let email = &why["channels"][0];
+    assert_eq!(
+        (email["channel"].as_str(), email["notified"].as_bool()),
+        (Some("email"), Some(true)),
+        "{why}"
+    );
+    let (status, why) = post(
+        "/users/ralph/why",
+        json!({"message": bus("given", "emacs")}),
+    )
+    .await;
+    assert_eq!(status, 200, "{why}");
+    assert_eq!(why["channels"][0]["notified"], false, "{why}");
+    assert_eq!(why["channels"][0]["filters"][0]["stopped_by"], 0, "{why}");
+
+    let (status, body) = post("/users/ralph/why", json!({"message_id": "gone"})).await;
+    assert_eq!(status, 404, "{body}");
+    for wrong in [
+        json!({}),
+        json!({"message_id": "w-vim", "message": bus("x", "vim")}),
+    ] {
+        let (status, body) = post("/users/ralph/why", wrong).await;
+        assert_eq!(status, 400, "{body}");
+    }
+    let (status, body) = post("/users/ralph/why", json!({"message": {"no": "topic"}})).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("message")),
+        "{body}"
+    );
+    let (status, body) = post("/users/ralph/why", json!({"message_id": 7})).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("message_id")),
+        "{body}"
+    );
+
+    // The dry run: ralph's own filters, then a draft one, then a draft with a mistake.
+    let (status, found) = post("/users/ralph/matches", json!({})).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["matches"][0]["id"], "w-vim", "{found}");
+    assert_eq!(found["scanned"], 2, "{found}");
+    let draft = json!({"name": "x", "rules": [{"rule": "fedora::package_filter", "args": {"package": "emacs"}}]});
+    let (status, found) = post("/users/ralph/matches", json!({"filter": draft})).await;
+    assert_eq!(status, 200, "{found}");
+    let ids: Vec<&str> = found["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["w-emacs"], "{found}");
+    assert_eq!(
+        found["matches"][0]["channels"],
+        json!([["email", "draft"]]),
+        "{found}"
+    );
+    let bad = json!({"name": "x", "rules": [{"rule": "fedora::no_such_rule"}]});
+    let (status, body) = post("/users/ralph/matches", json!({"filter": bad})).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = post("/users/ralph/matches", json!({"max": "many"})).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("max")),
+        "{body}"
+    );
+
+    let (status, log) = api.get("/users/ralph/deliveries", &ralph).await;
+    assert_eq!((status, log), (200, json!({"deliveries": []})));
 }
