@@ -20,7 +20,7 @@ use fmn_transport::{Outbox, PrefsStore};
 
 use crate::pages::{CodeForm, respond};
 use crate::session::{Keys, now};
-use crate::verify::{add_address, say};
+use crate::verify::{Said, add_address, say};
 
 /// How long a code works: an hour.
 pub(crate) const CODE_SECS: u64 = 3600;
@@ -216,6 +216,23 @@ pub(crate) async fn send<S: Outbox>(
     )
 }
 
+/// The page that says why a code typed for `address` was refused: `403` for a wrong code,
+/// `400` for an expired one.
+fn refusal(r: &Refused, address: &str) -> Said {
+    match r {
+        Refused::Wrong => {
+            let why = format!(
+                "that is not the code sent to {address}: check it, or add the address again for a new one"
+            );
+            say(StatusCode::FORBIDDEN, "This code is not valid", &why)
+        }
+        Refused::Expired => {
+            let why = "the code has expired: add the address again for a new one";
+            say(StatusCode::BAD_REQUEST, "This code has expired", why)
+        }
+    }
+}
+
 /// `POST /addresses/code`: the code typed for an IRC nick or a Matrix id; a right one adds the
 /// address to the signed-in person's channel (made if missing).
 pub(crate) async fn confirm<S: PrefsStore>(
@@ -240,18 +257,8 @@ pub(crate) async fn confirm<S: PrefsStore>(
         }
     };
     let user = session.user.as_str();
-    match check(&state.keys, user, channel, address, expires, field("code")) {
-        Err(Refused::Wrong) => {
-            let why = format!(
-                "that is not the code sent to {address}: check it, or add the address again for a new one"
-            );
-            return say(StatusCode::FORBIDDEN, "This code is not valid", &why).into_response();
-        }
-        Err(Refused::Expired) => {
-            let why = "the code has expired: add the address again for a new one";
-            return say(StatusCode::BAD_REQUEST, "This code has expired", why).into_response();
-        }
-        Ok(()) => {}
+    if let Err(r) = check(&state.keys, user, channel, address, expires, field("code")) {
+        return refusal(&r, address).into_response();
     }
     match add_address(&state.store, user, channel, address).await {
         Ok(()) => {
@@ -394,6 +401,21 @@ mod tests {
         let long = format!("@{}:x.org", "a".repeat(250));
         assert!(syntax_problem(M, &long).is_some());
         assert!(syntax_problem(ChannelKind::Email, "r@x.org").is_some());
+    }
+
+    /// A wrong code and an expired one are told apart, each with its status and what to do.
+    #[test]
+    fn a_refused_code_says_why() {
+        let wrong = refusal(&Refused::Wrong, "ralph_").into_response();
+        assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+        let expired = refusal(&Refused::Expired, "ralph_").into_response();
+        assert_eq!(expired.status(), StatusCode::BAD_REQUEST);
+        let Said(_, title, text) = refusal(&Refused::Expired, "ralph_");
+        assert_eq!(title, "This code has expired");
+        assert!(text.contains("add the address again"), "{text}");
+        let Said(_, title, text) = refusal(&Refused::Wrong, "ralph_");
+        assert_eq!(title, "This code is not valid");
+        assert!(text.contains("not the code sent to ralph_"), "{text}");
     }
 
     #[test]

@@ -23,7 +23,11 @@ use crate::session::now;
 pub(crate) const LINK_SECS: u64 = 24 * 3600;
 
 /// A page that says `text` under its title, with its status: what these routes answer.
-pub(crate) struct Said(StatusCode, &'static str, String);
+pub(crate) struct Said(
+    pub(crate) StatusCode,
+    pub(crate) &'static str,
+    pub(crate) String,
+);
 
 impl IntoResponse for Said {
     fn into_response(self) -> Response {
