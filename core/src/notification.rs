@@ -46,6 +46,9 @@ pub struct Notification {
     pub message: NotifiedMessage,
 }
 
+/// The topic of a [`Notification::direct`]: fmn's own text, about no bus message.
+pub const DIRECT_TOPIC: &str = "fmn.direct";
+
 impl Notification {
     /// What the notification is about in one line: the extractors' summary, else the topic.
     pub fn headline(&self) -> &str {
@@ -53,6 +56,54 @@ impl Notification {
             .summary
             .as_deref()
             .unwrap_or(self.message.topic.as_str())
+    }
+
+    /// A notification that fmn itself sends to one `address` of `user` on `channel`, saying
+    /// `text` (a verification code), written by `from` rather than by a worker. Its delivery
+    /// id comes from `key`, so the same `key` is delivered once. It has no digest and no
+    /// one-shot filter, so the sender delivers it on its own, and senders render it as
+    /// `text` alone ([`Self::is_direct`]), without the operator's templates.
+    pub fn direct(
+        user: &str,
+        channel: ChannelKind,
+        address: &str,
+        key: &str,
+        text: &str,
+        from: &str,
+    ) -> Notification {
+        let id = format!("{DIRECT_TOPIC}:{key}");
+        Notification {
+            delivery_id: delivery_id(&id, user, channel),
+            user: user.to_owned(),
+            channel,
+            addresses: vec![address.to_owned()],
+            filter: String::new(),
+            oneshot: false,
+            digest: None,
+            attempts: 0,
+            generation: 0,
+            worker: from.to_owned(),
+            meta: MessageMeta {
+                summary: Some(text.to_owned()),
+                ..MessageMeta::default()
+            },
+            message: NotifiedMessage {
+                id,
+                topic: DIRECT_TOPIC.to_owned(),
+                timestamp: None,
+                format: BusFormat::FedoraMessaging,
+                headers: None,
+                body: None,
+                raw: None,
+            },
+        }
+    }
+
+    /// Whether this is fmn's own text ([`Self::direct`]) rather than a bus message's
+    /// notification: no rule writes the topic [`DIRECT_TOPIC`], which no bus message has
+    /// (fedora-messaging and fedmsg topics start with their environment's prefix).
+    pub fn is_direct(&self) -> bool {
+        self.message.topic == DIRECT_TOPIC && self.filter.is_empty()
     }
 }
 
@@ -168,6 +219,31 @@ mod tests {
         assert_ne!(
             delivery_id("ab", "c", ChannelKind::Irc),
             delivery_id("a", "bc", ChannelKind::Irc)
+        );
+    }
+
+    #[test]
+    fn a_direct_notification_says_its_text_to_its_one_address() {
+        let n = Notification::direct("ralph", ChannelKind::Irc, "ralph_", "k1", "hi", "web");
+        assert!(n.is_direct());
+        assert_eq!(n.headline(), "hi");
+        assert_eq!(n.addresses, ["ralph_"]);
+        assert!(n.digest.is_none() && !n.oneshot);
+        let again = Notification::direct("ralph", ChannelKind::Irc, "ralph_", "k1", "hi", "web");
+        assert_eq!(n.delivery_id, again.delivery_id, "one key, one delivery");
+        let other = Notification::direct("ralph", ChannelKind::Irc, "ralph_", "k2", "hi", "web");
+        assert_ne!(n.delivery_id, other.delivery_id);
+        let json = serde_json::to_string(&n).unwrap_or_default();
+        let read: Notification = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            read.is_direct(),
+            "still direct once through a queue: {json}"
+        );
+        let mut matched = n.clone();
+        matched.filter = "a filter".into();
+        assert!(
+            !matched.is_direct(),
+            "a rule's notification is never direct"
         );
     }
 

@@ -230,6 +230,20 @@ impl IrcSender {
         self
     }
 
+    /// The lines `n` is sent as, each within `budget` bytes: the operator's template, else
+    /// [`render`]'s.
+    fn lines(&self, n: &Notification, budget: usize) -> Vec<String> {
+        match &self.templates.text {
+            // fmn's own text (a verification code) is not a bus message's: no template.
+            Some(t) if !n.is_direct() => {
+                let mut lines = split_lines(&t.render(n), budget);
+                lines.truncate(self.cfg.max_lines.max(1) + 1);
+                lines
+            }
+            _ => render(n, budget, self.cfg.max_lines),
+        }
+    }
+
     fn timeout(&self) -> Duration {
         Duration::from_secs(self.cfg.timeout_secs.max(1))
     }
@@ -378,15 +392,7 @@ impl Sender for IrcSender {
 
     async fn send(&mut self, n: &Notification, address: &str) -> Result<(), SendError> {
         let nick = valid_nick(address)?;
-        let budget = text_budget(&self.cfg.nickname, nick);
-        let lines = match &self.templates.text {
-            Some(t) => {
-                let mut lines = split_lines(&t.render(n), budget);
-                lines.truncate(self.cfg.max_lines.max(1) + 1);
-                lines
-            }
-            None => render(n, budget, self.cfg.max_lines),
-        };
+        let lines = self.lines(n, text_budget(&self.cfg.nickname, nick));
         self.deliver(nick, &lines).await
     }
 
@@ -520,6 +526,27 @@ mod tests {
             "h".repeat(MAX_HOST)
         );
         assert_eq!(prefix.len() + budget + 2, IRC_LINE);
+    }
+
+    /// The operator's template shapes notifications about bus messages, not fmn's own text (a
+    /// verification code), which goes out as it is.
+    #[test]
+    fn a_template_shapes_bus_notifications_but_not_fmns_own_text() {
+        let cfg: IrcConfig = match toml::from_str("server = \"s\"\nnickname = \"fmn\"") {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let templates = crate::template::IrcTemplates {
+            text: crate::template::Template::parse("[{topic}] {summary} via {filter}").ok(),
+        };
+        let sender = IrcSender::new(&cfg).with_templates(templates);
+        let code =
+            Notification::direct("ralph", fmn_core::ChannelKind::Irc, "r", "k", "code 1", "t");
+        assert_eq!(sender.lines(&code, 400), ["code 1"]);
+        let mut bus = code.clone();
+        bus.filter = "f".into();
+        bus.message.topic = "org.x".into();
+        assert_eq!(sender.lines(&bus, 400), ["[org.x] code 1 via f"]);
     }
 
     #[test]

@@ -246,8 +246,9 @@ impl Sender for MatrixSender {
         // The delivery's key: the homeserver drops a repeat of the same transaction.
         let txn = crate::run::delivery_key(n, address).replace(':', "-");
         let text = match &self.templates.body {
-            Some(t) => t.render(n),
-            None => line(n),
+            // fmn's own text (a verification code) is not a bus message's: no template.
+            Some(t) if !n.is_direct() => t.render(n),
+            _ => line(n),
         };
         self.notice(address, &txn, text).await
     }

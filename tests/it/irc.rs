@@ -18,8 +18,8 @@ use crate::support::{free_port, wait_for_port, wait_until};
 use crate::transport::notification;
 
 /// An ngircd on a loopback port, with penalties off so the test is paced by fmn alone.
-struct IrcServer {
-    port: u16,
+pub(crate) struct IrcServer {
+    pub(crate) port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
 }
@@ -33,7 +33,7 @@ fn ngircd() -> &'static str {
 }
 
 impl IrcServer {
-    fn start() -> IrcServer {
+    pub(crate) fn start() -> IrcServer {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let conf = format!(
@@ -80,14 +80,14 @@ impl Drop for IrcServer {
 
 /// A second client: registers as `nick`, records every private message to it with when it
 /// arrived, and connects again whenever the connection is lost.
-struct Reader {
+pub(crate) struct Reader {
     lines: Arc<Mutex<Vec<(Instant, String)>>>,
     online: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 }
 
 impl Reader {
-    fn start(port: u16, nick: &'static str) -> Reader {
+    pub(crate) fn start(port: u16, nick: &'static str) -> Reader {
         let r = Reader {
             lines: Arc::default(),
             online: Arc::default(),
@@ -138,7 +138,7 @@ impl Reader {
     }
 
     /// The text of each private message received.
-    fn texts(&self) -> Vec<String> {
+    pub(crate) fn texts(&self) -> Vec<String> {
         self.received()
             .iter()
             .filter_map(|(_, raw)| {
@@ -149,7 +149,7 @@ impl Reader {
             .collect()
     }
 
-    async fn wait_online(&self) {
+    pub(crate) async fn wait_online(&self) {
         let online = self.online.clone();
         wait_until(
             Duration::from_secs(20),

@@ -16,12 +16,12 @@ use crate::support::{HttpRequest, free_port, serve_http_on, wait_until};
 use crate::transport::notification;
 
 #[derive(Default)]
-struct Homeserver {
-    problems: Vec<String>,
+pub(crate) struct Homeserver {
+    pub(crate) problems: Vec<String>,
     m_direct: Option<serde_json::Value>,
-    rooms_created: Vec<serde_json::Value>,
+    pub(crate) rooms_created: Vec<serde_json::Value>,
     /// (room, body) of each event stored, in order.
-    events: Vec<(String, String)>,
+    pub(crate) events: Vec<(String, String)>,
     /// Transaction ids seen, with their event ids.
     txns: BTreeMap<String, String>,
     /// When each send to the busy room arrived.
@@ -50,7 +50,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn homeserver() -> (u16, Arc<Mutex<Homeserver>>) {
+pub(crate) fn homeserver() -> (u16, Arc<Mutex<Homeserver>>) {
     homeserver_on(0)
 }
 
@@ -140,9 +140,14 @@ fn homeserver_on(port: u16) -> (u16, Arc<Mutex<Homeserver>>) {
 
 /// Redis at `redis`, the Matrix sender on the stand-in homeserver at `port`.
 fn matrix_config(redis: &str, port: u16) -> String {
+    format!("[redis]\nurl = \"{redis}\"\n\n{}", matrix_sender(port))
+}
+
+/// `[senders.matrix]` on the stand-in homeserver at `port`.
+pub(crate) fn matrix_sender(port: u16) -> String {
     format!(
-        "[redis]\nurl = \"{redis}\"\n\n[senders.matrix]\nbackend = \"matrix\"\n\
-         homeserver = \"http://127.0.0.1:{port}\"\naccess_token = \"secret\"\nuser_id = \"{ME}\"\n"
+        "[senders.matrix]\nbackend = \"matrix\"\nhomeserver = \"http://127.0.0.1:{port}\"\n\
+         access_token = \"secret\"\nuser_id = \"{ME}\"\n"
     )
 }
 

@@ -11,6 +11,7 @@ use fmn_core::ChannelKind;
 use fmn_transport::{PrefsStore, Registry};
 
 use crate::cli::{configured, run, spawn, terminate, text};
+use crate::irc::{IrcServer, Reader};
 use crate::reload::processed;
 use crate::support::{Mail, RedisServer, SmtpSink, free_port, wait_until};
 
@@ -82,16 +83,14 @@ async fn a_mails_one_click_unsubscribe_stops_that_users_notifications() {
     let web = free_port();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let base = format!("http://127.0.0.1:{web}");
     let with = configured(
         d,
         &format!(
-            "[redis]\nurl = \"{}\"\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\n\
-             timeout_ms = 5000\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\n\
-             port = {}\nfrom = \"fmn <fmn@example.org>\"\n\
-             unsubscribe_url = \"http://127.0.0.1:{web}/unsubscribe?u={{user}}&f={{filter}}&t={{token}}\"\n\
-             unsubscribe_secret = \"s3cret\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n",
-            redis.url(),
-            smtp.port
+            "{}[web]
+listen = \"127.0.0.1:{web}\"
+",
+            deployment_config(&redis, &smtp, Some(&base))
         ),
     );
     std::fs::write(d.join("prefs.toml"), PREFS).unwrap();
@@ -243,6 +242,82 @@ fn form(page: &str) -> (String, Option<String>) {
     (attr("action").unwrap_or_default(), csrf)
 }
 
+/// A deployment on `redis` whose workers follow the preferences stored there and whose email
+/// sender mails through `smtp`; `unsubscribe` adds the one-click unsubscribe links to the
+/// service at `base`.
+fn deployment_config(redis: &RedisServer, smtp: &SmtpSink, unsubscribe: Option<&str>) -> String {
+    let links = unsubscribe.map_or_else(String::new, |base| {
+        format!(
+            "unsubscribe_url = \"{base}/unsubscribe?u={{user}}&f={{filter}}&t={{token}}\"\n\
+             unsubscribe_secret = \"s3cret\"\n"
+        )
+    });
+    format!(
+        "[redis]\nurl = \"{}\"\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\n\
+         timeout_ms = 5000\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\n\
+         port = {}\nfrom = \"fmn <fmn@example.org>\"\n{links}\n",
+        redis.url(),
+        smtp.port
+    )
+}
+
+/// `[web]` for `fmn serve` on loopback port `web`, signing in at the provider on port `op`.
+fn web_config(web: u16, op: u16) -> String {
+    format!(
+        "[web]\nlisten = \"127.0.0.1:{web}\"\nsession_secret = \"test\"\n\n[web.oidc]\n\
+         issuer = \"http://127.0.0.1:{op}\"\nclient_id = \"fmn\"\nclient_secret = \"fmn-test-secret\"\n\
+         public_url = \"http://127.0.0.1:{web}\"\n"
+    )
+}
+
+/// Starts `fmn serve` (logging what the web service does) and waits until it answers at
+/// `base`.
+async fn serve(cmd: &mut std::process::Command, base: &str) -> std::process::Child {
+    let child = spawn(cmd.env("FMN_LOG", "fmn_web=info"));
+    wait_until(Duration::from_secs(60), "the web service", async || {
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    child
+}
+
+/// Signs `login` in on the provider's pages, as a person would: the browser (with the
+/// session's cookie) and the CSRF token of the home page's address form.
+async fn sign_in(base: &str, login: &str) -> (reqwest::Client, String) {
+    let b = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = b.get(format!("{base}/login")).send().await.unwrap();
+    let url = r.url().clone();
+    let (action, _) = form(&r.text().await.unwrap());
+    let fields = [("prompt", "login"), ("login", login), ("password", "x")];
+    let r = b
+        .post(url.join(&action).unwrap())
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    let url = r.url().clone();
+    let (action, _) = form(&r.text().await.unwrap());
+    let r = b
+        .post(url.join(&action).unwrap())
+        .form(&[("prompt", "consent")])
+        .send()
+        .await
+        .unwrap();
+    let home = r.text().await.unwrap();
+    assert!(
+        home.contains(&format!("Your notifications, {login}")),
+        "{home}"
+    );
+    let add_form = &home[home.find("action=\"/addresses\"").unwrap() - 40..];
+    let csrf = form(add_form).1.unwrap();
+    (b, csrf)
+}
+
 /// Someone signs in through the provider, adds an address that is not their account's: it
 /// gets only a verification link until they follow it; then a filter added on the page
 /// brings them a notification for a matching message. The account's own address (vouched
@@ -259,51 +334,15 @@ async fn an_address_is_verified_before_anything_is_sent_to_it() {
     let with = configured(
         d,
         &format!(
-            "[redis]\nurl = \"{}\"\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\n\
-             timeout_ms = 5000\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\n\
-             port = {}\nfrom = \"fmn <fmn@example.org>\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n\
-             session_secret = \"test\"\n\n[web.oidc]\nissuer = \"http://127.0.0.1:{op}\"\n\
-             client_id = \"fmn\"\nclient_secret = \"fmn-test-secret\"\npublic_url = \"{base}\"\n",
-            redis.url(),
-            smtp.port
+            "{}{}",
+            deployment_config(&redis, &smtp, None),
+            web_config(web, op)
         ),
     );
     let transport = redis.transport().await;
-    let serve = spawn(with(&["serve"]).env("FMN_LOG", "fmn_web=info"));
-    wait_until(Duration::from_secs(60), "the web service", async || {
-        reqwest::get(format!("{base}/healthz"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await;
+    let serve = serve(&mut with(&["serve"]), &base).await;
 
-    // Sign in as alice on the provider's pages.
-    let b = reqwest::Client::builder()
-        .cookie_store(true)
-        .build()
-        .unwrap();
-    let r = b.get(format!("{base}/login")).send().await.unwrap();
-    let url = r.url().clone();
-    let (action, _) = form(&r.text().await.unwrap());
-    let login = [("prompt", "login"), ("login", "alice"), ("password", "x")];
-    let r = b
-        .post(url.join(&action).unwrap())
-        .form(&login)
-        .send()
-        .await
-        .unwrap();
-    let url = r.url().clone();
-    let (action, _) = form(&r.text().await.unwrap());
-    let r = b
-        .post(url.join(&action).unwrap())
-        .form(&[("prompt", "consent")])
-        .send()
-        .await
-        .unwrap();
-    let home = r.text().await.unwrap();
-    assert!(home.contains("Your notifications, alice"), "{home}");
-    let add_form = &home[home.find("action=\"/addresses\"").unwrap() - 40..];
-    let csrf = form(add_form).1.unwrap();
+    let (b, csrf) = sign_in(&base, "alice").await;
 
     // Another address: a link goes there, and nothing is stored yet.
     let r = b
@@ -417,6 +456,136 @@ async fn an_address_is_verified_before_anything_is_sent_to_it() {
     );
 }
 
+/// Someone signs in as alice and adds `address` on `channel`, whose sender `sender_toml`
+/// configures: the running sender (`fmn send`), not the web service, brings the address its
+/// code (`received` says what the address got); a wrong code is refused, and the code the
+/// address received, typed into the page's form, adds it to alice's preferences. The code is
+/// all the address receives.
+async fn verified_with_the_bots_code(
+    channel: ChannelKind,
+    address: &str,
+    sender_toml: &str,
+    received: impl Fn() -> Vec<String>,
+) {
+    let redis = RedisServer::start();
+    let (web, op) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{web}");
+    let _provider = provider(op, &format!("{base}/oidc/callback"));
+    let dir = tempfile::tempdir().unwrap();
+    let with = configured(
+        dir.path(),
+        &format!(
+            "[redis]\nurl = \"{}\"\n\n{sender_toml}\n{}",
+            redis.url(),
+            web_config(web, op)
+        ),
+    );
+    let transport = redis.transport().await;
+    let sender = spawn(&mut with(&["send", "--channel", channel.as_str()]));
+    let serve = serve(&mut with(&["serve"]), &base).await;
+    let (b, csrf) = sign_in(&base, "alice").await;
+
+    let r = b
+        .post(format!("{base}/addresses"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("channel", channel.as_str()),
+            ("address", address),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Type the code"), "{page}");
+    assert_eq!(transport.user_prefs("alice").await.unwrap(), None);
+    const SAID: &str = "Your Fedora Notifications code is ";
+    wait_until(Duration::from_secs(60), "the code", async || {
+        received().iter().any(|t| t.starts_with(SAID))
+    })
+    .await;
+    let texts = received();
+    let line = texts.iter().find(|t| t.starts_with(SAID)).unwrap();
+    let code = line[SAID.len()..SAID.len() + 8].to_owned();
+
+    // The page's form, as the browser sends it back, with the code typed.
+    let expires = {
+        let key = r#"name="expires" value=""#;
+        let at = page.find(key).unwrap() + key.len();
+        page[at..at + page[at..].find('"').unwrap()].to_owned()
+    };
+    let confirm = async |code: &str| {
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("channel", channel.as_str()),
+            ("address", address),
+            ("expires", expires.as_str()),
+            ("code", code),
+        ];
+        let r = b
+            .post(format!("{base}/addresses/code"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        r.status().as_u16()
+    };
+    let wrong = if code == "00000000" {
+        "11111111"
+    } else {
+        "00000000"
+    };
+    assert_eq!(confirm(wrong).await, 403);
+    assert_eq!(transport.user_prefs("alice").await.unwrap(), None);
+    assert_eq!(confirm(&code).await, 200);
+    let alice = transport.user_prefs("alice").await.unwrap().unwrap();
+    assert_eq!(alice.channels[&channel].addresses, [address]);
+    assert_eq!(received().len(), 1, "only the code: {:?}", received());
+    terminate(sender);
+    let out = terminate(serve);
+    let said = text(&out.stderr);
+    assert!(said.contains("verification code queued"), "{said}");
+    assert!(said.contains("address verified"), "{said}");
+}
+
+/// An IRC nick gets its code from the IRC sender on a real ngircd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_irc_nick_is_verified_with_the_code_the_bot_sends() {
+    let irc = IrcServer::start();
+    let reader = Reader::start(irc.port, "alice_irc");
+    reader.wait_online().await;
+    let sender = format!(
+        "[senders.irc]\nbackend = \"irc\"\nserver = \"127.0.0.1\"\nport = {}\n\
+         nickname = \"fmn-bot\"\ntimeout_secs = 5\n",
+        irc.port
+    );
+    verified_with_the_bots_code(ChannelKind::Irc, "alice_irc", &sender, || reader.texts()).await;
+}
+
+/// A Matrix id gets its code from the Matrix sender, in a direct chat on the stand-in
+/// homeserver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matrix_id_is_verified_with_the_code_the_bot_sends() {
+    let (port, hs) = crate::matrix::homeserver();
+    let notices = || {
+        let s = hs.lock().unwrap();
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        s.events.iter().map(|(_, body)| body.clone()).collect()
+    };
+    let sender = crate::matrix::matrix_sender(port);
+    verified_with_the_bots_code(ChannelKind::Matrix, "@alice:fmn.test", &sender, notices).await;
+    let s = hs.lock().unwrap();
+    assert_eq!(
+        s.rooms_created[0]["invite"],
+        serde_json::json!(["@alice:fmn.test"])
+    );
+    assert!(
+        s.events.iter().all(|(room, _)| room == "!dm1:fmn.test"),
+        "{:?}",
+        s.events
+    );
+}
+
 /// With no Redis configured, `fmn serve` runs embedded: the example preferences in memory,
 /// and an admin token for the run printed, with which the API reads and changes them.
 #[tokio::test]
@@ -500,31 +669,18 @@ async fn a_person_does_it_all_in_a_real_browser() {
     let with = configured(
         d,
         &format!(
-            "[redis]\nurl = \"{}\"\n\n[worker]\nprefs_from = \"redis\"\nreload_ms = 1000\n\
-             timeout_ms = 5000\n\n[senders.email]\nbackend = \"smtp\"\nhost = \"127.0.0.1\"\n\
-             port = {}\nfrom = \"fmn <fmn@example.org>\"\n\
-             unsubscribe_url = \"{base}/unsubscribe?u={{user}}&f={{filter}}&t={{token}}\"\n\
-             unsubscribe_secret = \"s3cret\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n\
-             session_secret = \"test\"\n\n[web.oidc]\nissuer = \"http://127.0.0.1:{op}\"\n\
-             client_id = \"fmn\"\nclient_secret = \"fmn-test-secret\"\npublic_url = \"{base}\"\n",
-            redis.url(),
-            smtp.port
+            "{}{}",
+            deployment_config(&redis, &smtp, Some(&base)),
+            web_config(web, op)
         ),
     );
     let transport = redis.transport().await;
-    let serve = spawn(with(&["serve"]).env("FMN_LOG", "fmn_web=info"));
+    let serve = serve(&mut with(&["serve"]), &base).await;
     let worker = spawn(&mut with(&["worker"]));
     let sender = spawn(&mut with(&["send", "--channel", "email"]));
-    wait_until(
-        Duration::from_secs(60),
-        "the web service and a worker",
-        async || {
-            let up = reqwest::get(format!("{base}/healthz"))
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            up && transport.live_workers().await.unwrap().len() == 1
-        },
-    )
+    wait_until(Duration::from_secs(60), "a live worker", async || {
+        transport.live_workers().await.unwrap().len() == 1
+    })
     .await;
 
     let tmp = tempfile::tempdir().unwrap();

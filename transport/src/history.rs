@@ -104,8 +104,15 @@ pub struct Delivery {
 }
 
 impl Delivery {
-    /// The record of `n` at `address` with `outcome`, now.
+    /// The record of `n` at `address` with `outcome`, now. fmn's own text (a verification
+    /// code, [`Notification::is_direct`]) is recorded without it: the log is read by the user
+    /// who asked for the code, and the code is for whoever holds the address.
     pub fn of(n: &Notification, address: &str, outcome: DeliveryOutcome) -> Delivery {
+        let summary = if n.is_direct() {
+            Some("a verification code".to_owned())
+        } else {
+            n.meta.summary.clone()
+        };
         Delivery {
             at_ms: now_ms(),
             user: n.user.clone(),
@@ -114,7 +121,7 @@ impl Delivery {
             filter: n.filter.clone(),
             message_id: n.message.id.clone(),
             topic: n.message.topic.clone(),
-            summary: n.meta.summary.clone(),
+            summary,
             outcome,
         }
     }

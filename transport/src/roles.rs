@@ -118,6 +118,14 @@ pub trait Outbox: Clone + Send + Sync + 'static {
         block: Duration,
     ) -> impl Future<Output = Result<Vec<Entry<Notification>>, TransportError>> + Send;
 
+    /// Queues `n` on its channel's queue from outside any worker, for the channel's senders to
+    /// read like a worker's: how fmn sends a message of its own
+    /// ([`Notification::direct`], e.g. a verification code) without a connection of its own.
+    fn queue_notification(
+        &self,
+        n: &Notification,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
     /// Acknowledges notifications: delivered, or refused for good and dead-lettered.
     fn ack_notifications(
         &self,

@@ -3,8 +3,11 @@
 //!
 //! Served today: one-click unsubscribe (RFC 8058) for the links the email sender writes
 //! ([`fmn_senders::unsubscribe`]), a JSON API over a user's preferences and API tokens
-//! ([`issue`]), and a health check. A change made here is stored like
-//! `fmn prefs set`'s ([`fmn_transport::edit_user_prefs`]) and reaches the workers the same way.
+//! ([`issue`]), the pages of a signed-in person, addresses added once verified (an email
+//! address by a mailed link; an IRC nick or a Matrix id by a code its channel's bot sends,
+//! queued with [`fmn_transport::Outbox::queue_notification`]), and a health check. A change
+//! made here is stored like `fmn prefs set`'s ([`fmn_transport::edit_user_prefs`]) and reaches
+//! the workers the same way.
 //!
 //! ```no_run
 //! # async fn example(store: fmn_transport::RedisTransport) -> std::io::Result<()> {
@@ -20,6 +23,7 @@
 
 mod api;
 mod auth;
+mod codes;
 mod error;
 mod home;
 mod manage;
@@ -35,7 +39,7 @@ use std::sync::Arc;
 
 use axum::routing::{delete, get, post};
 use fmn_host::RuleSet;
-use fmn_transport::{ApiTokens, DataStore, History, PrefsStore};
+use fmn_transport::{ApiTokens, DataStore, History, Outbox, PrefsStore};
 use tokio_util::sync::CancellationToken;
 
 pub use auth::issue;
@@ -80,6 +84,13 @@ struct Shared<S> {
 type State<S> = Arc<Shared<S>>;
 
 /// The service's routes over `store`, checking preferences against `rules`:
+/// - `GET /`: the signed-in person's notifications, with forms to change them; `GET /login`,
+///   `GET /oidc/callback`, `POST /logout`: sign-in and out; `POST /change`,
+///   `GET /filters/new`: the page's changes (docs/api.md, "The pages' changes");
+/// - `POST /addresses`: adds an address to the signed-in person's `channel`: an email
+///   address is mailed a link (`GET`/`POST /verify` confirm it); an IRC nick or a Matrix id is
+///   sent a code by that channel's bot, queued on the channel's queue for `fmn send`;
+/// - `POST /addresses/code`: the code typed; a right one adds the nick or id;
 /// - `GET /healthz`: `ok`;
 /// - `GET /unsubscribe?u=USER&c=CHANNEL&f=FILTER&t=TOKEN`: a page asking to confirm (a
 ///   mail scanner that follows links changes nothing);
@@ -88,7 +99,7 @@ type State<S> = Arc<Shared<S>>;
 /// - `/api/v1/...`: the JSON API (`docs/api.md`), with `Authorization: Bearer TOKEN`.
 pub fn router<S>(store: S, rules: Arc<RuleSet>, opts: WebOptions) -> Router
 where
-    S: PrefsStore + ApiTokens + History + DataStore + Send + Sync + 'static,
+    S: PrefsStore + ApiTokens + Outbox + History + DataStore + Send + Sync + 'static,
 {
     let secret = opts.session_secret.clone().unwrap_or_else(|| {
         tracing::warn!("no session secret: sessions end when the service restarts");
@@ -131,6 +142,7 @@ where
         .route("/change", post(manage::change::<S>))
         .route("/filters/new", get(manage::new_filter_page::<S>))
         .route("/addresses", post(verify::add::<S>))
+        .route("/addresses/code", post(codes::confirm::<S>))
         .route(
             "/verify",
             get(verify::confirm::<S>).post(verify::apply::<S>),

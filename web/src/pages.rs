@@ -33,6 +33,17 @@ pub(crate) struct Problem<'a> {
     pub(crate) detail: &'a str,
 }
 
+/// Asks for the code the bot sent an IRC nick or a Matrix id.
+#[derive(Template)]
+#[template(path = "code.html")]
+pub(crate) struct CodeForm<'a> {
+    pub(crate) channel: &'a str,
+    pub(crate) address: &'a str,
+    /// When the code stops working, as the code was made with it.
+    pub(crate) expires: &'a str,
+    pub(crate) csrf: &'a str,
+}
+
 /// `page` as a response with `status`; a page that cannot be rendered is a 500 saying so.
 pub(crate) fn respond(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {

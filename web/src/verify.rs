@@ -3,7 +3,8 @@
 //! fmn mails nothing but that link to an address nobody confirmed.
 //!
 //! The link is stateless: it carries the user, channel, address and expiry, signed with the
-//! service's key (purpose `verify`). It works for [`LINK_SECS`].
+//! service's key (purpose `verify`). It works for [`LINK_SECS`]. IRC nicks and Matrix ids are
+//! verified with a code the bot sends instead ([`crate::codes`]), through the same form.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use fmn_core::ChannelKind;
 use fmn_core::prefs_edit::UserEdits;
-use fmn_transport::{EditUserError, PrefsStore, edit_user_prefs};
+use fmn_transport::{EditUserError, Outbox, PrefsStore, edit_user_prefs};
 use serde::Deserialize;
 
 use crate::pages::{Message, respond};
@@ -22,7 +23,11 @@ use crate::session::now;
 pub(crate) const LINK_SECS: u64 = 24 * 3600;
 
 /// A page that says `text` under its title, with its status: what these routes answer.
-struct Said(StatusCode, &'static str, String);
+pub(crate) struct Said(
+    pub(crate) StatusCode,
+    pub(crate) &'static str,
+    pub(crate) String,
+);
 
 impl IntoResponse for Said {
     fn into_response(self) -> Response {
@@ -35,13 +40,15 @@ impl IntoResponse for Said {
     }
 }
 
-fn say(status: StatusCode, title: &'static str, text: &str) -> Said {
+pub(crate) fn say(status: StatusCode, title: &'static str, text: &str) -> Said {
     Said(status, title, text.to_owned())
 }
 
-/// `POST /addresses`: adds an email address to the signed-in person's email channel: at
-/// once if the provider vouched for it, else by mailing it a verification link.
-pub(crate) async fn add<S: PrefsStore>(
+/// `POST /addresses`: adds an address to the signed-in person's channel `channel` (`email`
+/// when not given). An email address is added at once if the provider vouched for it, else
+/// mailed a verification link; an IRC nick or a Matrix id is sent a code by the bot
+/// ([`crate::codes::send`]).
+pub(crate) async fn add<S: PrefsStore + Outbox>(
     State(state): State<crate::State<S>>,
     headers: HeaderMap,
     Form(form): Form<BTreeMap<String, String>>,
@@ -51,6 +58,31 @@ pub(crate) async fn add<S: PrefsStore>(
         Err(d) => return d.respond(),
     };
     let address = form.get("address").map_or("", |a| a.trim());
+    let channel = form.get("channel").map_or("email", |c| c.trim());
+    match channel.parse() {
+        Ok(ChannelKind::Email) => add_email(&state, &session, address).await,
+        Ok(kind @ (ChannelKind::Irc | ChannelKind::Matrix)) => {
+            // The form's CSRF token was checked above: the code's form carries it on.
+            let csrf = form.get("csrf").map_or("", String::as_str);
+            crate::codes::send(&state, &session.user, kind, address, csrf).await
+        }
+        _ => say(
+            StatusCode::BAD_REQUEST,
+            "Not changed",
+            &format!(
+                "{channel:?} is not a channel addresses are added to here (email, irc, matrix)"
+            ),
+        )
+        .into_response(),
+    }
+}
+
+/// Adds `address` to the session's email channel, or mails it a link.
+async fn add_email<S: PrefsStore>(
+    state: &crate::Shared<S>,
+    session: &crate::session::Session,
+    address: &str,
+) -> Response {
     if address.is_empty() || address.contains(char::is_whitespace) || !address.contains('@') {
         return say(
             StatusCode::BAD_REQUEST,
@@ -60,12 +92,12 @@ pub(crate) async fn add<S: PrefsStore>(
         .into_response();
     }
     if session.email.as_deref() == Some(address) {
-        return match add_address(&state.store, &session.user, address).await {
+        return match add_address(&state.store, &session.user, ChannelKind::Email, address).await {
             Ok(()) => Redirect::to("/").into_response(),
             Err(r) => r.into_response(),
         };
     }
-    match send_link(&state, &session.user, address).await {
+    match send_link(state, &session.user, address).await {
         Ok(()) => {
             let text = format!(
                 "A link went to {address}: follow it within a day to confirm the address. Nothing else is sent there until then."
@@ -176,7 +208,7 @@ pub(crate) async fn apply<S: PrefsStore>(
     if let Err(r) = link.check(&state.keys) {
         return r.into_response();
     }
-    match add_address(&state.store, &link.u, &link.a).await {
+    match add_address(&state.store, &link.u, ChannelKind::Email, &link.a).await {
         Ok(()) => {
             tracing::info!(user = %link.u, address = %link.a, "address verified");
             say(
@@ -190,10 +222,15 @@ pub(crate) async fn apply<S: PrefsStore>(
     }
 }
 
-/// Adds `address` to `user`'s email channel (made if missing).
-async fn add_address<S: PrefsStore>(store: &S, user: &str, address: &str) -> Result<(), Said> {
+/// Adds `address` to `user`'s `channel` (made if missing).
+pub(crate) async fn add_address<S: PrefsStore>(
+    store: &S,
+    user: &str,
+    channel: ChannelKind,
+    address: &str,
+) -> Result<(), Said> {
     let edits = UserEdits {
-        add_address: vec![(ChannelKind::Email, address.to_owned())],
+        add_address: vec![(channel, address.to_owned())],
         ..UserEdits::default()
     };
     match edit_user_prefs(store, user, |current| edits.apply(user, current)).await {

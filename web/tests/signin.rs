@@ -1,7 +1,7 @@
 //! Sign-in through a real OpenID provider (npm's certified `oidc-provider`, started on a free
 //! loopback port from `web/tests/node`; `scripts/test` installs it with `npm ci`): the
 //! authorization code flow with PKCE, the session it starts, the CSRF token changes need,
-//! and sign-ins that must fail.
+//! IRC nicks and Matrix ids added with the code their bot sends, and sign-ins that must fail.
 
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fmn_core::prefs::Preferences;
+use fmn_core::{ChannelKind, Notification};
 use fmn_host::RuleSet;
-use fmn_transport::{MemoryTransport, PrefsStore};
+use fmn_transport::{MemoryTransport, Outbox, PrefsStore};
 use reqwest::Client;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -182,6 +183,23 @@ async fn session(site: &Site, b: &Client) -> Value {
     r.json().await.unwrap()
 }
 
+/// The CSRF token of this browser's session.
+async fn csrf(site: &Site, b: &Client) -> String {
+    session(site, b).await["csrf"].as_str().unwrap().to_owned()
+}
+
+/// Posts the form `fields` to `path`: the status and the page.
+async fn post(site: &Site, b: &Client, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+    let r = b
+        .post(format!("{}{path}", site.base))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
 #[tokio::test]
 async fn a_person_signs_in_and_changes_only_their_own_preferences() {
     let site = site().await;
@@ -311,10 +329,7 @@ async fn the_page_changes_the_signed_in_persons_preferences() {
     let b = browser();
     let (_, home) = sign_in(&site, &b, "ralph").await;
     assert!(home.contains("Turn off the filter vim builds"), "{home}");
-    let csrf = session(&site, &b).await["csrf"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let csrf = csrf(&site, &b).await;
     let page = b
         .get(format!("{}/filters/new?channel=email", site.base))
         .send()
@@ -329,16 +344,7 @@ async fn the_page_changes_the_signed_in_persons_preferences() {
         "{page}"
     );
 
-    let change = async |fields: &[(&str, &str)]| {
-        let r = b
-            .post(format!("{}/change", site.base))
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.text().await.unwrap())
-    };
+    let change = async |fields: &[(&str, &str)]| post(&site, &b, "/change", fields).await;
     let email = |user: &fmn_core::prefs::User| user.channels[&fmn_core::ChannelKind::Email].clone();
     let add = [
         ("action", "add_filter"),
@@ -497,6 +503,131 @@ async fn the_page_changes_the_signed_in_persons_preferences() {
         assert!(page.contains(says), "{fields:?}: {page}");
     }
     assert_eq!(site.store.user_prefs("ralph").await.unwrap(), before);
+}
+
+/// The code in the bot's text queued for `channel`, and the notification it came in.
+async fn queued_code(store: &MemoryTransport, channel: ChannelKind) -> (String, Notification) {
+    let wait = Duration::from_millis(100);
+    let mut got = store
+        .read_notifications(channel, "test", 10, wait)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1, "one notification on the {channel} queue");
+    let n = got.remove(0).item;
+    const SAID: &str = "Your Fedora Notifications code is ";
+    let text = n.headline();
+    assert!(text.starts_with(SAID), "{text}");
+    let code = text[SAID.len()..SAID.len() + 8].to_owned();
+    (code, n)
+}
+
+/// The value of the hidden field `name` on `page`.
+fn hidden(page: &str, name: &str) -> String {
+    let key = format!(r#"name="{name}" value=""#);
+    let at = page
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + key.len();
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+/// An IRC nick and a Matrix id are added through the page: the code goes to the channel's
+/// queue (for its bot) and nothing is stored until the code is typed back; a wrong code, a
+/// malformed address or a missing CSRF token change nothing.
+#[tokio::test]
+async fn a_nick_or_matrix_id_is_added_with_the_code_the_bot_sends() {
+    let site = site().await;
+    let b = browser();
+    let (_, home) = sign_in(&site, &b, "ralph").await;
+    assert!(home.contains("Add an IRC nick or a Matrix id"), "{home}");
+    let csrf = csrf(&site, &b).await;
+    let post = async |path: &str, fields: &[(&str, &str)]| post(&site, &b, path, fields).await;
+    for (channel, address) in [
+        (ChannelKind::Irc, "ralph_irc"),
+        (ChannelKind::Matrix, "@ralph:example.org"),
+    ] {
+        let before = site.store.user_prefs("ralph").await.unwrap().unwrap();
+        let add = [("channel", channel.as_str()), ("address", address)];
+        let (status, _) = post("/addresses", &add).await;
+        assert_eq!(status, 403, "no CSRF token");
+        let mut with = add.to_vec();
+        with.push(("csrf", &csrf));
+        let (status, page) = post("/addresses", &with).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Type the code"), "{page}");
+        assert_eq!(
+            site.store.user_prefs("ralph").await.unwrap().unwrap(),
+            before,
+            "nothing stored yet"
+        );
+        let (code, n) = queued_code(&site.store, channel).await;
+        assert_eq!(
+            (n.user.as_str(), n.addresses.as_slice()),
+            ("ralph", [address.to_owned()].as_slice())
+        );
+        assert!(n.is_direct() && n.digest.is_none() && !n.oneshot);
+
+        // What the page's form sends back, with the code typed.
+        let (shown, expires) = (hidden(&page, "address"), hidden(&page, "expires"));
+        let confirm = async |code: &str| {
+            let fields = [
+                ("csrf", csrf.as_str()),
+                ("channel", channel.as_str()),
+                ("address", shown.as_str()),
+                ("expires", expires.as_str()),
+                ("code", code),
+            ];
+            post("/addresses/code", &fields).await
+        };
+        let wrong = if code == "00000000" {
+            "11111111"
+        } else {
+            "00000000"
+        };
+        let (status, page) = confirm(wrong).await;
+        assert_eq!(status, 403, "{page}");
+        assert!(page.contains("not the code sent to"), "{page}");
+        assert_eq!(
+            site.store.user_prefs("ralph").await.unwrap().unwrap(),
+            before
+        );
+
+        let (status, page) = confirm(&code).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("Address confirmed"), "{page}");
+        let ralph = site.store.user_prefs("ralph").await.unwrap().unwrap();
+        assert_eq!(ralph.channels[&channel].addresses, [address]);
+        assert_eq!(
+            ralph.channels[&ChannelKind::Email],
+            before.channels[&ChannelKind::Email]
+        );
+    }
+
+    let (status, page) = post(
+        "/addresses",
+        &[("csrf", &csrf), ("channel", "irc"), ("address", "#fedora")],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("is not an IRC nick"), "{page}");
+    let (status, page) = post(
+        "/addresses",
+        &[("csrf", &csrf), ("channel", "matrix"), ("address", "ralph")],
+    )
+    .await;
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("is not a Matrix id"), "{page}");
+    for channel in [ChannelKind::Irc, ChannelKind::Matrix] {
+        let left = site
+            .store
+            .read_notifications(channel, "test", 10, Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert!(
+            left.is_empty(),
+            "nothing queued for a malformed address: {left:?}"
+        );
+    }
 }
 
 /// The same in a real browser (Debian's chromium, driven by playwright-core from

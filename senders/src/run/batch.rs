@@ -193,7 +193,8 @@ impl<T: Transport, S: Sender> Serve<T, S> {
             let addresses: Vec<(&str, String, bool)> = (n.addresses.iter().zip(keys))
                 .map(|(a, k)| (a.as_str(), k, made.next().unwrap_or(false)))
                 .collect();
-            let folding = fold.contains(n.user.as_str());
+            // fmn's own text (a verification code) goes out on its own, never in a digest.
+            let folding = fold.contains(n.user.as_str()) && !n.is_direct();
             if let Some(settings) = digest::wants_digest(n).or(folding.then_some(&digest::FOLD)) {
                 let seen = !addresses.is_empty() && addresses.iter().all(|(_, _, made)| *made);
                 plans.push(if seen {

@@ -254,7 +254,7 @@ impl<T: Transport, S: Sender> Serve<T, S> {
         let mut per_user: HashMap<&str, usize> = HashMap::new();
         for e in entries
             .iter()
-            .filter(|e| digest::wants_digest(&e.item).is_none())
+            .filter(|e| digest::wants_digest(&e.item).is_none() && !e.item.is_direct())
         {
             *per_user.entry(e.item.user.as_str()).or_default() += 1;
         }

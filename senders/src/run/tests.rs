@@ -160,6 +160,28 @@ async fn run_until(
     task.await.expect("the loop ends")
 }
 
+/// Queues `queued`, then runs a sender that folds backlogs of 3 and loses the connection at
+/// its second send, until it sent a digest and 3 notifications one by one.
+async fn folded_after_an_outage(
+    transport: &MemoryTransport,
+    queued: &[Notification],
+) -> (Log, SenderReport) {
+    transport.complete_work("w", &[], queued).await.unwrap();
+    let log = Arc::new(Mutex::new(Log::default()));
+    let sender = Scripted {
+        drops: 2,
+        down_checks: 2,
+        fold: Some(3),
+        ..Scripted::new(&log)
+    };
+    let report = run_until(transport, sender, options(), |l| {
+        !l.digests.is_empty() && l.sent.len() >= 3
+    })
+    .await;
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    (log, report)
+}
+
 #[tokio::test]
 async fn a_backlog_after_an_outage_is_folded_per_user_and_the_rest_sent_in_order() {
     let transport = MemoryTransport::new(Duration::from_secs(10));
@@ -170,19 +192,7 @@ async fn a_backlog_after_an_outage_is_folded_per_user_and_the_rest_sent_in_order
             queued.push(notification("bob", &format!("bob-{i}")));
         }
     }
-    transport.complete_work("w", &[], &queued).await.unwrap();
-    let log = Arc::new(Mutex::new(Log::default()));
-    let sender = Scripted {
-        drops: 2,
-        down_checks: 2,
-        fold: Some(3),
-        ..Scripted::new(&log)
-    };
-    let report = run_until(&transport, sender, options(), |l| {
-        !l.digests.is_empty() && l.sent.len() >= 3
-    })
-    .await;
-    let log = std::mem::take(&mut *log.lock().unwrap());
+    let (log, report) = folded_after_an_outage(&transport, &queued).await;
     // The first goes before the connection is lost; the rest of ada's 8 make one digest.
     assert_eq!(log.sent, ["ada-0", "bob-0", "bob-4"]);
     let ada: Vec<String> = (1..8).map(|i| format!("ada-{i}")).collect();
@@ -190,6 +200,24 @@ async fn a_backlog_after_an_outage_is_folded_per_user_and_the_rest_sent_in_order
     assert_eq!((report.folded, report.outages), (7, 1), "{report:?}");
     assert_eq!(report.sent, 3 + 7);
     assert_eq!(transport.dead_letter_count().await.unwrap(), 0);
+}
+
+/// fmn's own text to a user (a verification code) waiting among their backlog is sent on
+/// its own, not folded into their digest with the rest.
+#[tokio::test]
+async fn a_direct_notification_in_a_folded_backlog_is_sent_on_its_own() {
+    let transport = MemoryTransport::new(Duration::from_secs(10));
+    let code = Notification::direct("ada", ChannelKind::Irc, "ada-new", "k", "code 42", "test");
+    let mut queued: Vec<Notification> = (0..8)
+        .map(|i| notification("ada", &format!("ada-{i}")))
+        .collect();
+    queued.insert(4, code);
+    queued.insert(1, notification("bob", "bob-0"));
+    let (log, report) = folded_after_an_outage(&transport, &queued).await;
+    assert_eq!(log.sent, ["ada-0", "bob-0", "code 42"]);
+    let ada: Vec<String> = (1..8).map(|i| format!("ada-{i}")).collect();
+    assert_eq!(log.digests, [ada]);
+    assert_eq!(report.folded, 7, "{report:?}");
 }
 
 #[tokio::test]

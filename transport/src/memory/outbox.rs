@@ -16,6 +16,13 @@ impl Outbox for MemoryTransport {
             .await)
     }
 
+    async fn queue_notification(&self, n: &Notification) -> Result<(), TransportError> {
+        let data = encode(n);
+        let mut st = self.lock();
+        self.push(&mut st, out_queue_name(n.channel), data);
+        Ok(())
+    }
+
     async fn ack_notifications(
         &self,
         channel: ChannelKind,

@@ -21,6 +21,18 @@ impl Outbox for RedisTransport {
         .await
     }
 
+    async fn queue_notification(&self, n: &Notification) -> Result<(), TransportError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("XADD")
+            .arg(self.key(&out_queue_name(n.channel)))
+            .arg("*")
+            .arg("d")
+            .arg(encode(n))
+            .query_async::<()>(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     async fn ack_notifications(
         &self,
         channel: ChannelKind,

@@ -92,3 +92,20 @@ async fn delivery_log<T: History>(t: &T) {
 }
 
 conformance!(delivery_log);
+
+/// A verification code's record does not carry the code: the user who asked for it reads
+/// the log, the code is for whoever holds the address.
+#[test]
+fn a_codes_record_keeps_the_code_out() {
+    let code = fmn_core::Notification::direct(
+        "ralph",
+        ChannelKind::Irc,
+        "somebody",
+        "k1",
+        "Your Fedora Notifications code is ABCD2345",
+        "web",
+    );
+    let r = Delivery::of(&code, "somebody", DeliveryOutcome::Sent);
+    assert_eq!(r.summary.as_deref(), Some("a verification code"));
+    assert!(!serde_json::to_string(&r).unwrap().contains("ABCD2345"));
+}

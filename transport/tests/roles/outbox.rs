@@ -1,9 +1,10 @@
 //! [`Outbox`]: the notifications a worker wrote are read by the senders, pending until
-//! acknowledged, and one that failed for now waits apart until its retry is due.
+//! acknowledged, and one that failed for now waits apart until its retry is due; one queued
+//! from outside any worker is read like theirs.
 
 use std::time::Duration;
 
-use fmn_core::ChannelKind;
+use fmn_core::{ChannelKind, Notification};
 use fmn_transport::{Outbox, WorkQueue};
 
 use crate::support::notification;
@@ -52,3 +53,64 @@ async fn outbox<T: Outbox + WorkQueue>(t: &T) {
 }
 
 conformance!(outbox);
+
+/// A notification queued from outside any worker (fmn's own text to one address) is read
+/// from its channel's queue by a sender like a worker's, whole, once, and no other channel
+/// sees it.
+async fn queued_from_outside<T: Outbox + WorkQueue>(t: &T) {
+    let wait = Duration::from_millis(100);
+    let worker = notification("a", ChannelKind::Irc);
+    t.complete_work("w", &[], std::slice::from_ref(&worker))
+        .await
+        .unwrap();
+    let code = Notification::direct(
+        "ralph",
+        ChannelKind::Irc,
+        "ralph_",
+        "key",
+        "Your code is X",
+        "web",
+    );
+    t.queue_notification(&code).await.unwrap();
+    let got = t
+        .read_notifications(ChannelKind::Irc, "s1", 10, wait)
+        .await
+        .unwrap();
+    let ids: Vec<_> = got.iter().map(|e| e.item.delivery_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [worker.delivery_id.as_str(), code.delivery_id.as_str()],
+        "after what was queued before it"
+    );
+    let read = &got[1].item;
+    assert!(read.is_direct());
+    assert_eq!(
+        (
+            read.headline(),
+            read.addresses.as_slice(),
+            read.user.as_str()
+        ),
+        ("Your code is X", ["ralph_".to_owned()].as_slice(), "ralph")
+    );
+    for ch in [ChannelKind::Email, ChannelKind::Matrix] {
+        assert!(
+            t.read_notifications(ch, "s1", 10, wait)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{ch} has nothing"
+        );
+    }
+    t.ack_notifications(ChannelKind::Irc, &[got[0].id.clone(), got[1].id.clone()])
+        .await
+        .unwrap();
+    assert!(
+        t.read_notifications(ChannelKind::Irc, "s1", 10, wait)
+            .await
+            .unwrap()
+            .is_empty(),
+        "acknowledged like any other"
+    );
+}
+
+conformance!(queued_from_outside);
