@@ -755,6 +755,9 @@ async fn a_person_does_it_all_in_a_real_browser() {
             .unwrap();
     }
     let run = browser.wait_with_output().await.unwrap();
+    let said = String::from_utf8_lossy(&run.stderr);
+    // Every page of the journey passed axe-core's WCAG 2.1 A and AA checks.
+    assert!(said.contains("audited: signed out, check your mail, confirm the address, address confirmed, add a filter, home with the delivery log, why, unsubscribe, unsubscribed"), "{said}");
     assert!(
         run.status.success(),
         "{}",

@@ -3,6 +3,7 @@
 // off with the keyboard alone. Screenshots of each page go to OUTDIR.
 // Usage: node browser.mjs BASE_URL OUTDIR   (CHROMIUM: the browser, default /usr/bin/chromium)
 import { chromium } from 'playwright-core';
+import { audit } from './audit.mjs';
 
 const [base, out] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -14,6 +15,7 @@ try {
   page.setDefaultTimeout(30000);
   await page.goto(`${base}/`);
   await page.screenshot({ path: `${out}/signed-out.png` });
+  await audit(page, 'signed out');
 
   // Sign in at the provider: its login page, then its consent page.
   await page.getByRole('link', { name: 'Sign in' }).click();
@@ -24,6 +26,7 @@ try {
   await page.waitForURL(`${base}/`);
   await page.getByRole('heading', { name: 'Your notifications, ralph' }).waitFor();
   await page.screenshot({ path: `${out}/home.png`, fullPage: true });
+  await audit(page, 'home');
 
   // A filter from the catalogue, through its labelled fields.
   await page.getByRole('link', { name: 'Add a filter on email' }).click();
@@ -31,6 +34,7 @@ try {
   await form.getByLabel('Filter name').fill('emacs builds');
   await form.getByLabel('package (required)').fill('emacs');
   await form.screenshot({ path: `${out}/new-filter.png` });
+  await audit(page, 'add a filter');
   await form.getByRole('button', { name: 'Add this filter' }).click();
   await page.waitForURL(`${base}/`);
   await page.getByText('emacs builds').waitFor();
@@ -48,6 +52,7 @@ try {
   await page.waitForURL(`${base}/`);
   await page.getByRole('button', { name: 'Turn on the filter emacs builds' }).waitFor();
   await page.screenshot({ path: `${out}/home-after.png`, fullPage: true });
+  await audit(page, 'home after');
   console.log('browser flow done');
 } finally {
   await browser.close();

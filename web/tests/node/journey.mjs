@@ -9,6 +9,7 @@
 // Usage: node journey.mjs BASE_URL OUTDIR   (CHROMIUM: the browser, default /usr/bin/chromium)
 import { chromium } from 'playwright-core';
 import * as readline from 'node:readline';
+import { audit, audited } from './audit.mjs';
 
 const [base, out] = process.argv.slice(2);
 const rl = readline.createInterface({ input: process.stdin });
@@ -29,6 +30,7 @@ try {
   const page = await browser.newPage({ viewport: { width: 1000, height: 800 } });
   page.setDefaultTimeout(30000);
   await page.goto(`${base}/`);
+  await audit(page, 'signed out');
   await page.getByRole('link', { name: 'Sign in' }).click();
   await page.fill('input[name=login]', 'carol');
   await page.fill('input[name=password]', 'any');
@@ -41,13 +43,17 @@ try {
   await page.getByLabel('Email address', { exact: true }).fill('carol-work@example.org');
   await page.getByRole('button', { name: 'Add the address' }).click();
   await page.getByRole('heading', { name: 'Check your mail' }).waitFor();
+  await audit(page, 'check your mail');
   await page.goto(await need('verify-link'));
+  await audit(page, 'confirm the address');
   await page.getByRole('button', { name: 'Confirm' }).click();
   await page.getByRole('heading', { name: 'Address confirmed' }).waitFor();
+  await audit(page, 'address confirmed');
 
   // A filter from the catalogue, through its labelled fields.
   await page.goto(`${base}/`);
   await page.getByRole('link', { name: 'Add a filter on email' }).click();
+  await audit(page, 'add a filter');
   const form = page.locator('section[aria-labelledby="fedora-topic"]');
   await form.getByLabel('Filter name').fill('tests');
   await form.getByLabel('glob (required)').fill('org.test.*');
@@ -61,15 +67,20 @@ try {
   const row = page.getByRole('row').filter({ hasText: 'carol-work@example.org' });
   await row.getByText('sent', { exact: true }).waitFor();
   await page.screenshot({ path: `${out}/home-delivered.png`, fullPage: true });
+  await audit(page, 'home with the delivery log');
   await row.getByRole('link').first().click();
   await page.getByRole('heading', { name: 'email: notified' }).waitFor();
   await page.screenshot({ path: `${out}/why.png`, fullPage: true });
+  await audit(page, 'why');
 
   // The mail's unsubscribe link: a page that asks, then switches the filter off.
   await page.goto(unsubscribe);
   await page.screenshot({ path: `${out}/unsubscribe.png` });
+  await audit(page, 'unsubscribe');
   await page.getByRole('button', { name: 'Unsubscribe' }).click();
   await page.getByRole('heading', { name: 'Unsubscribed' }).waitFor();
+  await audit(page, 'unsubscribed');
+  console.error(`audited: ${audited.join(', ')}`);
   console.log('DONE');
 } catch (e) {
   console.error(e);
