@@ -1,6 +1,6 @@
 //! Preferences kept in Redis (`fmn prefs import|set|show|export`) and followed live by worker
-//! processes: a message dispatched after `fmn prefs set` returned is evaluated with the new
-//! preferences, on every worker, even when announcements are lost.
+//! processes: a message dispatched after `fmn prefs set` (or the web API's PUT) returned is
+//! evaluated with the new preferences, on every worker, even when announcements are lost.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -15,6 +15,53 @@ use fmn_transport::{PrefsStore, Registry};
 use crate::cli::{configured, run, spawn, terminate, text};
 use crate::reload::{all_notifications, processed, reports};
 use crate::support::{RedisServer, wait_until};
+
+/// The web service's API for alice's preferences, with an admin token.
+struct Api {
+    url: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    /// Replaces alice's preferences by those of `step`, as a script on the API would: read
+    /// them with their version, then write them naming it; a 503 (the service's connection
+    /// to Redis was cut, below) is tried again, as its answer says to.
+    async fn set_alice(&self, step: usize) {
+        let prefs =
+            fmn_core::prefs::Preferences::from_text("step.toml", &alice(step), false).unwrap();
+        let new = serde_json::to_value(&prefs.users["alice"]).unwrap();
+        for _ in 0..20 {
+            let read = self
+                .client
+                .get(&self.url)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap();
+            if read.status().as_u16() == 503 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            let read: serde_json::Value = read.json().await.unwrap();
+            let change = serde_json::json!({"version": read["version"], "preferences": new});
+            let r = self
+                .client
+                .put(&self.url)
+                .bearer_auth(&self.token)
+                .json(&change)
+                .send()
+                .await
+                .unwrap();
+            match r.status().as_u16() {
+                200 => return,
+                503 => tokio::time::sleep(Duration::from_millis(100)).await,
+                s => panic!("step {step}: {s} {}", r.text().await.unwrap()),
+            }
+        }
+        panic!("step {step}: the API kept answering 503");
+    }
+}
 
 /// Alice's preferences at `step`: one email filter matching only topic `org.test.step{step}`.
 fn alice(step: usize) -> String {
@@ -109,6 +156,26 @@ async fn every_worker_evaluates_with_the_preferences_set_before_dispatch() {
     );
 
     let workers: Vec<_> = (0..4).map(|_| spawn(&mut with(&["worker"]))).collect();
+    // Half the changes are made on the web service's API, half with `fmn prefs set`.
+    let web = crate::support::free_port();
+    let serve = spawn(&mut with(&[
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{web}"),
+    ]));
+    let out = run(&mut with(&["tokens", "create", "ops", "--admin"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let api = Api {
+        url: format!("http://127.0.0.1:{web}/api/v1/users/alice/preferences"),
+        token: text(&out.stdout).trim().to_owned(),
+        client: reqwest::Client::new(),
+    };
+    wait_until(Duration::from_secs(60), "the web service", async || {
+        reqwest::get(format!("http://127.0.0.1:{web}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
     let mut transport = redis.transport().await;
     wait_until(Duration::from_secs(60), "four live workers", async || {
         transport.live_workers().await.unwrap().len() == 4
@@ -163,12 +230,16 @@ async fn every_worker_evaluates_with_the_preferences_set_before_dispatch() {
             }
             transport = transport.reconnect().await.unwrap();
         }
-        let file = format!("step{step}.toml");
-        std::fs::write(d.join(&file), alice(step)).unwrap();
         let started = Instant::now();
-        let out = run(&mut with(&["prefs", "set", "alice", "--file", &file]));
+        if step % 2 == 1 {
+            api.set_alice(step).await;
+        } else {
+            let file = format!("step{step}.toml");
+            std::fs::write(d.join(&file), alice(step)).unwrap();
+            let out = run(&mut with(&["prefs", "set", "alice", "--file", &file]));
+            assert!(out.status.success(), "step {step}: {}", text(&out.stderr));
+        }
         took.push(started.elapsed());
-        assert!(out.status.success(), "step {step}: {}", text(&out.stderr));
         send(message(
             &format!("org.test.step{step}"),
             &format!("new-{step}"),
@@ -257,7 +328,7 @@ async fn every_worker_evaluates_with_the_preferences_set_before_dispatch() {
     .await;
     took.sort();
     eprintln!(
-        "fmn prefs set: median {:?}, max {:?} over {STEPS} changes; {total} messages",
+        "a change (fmn prefs set or the API): median {:?}, max {:?} over {STEPS} changes; {total} messages",
         took[STEPS / 2],
         took[STEPS - 1]
     );
@@ -279,6 +350,7 @@ async fn every_worker_evaluates_with_the_preferences_set_before_dispatch() {
         ["alice", "bob"]
     );
 
+    terminate(serve);
     for w in workers {
         let out = terminate(w);
         assert!(out.status.success(), "{}", text(&out.stderr));
