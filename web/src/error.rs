@@ -36,6 +36,9 @@ pub(crate) enum ApiError {
     /// The service cannot serve it now (503): why.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller has such a call running already (429): why.
+    #[error("{0}")]
+    TooMany(String),
 }
 
 impl ApiError {
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Problems(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Store(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

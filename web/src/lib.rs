@@ -25,6 +25,7 @@ mod api;
 mod auth;
 mod codes;
 mod error;
+mod gate;
 mod home;
 mod manage;
 mod pages;
@@ -78,6 +79,8 @@ struct Shared<S> {
     mailer: Option<tokio::sync::Mutex<fmn_senders::EmailSender>>,
     /// The data rules consult, with its version, as last read.
     relations: tokio::sync::Mutex<Option<(u64, Arc<fmn_core::Relations>)>>,
+    /// Turns at evaluating messages for "why" and dry runs.
+    gate: gate::Gate,
 }
 
 /// The handlers' state: cheap to clone.
@@ -133,6 +136,7 @@ where
         http,
         provider: std::sync::OnceLock::new(),
         relations: tokio::sync::Mutex::new(None),
+        gate: gate::Gate::new(gate::AT_ONCE),
     });
     Router::new()
         .route("/", get(home::home::<S>))

@@ -39,15 +39,17 @@ pub(crate) async fn relations<S: DataStore>(
     Ok(r)
 }
 
-/// Runs `work` on an explainer for `user`'s `prefs` off the async threads: compiling and
-/// evaluating is CPU work.
-async fn with_explainer<T: Send + 'static>(
-    rules: Arc<RuleSet>,
+/// Runs `work` on an explainer for `user`'s `prefs` off the async threads (compiling and
+/// evaluating is CPU work), in the user's turn at the gate ([`crate::gate`]).
+async fn with_explainer<S, T: Send + 'static>(
+    state: &crate::Shared<S>,
     relations: Arc<Relations>,
     user: String,
     prefs: User,
     work: impl FnOnce(&mut Explainer) -> T + Send + 'static,
 ) -> Result<T, ApiError> {
+    let _turn = state.gate.enter(&user).await?;
+    let rules: Arc<RuleSet> = state.rules.clone();
     tokio::task::spawn_blocking(move || {
         let mut explainer = Explainer::new(&rules, &relations, &user, &prefs)?;
         Ok(work(&mut explainer))
@@ -65,16 +67,10 @@ pub(crate) async fn explain_item<S: PrefsStore + DataStore>(
 ) -> Result<Explanation, ApiError> {
     let prefs = state.store.user_prefs(user).await?.unwrap_or_default();
     let relations = relations(state).await?;
-    with_explainer(
-        state.rules.clone(),
-        relations,
-        user.to_owned(),
-        prefs,
-        move |e| {
-            let json = item.envelope.rules_json();
-            e.explain(json.as_bytes(), &item.envelope.topic)
-        },
-    )
+    with_explainer(state, relations, user.to_owned(), prefs, move |e| {
+        let json = item.envelope.rules_json();
+        e.explain(json.as_bytes(), &item.envelope.topic)
+    })
     .await
 }
 
@@ -205,7 +201,7 @@ pub(crate) async fn matches<S: ApiTokens + PrefsStore + DataStore + History>(
         .recent_messages(request.before.as_deref(), scan)
         .await?;
     let relations = relations(&state).await?;
-    let found = with_explainer(state.rules.clone(), relations, user, prefs, move |e| {
+    let found = with_explainer(&state, relations, user, prefs, move |e| {
         scan_window(e, &window, want)
     })
     .await?;

@@ -55,6 +55,7 @@ pub(crate) async fn why<S: PrefsStore + DataStore + History>(
             let detail = e.to_string();
             let status = match e {
                 ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+                ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
                 _ => StatusCode::SERVICE_UNAVAILABLE,
             };
             let title = "No answer";
