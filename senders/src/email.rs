@@ -42,6 +42,11 @@ pub struct EmailConfig {
     /// Where users change their preferences; linked in every mail's footer.
     #[serde(default)]
     pub preferences_url: Option<String>,
+    /// A page that says why the mail came, with `{id}` (the message id, percent-encoded)
+    /// filled in, e.g. `fmn serve`'s `https://HOST/why?id={id}`; linked in every mail's
+    /// footer.
+    #[serde(default)]
+    pub why_url: Option<String>,
     /// The `List-Id` of every mail; `<notifications.DOMAIN>` of `from` when absent.
     #[serde(default)]
     pub list_id: Option<String>,
@@ -91,6 +96,7 @@ pub struct EmailSender {
     from: Mailbox,
     domain: String,
     preferences_url: Option<String>,
+    why_url: Option<String>,
     list_id: String,
     unsubscribe_url: Option<String>,
     unsubscribe_secret: Option<String>,
@@ -140,6 +146,7 @@ impl EmailSender {
             from,
             domain,
             preferences_url: cfg.preferences_url.clone(),
+            why_url: cfg.why_url.clone(),
             list_id,
             unsubscribe_url: cfg.unsubscribe_url.clone(),
             unsubscribe_secret: cfg.unsubscribe_secret.clone(),
@@ -180,6 +187,10 @@ impl EmailSender {
             "You received this because your filter \"{}\" matched.\n",
             n.filter
         ));
+        if let Some(url) = &self.why_url {
+            let url = url.replace("{id}", &percent(&n.message.id));
+            body.push_str(&format!("Why you got this, filter by filter: {url}\n"));
+        }
         if let Some(url) = &self.preferences_url {
             body.push_str(&format!("Change your notification preferences: {url}\n"));
         }

@@ -121,6 +121,7 @@ async fn contenders(
         from: "fmn bench <bench@example.org>".into(),
         timeout_secs: 30,
         preferences_url: None,
+        why_url: None,
         list_id: None,
         unsubscribe_url: None,
         unsubscribe_secret: None,

@@ -256,6 +256,7 @@ async fn thousand_corpus_messages_through_redis_four_workers_and_smtp() {
         from: "Fedora Notifications <notifications@example.org>".into(),
         timeout_secs: 10,
         preferences_url: Some("https://notifications.example.org/".into()),
+        why_url: None,
         list_id: None,
         unsubscribe_url: Some(
             "https://notifications.example.org/unsubscribe?u={user}&f={filter}&t={token}".into(),

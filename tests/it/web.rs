@@ -243,13 +243,13 @@ fn form(page: &str) -> (String, Option<String>) {
 }
 
 /// A deployment on `redis` whose workers follow the preferences stored there and whose email
-/// sender mails through `smtp`; `unsubscribe` adds the one-click unsubscribe links to the
-/// service at `base`.
+/// sender mails through `smtp`; `unsubscribe` adds the one-click unsubscribe links (and the
+/// why links) to the service at `base`.
 fn deployment_config(redis: &RedisServer, smtp: &SmtpSink, unsubscribe: Option<&str>) -> String {
     let links = unsubscribe.map_or_else(String::new, |base| {
         format!(
             "unsubscribe_url = \"{base}/unsubscribe?u={{user}}&f={{filter}}&t={{token}}\"\n\
-             unsubscribe_secret = \"s3cret\"\n"
+             unsubscribe_secret = \"s3cret\"\nwhy_url = \"{base}/why?id={{id}}\"\n"
         )
     });
     format!(
@@ -740,6 +740,9 @@ async fn a_person_does_it_all_in_a_real_browser() {
                 )
                 .await;
                 let mail = mails_about(&smtp, to, "web-journey-1").remove(0);
+                let why =
+                    format!("Why you got this, filter by filter: {base}/why?id=web-journey-1");
+                assert!(mail.body().contains(&why), "{}", mail.body());
                 let header = mail.header("List-Unsubscribe").unwrap();
                 header
                     .trim_start_matches('<')
@@ -757,7 +760,7 @@ async fn a_person_does_it_all_in_a_real_browser() {
     let run = browser.wait_with_output().await.unwrap();
     let said = String::from_utf8_lossy(&run.stderr);
     // Every page of the journey passed axe-core's WCAG 2.1 A and AA checks.
-    assert!(said.contains("audited: signed out, check your mail, confirm the address, address confirmed, add a filter, home with the delivery log, why, unsubscribe, unsubscribed"), "{said}");
+    assert!(said.contains("audited: signed out, check your mail, confirm the address, address confirmed, type the code, add a filter, home with the delivery log, why, unsubscribe, unsubscribed"), "{said}");
     assert!(
         run.status.success(),
         "{}",
@@ -766,6 +769,10 @@ async fn a_person_does_it_all_in_a_real_browser() {
     let carol = transport.user_prefs("carol").await.unwrap().unwrap();
     let email = &carol.channels[&ChannelKind::Email];
     assert_eq!(email.addresses, [to]);
+    assert!(
+        !carol.channels.contains_key(&ChannelKind::Irc),
+        "a nick whose code was never typed is not added"
+    );
     assert!(!email.filters[0].active, "unsubscribed");
 
     // Nothing more: a matching message after the unsubscribe is evaluated and not mailed.

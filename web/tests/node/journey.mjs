@@ -50,6 +50,14 @@ try {
   await page.getByRole('heading', { name: 'Address confirmed' }).waitFor();
   await audit(page, 'address confirmed');
 
+  // An IRC nick: the page that takes the code the bot sends (no IRC sender runs here: the
+  // code waits in its queue, and the nick is not added).
+  await page.goto(`${base}/`);
+  await page.getByLabel('Nick or id', { exact: true }).fill('carol_irc');
+  await page.getByRole('button', { name: 'Send the code' }).click();
+  await page.getByRole('heading', { name: 'Type the code' }).waitFor();
+  await audit(page, 'type the code');
+
   // A filter from the catalogue, through its labelled fields.
   await page.goto(`${base}/`);
   await page.getByRole('link', { name: 'Add a filter on email' }).click();
