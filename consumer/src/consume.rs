@@ -238,6 +238,7 @@ pub async fn consume<T: Transport, S: Source>(
         dispatcher: Dispatcher::new(opts.dispatch, opts.refresh_workers),
         throttle: Throttle::default(),
         ended: false,
+        keeping: None,
     }
     .run(source)
     .await
@@ -254,6 +255,8 @@ struct Consume<'a, T> {
     throttle: Throttle,
     /// The source has no more messages.
     ended: bool,
+    /// The last batch being added to the recent-message window, beside the next dispatch.
+    keeping: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A batch as read: what goes to the workers, what is dead-lettered, and the data changes
@@ -281,6 +284,7 @@ impl<T: Transport> Consume<'_, T> {
                 && self.apply(changes).await
                 && self.dispatch(items).await)
             {
+                self.kept().await;
                 return Ok(self.report);
             }
             // Only now may the bus forget them. A failed acknowledgement is not fatal: the
@@ -290,6 +294,7 @@ impl<T: Transport> Consume<'_, T> {
                 tracing::warn!("{e}; the bus will deliver those messages again");
             }
         }
+        self.kept().await;
         Ok(self.report)
     }
 
@@ -432,19 +437,33 @@ impl<T: Transport> Consume<'_, T> {
             }
         }
         if let Some((limits, dispatched)) = recent {
-            self.keep_recent(&dispatched, limits).await;
+            self.keep_recent(dispatched, limits).await;
         }
         true
     }
 
-    /// Adds what was dispatched to the recent-message window. The window only answers "why";
-    /// a failure to keep it is logged, and the messages go on all the same.
-    async fn keep_recent(&self, items: &[WorkItem], limits: WindowLimits) {
-        if let Err(e) = self.transport.keep_recent(items, limits).await {
-            tracing::warn!(
-                "{} messages not kept in the recent-message window: {e}",
-                items.len()
-            );
+    /// Adds what was dispatched to the recent-message window, beside the next batch's
+    /// dispatch: one batch at a time, in order (the one before is waited for first). The window
+    /// only answers "why"; a failure to keep it is logged, and the messages go on all the same.
+    async fn keep_recent(&mut self, items: Vec<WorkItem>, limits: WindowLimits) {
+        self.kept().await;
+        let transport = self.transport.clone();
+        self.keeping = Some(tokio::spawn(async move {
+            if let Err(e) = transport.keep_recent(&items, limits).await {
+                tracing::warn!(
+                    "{} messages not kept in the recent-message window: {e}",
+                    items.len()
+                );
+            }
+        }));
+    }
+
+    /// Waits for the batch being added to the window, if any.
+    async fn kept(&mut self) {
+        if let Some(task) = self.keeping.take()
+            && let Err(e) = task.await
+        {
+            tracing::warn!("keeping messages in the recent-message window stopped: {e}");
         }
     }
 

@@ -49,6 +49,10 @@ pub struct DispatchArgs {
     /// Messages per second of the paced case.
     #[arg(long, default_value_t = 10_000)]
     paced_rate: u64,
+    /// Keep no recent-message window: the consumer as `[history] window = "0s"` runs it, to
+    /// measure what the window costs (by default it is kept, as `fmn consume` keeps it).
+    #[arg(long)]
+    no_window: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -289,7 +293,8 @@ where
     // Each run on a fresh transport, cleaned up whether it succeeded or not.
     let once = async |messages: u64, rate: u64, stall: bool| {
         let t = fresh().await?;
-        let r = dispatch(&t, mode, messages, rate, args.workers, stall).await;
+        let window = (!args.no_window).then(fmn_transport::WindowLimits::default);
+        let r = dispatch(&t, mode, messages, rate, args.workers, stall, window).await;
         t.purge().await?;
         r
     };
@@ -338,6 +343,7 @@ async fn dispatch<T: Transport>(
     rate: u64,
     workers: usize,
     stall: bool,
+    window: Option<fmn_transport::WindowLimits>,
 ) -> Result<(ModeRun, Option<StallRun>)> {
     let run = DispatchRun::start(transport, workers, stall).await?;
     run.await_live().await?;
@@ -349,6 +355,7 @@ async fn dispatch<T: Transport>(
     let opts = ConsumerOptions {
         batch: 512,
         dispatch: mode,
+        recent: window,
         ..Default::default()
     };
     let report = consume(transport, &mut source, &opts, &CancellationToken::new()).await?;
