@@ -107,16 +107,6 @@ pub struct Explanation {
     pub failures: Vec<String>,
 }
 
-impl Explanation {
-    /// The channels notified, with the filter that decided: what the pipeline sends.
-    pub fn notified(&self) -> impl Iterator<Item = (ChannelKind, &str)> {
-        self.channels
-            .iter()
-            .filter(|c| c.notified)
-            .map(|c| (c.channel, c.filter.as_deref().unwrap_or("")))
-    }
-}
-
 /// Where a probe points: channel, filter and, for a rule probe, the rule and whether negated.
 #[derive(Debug, Clone, Copy)]
 enum Probe {
@@ -190,6 +180,18 @@ impl Explainer {
             channels,
             failures,
         }
+    }
+
+    /// What a worker decides for this user on one message, without the probes (half the
+    /// work of [`Explainer::explain`]): the channels notified, each with the filter that
+    /// decided, and what the extractors said. What a dry run over many messages needs.
+    pub fn decide(
+        &mut self,
+        message: &[u8],
+        topic: &str,
+    ) -> (BTreeMap<ChannelKind, String>, MessageMeta) {
+        let real = self.real.evaluate(message, topic);
+        (self.decided(&real), real.meta)
     }
 
     /// The channels the real plan notifies, with the filter that decided.

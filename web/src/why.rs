@@ -235,15 +235,15 @@ fn scan_window(e: &mut Explainer, window: &[fmn_transport::RecentMessage], want:
         out.scanned += 1;
         out.next = Some(m.cursor.clone());
         let env = &m.item.envelope;
-        let x = e.explain(env.rules_json().as_bytes(), &env.topic);
-        let channels: Vec<(ChannelKind, String)> =
-            x.notified().map(|(c, f)| (c, f.to_owned())).collect();
+        // Only what a worker decides: the probes that name rules are for `why`.
+        let (decided, meta) = e.decide(env.rules_json().as_bytes(), &env.topic);
+        let channels: Vec<(ChannelKind, String)> = decided.into_iter().collect();
         if !channels.is_empty() {
             out.matches.push(Matched {
                 id: env.id.clone(),
                 topic: env.topic.clone(),
                 timestamp: env.timestamp,
-                summary: x.meta.summary,
+                summary: meta.summary,
                 channels,
             });
             if out.matches.len() == want {
